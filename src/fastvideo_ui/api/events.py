@@ -1,0 +1,56 @@
+"""`GET /api/events`: job events as Server-Sent Events, resumable by Last-Event-ID."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ..jobs.events import Event
+
+router = APIRouter(prefix="/api")
+
+KEEPALIVE_S = 15.0
+RETRY_MS = 2000
+
+
+def _frame(event: Event) -> bytes:
+    data = json.dumps(event.data, separators=(",", ":"))
+    return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def events(
+    request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+    since: Annotated[str | None, Query(description="same as the Last-Event-ID header")] = None,
+) -> StreamingResponse:
+    bus = request.app.state.runtime.bus
+    replay, queue = bus.subscribe(last_event_id or since)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield f"retry: {RETRY_MS}\n: connected to {bus.boot}\n\n".encode()
+            for event in replay:
+                yield _frame(event)
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except asyncio.TimeoutError:
+                    yield b": keepalive\n\n"
+                    continue
+                if event is None:
+                    return  # fell too far behind; the client resumes from its last id
+                yield _frame(event)
+        finally:
+            bus.unsubscribe(queue)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

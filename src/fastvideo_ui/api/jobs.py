@@ -1,0 +1,184 @@
+"""The seed's job endpoints, and the additions that keep it fast with many jobs."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+
+from ..jobs.catalogue import check_params, find_model
+from ..jobs.states import JobStatus
+from ..jobs.store import JobNotFound
+from ..runtime import Runtime
+from .schemas import CreateJobRequest, field_errors
+
+router = APIRouter(prefix="/api/jobs")
+
+_GENERATION_FIELDS = ("num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps")
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _job_id(job_id: str) -> str:
+    """Ids are UUIDs; anything else cannot name a job (nor a file)."""
+    try:
+        return str(uuid.UUID(job_id))
+    except ValueError:
+        raise JobNotFound(job_id) from None
+
+
+def _statuses(raw: list[str]) -> list[JobStatus]:
+    names = [part.strip() for item in raw for part in item.split(",") if part.strip()]
+    try:
+        return [JobStatus(name) for name in names]
+    except ValueError:
+        valid = ", ".join(s.value for s in JobStatus)
+        raise field_errors([("status", f"must be one of: {valid}")]) from None
+
+
+@router.get("")
+def list_jobs(
+    request: Request,
+    response: Response,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="page size; all jobs when omitted")] = None,
+    before: Annotated[str | None, Query(description="continue after this job id (the Link header gives it)")] = None,
+    status: Annotated[list[str], Query(description="only these statuses (repeat or comma-separate)")] = [],  # noqa: B006
+) -> list[dict[str, Any]]:
+    runtime = runtime_of(request)
+    cursor = None
+    if before:
+        cursor = runtime.store.get(before)
+        if cursor is None:
+            raise field_errors([("before", "names no job")])
+    rows = runtime.store.list(limit=limit, before=cursor, statuses=_statuses(status))
+    positions = runtime.scheduler.queue_positions()
+    if limit is not None and len(rows) == limit:
+        next_url = request.url.include_query_params(before=rows[-1].id)
+        response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+        response.headers["X-Next-Before"] = rows[-1].id
+    return [runtime.jobs.to_json(row, positions) for row in rows]
+
+
+@router.get("/{job_id}")
+def get_job(request: Request, job_id: str) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    return runtime.jobs.to_json(runtime.store.require(_job_id(job_id)))
+
+
+# Mutations run on the event loop thread, where the scheduler and event bus live.
+@router.post("", status_code=201)
+async def create_job(request: Request, body: CreateJobRequest) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    spec = find_model(body.model_id)
+    if spec is None:
+        raise field_errors([("model_id", f"unknown model {body.model_id!r}; GET /api/models lists them")])
+    available, reason = runtime.model_availability(spec)
+    if not available:
+        raise field_errors([("model_id", f"{spec.id} cannot run on this server: {reason}")])
+    params: dict[str, Any] = {
+        name: getattr(body, name) if getattr(body, name) is not None else spec.defaults[name]
+        for name in _GENERATION_FIELDS
+    }
+    params.update(
+        seed=body.seed, num_gpus=body.num_gpus,
+        negative_prompt=body.negative_prompt if body.negative_prompt is not None else spec.default_negative_prompt,
+        dit_cpu_offload=body.dit_cpu_offload, text_encoder_cpu_offload=body.text_encoder_cpu_offload,
+        vae_cpu_offload=body.vae_cpu_offload, use_fsdp_inference=body.use_fsdp_inference,
+        prompt=body.prompt,
+    )
+    pool = runtime.inventory.devices(spec.device_kind)
+    problems = check_params(spec, params, len(pool))
+    if problems:
+        raise field_errors([(problem.field, problem.message) for problem in problems])
+    row = runtime.jobs.create(spec, params, start=body.start)
+    return runtime.jobs.to_json(row)
+
+
+@router.post("/{job_id}/start")
+async def start_job(request: Request, job_id: str) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    return runtime.jobs.to_json(runtime.jobs.start(_job_id(job_id)))
+
+
+@router.post("/{job_id}/stop")
+async def stop_job(request: Request, job_id: str) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    return runtime.jobs.to_json(await runtime.jobs.stop(_job_id(job_id)))
+
+
+@router.delete("/{job_id}")
+async def delete_job(request: Request, job_id: str) -> dict[str, str]:
+    job_id = _job_id(job_id)
+    await runtime_of(request).jobs.delete(job_id)
+    return {"detail": f"Job {job_id} deleted"}
+
+
+def _inside(path_text: str | None, directory: Path) -> Path | None:
+    """The file, if it exists and really lies inside `directory`."""
+    if not path_text:
+        return None
+    path = Path(path_text).resolve()
+    if not path.is_file() or not path.is_relative_to(directory.resolve()):
+        return None
+    return path
+
+
+def _no_output(what: str) -> JSONResponse:
+    return JSONResponse({"detail": f"This job has no {what} yet"}, status_code=404)
+
+
+@router.api_route("/{job_id}/video", methods=["GET", "HEAD"])
+def job_video(request: Request, job_id: str) -> Response:
+    runtime = runtime_of(request)
+    row = runtime.store.require(_job_id(job_id))
+    path = _inside(row.output_path, runtime.settings.output_dir)  # type: ignore[arg-type]
+    if path is None:
+        return _no_output("video")
+    return FileResponse(path, media_type="video/mp4", filename=f"{row.id}.mp4",
+                        content_disposition_type="inline")
+
+
+@router.api_route("/{job_id}/poster", methods=["GET", "HEAD"])
+def job_poster(request: Request, job_id: str) -> Response:
+    runtime = runtime_of(request)
+    row = runtime.store.require(_job_id(job_id))
+    path = _inside(row.poster_path, runtime.settings.output_dir)  # type: ignore[arg-type]
+    if path is None:
+        return _no_output("poster")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+@router.get("/{job_id}/logs")
+async def job_logs(
+    request: Request,
+    job_id: str,
+    after: Annotated[int, Query(ge=0, description="skip this many lines")] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many lines")] = None,
+) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    row = runtime.store.require(_job_id(job_id))
+    lines, total = await run_in_threadpool(runtime.logs.read, row.id, after, limit)
+    return {
+        "lines": lines,
+        "total": total,
+        "next_after": after + len(lines) if after < total else total,
+        "progress": row.progress,
+        "progress_msg": row.progress_msg,
+        "phase": row.phase,
+    }
+
+
+@router.get("/{job_id}/download_log")
+def download_log(request: Request, job_id: str) -> Response:
+    runtime = runtime_of(request)
+    row = runtime.store.require(_job_id(job_id))
+    path = runtime.logs.path(row.id)
+    if not path.is_file():
+        return JSONResponse({"detail": "This job has no log yet"}, status_code=404)
+    return FileResponse(path, media_type="text/plain; charset=utf-8", filename=f"{row.id}.log")

@@ -1,0 +1,51 @@
+"""Request bodies and the 422 shape (FastAPI's own, so every error names its field)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import BaseModel, Field, field_validator
+
+MAX_PROMPT_CHARS = 10_000
+MAX_SEED = 2**32 - 1
+
+
+class CreateJobRequest(BaseModel):
+    """The seed's body, plus `start`, `fps`, `negative_prompt` and `vae_cpu_offload`.
+
+    Omitted generation parameters take the chosen model's defaults.
+    """
+
+    model_id: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    num_inference_steps: int | None = Field(default=None, ge=1)
+    num_frames: int | None = Field(default=None, ge=1)
+    height: int | None = Field(default=None, ge=8, multiple_of=8)
+    width: int | None = Field(default=None, ge=8, multiple_of=8)
+    guidance_scale: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    seed: int = Field(default=1024, ge=0, le=MAX_SEED)
+    fps: int | None = Field(default=None, ge=1)
+    num_gpus: int = Field(default=1, ge=1)
+    dit_cpu_offload: bool = False
+    text_encoder_cpu_offload: bool = False
+    vae_cpu_offload: bool = False
+    use_fsdp_inference: bool = False
+    start: bool = False
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+
+def field_errors(errors: list[tuple[str, str]]) -> HTTPException:
+    """A 422 in the same shape FastAPI gives for a body that fails validation."""
+    detail: list[dict[str, Any]] = [
+        {"type": "value_error", "loc": ["body", name], "msg": message} for name, message in errors
+    ]
+    return HTTPException(status_code=422, detail=detail)

@@ -1,0 +1,72 @@
+"""Models, health."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import psutil
+from fastapi import APIRouter, Request
+
+from .. import __version__
+from ..runtime import Runtime
+
+router = APIRouter(prefix="/api")
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+@router.get("/models")
+def list_models(request: Request) -> list[dict[str, Any]]:
+    runtime = runtime_of(request)
+    out = []
+    for spec in runtime.models():
+        available, reason = runtime.model_availability(spec)
+        pool = runtime.inventory.devices(spec.device_kind)
+        limits = {name: rule.as_json() for name, rule in spec.limits.items()}
+        limits["num_gpus"] = {"min": 1, "max": len(pool)}
+        out.append({
+            "id": spec.id,
+            "label": spec.label,
+            "type": spec.type,
+            "backend": spec.backend,
+            "device_kind": spec.device_kind,
+            "available": available,
+            "reason": reason,
+            "description": spec.description,
+            "defaults": dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024, num_gpus=1),
+            "limits": limits,
+        })
+    return out
+
+
+@router.get("/health")
+def health(request: Request) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    inventory = runtime.inventory
+    scheduler = runtime.scheduler
+    return {
+        "status": "ok",
+        "version": __version__,
+        "pid": os.getpid(),
+        "uptime_s": round(time.time() - runtime.started_at, 1),
+        "rss_bytes": psutil.Process().memory_info().rss,
+        "devices": {
+            "gpus": list(inventory.gpus),
+            "gpu_source": inventory.gpu_source,
+            "gpu_reason": inventory.gpu_reason,
+            "cpu_slots": list(inventory.cpu_slots),
+            "allocated": dict(scheduler.allocated),
+        },
+        "workers": [worker.describe() for worker in scheduler.workers],
+        "jobs": {
+            "queued": len(scheduler.queue_positions()),
+            "total": runtime.store.count(),
+            "running": len(scheduler.runs),
+        },
+        "fastvideo_installed": runtime.fastvideo_installed,
+        "event_subscribers": runtime.bus.subscriber_count,
+    }

@@ -1,0 +1,48 @@
+"""The ASGI app: the API under /api and the web UI at /."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from . import __version__
+from .api import errors, events, jobs, system
+from .config import Settings
+from .runtime import Runtime
+
+WEB_DIR = Path(__file__).parent / "web"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings)
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(title="fastvideo-ui", version=__version__, lifespan=lifespan,
+                  description="Queue, run, stop and keep text-to-video jobs.")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "HEAD", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["Link", "X-Next-Before", "Content-Range", "Accept-Ranges"],
+        )
+    errors.install(app)
+    app.include_router(system.router)
+    app.include_router(jobs.router)
+    app.include_router(events.router)
+    if (WEB_DIR / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

@@ -1,0 +1,65 @@
+"""What a backend is given and what it must provide."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class StopRequested(Exception):
+    """Raised by `Reporter.check_stop` when the user asked the job to stop."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that decides which loaded model a job can reuse."""
+
+    model_id: str
+    num_gpus: int = 1
+    dit_cpu_offload: bool = False
+    text_encoder_cpu_offload: bool = False
+    vae_cpu_offload: bool = False
+    use_fsdp_inference: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    job_id: str
+    prompt: str
+    negative_prompt: str
+    num_inference_steps: int
+    num_frames: int
+    height: int
+    width: int
+    guidance_scale: float
+    seed: int
+    fps: int
+    output_path: Path  # where the finished MP4 must end up
+    poster_path: Path  # where its JPEG poster must end up
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    video_path: Path
+    poster_path: Path | None
+
+
+class Reporter(Protocol):
+    def phase(self, name: str) -> None: ...
+
+    def step(self, index: int, total: int) -> None: ...
+
+    def check_stop(self) -> None:
+        """Raise StopRequested if a stop was asked for; call it between steps."""
+
+
+class Backend(Protocol):
+    def load(self, config: ModelConfig, reporter: Reporter) -> None: ...
+
+    def generate(self, request: GenerationRequest, reporter: Reporter) -> GenerationResult: ...
+
+    def unload(self) -> None: ...

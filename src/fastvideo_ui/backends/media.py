@@ -1,0 +1,74 @@
+"""Writing browser-playable MP4 and JPEG files with PyAV (FFmpeg)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def write_mp4(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    width: int,
+    height: int,
+    fps: int,
+    on_frame: Callable[[int], None] | None = None,
+) -> None:
+    """H.264 yuv420p with the index up front (faststart), so it streams in a browser.
+
+    Frames are RGB uint8 arrays of any size; swscale resizes them to width x height.
+    The file is written beside `path` and renamed into place when complete.
+    """
+    partial = path.with_name(path.name + ".part")
+    container = av.open(str(partial), mode="w", format="mp4", options={"movflags": "+faststart"})
+    try:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width = width
+        stream.height = height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "20", "preset": "veryfast"}
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            if on_frame is not None:
+                on_frame(index)
+        for packet in stream.encode():
+            container.mux(packet)
+    except BaseException:
+        container.close()
+        partial.unlink(missing_ok=True)
+        raise
+    container.close()
+    os.replace(partial, path)
+
+
+def write_jpeg(path: Path, rgb: np.ndarray, width: int, height: int) -> None:
+    partial = path.with_name(path.name + ".part")
+    container = av.open(str(partial), mode="w", format="image2")
+    try:
+        stream = container.add_stream("mjpeg")
+        stream.width = width
+        stream.height = height
+        stream.pix_fmt = "yuvj420p"
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = frame.reformat(width=width, height=height, format="yuvj420p", interpolation="BICUBIC")
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    os.replace(partial, path)
+
+
+def first_frame_rgb(video_path: Path) -> np.ndarray:
+    with av.open(str(video_path)) as container:
+        for frame in container.decode(video=0):
+            return frame.to_ndarray(format="rgb24")
+    raise ValueError(f"{video_path} has no video frames")

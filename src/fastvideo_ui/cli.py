@@ -1,0 +1,27 @@
+"""The `fastvideo-ui` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .config import add_server_arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastvideo-ui", description="A job runner and web UI for video generation.")
+    parser.add_argument("--version", action="version", version=f"fastvideo-ui {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="start the API and the web UI on one port")
+    add_server_arguments(serve_parser)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from .server import serve
+
+        return serve(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Server settings: command-line flags, with environment variables as defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "FASTVIDEO_UI_"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "fastvideo-ui"
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8189
+    data_dir: Path = field(default_factory=default_data_dir)
+    output_dir: Path | None = None
+    log_dir: Path | None = None
+    gpus: str | None = None  # None: detect
+    cpu_slots: int = 1
+    stop_grace_s: float = 10.0
+    cors_origins: list[str] = field(default_factory=list)
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).expanduser().resolve()
+        self.output_dir = Path(self.output_dir or self.data_dir / "outputs").expanduser().resolve()
+        self.log_dir = Path(self.log_dir or self.data_dir / "logs").expanduser().resolve()
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"),
+                        help="address to bind (default 127.0.0.1; env FASTVIDEO_UI_HOST)")
+    parser.add_argument("--port", type=int, default=int(_env("PORT", "8189") or 8189),
+                        help="port (default 8189; env FASTVIDEO_UI_PORT)")
+    parser.add_argument("--data-dir", default=_env("DATA_DIR"),
+                        help=f"where the job database lives (default {default_data_dir()})")
+    parser.add_argument("--output-dir", default=_env("OUTPUT_DIR"),
+                        help="where videos are written (default DATA_DIR/outputs)")
+    parser.add_argument("--log-dir", default=_env("LOG_DIR"),
+                        help="where job logs are written (default DATA_DIR/logs)")
+    parser.add_argument("--gpus", default=_env("GPUS"),
+                        help="GPU ids to use, e.g. 0,1, or 'none' (default: CUDA_VISIBLE_DEVICES, else all NVML sees)")
+    parser.add_argument("--cpu-slots", type=int, default=int(_env("CPU_SLOTS", "1") or 1),
+                        help="preview-renderer jobs that may run at once (default 1)")
+    parser.add_argument("--stop-grace", type=float, default=float(_env("STOP_GRACE", "10") or 10),
+                        help="seconds a stopped job gets to stop by itself before its worker is killed (default 10)")
+    parser.add_argument("--cors-origin", action="append", default=None,
+                        help="allow a browser app on this origin to call the API (repeatable; default none)")
+    parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE") in ("1", "true", "yes"),
+                        help="log more")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    if args.cpu_slots < 0:
+        raise SystemExit("--cpu-slots must be 0 or more")
+    if args.stop_grace < 0:
+        raise SystemExit("--stop-grace must be 0 or more")
+    origins = args.cors_origin
+    if origins is None:
+        origins = [o for o in (_env("CORS_ORIGINS") or "").split(",") if o]
+    kwargs: dict = {}
+    if args.data_dir:
+        kwargs["data_dir"] = Path(args.data_dir)
+    return Settings(
+        host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
+        gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace,
+        cors_origins=origins, verbose=args.verbose, **kwargs,
+    )

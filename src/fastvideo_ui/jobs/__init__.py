@@ -1,0 +1,1 @@
+"""Jobs: the durable store, the state machine, the scheduler and the event bus."""

@@ -1,0 +1,198 @@
+"""The model catalogue and the parameter rules a job must meet to be created.
+
+Pure data and pure functions: availability is decided by the caller, which
+knows the device inventory and whether fastvideo is installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PREVIEW_MODEL_ID = "fastvideo-ui/preview"
+
+# FastVideo 0.2.1's own sampling defaults (see shared/spec/fastvideo-api-notes.md).
+WAN_NEGATIVE_PROMPT = (
+    "Bright tones, overexposed, static, blurred details, subtitles, style, works, "
+    "paintings, images, static, overall gray, worst quality, low quality, JPEG "
+    "compression residue, ugly, incomplete, extra fingers, poorly drawn hands, poorly "
+    "drawn faces, deformed, disfigured, misshapen limbs, fused fingers, still picture, "
+    "messy background, three legs, many people in the background, walking backwards"
+)
+
+
+@dataclass(frozen=True)
+class Range:
+    min: float
+    max: float
+    multiple_of: int | None = None
+    # frames = k * modulus + remainder (Wan: 4k+1), None where any count works
+    modulus: int | None = None
+    remainder: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"min": self.min, "max": self.max}
+        if self.multiple_of:
+            out["multiple_of"] = self.multiple_of
+        if self.modulus:
+            out["form"] = f"{self.modulus}k+{self.remainder}"
+        return out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    label: str
+    backend: str  # "preview" or "fastvideo"
+    type: str
+    defaults: dict[str, Any]
+    limits: dict[str, Range]
+    description: str = ""
+    default_negative_prompt: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device_kind(self) -> str:
+        return "cpu" if self.backend == "preview" else "gpu"
+
+
+def _wan_limits(max_side: int, max_frames: int) -> dict[str, Range]:
+    return {
+        "num_inference_steps": Range(1, 200),
+        "num_frames": Range(1, max_frames, modulus=4, remainder=1),
+        "height": Range(64, max_side, multiple_of=8),
+        "width": Range(64, max_side, multiple_of=8),
+        "guidance_scale": Range(0.0, 30.0),
+        "fps": Range(1, 120),
+    }
+
+
+def _defaults(steps: int, frames: int, h: int, w: int, guidance: float, fps: int) -> dict[str, Any]:
+    return {
+        "num_inference_steps": steps,
+        "num_frames": frames,
+        "height": h,
+        "width": w,
+        "guidance_scale": guidance,
+        "fps": fps,
+    }
+
+
+PREVIEW = ModelSpec(
+    id=PREVIEW_MODEL_ID,
+    label="Preview renderer (CPU, not a model)",
+    backend="preview",
+    type="t2v",
+    description=(
+        "A built-in procedural renderer for trying the tool without a GPU or weights. "
+        "It draws an animation seeded by the prompt and seed; it is not a generative model."
+    ),
+    defaults=_defaults(30, 49, 480, 832, 5.0, 16),
+    limits={
+        "num_inference_steps": Range(1, 10000),
+        "num_frames": Range(1, 1000),
+        "height": Range(64, 2048, multiple_of=8),
+        "width": Range(64, 2048, multiple_of=8),
+        "guidance_scale": Range(0.0, 30.0),
+        "fps": Range(1, 120),
+    },
+)
+
+FASTVIDEO_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", label="Wan2.1 T2V 1.3B", backend="fastvideo",
+        type="t2v", defaults=_defaults(50, 81, 480, 832, 3.0, 16),
+        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+    ),
+    ModelSpec(
+        id="Wan-AI/Wan2.1-T2V-14B-Diffusers", label="Wan2.1 T2V 14B", backend="fastvideo",
+        type="t2v", defaults=_defaults(50, 81, 720, 1280, 5.0, 16),
+        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+    ),
+    ModelSpec(
+        id="FastVideo/FastWan2.1-T2V-1.3B-Diffusers", label="FastWan2.1 T2V 1.3B (3-step)",
+        backend="fastvideo", type="t2v", defaults=_defaults(3, 61, 448, 832, 3.0, 16),
+        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+    ),
+    ModelSpec(
+        id="Wan-AI/Wan2.2-TI2V-5B-Diffusers", label="Wan2.2 TI2V 5B", backend="fastvideo",
+        type="t2v", defaults=_defaults(50, 121, 704, 1280, 5.0, 24),
+        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+    ),
+    ModelSpec(
+        id="Wan-AI/Wan2.2-T2V-A14B-Diffusers", label="Wan2.2 T2V A14B (MoE)", backend="fastvideo",
+        type="t2v", defaults=_defaults(40, 81, 720, 1280, 4.0, 16),
+        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+    ),
+    ModelSpec(
+        id="Lightricks/LTX-2", label="LTX-2", backend="fastvideo", type="t2v",
+        defaults=_defaults(40, 121, 512, 768, 3.0, 24),
+        limits={
+            "num_inference_steps": Range(1, 200),
+            "num_frames": Range(1, 257, modulus=8, remainder=1),
+            "height": Range(64, 1280, multiple_of=32),
+            "width": Range(64, 1280, multiple_of=32),
+            "guidance_scale": Range(0.0, 30.0),
+            "fps": Range(1, 120),
+        },
+    ),
+)
+
+ALL_MODELS: tuple[ModelSpec, ...] = (PREVIEW, *FASTVIDEO_MODELS)
+_BY_ID = {spec.id: spec for spec in ALL_MODELS}
+
+
+def find_model(model_id: str) -> ModelSpec | None:
+    return _BY_ID.get(model_id)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+def check_params(spec: ModelSpec, params: dict[str, Any], device_count: int) -> list[FieldError]:
+    """Every way `params` breaks `spec`'s limits, one error per field."""
+    errors: list[FieldError] = []
+    for name, rule in spec.limits.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        if not rule.min <= value <= rule.max:
+            errors.append(FieldError(name, f"must be between {_num(rule.min)} and {_num(rule.max)} for {spec.id}"))
+        elif rule.multiple_of and int(value) % rule.multiple_of:
+            errors.append(FieldError(name, f"must be a multiple of {rule.multiple_of} for {spec.id}"))
+        elif rule.modulus and int(value) % rule.modulus != rule.remainder:
+            errors.append(
+                FieldError(name, f"must be of the form {rule.modulus}k+{rule.remainder} "
+                                 f"(e.g. {_nearest_form(int(value), rule)}) for {spec.id}")
+            )
+    num_gpus = params.get("num_gpus")
+    if num_gpus is not None and num_gpus > device_count:
+        kind = "CPU slots" if spec.device_kind == "cpu" else "GPUs"
+        errors.append(FieldError(
+            "num_gpus", f"asks for {num_gpus} devices but this server has {device_count} {kind} for {spec.id}"
+        ))
+    return errors
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _nearest_form(value: int, rule: Range) -> int:
+    assert rule.modulus
+    k = max(0, round((value - rule.remainder) / rule.modulus))
+    return k * rule.modulus + rule.remainder
+
+
+def availability(spec: ModelSpec, fastvideo_installed: bool, gpu_count: int, gpu_reason: str) -> tuple[bool, str]:
+    """Whether jobs for `spec` can run on this server, and why not."""
+    if spec.backend == "preview":
+        return True, ""
+    if not fastvideo_installed:
+        return False, "fastvideo is not installed (pip install 'fastvideo-ui[fastvideo]')"
+    if gpu_count == 0:
+        return False, f"no CUDA GPU: {gpu_reason}" if gpu_reason else "no CUDA GPU"
+    return True, ""

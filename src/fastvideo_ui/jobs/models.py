@@ -1,0 +1,57 @@
+"""The `jobs` table. Its history lives in `jobs/migrations`; change both together."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+
+    num_inference_steps: Mapped[int] = mapped_column(Integer)
+    num_frames: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    guidance_scale: Mapped[float] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(Integer)
+    fps: Mapped[int] = mapped_column(Integer)
+    num_gpus: Mapped[int] = mapped_column(Integer)
+    dit_cpu_offload: Mapped[bool] = mapped_column(Boolean, default=False)
+    text_encoder_cpu_offload: Mapped[bool] = mapped_column(Boolean, default=False)
+    vae_cpu_offload: Mapped[bool] = mapped_column(Boolean, default=False)
+    use_fsdp_inference: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    created_at: Mapped[float] = mapped_column(Float)
+    queued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    output_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    poster_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    log_file_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    devices: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_msg: Mapped[str] = mapped_column(Text, default="")
+    phase: Mapped[str] = mapped_column(String(32), default="")
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        Index("ix_jobs_created", "created_at", "id"),
+        Index("ix_jobs_status_created", "status", "created_at", "id"),
+        Index("ix_jobs_status_queued", "status", "queued_at", "id"),
+    )

@@ -1,0 +1,127 @@
+"""Durable job storage. Status moves go through `transition`, a compare-and-set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import JobRow
+from .states import Action, IllegalTransition, JobStatus, check_transition
+
+
+class JobNotFound(Exception):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class JobStore:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def _session(self) -> Session:
+        return self._sessions()
+
+    def create(self, **fields: Any) -> JobRow:
+        row = JobRow(**fields)
+        with self._session() as session, session.begin():
+            session.add(row)
+        return row
+
+    def get(self, job_id: str) -> JobRow | None:
+        with self._session() as session:
+            return session.get(JobRow, job_id)
+
+    def require(self, job_id: str) -> JobRow:
+        row = self.get(job_id)
+        if row is None:
+            raise JobNotFound(job_id)
+        return row
+
+    def list(
+        self,
+        limit: int | None = None,
+        before: JobRow | None = None,
+        statuses: Iterable[JobStatus] = (),
+    ) -> list[JobRow]:
+        """Newest first; `before` continues a page after that job."""
+        query = select(JobRow)
+        status_values = [s.value for s in statuses]
+        if status_values:
+            query = query.where(JobRow.status.in_(status_values))
+        if before is not None:
+            query = query.where(
+                or_(
+                    JobRow.created_at < before.created_at,
+                    and_(JobRow.created_at == before.created_at, JobRow.id < before.id),
+                )
+            )
+        query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._session() as session:
+            return list(session.scalars(query))
+
+    def count(self, statuses: Iterable[JobStatus] = ()) -> int:
+        query = select(func.count()).select_from(JobRow)
+        status_values = [s.value for s in statuses]
+        if status_values:
+            query = query.where(JobRow.status.in_(status_values))
+        with self._session() as session:
+            return int(session.scalar(query) or 0)
+
+    def queued_in_order(self) -> list[JobRow]:
+        """The queue, first in first out."""
+        query = (
+            select(JobRow)
+            .where(JobRow.status == JobStatus.QUEUED.value)
+            .order_by(JobRow.queued_at, JobRow.id)
+        )
+        with self._session() as session:
+            return list(session.scalars(query))
+
+    def transition(self, job_id: str, action: Action, **fields: Any) -> JobRow:
+        """Apply `action` if the state machine allows it from the stored status.
+
+        The UPDATE is conditional on the status read, so a concurrent move
+        makes this one fail with IllegalTransition rather than overwrite it.
+        """
+        with self._session() as session, session.begin():
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise JobNotFound(job_id)
+            current = JobStatus(row.status)
+            target = check_transition(job_id, action, current)
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == current.value)
+                .values(status=target.value, **fields)
+            )
+            if result.rowcount != 1:
+                session.rollback()
+                latest = self.require(job_id)
+                raise IllegalTransition(job_id, action, JobStatus(latest.status))
+        return self.require(job_id)
+
+    def update_running(self, job_id: str, **fields: Any) -> bool:
+        """Progress and other non-status fields, only while the job runs."""
+        with self._session() as session, session.begin():
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatus.RUNNING.value)
+                .values(**fields)
+            )
+            return result.rowcount == 1
+
+    def delete(self, job_id: str) -> bool:
+        with self._session() as session, session.begin():
+            result = session.execute(delete(JobRow).where(JobRow.id == job_id))
+            return result.rowcount == 1
+
+    def running_ids(self) -> list[str]:
+        query = select(JobRow.id).where(JobRow.status == JobStatus.RUNNING.value)
+        with self._session() as session:
+            return list(session.scalars(query))

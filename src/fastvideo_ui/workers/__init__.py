@@ -1,0 +1,1 @@
+"""Worker processes: spawning, the wire protocol, and killing whole process trees."""

@@ -1,0 +1,221 @@
+"""Worker process entry point: `python -m fastvideo_ui.workers.main --fd N`.
+
+It keeps one backend and its loaded model between jobs, runs one job at a time,
+and listens for `stop` while a job runs. If the server goes away (the socket
+closes), it kills its own process group: a worker never outlives its server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import GenerationRequest, ModelConfig, StopRequested
+from . import protocol
+
+PROGRESS_INTERVAL_S = 0.1
+
+
+class Channel:
+    """The worker's end of the socketpair."""
+
+    def __init__(self, fd: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self.sock.set_inheritable(False)
+        self._reader = self.sock.makefile("rb")
+        self._lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self.sock.sendall(protocol.encode(message))
+
+    def receive(self) -> dict[str, Any] | None:
+        line = self._reader.readline()
+        return protocol.decode(line) if line else None
+
+
+class JobReporter:
+    """Hands a backend's progress to the server, and its stop requests back."""
+
+    def __init__(self, channel: Channel, run_id: str, stop_requested: set[str]) -> None:
+        self.channel = channel
+        self.run_id = run_id
+        self.stop_requested = stop_requested
+        self._last_sent = 0.0
+
+    def phase(self, name: str) -> None:
+        self.channel.send({"type": "phase", "phase": name})
+
+    def step(self, index: int, total: int) -> None:
+        now = time.monotonic()
+        if index in (1, total) or now - self._last_sent >= PROGRESS_INTERVAL_S:
+            self._last_sent = now
+            self.channel.send({"type": "progress", "step": index, "total": total})
+
+    def check_stop(self) -> None:
+        if self.run_id in self.stop_requested:
+            raise StopRequested()
+
+
+def make_backend(name: str):  # type: ignore[no-untyped-def]
+    if name == "preview":
+        from ..backends.preview import PreviewBackend
+
+        return PreviewBackend()
+    if name == "fastvideo":
+        from ..backends.fastvideo import FastVideoBackend
+
+        return FastVideoBackend()
+    raise ValueError(f"unknown backend {name!r}")
+
+
+def _die_with_group() -> None:
+    try:
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    finally:
+        os._exit(1)
+
+
+def listen(channel: Channel, commands: queue.Queue, worker: "Worker") -> None:
+    """Reader thread: stop requests act at once, everything else is queued."""
+    while True:
+        try:
+            message = channel.receive()
+        except (OSError, ValueError):
+            message = None
+        if message is None:
+            _die_with_group()  # the server is gone
+            return
+        if message["type"] == "stop":
+            # Keyed by job: a stop that crosses its job's end on the wire must
+            # not stop the next job, and one that overtakes its job's start must
+            # still stop it.
+            worker.stop_requested.add(str(message.get("run_id")))
+        else:
+            commands.put(message)
+
+
+class Worker:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.stop_requested: set[str] = set()
+        self.backend: Any = None
+        self.backend_name: str | None = None
+        self.loaded: ModelConfig | None = None
+
+    def run_job(self, message: dict[str, Any]) -> None:
+        job = message["job"]
+        job_id = job["id"]
+        sys.stdout.write(protocol.begin_marker(job_id))
+        sys.stdout.flush()
+        run_id = message["run_id"]  # job id and attempt: a rerun is a new run
+        reporter = JobReporter(self.channel, run_id, self.stop_requested)
+        try:
+            result = self._generate(message, reporter)
+            outcome = {
+                "type": "completed",
+                "video_path": str(result.video_path),
+                "poster_path": str(result.poster_path) if result.poster_path else None,
+            }
+        except StopRequested:
+            logging.getLogger("fastvideo_ui.worker").info("stopped at the user's request")
+            outcome = {"type": "stopped"}
+        except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
+            traceback.print_exc()
+            outcome = {"type": "failed", "error": describe_error(exc)}
+        finally:
+            self.stop_requested.discard(run_id)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout.write(protocol.end_marker(job_id))
+        sys.stdout.flush()
+        self.channel.send(outcome)
+        if outcome["type"] == "failed":
+            self._unload()  # a failure may leave the model in a bad state
+
+    def _generate(self, message: dict[str, Any], reporter: JobReporter):  # type: ignore[no-untyped-def]
+        job = message["job"]
+        config = ModelConfig(**message["model"])
+        backend_name = message["backend"]
+        if self.loaded != config or self.backend_name != backend_name:
+            self._unload()
+            self.backend = make_backend(backend_name)
+            self.backend_name = backend_name
+            started = time.monotonic()
+            self.backend.load(config, reporter)
+            self.loaded = config
+            self.channel.send({"type": "loaded", "model": config.as_json(),
+                               "seconds": round(time.monotonic() - started, 3)})
+        else:
+            logging.getLogger("fastvideo_ui.worker").info(
+                "reusing the loaded model %s", config.model_id)
+        reporter.check_stop()
+        request = GenerationRequest(
+            job_id=job["id"],
+            prompt=job["prompt"],
+            negative_prompt=job.get("negative_prompt") or "",
+            num_inference_steps=job["num_inference_steps"],
+            num_frames=job["num_frames"],
+            height=job["height"],
+            width=job["width"],
+            guidance_scale=job["guidance_scale"],
+            seed=job["seed"],
+            fps=job["fps"],
+            output_path=Path(message["output_path"]),
+            poster_path=Path(message["poster_path"]),
+        )
+        return self.backend.generate(request, reporter)
+
+    def _unload(self) -> None:
+        if self.backend is not None:
+            try:
+                self.backend.unload()
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+        self.backend = None
+        self.backend_name = None
+        self.loaded = None
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastvideo_ui.workers.main")
+    parser.add_argument("--fd", type=int, required=True)
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    channel = Channel(args.fd)
+    commands: queue.Queue = queue.Queue()
+    worker = Worker(channel)
+    threading.Thread(target=listen, args=(channel, commands, worker), daemon=True).start()
+    channel.send({"type": "ready", "pid": os.getpid()})
+    while True:
+        message = commands.get()
+        if message["type"] == "run":
+            worker.run_job(message)
+        elif message["type"] == "shutdown":
+            worker._unload()
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""The server's handle on one worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psutil
+
+from ..backends.base import ModelConfig
+from . import protocol
+
+log = logging.getLogger("fastvideo_ui.workers")
+
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+READY_TIMEOUT_S = 60.0
+
+MessageHandler = Callable[["WorkerProcess", dict[str, Any]], Awaitable[None]]
+LogHandler = Callable[["WorkerProcess", str | None, list[str]], None]
+ExitHandler = Callable[["WorkerProcess", int], Awaitable[None]]
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a worker, its process group and every descendant, and reap them."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        procs = []
+    try:
+        os.killpg(pid, signal.SIGKILL)  # the worker leads its own session
+    except (ProcessLookupError, PermissionError):
+        pass
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hint = " (out of memory?)" if -returncode == signal.SIGKILL else ""
+        return f"killed by {name} ({-returncode}){hint}"
+    return f"exited with code {returncode}"
+
+
+class WorkerProcess:
+    def __init__(
+        self,
+        worker_id: int,
+        device_kind: str,
+        devices: tuple[str, ...],
+        on_message: MessageHandler,
+        on_log: LogHandler,
+        on_exit: ExitHandler,
+    ) -> None:
+        self.worker_id = worker_id
+        self.device_kind = device_kind
+        self.devices = devices
+        self.loaded: ModelConfig | None = None
+        self.backend: str | None = None
+        self.job_id: str | None = None
+        self.returncode: int | None = None
+        self._on_message = on_message
+        self._on_log = on_log
+        self._on_exit = on_exit
+        self._proc: asyncio.subprocess.Process | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._ready = asyncio.get_running_loop().create_future()
+        self._log_job: str | None = None
+        self._job_log_ended: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self.returncode is None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.worker_id,
+            "pid": self.pid,
+            "device_kind": self.device_kind,
+            "devices": list(self.devices),
+            "model": self.loaded.as_json() if self.loaded else None,
+            "job_id": self.job_id,
+        }
+
+    async def start(self) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        # A CPU worker sees no GPU at all; a GPU worker sees only its own.
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(self.devices) if self.device_kind == "gpu" else ""
+        env["FASTVIDEO_UI_WORKER_DEVICES"] = ",".join(self.devices)
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "fastvideo_ui.workers.main", "--fd", str(child_sock.fileno()),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                pass_fds=(child_sock.fileno(),),
+                start_new_session=True,
+                env=env,
+            )
+        finally:
+            child_sock.close()
+        reader, self._writer = await asyncio.open_connection(sock=parent_sock)
+        self._tasks = [
+            asyncio.create_task(self._read_messages(reader)),
+            asyncio.create_task(self._watch()),
+        ]
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT_S)
+        except (asyncio.TimeoutError, RuntimeError) as exc:
+            await self.kill()
+            raise RuntimeError(f"worker did not start: {exc or 'timed out'}") from exc
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self._writer is None or not self.alive:
+            raise RuntimeError("worker is not running")
+        self._writer.write(protocol.encode(message))
+        await self._writer.drain()
+
+    def expect_job_log(self, job_id: str) -> None:
+        self._job_log_ended[job_id] = asyncio.Event()
+
+    async def wait_job_log_end(self, job_id: str, timeout: float = 3.0) -> None:
+        """Wait until the job's END marker (or the pipe's end) has been read."""
+        ended = self._job_log_ended.get(job_id)
+        if ended is not None:
+            try:
+                await asyncio.wait_for(ended.wait(), timeout)
+            except asyncio.TimeoutError:
+                log.warning("worker %s: no end-of-log marker for job %s", self.worker_id, job_id)
+            self._job_log_ended.pop(job_id, None)
+
+    async def kill(self) -> None:
+        if self._proc is None:
+            return
+        await asyncio.to_thread(kill_tree, self._proc.pid)
+        await self._proc.wait()
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Ask the worker to unload and exit; kill it if it does not."""
+        if self.alive:
+            try:
+                await self.send({"type": "shutdown"})
+                assert self._proc is not None
+                await asyncio.wait_for(self._proc.wait(), timeout)
+            except (RuntimeError, OSError, asyncio.TimeoutError):
+                pass
+        await self.kill()
+
+    async def _read_messages(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                line = await reader.readline()
+            except (ConnectionError, OSError):
+                line = b""
+            if not line:
+                return
+            try:
+                message = protocol.decode(line)
+            except ValueError:
+                log.warning("worker %s sent garbage: %r", self.worker_id, line[:200])
+                continue
+            if message["type"] == "ready":
+                if not self._ready.done():
+                    self._ready.set_result(True)
+                continue
+            if message["type"] == "loaded":
+                self.loaded = ModelConfig(**message["model"])
+            await self._on_message(self, message)
+
+    async def _read_log(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        stream = self._proc.stdout
+        pending = b""
+        while True:
+            chunk = await stream.read(1 << 16)
+            if not chunk:
+                break
+            pending += chunk
+            pieces = _LINE_BREAK.split(pending)
+            pending = pieces.pop()
+            self._route([piece.decode("utf-8", errors="replace") for piece in pieces])
+        if pending:
+            self._route([pending.decode("utf-8", errors="replace")])
+        if self._log_job is not None:
+            self._end_job_log(self._log_job)
+
+    def _route(self, lines: list[str]) -> None:
+        batch: list[str] = []
+        for line in lines:
+            while protocol.MARK in line:
+                before, _, rest = line.partition(protocol.MARK)
+                if before.strip():
+                    batch.append(before)
+                kind, _, job_id = rest.partition(":")
+                job_id = job_id.strip()
+                self._flush(batch)
+                batch = []
+                if kind == "begin":
+                    self._log_job = job_id
+                elif kind == "end":
+                    self._end_job_log(job_id)
+                line = ""
+            if line.strip():
+                batch.append(line)
+        self._flush(batch)
+
+    def _flush(self, batch: list[str]) -> None:
+        if batch:
+            self._on_log(self, self._log_job, batch)
+
+    def _end_job_log(self, job_id: str) -> None:
+        self._log_job = None
+        ended = self._job_log_ended.get(job_id)
+        if ended is not None:
+            ended.set()
+
+    async def _watch(self) -> None:
+        assert self._proc is not None
+        log_task = asyncio.create_task(self._read_log())
+        returncode = await self._proc.wait()
+        # Whatever the worker left behind in its group dies with it.
+        await asyncio.to_thread(kill_tree, self._proc.pid)
+        try:
+            await asyncio.wait_for(log_task, 5.0)
+        except asyncio.TimeoutError:
+            log_task.cancel()
+        self.returncode = returncode
+        if not self._ready.done():
+            self._ready.set_exception(RuntimeError(describe_exit(returncode)))
+        if self._writer is not None:
+            self._writer.close()
+        await self._on_exit(self, returncode)
