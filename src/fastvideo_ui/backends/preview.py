@@ -92,7 +92,6 @@ class PreviewBackend:
 
     def load(self, config: ModelConfig, reporter: Reporter) -> None:
         reporter.phase("loading model")
-        log.info(NOTICE)
         self.config = config
 
     def generate(self, request: GenerationRequest, reporter: Reporter) -> GenerationResult:

@@ -85,7 +85,7 @@ PREVIEW = ModelSpec(
     type="t2v",
     description=(
         "A built-in procedural renderer for trying the tool without a GPU or weights. "
-        "It draws an animation seeded by the prompt and seed; it is not a generative model."
+        "It is a preview renderer, not a model: it draws an animation seeded by the prompt and seed."
     ),
     defaults=_defaults(30, 49, 480, 832, 5.0, 16),
     limits={

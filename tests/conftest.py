@@ -1,0 +1,158 @@
+"""Start the real server as a process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+PREVIEW = "fastvideo-ui/preview"
+# Enough steps that a job is still running when a test acts on it; tests stop
+# or kill these long before the end.
+LONG_STEPS = 10000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> Any:
+    """Poll until `predicate` returns something truthy, or fail the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+class Server:
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.args = args
+        self.env = env or {}
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.output = data_dir / "server.out"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Server":
+        env = dict(os.environ)
+        env.pop("CUDA_VISIBLE_DEVICES", None)
+        env.update(self.env)
+        command = [sys.executable, "-m", "fastvideo_ui.server", "--port", str(self.port),
+                   "--data-dir", str(self.data_dir), *self.args]
+        with open(self.output, "ab") as out:
+            self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        wait_for(self._healthy, timeout=30, what="the server to answer /api/health")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output.read_text()}")
+        try:
+            return self.client.get("/api/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def restart(self) -> "Server":
+        return self.start()
+
+    # -- API helpers ---------------------------------------------------------
+
+    def create(self, **body: Any) -> dict[str, Any]:
+        payload = {"model_id": PREVIEW, "prompt": "a red fox in the snow", "height": 64, "width": 64,
+                   "num_frames": 4, "num_inference_steps": 3}
+        payload.update(body)
+        response = self.client.post("/api/jobs", json=payload)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/api/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_status(self, job_id: str, *statuses: str, timeout: float = 60) -> dict[str, Any]:
+        return wait_for(lambda: (job := self.job(job_id))["status"] in statuses and job,
+                        timeout=timeout, what=f"job {job_id} to be {statuses}")
+
+    def health(self) -> dict[str, Any]:
+        return self.client.get("/api/health").json()
+
+    def worker_pids(self) -> list[int]:
+        return [w["pid"] for w in self.health()["workers"]]
+
+    def log_text(self, job_id: str) -> str:
+        return "\n".join(self.client.get(f"/api/jobs/{job_id}/logs").json()["lines"])
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def worker_processes() -> list[psutil.Process]:
+    """Every fastvideo-ui worker process on this machine still alive."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if "fastvideo_ui.workers.main" in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def start(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> Server:
+        server = Server(data_dir or tmp_path / f"data{len(servers)}", list(args), env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.client.close()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., Server]) -> Server:
+    return start_server()

@@ -1,0 +1,338 @@
+"""Every endpoint of the seed's table and the additions, against the real server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from conftest import LONG_STEPS, PREVIEW, Server, wait_for
+
+SEED_FIELDS = {
+    "id", "model_id", "prompt", "status", "created_at", "started_at", "finished_at", "error",
+    "output_path", "log_file_path", "num_inference_steps", "num_frames", "height", "width",
+    "guidance_scale", "seed", "num_gpus", "progress", "progress_msg", "phase",
+    "dit_cpu_offload", "text_encoder_cpu_offload", "use_fsdp_inference",
+}
+
+
+def test_models_catalogue(server: Server) -> None:
+    models = server.client.get("/api/models").json()
+    by_id = {m["id"]: m for m in models}
+    preview = by_id[PREVIEW]
+    assert preview["available"] is True and "not a model" in preview["description"]
+    wan = by_id["Wan-AI/Wan2.1-T2V-1.3B-Diffusers"]
+    assert wan["available"] is False and wan["reason"].startswith("fastvideo is not installed")
+    assert wan["defaults"] == wan["defaults"] | {"num_inference_steps": 50, "num_frames": 81, "height": 480,
+                                                 "width": 832, "guidance_scale": 3.0, "fps": 16}
+    assert wan["limits"]["num_frames"]["form"] == "4k+1"
+    for model in models:
+        assert {"id", "label", "type", "available", "reason", "defaults", "limits"} <= model.keys()
+
+
+def test_create_defaults_and_seed_fields(server: Server) -> None:
+    response = server.client.post("/api/jobs", json={"model_id": PREVIEW, "prompt": "  a boat  "})
+    assert response.status_code == 201
+    job = response.json()
+    assert SEED_FIELDS <= job.keys()
+    assert job["status"] == "pending" and job["prompt"] == "a boat"
+    assert (job["num_inference_steps"], job["num_frames"], job["fps"]) == (30, 49, 16)
+    assert job["seed"] == 1024 and job["num_gpus"] == 1
+    assert isinstance(job["created_at"], float) and job["started_at"] is None
+    assert server.job(job["id"]) == job
+
+
+def test_full_lifecycle_through_every_endpoint(server: Server) -> None:
+    job = server.create(num_inference_steps=4, num_frames=9)
+    job_id = job["id"]
+    assert server.client.get(f"/api/jobs/{job_id}/video").status_code == 404
+    assert server.client.get(f"/api/jobs/{job_id}/video").json()["detail"]
+    started = server.client.post(f"/api/jobs/{job_id}/start")
+    assert started.status_code == 200 and started.json()["status"] in ("queued", "running", "completed")
+    done = server.wait_status(job_id, "completed")
+    assert done["progress"] == 100.0 and done["phase"] == "done" and done["progress_msg"] == "4/4 steps"
+    assert done["started_at"] >= done["created_at"] and done["finished_at"] >= done["started_at"]
+    assert done["output_path"].endswith(f"{job_id}.mp4")
+
+    video = server.client.get(f"/api/jobs/{job_id}/video")
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    assert video.content[4:8] == b"ftyp"
+    poster = server.client.get(f"/api/jobs/{job_id}/poster")
+    assert poster.status_code == 200 and poster.content[:2] == b"\xff\xd8"
+
+    logs = server.client.get(f"/api/jobs/{job_id}/logs").json()
+    assert set(logs) >= {"lines", "total", "progress", "progress_msg", "phase"}
+    assert logs["total"] == len(logs["lines"]) > 3
+    assert any("not a model" in line for line in logs["lines"])
+    tail = server.client.get(f"/api/jobs/{job_id}/logs", params={"after": logs["total"] - 2}).json()
+    assert tail["lines"] == logs["lines"][-2:] and tail["total"] == logs["total"]
+    download = server.client.get(f"/api/jobs/{job_id}/download_log")
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    assert download.text.splitlines() == logs["lines"]
+
+    assert [j["id"] for j in server.client.get("/api/jobs").json()] == [job_id]
+    deleted = server.client.delete(f"/api/jobs/{job_id}")
+    assert deleted.status_code == 200 and deleted.json() == {"detail": f"Job {job_id} deleted"}
+    assert server.client.get(f"/api/jobs/{job_id}").status_code == 404
+    assert server.client.get("/api/jobs").json() == []
+    outputs = server.data_dir / "outputs"
+    assert not any(outputs.iterdir()) and not (server.data_dir / "logs" / f"{job_id}.log").exists()
+
+
+def test_range_and_head_on_video(server: Server) -> None:
+    job = server.create(start=True, num_frames=25, height=128, width=128)
+    server.wait_status(job["id"], "completed")
+    url = f"/api/jobs/{job['id']}/video"
+    full = server.client.get(url).content
+    head = server.client.head(url)
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(full)
+    assert head.headers["accept-ranges"] == "bytes" and head.content == b""
+    part = server.client.get(url, headers={"Range": "bytes=10-99"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 10-99/{len(full)}"
+    assert part.content == full[10:100]
+    tail = server.client.get(url, headers={"Range": f"bytes={len(full) - 5}-"})
+    assert tail.status_code == 206 and tail.content == full[-5:]
+    assert server.client.head(f"/api/jobs/{uuid.uuid4()}/video").status_code == 404
+
+
+BAD_BODIES = [
+    ({"num_frames": -1}, "num_frames"),
+    ({"height": 7}, "height"),
+    ({"width": 100}, "width"),
+    ({"num_inference_steps": 0}, "num_inference_steps"),
+    ({"prompt": ""}, "prompt"),
+    ({"prompt": "   "}, "prompt"),
+    ({"model_id": "no/such-model"}, "model_id"),
+    ({"model_id": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"}, "model_id"),
+    ({"num_gpus": 2}, "num_gpus"),
+    ({"num_gpus": 999}, "num_gpus"),
+    ({"num_gpus": 0}, "num_gpus"),
+    ({"seed": -5}, "seed"),
+    ({"guidance_scale": -1}, "guidance_scale"),
+    ({"num_inference_steps": 10001}, "num_inference_steps"),
+    ({"height": 4096}, "height"),
+    ({"fps": 0}, "fps"),
+    ({"num_frames": "many"}, "num_frames"),
+]
+
+
+@pytest.mark.parametrize("change,field", BAD_BODIES, ids=[f for _, f in BAD_BODIES])
+def test_bad_input_is_422_naming_the_field(server: Server, change: dict, field: str) -> None:
+    body = {"model_id": PREVIEW, "prompt": "a cat"} | change
+    response = server.client.post("/api/jobs", json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert any(error["loc"][-1] == field for error in detail), detail
+    assert all(error["msg"] for error in detail)
+    assert server.client.get("/api/jobs").json() == []
+
+
+def test_missing_fields_and_broken_json(server: Server) -> None:
+    response = server.client.post("/api/jobs", json={})
+    assert {e["loc"][-1] for e in response.json()["detail"]} == {"model_id", "prompt"}
+    broken = server.client.post("/api/jobs", content=b"{not json", headers={"content-type": "application/json"})
+    assert broken.status_code == 422
+
+
+def test_unknown_and_malformed_ids_are_404(server: Server) -> None:
+    for job_id in (str(uuid.uuid4()), "not-a-uuid", "..%2F..%2Fetc%2Fpasswd"):
+        assert server.client.get(f"/api/jobs/{job_id}").status_code == 404
+        assert server.client.post(f"/api/jobs/{job_id}/start").status_code == 404
+        assert server.client.post(f"/api/jobs/{job_id}/stop").status_code == 404
+        assert server.client.delete(f"/api/jobs/{job_id}").status_code == 404
+        assert server.client.get(f"/api/jobs/{job_id}/logs").status_code == 404
+        assert server.client.get(f"/api/jobs/{job_id}/download_log").status_code == 404
+
+
+def _conflict(server: Server, job_id: str, action: str) -> str:
+    response = server.client.post(f"/api/jobs/{job_id}/{action}")
+    assert response.status_code == 409, response.text
+    return response.json()["detail"]
+
+
+def test_illegal_transitions_are_409_with_a_reason(server: Server) -> None:
+    pending = server.create()
+    assert "only queued or running" in _conflict(server, pending["id"], "stop")
+
+    completed = server.create(start=True)
+    server.wait_status(completed["id"], "completed")
+    assert "duplicate" in _conflict(server, completed["id"], "start")
+    assert "completed" in _conflict(server, completed["id"], "stop")
+
+    running = server.create(start=True, num_inference_steps=LONG_STEPS)
+    server.wait_status(running["id"], "running")
+    assert "already running" in _conflict(server, running["id"], "start")
+    queued = server.create(start=True)
+    assert server.job(queued["id"])["status"] == "queued"
+    assert "already queued" in _conflict(server, queued["id"], "start")
+
+    stopped = server.client.post(f"/api/jobs/{queued['id']}/stop").json()
+    assert stopped["status"] == "stopped"
+    assert "stopped" in _conflict(server, queued["id"], "stop")
+    server.client.post(f"/api/jobs/{running['id']}/stop")
+    server.wait_status(running["id"], "stopped")
+    # stopped and failed jobs may run again, as in the seed
+    again = server.client.post(f"/api/jobs/{queued['id']}/start")
+    assert again.status_code == 200 and again.json()["status"] in ("queued", "running")
+    assert server.wait_status(queued["id"], "completed")["attempts"] == 1
+
+
+def test_list_paging_and_status_filter(server: Server) -> None:
+    ids = [server.create(prompt=f"job {i}")["id"] for i in range(7)]
+    newest_first = list(reversed(ids))
+    assert [j["id"] for j in server.client.get("/api/jobs").json()] == newest_first
+    page = server.client.get("/api/jobs", params={"limit": 3})
+    assert [j["id"] for j in page.json()] == newest_first[:3]
+    assert page.headers["x-next-before"] == newest_first[2] and 'rel="next"' in page.headers["link"]
+    seen = []
+    cursor = None
+    while True:
+        params = {"limit": 3} | ({"before": cursor} if cursor else {})
+        response = server.client.get("/api/jobs", params=params)
+        seen += [j["id"] for j in response.json()]
+        cursor = response.headers.get("x-next-before")
+        if not cursor:
+            break
+    assert seen == newest_first
+    server.client.post(f"/api/jobs/{ids[0]}/start")
+    server.wait_status(ids[0], "completed")
+    assert [j["id"] for j in server.client.get("/api/jobs", params={"status": "completed"}).json()] == [ids[0]]
+    both = server.client.get("/api/jobs", params={"status": "completed,pending"}).json()
+    assert len(both) == 7
+    bad = server.client.get("/api/jobs", params={"status": "done"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "status"
+    assert server.client.get("/api/jobs", params={"limit": 0}).status_code == 422
+    assert server.client.get("/api/jobs", params={"before": str(uuid.uuid4())}).status_code == 422
+
+
+def test_queue_positions(server: Server) -> None:
+    first = server.create(start=True, num_inference_steps=LONG_STEPS)
+    server.wait_status(first["id"], "running")
+    second = server.create(start=True)
+    third = server.create(start=True)
+    assert server.job(second["id"])["queue_position"] == 1
+    assert server.job(third["id"])["queue_position"] == 2
+    server.client.post(f"/api/jobs/{second['id']}/stop")
+    assert server.job(third["id"])["queue_position"] == 1
+    assert server.job(first["id"])["queue_position"] is None
+    server.client.post(f"/api/jobs/{first['id']}/stop")
+
+
+def test_health(server: Server) -> None:
+    health = server.health()
+    assert health["status"] == "ok"
+    assert health["devices"]["cpu_slots"] == ["cpu0"] and health["devices"]["gpus"] == []
+    assert health["devices"]["gpu_reason"]
+
+
+def _read_events(server: Server, count: int, headers: dict | None = None, params: dict | None = None,
+                 sink: list[dict] | None = None, until: str | None = None) -> list[dict]:
+    events: list[dict] = [] if sink is None else sink
+    current: dict = {}
+    with server.client.stream("GET", "/api/events", headers=headers, params=params, timeout=30) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                current["id"] = line[4:]
+            elif line.startswith("event: "):
+                current["event"] = line[7:]
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and current:
+                events.append(current)
+                if len(events) >= count or current.get("event") == until:
+                    break
+                current = {}
+    return events
+
+
+def test_events_stream_and_resume(server: Server) -> None:
+    job = server.create(start=True, num_inference_steps=5)
+    server.wait_status(job["id"], "completed")
+    # Replay from the first event of this boot: nothing is missed.
+    first = _read_events(server, 1, params={"since": "x-0"})  # unknown boot: a reset
+    assert first[0]["event"] == "reset"
+    boot = first[0]["id"].rsplit("-", 1)[0]
+    events = _read_events(server, 6, headers={"Last-Event-ID": f"{boot}-0"})
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "created" and events[0]["data"]["id"] == job["id"]
+    assert "progress" in kinds or "updated" in kinds
+    seqs = [int(e["id"].rsplit("-", 1)[1]) for e in events]
+    assert seqs == sorted(seqs) and seqs[0] == 1
+    # resume after the third event: the next one is the fourth
+    resumed = _read_events(server, 1, headers={"Last-Event-ID": events[2]["id"]})
+    assert resumed[0]["id"] == events[3]["id"]
+
+
+def test_events_push_live_progress_and_deletion(server: Server) -> None:
+    import threading
+
+    collected: list[dict] = []
+
+    def listen() -> None:
+        _read_events(server, 100_000, sink=collected, until="deleted")
+
+    # a live listener, then a job
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    wait_for(lambda: server.health()["event_subscribers"] == 1, what="the SSE subscriber")
+    job = server.create(start=True, num_inference_steps=20, height=256, width=256, num_frames=17)
+    server.wait_status(job["id"], "completed")
+    server.client.delete(f"/api/jobs/{job['id']}")
+    thread.join(10)
+    assert collected[-1]["event"] == "deleted" and collected[-1]["data"] == {"id": job["id"]}
+    progress = [e["data"] for e in collected if e["event"] == "progress" and e["data"].get("step")]
+    assert progress and progress[-1]["step"] == 20 and progress[-1]["total_steps"] == 20
+    assert [p["step"] for p in progress] == sorted(p["step"] for p in progress)
+    statuses = [e["data"]["status"] for e in collected if e["event"] == "updated"]
+    assert statuses[-1] == "completed" and "running" in statuses
+
+
+def test_no_cors_by_default_and_allowed_origin_on_request(start_server) -> None:
+    closed = start_server()
+    origin = "http://localhost:3000"
+    response = closed.client.get("/api/jobs", headers={"Origin": origin})
+    assert "access-control-allow-origin" not in response.headers
+    opened = start_server("--cors-origin", origin)
+    response = opened.client.get("/api/jobs", headers={"Origin": origin})
+    assert response.headers["access-control-allow-origin"] == origin
+    preflight = opened.client.options("/api/jobs", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 200
+    other = opened.client.get("/api/jobs", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_server_cli_flags_match(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    serve_help = subprocess.run([sys.executable, "-m", "fastvideo_ui", "serve", "--help"],
+                                capture_output=True, text=True, check=True).stdout
+    module_help = subprocess.run([sys.executable, "-m", "fastvideo_ui.server", "--help"],
+                                 capture_output=True, text=True, check=True).stdout
+    for flag in ("--host", "--port", "--output-dir", "--log-dir", "--data-dir", "--gpus", "--cpu-slots",
+                 "--stop-grace", "--cors-origin", "--verbose"):
+        assert flag in serve_help and flag in module_help
+
+
+def test_output_and_log_dirs_are_honoured(start_server, tmp_path) -> None:
+    out, logs = tmp_path / "videos", tmp_path / "joblogs"
+    server = start_server("--output-dir", str(out), "--log-dir", str(logs))
+    job = server.create(start=True)
+    done = server.wait_status(job["id"], "completed")
+    assert done["output_path"] == str(out / f"{job['id']}.mp4") and (out / f"{job['id']}.mp4").is_file()
+    assert done["log_file_path"] == str(logs / f"{job['id']}.log") and (logs / f"{job['id']}.log").is_file()
+
+
+def test_server_never_imports_torch(server: Server) -> None:
+    import psutil
+
+    maps = open(f"/proc/{server.proc.pid}/maps").read()
+    assert "torch" not in maps and "fastvideo/" not in maps
+    assert psutil.Process(server.proc.pid).is_running()
+    _ = httpx  # the client is httpx

@@ -1,0 +1,31 @@
+from fastvideo_ui.jobs.catalogue import PREVIEW, availability, check_params, find_model
+
+
+def fields(errors):
+    return {e.field for e in errors}
+
+
+def test_wan_frames_must_be_4k_plus_1() -> None:
+    wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    assert wan is not None
+    assert fields(check_params(wan, {"num_frames": 80}, 1)) == {"num_frames"}
+    assert "81" in check_params(wan, {"num_frames": 80}, 1)[0].message
+    assert check_params(wan, {"num_frames": 81}, 1) == []
+
+
+def test_sizes_and_ranges() -> None:
+    errors = check_params(PREVIEW, {"height": 7, "width": 4096, "num_inference_steps": 0}, 1)
+    assert fields(errors) == {"height", "width", "num_inference_steps"}
+
+
+def test_too_many_devices_names_num_gpus() -> None:
+    errors = check_params(PREVIEW, {"num_gpus": 3}, 2)
+    assert fields(errors) == {"num_gpus"} and "2" in errors[0].message
+
+
+def test_availability_reasons() -> None:
+    wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    assert availability(PREVIEW, False, 0, "") == (True, "")
+    assert availability(wan, False, 0, "")[1].startswith("fastvideo is not installed")
+    assert availability(wan, True, 0, "no driver")[1] == "no CUDA GPU: no driver"
+    assert availability(wan, True, 1, "") == (True, "")

@@ -1,0 +1,42 @@
+from pathlib import Path
+
+from fastvideo_ui.jobs.logs import LogBook
+
+
+def test_after_and_limit(tmp_path: Path) -> None:
+    book = LogBook(tmp_path)
+    book.append_lines("j", [f"line {i}" for i in range(10)])
+    assert book.read("j", 0) == ([f"line {i}" for i in range(10)], 10)
+    assert book.read("j", 7) == (["line 7", "line 8", "line 9"], 10)
+    assert book.read("j", 3, limit=2) == (["line 3", "line 4"], 10)
+    assert book.read("j", 10) == ([], 10)
+    assert book.read("j", 99) == ([], 10)
+    assert book.read("missing", 0) == ([], 0)
+
+
+def test_growing_file_and_partial_line(tmp_path: Path) -> None:
+    book = LogBook(tmp_path)
+    book.append_lines("j", ["a", "b"])
+    assert book.read("j", 0) == (["a", "b"], 2)
+    with open(book.path("j"), "a") as handle:
+        handle.write("half a li")  # not yet a line
+    assert book.read("j", 0) == (["a", "b"], 2)
+    with open(book.path("j"), "a") as handle:
+        handle.write("ne\nc\n")
+    assert book.read("j", 1) == (["b", "half a line", "c"], 4)
+
+
+def test_large_log_index_is_a_seek(tmp_path: Path) -> None:
+    book = LogBook(tmp_path)
+    book.append_lines("j", [f"{i:07d} " + "x" * 100 for i in range(200_000)])
+    lines, total = book.read("j", 199_998)
+    assert total == 200_000
+    assert [line[:7] for line in lines] == ["0199998", "0199999"]
+    # a fresh book (a restarted server) indexes the existing file
+    assert LogBook(tmp_path).read("j", 123_456, limit=1)[0][0].startswith("0123456")
+
+
+def test_newlines_inside_a_line_cannot_shift_indexes(tmp_path: Path) -> None:
+    book = LogBook(tmp_path)
+    book.append_lines("j", ["one\ntwo"])
+    assert book.read("j", 0) == (["one two"], 1)
