@@ -17,9 +17,10 @@ import psutil
 import pytest
 
 PREVIEW = "fastvideo-ui/preview"
-# Enough steps that a job is still running when a test acts on it; tests stop
-# or kill these long before the end.
-LONG_STEPS = 10000
+# A job that runs for minutes (about 15 ms a step here): tests stop or kill it
+# long before its end.
+LONG = {"num_inference_steps": 10000, "height": 512, "width": 512, "num_frames": 33}
+LONG_STEPS = LONG["num_inference_steps"]
 
 
 def free_port() -> int:

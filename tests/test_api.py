@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from conftest import LONG_STEPS, PREVIEW, Server, wait_for
+from conftest import LONG, LONG_STEPS, PREVIEW, Server, wait_for
 
 SEED_FIELDS = {
     "id", "model_id", "prompt", "status", "created_at", "started_at", "finished_at", "error",
@@ -162,7 +162,7 @@ def test_illegal_transitions_are_409_with_a_reason(server: Server) -> None:
     assert "duplicate" in _conflict(server, completed["id"], "start")
     assert "completed" in _conflict(server, completed["id"], "stop")
 
-    running = server.create(start=True, num_inference_steps=LONG_STEPS)
+    running = server.create(start=True, **LONG)
     server.wait_status(running["id"], "running")
     assert "already running" in _conflict(server, running["id"], "start")
     queued = server.create(start=True)
@@ -209,7 +209,7 @@ def test_list_paging_and_status_filter(server: Server) -> None:
 
 
 def test_queue_positions(server: Server) -> None:
-    first = server.create(start=True, num_inference_steps=LONG_STEPS)
+    first = server.create(start=True, **LONG)
     server.wait_status(first["id"], "running")
     second = server.create(start=True)
     third = server.create(start=True)

@@ -28,7 +28,11 @@ ExitHandler = Callable[["WorkerProcess", int], Awaitable[None]]
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL a worker, its process group and every descendant, and reap them."""
+    """SIGKILL a worker, its process group and every descendant.
+
+    Waits for the descendants to be gone; the worker itself is the server's
+    child and asyncio reaps it (waiting here would steal its exit status).
+    """
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
@@ -43,7 +47,7 @@ def kill_tree(pid: int) -> None:
             proc.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(procs, timeout=10)
+    psutil.wait_procs([proc for proc in procs if proc.pid != pid], timeout=10)
 
 
 def describe_exit(returncode: int) -> str:

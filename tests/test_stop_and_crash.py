@@ -1,0 +1,175 @@
+"""Stops, crashed workers and a killed server: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+
+from conftest import LONG, LONG_STEPS, Server, process_gone, wait_for, worker_processes
+
+
+def _running_worker(server: Server, job_id: str) -> int:
+    """The pid of the worker running `job_id`, once it is past its first step."""
+    wait_for(lambda: (server.job(job_id)["step"] or 0) >= 1, what=f"{job_id} to be denoising")
+
+    def find() -> int | None:
+        for worker in server.health()["workers"]:
+            if worker["job_id"] == job_id and worker["pid"]:
+                return worker["pid"]
+        return None
+
+    return wait_for(find, what=f"the worker of {job_id}")
+
+
+def _descendants(pid: int) -> list[int]:
+    return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+
+
+def test_cooperative_stop_keeps_the_worker_warm_and_idle(server: Server) -> None:
+    job = server.create(start=True, **LONG)
+    server.wait_status(job["id"], "running")
+    wait_for(lambda: (server.job(job["id"])["step"] or 0) > 2, what="some steps")
+    pid = _running_worker(server, job["id"])
+    answer = server.client.post(f"/api/jobs/{job['id']}/stop")
+    assert answer.status_code == 200
+    stopped = server.wait_status(job["id"], "stopped")
+    assert stopped["step"] < LONG_STEPS and stopped["error"] is None
+    assert "at the next step" in server.log_text(job["id"])
+    # the same worker, now idle, is the only worker process
+    assert [w["pid"] for w in server.health()["workers"]] == [pid]
+    assert server.health()["workers"][0]["job_id"] is None
+    assert server.health()["devices"]["allocated"] == {}
+    follow = server.create(start=True)
+    server.wait_status(follow["id"], "completed")
+    assert server.worker_pids() == [pid]
+    server.terminate()
+    wait_for(lambda: process_gone(pid), timeout=10, what="the worker to exit with the server")
+
+
+def test_forced_stop_kills_the_whole_tree(start_server) -> None:
+    server = start_server("--stop-grace", "1")
+    job = server.create(start=True, **LONG)
+    server.wait_status(job["id"], "running")
+    pid = _running_worker(server, job["id"])
+    # A hung worker: frozen, it can never honour the cooperative stop.
+    children = _descendants(pid)
+    os.kill(pid, signal.SIGSTOP)
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    stopped = server.wait_status(job["id"], "stopped", timeout=30)
+    assert stopped["finished_at"] is not None
+    assert "forced" in server.log_text(job["id"]) and "killing worker" in server.log_text(job["id"])
+    for gone in [pid, *children]:
+        wait_for(lambda: process_gone(gone), timeout=10, what=f"process {gone} to be gone")
+    assert server.health()["devices"]["allocated"] == {}
+    follow = server.create(start=True)
+    server.wait_status(follow["id"], "completed")
+    assert pid not in server.worker_pids()
+
+
+def test_stopping_a_queued_job_takes_it_out_of_the_queue(server: Server) -> None:
+    blocker = server.create(start=True, **LONG)
+    server.wait_status(blocker["id"], "running")
+    queued = server.create(start=True)
+    answer = server.client.post(f"/api/jobs/{queued['id']}/stop").json()
+    assert answer["status"] == "stopped" and answer["started_at"] is None
+    server.client.post(f"/api/jobs/{blocker['id']}/stop")
+    server.wait_status(blocker["id"], "stopped")
+    assert server.job(queued["id"])["status"] == "stopped"
+    assert "taken out of the queue" in server.log_text(queued["id"])
+
+
+def test_delete_a_running_job_stops_it_and_removes_everything(server: Server) -> None:
+    done = server.create(start=True)
+    server.wait_status(done["id"], "completed")
+    job = server.create(start=True, **LONG)
+    server.wait_status(job["id"], "running")
+    assert server.client.delete(f"/api/jobs/{job['id']}").status_code == 200
+    assert server.client.get(f"/api/jobs/{job['id']}").status_code == 404
+    assert not (server.data_dir / "logs" / f"{job['id']}.log").exists()
+    assert server.health()["devices"]["allocated"] == {}
+    server.client.delete(f"/api/jobs/{done['id']}")
+    assert list((server.data_dir / "outputs").iterdir()) == []
+    nxt = server.create(start=True)
+    server.wait_status(nxt["id"], "completed")
+
+
+def test_worker_killed_with_sigkill_fails_only_its_job(server: Server) -> None:
+    job = server.create(start=True, **LONG)
+    queued = server.create(start=True)
+    server.wait_status(job["id"], "running")
+    pid = _running_worker(server, job["id"])
+    os.kill(pid, signal.SIGKILL)
+    failed = server.wait_status(job["id"], "failed")
+    assert "killed by SIGKILL" in failed["error"] and "while denoising" in failed["error"]
+    assert failed["error"] in server.log_text(job["id"])
+    done = server.wait_status(queued["id"], "completed")
+    assert done["status"] == "completed"
+    assert pid not in server.worker_pids()
+    assert server.health()["status"] == "ok"
+
+
+def test_segfaulting_worker_fails_its_job_with_the_signal(server: Server) -> None:
+    job = server.create(start=True, **LONG)
+    server.wait_status(job["id"], "running")
+    os.kill(_running_worker(server, job["id"]), signal.SIGSEGV)
+    assert "SIGSEGV" in server.wait_status(job["id"], "failed")["error"]
+    again = server.client.post(f"/api/jobs/{job['id']}/start")
+    assert again.status_code == 200
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    assert server.wait_status(job["id"], "stopped")["attempts"] == 2
+
+
+def test_server_killed_mid_job_loses_nothing(start_server, tmp_path) -> None:
+    data = tmp_path / "shared-data"
+    server = start_server(data_dir=data)
+    completed = server.create(start=True, prompt="kept")
+    server.wait_status(completed["id"], "completed")
+    pending = server.create(prompt="waiting for a start")
+    running = server.create(start=True, **LONG)
+    queued = server.create(start=True, prompt="queued behind")
+    server.wait_status(running["id"], "running")
+    worker_pid = _running_worker(server, running["id"])
+    before = {j["id"]: j for j in server.client.get("/api/jobs").json()}
+
+    server.kill9()
+    wait_for(lambda: process_gone(worker_pid), timeout=15, what="the orphaned worker to exit")
+
+    again = start_server(data_dir=data)
+    after = {j["id"]: j for j in again.client.get("/api/jobs").json()}
+    assert after.keys() == before.keys()
+    assert after[completed["id"]]["status"] == "completed"
+    assert after[completed["id"]]["output_path"] == before[completed["id"]]["output_path"]
+    assert again.client.get(f"/api/jobs/{completed['id']}/video").status_code == 200
+    assert after[pending["id"]]["status"] == "pending"
+    interrupted = after[running["id"]]
+    assert interrupted["status"] == "failed" and "interrupted" in interrupted["error"]
+    assert interrupted["finished_at"] is not None
+    for job_id, job in before.items():
+        for field in ("prompt", "seed", "num_inference_steps", "created_at", "model_id"):
+            assert after[job_id][field] == job[field]
+    # the queued job was not dropped: it runs on the new server
+    assert again.wait_status(queued["id"], "completed")
+    log_lines = again.client.get(f"/api/jobs/{running['id']}/logs").json()["lines"]
+    assert any("started on" in line for line in log_lines) and "interrupted" in log_lines[-1]
+    # nothing the first server started is still alive
+    assert all(p.pid != worker_pid for p in worker_processes())
+
+
+def test_log_isolation_between_concurrent_jobs(start_server) -> None:
+    server = start_server("--cpu-slots", "2")
+    a = server.create(start=True, prompt="alpha", seed=111, num_inference_steps=80, height=256, width=256,
+                      num_frames=25)
+    b = server.create(start=True, prompt="beta", seed=222, num_inference_steps=80, height=256, width=256,
+                      num_frames=25)
+    ra = server.wait_status(a["id"], "running")
+    rb = server.wait_status(b["id"], "running")
+    assert ra["devices"] != rb["devices"]
+    server.wait_status(a["id"], "completed")
+    server.wait_status(b["id"], "completed")
+    log_a, log_b = server.log_text(a["id"]), server.log_text(b["id"])
+    assert "seed 111" in log_a and "seed 222" not in log_a
+    assert "seed 222" in log_b and "seed 111" not in log_b
+    assert b["id"] not in log_a and a["id"] not in log_b
+    assert "\x1e" not in log_a + log_b  # protocol markers never reach a log
