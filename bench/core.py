@@ -70,7 +70,7 @@ def idle_gap(server: Server, pairs: int) -> tuple[list[float], list[float]]:
         a = server.create(start=True, **small)
         b = server.create(start=True, **small)
         done_a = server.wait_status(a["id"], "completed")
-        first_step = wait_for(lambda: (j := server.job(b["id"]))["step"] and time.time(), interval=0.002)
+        first_step = wait_for(lambda: server.job(b["id"])["step"] and time.time(), interval=0.002)
         done_b = server.wait_status(b["id"], "completed")
         dispatch_gaps.append((done_b["started_at"] - done_a["finished_at"]) * 1000)
         step_gaps.append((first_step - done_a["finished_at"]) * 1000)

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from conftest import LONG, LONG_STEPS, PREVIEW, Server, wait_for
+from conftest import LONG, PREVIEW, Server, wait_for
 
 SEED_FIELDS = {
     "id", "model_id", "prompt", "status", "created_at", "started_at", "finished_at", "error",

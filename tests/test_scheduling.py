@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import LONG, LONG_STEPS, Server, wait_for
+from conftest import LONG, Server, wait_for
 
 
 def test_two_jobs_on_one_slot_run_one_after_the_other(server: Server) -> None:
