@@ -70,7 +70,7 @@ def idle_gap(server: Server, pairs: int) -> tuple[list[float], list[float]]:
         a = server.create(start=True, **small)
         b = server.create(start=True, **small)
         done_a = server.wait_status(a["id"], "completed")
-        first_step = wait_for(lambda: server.job(b["id"])["step"] and time.time(), interval=0.002)
+        first_step = wait_for(lambda b=b: server.job(b["id"])["step"] and time.time(), interval=0.002)
         done_b = server.wait_status(b["id"], "completed")
         dispatch_gaps.append((done_b["started_at"] - done_a["finished_at"]) * 1000)
         step_gaps.append((first_step - done_a["finished_at"]) * 1000)
@@ -81,7 +81,7 @@ def stop_latency(server: Server, repeats: int, freeze: bool) -> list[float]:
     samples = []
     for _ in range(repeats):
         job = server.create(start=True, **LONG)
-        wait_for(lambda: (server.job(job["id"])["step"] or 0) >= 2, interval=0.01)
+        wait_for(lambda job=job: (server.job(job["id"])["step"] or 0) >= 2, interval=0.01)
         if freeze:
             pid = next(w["pid"] for w in server.health()["workers"] if w["job_id"] == job["id"])
             os.kill(pid, signal.SIGSTOP)

@@ -61,7 +61,7 @@ def test_forced_stop_kills_the_whole_tree(start_server) -> None:
     assert stopped["finished_at"] is not None
     assert "forced" in server.log_text(job["id"]) and "killing worker" in server.log_text(job["id"])
     for gone in [pid, *children]:
-        wait_for(lambda: process_gone(gone), timeout=10, what=f"process {gone} to be gone")
+        wait_for(lambda gone=gone: process_gone(gone), timeout=10, what=f"process {gone} to be gone")
     assert server.health()["devices"]["allocated"] == {}
     follow = server.create(start=True)
     server.wait_status(follow["id"], "completed")
@@ -173,3 +173,15 @@ def test_log_isolation_between_concurrent_jobs(start_server) -> None:
     assert "seed 222" in log_b and "seed 111" not in log_b
     assert b["id"] not in log_a and a["id"] not in log_b
     assert "\x1e" not in log_a + log_b  # protocol markers never reach a log
+
+
+def test_graceful_shutdown_records_the_interrupted_job(start_server, tmp_path) -> None:
+    data = tmp_path / "graceful"
+    server = start_server(data_dir=data)
+    job = server.create(start=True, **LONG)
+    pid = _running_worker(server, job["id"])
+    server.terminate()
+    assert process_gone(pid)
+    again = start_server(data_dir=data)
+    failed = again.job(job["id"])
+    assert failed["status"] == "failed" and "the server shut down" in failed["error"]

@@ -102,6 +102,7 @@ class Scheduler:
     async def close(self) -> None:
         if self._loop_task:
             self._loop_task.cancel()
+        self._recover_interrupted("the server shut down while this job was running")
         for worker in list(self.workers):
             await worker.kill()
         for task in list(self._tasks):
@@ -115,13 +116,13 @@ class Scheduler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _recover_interrupted(self) -> None:
-        """A job that was running when the server died cannot be resumed."""
+    def _recover_interrupted(self, why: str = "the server stopped while this job was running") -> None:
+        """A job that was running when the server stopped cannot be resumed."""
         now = time.time()
         for job_id in self.store.running_ids():
             row = self.store.require(job_id)
             ran = f" after {now - row.started_at:.0f} s" if row.started_at else ""
-            error = f"interrupted: the server stopped while this job was running{ran}"
+            error = f"interrupted: {why}{ran}"
             self.store.transition(job_id, Action.FAIL, error=error, finished_at=now, phase="failed",
                                   eta_seconds=None)
             self.logs.server_line(job_id, error)
