@@ -3,5 +3,5 @@
 # Usage: ./scripts/serve.sh [fastvideo-ui serve flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/venv.sh
+EXTRAS= source scripts/venv.sh
 exec .venv/bin/fastvideo-ui serve "$@"

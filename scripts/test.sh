@@ -3,5 +3,5 @@
 # Usage: ./scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/venv.sh test
+EXTRAS=test source scripts/venv.sh
 exec .venv/bin/python -m pytest "$@"
