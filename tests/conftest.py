@@ -90,9 +90,6 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(10)
 
-    def restart(self) -> "Server":
-        return self.start()
-
     # -- API helpers ---------------------------------------------------------
 
     def create(self, **body: Any) -> dict[str, Any]:

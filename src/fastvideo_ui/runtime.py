@@ -46,7 +46,7 @@ class Runtime:
         bus = EventBus()
         inventory = detect_inventory(settings.gpus, settings.cpu_slots)
         scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s)
-        jobs = JobService(store, logs, bus, scheduler, settings.output_dir)
+        jobs = JobService(store, logs, bus, scheduler)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed)

@@ -65,10 +65,3 @@ def write_jpeg(path: Path, rgb: np.ndarray, width: int, height: int) -> None:
     finally:
         container.close()
     os.replace(partial, path)
-
-
-def first_frame_rgb(video_path: Path) -> np.ndarray:
-    with av.open(str(video_path)) as container:
-        for frame in container.decode(video=0):
-            return frame.to_ndarray(format="rgb24")
-    raise ValueError(f"{video_path} has no video frames")

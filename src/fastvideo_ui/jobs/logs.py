@@ -88,7 +88,3 @@ class LogBook:
             os.unlink(self.path(job_id))
         except FileNotFoundError:
             pass
-
-    def forget(self, job_id: str) -> None:
-        """Drop the cached index (the file stays)."""
-        self._indexes.pop(job_id, None)

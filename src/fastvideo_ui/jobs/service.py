@@ -28,13 +28,11 @@ _RESET_RUN_FIELDS: dict[str, Any] = {
 
 
 class JobService:
-    def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
-                 output_dir: Path) -> None:
+    def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler) -> None:
         self.store = store
         self.logs = logs
         self.bus = bus
         self.scheduler = scheduler
-        self.output_dir = output_dir
 
     def to_json(self, row: JobRow, positions: dict[str, int] | None = None) -> dict[str, Any]:
         if positions is None and row.status == JobStatus.QUEUED.value:

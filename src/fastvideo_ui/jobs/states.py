@@ -83,8 +83,3 @@ def check_transition(job_id: str, action: Action, current: JobStatus) -> JobStat
     if target is None:
         raise IllegalTransition(job_id, action, current)
     return target
-
-
-def sources(action: Action) -> frozenset[JobStatus]:
-    """The statuses from which `action` is allowed."""
-    return frozenset(_ALLOWED[action])
