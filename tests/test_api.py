@@ -208,6 +208,23 @@ def test_list_paging_and_status_filter(server: Server) -> None:
     assert server.client.get("/api/jobs", params={"before": str(uuid.uuid4())}).status_code == 422
 
 
+def test_list_search_total_and_actions(server: Server) -> None:
+    fox = server.create(prompt="A Red FOX at 100% speed")
+    server.create(prompt="a blue whale")
+    server.create(prompt="snake_case and 100 percent")
+    found = server.client.get("/api/jobs", params={"q": "red fox"})
+    assert [j["id"] for j in found.json()] == [fox["id"]] and found.headers["x-total-count"] == "1"
+    # % and _ are literal characters, not SQL wildcards
+    assert [j["prompt"] for j in server.client.get("/api/jobs", params={"q": "100%"}).json()] == [fox["prompt"]]
+    assert len(server.client.get("/api/jobs", params={"q": "e_c"}).json()) == 1
+    page = server.client.get("/api/jobs", params={"limit": 1})
+    assert len(page.json()) == 1 and page.headers["x-total-count"] == "3"
+    assert fox["actions"] == ["start"]
+    started = server.client.post(f"/api/jobs/{fox['id']}/start").json()
+    assert started["actions"] == ["stop"]
+    assert server.wait_status(fox["id"], "completed")["actions"] == []
+
+
 def test_queue_positions(server: Server) -> None:
     first = server.create(start=True, **LONG)
     server.wait_status(first["id"], "running")

@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE", "HEAD", "OPTIONS"],
             allow_headers=["*"],
-            expose_headers=["Link", "X-Next-Before", "Content-Range", "Accept-Ranges"],
+            expose_headers=["Link", "X-Next-Before", "X-Total-Count", "Content-Range", "Accept-Ranges"],
         )
     errors.install(app)
     app.include_router(system.router)

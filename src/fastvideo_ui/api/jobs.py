@@ -49,6 +49,7 @@ def list_jobs(
     limit: Annotated[int | None, Query(ge=1, le=1000, description="page size; all jobs when omitted")] = None,
     before: Annotated[str | None, Query(description="continue after this job id (the Link header gives it)")] = None,
     status: Annotated[list[str], Query(description="only these statuses (repeat or comma-separate)")] = [],  # noqa: B006
+    q: Annotated[str | None, Query(max_length=500, description="only prompts containing this text (any case)")] = None,
 ) -> list[dict[str, Any]]:
     runtime = runtime_of(request)
     cursor = None
@@ -56,7 +57,9 @@ def list_jobs(
         cursor = runtime.store.get(before)
         if cursor is None:
             raise field_errors([("before", "names no job")])
-    rows = runtime.store.list(limit=limit, before=cursor, statuses=_statuses(status))
+    statuses = _statuses(status)
+    rows = runtime.store.list(limit=limit, before=cursor, statuses=statuses, prompt_contains=q)
+    response.headers["X-Total-Count"] = str(runtime.store.count(statuses, prompt_contains=q))
     positions = runtime.scheduler.queue_positions()
     if limit is not None and len(rows) == limit:
         next_url = request.url.include_query_params(before=rows[-1].id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .models import JobRow
+from .states import JobStatus, user_actions
 
 
 def job_json(row: JobRow, queue_position: int | None = None) -> dict[str, Any]:
@@ -44,6 +45,7 @@ def job_json(row: JobRow, queue_position: int | None = None) -> dict[str, Any]:
         "total_steps": row.total_steps,
         "eta_seconds": row.eta_seconds,
         "attempts": row.attempts,
+        "actions": user_actions(JobStatus(row.status)),
         "video_url": f"/api/jobs/{row.id}/video" if row.output_path else None,
         "poster_url": f"/api/jobs/{row.id}/poster" if row.poster_path else None,
         "log_url": f"/api/jobs/{row.id}/download_log",

@@ -77,6 +77,11 @@ class IllegalTransition(Exception):
         )
 
 
+def user_actions(current: JobStatus) -> list[str]:
+    """What a user may ask of a job in this status, for clients to offer."""
+    return [action.value for action in (Action.START, Action.STOP) if current in _ALLOWED[action]]
+
+
 def check_transition(job_id: str, action: Action, current: JobStatus) -> JobStatus:
     """The status `action` leads to from `current`, or IllegalTransition."""
     target = _ALLOWED[action].get(current)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import JobRow
@@ -16,6 +16,17 @@ class JobNotFound(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id} not found")
         self.job_id = job_id
+
+
+def _filtered(query: Select[Any], statuses: Iterable[JobStatus], prompt_contains: str | None) -> Select[Any]:
+    status_values = [s.value for s in statuses]
+    if status_values:
+        query = query.where(JobRow.status.in_(status_values))
+    if prompt_contains:
+        # A literal substring, case-insensitive: % and _ typed by a user are not wildcards.
+        escaped = prompt_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(JobRow.prompt.ilike(f"%{escaped}%", escape="\\"))
+    return query
 
 
 class JobStore:
@@ -46,12 +57,10 @@ class JobStore:
         limit: int | None = None,
         before: JobRow | None = None,
         statuses: Iterable[JobStatus] = (),
+        prompt_contains: str | None = None,
     ) -> list[JobRow]:
         """Newest first; `before` continues a page after that job."""
-        query = select(JobRow)
-        status_values = [s.value for s in statuses]
-        if status_values:
-            query = query.where(JobRow.status.in_(status_values))
+        query = _filtered(select(JobRow), statuses, prompt_contains)
         if before is not None:
             query = query.where(
                 or_(
@@ -65,11 +74,8 @@ class JobStore:
         with self._session() as session:
             return list(session.scalars(query))
 
-    def count(self, statuses: Iterable[JobStatus] = ()) -> int:
-        query = select(func.count()).select_from(JobRow)
-        status_values = [s.value for s in statuses]
-        if status_values:
-            query = query.where(JobRow.status.in_(status_values))
+    def count(self, statuses: Iterable[JobStatus] = (), prompt_contains: str | None = None) -> int:
+        query = _filtered(select(func.count()).select_from(JobRow), statuses, prompt_contains)
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
