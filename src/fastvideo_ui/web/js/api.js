@@ -1,0 +1,79 @@
+// Every HTTP call the UI makes goes through here, so errors have one shape.
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(ApiError.describe(status, detail));
+    this.status = status;
+    this.detail = detail;
+  }
+
+  // FastAPI's 422 detail is [{loc: ["body", field], msg}]; this maps field -> messages.
+  get fieldErrors() {
+    const out = {};
+    if (this.status === 422 && Array.isArray(this.detail)) {
+      for (const item of this.detail) {
+        const loc = Array.isArray(item.loc) ? item.loc : [];
+        const field = loc.length > 1 ? String(loc[loc.length - 1]) : "_form";
+        (out[field] ??= []).push(item.msg);
+      }
+    }
+    return out;
+  }
+
+  static describe(status, detail) {
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => `${(d.loc || []).slice(1).join(".") || "request"}: ${d.msg}`).join("; ");
+    }
+    return status ? `HTTP ${status}` : "The server cannot be reached";
+  }
+}
+
+// A network failure (server down) is ApiError with status 0.
+async function request(method, path, { body, params } = {}) {
+  let url = path;
+  if (params) {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) {
+      if (value !== undefined && value !== null && value !== "") query.set(key, value);
+    }
+    const text = query.toString();
+    if (text) url += `?${text}`;
+  }
+  const init = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError(0, null);
+  }
+  let data = null;
+  if ((response.headers.get("content-type") || "").includes("application/json")) {
+    data = await response.json();
+  }
+  if (!response.ok) throw new ApiError(response.status, data && data.detail);
+  return { data, headers: response.headers };
+}
+
+export const api = {
+  async listJobs({ limit, before, status, q } = {}) {
+    const { data, headers } = await request("GET", "/api/jobs", { params: { limit, before, status, q } });
+    return {
+      jobs: data,
+      total: Number(headers.get("X-Total-Count") ?? data.length),
+      nextBefore: headers.get("X-Next-Before"),
+    };
+  },
+  job: async (id) => (await request("GET", `/api/jobs/${id}`)).data,
+  create: async (body) => (await request("POST", "/api/jobs", { body })).data,
+  start: async (id) => (await request("POST", `/api/jobs/${id}/start`)).data,
+  stop: async (id) => (await request("POST", `/api/jobs/${id}/stop`)).data,
+  remove: async (id) => (await request("DELETE", `/api/jobs/${id}`)).data,
+  logs: async (id, after, limit) => (await request("GET", `/api/jobs/${id}/logs`, { params: { after, limit } })).data,
+  models: async () => (await request("GET", "/api/models")).data,
+  health: async () => (await request("GET", "/api/health")).data,
+};

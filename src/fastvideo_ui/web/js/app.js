@@ -1,0 +1,115 @@
+// Bootstraps the page: routes between views, wires card actions to the API,
+// and keyboard shortcuts. Components do the rendering.
+
+import { api } from "./api.js";
+import { loadModels } from "./catalogue.js";
+import { live } from "./live.js";
+import { announce, shortPrompt } from "./ui.js";
+import "./components/connection-banner.js";
+import "./components/confirm-dialog.js";
+import "./components/create-job-dialog.js";
+import "./components/gallery-view.js";
+import "./components/job-detail-dialog.js";
+import "./components/job-list.js";
+import "./components/log-console.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+let toastTimer;
+function toast(message) {
+  const node = $("#toast");
+  node.textContent = message;
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    node.hidden = true;
+  }, 6000);
+}
+
+function route() {
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  const view = path === "/gallery" ? "gallery" : "jobs";
+  $("#view-jobs").hidden = view !== "jobs";
+  $("#view-gallery").hidden = view !== "gallery";
+  for (const link of document.querySelectorAll("nav [data-view]")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.title = view === "gallery" ? "Gallery · fastvideo-ui" : "Jobs · fastvideo-ui";
+  if (view === "gallery") $("gallery-view").activate().catch((error) => toast(error.message));
+  else {
+    const params = new URLSearchParams(query);
+    $("job-list").setQuery({ status: params.get("status") || "", q: params.get("q") || "" });
+  }
+}
+
+const ACTIONS = {
+  async start(job) {
+    await api.start(job.id);
+  },
+  async stop(job) {
+    await api.stop(job.id);
+    announce(`Stopping “${shortPrompt(job.prompt)}”`);
+  },
+  async delete(job) {
+    const active = job.status === "running" || job.status === "queued";
+    const ok = await $("confirm-dialog").ask(
+      `Delete “${shortPrompt(job.prompt, 80)}”?${active ? " It will be stopped first." : ""} `
+        + "Its video and log are deleted too.",
+      "Delete",
+    );
+    if (!ok) return;
+    await api.remove(job.id);
+    announce("Job deleted");
+  },
+  duplicate: (job) => $("create-job-dialog").open(job),
+  logs: (job) => $("log-console").open(job),
+  open: (job) => $("job-detail-dialog").open(job),
+};
+
+document.addEventListener("job-action", async (event) => {
+  const { action, job } = event.detail;
+  const run = ACTIONS[action];
+  if (!run) return;
+  try {
+    await run(job);
+  } catch (error) {
+    toast(`${action} failed: ${error.message}`);
+  }
+});
+
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-action='new-job']")) $("create-job-dialog").open();
+});
+
+document.addEventListener("keydown", (event) => {
+  const typing = event.target.closest("input, textarea, select, [contenteditable]");
+  if (typing || event.ctrlKey || event.metaKey || event.altKey || document.querySelector("dialog[open]")) return;
+  if (event.key === "n") {
+    event.preventDefault();
+    $("create-job-dialog").open();
+  } else if (event.key === "/") {
+    event.preventDefault();
+    ($("#view-gallery").hidden ? $("#search") : $("#gallery-search"))?.focus();
+  }
+});
+
+async function showServer() {
+  try {
+    const health = await api.health();
+    const gpus = health.devices.gpus.length;
+    $("#server-info").textContent = gpus ? `${gpus} GPU${gpus === 1 ? "" : "s"}` : "CPU preview (no GPU)";
+    $("#server-info").title = health.devices.gpu_reason || "";
+  } catch {
+    // the banner says the server is down
+  }
+}
+
+window.addEventListener("hashchange", route);
+live.addEventListener("state", (event) => {
+  if (event.detail === "live") showServer();
+});
+await loadModels().catch(() => {});
+route();
+live.start();
+showServer();

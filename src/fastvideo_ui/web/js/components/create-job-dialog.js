@@ -1,0 +1,278 @@
+// The create-job <dialog>: model, prompt, parameters pre-filled from the
+// model's defaults, seed, devices, advanced options and batches. The server
+// validates; its 422 messages are shown next to the field they name.
+
+import { api, ApiError } from "../api.js";
+import { loadModels, modelById } from "../catalogue.js";
+import { randomSeed } from "../format.js";
+import { announce, h } from "../ui.js";
+
+const NUMBERS = ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "seed", "num_gpus"];
+const FLAGS = ["dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload", "use_fsdp_inference"];
+const MAX_BATCH = 100;
+
+function field(name, label, control, hint = "") {
+  control.id ||= `cj-${name}`;
+  control.name ||= name;
+  const error = h("p", { class: "field-error", id: `cj-${name}-error`, hidden: true });
+  const hintNode = h("p", { class: "hint", id: `cj-${name}-hint` }, hint);
+  control.setAttribute("aria-describedby", `${hintNode.id} ${error.id}`);
+  return h("div", { class: "field", dataset: { field: name } },
+    h("label", { for: control.id }, label), control, hintNode, error);
+}
+
+function numberInput(name, step = "1") {
+  return h("input", { type: "number", name, id: `cj-${name}`, step, inputmode: step === "1" ? "numeric" : "decimal" });
+}
+
+function checkbox(name, label, checked = false) {
+  const input = h("input", { type: "checkbox", name, id: `cj-${name}`, checked });
+  return h("div", { class: "check", dataset: { field: name } }, input, h("label", { for: input.id }, label),
+    h("p", { class: "field-error", id: `cj-${name}-error`, hidden: true }));
+}
+
+export class CreateJobDialog extends HTMLElement {
+  connectedCallback() {
+    if (this.dialog) return;
+    this.render();
+  }
+
+  render() {
+    this.modelSelect = h("select", { name: "model_id", id: "cj-model_id", required: true });
+    this.prompt = h("textarea", { name: "prompt", id: "cj-prompt", rows: "4", required: true,
+      placeholder: "A red fox trotting through fresh snow at dawn, cinematic" });
+    this.seed = numberInput("seed");
+    const randomize = h("button", { type: "button", class: "btn", onclick: () => { this.seed.value = randomSeed(); } },
+      "Randomize");
+    const seedField = field("seed", "Seed", this.seed);
+    seedField.querySelector("input").after(randomize);
+    this.batchMode = h("select", { name: "batch_mode", id: "cj-batch_mode" },
+      h("option", { value: "single" }, "One job"),
+      h("option", { value: "seeds" }, "N jobs, consecutive seeds"),
+      h("option", { value: "lines" }, "One job per prompt line"));
+    this.batchCount = h("input", { type: "number", name: "batch_count", id: "cj-batch_count", min: "2",
+      max: String(MAX_BATCH), value: "3" });
+    this.batchCountField = field("batch_count", "Number of jobs", this.batchCount, "seeds s, s+1, s+2, …");
+    this.batchMode.addEventListener("change", () => this.updateBatch());
+    this.formError = h("p", { class: "form-error", role: "alert", hidden: true });
+    this.submitButton = h("button", { type: "submit", class: "btn primary" }, "Create");
+    this.heading = h("h2", { id: "cj-title" }, "New job");
+    this.form = h("form", { method: "dialog", novalidate: true },
+      this.heading,
+      field("model_id", "Model", this.modelSelect),
+      field("prompt", "Prompt", this.prompt),
+      h("div", { class: "grid" },
+        field("num_inference_steps", "Steps", numberInput("num_inference_steps")),
+        field("num_frames", "Frames", numberInput("num_frames")),
+        field("height", "Height", numberInput("height", "8")),
+        field("width", "Width", numberInput("width", "8")),
+        field("guidance_scale", "Guidance scale", numberInput("guidance_scale", "0.1")),
+        seedField,
+        field("num_gpus", "GPUs", numberInput("num_gpus"))),
+      h("details", { class: "advanced" },
+        h("summary", {}, "Advanced"),
+        field("negative_prompt", "Negative prompt", h("textarea", { name: "negative_prompt", id: "cj-negative_prompt", rows: "2" })),
+        field("fps", "Frames per second", numberInput("fps")),
+        h("div", { class: "checks" },
+          checkbox("dit_cpu_offload", "Offload DiT to CPU"),
+          checkbox("text_encoder_cpu_offload", "Offload text encoder to CPU"),
+          checkbox("vae_cpu_offload", "Offload VAE to CPU"),
+          checkbox("use_fsdp_inference", "FSDP inference"))),
+      h("div", { class: "grid" }, field("batch_mode", "Batch", this.batchMode), this.batchCountField),
+      checkbox("start", "Start immediately", true),
+      this.formError,
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", class: "btn", onclick: () => this.close() }, "Cancel"),
+        this.submitButton),
+    );
+    this.dialog = h("dialog", { class: "create-job", "aria-labelledby": "cj-title" }, this.form);
+    this.append(this.dialog);
+    this.modelSelect.addEventListener("change", () => this.applyModel(modelById(this.modelSelect.value), true));
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.form.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    this.form.addEventListener("input", (event) => this.clearError(event.target.name));
+    this.updateBatch();
+  }
+
+  control(name) {
+    return this.form.elements.namedItem(name);
+  }
+
+  updateBatch() {
+    this.batchCountField.hidden = this.batchMode.value !== "seeds";
+    this.control("prompt").placeholder = this.batchMode.value === "lines"
+      ? "One prompt per line: each line becomes a job"
+      : "A red fox trotting through fresh snow at dawn, cinematic";
+  }
+
+  async fillModels(selectedId) {
+    const models = await loadModels({ reload: true });
+    this.modelSelect.replaceChildren(...models.map((model) => h("option", {
+      value: model.id, disabled: !model.available,
+    }, model.available ? model.label : `${model.label} — unavailable: ${model.reason}`)));
+    const wanted = modelById(selectedId) || models.find((model) => model.available) || models[0];
+    if (wanted) this.modelSelect.value = wanted.id;
+    return wanted;
+  }
+
+  // Defaults and limits of the chosen model; `fill` replaces the values.
+  applyModel(model, fill) {
+    if (!model) return;
+    const hint = this.form.querySelector("#cj-model_id-hint");
+    hint.textContent = model.available ? model.description || "" : `Unavailable: ${model.reason}`;
+    for (const name of ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "num_gpus"]) {
+      const input = this.control(name);
+      const limit = (model.limits || {})[name] || {};
+      if (limit.min !== undefined && limit.min !== null) input.min = limit.min; else input.removeAttribute("min");
+      if (limit.max !== undefined && limit.max !== null) input.max = limit.max; else input.removeAttribute("max");
+      const rules = [];
+      if (limit.min !== undefined && limit.max !== undefined && limit.max !== null) rules.push(`${limit.min}–${limit.max}`);
+      if (limit.multiple_of) rules.push(`multiple of ${limit.multiple_of}`);
+      if (limit.form) rules.push(`of the form ${limit.form}`);
+      const hintNode = this.form.querySelector(`#cj-${name}-hint`);
+      if (name === "num_gpus") {
+        const devices = model.device_kind === "gpu" ? "GPU" : "CPU slot";
+        hintNode.textContent = `${limit.max ?? 0} ${devices}${limit.max === 1 ? "" : "s"} on this server`;
+      } else {
+        hintNode.textContent = rules.join(", ");
+      }
+      if (fill && model.defaults[name] !== undefined) input.value = model.defaults[name];
+    }
+    if (fill) this.control("negative_prompt").value = model.defaults.negative_prompt || "";
+  }
+
+  async open(job = null, { title } = {}) {
+    this.clearErrors();
+    const model = await this.fillModels(job ? job.model_id : this.modelSelect.value);
+    this.applyModel(model, true);
+    this.batchMode.value = "single";
+    this.updateBatch();
+    if (job) {
+      this.control("prompt").value = job.prompt;
+      for (const name of NUMBERS) if (job[name] !== undefined && job[name] !== null) this.control(name).value = job[name];
+      for (const name of FLAGS) this.control(name).checked = Boolean(job[name]);
+      this.control("negative_prompt").value = job.negative_prompt || "";
+      this.form.querySelector("details.advanced").open = Boolean(job.negative_prompt !== (model?.defaults.negative_prompt || "")
+        || FLAGS.some((name) => job[name]));
+    } else {
+      this.control("seed").value = randomSeed();
+    }
+    this.heading.textContent = title || (job ? "Duplicate job" : "New job");
+    this.dialog.showModal();
+    this.control("prompt").focus();
+  }
+
+  close() {
+    this.dialog.close();
+  }
+
+  body() {
+    const out = { model_id: this.modelSelect.value, prompt: this.control("prompt").value };
+    for (const name of NUMBERS) {
+      const text = this.control(name).value.trim();
+      // Empty means "the model's default"; anything else the server checks.
+      if (text !== "") out[name] = Number(text);
+      else if (this.control(name).validity.badInput) out[name] = this.control(name).value;
+    }
+    out.negative_prompt = this.control("negative_prompt").value;
+    for (const name of FLAGS) out[name] = this.control(name).checked;
+    out.start = this.control("start").checked;
+    return out;
+  }
+
+  bodies() {
+    const base = this.body();
+    const mode = this.batchMode.value;
+    if (mode === "lines") {
+      const lines = base.prompt.split("\n").map((line) => line.trim()).filter(Boolean);
+      if (!lines.length) return [base]; // let the server name the empty prompt
+      return lines.map((prompt) => ({ ...base, prompt }));
+    }
+    if (mode === "seeds") {
+      const count = Number(this.batchCount.value);
+      if (!Number.isInteger(count) || count < 2 || count > MAX_BATCH) {
+        throw new ApiError(422, [{ loc: ["body", "batch_count"], msg: `must be a whole number from 2 to ${MAX_BATCH}` }]);
+      }
+      const first = Number.isInteger(base.seed) ? base.seed : 0;
+      return Array.from({ length: count }, (_, i) => ({ ...base, seed: (first + i) % 2 ** 32 }));
+    }
+    return [base];
+  }
+
+  async submit() {
+    if (this.busy) return;
+    this.clearErrors();
+    this.busy = true;
+    this.submitButton.disabled = true;
+    const created = [];
+    try {
+      const bodies = this.bodies();
+      for (const [index, body] of bodies.entries()) {
+        try {
+          created.push(await api.create(body));
+        } catch (error) {
+          if (bodies.length > 1 && error instanceof ApiError) error.batchIndex = index;
+          throw error;
+        }
+      }
+      this.close();
+      announce(created.length === 1 ? "Job created" : `${created.length} jobs created`);
+      this.dispatchEvent(new CustomEvent("jobs-created", { bubbles: true, detail: { jobs: created } }));
+    } catch (error) {
+      this.showError(error, created.length);
+    } finally {
+      this.busy = false;
+      this.submitButton.disabled = false;
+    }
+  }
+
+  showError(error, createdCount) {
+    const prefix = error.batchIndex !== undefined
+      ? `Job ${error.batchIndex + 1} of the batch was refused${createdCount ? ` (${createdCount} created before it)` : ""}: `
+      : "";
+    const fields = error instanceof ApiError ? error.fieldErrors : {};
+    let placed = false;
+    for (const [name, messages] of Object.entries(fields)) {
+      const node = this.form.querySelector(`#cj-${CSS.escape(name)}-error`);
+      if (!node) continue;
+      node.textContent = messages.join("; ");
+      node.hidden = false;
+      this.control(name)?.setAttribute?.("aria-invalid", "true");
+      const wrapper = node.closest("details");
+      if (wrapper) wrapper.open = true;
+      if (!placed) this.control(name)?.focus?.();
+      placed = true;
+    }
+    const unplaced = Object.keys(fields).filter((name) => !this.form.querySelector(`#cj-${CSS.escape(name)}-error`));
+    if (!placed || prefix || unplaced.length) {
+      this.formError.textContent = prefix + (unplaced.length
+        ? unplaced.map((name) => (name === "_form" ? "" : `${name}: `) + fields[name].join("; ")).join("; ")
+        : placed ? "see the fields marked above" : error.message);
+      this.formError.hidden = false;
+    }
+  }
+
+  clearError(name) {
+    if (!name) return;
+    const node = this.form.querySelector(`#cj-${CSS.escape(name)}-error`);
+    if (node) node.hidden = true;
+    this.control(name)?.removeAttribute?.("aria-invalid");
+  }
+
+  clearErrors() {
+    if (!this.form) return;
+    for (const node of this.form.querySelectorAll(".field-error")) node.hidden = true;
+    for (const node of this.form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+    this.formError.hidden = true;
+  }
+}
+
+customElements.define("create-job-dialog", CreateJobDialog);

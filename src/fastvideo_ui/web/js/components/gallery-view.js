@@ -1,0 +1,99 @@
+// Completed videos as a grid of posters: hover or focus plays a muted loop in
+// place, a click opens the job's details. Paged like the jobs view.
+
+import { JobFeed } from "../feed.js";
+import { live } from "../live.js";
+import { h, requestAction, setText } from "../ui.js";
+
+export class GalleryView extends HTMLElement {
+  // Built on first show: the gallery costs nothing until someone opens it.
+  activate() {
+    if (this.feed) return this.feed.loading || Promise.resolve();
+    this.tiles = new Map();
+    this.feed = new JobFeed(live, { statuses: ["completed"] });
+    this.count = h("span", { class: "count" });
+    this.search = h("input", { id: "gallery-search", type: "search", placeholder: "Search prompts", autocomplete: "off" });
+    let debounce;
+    this.search.addEventListener("input", () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => this.feed.setQuery({ statuses: ["completed"], q: this.search.value }), 250);
+    });
+    this.grid = h("div", { class: "gallery-grid" });
+    this.empty = h("p", { class: "empty", hidden: true }, "Completed videos appear here.");
+    this.more = h("button", { type: "button", class: "btn more", hidden: true, onclick: () => this.feed.loadMore() },
+      "Load more");
+    this.append(
+      h("div", { class: "toolbar", role: "search" },
+        h("label", { for: "gallery-search", class: "visually-hidden" }, "Search prompts"), this.search, this.count),
+      this.empty, this.grid, this.more);
+    new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) this.feed.loadMore();
+    }, { rootMargin: "600px 0px" }).observe(this.more);
+    this.feed.addEventListener("reset", () => this.renderAll());
+    this.feed.addEventListener("insert", (e) => {
+      const next = this.feed.items[e.detail.index + 1];
+      this.grid.insertBefore(this.tile(e.detail.job), next ? this.tiles.get(next.id) || null : null);
+      this.chrome();
+    });
+    this.feed.addEventListener("update", (e) => {
+      this.tiles.get(e.detail.job.id)?.remove();
+      this.tiles.delete(e.detail.job.id);
+      const index = this.feed.items.indexOf(e.detail.job);
+      const next = this.feed.items[index + 1];
+      this.grid.insertBefore(this.tile(e.detail.job), next ? this.tiles.get(next.id) || null : null);
+    });
+    this.feed.addEventListener("remove", (e) => {
+      this.tiles.get(e.detail.id)?.remove();
+      this.tiles.delete(e.detail.id);
+      this.chrome();
+    });
+    this.feed.addEventListener("total", () => this.chrome());
+    return this.feed.refresh();
+  }
+
+  renderAll() {
+    this.tiles.clear();
+    this.grid.replaceChildren(...this.feed.items.map((job) => this.tile(job)));
+    this.chrome();
+  }
+
+  chrome() {
+    const shown = this.feed.items.length;
+    setText(this.count, shown === this.feed.total ? `${shown} videos` : `${shown} of ${this.feed.total} videos`);
+    this.more.hidden = !this.feed.hasMore;
+    this.empty.hidden = shown > 0;
+  }
+
+  tile(job) {
+    const poster = h("img", { src: job.poster_url || "", alt: "", loading: "lazy", width: job.width, height: job.height });
+    const frame = h("div", { class: "tile-media" }, poster);
+    const button = h("button", { type: "button", class: "tile", dataset: { id: job.id },
+      "aria-label": `Open: ${job.prompt.slice(0, 100)}` },
+      frame, h("span", { class: "tile-caption" }, job.prompt), h("span", { class: "tile-meta" },
+        `${job.width}×${job.height} · seed ${job.seed}`));
+    let video = null;
+    const play = () => {
+      if (video || !job.video_url) return;
+      video = h("video", { src: job.video_url, muted: true, loop: true, playsinline: true, preload: "auto" });
+      video.muted = true;
+      if (job.poster_url) video.poster = job.poster_url;
+      frame.append(video);
+      video.play().catch(() => {});
+    };
+    const rest = () => {
+      if (!video) return;
+      video.pause();
+      video.remove();
+      video = null;
+    };
+    button.addEventListener("mouseenter", play);
+    button.addEventListener("focus", play);
+    button.addEventListener("mouseleave", rest);
+    button.addEventListener("blur", rest);
+    button.addEventListener("click", () => requestAction(this, "open", job));
+    this.tiles.set(job.id, button);
+    return button;
+  }
+}
+
+customElements.define("gallery-view", GalleryView);

@@ -1,0 +1,149 @@
+// One job: status, prompt, parameters, timings, progress, error, media, actions.
+// The list calls update() for a changed job and updateProgress() for a
+// progress event, so a running job never re-renders the rest of the card.
+
+import { modelLabel } from "../catalogue.js";
+import { paramsSummary, progressText, timings, timestamp } from "../format.js";
+import { h, requestAction, setText } from "../ui.js";
+
+const STATUS_LABEL = {
+  pending: "Pending",
+  queued: "Queued",
+  running: "Running",
+  completed: "Completed",
+  failed: "Failed",
+  stopped: "Stopped",
+};
+
+export class JobCard extends HTMLElement {
+  constructor() {
+    super();
+    this.job = null;
+    this.mediaAttached = false;
+  }
+
+  build() {
+    const headingId = `job-${this.job.id}-prompt`;
+    this.setAttribute("role", "article");
+    this.setAttribute("aria-labelledby", headingId);
+    this.badge = h("span", { class: "badge" });
+    this.model = h("span", { class: "model" });
+    this.queuePosition = h("span", { class: "queue-position" });
+    this.timing = h("span", { class: "timings" });
+    this.prompt = h("p", { class: "prompt", id: headingId });
+    this.params = h("p", { class: "params" });
+    this.bar = h("progress", { max: "100", "aria-label": "progress" });
+    this.progressLabel = h("span", { class: "progress-text" });
+    this.progressRow = h("div", { class: "progress-row" }, this.bar, this.progressLabel);
+    this.error = h("p", { class: "error" });
+    this.media = h("div", { class: "media" });
+    const button = (action, label, extra = {}) =>
+      h("button", { type: "button", class: `btn ${extra.class || ""}`, dataset: { action }, ...extra.attrs }, label);
+    this.buttons = {
+      start: button("start", "Start", { class: "primary" }),
+      stop: button("stop", "Stop", { class: "danger" }),
+      duplicate: button("duplicate", "Duplicate"),
+      logs: button("logs", "Log"),
+      delete: button("delete", "Delete", { class: "quiet" }),
+    };
+    this.videoLink = h("a", { class: "btn", dataset: { action: "download-video" }, download: "" }, "Download video");
+    this.logLink = h("a", { class: "btn", dataset: { action: "download-log" }, download: "" }, "Download log");
+    const b = this.buttons;
+    this.actions = h("div", { class: "actions" },
+      b.start, b.stop, b.duplicate, b.logs, this.videoLink, this.logLink, b.delete);
+    this.actions.addEventListener("click", (event) => {
+      const target = event.target.closest("button[data-action]");
+      if (target) requestAction(this, target.dataset.action, this.job);
+    });
+    this.append(
+      h("div", { class: "card-head" }, this.badge, this.queuePosition, this.model, this.timing),
+      this.prompt, this.params, this.progressRow, this.error, this.media, this.actions,
+    );
+  }
+
+  update(job) {
+    const first = !this.job;
+    const previous = this.job;
+    this.job = job;
+    if (first) this.build();
+    this.dataset.status = job.status;
+    this.dataset.id = job.id;
+    setText(this.badge, STATUS_LABEL[job.status] || job.status);
+    setText(this.model, modelLabel(job.model_id));
+    setText(this.prompt, job.prompt);
+    setText(this.params, paramsSummary(job));
+    this.queuePosition.hidden = job.status !== "queued" || job.queue_position === null;
+    setText(this.queuePosition, job.queue_position === null ? "" : `#${job.queue_position + 1} in queue`);
+    this.error.hidden = !job.error || job.status === "completed";
+    setText(this.error, job.error || "");
+    const actions = new Set(job.actions || []);
+    this.buttons.start.hidden = !actions.has("start");
+    setText(this.buttons.start, job.status === "pending" ? "Start" : "Run again");
+    this.buttons.stop.hidden = !actions.has("stop");
+    this.videoLink.hidden = !job.video_url;
+    if (job.video_url) this.videoLink.href = job.video_url;
+    this.logLink.href = job.log_url;
+    // A job that never ran has no log yet.
+    const hasLog = job.status !== "pending" || job.attempts > 0;
+    this.logLink.hidden = !hasLog;
+    this.buttons.logs.hidden = !hasLog;
+    this.timing.title = [
+      `created ${timestamp(job.created_at)}`,
+      job.started_at && `started ${timestamp(job.started_at)}`,
+      job.finished_at && `finished ${timestamp(job.finished_at)}`,
+    ].filter(Boolean).join("\n");
+    this.tick();
+    this.updateProgress(job);
+    if (!previous || previous.video_url !== job.video_url) this.renderMedia();
+  }
+
+  updateProgress(job) {
+    const running = job.status === "running";
+    this.progressRow.hidden = !running;
+    if (!running) return;
+    const percent = Math.round((job.progress || 0) * 1000) / 10;
+    if (this.bar.value !== percent) this.bar.value = percent;
+    this.bar.setAttribute("aria-valuetext", `${percent}%`);
+    setText(this.progressLabel, `${percent}% · ${progressText(job)}`);
+  }
+
+  tick(now = Date.now() / 1000) {
+    if (this.job) setText(this.timing, timings(this.job, now));
+  }
+
+  // Media windowing: the list attaches a <video> only while the card is near
+  // the viewport, so 1,000 completed jobs are never 1,000 video elements.
+  setNearViewport(near) {
+    this.near = near;
+    this.renderMedia();
+  }
+
+  renderMedia() {
+    const job = this.job;
+    const video = this.media.querySelector("video");
+    if (!job.video_url) {
+      this.media.replaceChildren();
+      this.media.hidden = true;
+      return;
+    }
+    this.media.hidden = false;
+    if (video && !video.paused) return; // never cut off what is playing
+    if (this.near) {
+      if (video && video.getAttribute("src") === job.video_url) return;
+      const player = h("video", {
+        controls: true, preload: "metadata", playsinline: true, src: job.video_url,
+        "aria-label": `video: ${job.prompt.slice(0, 80)}`,
+      });
+      if (job.poster_url) player.poster = job.poster_url;
+      player.width = job.width;
+      player.height = job.height;
+      this.media.replaceChildren(player);
+    } else {
+      const placeholder = h("div", { class: "media-placeholder" });
+      placeholder.style.aspectRatio = `${job.width} / ${job.height}`;
+      this.media.replaceChildren(placeholder);
+    }
+  }
+}
+
+customElements.define("job-card", JobCard);

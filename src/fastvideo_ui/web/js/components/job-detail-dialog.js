@@ -1,0 +1,61 @@
+// One job in full: the video, every parameter (seed included), and re-run.
+
+import { modelLabel } from "../catalogue.js";
+import { duration, timestamp } from "../format.js";
+import { h, requestAction } from "../ui.js";
+
+const ROWS = [
+  ["Model", (j) => `${modelLabel(j.model_id)} (${j.model_id})`],
+  ["Prompt", (j) => j.prompt],
+  ["Negative prompt", (j) => j.negative_prompt || "—"],
+  ["Seed", (j) => j.seed],
+  ["Size", (j) => `${j.width}×${j.height}`],
+  ["Frames", (j) => `${j.num_frames} at ${j.fps} fps`],
+  ["Steps", (j) => j.num_inference_steps],
+  ["Guidance scale", (j) => j.guidance_scale],
+  ["GPUs", (j) => `${j.num_gpus}${j.devices.length ? ` (${j.devices.join(", ")})` : ""}`],
+  ["Offload", (j) => ["dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload"].filter((k) => j[k])
+    .map((k) => k.replace("_cpu_offload", "")).join(", ") || "none"],
+  ["FSDP inference", (j) => (j.use_fsdp_inference ? "yes" : "no")],
+  ["Created", (j) => timestamp(j.created_at)],
+  ["Ran for", (j) => (j.started_at && j.finished_at ? duration(j.finished_at - j.started_at) : "—")],
+  ["Job id", (j) => j.id],
+];
+
+export class JobDetailDialog extends HTMLElement {
+  connectedCallback() {
+    if (this.dialog) return;
+    this.media = h("div", { class: "detail-media" });
+    this.table = h("dl", { class: "params-table" });
+    this.heading = h("h2", { id: "detail-title" }, "Video");
+    this.videoLink = h("a", { class: "btn", download: "" }, "Download video");
+    this.logLink = h("a", { class: "btn", download: "" }, "Download log");
+    this.dialog = h("dialog", { class: "detail", "aria-labelledby": "detail-title" },
+      this.heading, this.media, this.table,
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", class: "btn primary", onclick: () => this.rerun() }, "Re-run with changes"),
+        this.videoLink, this.logLink,
+        h("button", { type: "button", class: "btn", onclick: () => this.dialog.close() }, "Close")));
+    this.dialog.addEventListener("close", () => this.media.replaceChildren());
+    this.append(this.dialog);
+  }
+
+  open(job) {
+    this.job = job;
+    this.heading.textContent = job.prompt.length > 80 ? `${job.prompt.slice(0, 79)}…` : job.prompt;
+    const video = h("video", { controls: true, autoplay: true, loop: true, playsinline: true, src: job.video_url });
+    if (job.poster_url) video.poster = job.poster_url;
+    this.media.replaceChildren(video);
+    this.table.replaceChildren(...ROWS.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, String(value(job)))]));
+    this.videoLink.href = job.video_url;
+    this.logLink.href = job.log_url;
+    this.dialog.showModal();
+  }
+
+  rerun() {
+    this.dialog.close();
+    requestAction(this, "duplicate", this.job);
+  }
+}
+
+customElements.define("job-detail-dialog", JobDetailDialog);

@@ -1,0 +1,60 @@
+// Pure formatting helpers: no DOM, no state.
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  return `${h}h ${String(m % 60).padStart(2, "0")}m`;
+}
+
+export function ago(epochSeconds, now = Date.now() / 1000) {
+  const s = now - epochSeconds;
+  if (s < 10) return "just now";
+  if (s < 3600 * 24) return `${duration(s).split(" ")[0]} ago`;
+  return new Date(epochSeconds * 1000).toLocaleDateString();
+}
+
+export function timestamp(epochSeconds) {
+  return epochSeconds ? new Date(epochSeconds * 1000).toLocaleString() : "";
+}
+
+export function paramsSummary(job) {
+  const parts = [
+    `${job.width}×${job.height}`,
+    `${job.num_frames} frames @ ${job.fps} fps`,
+    `${job.num_inference_steps} steps`,
+    `cfg ${job.guidance_scale}`,
+    `seed ${job.seed}`,
+  ];
+  if (job.num_gpus > 1) parts.push(`${job.num_gpus} GPUs`);
+  return parts.join(" · ");
+}
+
+// The timing line of a card: what happened last, and how long things took.
+export function timings(job, now = Date.now() / 1000) {
+  const parts = [`created ${ago(job.created_at, now)}`];
+  if (job.started_at && job.queued_at) parts.push(`waited ${duration(job.started_at - job.queued_at)}`);
+  if (job.status === "running" && job.started_at) parts.push(`running ${duration(now - job.started_at)}`);
+  else if (job.started_at && job.finished_at) parts.push(`ran ${duration(job.finished_at - job.started_at)}`);
+  return parts.join(" · ");
+}
+
+export function progressText(job) {
+  const parts = [];
+  if (job.phase) parts.push(job.phase);
+  if (job.total_steps) parts.push(`step ${job.step ?? 0}/${job.total_steps}`);
+  if (job.eta_seconds !== null && job.eta_seconds !== undefined) parts.push(`ETA ${duration(job.eta_seconds)}`);
+  if (!parts.length && job.progress_msg) parts.push(job.progress_msg);
+  return parts.join(" · ");
+}
+
+export const FINISHED = new Set(["completed", "failed", "stopped"]);
+
+export function randomSeed() {
+  const value = new Uint32Array(1);
+  crypto.getRandomValues(value);
+  return value[0];
+}
