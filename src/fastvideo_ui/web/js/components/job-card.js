@@ -73,7 +73,7 @@ export class JobCard extends HTMLElement {
     setText(this.prompt, job.prompt);
     setText(this.params, paramsSummary(job));
     this.queuePosition.hidden = job.status !== "queued" || job.queue_position === null;
-    setText(this.queuePosition, job.queue_position === null ? "" : `#${job.queue_position + 1} in queue`);
+    setText(this.queuePosition, job.queue_position === null ? "" : `#${job.queue_position} in queue`);
     this.error.hidden = !job.error || job.status === "completed";
     setText(this.error, job.error || "");
     const actions = new Set(job.actions || []);
@@ -101,7 +101,7 @@ export class JobCard extends HTMLElement {
     const running = job.status === "running";
     this.progressRow.hidden = !running;
     if (!running) return;
-    const percent = Math.round((job.progress || 0) * 1000) / 10;
+    const percent = Math.round((job.progress || 0) * 10) / 10; // the API gives 0-100
     if (this.bar.value !== percent) this.bar.value = percent;
     this.bar.setAttribute("aria-valuetext", `${percent}%`);
     setText(this.progressLabel, `${percent}% · ${progressText(job)}`);
