@@ -181,8 +181,10 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts = []
     errors: list[str] = []
 
-    def open_(server: Server, path: str = "/", width: int = 1280, height: int = 900, init_script: str = "") -> Any:
-        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    def open_(server: Server, path: str = "/", width: int = 1280, height: int = 900, init_script: str = "",
+              color_scheme: str = "light") -> Any:
+        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True,
+                                      color_scheme=color_scheme)
         contexts.append(context)
         if init_script:
             context.add_init_script(init_script)

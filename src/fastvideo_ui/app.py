@@ -8,6 +8,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
@@ -39,10 +41,21 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Link", "X-Next-Before", "X-Total-Count", "Content-Range", "Accept-Ranges"],
         )
+    # Compresses JSON, HTML, JS and CSS; Starlette leaves video, images and
+    # the event stream alone, so Range requests and SSE are unaffected.
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     errors.install(app)
     app.include_router(system.router)
     app.include_router(jobs.router)
     app.include_router(events.router)
+
+    # Below /api nothing falls through to the web UI's files: an unknown API
+    # path is a JSON 404 for every method, not the static handler's 405.
+    @app.api_route("/api/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    async def unknown_api_path(path: str) -> JSONResponse:
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+
     if (WEB_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
