@@ -58,7 +58,9 @@ def test_screenshots_of_jobs_and_gallery(server: Server, open_page: Callable[...
     page = open_page(server, width=1280, height=1000)
     expect(page.locator(f"job-card[data-id='{jobs['queued']['id']}'] .badge")).to_have_text("Queued")
     expect(page.locator(f"job-card[data-id='{jobs['running']['id']}'] .progress-text")).to_contain_text("ETA")
-    page.wait_for_function("[...document.querySelectorAll('job-card video')].every(v => v.readyState >= 1)")
+    # Videos load nothing before play (preload=none); their posters are images.
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("[...document.querySelectorAll('job-card video')].every(v => v.poster)")
     page.screenshot(path=str(out / "jobs.png"))
     assert no_horizontal_overflow(page)
 

@@ -131,7 +131,7 @@ export class JobCard extends HTMLElement {
     if (this.near) {
       if (video && video.getAttribute("src") === job.video_url) return;
       const player = h("video", {
-        controls: true, preload: "metadata", playsinline: true, src: job.video_url,
+        controls: true, preload: "none", playsinline: true, src: job.video_url,
         "aria-label": `video: ${job.prompt.slice(0, 80)}`,
       });
       if (job.poster_url) player.poster = job.poster_url;
