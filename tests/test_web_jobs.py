@@ -43,6 +43,10 @@ def test_create_queue_run_play_and_download(server: Server, open_page: Callable[
 
     open_create(page)
     expect(page.locator("#cj-model_id")).to_have_value("fastvideo-ui/preview")
+    # FastVideo's models are listed, but cannot be chosen here, and say why.
+    unavailable = page.locator("#cj-model_id option:disabled")
+    assert unavailable.count() >= 1
+    expect(unavailable.first).to_contain_text("unavailable: fastvideo is not installed")
     fill_small(page, "a red fox in fresh snow", num_inference_steps=600, height=512, width=512, num_frames=33)
     page.fill("#cj-seed", "4242")
     page.keyboard.press("Control+Enter")

@@ -3,6 +3,8 @@ progress touching one card, the log tail, the gallery and a long list."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +34,18 @@ def test_reload_mid_run_restores_the_state(server: Server, open_page: Callable[.
     expect(card(page, running["id"]).locator(".progress-text")).to_contain_text(f"/{LONG['num_inference_steps']}")
     expect(card(page, queued["id"]).locator(".queue-position")).to_have_text("#1 in queue")
     expect(card(page, done["id"])).to_have_count(0)
+
+
+def test_a_crashed_worker_shows_the_error(server: Server, open_page: Callable[..., Page]) -> None:
+    job = server.create(start=True, prompt="doomed", **LONG)
+    page = open_page(server)
+    expect(card(page, job["id"]).locator(".badge")).to_have_text("Running")
+    os.kill(server.worker_pids()[0], signal.SIGKILL)
+    failed = server.wait_status(job["id"], "failed")
+    expect(card(page, job["id"]).locator(".badge")).to_have_text("Failed")
+    expect(card(page, job["id"]).locator(".error")).to_have_text(failed["error"])
+    expect(card(page, job["id"]).locator("[data-action=start]")).to_have_text("Run again")
+    expect(page.locator("#announcer")).to_contain_text("failed")
 
 
 def test_progress_events_touch_one_card(server: Server, open_page: Callable[..., Page]) -> None:

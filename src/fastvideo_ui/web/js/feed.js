@@ -26,7 +26,7 @@ export class JobFeed extends EventTarget {
     live.addEventListener("progress", (e) => this.applyProgress(e.detail));
     live.addEventListener("queue", (e) => this.applyQueue(e.detail.positions || {}));
     live.addEventListener("deleted", (e) => this.applyDeleted(e.detail.id));
-    live.addEventListener("resync", () => this.refresh());
+    live.addEventListener("resync", () => this.refresh().catch(() => {})); // the next resync retries
   }
 
   emit(type, detail) {
