@@ -1,0 +1,142 @@
+"""FastVideo's console output, read for progress.
+
+FastVideo 0.2.1 has no per-step callback. Its rank-0 GPU worker draws a tqdm
+bar for the denoising loop on stderr, and with FASTVIDEO_STAGE_LOGGING=1 its
+pipeline logs each stage as it starts. `OutputParser` turns that text into
+phases and steps; it is pure, and unit-tested on lines in FastVideo's format.
+
+It is strict on purpose: a step is only a whole tqdm bar with no description
+(the denoising bar has none; "Loading checkpoint shards: ..." has one), seen
+while denoising. A date, or "1/2" inside an echoed prompt, is not progress.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# `INFO 11-25 02:40:00.123 [denoising.py:371] message`, maybe after a prefix.
+_LOG_LINE = re.compile(
+    r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[[\w./-]+:\d+\] (?P<message>.*)$"
+)
+# ` 40%|████      | 20/50 [00:10<00:15,  2.00it/s]` (also `s/it`, `?` while unknown)
+_TQDM = re.compile(
+    r"^\s*(?P<percent>\d{1,3})%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*"
+    r"\[(?P<elapsed>\d+(?::\d\d){1,2})<(?P<remaining>\d+(?::\d\d){1,2}|\?)"
+    r",\s*(?P<rate>\?|[\d.]+)\s*(?:it/s|s/it)\]\s*$"
+)
+_STAGE_START = re.compile(r"^\[(?P<key>\w+)(?:\|(?P<cls>\w+))?\] Starting execution")
+
+_STAGE_PHASES = (
+    ("denois", "denoising"),
+    ("decod", "decoding"),
+    ("encod", "encoding prompt"),
+    ("latent", "preparing latents"),
+    ("timestep", "preparing latents"),
+    ("conditioning", "encoding prompt"),
+    ("validation", "validating input"),
+)
+_MESSAGE_PHASES = (
+    ("Loading pipeline modules", "loading model"),
+    ("Creating pipeline stages", "loading model"),
+    ("Generated successfully in", "saving"),
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    total: int
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+
+
+def clock_seconds(text: str) -> float | None:
+    """`01:05` -> 65.0, `1:00:00` -> 3600.0, `?` -> None."""
+    if not text or text == "?":
+        return None
+    seconds = 0
+    for part in text.split(":"):
+        seconds = seconds * 60 + int(part)
+    return float(seconds)
+
+
+def parse_bar(record: str) -> Step | None:
+    match = _TQDM.match(record)
+    if not match:
+        return None
+    index, total = int(match["n"]), int(match["total"])
+    if total <= 0 or index > total:
+        return None
+    return Step(index, total, clock_seconds(match["remaining"]))
+
+
+def parse_phase(record: str) -> Phase | None:
+    match = _LOG_LINE.search(record)
+    if not match:
+        return None
+    message = match["message"]
+    stage = _STAGE_START.match(message)
+    if stage:
+        key = f"{stage['key']} {stage['cls'] or ''}".lower()
+        for needle, phase in _STAGE_PHASES:
+            if needle in key:
+                return Phase(phase)
+        return None
+    for start, phase in _MESSAGE_PHASES:
+        if message.startswith(start):
+            return Phase(phase)
+    return None
+
+
+class OutputParser:
+    """Feed it text as it arrives; it returns the phases and steps it finds.
+
+    tqdm rewrites its bar with `\\r`, so records end at `\\r` or `\\n`. A bar
+    that has arrived whole but not yet been ended by the next `\\r` is parsed
+    at once (it ends with `]`), so a step is never reported one step late.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._parsed_pending: str | None = None
+        self.phase: str | None = None
+        self._stage_logging_seen = False
+
+    def reset(self) -> None:
+        """A new generation starts: forget the last one's phase."""
+        self.phase = None
+        self._stage_logging_seen = False
+
+    def feed(self, text: str) -> list[Step | Phase]:
+        events: list[Step | Phase] = []
+        records = re.split(r"\r\n|\r|\n", self._pending + text)
+        self._pending = records.pop()
+        for number, record in enumerate(records):
+            if number == 0 and record == self._parsed_pending:
+                continue  # the bar parsed early, now ended
+            self._parse(record, events)
+        self._parsed_pending = None
+        if self._pending.rstrip().endswith("]") and parse_bar(self._pending):
+            self._parse(self._pending, events)
+            self._parsed_pending = self._pending
+        return events
+
+    def _parse(self, record: str, events: list[Step | Phase]) -> None:
+        phase = parse_phase(record)
+        if phase is not None:
+            if phase.name != "loading model":
+                self._stage_logging_seen = True
+            self.phase = phase.name
+            events.append(phase)
+            return
+        # Bars outside denoising (and there are some) are not its progress.
+        # Without stage logging (phase unknown), the first bar is denoising's.
+        if self.phase == "denoising" or (not self._stage_logging_seen and self.phase != "loading model"):
+            step = parse_bar(record)
+            if step is not None:
+                events.append(step)

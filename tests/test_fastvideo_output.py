@@ -1,0 +1,81 @@
+"""The FastVideo output parser, on lines in the format FastVideo 0.2.1 prints."""
+
+from __future__ import annotations
+
+from fastvideo_ui.backends.fastvideo_output import OutputParser, Phase, Step, clock_seconds, parse_bar
+
+# Captured in FastVideo's formats: its logger (fastvideo/logger.py _FORMAT) and
+# tqdm's default bar for `tqdm(total=N)` on a pipe (10-character bar).
+RUN = (
+    "INFO 11-25 02:40:00.101 [composed_pipeline_base.py:113] Loading pipeline modules...\n"
+    "Loading checkpoint shards: 100%|██████████| 3/3 [00:04<00:00,  1.41s/it]\n"
+    "INFO 11-25 02:40:09.500 [composed_pipeline_base.py:276] Creating pipeline stages...\n"
+    "INFO 11-25 02:40:10.001 [video_generator.py:773] height: 480\n"
+    "INFO 11-25 02:40:10.001 [video_generator.py:773] prompt: a clock at 10:30 on 2025/11/24, 1/2 of it 50%|x| 1/2\n"
+    "INFO 11-25 02:40:10.010 [base.py:148] [input_validation_stage|InputValidationStage] Starting execution\n"
+    "INFO 11-25 02:40:10.020 [base.py:148] [prompt_encoding_stage|TextEncodingStage] Starting execution\n"
+    "INFO 11-25 02:40:11.020 [base.py:148] [latent_preparation_stage|LatentPreparationStage] Starting execution\n"
+    "INFO 11-25 02:40:11.030 [base.py:148] [denoising_stage|DenoisingStage] Starting execution\n"
+    "\r  0%|          | 0/4 [00:00<?, ?it/s]"
+    "\r 25%|██▌       | 1/4 [00:02<00:06,  2.01s/it]"
+    "\r 50%|█████     | 2/4 [00:04<00:04,  2.00s/it]"
+    "\r 75%|███████▌  | 3/4 [00:06<00:02,  2.00s/it]"
+    "\r100%|██████████| 4/4 [00:08<00:00,  2.00s/it]\n"
+    "INFO 11-25 02:40:19.100 [base.py:148] [decoding_stage|DecodingStage] Starting execution\n"
+    "INFO 11-25 02:40:25.000 [video_generator.py:865] Generated successfully in 15.00 seconds\n"
+    "INFO 11-25 02:40:25.500 [video_generator.py:991] Saved video to /out/x.mp4\n"
+)
+
+
+def summarize(events: list) -> list:
+    return [e.name if isinstance(e, Phase) else (e.index, e.total) for e in events]
+
+
+def test_a_whole_run_gives_phases_and_every_step() -> None:
+    parser = OutputParser()
+    assert summarize(parser.feed(RUN)) == [
+        "loading model", "loading model", "validating input", "encoding prompt", "preparing latents",
+        "denoising", (0, 4), (1, 4), (2, 4), (3, 4), (4, 4), "decoding", "saving",
+    ]
+
+
+def test_any_chunking_gives_the_same_events() -> None:
+    whole = summarize(OutputParser().feed(RUN))
+    for size in (1, 2, 3, 7, 64):
+        parser = OutputParser()
+        events = []
+        for start in range(0, len(RUN), size):
+            events += parser.feed(RUN[start:start + size])
+        assert summarize(events) == whole, size
+
+
+def test_a_bar_is_reported_when_it_arrives_not_at_the_next_one() -> None:
+    parser = OutputParser()
+    parser.feed("INFO 11-25 02:40:11.030 [base.py:148] [denoising_stage|DenoisingStage] Starting execution\n")
+    assert summarize(parser.feed("\r 25%|██▌       | 1/4 [00:02<00:06,  2.01s/it]")) == [(1, 4)]
+    assert summarize(parser.feed("\r 50%|█████     | 2/4 [00:04<00:04,  2.00s/it]")) == [(2, 4)]
+    assert summarize(parser.feed("\n")) == []
+
+
+def test_eta_comes_from_the_bar() -> None:
+    step = parse_bar(" 10%|█         | 5/50 [00:10<01:30,  2.00s/it]")
+    assert step == Step(5, 50, 90.0)
+    assert parse_bar("  0%|          | 0/50 [00:00<?, ?it/s]") == Step(0, 50, None)
+    assert clock_seconds("1:02:03") == 3723.0
+
+
+def test_things_that_look_like_progress_are_not() -> None:
+    for text in ("2025/11/24 10:30", "step 1/2", "prompt: 1/2 of a cake", "50%|x| 1/2",
+                 "Loading checkpoint shards:  67%|██████▋   | 2/3 [00:03<00:01,  1.50s/it]",
+                 "100%|██████████| 6/4 [00:08<00:00,  2.00s/it]"):
+        assert parse_bar(text) is None, text
+    parser = OutputParser()
+    parser.feed("INFO 11-25 02:40:11.030 [base.py:148] [decoding_stage|DecodingStage] Starting execution\n")
+    # A bar outside denoising (e.g. a VAE tiling bar) is not the job's progress.
+    assert summarize(parser.feed(" 50%|█████     | 1/2 [00:01<00:01,  1.00it/s]\n")) == []
+    assert parse_bar("INFO 11-25 02:40:10.001 [video_generator.py:773] prompt:  50%|█| 1/2 [00:01<00:01,  1.00it/s]") is None
+
+
+def test_without_stage_logging_the_bar_still_counts() -> None:
+    parser = OutputParser()
+    assert summarize(parser.feed("\r 50%|█████     | 2/4 [00:04<00:04,  2.00s/it]\n")) == [(2, 4)]
