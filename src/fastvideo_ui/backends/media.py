@@ -65,3 +65,18 @@ def write_jpeg(path: Path, rgb: np.ndarray, width: int, height: int) -> None:
     finally:
         container.close()
     os.replace(partial, path)
+
+
+def poster_from_video(video: Path, poster: Path) -> None:
+    """A JPEG of the middle frame of `video`."""
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        frames = stream.frames or 1
+        middle = None
+        for index, frame in enumerate(container.decode(stream)):
+            middle = frame
+            if index >= frames // 2:
+                break
+    if middle is None:
+        raise ValueError(f"{video} has no frames")
+    write_jpeg(poster, middle.to_ndarray(format="rgb24"), middle.width, middle.height)

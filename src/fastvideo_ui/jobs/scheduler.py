@@ -292,8 +292,12 @@ class Scheduler:
         elif kind == "stopped" or (kind == "crashed" and run.stop_requested):
             action = Action.STOP
             fields = {"phase": "stopped", "eta_seconds": None}
-            how = "forced: the worker did not stop in time and its process tree was killed" if run.forced \
-                else "at the next step"
+            if run.forced:
+                how = "forced: the worker did not stop in time and its process tree was killed"
+            elif kind == "crashed":
+                how = "its backend cannot stop between steps, so its worker's process tree was killed"
+            else:
+                how = "at the next step"
             line = f"stopped after {took} ({how})"
         else:
             if kind == "completed":

@@ -52,14 +52,36 @@ class JobReporter:
         self.run_id = run_id
         self.stop_requested = stop_requested
         self._last_sent = 0.0
+        self._held: tuple[int, int] | None = None  # the latest step not sent yet
+        self._lock = threading.Lock()
 
     def phase(self, name: str) -> None:
         self.channel.send({"type": "phase", "phase": name})
 
     def step(self, index: int, total: int) -> None:
-        now = time.monotonic()
-        if index in (1, total) or now - self._last_sent >= PROGRESS_INTERVAL_S:
-            self._last_sent = now
+        """At most one message per interval, and never hold back the latest
+        step for long: a run that pauses after a step still reports it."""
+        with self._lock:
+            now = time.monotonic()
+            if index in (1, total) or now - self._last_sent >= PROGRESS_INTERVAL_S:
+                self._held = None
+                self._last_sent = now
+                self.channel.send({"type": "progress", "step": index, "total": total})
+                return
+            first_held = self._held is None
+            self._held = (index, total)
+        if first_held:
+            timer = threading.Timer(PROGRESS_INTERVAL_S, self._send_held)
+            timer.daemon = True
+            timer.start()
+
+    def _send_held(self) -> None:
+        with self._lock:
+            if self._held is None:
+                return
+            index, total = self._held
+            self._held = None
+            self._last_sent = time.monotonic()
             self.channel.send({"type": "progress", "step": index, "total": total})
 
     def check_stop(self) -> None:
@@ -100,7 +122,12 @@ def listen(channel: Channel, commands: queue.Queue, worker: "Worker") -> None:
             # Keyed by job: a stop that crosses its job's end on the wire must
             # not stop the next job, and one that overtakes its job's start must
             # still stop it.
-            worker.stop_requested.add(str(message.get("run_id")))
+            run_id = str(message.get("run_id"))
+            worker.stop_requested.add(run_id)
+            if run_id == worker.current_run and not getattr(worker.backend, "cooperative_stop", True):
+                # Nothing to wait for: a backend that cannot stop between steps
+                # (FastVideo) is stopped by ending its whole process tree now.
+                _die_with_group()
         else:
             commands.put(message)
 
@@ -112,6 +139,7 @@ class Worker:
         self.backend: Any = None
         self.backend_name: str | None = None
         self.loaded: ModelConfig | None = None
+        self.current_run: str | None = None
 
     def run_job(self, message: dict[str, Any]) -> None:
         job = message["job"]
@@ -119,6 +147,9 @@ class Worker:
         sys.stdout.write(protocol.begin_marker(job_id))
         sys.stdout.flush()
         run_id = message["run_id"]  # job id and attempt: a rerun is a new run
+        self.current_run = run_id
+        if run_id in self.stop_requested and not getattr(self.backend, "cooperative_stop", True):
+            _die_with_group()
         reporter = JobReporter(self.channel, run_id, self.stop_requested)
         try:
             result = self._generate(message, reporter)
@@ -132,8 +163,9 @@ class Worker:
             outcome = {"type": "stopped"}
         except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
             traceback.print_exc()
-            outcome = {"type": "failed", "error": describe_error(exc)}
+            outcome = {"type": "failed", "error": self._explain(exc)}
         finally:
+            self.current_run = None
             self.stop_requested.discard(run_id)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -175,6 +207,15 @@ class Worker:
             poster_path=Path(message["poster_path"]),
         )
         return self.backend.generate(request, reporter)
+
+    def _explain(self, exc: BaseException) -> str:
+        explain = getattr(self.backend, "explain_error", None)
+        if explain is not None:
+            try:
+                return explain(exc) or describe_error(exc)
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+        return describe_error(exc)
 
     def _unload(self) -> None:
         if self.backend is not None:

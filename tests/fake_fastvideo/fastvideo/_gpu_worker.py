@@ -1,0 +1,68 @@
+"""One fake GPU worker: `python -m fastvideo._gpu_worker RANK`. Commands come
+as JSON lines on stdin, answers go on stdout; rank 0 draws the logs and the
+tqdm bar on stderr, as FastVideo's rank-0 worker does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+from ._log import log
+
+STAGES = ["input_validation_stage|InputValidationStage", "prompt_encoding_stage|TextEncodingStage",
+          "latent_preparation_stage|LatentPreparationStage", "denoising_stage|DenoisingStage"]
+
+
+def bar(n: int, total: int, elapsed: float, per_step: float) -> str:
+    percent = int(100 * n / total)
+    filled = int(10 * n / total)
+    remaining = "?" if n == 0 else time.strftime("%M:%S", time.gmtime(per_step * (total - n)))
+    rate = "?it/s" if n == 0 else f"{per_step:5.2f}s/it"
+    return (f"\r{percent:3d}%|{'█' * filled}{' ' * (10 - filled)}| {n}/{total} "
+            f"[{time.strftime('%M:%S', time.gmtime(elapsed))}<{remaining}, {rate}]")
+
+
+def run(rank: int, command: dict) -> dict:
+    steps, mode, per_step = command["steps"], command["mode"], command["step_s"]
+    if rank == 0:
+        for stage in STAGES:
+            log(f"[{stage}] Starting execution", "base.py", 148, sys.stderr)
+    start = time.monotonic()
+    for n in range(steps + 1):
+        if rank == 0:
+            sys.stderr.write(bar(n, steps, time.monotonic() - start, per_step))
+            sys.stderr.flush()
+        if n == 2 and mode == "hang":
+            while True:
+                time.sleep(3600)
+        if n == 1 and mode == "oom" and rank == 0:
+            sys.stderr.write("\n")
+            return {"error": "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of "
+                             "79.19 GiB of which 1.06 GiB is free. Including non-PyTorch memory, this process "
+                             "has 78.12 GiB memory in use."}
+        if n == 1 and mode == "crash" and rank == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if n < steps:
+            time.sleep(per_step)
+    if rank == 0:
+        sys.stderr.write("\n")
+        log("[decoding_stage|DecodingStage] Starting execution", "base.py", 148, sys.stderr)
+    return {"ok": True}
+
+
+def main() -> None:
+    rank = int(sys.argv[1])
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["type"] == "exit":
+            return
+        answer = run(rank, command)
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

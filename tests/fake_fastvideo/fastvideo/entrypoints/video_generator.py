@@ -1,0 +1,126 @@
+"""The fake VideoGenerator: FastVideo 0.2.1's signatures, a child per GPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from .._log import log
+from ..registry import get_registered_model_paths
+
+
+class OutOfMemoryError(RuntimeError):
+    """Stands in for torch.OutOfMemoryError (a RuntimeError)."""
+
+
+def _record(event: dict[str, Any]) -> None:
+    path = os.environ.get("FAKE_FASTVIDEO_RECORD")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+
+class VideoGenerator:
+    def __init__(self, model_path: str, kwargs: dict[str, Any]) -> None:
+        self.model_path = model_path
+        self.kwargs = kwargs
+        num_gpus = int(kwargs.get("num_gpus", 1))
+        log("Loading pipeline modules...", "composed_pipeline_base.py", 113)
+        self.workers = [
+            subprocess.Popen([sys.executable, "-m", "fastvideo._gpu_worker", str(rank)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for rank in range(num_gpus)
+        ]
+        log("Creating pipeline stages...", "composed_pipeline_base.py", 276)
+        _record({"event": "load", "model": model_path, "kwargs": kwargs, "pid": os.getpid(),
+                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                 "worker_pids": [w.pid for w in self.workers]})
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_path: str | None = None,
+        **kwargs,
+    ) -> "VideoGenerator":
+        if model_path is None:
+            raise TypeError("model_path or config is required")
+        if model_path not in get_registered_model_paths() and not Path(model_path).is_dir():
+            raise OSError(f"{model_path} is not a local folder and is not a valid model identifier listed on "
+                          "'https://huggingface.co/models'")
+        return cls(model_path, kwargs)
+
+    def generate_video(
+        self,
+        prompt: str | None = None,
+        sampling_param: Any = None,
+        mouse_cond: Any = None,
+        keyboard_cond: Any = None,
+        grid_sizes: Any = None,
+        **kwargs,
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        warnings.warn("VideoGenerator.generate_video(...) is deprecated", DeprecationWarning, stacklevel=2)
+        height, width = int(kwargs["height"]), int(kwargs["width"])
+        if height % 8 or width % 8:
+            raise ValueError(f"Height and width must be divisible by 8 but are {height} and {width}.")
+        started = time.monotonic()
+        log(f"height: {height}\n width: {width}\n prompt: {prompt}", "video_generator.py", 773)
+        mode = next((m for m in ("oom", "hang", "crash", "missing-output") if f"[{m}]" in (prompt or "")), "")
+        command = {"type": "run", "steps": int(kwargs["num_inference_steps"]), "mode": mode,
+                   "step_s": float(os.environ.get("FAKE_FASTVIDEO_STEP_S", "0.05"))}
+        _record({"event": "generate", "model": self.model_path, "kwargs": kwargs, "prompt": prompt,
+                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
+        for worker in self.workers:
+            worker.stdin.write(json.dumps(command) + "\n")
+            worker.stdin.flush()
+        for rank, worker in enumerate(self.workers):
+            answer = worker.stdout.readline()
+            if not answer:
+                raise RuntimeError(f"Worker rank {rank} (pid {worker.pid}) died unexpectedly "
+                                   f"with exit code {worker.wait()}")
+            result = json.loads(answer)
+            if "error" in result:
+                raise OutOfMemoryError(result["error"])
+        log(f"Generated successfully in {time.monotonic() - started:.2f} seconds", "video_generator.py", 865)
+        output = Path(kwargs["output_path"])
+        if output.suffix != ".mp4":
+            output = output / f"{(prompt or 'video')[:100]}.mp4"
+        if mode != "missing-output":
+            _write_mp4(output, int(kwargs["num_frames"]), width, height, int(kwargs["fps"]), int(kwargs["seed"]))
+            log(f"Saved video to {output}", "video_generator.py", 991)
+        return {"video_path": str(output), "prompt": prompt, "generation_time": time.monotonic() - started}
+
+    def shutdown(self):
+        for worker in self.workers:
+            try:
+                worker.stdin.write(json.dumps({"type": "exit"}) + "\n")
+                worker.stdin.flush()
+            except OSError:
+                pass
+        for worker in self.workers:
+            worker.wait(10)
+        _record({"event": "shutdown", "model": self.model_path})
+
+
+def _write_mp4(path: Path, frames: int, width: int, height: int, fps: int, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, size=3)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            image = np.empty((height, width, 3), dtype=np.uint8)
+            image[:] = (base + index * 7) % 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
