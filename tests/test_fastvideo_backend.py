@@ -160,3 +160,18 @@ def test_sizes_fastvideo_would_refuse_are_422_at_create(fastvideo: Callable[...,
         assert response.status_code == 422, (field, response.text)
         detail = response.json()["detail"][0]
         assert detail["loc"] == ["body", field] and words in detail["msg"], detail
+
+
+def test_gpus_endpoint_names_the_holder_and_never_fails(fastvideo: Callable[..., FakeFastVideo]) -> None:
+    fake = fastvideo("--gpus", "0,1")
+    job = fake.create(start=True, prompt="[hang] holds GPU 0", num_inference_steps=50)
+    fake.server.wait_status(job["id"], "running")
+    answer = fake.server.client.get("/api/gpus").json()
+    assert [gpu["id"] for gpu in answer["gpus"]] == ["0", "1"] and answer["source"] == "--gpus"
+    holders = {gpu["id"]: gpu["job_id"] for gpu in answer["gpus"]}
+    assert sorted(holders.values(), key=str) == sorted([job["id"], None], key=str)
+    # This machine has no NVIDIA driver: the figures are absent, with the reason.
+    if not answer["available"]:
+        assert answer["reason"] and answer["gpus"][0]["memory_total_bytes"] is None
+    fake.server.client.post(f"/api/jobs/{job['id']}/stop")
+    fake.server.wait_status(job["id"], "stopped")

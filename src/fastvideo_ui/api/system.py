@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 
 from .. import __version__
 from ..runtime import Runtime
+from ..workers.devices import gpu_telemetry
 
 router = APIRouter(prefix="/api")
 
@@ -41,6 +42,13 @@ def list_models(request: Request) -> list[dict[str, Any]]:
             "limits": limits,
         })
     return out
+
+
+@router.get("/gpus")
+def gpus(request: Request) -> dict[str, Any]:
+    """Per-GPU name, memory, utilization, temperature and the job holding it."""
+    runtime = runtime_of(request)
+    return gpu_telemetry(runtime.inventory, dict(runtime.scheduler.allocated))
 
 
 @router.get("/health")

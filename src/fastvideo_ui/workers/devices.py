@@ -55,3 +55,64 @@ def detect_inventory(gpus_flag: str | None, cpu_slots: int) -> Inventory:
     if count:
         return Inventory(tuple(str(i) for i in range(count)), "nvml", "", cpu)
     return Inventory((), "none", reason or "no NVIDIA GPU found", cpu)
+
+
+def _nvml_handle(pynvml, device_id: str):  # type: ignore[no-untyped-def]
+    if device_id.isdigit():
+        return pynvml.nvmlDeviceGetHandleByIndex(int(device_id))
+    return pynvml.nvmlDeviceGetHandleByUUID(device_id)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def gpu_telemetry(inventory: Inventory, holders: dict[str, str]) -> dict[str, object]:
+    """Each GPU this server hands out, with NVML's live figures where it can
+    read them, and the job holding it. Never raises: no NVIDIA is an answer.
+
+    Numeric ids are NVML indices, which match CUDA's order only with
+    CUDA_DEVICE_ORDER=PCI_BUS_ID; UUIDs are unambiguous.
+    """
+    rows: list[dict[str, object]] = [
+        {"id": gpu, "name": None, "memory_used_bytes": None, "memory_total_bytes": None,
+         "utilization_percent": None, "temperature_c": None, "job_id": holders.get(gpu)}
+        for gpu in inventory.gpus
+    ]
+    reason = inventory.gpu_reason
+    available = False
+    try:
+        import pynvml
+    except ImportError:
+        pynvml = None
+        reason = reason or "nvidia-ml-py is not installed"
+    if pynvml is not None:
+        try:
+            pynvml.nvmlInit()
+        except Exception as exc:  # noqa: BLE001 - NVMLError and driver-less machines alike
+            reason = f"no NVIDIA driver ({exc})"
+        else:
+            try:
+                available = bool(rows)
+                for row in rows:
+                    try:
+                        handle = _nvml_handle(pynvml, str(row["id"]))
+                        memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+                        row.update(
+                            name=_text(pynvml.nvmlDeviceGetName(handle)),
+                            memory_used_bytes=int(memory.used), memory_total_bytes=int(memory.total),
+                            utilization_percent=int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu),
+                            temperature_c=int(pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU)),
+                        )
+                    except Exception as exc:  # noqa: BLE001 - one unreadable GPU does not hide the rest
+                        row["error"] = str(exc)
+            finally:
+                try:
+                    pynvml.nvmlShutdown()
+                except Exception:  # noqa: BLE001
+                    pass
+    if not rows:
+        available = False
+        reason = reason or "this server hands out no GPU"
+    return {"available": available, "reason": "" if available else reason,
+            "source": inventory.gpu_source, "gpus": rows}
