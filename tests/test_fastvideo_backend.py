@@ -175,3 +175,28 @@ def test_gpus_endpoint_names_the_holder_and_never_fails(fastvideo: Callable[...,
         assert answer["reason"] and answer["gpus"][0]["memory_total_bytes"] is None
     fake.server.client.post(f"/api/jobs/{job['id']}/stop")
     fake.server.wait_status(job["id"], "stopped")
+
+
+def test_catalogue_comes_from_the_installed_registry(fastvideo: Callable[..., FakeFastVideo]) -> None:
+    fake = fastvideo("--gpus", "0")
+
+    def tiny() -> dict[str, Any] | None:
+        models = {m["id"]: m for m in fake.server.client.get("/api/models").json()}
+        return models.get("FastVideo/Tiny-T2V-Diffusers")
+
+    model = wait_for(tiny, timeout=30, what="the registry probe")
+    assert model["available"] and model["label"] == "Tiny T2V (fake)"
+    assert {k: model["defaults"][k] for k in ("height", "width", "num_frames", "fps", "num_inference_steps",
+                                               "guidance_scale", "negative_prompt")} == {
+        "height": 256, "width": 320, "num_frames": 17, "fps": 12, "num_inference_steps": 6,
+        "guidance_scale": 2.5, "negative_prompt": "noise"}
+    assert model["limits"]["height"]["multiple_of"] == 8
+    models = {m["id"] for m in fake.server.client.get("/api/models").json()}
+    assert "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers" not in models  # image-to-video is not offered
+    refused = fake.server.client.post("/api/jobs", json={"model_id": "FastVideo/Tiny-T2V-Diffusers",
+                                                         "prompt": "p", "width": 100})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "width"]
+    job = fake.server.create(model_id="FastVideo/Tiny-T2V-Diffusers", start=True, height=None, width=None,
+                             num_frames=None, num_inference_steps=None)
+    done = fake.server.wait_status(job["id"], "completed", "failed", timeout=60)
+    assert done["status"] == "completed" and (done["width"], done["height"], done["num_frames"]) == (320, 256, 17)

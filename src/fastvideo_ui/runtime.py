@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import json
+import sys
 import logging
 import time
 from dataclasses import dataclass, field
@@ -10,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from .config import Settings
-from .jobs.catalogue import ALL_MODELS, ModelSpec, availability
+from .jobs.catalogue import ModelSpec, adopt_fastvideo_models, all_models, availability
 from .jobs.db import make_engine, migrate
 from .jobs.events import EventBus
 from .jobs.logs import LogBook
@@ -20,6 +23,8 @@ from .jobs.store import JobStore
 from .workers.devices import Inventory, detect_inventory
 
 log = logging.getLogger("fastvideo_ui")
+
+PROBE_TIMEOUT_S = 180
 
 
 @dataclass
@@ -53,6 +58,8 @@ class Runtime:
 
     async def start(self) -> None:
         await self.scheduler.start()
+        if self.fastvideo_installed:
+            self._probe = asyncio.get_running_loop().create_task(self._probe_fastvideo())
         log.info(
             "ready: %d GPU(s) [%s], %d CPU slot(s); data in %s",
             len(self.inventory.gpus), self.inventory.gpu_source, len(self.inventory.cpu_slots),
@@ -60,6 +67,9 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        probe = getattr(self, "_probe", None)
+        if probe is not None and not probe.done():
+            probe.cancel()
         await self.scheduler.close()
         self.engine.dispose()
 
@@ -69,4 +79,28 @@ class Runtime:
         return availability(spec, self.fastvideo_installed, len(self.inventory.gpus), self.inventory.gpu_reason)
 
     def models(self) -> list[ModelSpec]:
-        return list(ALL_MODELS)
+        return all_models()
+
+    async def _probe_fastvideo(self) -> None:
+        """Ask the installed FastVideo for its models, in a child process
+        (importing fastvideo imports torch). Until it answers, or if it fails,
+        the built-in catalogue stands."""
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "fastvideo_ui.backends.fastvideo_catalogue",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            try:
+                out, err = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                process.kill()
+                await process.wait()
+                log.warning("fastvideo's model registry did not answer in %d s", PROBE_TIMEOUT_S)
+                return
+            if process.returncode != 0:
+                log.warning("could not read fastvideo's model registry: %s",
+                            err.decode(errors="replace").strip().splitlines()[-1:] or process.returncode)
+                return
+            added = adopt_fastvideo_models(json.loads(out))
+            log.info("fastvideo's registry read: %d more text-to-video model(s)", added)
+        except (OSError, ValueError) as exc:
+            log.warning("could not read fastvideo's model registry: %s", exc)

@@ -146,6 +146,54 @@ def find_model(model_id: str) -> ModelSpec | None:
     return _BY_ID.get(model_id)
 
 
+def all_models() -> list[ModelSpec]:
+    return list(_BY_ID.values())
+
+
+def _generic_limits(model_id: str) -> dict[str, Range]:
+    """FastVideo's own validation: sizes divisible by 8; Wan wants 4k+1 frames."""
+    if "wan" in model_id.lower():
+        return _wan_limits(1280, 257)
+    return {
+        "num_inference_steps": Range(1, 200),
+        "num_frames": Range(1, 257),
+        "height": Range(64, 2048, multiple_of=8),
+        "width": Range(64, 2048, multiple_of=8),
+        "guidance_scale": Range(0.0, 30.0),
+        "fps": Range(1, 120),
+    }
+
+
+def adopt_fastvideo_models(entries: list[dict[str, Any]]) -> int:
+    """Take the installed FastVideo's text-to-video models and their defaults
+    (from fastvideo_catalogue's probe). Known models keep their limits and get
+    FastVideo's defaults; new ones get FastVideo's own validation rules.
+    Returns how many models were added."""
+    added = 0
+    for entry in entries:
+        if "t2v" not in entry.get("workload_types", []):
+            continue
+        model_id = str(entry["id"])
+        known = _BY_ID.get(model_id)
+        if known is not None and known.backend != "fastvideo":
+            continue
+        given = entry.get("defaults") or {}
+        base = known.defaults if known else _defaults(50, 81, 480, 832, 5.0, 16)
+        defaults = {name: given.get(name, value) for name, value in base.items()}
+        negative = given.get("negative_prompt")
+        _BY_ID[model_id] = ModelSpec(
+            id=model_id,
+            label=known.label if known else str(entry.get("label") or model_id),
+            backend="fastvideo", type="t2v", defaults=defaults,
+            limits=known.limits if known else _generic_limits(model_id),
+            description=known.description if known else "from the installed FastVideo's registry",
+            default_negative_prompt=negative if isinstance(negative, str) else
+            (known.default_negative_prompt if known else ""),
+        )
+        added += known is None
+    return added
+
+
 @dataclass(frozen=True)
 class FieldError:
     field: str

@@ -9,6 +9,7 @@ _MODELS = {
     "FastVideo/FastWan2.1-T2V-1.3B-Diffusers": ("FastWan2.1 T2V 1.3B", ["t2v"]),
     "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers": ("Wan2.1 I2V 14B 480P", ["i2v"]),
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": ("Wan2.2 TI2V 5B", ["t2v", "ti2v"]),
+    "FastVideo/Tiny-T2V-Diffusers": ("Tiny T2V (fake)", ["t2v"]),
 }
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -16,6 +17,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                                              num_inference_steps=50, guidance_scale=3.0),
     "FastVideo/FastWan2.1-T2V-1.3B-Diffusers": dict(height=448, width=832, num_frames=61, fps=16,
                                                     num_inference_steps=3, guidance_scale=3.0),
+    "FastVideo/Tiny-T2V-Diffusers": dict(height=256, width=320, num_frames=17, fps=12,
+                                         num_inference_steps=6, guidance_scale=2.5, negative_prompt="noise"),
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": dict(height=704, width=1280, num_frames=121, fps=24,
                                             num_inference_steps=50, guidance_scale=5.0),
 }
