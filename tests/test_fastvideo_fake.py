@@ -84,7 +84,8 @@ def fake_parameters(target: str) -> list[tuple[str, str]]:
         inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.KEYWORD_ONLY: "keyword",
         inspect.Parameter.VAR_KEYWORD: "**",
     }
-    return [(name, kinds[p.kind]) for name, p in inspect.signature(obj).parameters.items() if name not in ("self", "cls")]
+    parameters = inspect.signature(obj).parameters.items()
+    return [(name, kinds[p.kind]) for name, p in parameters if name not in ("self", "cls")]
 
 
 def test_fake_signatures_match_the_real_wheel() -> None:

@@ -73,7 +73,8 @@ def test_things_that_look_like_progress_are_not() -> None:
     parser.feed("INFO 11-25 02:40:11.030 [base.py:148] [decoding_stage|DecodingStage] Starting execution\n")
     # A bar outside denoising (e.g. a VAE tiling bar) is not the job's progress.
     assert summarize(parser.feed(" 50%|█████     | 1/2 [00:01<00:01,  1.00it/s]\n")) == []
-    assert parse_bar("INFO 11-25 02:40:10.001 [video_generator.py:773] prompt:  50%|█| 1/2 [00:01<00:01,  1.00it/s]") is None
+    echo = "INFO 11-25 02:40:10.001 [video_generator.py:773] prompt:  50%|█| 1/2 [00:01<00:01,  1.00it/s]"
+    assert parse_bar(echo) is None
 
 
 def test_without_stage_logging_the_bar_still_counts() -> None:

@@ -120,7 +120,8 @@ def test_log_console_tails_and_follows(server: Server, open_page: Callable[..., 
     expect(follow).to_be_visible()
     follow.click()
     assert output.evaluate("o => o.scrollTop + o.clientHeight >= o.scrollHeight - 8")
-    expect(page.locator("dialog.log-dialog a[download]")).to_have_attribute("href", f"/api/jobs/{job['id']}/download_log")
+    download = page.locator("dialog.log-dialog a[download]")
+    expect(download).to_have_attribute("href", f"/api/jobs/{job['id']}/download_log")
     # The whole log is there, in order, as the API gives it.
     server.client.post(f"/api/jobs/{job['id']}/stop")
     server.wait_status(job["id"], "stopped")
