@@ -54,3 +54,37 @@ def test_unknown_api_paths_are_json_404_for_every_method(server: Server) -> None
     for method in ("GET", "POST", "DELETE", "PUT"):
         response = server.client.request(method, "/api/nothing/here")
         assert response.status_code == 404 and response.json() == {"detail": "Not Found"}, method
+
+
+def test_security_headers_on_pages_api_and_streams(server: Server) -> None:
+    for path in ("/", "/js/app.js", "/api/jobs", "/api/nothing"):
+        headers = server.client.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        policy = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, path
+        assert "unsafe-inline" not in policy
+    with server.client.stream("GET", "/api/events") as stream:
+        assert stream.headers["x-content-type-options"] == "nosniff"
+    # The interactive docs keep working: no policy there, the other headers still.
+    docs = server.client.get("/docs")
+    assert docs.status_code == 200 and "content-security-policy" not in docs.headers
+    assert docs.headers["x-frame-options"] == "DENY"
+
+
+def test_the_ui_runs_under_its_policy_without_violations(server: Server, open_page) -> None:  # type: ignore[no-untyped-def]
+    violations: list[str] = []
+    server.create(start=True)
+    page = open_page(server, init_script="""
+        document.addEventListener('securitypolicyviolation', (e) => {
+            (window.__violations ||= []).push(e.violatedDirective + ' ' + e.blockedURI);
+        });""")
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.wait_for_selector("job-card[data-status='completed'] video")
+    page.locator("job-card [data-action=logs]").click()
+    page.wait_for_selector("dialog.log-dialog .log-output:not(:empty)")
+    page.keyboard.press("Escape")
+    page.goto(server.url + "/#/gallery")
+    page.wait_for_selector(".tile img")
+    page.locator(".tile").hover()
+    page.wait_for_selector(".tile video")
+    assert page.evaluate("window.__violations || []") == [] and violations == []

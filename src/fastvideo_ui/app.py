@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from . import __version__
 from .api import errors, events, jobs, system
+from .api.security import SecurityHeaders
 from .config import Settings
 from .runtime import Runtime
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Compresses JSON, HTML, JS and CSS; Starlette leaves video, images and
     # the event stream alone, so Range requests and SSE are unaffected.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(system.router)
     app.include_router(jobs.router)
