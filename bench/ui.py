@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, Server, wait_for  # noqa: E402
 from core import seed_jobs  # noqa: E402
 
 from fastvideo_ui.jobs.db import make_engine  # noqa: E402
@@ -87,10 +87,11 @@ def first_load(browser: Any, url: str, probe: bool) -> dict[str, Any]:
 
     page.on("requestfinished", finished)
     page.goto(url, wait_until="networkidle")
-    page.wait_for_function("document.querySelector('job-list').feed.loaded")
+    # Polled from here: wait_for_function evaluates a string, which the page's CSP forbids.
+    wait_for(lambda: page.evaluate("document.querySelector('job-list').feed.loaded"))
     out = {"bytes": sum(sizes), "requests": len(sizes), "page": page, "context": context}
     if probe:
-        page.wait_for_function("window.__firstPage !== null")
+        wait_for(lambda: page.evaluate("window.__firstPage !== null"))
         out["first_page_ms"] = page.evaluate("window.__firstPage")
     return out
 

@@ -66,7 +66,9 @@ def test_screenshots_of_jobs_and_gallery(server: Server, open_page: Callable[...
 
     page.goto(server.url + "/#/gallery")
     expect(page.locator(".tile")).to_have_count(len(PROMPTS))
-    page.wait_for_function("[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)")
+    # Polled from here: wait_for_function evaluates a string, which the page's CSP forbids.
+    loaded = "[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)"
+    wait_for(lambda: page.evaluate(loaded))
     page.screenshot(path=str(out / "gallery.png"))
 
     page.locator("header [data-action=new-job]").click()
