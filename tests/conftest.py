@@ -198,3 +198,8 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
     for context in contexts:
         context.close()
     assert not errors, f"errors in the page: {errors}"
+
+
+def card(page: Any, job_id: str) -> Any:
+    """A job's card in the jobs view."""
+    return page.locator(f"job-card[data-id='{job_id}']")

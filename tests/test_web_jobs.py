@@ -7,11 +7,8 @@ from typing import Any, Callable
 
 from playwright.sync_api import Page, expect
 
-from conftest import LONG, Server, wait_for
+from conftest import LONG, Server, card, wait_for
 
-
-def card(page: Page, job_id: str) -> Any:
-    return page.locator(f"job-card[data-id='{job_id}']")
 
 
 def open_create(page: Page) -> Any:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from playwright.sync_api import Page, expect
 
-from conftest import LONG, Server, wait_for
+from conftest import LONG, Server, card, wait_for
 
-
-def card(page: Page, job_id: str) -> Any:
-    return page.locator(f"job-card[data-id='{job_id}']")
 
 
 def test_reload_mid_run_restores_the_state(server: Server, open_page: Callable[..., Page]) -> None:

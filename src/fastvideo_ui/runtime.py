@@ -39,6 +39,7 @@ class Runtime:
     jobs: JobService
     fastvideo_installed: bool
     started_at: float = field(default_factory=time.time)
+    probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
@@ -59,7 +60,7 @@ class Runtime:
     async def start(self) -> None:
         await self.scheduler.start()
         if self.fastvideo_installed:
-            self._probe = asyncio.get_running_loop().create_task(self._probe_fastvideo())
+            self.probe = asyncio.get_running_loop().create_task(self._probe_fastvideo())
         log.info(
             "ready: %d GPU(s) [%s], %d CPU slot(s); data in %s",
             len(self.inventory.gpus), self.inventory.gpu_source, len(self.inventory.cpu_slots),
@@ -67,9 +68,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
-        probe = getattr(self, "_probe", None)
-        if probe is not None and not probe.done():
-            probe.cancel()
+        if self.probe is not None and not self.probe.done():
+            self.probe.cancel()
         await self.scheduler.close()
         self.engine.dispose()
 
