@@ -6,14 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
-from .api import errors, events, jobs, system
+from .api import errors, events, jobs, session, system
+from .api.auth import PUBLIC_API_PATHS, Credentials, RequireToken
+from .api.limits import BodySizeLimit
 from .api.security import SecurityHeaders
 from .config import Settings
 from .runtime import Runtime
@@ -34,6 +39,17 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="fastvideo-ui", version=__version__, lifespan=lifespan,
                   description="Queue, run, stop and keep text-to-video jobs.")
+    credentials = Credentials(settings.api_token) if settings.api_token else None
+    app.state.credentials = credentials
+    # Innermost first. Auth sits outside the body cap, so an unauthenticated
+    # request is refused before its body is read; CORS and the security headers
+    # sit outside auth, so a 401 carries them too.
+    # Gzip compresses JSON, HTML, JS and CSS; Starlette leaves video, images and
+    # the event stream alone, so Range requests and SSE are unaffected.
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+    app.add_middleware(BodySizeLimit)
+    if credentials is not None:
+        app.add_middleware(RequireToken, credentials=credentials)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -42,14 +58,12 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Link", "X-Next-Before", "X-Total-Count", "Content-Range", "Accept-Ranges"],
         )
-    # Compresses JSON, HTML, JS and CSS; Starlette leaves video, images and
-    # the event stream alone, so Range requests and SSE are unaffected.
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(system.router)
     app.include_router(jobs.router)
     app.include_router(events.router)
+    app.include_router(session.router)
 
     # Below /api nothing falls through to the web UI's files: an unknown API
     # path is a JSON 404 for every method, not the static handler's 405.
@@ -58,6 +72,27 @@ def create_app(settings: Settings) -> FastAPI:
     async def unknown_api_path(path: str) -> JSONResponse:
         return JSONResponse({"detail": "Not Found"}, status_code=404)
 
+    app.openapi = lambda: _openapi_with_auth(app)  # type: ignore[method-assign]
+
     if (WEB_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
+
+
+def _openapi_with_auth(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, plus how to authenticate: a bearer token, or the
+    session cookie from POST /api/session; the public paths need neither."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "the server's --api-token (only when one is set)"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "fastvideo_ui_session",
+                        "description": "set by POST /api/session"},
+        }
+        schema["security"] = [{"bearer": []}, {"session": []}]
+        for path in PUBLIC_API_PATHS:
+            for operation in schema["paths"].get(path, {}).values():
+                operation["security"] = []
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,9 @@ class Settings:
     stop_grace_s: float = 10.0
     cors_origins: list[str] = field(default_factory=list)
     verbose: bool = False
+    # repr=False: settings get logged and printed in tracebacks; the token must not be.
+    api_token: str | None = field(default=None, repr=False)
+    max_queued: int = 1000
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -61,8 +66,52 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a stopped job gets to stop by itself before its worker is killed (default 10)")
     parser.add_argument("--cors-origin", action="append", default=None,
                         help="allow a browser app on this origin to call the API (repeatable; default none)")
+    parser.add_argument("--api-token", default=None,
+                        help="require this bearer token on /api (prefer the env var or --api-token-file: "
+                             "a flag shows in `ps`; env FASTVIDEO_UI_API_TOKEN)")
+    parser.add_argument("--api-token-file", default=_env("API_TOKEN_FILE"),
+                        help="read the API token from this file's first line")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        default=_env("INSECURE_NO_AUTH") in ("1", "true", "yes"),
+                        help="allow listening on a non-loopback address without a token")
+    parser.add_argument("--max-queued", type=int, default=int(_env("MAX_QUEUED", "1000") or 1000),
+                        help="queued jobs beyond this are refused with 429 (default 1000)")
     parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE") in ("1", "true", "yes"),
                         help="log more")
+
+
+MIN_TOKEN_CHARS = 16
+TOKEN_ADVICE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address `host` names is a loopback one."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def _api_token(args: argparse.Namespace) -> str | None:
+    token = args.api_token or _env("API_TOKEN")
+    if args.api_token_file:
+        try:
+            lines = Path(args.api_token_file).expanduser().read_text().splitlines()
+        except OSError as exc:
+            raise SystemExit(f"--api-token-file: cannot read {args.api_token_file}: {exc.strerror}") from None
+        token = lines[0] if lines else ""
+    if token is None:
+        return None
+    token = token.strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise SystemExit(f"the API token must be at least {MIN_TOKEN_CHARS} characters; make one with:\n"
+                         f"  {TOKEN_ADVICE}")
+    return token
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -70,6 +119,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--cpu-slots must be 0 or more")
     if args.stop_grace < 0:
         raise SystemExit("--stop-grace must be 0 or more")
+    if args.max_queued < 1:
+        raise SystemExit("--max-queued must be 1 or more")
+    token = _api_token(args)
+    if token is None and not args.insecure_no_auth and not is_loopback(args.host):
+        raise SystemExit(
+            f"refusing to listen on {args.host} without an API token: anyone who can reach this port "
+            f"could run jobs on your GPUs and read every video.\n"
+            f"  Set a token:  export FASTVIDEO_UI_API_TOKEN=$({TOKEN_ADVICE})\n"
+            f"           or:  --api-token-file FILE\n"
+            f"  or listen on 127.0.0.1 only (the default), or pass --insecure-no-auth on a network you trust."
+        )
     origins = args.cors_origin
     if origins is None:
         origins = [o for o in (_env("CORS_ORIGINS") or "").split(",") if o]
@@ -79,5 +139,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(
         host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
         gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace,
-        cors_origins=origins, verbose=args.verbose, **kwargs,
+        cors_origins=origins, verbose=args.verbose, api_token=token, max_queued=args.max_queued, **kwargs,
     )

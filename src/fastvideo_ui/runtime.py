@@ -52,7 +52,7 @@ class Runtime:
         bus = EventBus()
         inventory = detect_inventory(settings.gpus, settings.cpu_slots)
         scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s)
-        jobs = JobService(store, logs, bus, scheduler)
+        jobs = JobService(store, logs, bus, scheduler, settings.max_queued)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed)

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ..jobs.events import Event
+from .openapi import errors
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", tags=["events"], responses=errors(401))
 
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000
@@ -23,7 +24,8 @@ def _frame(event: Event) -> bytes:
     return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
 
-@router.get("/events", response_class=StreamingResponse)
+@router.get("/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "an endless event stream"}})
 async def events(
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,

@@ -14,9 +14,10 @@ from ..jobs.catalogue import check_params, find_model
 from ..jobs.states import JobStatus
 from ..jobs.store import JobNotFound
 from ..runtime import Runtime
+from .openapi import DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
 
-router = APIRouter(prefix="/api/jobs")
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401))
 
 _GENERATION_FIELDS = ("num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps")
 
@@ -42,7 +43,7 @@ def _statuses(raw: list[str]) -> list[JobStatus]:
         raise field_errors([("status", f"must be one of: {valid}")]) from None
 
 
-@router.get("")
+@router.get("", response_model=None, responses=returns(list[Job], 422))
 def list_jobs(
     request: Request,
     response: Response,
@@ -68,14 +69,14 @@ def list_jobs(
     return [runtime.jobs.to_json(row, positions) for row in rows]
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=None, responses=returns(Job, 404))
 def get_job(request: Request, job_id: str) -> dict[str, Any]:
     runtime = runtime_of(request)
     return runtime.jobs.to_json(runtime.store.require(_job_id(job_id)))
 
 
 # Mutations run on the event loop thread, where the scheduler and event bus live.
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=None, responses=returns(Job, 413, 422, 429, status=201))
 async def create_job(request: Request, body: CreateJobRequest) -> dict[str, Any]:
     runtime = runtime_of(request)
     spec = find_model(body.model_id)
@@ -103,19 +104,19 @@ async def create_job(request: Request, body: CreateJobRequest) -> dict[str, Any]
     return runtime.jobs.to_json(row)
 
 
-@router.post("/{job_id}/start")
+@router.post("/{job_id}/start", response_model=None, responses=returns(Job, 404, 409, 429))
 async def start_job(request: Request, job_id: str) -> dict[str, Any]:
     runtime = runtime_of(request)
     return runtime.jobs.to_json(runtime.jobs.start(_job_id(job_id)))
 
 
-@router.post("/{job_id}/stop")
+@router.post("/{job_id}/stop", response_model=None, responses=returns(Job, 404, 409))
 async def stop_job(request: Request, job_id: str) -> dict[str, Any]:
     runtime = runtime_of(request)
     return runtime.jobs.to_json(await runtime.jobs.stop(_job_id(job_id)))
 
 
-@router.delete("/{job_id}")
+@router.delete("/{job_id}", response_model=None, responses=returns(DeletedBody, 404))
 async def delete_job(request: Request, job_id: str) -> dict[str, str]:
     job_id = _job_id(job_id)
     await runtime_of(request).jobs.delete(job_id)
@@ -136,7 +137,18 @@ def _no_output(what: str) -> JSONResponse:
     return JSONResponse({"detail": f"This job has no {what} yet"}, status_code=404)
 
 
-@router.api_route("/{job_id}/video", methods=["GET", "HEAD"])
+_VIDEO_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"video/mp4": {}}, "description": "the MP4; Range requests get 206"},
+    206: {"content": {"video/mp4": {}}, "description": "the requested byte range"},
+    416: {"description": "the range lies outside the file"},
+    **errors(404),
+}
+_POSTER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "a JPEG frame"}, **errors(404),
+}
+
+
+@router.get("/{job_id}/video", response_class=FileResponse, responses=_VIDEO_RESPONSES)
 def job_video(request: Request, job_id: str) -> Response:
     runtime = runtime_of(request)
     row = runtime.store.require(_job_id(job_id))
@@ -147,7 +159,7 @@ def job_video(request: Request, job_id: str) -> Response:
                         content_disposition_type="inline")
 
 
-@router.api_route("/{job_id}/poster", methods=["GET", "HEAD"])
+@router.get("/{job_id}/poster", response_class=FileResponse, responses=_POSTER_RESPONSES)
 def job_poster(request: Request, job_id: str) -> Response:
     runtime = runtime_of(request)
     row = runtime.store.require(_job_id(job_id))
@@ -157,7 +169,14 @@ def job_poster(request: Request, job_id: str) -> Response:
     return FileResponse(path, media_type="image/jpeg")
 
 
-@router.get("/{job_id}/logs")
+# Browsers and download tools ask HEAD first; its own operation id keeps the schema valid.
+router.add_api_route("/{job_id}/video", job_video, methods=["HEAD"], response_class=FileResponse,
+                     responses=_VIDEO_RESPONSES, operation_id="head_job_video")
+router.add_api_route("/{job_id}/poster", job_poster, methods=["HEAD"], response_class=FileResponse,
+                     responses=_POSTER_RESPONSES, operation_id="head_job_poster")
+
+
+@router.get("/{job_id}/logs", response_model=None, responses=returns(LogPage, 404, 422))
 async def job_logs(
     request: Request,
     job_id: str,
@@ -177,7 +196,8 @@ async def job_logs(
     }
 
 
-@router.get("/{job_id}/download_log")
+@router.get("/{job_id}/download_log", response_class=FileResponse,
+            responses={200: {"content": {"text/plain": {}}, "description": "the whole log"}, **errors(404)})
 def download_log(request: Request, job_id: str) -> Response:
     runtime = runtime_of(request)
     row = runtime.store.require(_job_id(job_id))

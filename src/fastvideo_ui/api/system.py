@@ -12,15 +12,16 @@ from fastapi import APIRouter, Request
 from .. import __version__
 from ..runtime import Runtime
 from ..workers.devices import gpu_telemetry
+from .openapi import errors
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", tags=["system"])
 
 
 def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-@router.get("/models")
+@router.get("/models", responses=errors(401))
 def list_models(request: Request) -> list[dict[str, Any]]:
     runtime = runtime_of(request)
     out = []
@@ -44,7 +45,7 @@ def list_models(request: Request) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/gpus")
+@router.get("/gpus", responses=errors(401))
 def gpus(request: Request) -> dict[str, Any]:
     """Per-GPU name, memory, utilization, temperature and the job holding it."""
     runtime = runtime_of(request)

@@ -27,12 +27,25 @@ _RESET_RUN_FIELDS: dict[str, Any] = {
 }
 
 
+class QueueFull(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The queue is full: {limit} jobs are already waiting; start this one when some have run")
+        self.limit = limit
+
+
 class JobService:
-    def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler) -> None:
+    def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
+                 max_queued: int = 1000) -> None:
         self.store = store
         self.logs = logs
         self.bus = bus
         self.scheduler = scheduler
+        self.max_queued = max_queued
+
+    def check_queue_room(self) -> None:
+        """Raise QueueFull when one more queued job would pass the cap."""
+        if self.store.count([JobStatus.QUEUED]) >= self.max_queued:
+            raise QueueFull(self.max_queued)
 
     def to_json(self, row: JobRow, positions: dict[str, int] | None = None) -> dict[str, Any]:
         if positions is None and row.status == JobStatus.QUEUED.value:
@@ -40,6 +53,8 @@ class JobService:
         return job_json(row, (positions or {}).get(row.id))
 
     def create(self, spec: ModelSpec, params: dict[str, Any], start: bool) -> JobRow:
+        if start:
+            self.check_queue_room()  # before the row exists, so a refused create leaves nothing behind
         job_id = str(uuid.uuid4())
         now = time.time()
         row = self.store.create(
@@ -54,9 +69,11 @@ class JobService:
         return self.start(job_id) if start else row
 
     def start(self, job_id: str) -> JobRow:
+        status = JobStatus(self.store.require(job_id).status)
         if job_id in self.scheduler.deleting:
-            row = self.store.require(job_id)
-            raise IllegalTransition(job_id, Action.START, JobStatus(row.status))
+            raise IllegalTransition(job_id, Action.START, status)
+        check_transition(job_id, Action.START, status)  # a refused start is a 409, not a 429
+        self.check_queue_room()
         row = self.store.transition(job_id, Action.START, queued_at=time.time(), phase="queued",
                                     **_RESET_RUN_FIELDS)
         position = self.scheduler.queue_positions().get(job_id)

@@ -110,6 +110,8 @@ class WorkerProcess:
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
+        # Workers run model code that may log its environment; the token stays in the server.
+        env.pop("FASTVIDEO_UI_API_TOKEN", None)
         # A CPU worker sees no GPU at all; a GPU worker sees only its own.
         env["CUDA_VISIBLE_DEVICES"] = ",".join(self.devices) if self.device_kind == "gpu" else ""
         env["FASTVIDEO_UI_WORKER_DEVICES"] = ",".join(self.devices)

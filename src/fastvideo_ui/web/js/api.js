@@ -55,6 +55,10 @@ async function request(method, path, { body, params } = {}) {
   if ((response.headers.get("content-type") || "").includes("application/json")) {
     data = await response.json();
   }
+  if (response.status === 401 && !path.startsWith("/api/session")) {
+    // The session expired or the token changed: the page asks to sign in again.
+    document.dispatchEvent(new CustomEvent("auth-required"));
+  }
   if (!response.ok) throw new ApiError(response.status, data && data.detail);
   return { data, headers: response.headers };
 }
@@ -76,4 +80,7 @@ export const api = {
   logs: async (id, after, limit) => (await request("GET", `/api/jobs/${id}/logs`, { params: { after, limit } })).data,
   models: async () => (await request("GET", "/api/models")).data,
   health: async () => (await request("GET", "/api/health")).data,
+  session: async () => (await request("GET", "/api/session")).data,
+  logIn: async (token) => (await request("POST", "/api/session", { body: { token } })).data,
+  logOut: async () => (await request("DELETE", "/api/session")).data,
 };

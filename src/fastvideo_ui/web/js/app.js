@@ -12,6 +12,7 @@ import "./components/gallery-view.js";
 import "./components/job-detail-dialog.js";
 import "./components/job-list.js";
 import "./components/log-console.js";
+import "./components/login-dialog.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -78,9 +79,32 @@ document.addEventListener("job-action", async (event) => {
   }
 });
 
-document.addEventListener("click", (event) => {
+document.addEventListener("click", async (event) => {
   if (event.target.closest("[data-action='new-job']")) $("create-job-dialog").open();
+  if (event.target.closest("[data-action='sign-out']")) {
+    await api.logOut().catch(() => {});
+    location.reload();
+  }
 });
+
+// A 401 after the page is up (expired session, new token): sign in, then
+// reload, so the event stream and every view start over authenticated.
+document.addEventListener("auth-required", async () => {
+  await $("login-dialog").ask();
+  location.reload();
+});
+
+// Before anything else asks the API: sign in if this server wants a token.
+async function signIn() {
+  let session;
+  try {
+    session = await api.session();
+  } catch {
+    return; // server down: the banner says so, and a later 401 asks again
+  }
+  if (session.auth_required && !session.authenticated) await $("login-dialog").ask();
+  $("[data-action='sign-out']").hidden = !session.auth_required;
+}
 
 document.addEventListener("keydown", (event) => {
   const typing = event.target.closest("input, textarea, select, [contenteditable]");
@@ -109,6 +133,7 @@ window.addEventListener("hashchange", route);
 live.addEventListener("state", (event) => {
   if (event.detail === "live") showServer();
 });
+await signIn();
 await loadModels().catch(() => {});
 route();
 live.start();

@@ -1,0 +1,99 @@
+"""Bearer-token auth for /api, and the session cookie the web UI logs in for.
+
+`<video>` and EventSource cannot send an Authorization header, so the UI trades
+the token once (POST /api/session) for an HttpOnly cookie. The cookie holds an
+expiry, a nonce and an HMAC keyed by a hash of the token: it never contains the
+token, survives a server restart, and dies when the token changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from http.cookies import SimpleCookie
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+COOKIE_NAME = "fastvideo_ui_session"
+SESSION_TTL_S = 30 * 24 * 3600
+# Reachable without credentials: the health probe, and the login itself.
+PUBLIC_API_PATHS = frozenset({"/api/health", "/api/session"})
+
+
+class Credentials:
+    """Checks a bearer token or a session cookie against the configured token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+        self._key = hashlib.sha256(b"fastvideo-ui session key\0" + self._token).digest()
+
+    def token_matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self._token)
+
+    def new_session(self, now: float | None = None) -> str:
+        expires = int((now or time.time()) + SESSION_TTL_S)
+        payload = f"{expires}.{secrets.token_urlsafe(12)}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def session_valid(self, cookie: str, now: float | None = None) -> bool:
+        payload, _, signature = cookie.rpartition(".")
+        expires_text = payload.split(".", 1)[0]
+        if not payload or not expires_text.isdigit():
+            return False
+        if not hmac.compare_digest(signature, self._sign(payload)):
+            return False
+        return int(expires_text) > (now or time.time())
+
+    def request_allowed(self, headers: Headers) -> bool:
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and self.token_matches(value.strip()):
+            return True
+        cookie = session_cookie(headers)
+        return cookie is not None and self.session_valid(cookie)
+
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def session_cookie(headers: Headers) -> str | None:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except Exception:  # noqa: BLE001 - a malformed Cookie header is simply no session
+        return None
+    morsel = jar.get(COOKIE_NAME)
+    return morsel.value if morsel else None
+
+
+UNAUTHORIZED = json.dumps({
+    "detail": "Authentication required: send 'Authorization: Bearer <token>', "
+              "or log in with POST /api/session",
+}).encode()
+
+
+class RequireToken:
+    """Pure ASGI, so the event stream and file responses pass through untouched."""
+
+    def __init__(self, app: ASGIApp, credentials: Credentials) -> None:
+        self.app = app
+        self.credentials = credentials
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (scope["type"] != "http" or scope["method"] == "OPTIONS"
+                or not (path == "/api" or path.startswith("/api/")) or path in PUBLIC_API_PATHS):
+            await self.app(scope, receive, send)
+            return
+        if self.credentials.request_allowed(Headers(scope=scope)):
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(UNAUTHORIZED)).encode()),
+            (b"www-authenticate", b'Bearer realm="fastvideo-ui"'),
+        ]})
+        await send({"type": "http.response.body", "body": UNAUTHORIZED})

@@ -1,0 +1,106 @@
+"""The error bodies every route can answer with, so /openapi.json describes them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="what went wrong, in words")
+
+
+class ConflictBody(BaseModel):
+    detail: str
+    status: str = Field(description="the job's status when the action was refused")
+    action: str = Field(description="the refused action")
+
+
+class FieldError(BaseModel):
+    type: str
+    loc: list[str | int] = Field(description='where: ["body", field], ["query", name], ...')
+    msg: str
+
+
+class ValidationErrorBody(BaseModel):
+    detail: list[FieldError]
+
+
+def _error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("no valid token or session (only when the server has an API token)"),
+    404: _error("no such job, or it has no such file yet"),
+    409: _error("the job's state does not allow this action", ConflictBody),
+    413: _error("the request body is over the size cap"),
+    422: _error("a field breaks a rule; each item names the field and the rule", ValidationErrorBody),
+    429: _error("the queue is full; retry after the Retry-After header's seconds"),
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: ERROR_RESPONSES[code] for code in codes}
+
+
+class Job(BaseModel):
+    """A job as GET /api/jobs/{id} returns it (documentation: routes return job_json's dict)."""
+
+    id: str = Field(description="a UUID")
+    model_id: str
+    prompt: str
+    status: Literal["pending", "queued", "running", "completed", "failed", "stopped"]
+    created_at: float = Field(description="Unix time")
+    started_at: float | None
+    finished_at: float | None
+    error: str | None = Field(description="why it failed or stopped, in one line")
+    output_path: str | None = Field(description="the video's absolute path on the server (a seed field)")
+    log_file_path: str | None = Field(description="the log's absolute path on the server (a seed field)")
+    num_inference_steps: int
+    num_frames: int
+    height: int
+    width: int
+    guidance_scale: float
+    seed: int
+    num_gpus: int
+    progress: float = Field(description="0 to 100")
+    progress_msg: str
+    phase: str
+    dit_cpu_offload: bool
+    text_encoder_cpu_offload: bool
+    use_fsdp_inference: bool
+    vae_cpu_offload: bool
+    fps: int
+    negative_prompt: str
+    queued_at: float | None
+    queue_position: int | None = Field(description="1-based place in its device pool's queue")
+    devices: list[str]
+    step: int | None
+    total_steps: int | None
+    eta_seconds: float | None
+    attempts: int
+    actions: list[str] = Field(description="what the user may do now: start, stop, delete")
+    video_url: str | None
+    poster_url: str | None
+    log_url: str
+
+
+class DeletedBody(BaseModel):
+    detail: str
+
+
+class LogPage(BaseModel):
+    lines: list[str]
+    total: int = Field(description="lines in the log so far")
+    next_after: int = Field(description="pass as ?after= to continue")
+    progress: float
+    progress_msg: str
+    phase: str
+
+
+def returns(model: Any, *codes: int, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """Responses for a route that returns plain dicts: `model` documents the body,
+    and the dicts go out as they are (no second validation on every request)."""
+    return {status: {"model": model}, **errors(*codes)}

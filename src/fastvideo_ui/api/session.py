@@ -1,0 +1,60 @@
+"""`/api/session`: the web UI's login, so `<video>` and SSE work without a token in the URL."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from .auth import COOKIE_NAME, SESSION_TTL_S, Credentials
+from .openapi import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api/session", tags=["session"])
+
+
+class LoginRequest(BaseModel):
+    token: str = Field(max_length=1000, description="the server's API token")
+
+
+class SessionState(BaseModel):
+    auth_required: bool = Field(description="whether this server asks for a token")
+    authenticated: bool = Field(description="whether this request carries valid credentials")
+
+
+def _credentials(request: Request) -> Credentials | None:
+    return request.app.state.credentials
+
+
+def _state(request: Request) -> SessionState:
+    credentials = _credentials(request)
+    if credentials is None:
+        return SessionState(auth_required=False, authenticated=True)
+    return SessionState(auth_required=True, authenticated=credentials.request_allowed(request.headers))
+
+
+@router.get("", response_model=SessionState)
+def get_session(request: Request) -> SessionState:
+    return _state(request)
+
+
+@router.post("", response_model=SessionState, responses={401: ERROR_RESPONSES[401], 422: ERROR_RESPONSES[422]})
+def log_in(request: Request, body: LoginRequest, response: Response) -> SessionState | JSONResponse:
+    credentials = _credentials(request)
+    if credentials is None:
+        return SessionState(auth_required=False, authenticated=True)
+    if not credentials.token_matches(body.token):
+        return JSONResponse({"detail": "Wrong token"}, status_code=401)
+    response.set_cookie(
+        COOKIE_NAME, credentials.new_session(), max_age=SESSION_TTL_S, path="/",
+        httponly=True, samesite="strict", secure=request.url.scheme == "https",
+    )
+    return SessionState(auth_required=True, authenticated=True)
+
+
+@router.delete("", response_model=SessionState)
+def log_out(request: Request, response: Response) -> SessionState:
+    # The cookie is self-contained, so logging out forgets it in this browser;
+    # changing the token is what revokes every session at once.
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+    auth_required = _credentials(request) is not None
+    return SessionState(auth_required=auth_required, authenticated=not auth_required)

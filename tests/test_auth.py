@@ -1,0 +1,189 @@
+"""The API token, the login cookie, and the refusal to listen openly without one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from conftest import LONG, Server, free_port, worker_processes
+from fastvideo_ui.api.auth import Credentials
+
+TOKEN = "s3cret-token-for-tests-0123456789"
+
+
+def authed(server: Server) -> Server:
+    server.client.headers["Authorization"] = f"Bearer {TOKEN}"
+    return server
+
+
+def run_server(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Start the server and give it a few seconds: a refusal exits at once."""
+    command = [sys.executable, "-m", "fastvideo_ui.server", "--port", str(free_port()),
+               "--data-dir", str(tmp_path / "data"), *args]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FASTVIDEO_UI_")}
+    full_env.update(env or {})
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=6, env=full_env)
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(command, -1, (exc.stdout or b"").decode(), (exc.stderr or b"").decode())
+
+
+# -- refusing to listen openly ---------------------------------------------------
+
+def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path: Path) -> None:
+    done = run_server("--host", "0.0.0.0", tmp_path=tmp_path)
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    message = done.stderr
+    assert "refusing to listen on 0.0.0.0 without an API token" in message
+    assert "FASTVIDEO_UI_API_TOKEN" in message and "--api-token-file" in message
+    assert "--insecure-no-auth" in message
+
+
+@pytest.mark.parametrize("how", ["insecure", "env", "file"])
+def test_a_non_loopback_bind_starts_with_a_token_or_the_override(tmp_path: Path, how: str) -> None:
+    args = ["--host", "0.0.0.0"]
+    env = {}
+    if how == "insecure":
+        args.append("--insecure-no-auth")
+    elif how == "env":
+        env["FASTVIDEO_UI_API_TOKEN"] = TOKEN
+    else:
+        token_file = tmp_path / "token"
+        token_file.write_text(TOKEN + "\n")
+        args += ["--api-token-file", str(token_file)]
+    done = run_server(*args, env=env, tmp_path=tmp_path)
+    assert done.returncode == -1, (done.returncode, done.stderr)  # still serving when the timeout hit
+    assert "fastvideo-ui on http://0.0.0.0:" in done.stdout
+
+
+def test_a_short_token_is_refused_with_advice(tmp_path: Path) -> None:
+    done = run_server("--api-token", "short", tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert "at least 16 characters" in done.stderr and "secrets.token_urlsafe" in done.stderr
+
+
+# -- the token ---------------------------------------------------------------------
+
+@pytest.fixture
+def locked(start_server: Callable[..., Server]) -> Server:
+    return start_server("--verbose", env={"FASTVIDEO_UI_API_TOKEN": TOKEN})
+
+
+def every_api_request(server: Server, job_id: str) -> list[tuple[str, str]]:
+    """One request per operation in the server's own OpenAPI schema."""
+    schema = httpx.get(server.url + "/openapi.json").json()
+    requests = []
+    for path, operations in schema["paths"].items():
+        for method in operations:
+            requests.append((method.upper(), path.replace("{job_id}", job_id)))
+    assert len(requests) >= 15
+    return requests
+
+
+def test_every_api_route_but_health_and_login_needs_the_token(locked: Server) -> None:
+    job_id = authed(locked).create()["id"]
+    anonymous = httpx.Client(base_url=locked.url, timeout=10)
+    wrong = httpx.Client(base_url=locked.url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}x"})
+    public = {"/api/health", "/api/session"}
+    for method, path in every_api_request(locked, job_id) + [("GET", "/api/nowhere")]:
+        for client in (anonymous, wrong):
+            if path == "/api/events" and path not in public:
+                with client.stream(method, path) as response:
+                    status = response.status_code
+            else:
+                response = client.request(method, path)
+                status = response.status_code
+            if path in public:
+                assert status != 401, (method, path)
+            else:
+                assert status == 401, (method, path, status)
+                assert response.headers["www-authenticate"].startswith("Bearer")
+    assert locked.job(job_id)["status"] == "pending"  # no anonymous start/stop/delete took effect
+    assert anonymous.get("/api/health").json()["status"] == "ok"
+    assert anonymous.get("/").status_code == 200  # the page itself is public; it asks to sign in
+
+
+def test_the_login_cookie_serves_video_and_events_and_never_holds_the_token(locked: Server) -> None:
+    job = authed(locked).create(start=True)
+    locked.wait_status(job["id"], "completed")
+    browser = httpx.Client(base_url=locked.url, timeout=10)
+    assert browser.get("/api/session").json() == {"auth_required": True, "authenticated": False}
+    assert browser.post("/api/session", json={"token": "wrong" * 5}).status_code == 401
+    response = browser.post("/api/session", json={"token": TOKEN})
+    assert response.status_code == 200, response.text
+    set_cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie and "Max-Age=" in set_cookie
+    assert TOKEN not in set_cookie
+    assert browser.get("/api/session").json()["authenticated"] is True
+    assert browser.get(f"/api/jobs/{job['id']}/video", headers={"Range": "bytes=0-99"}).status_code == 206
+    with browser.stream("GET", "/api/events") as events:
+        assert events.status_code == 200
+        assert next(events.iter_bytes()).startswith(b"retry:")
+    # A tampered cookie is no session.
+    cookie = browser.cookies["fastvideo_ui_session"]
+    flipped = cookie[:-1] + ("1" if cookie.endswith("0") else "0")
+    tampered = httpx.Client(base_url=locked.url, cookies={"fastvideo_ui_session": flipped})
+    assert tampered.get("/api/jobs").status_code == 401
+    # Logging out forgets the cookie.
+    browser.delete("/api/session")
+    assert browser.get("/api/jobs").status_code == 401
+
+
+def test_a_session_outlives_a_restart_but_not_a_new_token(start_server: Callable[..., Server],
+                                                          tmp_path: Path) -> None:
+    first = start_server(env={"FASTVIDEO_UI_API_TOKEN": TOKEN}, data_dir=tmp_path / "shared")
+    cookie = httpx.post(first.url + "/api/session", json={"token": TOKEN}).cookies["fastvideo_ui_session"]
+    first.terminate()
+    again = start_server(env={"FASTVIDEO_UI_API_TOKEN": TOKEN}, data_dir=tmp_path / "shared")
+    assert httpx.get(again.url + "/api/jobs", cookies={"fastvideo_ui_session": cookie}).status_code == 200
+    again.terminate()
+    rotated = start_server(env={"FASTVIDEO_UI_API_TOKEN": TOKEN + "-rotated"}, data_dir=tmp_path / "shared")
+    assert httpx.get(rotated.url + "/api/jobs", cookies={"fastvideo_ui_session": cookie}).status_code == 401
+
+
+def test_the_token_appears_in_no_log_file_database_or_worker(locked: Server) -> None:
+    authed(locked)
+    job = locked.create(start=True, prompt="a prompt that mentions nothing secret")
+    locked.wait_status(job["id"], "completed")
+    long_job = locked.create(start=True, **LONG)
+    locked.wait_status(long_job["id"], "running")
+    httpx.get(locked.url + "/api/jobs", headers={"Authorization": f"Bearer {TOKEN}-wrong"})
+    httpx.post(locked.url + "/api/session", json={"token": TOKEN})
+    httpx.post(locked.url + "/api/session", json={"token": TOKEN + "-wrong"})
+    for worker in worker_processes():
+        if worker.parents() and worker.parents()[0].pid == locked.proc.pid:
+            environ = worker.environ()
+            assert all(TOKEN not in value for value in environ.values())
+    locked.client.post(f"/api/jobs/{long_job['id']}/stop")
+    locked.terminate()  # flushes every log
+    needle = TOKEN.encode()
+    checked = 0
+    for path in locked.data_dir.rglob("*"):
+        if path.is_file():
+            assert needle not in path.read_bytes(), f"the token is in {path}"
+            checked += 1
+    assert checked >= 4  # server output, the database, two job logs (at least)
+    assert "GET /api/jobs" in locked.output.read_text()  # --verbose logs requests: the check saw them
+
+
+# -- pure logic ----------------------------------------------------------------------
+
+def test_session_cookies_expire_and_are_bound_to_the_token() -> None:
+    credentials = Credentials(TOKEN)
+    now = time.time()
+    cookie = credentials.new_session(now)
+    assert credentials.session_valid(cookie, now + 60)
+    assert not credentials.session_valid(cookie, now + 31 * 24 * 3600)
+    assert not Credentials(TOKEN + "x").session_valid(cookie, now)
+    expires, nonce, signature = cookie.split(".")
+    assert not credentials.session_valid(f"{int(expires) + 10**6}.{nonce}.{signature}", now)
+    assert not credentials.session_valid("", now) and not credentials.session_valid("a.b.c", now)
+    assert credentials.token_matches(TOKEN) and not credentials.token_matches(TOKEN[:-1])
