@@ -1,0 +1,57 @@
+"""The web UI on a server with an API token: sign in once, then everything works by cookie."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from playwright.sync_api import Page, expect
+
+from conftest import Server, card, wait_for
+
+TOKEN = "ui-test-token-0123456789abcdef"
+
+
+def test_sign_in_once_then_jobs_events_and_video_work(start_server: Callable[..., Server],
+                                                      open_page: Callable[..., Page]) -> None:
+    server = start_server(env={"FASTVIDEO_UI_API_TOKEN": TOKEN})
+    server.client.headers["Authorization"] = f"Bearer {TOKEN}"
+    before = server.create(prompt="made before signing in")
+    page = open_page(server)
+    dialog = page.locator("login-dialog dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("job-card")).to_have_count(0)  # nothing shows before signing in
+
+    page.fill("#login-token", "not-the-token-at-all")
+    page.keyboard.press("Escape")  # cannot be dismissed
+    expect(dialog).to_be_visible()
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#login-error")).to_have_text("That is not this server's token.")
+
+    page.fill("#login-token", TOKEN)
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(card(page, before["id"])).to_be_visible()
+    assert "ui-test-token" not in page.evaluate("document.cookie + JSON.stringify(localStorage)")
+
+    # The event stream authenticates by cookie: a job made elsewhere arrives live and runs.
+    job = server.create(prompt="arrives over SSE", start=True)
+    ours = card(page, job["id"])
+    expect(ours).to_be_visible()
+    expect(ours.locator(".badge")).to_have_text("Completed", timeout=60_000)
+    video = ours.locator("video")
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    wait_for(lambda: video.evaluate("v => v.readyState >= 2 && v.duration > 0"), what="the video to play")
+
+    # Kept: a reload does not ask again. Signing out does.
+    page.reload()
+    expect(card(page, job["id"])).to_be_visible()
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Sign out").click()
+    expect(dialog).to_be_visible()
+
+
+def test_no_sign_in_without_a_token(server: Server, open_page: Callable[..., Page]) -> None:
+    page = open_page(server)
+    expect(page.locator("job-list .empty")).to_contain_text("No jobs yet")
+    expect(page.locator("login-dialog dialog")).to_be_hidden()
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
