@@ -42,10 +42,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 
 class Server:
-    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None,
+                 command_prefix: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.args = args
         self.env = env or {}
+        self.command_prefix = command_prefix or []  # e.g. a namespace to run it in
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
@@ -60,7 +62,7 @@ class Server:
         env = dict(os.environ)
         env.pop("CUDA_VISIBLE_DEVICES", None)
         env.update(self.env)
-        command = [sys.executable, "-m", "fastvideo_ui.server", "--port", str(self.port),
+        command = [*self.command_prefix, sys.executable, "-m", "fastvideo_ui.server", "--port", str(self.port),
                    "--data-dir", str(self.data_dir), *self.args]
         with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -140,8 +142,9 @@ def worker_processes() -> list[psutil.Process]:
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
-    def start(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> Server:
-        server = Server(data_dir or tmp_path / f"data{len(servers)}", list(args), env)
+    def start(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
+              command_prefix: list[str] | None = None) -> Server:
+        server = Server(data_dir or tmp_path / f"data{len(servers)}", list(args), env, command_prefix)
         servers.append(server)
         return server.start()
 

@@ -201,7 +201,7 @@ async def job_logs(
 def download_log(request: Request, job_id: str) -> Response:
     runtime = runtime_of(request)
     row = runtime.store.require(_job_id(job_id))
-    path = runtime.logs.path(row.id)
-    if not path.is_file():
-        return JSONResponse({"detail": "This job has no log yet"}, status_code=404)
+    path = _inside(str(runtime.logs.path(row.id)), runtime.settings.log_dir)  # type: ignore[arg-type]
+    if path is None:
+        return _no_output("log")
     return FileResponse(path, media_type="text/plain; charset=utf-8", filename=f"{row.id}.log")

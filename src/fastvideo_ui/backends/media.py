@@ -41,11 +41,24 @@ def write_mp4(
         for packet in stream.encode():
             container.mux(packet)
     except BaseException:
-        container.close()
+        _discard(container, partial)
+        raise
+    try:
+        container.close()  # writes the index: can still fail on a full disk
+    except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    container.close()
     os.replace(partial, path)
+
+
+def _discard(container: "av.container.OutputContainer", partial: Path) -> None:
+    """Close a failed write (closing may fail too, e.g. with no space) and remove the file."""
+    try:
+        container.close()
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        pass
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def write_jpeg(path: Path, rgb: np.ndarray, width: int, height: int) -> None:
@@ -62,8 +75,14 @@ def write_jpeg(path: Path, rgb: np.ndarray, width: int, height: int) -> None:
             container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    finally:
+    except BaseException:
+        _discard(container, partial)
+        raise
+    try:
         container.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
 
 

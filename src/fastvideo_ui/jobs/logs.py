@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..oserrors import describe_no_space
+
 _CHUNK = 1 << 20
+# A log is a plain file in the log directory, never a symlink to somewhere else.
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+_READ = os.O_RDONLY | os.O_NOFOLLOW
+
+log = logging.getLogger("fastvideo_ui.logs")
 
 
 @dataclass
@@ -25,6 +34,7 @@ class LogBook:
         self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._indexes: dict[str, _LineIndex] = {}
+        self._write_errors: dict[str, str] = {}
 
     def path(self, job_id: str) -> Path:
         return self.log_dir / f"{job_id}.log"
@@ -32,9 +42,30 @@ class LogBook:
     def append_lines(self, job_id: str, lines: list[str]) -> None:
         if not lines:
             return
-        data = "".join(line.replace("\n", " ") + "\n" for line in lines)
-        with open(self.path(job_id), "a", encoding="utf-8", errors="replace") as handle:
-            handle.write(data)
+        data = "".join(line.replace("\n", " ") + "\n" for line in lines).encode("utf-8", errors="replace")
+        try:
+            fd = os.open(self.path(job_id), _APPEND, 0o644)
+            try:
+                view = memoryview(data)
+                while view:  # a nearly full disk can take part of a write
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            # Callers are event handlers that must go on (a full disk must not
+            # take the server down); the scheduler asks write_error() and fails
+            # the job.
+            if job_id not in self._write_errors:
+                log.warning("job %s: cannot write its log: %s", job_id, exc)
+            self._write_errors[job_id] = (describe_no_space(exc, self.path(job_id))
+                                          or f"cannot write the job's log: {exc}")
+
+    def write_error(self, job_id: str) -> str | None:
+        """Why the last write to this job's log failed, until reset_write_error()."""
+        return self._write_errors.get(job_id)
+
+    def reset_write_error(self, job_id: str) -> None:
+        self._write_errors.pop(job_id, None)
 
     def server_line(self, job_id: str, message: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -42,15 +73,17 @@ class LogBook:
 
     def read(self, job_id: str, after: int = 0, limit: int | None = None) -> tuple[list[str], int]:
         """Lines `after`, `after+1`, ... (up to `limit`) and the total line count."""
-        path = self.path(job_id)
         try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            return [], 0
-        index = self._indexes.setdefault(job_id, _LineIndex())
-        if size < index.indexed_to:  # truncated or replaced: start over
-            index = self._indexes[job_id] = _LineIndex()
-        with open(path, "rb") as handle:
+            fd = os.open(self.path(job_id), _READ)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP):  # none yet, or a planted symlink
+                return [], 0
+            raise
+        with open(fd, "rb") as handle:
+            size = os.fstat(fd).st_size
+            index = self._indexes.setdefault(job_id, _LineIndex())
+            if size < index.indexed_to:  # truncated or replaced: start over
+                index = self._indexes[job_id] = _LineIndex()
             self._extend_index(handle, index, size)
             total = len(index.offsets)
             if after >= total:
@@ -84,6 +117,7 @@ class LogBook:
 
     def remove(self, job_id: str) -> None:
         self._indexes.pop(job_id, None)
+        self._write_errors.pop(job_id, None)
         try:
             os.unlink(self.path(job_id))
         except FileNotFoundError:

@@ -49,6 +49,7 @@ class Run:
     forced: bool = False
     phase: str = "starting"
     denoise_started: float | None = None
+    abort_error: str | None = None  # the server ended it (e.g. its log cannot be written): it failed
 
 
 def model_config(row: JobRow) -> ModelConfig:
@@ -205,6 +206,7 @@ class Scheduler:
             worker.job_id = row.id
         for idle in evict:
             self.workers.remove(idle)
+        self.logs.reset_write_error(row.id)  # a new run gets a fresh chance at the disk
         run = Run(row.id, f"{row.id}#{row.attempts}", kind, devices, config, backend)
         self.runs[row.id] = run
         self.publish_job(row)
@@ -289,6 +291,10 @@ class Scheduler:
             fields = {"output_path": outcome["video_path"], "poster_path": outcome.get("poster_path"),
                       "progress": 100.0, "phase": "done", "eta_seconds": 0.0}
             line = f"completed in {took}"
+        elif run.abort_error is not None and kind in ("stopped", "crashed"):
+            error = run.abort_error
+            fields = {"error": error, "phase": "failed", "eta_seconds": None}
+            line = f"failed after {took}: {error}"
         elif kind == "stopped" or (kind == "crashed" and run.stop_requested):
             action = Action.STOP
             fields = {"phase": "stopped", "eta_seconds": None}
@@ -400,8 +406,14 @@ class Scheduler:
             self.bus.publish("progress", progress_json(self.store.require(run.job_id)))
 
     def _on_log(self, worker: WorkerProcess, job_id: str | None, lines: list[str]) -> None:
-        if job_id is not None and job_id in self.runs:
-            self.logs.append_lines(job_id, lines)
+        run = self.runs.get(job_id or "")
+        if run is not None:
+            self.logs.append_lines(run.job_id, lines)
+            error = self.logs.write_error(run.job_id)
+            if error and not run.stop_requested:
+                # GPU time spent on a job whose log is lost is wasted: end it and say why.
+                run.abort_error = error
+                self._spawn(self.stop_running(run))
         else:
             for line in lines:
                 log.info("worker %s: %s", worker.worker_id, line)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import GenerationRequest, ModelConfig, StopRequested
+from ..oserrors import describe_no_space
 from . import protocol
 
 PROGRESS_INTERVAL_S = 0.1
@@ -209,6 +210,9 @@ class Worker:
         return self.backend.generate(request, reporter)
 
     def _explain(self, exc: BaseException) -> str:
+        no_space = describe_no_space(exc)
+        if no_space:
+            return no_space
         explain = getattr(self.backend, "explain_error", None)
         if explain is not None:
             try:

@@ -1,0 +1,26 @@
+"""Operating-system errors put in words a user can act on (shared by server and workers)."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def describe_no_space(exc: BaseException, path: object = None) -> str | None:
+    """The disk (or a quota, or a file-size limit) is full: say so plainly,
+    whatever library the write failed in; None for any other error. `path` names
+    the file when the error does not (os.write's does not)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            filename = current.filename or path
+            where = f" writing {filename}" if filename else ""
+            reason = current.strerror or os.strerror(current.errno)
+            return (f"No space left{where} ({reason}); free some space in the output or log directory "
+                    f"and run the job again")
+        current = current.__cause__ or current.__context__
+    return None
