@@ -76,7 +76,7 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
 
 
 # Mutations run on the event loop thread, where the scheduler and event bus live.
-@router.post("", status_code=201, response_model=None, responses=returns(Job, 413, 422, 429, status=201))
+@router.post("", status_code=201, response_model=None, responses=returns(Job, 400, 413, 422, 429, status=201))
 async def create_job(request: Request, body: CreateJobRequest) -> dict[str, Any]:
     runtime = runtime_of(request)
     spec = find_model(body.model_id)

@@ -32,6 +32,7 @@ def _error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, An
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("the body is not text FastAPI can decode (e.g. not UTF-8)"),
     401: _error("no valid token or session (only when the server has an API token)"),
     404: _error("no such job, or it has no such file yet"),
     409: _error("the job's state does not allow this action", ConflictBody),

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from .auth import COOKIE_NAME, SESSION_TTL_S, Credentials
-from .openapi import ERROR_RESPONSES
+from .openapi import errors
 
 router = APIRouter(prefix="/api/session", tags=["session"])
 
@@ -37,7 +37,7 @@ def get_session(request: Request) -> SessionState:
     return _state(request)
 
 
-@router.post("", response_model=SessionState, responses={401: ERROR_RESPONSES[401], 422: ERROR_RESPONSES[422]})
+@router.post("", response_model=SessionState, responses=errors(400, 401, 413, 422))
 def log_in(request: Request, body: LoginRequest, response: Response) -> SessionState | JSONResponse:
     credentials = _credentials(request)
     if credentials is None:

@@ -1,0 +1,66 @@
+"""schemathesis over the server's own /openapi.json: no 5xx, and every response
+(errors included) matches the schema: status code, content type, headers, body."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import PREVIEW, Server
+
+TOKEN = "fuzz-token-0123456789abcdef"
+CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
+          "response_headers_conformance,response_schema_conformance")
+# Cases per operation: 50 gives well over 1,000 cases in all (seconds here). FUZZ_EXAMPLES changes it.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
+MIN_CASES = 1000
+
+
+def config(completed_job_id: str) -> str:
+    """Half the bodies name a real model, so creation is fuzzed past the model check;
+    file operations sometimes get a job that has files."""
+    return f'''
+[dictionaries.models]
+values = ["{PREVIEW}"]
+
+[parameters]
+"body.model_id" = {{ dictionary = "models", probability = 0.5 }}
+
+[[operations]]
+include-path-regex = "/(video|poster|download_log|logs)$"
+parameters = {{ "path.job_id" = "{completed_job_id}" }}
+'''
+
+
+def test_fuzzing_finds_no_5xx_and_no_schema_violation(start_server: Callable[..., Server], tmp_path: Path) -> None:
+    # A small queue cap and one slot keep a thousand fuzzed jobs from queueing hours of work.
+    server = start_server("--max-queued", "20", env={"FASTVIDEO_UI_API_TOKEN": TOKEN})
+    server.client.headers["Authorization"] = f"Bearer {TOKEN}"
+    job = server.create(start=True)
+    server.wait_status(job["id"], "completed")
+    (tmp_path / "schemathesis.toml").write_text(config(job["id"]))
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st), "--config-file", str(tmp_path / "schemathesis.toml"), "run", f"{server.url}/openapi.json",
+        "-H", f"Authorization: Bearer {TOKEN}", "--checks", CHECKS,
+        # The event stream never ends by design; tests/test_api.py and the browser tests cover it.
+        "--exclude-path", "/api/events",
+        "--max-examples", str(EXAMPLES), "--seed", "20261125", "--request-timeout", "20",
+        "--report", "json", "--report-dir", str(tmp_path / "report"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    report_file = next((tmp_path / "report").glob("*.json"))
+    report = json.loads(report_file.read_text())
+    cases = report["test_cases"]["generated"]
+    summary = done.stdout[-4000:]
+    assert done.returncode == 0, summary
+    assert report["failures"] == [] and report["errors"] == [], summary
+    assert report["operations"]["tested"] >= 17, summary
+    if EXAMPLES >= 50:
+        assert cases >= MIN_CASES, summary
+    print(f"schemathesis: {cases} cases over {report['operations']['tested']} operations, 0 failures")
+    assert server.health()["status"] == "ok"
