@@ -27,6 +27,9 @@ def make_engine(db_path: Path) -> Engine:
     engine = create_engine(
         f"sqlite:///{db_path}",
         connect_args={"check_same_thread": False},
+        # Sync routes run on up to 40 threads: a pool that small would open and
+        # close a connection (and set its pragmas) on most requests under load.
+        pool_size=20, max_overflow=40,
     )
     event.listen(engine, "connect", _set_pragmas)
     return engine

@@ -135,11 +135,11 @@ class Scheduler:
         """1-based place in its device pool's queue, for every queued job."""
         positions: dict[str, int] = {}
         counters: dict[str, int] = {}
-        for row in self.store.queued_in_order():
-            spec = find_model(row.model_id)
+        for job_id, model_id in self.store.queue_order():
+            spec = find_model(model_id)
             kind = spec.device_kind if spec else "cpu"
             counters[kind] = counters.get(kind, 0) + 1
-            positions[row.id] = counters[kind]
+            positions[job_id] = counters[kind]
         return positions
 
     def publish_queue(self) -> None:
