@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from ..jobs.events import Event
 from .openapi import errors
 
 router = APIRouter(prefix="/api", tags=["events"], responses=errors(401))
 
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000
-
-
-def _frame(event: Event) -> bytes:
-    data = json.dumps(event.data, separators=(",", ":"))
-    return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
 
 @router.get("/events", response_class=StreamingResponse,
@@ -38,7 +31,7 @@ async def events(
         try:
             yield f"retry: {RETRY_MS}\n: connected to {bus.boot}\n\n".encode()
             for event in replay:
-                yield _frame(event)
+                yield event.frame
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
@@ -47,7 +40,7 @@ async def events(
                     continue
                 if event is None:
                     return  # fell too far behind; the client resumes from its last id
-                yield _frame(event)
+                yield event.frame
         finally:
             bus.unsubscribe(queue)
 

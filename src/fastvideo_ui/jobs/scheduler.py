@@ -135,7 +135,7 @@ class Scheduler:
         """1-based place in its device pool's queue, for every queued job."""
         positions: dict[str, int] = {}
         counters: dict[str, int] = {}
-        for job_id, model_id in self.store.queue_order():
+        for job_id, model_id, _gpus in self.store.queue_order():
             spec = find_model(model_id)
             kind = spec.device_kind if spec else "cpu"
             counters[kind] = counters.get(kind, 0) + 1
@@ -164,28 +164,32 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         blocked: set[str] = set()
-        for row in self.store.queued_in_order():
-            if row.id in self.deleting or row.id in self.runs:
+        # The queue can be long: walk it as (id, model, gpus) and load a whole
+        # row only for a job that is launched or failed.
+        for job_id, model_id, num_gpus in self.store.queue_order():
+            if job_id in self.deleting or job_id in self.runs:
                 continue
-            spec = find_model(row.model_id)
+            spec = find_model(model_id)
             if spec is None:
-                self._fail_queued(row, f"model {row.model_id} is no longer in the catalogue")
+                self._fail_queued(job_id, f"model {model_id} is no longer in the catalogue")
                 continue
             kind = spec.device_kind
             pool = self.inventory.devices(kind)
-            if row.num_gpus > len(pool):
-                self._fail_queued(row, f"needs {row.num_gpus} devices; this server now has {len(pool)}")
+            if num_gpus > len(pool):
+                self._fail_queued(job_id, f"needs {num_gpus} devices; this server now has {len(pool)}")
                 continue
             if kind in blocked:
                 continue
             free = [device for device in pool if device not in self.allocated]
-            if len(free) < row.num_gpus:
+            if len(free) < num_gpus:
                 blocked.add(kind)
                 continue
-            self._launch(row, kind, spec.backend, pool, free)
+            row = self.store.get(job_id)
+            if row is not None:
+                self._launch(row, kind, spec.backend, pool, free)
 
-    def _fail_queued(self, row: JobRow, error: str) -> None:
-        row = self.store.transition(row.id, Action.FAIL, error=error, finished_at=time.time(), phase="failed")
+    def _fail_queued(self, job_id: str, error: str) -> None:
+        row = self.store.transition(job_id, Action.FAIL, error=error, finished_at=time.time(), phase="failed")
         self.logs.server_line(row.id, error)
         self.publish_job(row)
 

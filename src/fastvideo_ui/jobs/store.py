@@ -79,26 +79,16 @@ class JobStore:
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
-    def queued_in_order(self) -> list[JobRow]:
-        """The queue, first in first out."""
+    def queue_order(self) -> list[tuple[str, str, int]]:
+        """(id, model_id, num_gpus) of each queued job, first in first out: what
+        queue positions and dispatch need, without loading every whole row."""
         query = (
-            select(JobRow)
+            select(JobRow.id, JobRow.model_id, JobRow.num_gpus)
             .where(JobRow.status == JobStatus.QUEUED.value)
             .order_by(JobRow.queued_at, JobRow.id)
         )
         with self._session() as session:
-            return list(session.scalars(query))
-
-    def queue_order(self) -> list[tuple[str, str]]:
-        """(id, model_id) of each queued job, first in first out: what queue
-        positions need, without loading whole rows on every list request."""
-        query = (
-            select(JobRow.id, JobRow.model_id)
-            .where(JobRow.status == JobStatus.QUEUED.value)
-            .order_by(JobRow.queued_at, JobRow.id)
-        )
-        with self._session() as session:
-            return [(job_id, model_id) for job_id, model_id in session.execute(query)]
+            return [(job_id, model_id, num_gpus) for job_id, model_id, num_gpus in session.execute(query)]
 
     def transition(self, job_id: str, action: Action, **fields: Any) -> JobRow:
         """Apply `action` if the state machine allows it from the stored status.
