@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from conftest import LONG, Server, free_port, worker_processes
-from fastvideo_ui.api.auth import Credentials
+from fastvideo_ui.api.auth import Credentials, FailedAttempts
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
@@ -93,8 +93,12 @@ def test_every_api_route_but_health_and_login_needs_the_token(locked: Server) ->
     anonymous = httpx.Client(base_url=locked.url, timeout=10)
     wrong = httpx.Client(base_url=locked.url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}x"})
     public = {"/api/health", "/api/session"}
+    wrong_tries = 0
     for method, path in every_api_request(locked, job_id) + [("GET", "/api/nowhere")]:
-        for client in (anonymous, wrong):
+        # A wrong token counts against this address (10 a minute): try it on a few routes only.
+        clients = [anonymous] + ([wrong] if path not in public and wrong_tries < 8 else [])
+        wrong_tries += len(clients) - 1
+        for client in clients:
             if path == "/api/events" and path not in public:
                 with client.stream(method, path) as response:
                     status = response.status_code
@@ -174,6 +178,21 @@ def test_the_token_appears_in_no_log_file_database_or_worker(locked: Server) -> 
     assert "GET /api/jobs" in locked.output.read_text()  # --verbose logs requests: the check saw them
 
 
+def test_wrong_tokens_lock_the_address_out_for_a_while(locked: Server) -> None:
+    wrong = httpx.Client(base_url=locked.url, headers={"Authorization": f"Bearer {TOKEN}-guess"})
+    anonymous = httpx.Client(base_url=locked.url)
+    assert [wrong.get("/api/jobs").status_code for _ in range(5)] == [401] * 5
+    assert [anonymous.post("/api/session", json={"token": f"guess-{i}"}).status_code for i in range(5)] == [401] * 5
+    refused = wrong.get("/api/jobs")
+    assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60
+    assert "Too many wrong tokens" in refused.json()["detail"]
+    # Address-wide: the right token from here waits too, and so does signing in.
+    assert authed(locked).client.get("/api/jobs").status_code == 429
+    assert anonymous.post("/api/session", json={"token": TOKEN}).status_code == 429
+    # No credentials at all is not an attempt: the page and health still answer.
+    assert anonymous.get("/api/health").status_code == 200 and anonymous.get("/").status_code == 200
+
+
 # -- pure logic ----------------------------------------------------------------------
 
 def test_session_cookies_expire_and_are_bound_to_the_token() -> None:
@@ -187,3 +206,13 @@ def test_session_cookies_expire_and_are_bound_to_the_token() -> None:
     assert not credentials.session_valid(f"{int(expires) + 10**6}.{nonce}.{signature}", now)
     assert not credentials.session_valid("", now) and not credentials.session_valid("a.b.c", now)
     assert credentials.token_matches(TOKEN) and not credentials.token_matches(TOKEN[:-1])
+
+
+def test_failed_attempts_expire_with_their_window() -> None:
+    attempts = FailedAttempts(limit=3, window_s=60)
+    for second in (0, 10, 20):
+        assert attempts.retry_after("10.0.0.1", second) is None
+        attempts.record("10.0.0.1", second)
+    assert attempts.retry_after("10.0.0.1", 21) == 39  # until the first failure is a minute old
+    assert attempts.retry_after("10.0.0.2", 21) is None  # per address
+    assert attempts.retry_after("10.0.0.1", 60.5) is None

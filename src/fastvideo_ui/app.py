@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from . import __version__
 from .api import errors, events, jobs, session, system
-from .api.auth import PUBLIC_API_PATHS, Credentials, RequireToken
+from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken
 from .api.limits import BodySizeLimit
 from .api.security import SecurityHeaders
 from .config import Settings
@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Queue, run, stop and keep text-to-video jobs.")
     credentials = Credentials(settings.api_token) if settings.api_token else None
     app.state.credentials = credentials
+    app.state.failed_attempts = FailedAttempts()
     # Innermost first. Auth sits outside the body cap, so an unauthenticated
     # request is refused before its body is read; CORS and the security headers
     # sit outside auth, so a 401 carries them too.
@@ -49,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     app.add_middleware(BodySizeLimit)
     if credentials is not None:
-        app.add_middleware(RequireToken, credentials=credentials)
+        app.add_middleware(RequireToken, credentials=credentials, attempts=app.state.failed_attempts)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

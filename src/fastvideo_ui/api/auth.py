@@ -13,6 +13,7 @@ import hmac
 import json
 import secrets
 import time
+from collections import deque
 from http.cookies import SimpleCookie
 
 from starlette.datastructures import Headers
@@ -69,18 +70,71 @@ def session_cookie(headers: Headers) -> str | None:
     return morsel.value if morsel else None
 
 
-UNAUTHORIZED = json.dumps({
-    "detail": "Authentication required: send 'Authorization: Bearer <token>', "
-              "or log in with POST /api/session",
-}).encode()
+class FailedAttempts:
+    """Wrong tokens per client address: after `limit` in `window_s`, that
+    address is refused (429) until the window has passed, so a token cannot be
+    guessed at network speed. Only a presented wrong token counts, never a
+    request without credentials."""
+
+    def __init__(self, limit: int = 10, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        failures = self._failures.get(address)
+        if failures is None:
+            return deque()
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]
+        return failures
+
+    def retry_after(self, address: str, now: float | None = None) -> int | None:
+        """Seconds until this address may try again, or None if it may now."""
+        now = time.monotonic() if now is None else now
+        failures = self._recent(address, now)
+        if len(failures) < self.limit:
+            return None
+        return max(1, int(failures[0] + self.window_s - now + 0.999))
+
+    def record(self, address: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._recent(address, now)
+        self._failures.setdefault(address, deque()).append(now)
+        if len(self._failures) > 10_000:  # a flood of addresses must not grow this forever
+            self._failures.pop(next(iter(self._failures)))
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def too_many_attempts_detail(retry_after: int) -> str:
+    return f"Too many wrong tokens from this address; try again in {retry_after} s"
+
+
+async def _answer(send: Send, status: int, detail: str, *headers: tuple[bytes, bytes]) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers,
+    ]})
+    await send({"type": "http.response.body", "body": body})
+
+
+UNAUTHORIZED = ("Authentication required: send 'Authorization: Bearer <token>', "
+                "or log in with POST /api/session")
 
 
 class RequireToken:
     """Pure ASGI, so the event stream and file responses pass through untouched."""
 
-    def __init__(self, app: ASGIApp, credentials: Credentials) -> None:
+    def __init__(self, app: ASGIApp, credentials: Credentials, attempts: FailedAttempts) -> None:
         self.app = app
         self.credentials = credentials
+        self.attempts = attempts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -88,12 +142,16 @@ class RequireToken:
                 or not (path == "/api" or path.startswith("/api/")) or path in PUBLIC_API_PATHS):
             await self.app(scope, receive, send)
             return
-        if self.credentials.request_allowed(Headers(scope=scope)):
+        address = client_address(scope)
+        retry_after = self.attempts.retry_after(address)
+        if retry_after is not None:
+            await _answer(send, 429, too_many_attempts_detail(retry_after),
+                          (b"retry-after", str(retry_after).encode()))
+            return
+        headers = Headers(scope=scope)
+        if self.credentials.request_allowed(headers):
             await self.app(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(UNAUTHORIZED)).encode()),
-            (b"www-authenticate", b'Bearer realm="fastvideo-ui"'),
-        ]})
-        await send({"type": "http.response.body", "body": UNAUTHORIZED})
+        if headers.get("authorization"):
+            self.attempts.record(address)
+        await _answer(send, 401, UNAUTHORIZED, (b"www-authenticate", b'Bearer realm="fastvideo-ui"'))

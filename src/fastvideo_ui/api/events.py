@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from .openapi import errors
 
-router = APIRouter(prefix="/api", tags=["events"], responses=errors(401))
+router = APIRouter(prefix="/api", tags=["events"], responses=errors(401, 429))
 
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000

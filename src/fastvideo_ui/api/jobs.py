@@ -17,7 +17,7 @@ from ..runtime import Runtime
 from .openapi import DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401))
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
 
 _GENERATION_FIELDS = ("num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps")
 

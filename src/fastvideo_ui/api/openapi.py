@@ -38,7 +38,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _error("the job's state does not allow this action", ConflictBody),
     413: _error("the request body is over the size cap"),
     422: _error("a field breaks a rule; each item names the field and the rule", ValidationErrorBody),
-    429: _error("the queue is full; retry after the Retry-After header's seconds"),
+    429: _error("the queue is full (create, start), or this address sent too many wrong tokens; "
+                "retry after the Retry-After header's seconds"),
 }
 
 

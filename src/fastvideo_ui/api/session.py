@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from .auth import COOKIE_NAME, SESSION_TTL_S, Credentials
+from .auth import COOKIE_NAME, SESSION_TTL_S, Credentials, FailedAttempts, too_many_attempts_detail
 from .openapi import errors
 
 router = APIRouter(prefix="/api/session", tags=["session"])
@@ -37,12 +37,18 @@ def get_session(request: Request) -> SessionState:
     return _state(request)
 
 
-@router.post("", response_model=SessionState, responses=errors(400, 401, 413, 422))
+@router.post("", response_model=SessionState, responses=errors(400, 401, 413, 422, 429))
 def log_in(request: Request, body: LoginRequest, response: Response) -> SessionState | JSONResponse:
     credentials = _credentials(request)
     if credentials is None:
         return SessionState(auth_required=False, authenticated=True)
+    attempts: FailedAttempts = request.app.state.failed_attempts
+    address = request.client.host if request.client else "unknown"
+    retry_after = attempts.retry_after(address)
+    if retry_after is not None:
+        return JSONResponse({"detail": too_many_attempts_detail(retry_after)}, status_code=429, headers={"Retry-After": str(retry_after)})
     if not credentials.token_matches(body.token):
+        attempts.record(address)
         return JSONResponse({"detail": "Wrong token"}, status_code=401)
     response.set_cookie(
         COOKIE_NAME, credentials.new_session(), max_age=SESSION_TTL_S, path="/",

@@ -21,7 +21,7 @@ def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-@router.get("/models", responses=errors(401))
+@router.get("/models", responses=errors(401, 429))
 def list_models(request: Request) -> list[dict[str, Any]]:
     runtime = runtime_of(request)
     out = []
@@ -45,7 +45,7 @@ def list_models(request: Request) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/gpus", responses=errors(401))
+@router.get("/gpus", responses=errors(401, 429))
 def gpus(request: Request) -> dict[str, Any]:
     """Per-GPU name, memory, utilization, temperature and the job holding it."""
     runtime = runtime_of(request)
