@@ -32,6 +32,11 @@ def _filtered(query: Select[Any], statuses: Iterable[JobStatus], prompt_contains
 class JobStore:
     def __init__(self, engine: Engine) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Every move into or out of `queued` goes through this store (the
+        # server is the only writer), so a counter tells when the cached queue
+        # order is stale: list requests, events and dispatch all ask for it.
+        self._queue_version = 0
+        self._queue_cache: tuple[int, list[tuple[str, str, int]]] | None = None
 
     def _session(self) -> Session:
         return self._sessions()
@@ -82,13 +87,19 @@ class JobStore:
     def queue_order(self) -> list[tuple[str, str, int]]:
         """(id, model_id, num_gpus) of each queued job, first in first out: what
         queue positions and dispatch need, without loading every whole row."""
+        version = self._queue_version  # read first: a move during the query marks this result stale
+        cached = self._queue_cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
         query = (
             select(JobRow.id, JobRow.model_id, JobRow.num_gpus)
             .where(JobRow.status == JobStatus.QUEUED.value)
             .order_by(JobRow.queued_at, JobRow.id)
         )
         with self._session() as session:
-            return [(job_id, model_id, num_gpus) for job_id, model_id, num_gpus in session.execute(query)]
+            order = [(job_id, model_id, num_gpus) for job_id, model_id, num_gpus in session.execute(query)]
+        self._queue_cache = (version, order)
+        return order
 
     def transition(self, job_id: str, action: Action, **fields: Any) -> JobRow:
         """Apply `action` if the state machine allows it from the stored status.
@@ -111,6 +122,8 @@ class JobStore:
                 session.rollback()
                 latest = self.require(job_id)
                 raise IllegalTransition(job_id, action, JobStatus(latest.status))
+        if JobStatus.QUEUED in (current, target):
+            self._queue_version += 1
         return self.require(job_id)
 
     def update_running(self, job_id: str, **fields: Any) -> bool:
@@ -126,7 +139,8 @@ class JobStore:
     def delete(self, job_id: str) -> bool:
         with self._session() as session, session.begin():
             result = session.execute(delete(JobRow).where(JobRow.id == job_id))
-            return result.rowcount == 1
+        self._queue_version += 1
+        return result.rowcount == 1
 
     def running_ids(self) -> list[str]:
         query = select(JobRow.id).where(JobRow.status == JobStatus.RUNNING.value)
