@@ -172,7 +172,8 @@ def main() -> None:
     print(f"{args.clients} clients (+10 open event streams) for {took:.0f} s, {args.jobs} jobs stored, "
           f"token auth on every request; clients in {args.procs} processes")
     print(f"requests: {total} ({total / took:.0f}/s), errors: {sum(tally.errors.values())}")
-    print(f"all:    p50 {pct(every, 0.5):7.1f} ms   p99 {pct(every, 0.99):7.1f} ms")
+    print(f"all:    p50 {pct(every, 0.5):7.1f} ms   p99 {pct(every, 0.99):7.1f} ms   max {max(every) * 1000:7.1f} ms"
+          f"   over 1 s: {sum(1 for s in every if s > 1)}")
     for op, _ in MIX:
         samples = tally.latency.get(op, [])
         if samples:
