@@ -36,31 +36,44 @@ parameters = {{ "path.job_id" = "{completed_job_id}" }}
 '''
 
 
+def fuzz(server: Server, directory: Path, examples: int, *extra: str) -> tuple[dict, str]:
+    """Run schemathesis's CLI; its JSON report and the tail of its output."""
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st), "--config-file", str(directory / "schemathesis.toml"), "run", f"{server.url}/openapi.json",
+        "--checks", CHECKS, *extra,
+        # The event stream never ends by design; tests/test_api.py and the browser tests cover it.
+        "--exclude-path", "/api/events",
+        "--max-examples", str(examples), "--seed", "20261125", "--request-timeout", "20",
+        "--report", "json", "--report-dir", str(directory / "report"),
+    ]
+    for old in (directory / "report").glob("*.json"):
+        old.unlink()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=directory, timeout=900)
+    report = json.loads(next((directory / "report").glob("*.json")).read_text())
+    summary = done.stdout[-4000:]
+    assert done.returncode == 0, summary
+    assert report["failures"] == [] and report["errors"] == [], summary
+    return report, summary
+
+
 def test_fuzzing_finds_no_5xx_and_no_schema_violation(start_server: Callable[..., Server], tmp_path: Path) -> None:
-    # A small queue cap and one slot keep a thousand fuzzed jobs from queueing hours of work.
+    # A small queue cap keeps a thousand fuzzed jobs from queueing hours of work.
     server = start_server("--max-queued", "20", env={"FASTVIDEO_UI_API_TOKEN": TOKEN})
     server.client.headers["Authorization"] = f"Bearer {TOKEN}"
     job = server.create(start=True)
     server.wait_status(job["id"], "completed")
     (tmp_path / "schemathesis.toml").write_text(config(job["id"]))
-    st = Path(sys.executable).with_name("st")
-    command = [
-        str(st), "--config-file", str(tmp_path / "schemathesis.toml"), "run", f"{server.url}/openapi.json",
-        "-H", f"Authorization: Bearer {TOKEN}", "--checks", CHECKS,
-        # The event stream never ends by design; tests/test_api.py and the browser tests cover it.
-        "--exclude-path", "/api/events",
-        "--max-examples", str(EXAMPLES), "--seed", "20261125", "--request-timeout", "20",
-        "--report", "json", "--report-dir", str(tmp_path / "report"),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
-    report_file = next((tmp_path / "report").glob("*.json"))
-    report = json.loads(report_file.read_text())
+
+    report, summary = fuzz(server, tmp_path, EXAMPLES, "-H", f"Authorization: Bearer {TOKEN}")
     cases = report["test_cases"]["generated"]
-    summary = done.stdout[-4000:]
-    assert done.returncode == 0, summary
-    assert report["failures"] == [] and report["errors"] == [], summary
     assert report["operations"]["tested"] >= 17, summary
     if EXAMPLES >= 50:
         assert cases >= MIN_CASES, summary
     print(f"schemathesis: {cases} cases over {report['operations']['tested']} operations, 0 failures")
+
+    # Without the token: every protected route's 401 must match the schema too.
+    # (Last: any wrong token it makes up counts against this address.)
+    report, summary = fuzz(server, tmp_path, 5)
+    print(f"schemathesis without the token: {report['test_cases']['generated']} cases, 0 failures")
     assert server.health()["status"] == "ok"

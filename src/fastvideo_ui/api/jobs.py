@@ -14,7 +14,7 @@ from ..jobs.catalogue import check_params, find_model
 from ..jobs.states import JobStatus
 from ..jobs.store import JobNotFound
 from ..runtime import Runtime
-from .openapi import DeletedBody, Job, LogPage, errors, returns
+from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
@@ -43,7 +43,7 @@ def _statuses(raw: list[str]) -> list[JobStatus]:
         raise field_errors([("status", f"must be one of: {valid}")]) from None
 
 
-@router.get("", response_model=None, responses=returns(list[Job], 422))
+@router.get("", response_model=None, responses=returns(list[Job], 422, headers=PAGE_HEADERS))
 def list_jobs(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="page size; all jobs when omitted")] = None,

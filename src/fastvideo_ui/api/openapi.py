@@ -27,19 +27,27 @@ class ValidationErrorBody(BaseModel):
     detail: list[FieldError]
 
 
-def _error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
-    return {"model": model, "description": description}
+def _header(description: str, type_: str = "string") -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": {"type": type_}}
+
+
+def _error(description: str, model: type[BaseModel] = ErrorBody, **headers: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = {"model": model, "description": description}
+    if headers:
+        answer["headers"] = {name.replace("_", "-"): header for name, header in headers.items()}
+    return answer
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _error("the body is not text FastAPI can decode (e.g. not UTF-8)"),
-    401: _error("no valid token or session (only when the server has an API token)"),
+    401: _error("no valid token or session (only when the server has an API token)",
+                WWW_Authenticate=_header('Bearer realm="fastvideo-ui"')),
     404: _error("no such job, or it has no such file yet"),
     409: _error("the job's state does not allow this action", ConflictBody),
     413: _error("the request body is over the size cap"),
     422: _error("a field breaks a rule; each item names the field and the rule", ValidationErrorBody),
-    429: _error("the queue is full (create, start), or this address sent too many wrong tokens; "
-                "retry after the Retry-After header's seconds"),
+    429: _error("the queue is full (create, start), or this address sent too many wrong tokens",
+                Retry_After=_header("seconds to wait before trying again", "integer")),
 }
 
 
@@ -102,7 +110,19 @@ class LogPage(BaseModel):
     phase: str
 
 
-def returns(model: Any, *codes: int, status: int = 200) -> dict[int | str, dict[str, Any]]:
+def returns(model: Any, *codes: int, status: int = 200,
+            headers: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
     """Responses for a route that returns plain dicts: `model` documents the body,
     and the dicts go out as they are (no second validation on every request)."""
-    return {status: {"model": model}, **errors(*codes)}
+    success: dict[str, Any] = {"model": model}
+    if headers:
+        success["headers"] = headers
+    return {status: success, **errors(*codes)}
+
+
+PAGE_HEADERS: dict[str, Any] = {
+    "X-Total-Count": _header("jobs matching the filters, on every page", "integer"),
+    "Link": {"description": '<...?before=ID>; rel="next", when the page is full', "schema": {"type": "string"}},
+    "X-Next-Before": {"description": "the `before` for the next page, when the page is full",
+                      "schema": {"type": "string"}},
+}

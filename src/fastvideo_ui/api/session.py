@@ -49,7 +49,8 @@ def log_in(request: Request, body: LoginRequest, response: Response) -> SessionS
         return JSONResponse({"detail": too_many_attempts_detail(retry_after)}, status_code=429, headers={"Retry-After": str(retry_after)})
     if not credentials.token_matches(body.token):
         attempts.record(address)
-        return JSONResponse({"detail": "Wrong token"}, status_code=401)
+        return JSONResponse({"detail": "Wrong token"}, status_code=401,
+                            headers={"WWW-Authenticate": 'Bearer realm="fastvideo-ui"'})
     response.set_cookie(
         COOKIE_NAME, credentials.new_session(), max_age=SESSION_TTL_S, path="/",
         httponly=True, samesite="strict", secure=request.url.scheme == "https",
