@@ -37,8 +37,10 @@ def get_session(request: Request) -> SessionState:
     return _state(request)
 
 
+# async: it runs on the event loop, as the middleware does, so the two never
+# update the failed-attempt counts from different threads.
 @router.post("", response_model=SessionState, responses=errors(400, 401, 413, 422, 429))
-def log_in(request: Request, body: LoginRequest, response: Response) -> SessionState | JSONResponse:
+async def log_in(request: Request, body: LoginRequest, response: Response) -> SessionState | JSONResponse:
     credentials = _credentials(request)
     if credentials is None:
         return SessionState(auth_required=False, authenticated=True)
@@ -46,7 +48,8 @@ def log_in(request: Request, body: LoginRequest, response: Response) -> SessionS
     address = request.client.host if request.client else "unknown"
     retry_after = attempts.retry_after(address)
     if retry_after is not None:
-        return JSONResponse({"detail": too_many_attempts_detail(retry_after)}, status_code=429, headers={"Retry-After": str(retry_after)})
+        return JSONResponse({"detail": too_many_attempts_detail(retry_after)}, status_code=429,
+                            headers={"Retry-After": str(retry_after)})
     if not credentials.token_matches(body.token):
         attempts.record(address)
         return JSONResponse({"detail": "Wrong token"}, status_code=401,
