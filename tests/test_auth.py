@@ -13,8 +13,9 @@ import httpx
 import psutil
 import pytest
 
-from conftest import LONG, Server, free_port, worker_processes
+from conftest import LONG, Server, free_port, wait_for, worker_processes
 from fastvideo_ui.api.auth import Credentials, FailedAttempts
+from fastvideo_ui.config import is_loopback
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
@@ -24,24 +25,37 @@ def authed(server: Server) -> Server:
     return server
 
 
-def run_server(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """Start the server and give it a few seconds: a refusal exits at once."""
-    command = [sys.executable, "-m", "fastvideo_ui.server", "--port", str(free_port()),
+def run_server(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> tuple[int | None, str, str]:
+    """Start the server: (its exit status, or None while it still serves once
+    /api/health answers; stdout; stderr). A refusal exits at once."""
+    port = free_port()
+    command = [sys.executable, "-m", "fastvideo_ui.server", "--port", str(port),
                "--data-dir", str(tmp_path / "data"), *args]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FASTVIDEO_UI_")}
     full_env.update(env or {})
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=6, env=full_env)
-    except subprocess.TimeoutExpired as exc:
-        return subprocess.CompletedProcess(command, -1, (exc.stdout or b"").decode(), (exc.stderr or b"").decode())
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+
+    def answered_or_exited() -> bool:
+        if proc.poll() is not None:
+            return True
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(answered_or_exited, timeout=30, what="the server to serve or exit")
+    status = proc.poll()
+    if status is None:
+        proc.terminate()
+    stdout, stderr = proc.communicate(timeout=20)
+    return status, stdout, stderr
 
 
 # -- refusing to listen openly ---------------------------------------------------
 
 def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path: Path) -> None:
-    done = run_server("--host", "0.0.0.0", tmp_path=tmp_path)
-    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
-    message = done.stderr
+    status, stdout, message = run_server("--host", "0.0.0.0", tmp_path=tmp_path)
+    assert status == 1, (status, stdout, message)
     assert "refusing to listen on 0.0.0.0 without an API token" in message
     assert "FASTVIDEO_UI_API_TOKEN" in message and "--api-token-file" in message
     assert "--insecure-no-auth" in message
@@ -59,15 +73,15 @@ def test_a_non_loopback_bind_starts_with_a_token_or_the_override(tmp_path: Path,
         token_file = tmp_path / "token"
         token_file.write_text(TOKEN + "\n")
         args += ["--api-token-file", str(token_file)]
-    done = run_server(*args, env=env, tmp_path=tmp_path)
-    assert done.returncode == -1, (done.returncode, done.stderr)  # still serving when the timeout hit
-    assert "fastvideo-ui on http://0.0.0.0:" in done.stdout
+    status, stdout, stderr = run_server(*args, env=env, tmp_path=tmp_path)
+    assert status is None, (status, stderr)  # serving
+    assert "fastvideo-ui on http://0.0.0.0:" in stdout
 
 
 def test_a_short_token_is_refused_with_advice(tmp_path: Path) -> None:
-    done = run_server("--api-token", "short", tmp_path=tmp_path)
-    assert done.returncode == 1
-    assert "at least 16 characters" in done.stderr and "secrets.token_urlsafe" in done.stderr
+    status, _, stderr = run_server("--api-token", "short", tmp_path=tmp_path)
+    assert status == 1
+    assert "at least 16 characters" in stderr and "secrets.token_urlsafe" in stderr
 
 
 # -- the token ---------------------------------------------------------------------
@@ -216,3 +230,11 @@ def test_failed_attempts_expire_with_their_window() -> None:
     assert attempts.retry_after("10.0.0.1", 21) == 39  # until the first failure is a minute old
     assert attempts.retry_after("10.0.0.2", 21) is None  # per address
     assert attempts.retry_after("10.0.0.1", 60.5) is None
+
+
+@pytest.mark.parametrize("host,loopback", [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("10.1.2.3", False), ("no-such-host.invalid", False),
+])
+def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
