@@ -55,3 +55,24 @@ def test_no_sign_in_without_a_token(server: Server, open_page: Callable[..., Pag
     expect(page.locator("job-list .empty")).to_contain_text("No jobs yet")
     expect(page.locator("login-dialog dialog")).to_be_hidden()
     expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+
+
+def test_a_new_token_asks_the_open_page_to_sign_in_again(start_server: Callable[..., Server],
+                                                         open_page: Callable[..., Page]) -> None:
+    server = start_server(env={"FASTVIDEO_UI_API_TOKEN": TOKEN})
+    page = open_page(server)
+    page.fill("#login-token", TOKEN)
+    page.keyboard.press("Enter")
+    dialog = page.locator("login-dialog dialog")
+    expect(dialog).to_be_hidden()
+
+    # Restarted with another token: the page's cookie is no longer valid.
+    server.terminate()
+    server.env["FASTVIDEO_UI_API_TOKEN"] = TOKEN + "-rotated"
+    server.start()
+    expect(dialog).to_be_visible(timeout=45_000)
+    page.fill("#login-token", TOKEN + "-rotated")
+    page.keyboard.press("Enter")
+    server.client.headers["Authorization"] = f"Bearer {TOKEN}-rotated"
+    job = server.create(prompt="after the new token", start=True)
+    expect(card(page, job["id"])).to_be_visible(timeout=20_000)

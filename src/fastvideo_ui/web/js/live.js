@@ -87,7 +87,13 @@ export class Live extends EventTarget {
     if (this.checking) return;
     this.checking = true;
     try {
-      await api.health();
+      // Public, like health, and says whether our session still holds (a
+      // restart with a new token ends it; EventSource cannot see a 401).
+      const session = await api.session();
+      if (session.auth_required && !session.authenticated) {
+        document.dispatchEvent(new CustomEvent("auth-required"));
+        return;
+      }
       if (this.failures >= 3 && this.source && this.source.readyState !== EventSource.OPEN) {
         this.source.close();
         this.startPolling();
