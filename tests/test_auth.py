@@ -125,7 +125,8 @@ def test_every_api_route_but_health_and_login_needs_the_token(locked: Server) ->
                 assert status == 401, (method, path, status)
                 assert response.headers["www-authenticate"].startswith("Bearer")
     assert locked.job(job_id)["status"] == "pending"  # no anonymous start/stop/delete took effect
-    assert anonymous.get("/api/health").json()["status"] == "ok"
+    assert anonymous.get("/api/health").json() == {"status": "ok", "version": locked.health()["version"]}
+    assert "workers" in locked.health()  # the details only with the token
     assert anonymous.get("/").status_code == 200  # the page itself is public; it asks to sign in
 
 

@@ -54,7 +54,11 @@ def gpus(request: Request) -> dict[str, Any]:
 
 @router.get("/health")
 def health(request: Request) -> dict[str, Any]:
+    """Public, for probes; the details (devices, workers, jobs) only with credentials."""
     runtime = runtime_of(request)
+    credentials = request.app.state.credentials
+    if credentials is not None and not credentials.request_allowed(request.headers):
+        return {"status": "ok", "version": __version__}
     inventory = runtime.inventory
     scheduler = runtime.scheduler
     return {
