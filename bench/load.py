@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import multiprocessing
 import random
-import statistics
 import sys
 import tempfile
 import time

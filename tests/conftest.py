@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -157,6 +158,44 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 @pytest.fixture
 def server(start_server: Callable[..., Server]) -> Server:
     return start_server()
+
+
+# -- the fake `fastvideo` package (tests/fake_fastvideo) ---------------------------
+
+FAKE_FASTVIDEO = Path(__file__).parent / "fake_fastvideo"
+WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+SMALL_VIDEO = {"height": 64, "width": 64, "num_frames": 5, "num_inference_steps": 4}
+
+
+class FakeFastVideo:
+    """A server whose workers import the fake package, and what the fake recorded."""
+
+    def __init__(self, server: Server, record: Path) -> None:
+        self.server = server
+        self.record = record
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        rows = [json.loads(line) for line in self.record.read_text().splitlines() if line.strip()]
+        return [row for row in rows if kind is None or row["event"] == kind]
+
+    def create(self, model_id: str = WAN, **body: Any) -> dict[str, Any]:
+        return self.server.create(model_id=model_id, **(SMALL_VIDEO | body))
+
+
+@pytest.fixture
+def fastvideo(start_server: Callable[..., Server], tmp_path: Path) -> Callable[..., FakeFastVideo]:
+    def start(*args: str, step_s: float = 0.05) -> FakeFastVideo:
+        record = tmp_path / "fake-fastvideo.jsonl"
+        env = {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE_FASTVIDEO), os.environ.get("PYTHONPATH")])),
+            "FAKE_FASTVIDEO_RECORD": str(record),
+            "FAKE_FASTVIDEO_STEP_S": str(step_s),
+        }
+        return FakeFastVideo(start_server(*(args or ("--gpus", "0,1")), env=env), record)
+
+    return start
 
 
 # -- browser tests -------------------------------------------------------------

@@ -4,48 +4,11 @@ printing FastVideo's log and tqdm formats)."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any, Callable
 
-import pytest
+from conftest import SMALL_VIDEO, WAN, FakeFastVideo, process_gone, wait_for
 
-from conftest import Server, process_gone, wait_for
-
-FAKE = Path(__file__).parent / "fake_fastvideo"
-WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 FASTWAN = "FastVideo/FastWan2.1-T2V-1.3B-Diffusers"
-SMALL = {"height": 64, "width": 64, "num_frames": 5, "num_inference_steps": 4}
-
-
-class FakeFastVideo:
-    def __init__(self, server: Server, record: Path) -> None:
-        self.server = server
-        self.record = record
-
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        rows = [json.loads(line) for line in self.record.read_text().splitlines() if line.strip()]
-        return [row for row in rows if kind is None or row["event"] == kind]
-
-    def create(self, model_id: str = WAN, **body: Any) -> dict[str, Any]:
-        return self.server.create(model_id=model_id, **(SMALL | body))
-
-
-@pytest.fixture
-def fastvideo(start_server: Callable[..., Server], tmp_path: Path) -> Callable[..., FakeFastVideo]:
-    def start(*args: str, step_s: float = 0.05) -> FakeFastVideo:
-        record = tmp_path / "fake-fastvideo.jsonl"
-        env = {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE), os.environ.get("PYTHONPATH")])),
-            "FAKE_FASTVIDEO_RECORD": str(record),
-            "FAKE_FASTVIDEO_STEP_S": str(step_s),
-        }
-        return FakeFastVideo(start_server(*(args or ("--gpus", "0,1")), env=env), record)
-
-    return start
 
 
 def test_progress_moves_step_by_step_to_a_video(fastvideo: Callable[..., FakeFastVideo]) -> None:
@@ -156,7 +119,7 @@ def test_sizes_fastvideo_would_refuse_are_422_at_create(fastvideo: Callable[...,
     fake = fastvideo()
     for field, value, words in (("height", 60, "multiple of 8"), ("num_frames", 6, "4k+1"),
                                 ("num_gpus", 3, "this server has 2 GPUs")):
-        response = fake.server.client.post("/api/jobs", json={"model_id": WAN, "prompt": "p", **SMALL, field: value})
+        response = fake.server.client.post("/api/jobs", json={"model_id": WAN, "prompt": "p", **SMALL_VIDEO, field: value})
         assert response.status_code == 422, (field, response.text)
         detail = response.json()["detail"][0]
         assert detail["loc"] == ["body", field] and words in detail["msg"], detail

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 import os
 import random
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import PREVIEW, Server, wait_for
+from conftest import PREVIEW, WAN, FakeFastVideo, Server, wait_for
 
 # A 64 KiB disk holds a small preview video and its poster (a few KB) but not
 # an 832x480, 81-frame one (about 170 KB).
@@ -198,10 +197,6 @@ def test_kill_9_twenty_times_loses_nothing(start_server: Callable[..., Server], 
 
 # -- a storm of start/stop/delete on one job -----------------------------------------
 
-FAKE = Path(__file__).parent / "fake_fastvideo"
-WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
-
-
 class HolderSampler(threading.Thread):
     """Samples /api/health until stopped: how many workers held `job_id` at once,
     and how many GPUs were handed to it."""
@@ -228,13 +223,10 @@ class HolderSampler(threading.Thread):
             self.samples += 1
 
 
-def test_a_hundred_concurrent_start_stop_delete_on_one_job(start_server: Callable[..., Server],
-                                                           tmp_path: Path) -> None:
-    record = tmp_path / "fake-fastvideo.jsonl"
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE), os.environ.get("PYTHONPATH")])),
-           "FAKE_FASTVIDEO_RECORD": str(record), "FAKE_FASTVIDEO_STEP_S": "0.05"}
+def test_a_hundred_concurrent_start_stop_delete_on_one_job(fastvideo: Callable[..., FakeFastVideo]) -> None:
     # Two GPUs, so a double dispatch would have somewhere to go.
-    server = start_server("--gpus", "0,1", "--stop-grace", "2", env=env)
+    fake = fastvideo("--gpus", "0,1", "--stop-grace", "2")
+    server = fake.server
     rng = random.Random(7)
     # Storms 0-4 mix in deletes (which end them early: a deleted job is 404 to the
     # rest); 5-7 only start and stop, so the job is queued, dispatched and
@@ -277,8 +269,7 @@ def test_a_hundred_concurrent_start_stop_delete_on_one_job(start_server: Callabl
         sampler.join(10)
         assert sampler.samples > 10
         assert sampler.max_workers <= 1 and sampler.max_devices <= 1, (sampler.max_workers, sampler.max_devices)
-        generations = [e for e in (json.loads(line) for line in record.read_text().splitlines())
-                       if e["event"] == "generate" and e["prompt"] == prompt] if record.exists() else []
+        generations = [e for e in fake.events("generate") if e["prompt"] == prompt]
         assert len(generations) <= starts_accepted
         print(f"storm {storm}: {Counter(zip(actions, codes))}, {len(generations)} runs, "
               f"{sampler.samples} samples")

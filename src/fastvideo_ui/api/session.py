@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from .auth import COOKIE_NAME, SESSION_TTL_S, Credentials, FailedAttempts, too_many_attempts_detail
+from .auth import (
+    COOKIE_NAME, SESSION_TTL_S, Credentials, FailedAttempts, client_address, too_many_attempts_detail,
+)
 from .openapi import errors
 
 router = APIRouter(prefix="/api/session", tags=["session"])
@@ -45,7 +47,7 @@ async def log_in(request: Request, body: LoginRequest, response: Response) -> Se
     if credentials is None:
         return SessionState(auth_required=False, authenticated=True)
     attempts: FailedAttempts = request.app.state.failed_attempts
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request.scope)
     retry_after = attempts.retry_after(address)
     if retry_after is not None:
         return JSONResponse({"detail": too_many_attempts_detail(retry_after)}, status_code=429,

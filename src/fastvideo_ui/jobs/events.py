@@ -17,29 +17,16 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Event:
-    seq: int
-    type: str
-    data: dict[str, Any]
-    boot: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.boot}-{self.seq}"
-
-
-@dataclass(frozen=True)
-class Encoded:
     """An event as its SSE frame: encoded once at publish, not once per
-    subscriber, and a tenth of the dict's memory in the replay buffer."""
+    subscriber, and far smaller than the job dict in the replay buffer."""
 
     seq: int
-    boot: str
     frame: bytes
 
     @classmethod
-    def of(cls, event: Event) -> "Encoded":
-        data = json.dumps(event.data, separators=(",", ":"))
-        return cls(event.seq, event.boot, f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode())
+    def encode(cls, boot: str, seq: int, type_: str, data: dict[str, Any]) -> "Event":
+        body = json.dumps(data, separators=(",", ":"))
+        return cls(seq, f"id: {boot}-{seq}\nevent: {type_}\ndata: {body}\n\n".encode())
 
 
 RESET = "reset"
@@ -49,19 +36,18 @@ class EventBus:
     def __init__(self, capacity: int = 10000, subscriber_queue: int = 2000) -> None:
         self.boot = uuid.uuid4().hex[:12]
         self._seq = 0
-        self._buffer: deque[Encoded] = deque(maxlen=capacity)
-        self._subscribers: set[asyncio.Queue[Encoded | None]] = set()
+        self._buffer: deque[Event] = deque(maxlen=capacity)
+        self._subscribers: set[asyncio.Queue[Event | None]] = set()
         self._queue_size = subscriber_queue
 
-    def publish(self, type_: str, data: dict[str, Any]) -> Event:
+    def publish(self, type_: str, data: dict[str, Any]) -> None:
         """Call from the event loop thread."""
         self._seq += 1
-        event = Event(self._seq, type_, data, self.boot)
-        encoded = Encoded.of(event)
-        self._buffer.append(encoded)
+        event = Event.encode(self.boot, self._seq, type_, data)
+        self._buffer.append(event)
         for queue in list(self._subscribers):
             try:
-                queue.put_nowait(encoded)
+                queue.put_nowait(event)
             except asyncio.QueueFull:
                 # A reader this far behind is dropped; it reconnects with
                 # Last-Event-ID and catches up from the buffer.
@@ -69,18 +55,17 @@ class EventBus:
                 while not queue.empty():
                     queue.get_nowait()
                 queue.put_nowait(None)  # tells the stream to close
-        return event
 
-    def subscribe(self, last_event_id: str | None) -> tuple[list[Encoded], asyncio.Queue[Encoded | None]]:
+    def subscribe(self, last_event_id: str | None) -> tuple[list[Event], asyncio.Queue[Event | None]]:
         """Events to replay first, and a queue of the ones after them."""
-        queue: asyncio.Queue[Encoded | None] = asyncio.Queue(maxsize=self._queue_size)
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=self._queue_size)
         self._subscribers.add(queue)
         return self._replay(last_event_id), queue
 
-    def unsubscribe(self, queue: asyncio.Queue[Encoded | None]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[Event | None]) -> None:
         self._subscribers.discard(queue)
 
-    def _replay(self, last_event_id: str | None) -> list[Encoded]:
+    def _replay(self, last_event_id: str | None) -> list[Event]:
         if not last_event_id:
             return []
         boot, _, seq_text = last_event_id.rpartition("-")
@@ -90,8 +75,7 @@ class EventBus:
             seq = -1
         oldest = self._buffer[0].seq if self._buffer else self._seq + 1
         if boot != self.boot or seq < 0 or seq > self._seq or (seq + 1 < oldest and seq < self._seq):
-            reset = Event(self._seq, RESET, {"reason": "missed events; refetch the job list"}, self.boot)
-            return [Encoded.of(reset)]
+            return [Event.encode(self.boot, self._seq, RESET, {"reason": "missed events; refetch the job list"})]
         return [event for event in self._buffer if event.seq > seq]
 
     @property

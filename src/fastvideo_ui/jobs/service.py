@@ -44,7 +44,7 @@ class JobService:
 
     def check_queue_room(self) -> None:
         """Raise QueueFull when one more queued job would pass the cap."""
-        if self.store.count([JobStatus.QUEUED]) >= self.max_queued:
+        if len(self.store.queue_order()) >= self.max_queued:
             raise QueueFull(self.max_queued)
 
     def to_json(self, row: JobRow, positions: dict[str, int] | None = None) -> dict[str, Any]:
