@@ -176,10 +176,10 @@ def test_the_token_appears_in_no_log_file_database_or_worker(locked: Server) -> 
     httpx.get(locked.url + "/api/jobs", headers={"Authorization": f"Bearer {TOKEN}-wrong"})
     httpx.post(locked.url + "/api/session", json={"token": TOKEN})
     httpx.post(locked.url + "/api/session", json={"token": TOKEN + "-wrong"})
-    for worker in worker_processes():
-        if worker.parents() and worker.parents()[0].pid == locked.proc.pid:
-            environ = worker.environ()
-            assert all(TOKEN not in value for value in environ.values())
+    ours = [w for w in worker_processes() if w.parents() and w.parents()[0].pid == locked.proc.pid]
+    assert ours, "no worker of this server to inspect"
+    for worker in ours:
+        assert all(TOKEN not in value for value in worker.environ().values())
     locked.client.post(f"/api/jobs/{long_job['id']}/stop")
     locked.terminate()  # flushes every log
     needle = TOKEN.encode()
