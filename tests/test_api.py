@@ -124,6 +124,8 @@ BAD_BODIES = [
     ({"height": 4096}, "height"),
     ({"fps": 0}, "fps"),
     ({"num_frames": "many"}, "num_frames"),
+    ({"dit_cpu_offload": True}, "dit_cpu_offload"),  # FastVideo ignores it under layerwise offload (the default)
+    ({"use_fsdp_inference": True, "dit_layerwise_offload": True}, "use_fsdp_inference"),
 ]
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
+from ..backends.offload import OFFLOAD_FIELDS, resolve_offload
 from ..jobs.catalogue import check_params, find_model
 from ..jobs.states import JobStatus
 from ..jobs.store import JobNotFound
@@ -91,17 +92,16 @@ async def create_job(request: Request, body: CreateJobRequest) -> JSONResponse:
         name: getattr(body, name) if getattr(body, name) is not None else spec.defaults[name]
         for name in _GENERATION_FIELDS
     }
+    offload, offload_errors = resolve_offload({name: getattr(body, name) for name in OFFLOAD_FIELDS})
     params.update(
         seed=body.seed, num_gpus=body.num_gpus,
         negative_prompt=body.negative_prompt if body.negative_prompt is not None else spec.default_negative_prompt,
-        dit_cpu_offload=body.dit_cpu_offload, text_encoder_cpu_offload=body.text_encoder_cpu_offload,
-        vae_cpu_offload=body.vae_cpu_offload, use_fsdp_inference=body.use_fsdp_inference,
-        prompt=body.prompt,
+        prompt=body.prompt, **offload,
     )
     pool = runtime.inventory.devices(spec.device_kind)
-    problems = check_params(spec, params, len(pool))
-    if problems:
-        raise field_errors([(problem.field, problem.message) for problem in problems])
+    problems = [(problem.field, problem.message) for problem in check_params(spec, params, len(pool))]
+    if problems or offload_errors:
+        raise field_errors(problems + offload_errors)
     row = runtime.jobs.create(spec, params, start=body.start)
     return JSONResponse(runtime.jobs.to_json(row), status_code=201)
 

@@ -82,6 +82,8 @@ class Job(BaseModel):
     text_encoder_cpu_offload: bool
     use_fsdp_inference: bool
     vae_cpu_offload: bool
+    dit_layerwise_offload: bool = Field(description="FastVideo's layer-by-layer DiT offload; while on, "
+                                        "dit_cpu_offload and use_fsdp_inference are off")
     fps: int
     negative_prompt: str
     queued_at: float | None

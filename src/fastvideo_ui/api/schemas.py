@@ -12,7 +12,7 @@ MAX_SEED = 2**32 - 1
 
 
 class CreateJobRequest(BaseModel):
-    """The seed's body, plus `start`, `fps`, `negative_prompt` and `vae_cpu_offload`.
+    """The seed's body, plus `start`, `fps`, `negative_prompt`, `vae_cpu_offload` and `dit_layerwise_offload`.
 
     Omitted generation parameters take the chosen model's defaults.
     """
@@ -28,10 +28,12 @@ class CreateJobRequest(BaseModel):
     seed: int = Field(default=1024, ge=0, le=MAX_SEED)
     fps: int | None = Field(default=None, ge=1)
     num_gpus: int = Field(default=1, ge=1)
-    dit_cpu_offload: bool = False
-    text_encoder_cpu_offload: bool = False
-    vae_cpu_offload: bool = False
-    use_fsdp_inference: bool = False
+    # Memory offload, as FastVideo means it (backends/offload.py); omitted: FastVideo's default.
+    dit_layerwise_offload: bool | None = None
+    dit_cpu_offload: bool | None = None
+    text_encoder_cpu_offload: bool | None = None
+    vae_cpu_offload: bool | None = None
+    use_fsdp_inference: bool | None = None
     start: bool = False
 
     @field_validator("prompt")

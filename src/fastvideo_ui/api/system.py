@@ -10,11 +10,13 @@ import psutil
 from fastapi import APIRouter, Request
 
 from .. import __version__
+from ..backends.offload import resolve_offload
 from ..runtime import Runtime
 from ..workers.devices import gpu_telemetry
 from .openapi import errors
 
 router = APIRouter(prefix="/api", tags=["system"])
+OFFLOAD_DEFAULTS, _ = resolve_offload({})  # what a job that names no offload option runs with
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -39,7 +41,8 @@ def list_models(request: Request) -> list[dict[str, Any]]:
             "available": available,
             "reason": reason,
             "description": spec.description,
-            "defaults": dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024, num_gpus=1),
+            "defaults": dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024, num_gpus=1,
+                             **OFFLOAD_DEFAULTS),
             "limits": limits,
         })
     return out

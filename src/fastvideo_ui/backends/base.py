@@ -17,10 +17,14 @@ class ModelConfig:
 
     model_id: str
     num_gpus: int = 1
+    # FastVideo 0.2.1's defaults (fastvideo_args.py). With dit_layerwise_offload
+    # on, FastVideo turns dit_cpu_offload and use_fsdp_inference off; the job
+    # service stores the values FastVideo will really use (jobs/offload.py).
     dit_cpu_offload: bool = False
-    text_encoder_cpu_offload: bool = False
-    vae_cpu_offload: bool = False
+    text_encoder_cpu_offload: bool = True
+    vae_cpu_offload: bool = True
     use_fsdp_inference: bool = False
+    dit_layerwise_offload: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

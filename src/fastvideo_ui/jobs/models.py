@@ -31,6 +31,7 @@ class JobRow(Base):
     text_encoder_cpu_offload: Mapped[bool] = mapped_column(Boolean, default=False)
     vae_cpu_offload: Mapped[bool] = mapped_column(Boolean, default=False)
     use_fsdp_inference: Mapped[bool] = mapped_column(Boolean, default=False)
+    dit_layerwise_offload: Mapped[bool] = mapped_column(Boolean, default=True)
 
     created_at: Mapped[float] = mapped_column(Float)
     queued_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -60,6 +60,7 @@ def model_config(row: JobRow) -> ModelConfig:
         text_encoder_cpu_offload=row.text_encoder_cpu_offload,
         vae_cpu_offload=row.vae_cpu_offload,
         use_fsdp_inference=row.use_fsdp_inference,
+        dit_layerwise_offload=row.dit_layerwise_offload,
     )
 
 

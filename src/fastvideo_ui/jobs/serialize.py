@@ -36,6 +36,7 @@ def job_json(row: JobRow, queue_position: int | None = None) -> dict[str, Any]:
         "use_fsdp_inference": row.use_fsdp_inference,
         # additions
         "vae_cpu_offload": row.vae_cpu_offload,
+        "dit_layerwise_offload": row.dit_layerwise_offload,
         "fps": row.fps,
         "negative_prompt": row.negative_prompt,
         "queued_at": row.queued_at,

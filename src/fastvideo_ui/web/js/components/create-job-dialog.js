@@ -8,7 +8,10 @@ import { randomSeed } from "../format.js";
 import { announce, h } from "../ui.js";
 
 const NUMBERS = ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "seed", "num_gpus"];
-const FLAGS = ["dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload", "use_fsdp_inference"];
+const FLAGS = ["dit_layerwise_offload", "dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload",
+  "use_fsdp_inference"];
+// FastVideo turns these off while dit_layerwise_offload is on (the server refuses them then).
+const OVERRIDDEN_BY_LAYERWISE = ["dit_cpu_offload", "use_fsdp_inference"];
 const MAX_BATCH = 100;
 
 function field(name, label, control, hint = "") {
@@ -74,7 +77,8 @@ export class CreateJobDialog extends HTMLElement {
         field("negative_prompt", "Negative prompt", h("textarea", { name: "negative_prompt", id: "cj-negative_prompt", rows: "2" })),
         field("fps", "Frames per second", numberInput("fps")),
         h("div", { class: "checks" },
-          checkbox("dit_cpu_offload", "Offload DiT to CPU"),
+          checkbox("dit_layerwise_offload", "Offload DiT layer by layer"),
+          checkbox("dit_cpu_offload", "Offload DiT to CPU (with layer-by-layer off)"),
           checkbox("text_encoder_cpu_offload", "Offload text encoder to CPU"),
           checkbox("vae_cpu_offload", "Offload VAE to CPU"),
           checkbox("use_fsdp_inference", "FSDP inference"))),
@@ -88,6 +92,7 @@ export class CreateJobDialog extends HTMLElement {
     this.dialog = h("dialog", { class: "create-job", "aria-labelledby": "cj-title" }, this.form);
     this.append(this.dialog);
     this.modelSelect.addEventListener("change", () => this.applyModel(modelById(this.modelSelect.value), true));
+    this.control("dit_layerwise_offload").addEventListener("change", () => this.updateOffload());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -104,6 +109,14 @@ export class CreateJobDialog extends HTMLElement {
 
   control(name) {
     return this.form.elements.namedItem(name);
+  }
+
+  updateOffload() {
+    const layerwise = this.control("dit_layerwise_offload").checked;
+    for (const name of OVERRIDDEN_BY_LAYERWISE) {
+      this.control(name).disabled = layerwise;
+      if (layerwise) this.control(name).checked = false;
+    }
   }
 
   updateBatch() {
@@ -146,7 +159,11 @@ export class CreateJobDialog extends HTMLElement {
       }
       if (fill && model.defaults[name] !== undefined) input.value = model.defaults[name];
     }
-    if (fill) this.control("negative_prompt").value = model.defaults.negative_prompt || "";
+    if (fill) {
+      this.control("negative_prompt").value = model.defaults.negative_prompt || "";
+      for (const name of FLAGS) this.control(name).checked = Boolean(model.defaults[name]);
+      this.updateOffload();
+    }
   }
 
   async open(job = null, { title } = {}) {
@@ -159,9 +176,10 @@ export class CreateJobDialog extends HTMLElement {
       this.control("prompt").value = job.prompt;
       for (const name of NUMBERS) if (job[name] !== undefined && job[name] !== null) this.control(name).value = job[name];
       for (const name of FLAGS) this.control(name).checked = Boolean(job[name]);
+      this.updateOffload();
       this.control("negative_prompt").value = job.negative_prompt || "";
       this.form.querySelector("details.advanced").open = Boolean(job.negative_prompt !== (model?.defaults.negative_prompt || "")
-        || FLAGS.some((name) => job[name]));
+        || FLAGS.some((name) => Boolean(job[name]) !== Boolean(model?.defaults[name])));
     } else {
       this.control("seed").value = randomSeed();
     }
@@ -183,7 +201,9 @@ export class CreateJobDialog extends HTMLElement {
       else if (this.control(name).validity.badInput) out[name] = this.control(name).value;
     }
     out.negative_prompt = this.control("negative_prompt").value;
-    for (const name of FLAGS) out[name] = this.control(name).checked;
+    for (const name of FLAGS) {
+      if (!this.control(name).disabled) out[name] = this.control(name).checked;
+    }
     out.start = this.control("start").checked;
     return out;
   }

@@ -14,8 +14,8 @@ const ROWS = [
   ["Steps", (j) => j.num_inference_steps],
   ["Guidance scale", (j) => j.guidance_scale],
   ["GPUs", (j) => `${j.num_gpus}${j.devices.length ? ` (${j.devices.join(", ")})` : ""}`],
-  ["Offload", (j) => ["dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload"].filter((k) => j[k])
-    .map((k) => k.replace("_cpu_offload", "")).join(", ") || "none"],
+  ["Offload", (j) => ["dit_layerwise_offload", "dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload"]
+    .filter((k) => j[k]).map((k) => k.replace("_cpu_offload", "").replace("_offload", "")).join(", ") || "none"],
   ["FSDP inference", (j) => (j.use_fsdp_inference ? "yes" : "no")],
   ["Created", (j) => timestamp(j.created_at)],
   ["Ran for", (j) => (j.started_at && j.finished_at ? duration(j.finished_at - j.started_at) : "—")],
