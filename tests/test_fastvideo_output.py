@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from fastvideo_ui.backends.fastvideo_output import OutputParser, Phase, Step, clock_seconds, parse_bar
 
-# Captured in FastVideo's formats: its logger (fastvideo/logger.py _FORMAT) and
-# tqdm's default bar for `tqdm(total=N)` on a pipe (10-character bar).
+# Captured in FastVideo's formats: its logger (fastvideo/logger.py _FORMAT),
+# tqdm's default bar for `tqdm(total=N)` on a pipe (10-character bar), and the
+# prefix its GPU workers' output carries.
+W = "\x1b[1;36m(Worker pid=5194)\x1b[0;0m "
 RUN = (
     "INFO 11-25 02:40:00.101 [composed_pipeline_base.py:113] Loading pipeline modules...\n"
     "Loading checkpoint shards: 100%|██████████| 3/3 [00:04<00:00,  1.41s/it]\n"
-    "INFO 11-25 02:40:09.500 [composed_pipeline_base.py:276] Creating pipeline stages...\n"
     "INFO 11-25 02:40:10.001 [video_generator.py:773] height: 480\n"
+    f"{W}INFO 11-25 02:40:09.500 [composed_pipeline_base.py:276] Creating pipeline stages...\n"
     "INFO 11-25 02:40:10.001 [video_generator.py:773] prompt: a clock at 10:30 on 2025/11/24, 1/2 of it 50%|x| 1/2\n"
     "INFO 11-25 02:40:10.010 [base.py:148] [input_validation_stage|InputValidationStage] Starting execution\n"
     "INFO 11-25 02:40:10.020 [base.py:148] [prompt_encoding_stage|TextEncodingStage] Starting execution\n"
     "INFO 11-25 02:40:11.020 [base.py:148] [latent_preparation_stage|LatentPreparationStage] Starting execution\n"
-    "INFO 11-25 02:40:11.030 [base.py:148] [denoising_stage|DenoisingStage] Starting execution\n"
-    "\r  0%|          | 0/4 [00:00<?, ?it/s]"
+    f"{W}INFO 11-25 02:40:11.030 [base.py:148] [denoising_stage|DenoisingStage] Starting execution\n"
+    f"{W}\r  0%|          | 0/4 [00:00<?, ?it/s]"
     "\r 25%|██▌       | 1/4 [00:02<00:06,  2.01s/it]"
     "\r 50%|█████     | 2/4 [00:04<00:04,  2.00s/it]"
     "\r 75%|███████▌  | 3/4 [00:06<00:02,  2.00s/it]"
@@ -34,7 +36,7 @@ def summarize(events: list) -> list:
 def test_a_whole_run_gives_phases_and_every_step() -> None:
     parser = OutputParser()
     assert summarize(parser.feed(RUN)) == [
-        "loading model", "loading model", "validating input", "encoding prompt", "preparing latents",
+        "loading model", "validating input", "encoding prompt", "preparing latents",
         "denoising", (0, 4), (1, 4), (2, 4), (3, 4), (4, 4), "decoding", "saving",
     ]
 
@@ -80,3 +82,42 @@ def test_things_that_look_like_progress_are_not() -> None:
 def test_without_stage_logging_the_bar_still_counts() -> None:
     parser = OutputParser()
     assert summarize(parser.feed("\r 50%|█████     | 2/4 [00:04<00:04,  2.00s/it]\n")) == [(2, 4)]
+
+
+def test_bars_that_name_denoising_count() -> None:
+    # LongCat's and Kandinsky5's denoising bars carry a description.
+    for desc in ("LongCat Denoising", "Kandinsky5 Denoising", "Kandinsky5 DMD Denoising"):
+        parser = OutputParser()
+        parser.feed("INFO 11-25 02:40:11.030 [base.py:148] [denoising_stage|LongCatDenoisingStage] Starting execution\n")
+        assert summarize(parser.feed(f"\r{desc}:  40%|████      | 20/50 [00:10<00:15,  2.00it/s]")) == [(20, 50)]
+
+
+def test_bars_from_every_rank_never_go_back() -> None:
+    # LTX-2 draws its bar on every rank; rank 1 may lag behind rank 0.
+    parser = OutputParser()
+    parser.feed("INFO 11-25 02:40:11.030 [base.py:148] [ltx2_denoising_stage|LTX2DenoisingStage] Starting execution\n")
+    lines = ["\r 30%|███       | 3/10 [00:03<00:07,  1.00s/it]", "\r 20%|██        | 2/10 [00:02<00:08,  1.00s/it]",
+             "\r 40%|████      | 4/10 [00:04<00:06,  1.00s/it]", "\r 30%|███       | 3/10 [00:03<00:07,  1.00s/it]"]
+    assert summarize([e for line in lines for e in parser.feed(line)]) == [(3, 10), (4, 10)]
+    # A later denoising stage (LTX-2's refine) starts its own count.
+    parser.feed("\nINFO 11-25 02:40:21.030 [base.py:148] [ltx2_refine_denoising_stage|LTX2DenoisingStage] "
+                "Starting execution\n")
+    assert summarize(parser.feed("\r 50%|█████     | 1/2 [00:01<00:01,  1.00s/it]")) == [(1, 2)]
+
+
+def test_a_failing_gpu_workers_report_is_kept() -> None:
+    parser = OutputParser()
+    parser.feed(
+        f"{W}INFO 11-25 02:40:11.030 [base.py:148] [denoising_stage|DenoisingStage] Starting execution\n"
+        f"{W}ERROR 11-25 02:40:12.000 [multiproc_executor.py:591] Worker 1 hit an exception: Traceback (most recent "
+        "call last):\n"
+        f"{W}ERROR 11-25 02:40:12.000 [multiproc_executor.py:591]   File \"denoising.py\", line 465, in forward\n"
+        f"{W}ERROR 11-25 02:40:12.000 [multiproc_executor.py:591] torch.OutOfMemoryError: CUDA out of memory. "
+        "Tried to allocate 20.00 GiB. GPU 1 has a total capacity\n"
+        "INFO 11-25 02:40:12.100 [multiproc_executor.py:324] Shutting down MultiprocExecutor...\n")
+    assert parser.worker_error is not None
+    assert parser.worker_error == ("rank 1: Traceback (most recent call last):\n  File \"denoising.py\", line 465, "
+                                   "in forward\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate "
+                                   "20.00 GiB. GPU 1 has a total capacity")
+    parser.reset()
+    assert parser.worker_error is None

@@ -22,14 +22,15 @@ from .api.limits import BodySizeLimit
 from .api.security import SecurityHeaders
 from .config import Settings
 from .runtime import Runtime
+from .workers.devices import Inventory
 
 WEB_DIR = Path(__file__).parent / "web"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings)
+        runtime = Runtime.build(settings, inventory)
         app.state.runtime = runtime
         await runtime.start()
         try:

@@ -42,7 +42,7 @@ class Runtime:
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
 
     @classmethod
-    def build(cls, settings: Settings) -> "Runtime":
+    def build(cls, settings: Settings, inventory: Inventory | None = None) -> "Runtime":
         assert settings.output_dir is not None and settings.log_dir is not None
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.db_path)
@@ -50,7 +50,7 @@ class Runtime:
         store = JobStore(engine)
         logs = LogBook(settings.log_dir)
         bus = EventBus()
-        inventory = detect_inventory(settings.gpus, settings.cpu_slots)
+        inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
         scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s)
         jobs = JobService(store, logs, bus, scheduler, settings.max_queued)
         # find_spec looks for the package without importing it (and torch with it).

@@ -10,6 +10,7 @@ import uvicorn
 
 from .app import create_app
 from .config import add_server_arguments, settings_from_args
+from .workers.devices import detect_inventory
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -18,7 +19,11 @@ def serve(args: argparse.Namespace) -> int:
         level=logging.DEBUG if settings.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(settings)
+    try:
+        inventory = detect_inventory(settings.gpus, settings.cpu_slots)
+    except ValueError as exc:
+        raise SystemExit(f"cannot use these GPUs: {exc}") from None
+    app = create_app(settings, inventory)
     print(f"fastvideo-ui on http://{settings.host}:{settings.port}/  (data: {settings.data_dir})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level="info" if settings.verbose else "warning", timeout_graceful_shutdown=5)

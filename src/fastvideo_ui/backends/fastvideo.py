@@ -5,6 +5,12 @@ The worker keeps one generator loaded for the next job with the same
 Progress comes from FastVideo's own console output (see fastvideo_output).
 FastVideo has no cancel hook, so this backend cannot stop between steps: the
 worker kills its process tree, FastVideo's GPU workers included.
+
+A FastVideo GPU worker that fails sends SIGQUIT to this process
+(worker/multiproc_executor.py, `worker_main`), whose default action would end
+our worker before the error is reported. It is caught here, and the failure
+arrives as FastVideo's "Forward execution thread failed" (or a load error);
+the worker's own report, read from its output, says what really happened.
 """
 
 from __future__ import annotations
@@ -13,13 +19,16 @@ import logging
 import os
 import re
 import shutil
+import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
 from .fastvideo_output import OutputParser, Phase, Step
 from .media import poster_from_video
+from .offload import memory_advice
 from .output_tap import OutputTap
 
 log = logging.getLogger("fastvideo_ui.fastvideo")
@@ -38,6 +47,7 @@ class FastVideoBackend:
         self.reporter: Reporter | None = None
         self.phase = "loading model"
         self.model_id: str | None = None
+        self.gpu_worker_signalled = False
 
     # -- output ------------------------------------------------------------------
 
@@ -60,33 +70,45 @@ class FastVideoBackend:
 
     # -- the backend protocol ----------------------------------------------------
 
+    def _on_sigquit(self, signum: int, frame: object) -> None:
+        self.gpu_worker_signalled = True
+        log.warning("a FastVideo GPU worker failed (it sent SIGQUIT); its error follows")
+
     def load(self, config: ModelConfig, reporter: Reporter) -> None:
         # Stage lines are FastVideo's only phase signal; its workers read this
         # when they start, so it is set before the load spawns them.
         os.environ.setdefault("FASTVIDEO_STAGE_LOGGING", "1")
+        signal.signal(signal.SIGQUIT, self._on_sigquit)  # the worker runs jobs on its main thread
         self._install_tap()
         self.reporter = reporter
+        self.parser.reset()
+        self.gpu_worker_signalled = False
         self.phase = "loading model"
         self.model_id = config.model_id
+        self.config = config
         reporter.phase("loading model")
         from fastvideo import VideoGenerator  # imported here: torch loads in the worker only
 
         log.info("loading %s on %d GPU(s) [CUDA_VISIBLE_DEVICES=%s]", config.model_id, config.num_gpus,
                  os.environ.get("CUDA_VISIBLE_DEVICES", ""))
-        self.generator = VideoGenerator.from_pretrained(
-            config.model_id,
-            num_gpus=config.num_gpus,
-            dit_cpu_offload=config.dit_cpu_offload,
-            text_encoder_cpu_offload=config.text_encoder_cpu_offload,
-            vae_cpu_offload=config.vae_cpu_offload,
-            use_fsdp_inference=config.use_fsdp_inference,
-        )
-        self.config = config
+        try:
+            self.generator = VideoGenerator.from_pretrained(
+                config.model_id,
+                num_gpus=config.num_gpus,
+                dit_layerwise_offload=config.dit_layerwise_offload,
+                dit_cpu_offload=config.dit_cpu_offload,
+                text_encoder_cpu_offload=config.text_encoder_cpu_offload,
+                vae_cpu_offload=config.vae_cpu_offload,
+                use_fsdp_inference=config.use_fsdp_inference,
+            )
+        finally:
+            _drain()
 
     def generate(self, request: GenerationRequest, reporter: Reporter) -> GenerationResult:
         assert self.generator is not None, "load() first"
         self.reporter = reporter
         self.parser.reset()
+        self.gpu_worker_signalled = False
         self.phase = "starting"
         reporter.phase("starting")
         request.output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,11 +124,15 @@ class FastVideoBackend:
                 guidance_scale=request.guidance_scale,
                 seed=request.seed,
                 fps=request.fps,
-                negative_prompt=request.negative_prompt or None,
+                # A str even when empty: FastVideo keeps None, and its text
+                # encoding asserts a str when guidance > 1 (stages/text_encoding.py).
+                negative_prompt=request.negative_prompt,
+                # True (the default) holds a pinned fp32 copy of the whole video in
+                # this process (1.3 GB at 121x704x1280); the file is all we keep.
+                return_frames=False,
             )
         finally:
-            if _tap is not None:
-                _tap.drain()  # every line of this job before its END marker
+            _drain()  # every line of this job before its END marker, and any GPU worker's error
         if isinstance(result, list):
             result = result[0] if result else {}
         video = Path(str((result or {}).get("video_path") or ""))
@@ -130,8 +156,25 @@ class FastVideoBackend:
             generator.shutdown()
 
     def explain_error(self, exc: BaseException) -> str | None:
-        visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
-        return explain_error(exc, self.phase, visible, self.model_id)
+        visible = [d for d in os.environ.get("FASTVIDEO_UI_WORKER_DEVICES", "").split(",") if d]
+        failure = GpuWorkerFailure(self.parser.worker_error, self._dead_gpu_workers(), self.gpu_worker_signalled)
+        options = self.config.as_json() if self.config else {}
+        return explain_error(exc, self.phase, visible, self.model_id, options, failure)
+
+    def _dead_gpu_workers(self) -> list[tuple[int, int]]:
+        """(rank, exit code) of each FastVideo GPU worker that has ended."""
+        dead = []
+        workers = getattr(getattr(self.generator, "executor", None), "workers", None) or []
+        for index, worker in enumerate(workers):
+            code = getattr(getattr(worker, "proc", None), "exitcode", None)
+            if code is not None:
+                dead.append((int(getattr(worker, "rank", index)), int(code)))
+        return dead
+
+
+def _drain() -> None:
+    if _tap is not None:
+        _tap.drain()
 
 
 _OOM = re.compile(r"out of memory", re.IGNORECASE)
@@ -142,26 +185,80 @@ _NOT_FOUND = (
     "RepositoryNotFoundError",
     "does not appear to have a file named",
 )
-_OFFLINE = ("LocalEntryNotFoundError", "Cannot connect", "offline mode", "Max retries exceeded")
+_OFFLINE = (
+    "LocalEntryNotFoundError", "OfflineModeIsEnabled", "Cannot connect", "offline mode", "Max retries exceeded",
+    "cannot find the requested files in the local cache", "Failed to download or parse a Diffusers manifest",
+)
+_FORWARD_FAILED = "Forward execution thread failed"
 
 
-def explain_error(exc: BaseException, phase: str, visible: list[str], model_id: str | None) -> str | None:
-    """A one-line error a user can act on, or None for the generic one."""
-    text = f"{type(exc).__name__}: {exc}"
-    if _OOM.search(text):
-        match = _GPU.search(text)
+@dataclass(frozen=True)
+class GpuWorkerFailure:
+    """What FastVideo's GPU workers left behind when a call failed."""
+
+    report: str | None  # the "Worker N hit an exception" text a worker logged
+    exits: list[tuple[int, int]]  # (rank, exit code) of workers that have ended
+    signalled: bool  # a worker sent SIGQUIT
+
+
+def _exception_text(exc: BaseException) -> str:
+    parts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text.strip()
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def explain_error(exc: BaseException, phase: str, visible: list[str], model_id: str | None,
+                  options: dict[str, Any] | None = None, failure: GpuWorkerFailure | None = None) -> str | None:
+    """A one-line error a user can act on, or None for the generic one.
+
+    `visible` names the job's GPUs as the user knows them, in CUDA's order, so
+    CUDA's "GPU 1" becomes the id the user gave for it."""
+    failure = failure or GpuWorkerFailure(None, [], False)
+    text = _exception_text(exc)
+    evidence = text + "\n" + (failure.report or "")
+    # The last such line: a traceback quotes source lines before the exception's own message.
+    oom = next((line for line in reversed(evidence.splitlines()) if _OOM.search(line)), None)
+    if oom is not None:
+        match = _GPU.search(oom)
         gpu = ""
         if match:
             index = int(match.group(1))
             gpu = f" on GPU {visible[index] if index < len(visible) else index}"
-        return (f"CUDA out of memory{gpu} while {phase}: try fewer frames, a smaller size, "
-                f"or dit_cpu_offload")
+        return f"CUDA out of memory{gpu} while {phase}: {memory_advice(options or {})}"
     if any(needle in text for needle in _NOT_FOUND):
         return (f"model {model_id or '(unknown)'} was not found: it is neither a local directory nor a "
                 f"Hugging Face model id (check the spelling, or that the repository is public)")
-    if any(needle in text for needle in _OFFLINE):
+    if any(needle in evidence for needle in _OFFLINE):
         return (f"could not download {model_id or 'the model'}: the Hugging Face Hub is unreachable and the "
                 f"weights are not in the local cache (HF_HOME)")
     if isinstance(exc, ValueError) and "divisible by 8" in text:
         return f"FastVideo refused the size: {exc}"
+    if failure.report:
+        rank = failure.report.split(":", 1)[0]
+        return f"a FastVideo GPU worker failed while {phase} ({rank}): {_last_line(failure.report)}"
+    if _FORWARD_FAILED in text or failure.signalled:
+        died = [(rank, code) for rank, code in failure.exits if code != 0]
+        if died:
+            rank, code = died[0]
+            return (f"a FastVideo GPU worker (rank {rank}) {_describe_exit(code)} while {phase}"
+                    + (": the host may have run out of memory" if code == -signal.SIGKILL else ""))
+        return f"a FastVideo GPU worker died while {phase}"
     return None

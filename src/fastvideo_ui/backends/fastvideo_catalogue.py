@@ -1,15 +1,55 @@
 """`python -m fastvideo_ui.backends.fastvideo_catalogue`: print FastVideo's
-registered text-to-video models and their default sampling parameters as
-JSON. The server runs it as a child process, because importing fastvideo
-imports torch, which the server never does."""
+registered text-to-video models, their default sampling parameters and their
+size rules as JSON. The server runs it as a child process, because importing
+fastvideo imports torch, which the server never does.
+
+FastVideo's logger writes to stdout, and logs as it is imported, so the JSON
+goes to a duplicate of the original stdout and everything else that writes to
+fd 1 (this process or a child) lands on stderr.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
 FIELDS = ("height", "width", "num_frames", "fps", "num_inference_steps", "guidance_scale", "negative_prompt")
+AUDIO_WORKLOADS = {"t2a", "v2a"}  # Stable Audio is registered as t2v too; its output is a .wav
+
+# Where a checkpoint's own config overrides the pipeline config's default VAE,
+# which is all that can be read without the weights: Wan2.2 TI2V 5B's VAE
+# compresses 16x spatially (its vae/config.json), not the default 8x.
+CHECKPOINT_VAE_SPATIAL = {"Wan2_2_TI2V_5B_Config": 16, "FastWan2_2_TI2V_5B_Config": 16}
+
+
+def _patch(dit_arch: Any) -> int:
+    size = getattr(dit_arch, "patch_size", None)
+    if isinstance(size, (list, tuple)):
+        return int(size[-1])
+    return int(size or 1)
+
+
+def size_rules(model_id: str) -> dict[str, int]:
+    """`pixel_multiple`: height and width must be multiples of the VAE's spatial
+    compression times the DiT's patch size (doubled where the default preset
+    refines at 2x); `frame_modulus`: frames = k * temporal compression + 1."""
+    from fastvideo.registry import get_default_preset, get_model_family, get_pipeline_config_cls_from_name
+
+    cls = get_pipeline_config_cls_from_name(model_id)
+    config = cls()
+    vae = config.vae_config.arch_config
+    spatial = CHECKPOINT_VAE_SPATIAL.get(cls.__name__, int(getattr(vae, "spatial_compression_ratio", 8)))
+    multiple = spatial * _patch(config.dit_config.arch_config)
+    preset_name = get_default_preset(model_id)
+    if preset_name:
+        from fastvideo.api.presets import get_preset
+
+        preset = get_preset(preset_name, get_model_family(model_id))
+        if any(stage.kind == "refinement" for stage in preset.stage_schemas):
+            multiple *= 2
+    return {"pixel_multiple": multiple, "frame_modulus": int(getattr(vae, "temporal_compression_ratio", 1))}
 
 
 def probe() -> list[dict[str, Any]]:
@@ -18,16 +58,32 @@ def probe() -> list[dict[str, Any]]:
 
     models = []
     for entry in get_registered_models_with_workloads("t2v"):
+        workloads = list(entry.get("workload_types") or [])
+        if AUDIO_WORKLOADS & set(workloads):
+            continue
         defaults: dict[str, Any] = {}
         try:
             param = SamplingParam.from_pretrained(entry["id"])
             defaults = {name: getattr(param, name) for name in FIELDS if getattr(param, name, None) is not None}
         except Exception as exc:  # noqa: BLE001 - a model without offline defaults keeps the built-in ones
             print(f"no defaults for {entry['id']}: {exc}", file=sys.stderr)
+        rules: dict[str, int] = {}
+        try:
+            rules = size_rules(entry["id"])
+        except Exception as exc:  # noqa: BLE001 - FastVideo's own check (multiples of 8) still applies
+            print(f"no size rules for {entry['id']}: {exc}", file=sys.stderr)
         models.append({"id": entry["id"], "label": entry.get("label") or entry["id"],
-                       "workload_types": list(entry.get("workload_types") or []), "defaults": defaults})
+                       "workload_types": workloads, "defaults": defaults, "size_rules": rules})
     return models
 
 
+def main() -> None:
+    sys.stdout.flush()
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    json.dump(probe(), answer)
+    answer.close()
+
+
 if __name__ == "__main__":
-    json.dump(probe(), sys.stdout)
+    main()

@@ -5,9 +5,16 @@ bar for the denoising loop on stderr, and with FASTVIDEO_STAGE_LOGGING=1 its
 pipeline logs each stage as it starts. `OutputParser` turns that text into
 phases and steps; it is pure, and unit-tested on lines in FastVideo's format.
 
-It is strict on purpose: a step is only a whole tqdm bar with no description
-(the denoising bar has none; "Loading checkpoint shards: ..." has one), seen
-while denoising. A date, or "1/2" inside an echoed prompt, is not progress.
+It is strict on purpose: a step is only a whole tqdm bar, seen while
+denoising, with no description (the Wan and most pipelines' bar) or one that
+names denoising (LongCat's "LongCat Denoising", Kandinsky5's); "Loading
+checkpoint shards: ..." is not one. A date, or "1/2" inside an echoed prompt,
+is not progress. LTX-2 draws its bar on every rank, so a step never goes back
+within one bar.
+
+It also keeps what a failing GPU worker logs ("Worker N hit an exception:"
+and its traceback): FastVideo's parent only learns "Forward execution thread
+failed", and the real cause (a CUDA out-of-memory, say) is in that text.
 """
 
 from __future__ import annotations
@@ -16,15 +23,22 @@ import re
 from dataclasses import dataclass
 
 # `INFO 11-25 02:40:00.123 [denoising.py:371] message`, maybe after a prefix.
+# FastVideo's logger repeats this head on every line of a multi-line message.
 _LOG_LINE = re.compile(
-    r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[[\w./-]+:\d+\] (?P<message>.*)$"
+    r"(?P<head>(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[[\w./-]+:\d+\]) "
+    r"(?P<message>.*)$"
 )
-# ` 40%|████      | 20/50 [00:10<00:15,  2.00it/s]` (also `s/it`, `?` while unknown)
+# ` 40%|████      | 20/50 [00:10<00:15,  2.00it/s]` (also `s/it`, `?` while unknown),
+# maybe after a description: `LongCat Denoising:  40%|...`
 _TQDM = re.compile(
-    r"^\s*(?P<percent>\d{1,3})%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*"
+    r"^(?:(?P<desc>[^|%]*?): ?)?\s*(?P<percent>\d{1,3})%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*"
     r"\[(?P<elapsed>\d+(?::\d\d){1,2})<(?P<remaining>\d+(?::\d\d){1,2}|\?)"
     r",\s*(?P<rate>\?|[\d.]+)\s*(?:it/s|s/it)\]\s*$"
 )
+# FastVideo prefixes its GPU workers' output: `\x1b[1;36m(Worker pid=123)\x1b[0;0m `.
+_WORKER_PREFIX = re.compile(r"^(?:\x1b\[[\d;]*m)?\(Worker pid=\d+\)(?:\x1b\[[\d;]*m)? ?")
+_WORKER_ERROR = re.compile(r"^Worker (?P<rank>\d+) hit an exception: ?(?P<text>.*)$")
+MAX_ERROR_LINES = 400
 _STAGE_START = re.compile(r"^\[(?P<key>\w+)(?:\|(?P<cls>\w+))?\] Starting execution")
 
 _STAGE_PHASES = (
@@ -37,8 +51,8 @@ _STAGE_PHASES = (
     ("validation", "validating input"),
 )
 _MESSAGE_PHASES = (
+    # Not "Creating pipeline stages": the GPU worker logs it at every generation too.
     ("Loading pipeline modules", "loading model"),
-    ("Creating pipeline stages", "loading model"),
     ("Generated successfully in", "saving"),
 )
 
@@ -68,6 +82,8 @@ def clock_seconds(text: str) -> float | None:
 def parse_bar(record: str) -> Step | None:
     match = _TQDM.match(record)
     if not match:
+        return None
+    if match["desc"] and "denois" not in match["desc"].lower():
         return None
     index, total = int(match["n"]), int(match["total"])
     if total <= 0 or index > total:
@@ -106,11 +122,18 @@ class OutputParser:
         self._parsed_pending: str | None = None
         self.phase: str | None = None
         self._stage_logging_seen = False
+        self._last_step: tuple[int, int] = (0, 0)  # (index, total) of the last step reported
+        self.worker_error: str | None = None  # what the last failing GPU worker logged
+        self._error_lines: list[str] | None = None  # collecting one now
+        self._error_head = ""  # the log head its lines repeat
 
     def reset(self) -> None:
-        """A new generation starts: forget the last one's phase."""
+        """A new generation (or load) starts: forget the last one's phase and errors."""
         self.phase = None
         self._stage_logging_seen = False
+        self._last_step = (0, 0)
+        self.worker_error = None
+        self._error_lines = None
 
     def feed(self, text: str) -> list[Step | Phase]:
         events: list[Step | Phase] = []
@@ -127,10 +150,15 @@ class OutputParser:
         return events
 
     def _parse(self, record: str, events: list[Step | Phase]) -> None:
+        record = _WORKER_PREFIX.sub("", record)
+        if self._collect_error(record):
+            return
         phase = parse_phase(record)
         if phase is not None:
             if phase.name != "loading model":
                 self._stage_logging_seen = True
+            if phase.name == "denoising":
+                self._last_step = (0, 0)  # a new denoising stage (LTX-2's refine) starts its own bar
             self.phase = phase.name
             events.append(phase)
             return
@@ -138,5 +166,27 @@ class OutputParser:
         # Without stage logging (phase unknown), the first bar is denoising's.
         if self.phase == "denoising" or (not self._stage_logging_seen and self.phase != "loading model"):
             step = parse_bar(record)
-            if step is not None:
+            if step is not None and not self._goes_back(step):
+                self._last_step = (step.index, step.total)
                 events.append(step)
+
+    def _goes_back(self, step: Step) -> bool:
+        last_index, last_total = self._last_step
+        return step.total == last_total and step.index < last_index
+
+    def _collect_error(self, record: str) -> bool:
+        """Keep a GPU worker's error report; True if the record was part of one."""
+        match = _LOG_LINE.search(record)
+        if self._error_lines is not None and (match is None or match["head"] == self._error_head):
+            if len(self._error_lines) < MAX_ERROR_LINES:
+                self._error_lines.append(match["message"] if match else record)
+                self.worker_error = "\n".join(self._error_lines)
+            return True
+        self._error_lines = None  # another log record ends a report
+        failure = _WORKER_ERROR.match(match["message"]) if match else None
+        if failure is None:
+            return False
+        self._error_lines = [f"rank {failure['rank']}: {failure['text']}"]
+        self._error_head = match["head"] if match else ""
+        self.worker_error = self._error_lines[0]
+        return True

@@ -56,15 +56,25 @@ class ModelSpec:
         return "cpu" if self.backend == "preview" else "gpu"
 
 
-def _wan_limits(max_side: int, max_frames: int) -> dict[str, Range]:
+def _fastvideo_limits(pixel_multiple: int, frame_modulus: int | None, max_side: int = 1280,
+                      max_frames: int = 257) -> dict[str, Range]:
+    """A FastVideo model's rules: sizes are multiples of its VAE's spatial
+    compression times its DiT's patch size, frames are k * its VAE's temporal
+    compression + 1 (backends/fastvideo_catalogue.size_rules reads both from
+    the installed FastVideo; the built-in models below carry the same values)."""
+    modulus = frame_modulus if frame_modulus and frame_modulus > 1 else None
     return {
         "num_inference_steps": Range(1, 200),
-        "num_frames": Range(1, max_frames, modulus=4, remainder=1),
-        "height": Range(64, max_side, multiple_of=8),
-        "width": Range(64, max_side, multiple_of=8),
+        "num_frames": Range(1, max_frames, modulus=modulus, remainder=1 if modulus else 0),
+        "height": Range(max(64, pixel_multiple), max_side, multiple_of=pixel_multiple),
+        "width": Range(max(64, pixel_multiple), max_side, multiple_of=pixel_multiple),
         "guidance_scale": Range(0.0, 30.0),
         "fps": Range(1, 120),
     }
+
+
+def _wan_limits(pixel_multiple: int = 16) -> dict[str, Range]:
+    return _fastvideo_limits(pixel_multiple, 4)
 
 
 def _defaults(steps: int, frames: int, h: int, w: int, guidance: float, fps: int) -> dict[str, Any]:
@@ -102,39 +112,32 @@ FASTVIDEO_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", label="Wan2.1 T2V 1.3B", backend="fastvideo",
         type="t2v", defaults=_defaults(50, 81, 480, 832, 3.0, 16),
-        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
     ),
     ModelSpec(
         id="Wan-AI/Wan2.1-T2V-14B-Diffusers", label="Wan2.1 T2V 14B", backend="fastvideo",
         type="t2v", defaults=_defaults(50, 81, 720, 1280, 5.0, 16),
-        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
     ),
     ModelSpec(
         id="FastVideo/FastWan2.1-T2V-1.3B-Diffusers", label="FastWan2.1 T2V 1.3B (3-step)",
         backend="fastvideo", type="t2v", defaults=_defaults(3, 61, 448, 832, 3.0, 16),
-        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
     ),
     ModelSpec(
         id="Wan-AI/Wan2.2-TI2V-5B-Diffusers", label="Wan2.2 TI2V 5B", backend="fastvideo",
         type="t2v", defaults=_defaults(50, 121, 704, 1280, 5.0, 24),
-        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        limits=_wan_limits(32), default_negative_prompt=WAN_NEGATIVE_PROMPT,
     ),
     ModelSpec(
         id="Wan-AI/Wan2.2-T2V-A14B-Diffusers", label="Wan2.2 T2V A14B (MoE)", backend="fastvideo",
         type="t2v", defaults=_defaults(40, 81, 720, 1280, 4.0, 16),
-        limits=_wan_limits(1280, 257), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
     ),
     ModelSpec(
         id="Lightricks/LTX-2", label="LTX-2", backend="fastvideo", type="t2v",
         defaults=_defaults(40, 121, 512, 768, 3.0, 24),
-        limits={
-            "num_inference_steps": Range(1, 200),
-            "num_frames": Range(1, 257, modulus=8, remainder=1),
-            "height": Range(64, 1280, multiple_of=32),
-            "width": Range(64, 1280, multiple_of=32),
-            "guidance_scale": Range(0.0, 30.0),
-            "fps": Range(1, 120),
-        },
+        limits=_fastvideo_limits(32, 8),
     ),
 )
 
@@ -150,28 +153,26 @@ def all_models() -> list[ModelSpec]:
     return list(_BY_ID.values())
 
 
-def _generic_limits(model_id: str) -> dict[str, Range]:
-    """FastVideo's own validation: sizes divisible by 8; Wan wants 4k+1 frames."""
-    if "wan" in model_id.lower():
-        return _wan_limits(1280, 257)
-    return {
-        "num_inference_steps": Range(1, 200),
-        "num_frames": Range(1, 257),
-        "height": Range(64, 2048, multiple_of=8),
-        "width": Range(64, 2048, multiple_of=8),
-        "guidance_scale": Range(0.0, 30.0),
-        "fps": Range(1, 120),
-    }
+def _probed_limits(entry: dict[str, Any], known: ModelSpec | None) -> dict[str, Range]:
+    """The size rules the probe read from FastVideo's config for this model;
+    without them, the built-in ones, else FastVideo's own check (multiples of 8)."""
+    rules = entry.get("size_rules") or {}
+    if rules.get("pixel_multiple"):
+        max_side = 1280 if known is None else int(known.limits["height"].max)
+        return _fastvideo_limits(int(rules["pixel_multiple"]), rules.get("frame_modulus"), max_side=max_side)
+    if known is not None:
+        return known.limits
+    return _fastvideo_limits(8, None, max_side=2048)
 
 
 def adopt_fastvideo_models(entries: list[dict[str, Any]]) -> int:
-    """Take the installed FastVideo's text-to-video models and their defaults
-    (from fastvideo_catalogue's probe). Known models keep their limits and get
-    FastVideo's defaults; new ones get FastVideo's own validation rules.
+    """Take the installed FastVideo's text-to-video models, their defaults and
+    their size rules (from fastvideo_catalogue's probe).
     Returns how many models were added."""
     added = 0
     for entry in entries:
-        if "t2v" not in entry.get("workload_types", []):
+        workloads = set(entry.get("workload_types", []))
+        if "t2v" not in workloads or workloads & {"t2a", "v2a"}:  # Stable Audio is registered as t2v too
             continue
         model_id = str(entry["id"])
         known = _BY_ID.get(model_id)
@@ -185,7 +186,7 @@ def adopt_fastvideo_models(entries: list[dict[str, Any]]) -> int:
             id=model_id,
             label=known.label if known else str(entry.get("label") or model_id),
             backend="fastvideo", type="t2v", defaults=defaults,
-            limits=known.limits if known else _generic_limits(model_id),
+            limits=_probed_limits(entry, known),
             description=known.description if known else "from the installed FastVideo's registry",
             default_negative_prompt=negative if isinstance(negative, str) else
             (known.default_negative_prompt if known else ""),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -12,9 +12,15 @@ class Inventory:
     gpu_source: str  # "--gpus", "CUDA_VISIBLE_DEVICES", "nvml" or "none"
     gpu_reason: str  # why there are none, when there are none
     cpu_slots: tuple[str, ...]
+    # The index CUDA_VISIBLE_DEVICES must carry for a GPU named by UUID:
+    # FastVideo calls int() on every entry (platforms/cuda.py).
+    cuda_indices: dict[str, str] = field(default_factory=dict)
 
     def devices(self, kind: str) -> tuple[str, ...]:
         return self.gpus if kind == "gpu" else self.cpu_slots
+
+    def cuda_visible_devices(self, gpus: tuple[str, ...]) -> str:
+        return ",".join(self.cuda_indices.get(gpu, gpu) for gpu in gpus)
 
 
 def _nvml_count() -> tuple[int, str]:
@@ -42,15 +48,47 @@ def parse_gpu_list(text: str) -> tuple[str, ...]:
     return ids
 
 
+def nvml_indices(uuids: list[str]) -> dict[str, str]:
+    """NVML's index for each GPU UUID. NVML numbers GPUs in PCI bus order,
+    which is CUDA's order under CUDA_DEVICE_ORDER=PCI_BUS_ID (workers set it).
+    Raises ValueError naming the first UUID it cannot place."""
+    if not uuids:
+        return {}
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception as exc:  # noqa: BLE001 - ImportError, NVMLError alike
+        raise ValueError(f"GPU {uuids[0]} is named by UUID, and without NVML ({exc}) it cannot be turned into "
+                         f"the numeric index FastVideo needs; name GPUs by index") from None
+    try:
+        indices = {}
+        for uuid in uuids:
+            try:
+                indices[uuid] = str(pynvml.nvmlDeviceGetIndex(pynvml.nvmlDeviceGetHandleByUUID(uuid)))
+            except Exception as exc:  # noqa: BLE001
+                raise ValueError(f"GPU {uuid}: NVML does not know this UUID ({exc})") from None
+        return indices
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _named(gpus: tuple[str, ...], source: str, empty_reason: str, cpu: tuple[str, ...]) -> Inventory:
+    uuids = [gpu for gpu in gpus if not gpu.isdigit()]
+    return Inventory(gpus, source, "" if gpus else empty_reason, cpu, nvml_indices(uuids))
+
+
 def detect_inventory(gpus_flag: str | None, cpu_slots: int) -> Inventory:
+    """Raises ValueError for a GPU list that cannot be used."""
     cpu = tuple(f"cpu{i}" for i in range(cpu_slots))
     if gpus_flag is not None:
-        gpus = parse_gpu_list(gpus_flag)
-        return Inventory(gpus, "--gpus", "" if gpus else "--gpus names no GPU", cpu)
+        return _named(parse_gpu_list(gpus_flag), "--gpus", "--gpus names no GPU", cpu)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        gpus = parse_gpu_list(visible)
-        return Inventory(gpus, "CUDA_VISIBLE_DEVICES", "" if gpus else "CUDA_VISIBLE_DEVICES hides every GPU", cpu)
+        return _named(parse_gpu_list(visible), "CUDA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES hides every GPU", cpu)
     count, reason = _nvml_count()
     if count:
         return Inventory(tuple(str(i) for i in range(count)), "nvml", "", cpu)

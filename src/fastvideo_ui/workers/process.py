@@ -67,6 +67,7 @@ class WorkerProcess:
         worker_id: int,
         device_kind: str,
         devices: tuple[str, ...],
+        cuda_visible_devices: str,
         on_message: MessageHandler,
         on_log: LogHandler,
         on_exit: ExitHandler,
@@ -74,6 +75,7 @@ class WorkerProcess:
         self.worker_id = worker_id
         self.device_kind = device_kind
         self.devices = devices
+        self.cuda_visible_devices = cuda_visible_devices  # the devices as CUDA numbers them
         self.loaded: ModelConfig | None = None
         self.backend: str | None = None
         self.job_id: str | None = None
@@ -113,7 +115,8 @@ class WorkerProcess:
         # Workers run model code that may log its environment; the token stays in the server.
         env.pop("FASTVIDEO_UI_API_TOKEN", None)
         # A CPU worker sees no GPU at all; a GPU worker sees only its own.
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(self.devices) if self.device_kind == "gpu" else ""
+        env["CUDA_VISIBLE_DEVICES"] = self.cuda_visible_devices if self.device_kind == "gpu" else ""
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA's numbering = NVML's (see devices.nvml_indices)
         env["FASTVIDEO_UI_WORKER_DEVICES"] = ",".join(self.devices)
         try:
             self._proc = await asyncio.create_subprocess_exec(

@@ -1,6 +1,7 @@
 """One fake GPU worker: `python -m fastvideo._gpu_worker RANK`. Commands come
 as JSON lines on stdin, answers go on stdout; rank 0 draws the logs and the
-tqdm bar on stderr, as FastVideo's rank-0 worker does."""
+tqdm bar on stderr, as FastVideo's rank-0 worker does. A failure is reported
+the way FastVideo's worker_main reports it: logged, then SIGQUIT to the parent."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import os
 import signal
 import sys
 import time
+import traceback
 
 from ._log import log
 
 STAGES = ["input_validation_stage|InputValidationStage", "prompt_encoding_stage|TextEncodingStage",
           "latent_preparation_stage|LatentPreparationStage", "denoising_stage|DenoisingStage"]
+
+
+class OutOfMemoryError(RuntimeError):
+    """Stands in for torch.OutOfMemoryError (a RuntimeError)."""
 
 
 def bar(n: int, total: int, elapsed: float, per_step: float) -> str:
@@ -28,7 +34,12 @@ def bar(n: int, total: int, elapsed: float, per_step: float) -> str:
 def run(rank: int, command: dict) -> dict:
     steps, mode, per_step = command["steps"], command["mode"], command["step_s"]
     if rank == 0:
-        for stage in STAGES:
+        log(f"[{STAGES[0]}] Starting execution", "base.py", 148, sys.stderr)
+        log(f"[{STAGES[1]}] Starting execution", "base.py", 148, sys.stderr)
+    # stages/text_encoding.py:89
+    assert command["guidance_scale"] <= 1 or isinstance(command["negative_prompt"], str)
+    if rank == 0:
+        for stage in STAGES[2:]:
             log(f"[{stage}] Starting execution", "base.py", 148, sys.stderr)
     start = time.monotonic()
     for n in range(steps + 1):
@@ -40,9 +51,9 @@ def run(rank: int, command: dict) -> dict:
                 time.sleep(3600)
         if n == 1 and mode == "oom" and rank == 0:
             sys.stderr.write("\n")
-            return {"error": "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of "
-                             "79.19 GiB of which 1.06 GiB is free. Including non-PyTorch memory, this process "
-                             "has 78.12 GiB memory in use."}
+            raise OutOfMemoryError(f"CUDA out of memory. Tried to allocate 20.00 GiB. GPU {rank} has a total capacity "
+                                   "of 79.19 GiB of which 1.06 GiB is free. Including non-PyTorch memory, this "
+                                   "process has 78.12 GiB memory in use.")
         if n == 1 and mode == "crash" and rank == 0:
             os.kill(os.getpid(), signal.SIGKILL)
         if n < steps:
@@ -55,13 +66,19 @@ def run(rank: int, command: dict) -> dict:
 
 def main() -> None:
     rank = int(sys.argv[1])
-    for line in sys.stdin:
-        command = json.loads(line)
-        if command["type"] == "exit":
-            return
-        answer = run(rank, command)
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command["type"] == "exit":
+                return
+            answer = run(rank, command)
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+    except Exception:  # worker/multiproc_executor.py worker_main
+        log(f"Worker {rank} hit an exception: {traceback.format_exc()}", "multiproc_executor.py", 590,
+            sys.stderr, level="ERROR")
+        os.kill(os.getppid(), signal.SIGQUIT)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""FastVideo's log format (fastvideo/logger.py: _FORMAT, _DATE_FORMAT)."""
+"""FastVideo's log format (fastvideo/logger.py: _FORMAT, _DATE_FORMAT), on stdout as FastVideo's is."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import sys
 import time
 
 
-def log(message: str, filename: str = "video_generator.py", lineno: int = 1, stream=None) -> None:  # type: ignore[no-untyped-def]
+def log(message: str, filename: str = "video_generator.py", lineno: int = 1, stream=None,  # type: ignore[no-untyped-def]
+        level: str = "INFO") -> None:
     now = time.time()
     stamp = time.strftime("%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
-    print(f"INFO {stamp} [{filename}:{lineno}] {message}", file=stream or sys.stdout, flush=True)
+    # Like FastVideo's formatter, the head starts every line of a multi-line message.
+    for line in message.splitlines() or [""]:
+        print(f"{level} {stamp} [{filename}:{lineno}] {line}", file=stream or sys.stdout, flush=True)

@@ -18,8 +18,33 @@ from .._log import log
 from ..registry import get_registered_model_paths
 
 
-class OutOfMemoryError(RuntimeError):
-    """Stands in for torch.OutOfMemoryError (a RuntimeError)."""
+class _Proc:
+    """The part of multiprocessing's Process that callers read: exitcode."""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self.popen = popen
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+
+class _WorkerHandle:  # worker/multiproc_executor.py WorkerProcHandle
+    def __init__(self, rank: int, popen: subprocess.Popen) -> None:
+        self.rank = rank
+        self.proc = _Proc(popen)
+
+
+class _Executor:
+    def __init__(self, workers: list[subprocess.Popen]) -> None:
+        self.workers = [_WorkerHandle(rank, popen) for rank, popen in enumerate(workers)]
+
+
+def _check_visible_devices() -> None:
+    """platforms/cuda.py:83-95: every CUDA_VISIBLE_DEVICES entry goes through int()."""
+    for entry in (os.environ.get("CUDA_VISIBLE_DEVICES") or "").split(","):
+        if entry:
+            int(entry)
 
 
 def _record(event: dict[str, Any]) -> None:
@@ -40,9 +65,11 @@ class VideoGenerator:
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for rank in range(num_gpus)
         ]
+        self.executor = _Executor(self.workers)
         log("Creating pipeline stages...", "composed_pipeline_base.py", 276)
         _record({"event": "load", "model": model_path, "kwargs": kwargs, "pid": os.getpid(),
                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                 "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),
                  "worker_pids": [w.pid for w in self.workers]})
 
     @classmethod
@@ -53,6 +80,7 @@ class VideoGenerator:
     ) -> "VideoGenerator":
         if model_path is None:
             raise TypeError("model_path or config is required")
+        _check_visible_devices()
         if model_path not in get_registered_model_paths() and not Path(model_path).is_dir():
             raise OSError(f"{model_path} is not a local folder and is not a valid model identifier listed on "
                           "'https://huggingface.co/models'")
@@ -75,20 +103,25 @@ class VideoGenerator:
         log(f"height: {height}\n width: {width}\n prompt: {prompt}", "video_generator.py", 773)
         mode = next((m for m in ("oom", "hang", "crash", "missing-output") if f"[{m}]" in (prompt or "")), "")
         command = {"type": "run", "steps": int(kwargs["num_inference_steps"]), "mode": mode,
-                   "step_s": float(os.environ.get("FAKE_FASTVIDEO_STEP_S", "0.05"))}
+                   "step_s": float(os.environ.get("FAKE_FASTVIDEO_STEP_S", "0.05")),
+                   "guidance_scale": float(kwargs.get("guidance_scale", 1.0)),
+                   "negative_prompt": kwargs.get("negative_prompt")}
         _record({"event": "generate", "model": self.model_path, "kwargs": kwargs, "prompt": prompt,
                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
         for worker in self.workers:
             worker.stdin.write(json.dumps(command) + "\n")
             worker.stdin.flush()
-        for rank, worker in enumerate(self.workers):
+        for worker in self.workers:
             answer = worker.stdout.readline()
+            while answer and not answer.startswith("{"):  # the worker's own log lines (fastvideo logs at import)
+                sys.stdout.write(answer)
+                answer = worker.stdout.readline()
             if not answer:
-                raise RuntimeError(f"Worker rank {rank} (pid {worker.pid}) died unexpectedly "
-                                   f"with exit code {worker.wait()}")
-            result = json.loads(answer)
-            if "error" in result:
-                raise OutOfMemoryError(result["error"])
+                # entrypoints/video_generator.py:836: the pipe's EOFError, wrapped.
+                raise RuntimeError("Forward execution thread failed.\nTraceback (most recent call last):\n"
+                                   "  File \"multiproc_executor.py\", line 286, in collective_rpc\n"
+                                   "    response = worker.pipe.recv()\nEOFError")
+            json.loads(answer)
         log(f"Generated successfully in {time.monotonic() - started:.2f} seconds", "video_generator.py", 865)
         output = Path(kwargs["output_path"])
         if output.suffix != ".mp4":
