@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install Debian's chromium for the browser tests if it is missing, set up .venv
-# with the package and its test extras, then run every test.
+# with the package and its test extras, set up the real-FastVideo environment
+# (cached outside the clone; see fastvideo-env.sh), then run every test.
 # Usage: ./scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-chromium.sh
 EXTRAS=test source scripts/venv.sh
+./scripts/fastvideo-env.sh
 exec .venv/bin/python -m pytest "$@"

@@ -44,11 +44,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 class Server:
     def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None,
-                 command_prefix: list[str] | None = None) -> None:
+                 command_prefix: list[str] | None = None, python: str | None = None) -> None:
         self.data_dir = data_dir
         self.args = args
         self.env = env or {}
         self.command_prefix = command_prefix or []  # e.g. a namespace to run it in
+        self.python = python or sys.executable
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
@@ -63,7 +64,7 @@ class Server:
         env = dict(os.environ)
         env.pop("CUDA_VISIBLE_DEVICES", None)
         env.update(self.env)
-        command = [*self.command_prefix, sys.executable, "-m", "fastvideo_ui.server", "--port", str(self.port),
+        command = [*self.command_prefix, self.python, "-m", "fastvideo_ui.server", "--port", str(self.port),
                    "--data-dir", str(self.data_dir), *self.args]
         with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -163,6 +164,7 @@ def server(start_server: Callable[..., Server]) -> Server:
 # -- the fake `fastvideo` package (tests/fake_fastvideo) ---------------------------
 
 FAKE_FASTVIDEO = Path(__file__).parent / "fake_fastvideo"
+FAKE_NVML = Path(__file__).parent / "fake_nvml"  # several GPUs' NVML, named by UUID
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 SMALL_VIDEO = {"height": 64, "width": 64, "num_frames": 5, "num_inference_steps": 4}
 
@@ -186,12 +188,14 @@ class FakeFastVideo:
 
 @pytest.fixture
 def fastvideo(start_server: Callable[..., Server], tmp_path: Path) -> Callable[..., FakeFastVideo]:
-    def start(*args: str, step_s: float = 0.05) -> FakeFastVideo:
+    def start(*args: str, step_s: float = 0.05, nvml_uuids: str | None = None) -> FakeFastVideo:
         record = tmp_path / "fake-fastvideo.jsonl"
+        paths = [str(FAKE_FASTVIDEO), str(FAKE_NVML) if nvml_uuids else "", os.environ.get("PYTHONPATH")]
         env = {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE_FASTVIDEO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, paths)),
             "FAKE_FASTVIDEO_RECORD": str(record),
             "FAKE_FASTVIDEO_STEP_S": str(step_s),
+            "FAKE_NVML_UUIDS": nvml_uuids or "",
         }
         return FakeFastVideo(start_server(*(args or ("--gpus", "0,1")), env=env), record)
 
@@ -245,3 +249,38 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
 def card(page: Any, job_id: str) -> Any:
     """A job's card in the jobs view."""
     return page.locator(f"job-card[data-id='{job_id}']")
+
+
+# -- the real `fastvideo` 0.2.1 (scripts/fastvideo-env.sh builds its environment) ---
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_ENV = Path(os.environ.get("FASTVIDEO_UI_REAL_ENV", ROOT / ".venv-fastvideo"))
+REAL_SITE = Path(__file__).parent / "real_fastvideo" / "site"  # CPU shims and fault injection
+BUILD_TINY_WAN = Path(__file__).parent / "real_fastvideo" / "build_tiny_wan.py"
+
+
+def real_python() -> str:
+    """The real-FastVideo environment's interpreter. Missing, the test fails:
+    it never skips, so CI cannot pass without running the real library."""
+    python = REAL_ENV / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"the real-FastVideo environment is missing ({REAL_ENV}): run ./scripts/fastvideo-env.sh "
+                    f"(./scripts/test.sh does)")
+    return str(python)
+
+
+def real_env(hf_home: Path) -> dict[str, str]:
+    """The clone's code first, then the test-only site; weights from an offline cache."""
+    return {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(REAL_SITE)]),
+            "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="session")
+def tiny_wan_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An HF_HOME whose hub cache holds a tiny random-weight Wan 2.1 T2V under
+    the real repo id, built here with no network."""
+    hf_home = tmp_path_factory.mktemp("hf-home")
+    env = dict(os.environ, **real_env(hf_home))
+    subprocess.run([real_python(), str(BUILD_TINY_WAN), str(hf_home)], env=env, check=True, timeout=300,
+                   capture_output=True)
+    return hf_home

@@ -1,0 +1,247 @@
+"""The real fastvideo 0.2.1, through the real server and worker, on this CPU.
+
+The server runs in the real-FastVideo environment (scripts/fastvideo-env.sh),
+with a tiny random-weight Wan 2.1 T2V checkpoint in an offline Hugging Face
+cache under the catalogue's own id, and tests/real_fastvideo/site on
+PYTHONPATH: the CPU shims (each one says why) and faults a prompt can ask
+for inside FastVideo's GPU worker. One server serves the whole module, as one
+would serve a day of jobs: each test also shows the server is fine after the
+one before it. These tests never skip: without the environment they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import psutil
+import pytest
+
+from conftest import WAN, Server, process_gone, real_env, real_python, wait_for
+
+pytestmark = pytest.mark.real_fastvideo
+
+TINY = {"model_id": WAN, "height": 64, "width": 64, "num_frames": 5, "num_inference_steps": 3}
+SECOND_MODEL = "Wan-AI/Wan2.1-T2V-14B-Diffusers"  # the same tiny weights, FastVideo's 720P pipeline config
+NOT_CACHED = "FastVideo/FastWan2.1-T2V-1.3B-Diffusers"
+
+
+@pytest.fixture(scope="module")
+def real(tiny_wan_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    _cache_second_model(tiny_wan_home)
+    server = Server(tmp_path_factory.mktemp("real-fastvideo"), ["--gpus", "0"], env=real_env(tiny_wan_home),
+                    python=real_python())
+    server.start()
+    yield server
+    server.terminate()
+    server.client.close()
+
+
+def _cache_second_model(hf_home: Path) -> None:
+    """The tiny checkpoint again under a second registered id, so a model switch is a real one."""
+    hub = hf_home / "hub"
+    source = hub / ("models--" + WAN.replace("/", "--"))
+    target = hub / ("models--" + SECOND_MODEL.replace("/", "--"))
+    if not target.exists():
+        import shutil
+
+        shutil.copytree(source, target)
+
+
+def run(server: Server, timeout: float = 180, **body: Any) -> dict[str, Any]:
+    job = server.create(**(TINY | {"start": True} | body))
+    return server.wait_status(job["id"], "completed", "failed", "stopped", timeout=timeout)
+
+
+class EventLog:
+    """Every SSE event the server publishes while the block runs."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+
+    def __enter__(self) -> "EventLog":
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _read(self) -> None:
+        with self.server.client.stream("GET", "/api/events", timeout=300) as response:
+            kind = ""
+            self._ready.set()
+            for line in response.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith("event:"):
+                    kind = line.split(":", 1)[1].strip()
+                elif line.startswith("data:"):
+                    self.events.append((kind, json.loads(line.split(":", 1)[1])))
+
+    def of(self, job_id: str, kind: str) -> list[dict[str, Any]]:
+        return [data for event, data in self.events if event == kind and data.get("id") == job_id]
+
+
+def test_a_job_runs_to_a_playable_video_with_steps_and_phases(real: Server) -> None:
+    with EventLog(real) as events:
+        done = run(real, num_inference_steps=40, prompt="a red fox runs through the snow at dawn")
+        wait_for(lambda: events.of(done["id"], "updated"), timeout=10)
+    assert done["status"] == "completed", done["error"]
+    video = real.client.get(done["video_url"])
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    path = real.data_dir / "video.mp4"
+    path.write_bytes(video.content)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        assert (stream.codec_context.name, stream.width, stream.height, frames) == ("h264", 64, 64, 5)
+    assert real.client.get(done["poster_url"]).headers["content-type"] == "image/jpeg"
+    progress = events.of(done["id"], "progress")
+    steps = [event["step"] for event in progress if event["step"]]
+    # FastVideo's own tqdm bar, read from its GPU worker's output: many steps, in order, to the last.
+    assert len(set(steps)) >= 4 and steps == sorted(steps) and steps[-1] == 40, steps
+    assert {event["total_steps"] for event in progress if event["step"]} == {40}
+    phases = [event["phase"] for event in progress]
+    seen = [phase for i, phase in enumerate(phases) if i == 0 or phases[i - 1] != phase]
+    assert [p for p in seen if p in ("loading model", "encoding prompt", "denoising", "decoding", "saving")] == [
+        "loading model", "encoding prompt", "denoising", "decoding", "saving"], seen
+    log = real.log_text(done["id"])
+    assert "40/40 [" in log and "Saved video to" in log
+    # Our offload flags are the ones FastVideo keeps: it had nothing to switch off.
+    assert "automatically disabling" not in log
+
+
+def test_an_empty_negative_prompt_with_guidance_works(real: Server) -> None:
+    done = run(real, negative_prompt="", guidance_scale=5.0, prompt="a cat sleeps on a warm windowsill")
+    assert done["status"] == "completed", done["error"]
+    assert done["negative_prompt"] == "" and done["guidance_scale"] == 5.0
+
+
+def _fastvideo_gpu_workers(server: Server) -> list[psutil.Process]:
+    """The GPU worker processes FastVideo spawned under our workers (not
+    multiprocessing's resource tracker, which outlives a model by design)."""
+    found = []
+    for worker in server.health()["workers"]:
+        try:
+            children = psutil.Process(worker["pid"]).children(recursive=True)
+            found += [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def test_out_of_memory_in_a_gpu_worker_is_one_line_and_the_next_job_runs(real: Server) -> None:
+    failed = run(real, prompt="a boat drifts [fault:oom@2]", num_inference_steps=6)
+    assert failed["status"] == "failed"
+    assert failed["error"] == ("CUDA out of memory on GPU 0 while denoising: try fewer frames, a smaller size, "
+                               "or more GPUs (num_gpus)")
+    log = real.log_text(failed["id"])
+    assert "Traceback" in log and "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB" in log
+    assert "2/6 [" in log and "3/6 [" not in log
+    assert real.health()["status"] == "ok"
+    after = run(real, prompt="the next job, on the same GPU")
+    assert after["status"] == "completed", after["error"]
+
+
+def test_a_killed_gpu_worker_fails_its_job_clearly(real: Server) -> None:
+    failed = run(real, prompt="a city street at night [fault:kill@2]", num_inference_steps=6)
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("a FastVideo GPU worker (rank 0) was killed by SIGKILL while denoising"), \
+        failed["error"]
+    after = run(real, prompt="and the next one runs")
+    assert after["status"] == "completed", after["error"]
+
+
+def test_stop_ends_fastvideos_own_processes(real: Server) -> None:
+    job = real.create(**(TINY | {"start": True, "num_inference_steps": 200, "height": 256, "width": 256,
+                                 "num_frames": 17, "prompt": "waves on a rocky shore"}))
+    wait_for(lambda: (real.job(job["id"])["step"] or 0) >= 2, timeout=120, what="denoising to begin")
+    worker_pid = real.job(job["id"]) and real.health()["workers"][0]["pid"]
+    spawned = _fastvideo_gpu_workers(real)
+    assert spawned, "FastVideo spawned no GPU worker process"
+    assert real.client.post(f"/api/jobs/{job['id']}/stop").status_code == 200
+    stopped = real.wait_status(job["id"], "stopped", timeout=30)
+    assert stopped["error"] is None
+    wait_for(lambda: all(process_gone(pid) for pid in [worker_pid, *(p.pid for p in spawned)]), timeout=15,
+             what="our worker and FastVideo's GPU workers to end")
+    assert real.health()["devices"]["allocated"] == {}
+    after = run(real, prompt="a fresh worker after the stop")
+    assert after["status"] == "completed", after["error"]
+
+
+def test_switching_models_shuts_the_first_down_and_loads_the_next(real: Server) -> None:
+    first = run(real, prompt="on the first model")
+    assert first["status"] == "completed", first["error"]
+    before = {p.pid for p in _fastvideo_gpu_workers(real)}
+    assert before
+    second = run(real, model_id=SECOND_MODEL, prompt="on the second model")
+    assert second["status"] == "completed", second["error"]
+    log = real.log_text(second["id"])
+    # FastVideo's shutdown() ran (its executor logs it), then the second model loaded.
+    assert log.index("MultiprocExecutor shutdown complete") < log.index(f"loading {SECOND_MODEL}")
+    assert all(process_gone(pid) for pid in before)
+
+
+def test_a_model_missing_from_the_offline_cache_says_so(real: Server) -> None:
+    failed = run(real, model_id=NOT_CACHED, prompt="not downloaded", height=448, width=832, num_frames=5)
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith(f"could not download {NOT_CACHED}: the Hugging Face Hub is unreachable"), \
+        failed["error"]
+
+
+def test_the_catalogue_is_fastvideos_registry(real: Server) -> None:
+    def probed() -> dict[str, Any] | None:
+        models = {m["id"]: m for m in real.client.get("/api/models").json()}
+        return models if "Lightricks/LTX-2.3" in models else None
+
+    models = wait_for(probed, timeout=120, what="the registry probe")
+    fastvideo_models = [m for m in models.values() if m["id"] != "fastvideo-ui/preview"]
+    # 0.2.1 registers 40 text-to-video models; two are Stable Audio, whose output is a .wav.
+    assert len(fastvideo_models) == 38
+    assert not any("stable-audio" in model_id for model_id in models)
+    wan = models[WAN]
+    assert wan["available"] and {k: wan["defaults"][k] for k in (
+        "height", "width", "num_frames", "fps", "num_inference_steps", "guidance_scale")} == {
+        "height": 480, "width": 832, "num_frames": 81, "fps": 16, "num_inference_steps": 50, "guidance_scale": 3.0}
+    assert wan["defaults"]["negative_prompt"].startswith("Bright tones, overexposed")
+
+
+# What FastVideo's own configs say, by family (pixel multiple, frame form), and
+# so what jobs are refused at create instead of failing on a GPU.
+SIZE_RULES = {
+    WAN: (16, "4k+1"),
+    "Wan-AI/Wan2.2-T2V-A14B-Diffusers": (16, "4k+1"),
+    "Wan-AI/Wan2.2-TI2V-5B-Diffusers": (32, "4k+1"),
+    "hunyuanvideo-community/HunyuanVideo": (16, "4k+1"),
+    "hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-480p_t2v": (16, "4k+1"),
+    "nvidia/Cosmos-Predict2-2B-Video2World": (16, "4k+1"),
+    "Lightricks/LTX-2": (32, "8k+1"),
+}
+
+
+def test_size_rules_come_from_fastvideos_configs(real: Server) -> None:
+    from fastvideo_ui.jobs.catalogue import FASTVIDEO_MODELS
+
+    models = wait_for(lambda: (found := {m["id"]: m for m in real.client.get("/api/models").json()})
+                      .get("Lightricks/LTX-2.3") and found, timeout=120, what="the registry probe")
+    for model_id, (multiple, form) in SIZE_RULES.items():
+        limits = models[model_id]["limits"]
+        assert (limits["height"]["multiple_of"], limits["width"]["multiple_of"], limits["num_frames"]["form"]) == (
+            multiple, multiple, form), model_id
+    # The built-in catalogue, used when fastvideo is not installed, says the same.
+    for spec in FASTVIDEO_MODELS:
+        built_in = {name: rule.as_json() for name, rule in spec.limits.items()}
+        probed = models[spec.id]["limits"]
+        assert built_in["height"] == probed["height"] and built_in["num_frames"] == probed["num_frames"], spec.id
+    refused = real.client.post("/api/jobs", json={"prompt": "p", **TINY, "height": 72})
+    assert refused.status_code == 422 and "multiple of 16" in refused.json()["detail"][0]["msg"]
