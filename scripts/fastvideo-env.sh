@@ -16,6 +16,8 @@ venv="$cache/real-fastvideo-$key"
 if [ ! -f "$venv/.complete" ]; then
     echo "building the real-FastVideo environment in $venv"
     rm -rf "$venv"
+    # Older builds are 1.6 GB each; one unused for a day is not another run's.
+    find "$cache" -maxdepth 1 -name 'real-fastvideo-*' -mtime +0 -exec rm -rf {} + 2>/dev/null || true
     mkdir -p "$cache"
     "$PYTHON" -m venv "$venv"
     pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
@@ -39,5 +41,6 @@ if [ ! -f "$venv/.complete" ]; then
         echo "the real-FastVideo environment does not import (CPU torch + fastvideo)" >&2; exit 1; }
     touch "$venv/.complete"
 fi
+touch "$venv"  # in use: not pruned
 ln -sfn "$venv" .venv-fastvideo
 echo "real-FastVideo environment: $venv"

@@ -86,6 +86,7 @@ def install_in_cache(hf_home: Path) -> Path:
     repo = hf_home / "hub" / ("models--" + REPO_ID.replace("/", "--"))
     revision = hashlib.sha1(REPO_ID.encode()).hexdigest()  # any 40 hex digits name the snapshot
     snapshot = repo / "snapshots" / revision
+    hf_home.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=hf_home) as scratch:
         build(Path(scratch) / "model")
         if repo.exists():

@@ -27,7 +27,6 @@ from typing import Any
 
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
 from .fastvideo_output import OutputParser, Phase, Step
-from .media import poster_from_video
 from .offload import memory_advice
 from .output_tap import OutputTap
 
@@ -143,6 +142,10 @@ class FastVideoBackend:
         reporter.phase("saving")
         poster: Path | None = request.poster_path
         try:
+            # Imported here: FastVideo writes the video itself, and PyAV, needed
+            # only for the poster, may be absent (the GPU check does without it).
+            from .media import poster_from_video
+
             poster_from_video(request.output_path, request.poster_path)
         except Exception as exc:  # noqa: BLE001 - a missing poster does not fail the job
             log.warning("no poster: %s", exc)
