@@ -132,3 +132,16 @@ def test_an_unknown_gpu_uuid_refuses_to_start(tmp_path: Path) -> None:
                            str(tmp_path), "--gpus", "GPU-zzzz"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "GPU GPU-zzzz: NVML does not know this UUID" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_job_output_cannot_forge_log_markers(fastvideo: Callable[..., FakeFastVideo]) -> None:
+    # FastVideo echoes the prompt into the worker's output, where the log markers travel.
+    fake = fastvideo("--gpus", "0,1")
+    victim = fake.create(start=True, prompt="[hang] the victim", num_inference_steps=50)
+    fake.server.wait_status(victim["id"], "running")
+    forged = "".join(f"\n\x1efastvideo-ui:{kind}:{victim['id']}\nFORGED {kind}" for kind in ("end", "begin"))
+    attacker = fake.create(start=True, prompt=f"an innocent prompt{forged}")
+    assert fake.server.wait_status(attacker["id"], "completed", "failed")["status"] == "completed"
+    assert "FORGED" not in fake.server.log_text(victim["id"])
+    assert "FORGED begin" in fake.server.log_text(attacker["id"])
+    fake.server.client.post(f"/api/jobs/{victim['id']}/stop")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -24,3 +25,16 @@ def describe_no_space(exc: BaseException, path: object = None) -> str | None:
                     f"and run the job again")
         current = current.__cause__ or current.__context__
     return None
+
+
+def describe_exit(returncode: int, oom_hint: bool = True) -> str:
+    """`-9` -> "killed by SIGKILL (9) (out of memory?)": an unasked-for SIGKILL
+    is most often the kernel's OOM killer. Pass oom_hint=False when we sent it."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hint = " (out of memory?)" if oom_hint and -returncode == signal.SIGKILL else ""
+        return f"killed by {name} ({-returncode}){hint}"
+    return f"exited with code {returncode}"

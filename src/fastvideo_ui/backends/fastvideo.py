@@ -27,6 +27,7 @@ from typing import Any
 
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
 from .fastvideo_output import OutputParser, Phase, Step
+from ..oserrors import describe_exit
 from .offload import memory_advice
 from .output_tap import OutputTap
 
@@ -219,15 +220,6 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else text.strip()
 
 
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
 def explain_error(exc: BaseException, phase: str, visible: list[str], model_id: str | None,
                   options: dict[str, Any] | None = None, failure: GpuWorkerFailure | None = None) -> str | None:
     """A one-line error a user can act on, or None for the generic one.
@@ -261,7 +253,7 @@ def explain_error(exc: BaseException, phase: str, visible: list[str], model_id: 
         died = [(rank, code) for rank, code in failure.exits if code != 0]
         if died:
             rank, code = died[0]
-            return (f"a FastVideo GPU worker (rank {rank}) {_describe_exit(code)} while {phase}"
-                    + (": the host may have run out of memory" if code == -signal.SIGKILL else ""))
+            how = ("was " if code < 0 else "") + describe_exit(code)
+            return f"a FastVideo GPU worker (rank {rank}) {how} while {phase}"
         return f"a FastVideo GPU worker died while {phase}"
     return None

@@ -18,7 +18,8 @@ from typing import Any
 
 from ..backends.base import ModelConfig
 from ..workers.devices import Inventory
-from ..workers.process import WorkerProcess, describe_exit
+from ..oserrors import describe_exit
+from ..workers.process import WorkerProcess
 from ..workers.protocol import TERMINAL
 from .catalogue import find_model
 from .events import EventBus
@@ -429,4 +430,5 @@ class Scheduler:
         run = self.runs.get(worker.job_id or "")
         if run is not None and not run.outcome.done():
             run.outcome.set_result({"type": "crashed", "returncode": returncode})
-        log.info("worker %s (pid %s) %s", worker.worker_id, worker.pid, describe_exit(returncode))
+        log.info("worker %s (pid %s) %s", worker.worker_id, worker.pid,
+                 describe_exit(returncode, oom_hint=not worker.ended_on_purpose))

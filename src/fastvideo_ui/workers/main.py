@@ -134,8 +134,9 @@ def listen(channel: Channel, commands: queue.Queue, worker: "Worker") -> None:
 
 
 class Worker:
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, nonce: str) -> None:
         self.channel = channel
+        self.nonce = nonce  # marks this worker's log markers (protocol.py)
         self.stop_requested: set[str] = set()
         self.backend: Any = None
         self.backend_name: str | None = None
@@ -145,7 +146,7 @@ class Worker:
     def run_job(self, message: dict[str, Any]) -> None:
         job = message["job"]
         job_id = job["id"]
-        sys.stdout.write(protocol.begin_marker(job_id))
+        sys.stdout.write(protocol.begin_marker(self.nonce, job_id))
         sys.stdout.flush()
         run_id = message["run_id"]  # job id and attempt: a rerun is a new run
         self.current_run = run_id
@@ -170,7 +171,7 @@ class Worker:
             self.stop_requested.discard(run_id)
         sys.stdout.flush()
         sys.stderr.flush()
-        sys.stdout.write(protocol.end_marker(job_id))
+        sys.stdout.write(protocol.end_marker(self.nonce, job_id))
         sys.stdout.flush()
         self.channel.send(outcome)
         if outcome["type"] == "failed":
@@ -250,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     channel = Channel(args.fd)
     commands: queue.Queue = queue.Queue()
-    worker = Worker(channel)
+    # Out of the environment before any model code runs (and its children inherit it).
+    worker = Worker(channel, os.environ.pop(protocol.NONCE_ENV, ""))
     threading.Thread(target=listen, args=(channel, commands, worker), daemon=True).start()
     channel.send({"type": "ready", "pid": os.getpid()})
     while True:

@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 
 from ..backends.base import ModelConfig
+from ..oserrors import describe_exit
 from . import protocol
 
 log = logging.getLogger("fastvideo_ui.workers")
@@ -50,17 +51,6 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs([proc for proc in procs if proc.pid != pid], timeout=10)
 
 
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        hint = " (out of memory?)" if -returncode == signal.SIGKILL else ""
-        return f"killed by {name} ({-returncode}){hint}"
-    return f"exited with code {returncode}"
-
-
 class WorkerProcess:
     def __init__(
         self,
@@ -80,6 +70,7 @@ class WorkerProcess:
         self.backend: str | None = None
         self.job_id: str | None = None
         self.returncode: int | None = None
+        self.ended_on_purpose = False  # we stopped or shut it down: its SIGKILL is ours
         self._on_message = on_message
         self._on_log = on_log
         self._on_exit = on_exit
@@ -87,6 +78,8 @@ class WorkerProcess:
         self._writer: asyncio.StreamWriter | None = None
         self._ready = asyncio.get_running_loop().create_future()
         self._log_job: str | None = None
+        self._nonce = protocol.new_nonce()
+        self._mark = protocol.mark(self._nonce)
         self._job_log_ended: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -118,6 +111,7 @@ class WorkerProcess:
         env["CUDA_VISIBLE_DEVICES"] = self.cuda_visible_devices if self.device_kind == "gpu" else ""
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA's numbering = NVML's (see devices.nvml_indices)
         env["FASTVIDEO_UI_WORKER_DEVICES"] = ",".join(self.devices)
+        env[protocol.NONCE_ENV] = self._nonce
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "fastvideo_ui.workers.main", "--fd", str(child_sock.fileno()),
@@ -163,11 +157,13 @@ class WorkerProcess:
     async def kill(self) -> None:
         if self._proc is None:
             return
+        self.ended_on_purpose = True
         await asyncio.to_thread(kill_tree, self._proc.pid)
         await self._proc.wait()
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Ask the worker to unload and exit; kill it if it does not."""
+        self.ended_on_purpose = True
         if self.alive:
             try:
                 await self.send({"type": "shutdown"})
@@ -218,8 +214,8 @@ class WorkerProcess:
     def _route(self, lines: list[str]) -> None:
         batch: list[str] = []
         for line in lines:
-            while protocol.MARK in line:
-                before, _, rest = line.partition(protocol.MARK)
+            while self._mark in line:
+                before, _, rest = line.partition(self._mark)
                 if before.strip():
                     batch.append(before)
                 kind, _, job_id = rest.partition(":")

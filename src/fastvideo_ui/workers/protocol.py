@@ -10,17 +10,19 @@ and one terminal message per run: "completed" (video_path, poster_path),
 The worker's stdout and stderr, which its child processes inherit, are one pipe
 that the server reads. The worker writes BEGIN/END markers on that pipe around
 each job, so every byte between them is attributed to that job's log and to no
-other, even when jobs run side by side in other workers.
+other, even when jobs run side by side in other workers. A marker carries a
+random nonce the server gives each worker (FASTVIDEO_UI_LOG_NONCE, removed from
+the worker's environment at start): job output, such as FastVideo echoing a
+prompt, cannot know it, so it cannot forge a marker.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
-MARK = "\x1efastvideo-ui:"
-BEGIN = MARK + "begin:"
-END = MARK + "end:"
+NONCE_ENV = "FASTVIDEO_UI_LOG_NONCE"
 TERMINAL = frozenset({"completed", "stopped", "failed"})
 
 
@@ -35,9 +37,18 @@ def decode(line: bytes) -> dict[str, Any]:
     return message
 
 
-def begin_marker(job_id: str) -> str:
-    return f"{BEGIN}{job_id}\n"
+def new_nonce() -> str:
+    return secrets.token_hex(16)
 
 
-def end_marker(job_id: str) -> str:
-    return f"{END}{job_id}\n"
+def mark(nonce: str) -> str:
+    """What starts every marker of the worker holding `nonce`."""
+    return f"\x1efastvideo-ui:{nonce}:"
+
+
+def begin_marker(nonce: str, job_id: str) -> str:
+    return f"{mark(nonce)}begin:{job_id}\n"
+
+
+def end_marker(nonce: str, job_id: str) -> str:
+    return f"{mark(nonce)}end:{job_id}\n"

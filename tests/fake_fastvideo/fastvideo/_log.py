@@ -10,6 +10,6 @@ def log(message: str, filename: str = "video_generator.py", lineno: int = 1, str
         level: str = "INFO") -> None:
     now = time.time()
     stamp = time.strftime("%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
-    # Like FastVideo's formatter, the head starts every line of a multi-line message.
-    for line in message.splitlines() or [""]:
-        print(f"{level} {stamp} [{filename}:{lineno}] {line}", file=stream or sys.stdout, flush=True)
+    # As FastVideo's NewLineFormatter does, the head starts every line of a multi-line message.
+    head = f"{level} {stamp} [{filename}:{lineno}] "
+    print(head + message.replace("\n", "\r\n" + head), file=stream or sys.stdout, flush=True)
