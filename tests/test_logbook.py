@@ -40,3 +40,27 @@ def test_newlines_inside_a_line_cannot_shift_indexes(tmp_path: Path) -> None:
     book = LogBook(tmp_path)
     book.append_lines("j", ["one\ntwo"])
     assert book.read("j", 0) == (["one two"], 1)
+
+
+def test_concurrent_first_reads_build_one_index(tmp_path: Path) -> None:
+    # Two tabs on one log were enough to index its lines twice, for good.
+    import threading
+
+    book = LogBook(tmp_path)
+    book.append_lines("j", [f"line {i}" for i in range(200_000)])
+    for trial in range(3):
+        book._indexes.clear()
+        start = threading.Barrier(8)
+        totals: list[int] = []
+
+        def first_read() -> None:
+            start.wait()
+            totals.append(book.read("j", 0, limit=1)[1])
+
+        threads = [threading.Thread(target=first_read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert totals == [200_000] * 8, trial
+        assert book.read("j", 199_999) == (["line 199999"], 200_000)

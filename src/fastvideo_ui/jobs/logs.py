@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ class _LineIndex:
     # offsets[i] is where line i starts; complete lines only
     offsets: array = field(default_factory=lambda: array("Q"))
     indexed_to: int = 0  # bytes scanned so far, always just after a newline
+    # Reads run in the thread pool: two extending one index at once would each
+    # append the same lines (two tabs on one log were enough).
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LogBook:
@@ -34,6 +38,7 @@ class LogBook:
         self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._indexes: dict[str, _LineIndex] = {}
+        self._indexes_lock = threading.Lock()
         self._write_errors: dict[str, str] = {}
 
     def path(self, job_id: str) -> Path:
@@ -81,16 +86,18 @@ class LogBook:
             raise
         with open(fd, "rb") as handle:
             size = os.fstat(fd).st_size
-            index = self._indexes.setdefault(job_id, _LineIndex())
-            if size < index.indexed_to:  # truncated or replaced: start over
-                index = self._indexes[job_id] = _LineIndex()
-            self._extend_index(handle, index, size)
-            total = len(index.offsets)
-            if after >= total:
-                return [], total
-            end_line = total if limit is None else min(total, after + limit)
-            start = index.offsets[after]
-            stop = index.offsets[end_line] if end_line < total else index.indexed_to
+            with self._indexes_lock:
+                index = self._indexes.setdefault(job_id, _LineIndex())
+            with index.lock:
+                if size < index.indexed_to:  # truncated or replaced: start over
+                    index.offsets, index.indexed_to = array("Q"), 0
+                self._extend_index(handle, index, size)
+                total = len(index.offsets)
+                if after >= total:
+                    return [], total
+                end_line = total if limit is None else min(total, after + limit)
+                start = index.offsets[after]
+                stop = index.offsets[end_line] if end_line < total else index.indexed_to
             handle.seek(start)
             data = handle.read(stop - start)
         return data.decode("utf-8", errors="replace").splitlines(), total
@@ -116,7 +123,8 @@ class LogBook:
         index.indexed_to = line_start
 
     def remove(self, job_id: str) -> None:
-        self._indexes.pop(job_id, None)
+        with self._indexes_lock:
+            self._indexes.pop(job_id, None)
         self._write_errors.pop(job_id, None)
         try:
             os.unlink(self.path(job_id))
