@@ -66,6 +66,8 @@ def test_forced_stop_kills_the_whole_tree(start_server) -> None:
     follow = server.create(start=True)
     server.wait_status(follow["id"], "completed")
     assert pid not in server.worker_pids()
+    # We killed it: the server's log does not guess at memory.
+    assert "killed by SIGKILL" in server.output.read_text() and "(out of memory?)" not in server.output.read_text()
 
 
 def test_stopping_a_queued_job_takes_it_out_of_the_queue(server: Server) -> None:
@@ -182,6 +184,7 @@ def test_graceful_shutdown_records_the_interrupted_job(start_server, tmp_path) -
     pid = _running_worker(server, job["id"])
     server.terminate()
     assert process_gone(pid)
+    assert "(out of memory?)" not in server.output.read_text()
     again = start_server(data_dir=data)
     failed = again.job(job["id"])
     assert failed["status"] == "failed" and "the server shut down" in failed["error"]
