@@ -363,3 +363,37 @@ def test_server_never_imports_torch(server: Server) -> None:
     assert "torch" not in maps and "fastvideo/" not in maps
     assert psutil.Process(server.proc.pid).is_running()
     _ = httpx  # the client is httpx
+
+
+@pytest.mark.parametrize("field,raw", [
+    ("guidance_scale", b'"guidance_scale": NaN'),
+    ("guidance_scale", b'"guidance_scale": -Infinity'),
+    ("guidance_scale", b'"guidance_scale": 1e309'),
+    ("seed", b'"seed": Infinity'),
+    ("prompt", b'"prompt": "a fox \\ud800"'),
+    ("negative_prompt", b'"negative_prompt": "\\udfff"'),
+])
+def test_what_json_cannot_carry_back_is_a_422_not_a_500(server: Server, field: str, raw: bytes) -> None:
+    body = b'{"model_id": "fastvideo-ui/preview", ' + (b"" if field == "prompt" else b'"prompt": "p", ') + raw + b"}"
+    response = server.client.post("/api/jobs", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
+    session = server.client.post("/api/session", content=b'{"token": NaN}', headers={"content-type": "application/json"})
+    assert session.status_code == 422 and session.json()["detail"][0]["input"] == "NaN"
+    assert "Traceback" not in server.output.read_text()
+
+
+def test_a_wrong_method_is_405_with_allow(server: Server) -> None:
+    job = server.create()
+    for method, path, allow in (("PUT", "/api/jobs", "GET, POST"), ("PATCH", f"/api/jobs/{job['id']}", "DELETE, GET"),
+                                ("GET", f"/api/jobs/{job['id']}/stop", "POST")):
+        response = server.client.request(method, path)
+        assert response.status_code == 405 and response.headers["allow"] == allow, (method, path, response.text)
+    assert server.client.put("/api/no-such-thing").status_code == 404
+
+
+def test_query_errors_name_the_parameter_and_a_nul_is_just_text(server: Server) -> None:
+    response = server.client.get("/api/jobs", params={"limit": "many"})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "limit"]
+    found = server.client.get("/api/jobs", params={"q": "a\x00b"})
+    assert found.status_code == 200 and found.json() == []

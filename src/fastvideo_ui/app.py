@@ -8,17 +8,20 @@ from pathlib import Path
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
 from .api import errors, events, jobs, session, system
 from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken
 from .api.limits import BodySizeLimit
+from .api.origin import AllowedHosts, BrowserGuard
 from .api.security import SecurityHeaders
 from .config import Settings
 from .runtime import Runtime
@@ -60,6 +63,8 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
             allow_headers=["*"],
             expose_headers=["Link", "X-Next-Before", "X-Total-Count", "Content-Range", "Accept-Ranges"],
         )
+    app.add_middleware(BrowserGuard, hosts=AllowedHosts(settings.host, settings.allowed_hosts),
+                       cors_origins=settings.cors_origins)
     app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(system.router)
@@ -68,10 +73,15 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     app.include_router(session.router)
 
     # Below /api nothing falls through to the web UI's files: an unknown API
-    # path is a JSON 404 for every method, not the static handler's 405.
+    # path is a JSON 404 for every method, and a known one asked with the wrong
+    # method a 405 that lists the right ones in Allow.
     @app.api_route("/api/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
                    include_in_schema=False)
-    async def unknown_api_path(path: str) -> JSONResponse:
+    async def unknown_api_path(request: Request, path: str) -> JSONResponse:
+        allowed = _methods_for(app, request.scope)
+        if allowed:
+            return JSONResponse({"detail": f"Method {request.method} not allowed here; use {', '.join(allowed)}"},
+                                status_code=405, headers={"Allow": ", ".join(allowed)})
         return JSONResponse({"detail": "Not Found"}, status_code=404)
 
     app.openapi = lambda: _openapi_with_auth(app)  # type: ignore[method-assign]
@@ -79,6 +89,18 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     if (WEB_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
+
+
+API_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _methods_for(app: FastAPI, scope: Scope) -> list[str]:
+    """The methods the API's own routes answer at this request's path, asked
+    of Starlette's own matching (the catch-all and the web UI's mount aside)."""
+    routes = [route for route in app.router.routes if not isinstance(route, Mount)
+              and getattr(route, "path", None) != "/api/{path:path}"]
+    return [method for method in API_METHODS
+            if any(route.matches(dict(scope, method=method))[0] == Match.FULL for route in routes)]
 
 
 def _openapi_with_auth(app: FastAPI) -> dict[str, Any]:

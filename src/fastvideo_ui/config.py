@@ -28,6 +28,8 @@ class Settings:
     cpu_slots: int = 1
     stop_grace_s: float = 10.0
     cors_origins: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names answered beyond the built-in ones
+    trusted_proxies: list[str] = field(default_factory=list)  # whose X-Forwarded-For is believed
     verbose: bool = False
     # repr=False: settings get logged and printed in tracebacks; the token must not be.
     api_token: str | None = field(default=None, repr=False)
@@ -66,6 +68,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a stopped job gets to stop by itself before its worker is killed (default 10)")
     parser.add_argument("--cors-origin", action="append", default=None,
                         help="allow a browser app on this origin to call the API (repeatable; default none)")
+    parser.add_argument("--allowed-host", action="append", default=None, metavar="NAME",
+                        help="also answer requests for this host name, e.g. gpu-box.lan or *.lan (repeatable; "
+                             "IP addresses, localhost and this machine's name always are; "
+                             "env FASTVIDEO_UI_ALLOWED_HOSTS, comma-separated)")
+    parser.add_argument("--trusted-proxy", action="append", default=None, metavar="ADDRESS",
+                        help="believe X-Forwarded-For/-Proto from this proxy address (repeatable; default: from "
+                             "nobody; env FASTVIDEO_UI_TRUSTED_PROXIES, comma-separated)")
     parser.add_argument("--api-token", default=None,
                         help="require this bearer token on /api (prefer the env var or --api-token-file: "
                              "a flag shows in `ps`; env FASTVIDEO_UI_API_TOKEN)")
@@ -133,11 +142,20 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     origins = args.cors_origin
     if origins is None:
         origins = [o for o in (_env("CORS_ORIGINS") or "").split(",") if o]
+    if "*" in origins and token is None:
+        raise SystemExit("--cors-origin '*' lets every web page on the internet drive this server; "
+                         "it needs an API token (or name the origins you use)")
+    proxies = args.trusted_proxy
+    if proxies is None:
+        proxies = [p for p in (_env("TRUSTED_PROXIES") or "").split(",") if p]
+    allowed_hosts = args.allowed_host
+    if allowed_hosts is None:
+        allowed_hosts = [h for h in (_env("ALLOWED_HOSTS") or "").split(",") if h]
     kwargs: dict = {}
     if args.data_dir:
         kwargs["data_dir"] = Path(args.data_dir)
     return Settings(
         host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
         gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace,
-        cors_origins=origins, verbose=args.verbose, api_token=token, max_queued=args.max_queued, **kwargs,
+        cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose, api_token=token, max_queued=args.max_queued, **kwargs,
     )

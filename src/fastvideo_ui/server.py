@@ -10,6 +10,8 @@ import uvicorn
 
 from .app import create_app
 from .config import add_server_arguments, settings_from_args
+from .datadir import DataDirBusy, DataDirLock
+from .jobs.db import database_problem
 from .workers.devices import detect_inventory
 
 
@@ -20,13 +22,27 @@ def serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        lock = DataDirLock.acquire(settings.data_dir)
+    except DataDirBusy as exc:
+        raise SystemExit(str(exc)) from None
+    assert settings.output_dir is not None
+    problem = database_problem(settings.db_path, settings.output_dir)
+    if problem:
+        raise SystemExit(problem)
+    try:
         inventory = detect_inventory(settings.gpus, settings.cpu_slots)
     except ValueError as exc:
         raise SystemExit(f"cannot use these GPUs: {exc}") from None
     app = create_app(settings, inventory)
     print(f"fastvideo-ui on http://{settings.host}:{settings.port}/  (data: {settings.data_dir})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port,
-                log_level="info" if settings.verbose else "warning", timeout_graceful_shutdown=5)
+                log_level="info" if settings.verbose else "warning", timeout_graceful_shutdown=5,
+                # X-Forwarded-For is believed only from a proxy the user names: from
+                # anyone else it would let a client pick its own address (and so
+                # dodge the wrong-token lock-out).
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=",".join(settings.trusted_proxies) or None)
+    lock.release()
     return 0
 
 

@@ -142,15 +142,15 @@ class RequireToken:
                 or not (path == "/api" or path.startswith("/api/")) or path in PUBLIC_API_PATHS):
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        if self.credentials.request_allowed(headers):  # the right credentials are never refused
+            await self.app(scope, receive, send)
+            return
         address = client_address(scope)
         retry_after = self.attempts.retry_after(address)
         if retry_after is not None:
             await _answer(send, 429, too_many_attempts_detail(retry_after),
                           (b"retry-after", str(retry_after).encode()))
-            return
-        headers = Headers(scope=scope)
-        if self.credentials.request_allowed(headers):
-            await self.app(scope, receive, send)
             return
         if headers.get("authorization"):
             self.attempts.record(address)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ..jobs.service import QueueFull
@@ -10,7 +15,40 @@ from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
 
 
+def _json_safe(value: Any) -> bool:
+    """Whether `value` can go out as strict JSON in UTF-8 (no NaN, Infinity or lone surrogate)."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return "a string that is not valid UTF-8 (a lone surrogate)" if isinstance(value, str) else type(value).__name__
+
+
+def validation_detail(errors: Any) -> list[dict[str, Any]]:
+    """FastAPI's 422 detail, made strict JSON: an input (or context) that cannot
+    be sent back is described instead of crashing the answer into a 500."""
+    detail = []
+    for error in errors:
+        error = dict(error)
+        if "input" in error and not _json_safe(error["input"]):
+            error["input"] = _describe(error["input"])
+        if "ctx" in error and not _json_safe(error["ctx"]):
+            error["ctx"] = {key: str(value) for key, value in error["ctx"].items()}
+        detail.append(error)
+    return detail
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+
     @app.exception_handler(JobNotFound)
     async def _not_found(_request: Request, _exc: JobNotFound) -> JSONResponse:
         return JSONResponse({"detail": "Job not found"}, status_code=404)

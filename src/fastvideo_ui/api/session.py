@@ -49,7 +49,7 @@ async def log_in(request: Request, body: LoginRequest, response: Response) -> Se
     attempts: FailedAttempts = request.app.state.failed_attempts
     address = client_address(request.scope)
     retry_after = attempts.retry_after(address)
-    if retry_after is not None:
+    if retry_after is not None and not credentials.token_matches(body.token):
         return JSONResponse({"detail": too_many_attempts_detail(retry_after)}, status_code=429,
                             headers={"Retry-After": str(retry_after)})
     if not credentials.token_matches(body.token):

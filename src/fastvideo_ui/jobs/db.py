@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -42,3 +43,28 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def database_problem(db_path: Path, output_dir: Path) -> str | None:
+    """Why the job database cannot be opened as it is, in one line, or None.
+
+    Cheap on purpose (it runs at every start): a file that is not SQLite, and
+    a zero-byte file beside existing videos, which SQLite would silently treat
+    as a new empty database, losing every job's record."""
+    if not db_path.exists():
+        return None
+    advice = (f"restore it from a backup, or move it away to start with an empty job list "
+              f"(the videos in {output_dir} stay where they are)")
+    if db_path.stat().st_size == 0:
+        if output_dir.is_dir() and any(output_dir.iterdir()):
+            return f"{db_path} is empty (0 bytes) while videos exist: it was probably truncated; {advice}"
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{db_path} is not a usable SQLite database ({exc}); {advice}"
+    return None
