@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from .api.limits import BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
 from .api.security import SecurityHeaders
 from .config import Settings
+from .connections import AcceptErrorLog
 from .runtime import Runtime
 from .workers.devices import Inventory
 
@@ -33,6 +35,7 @@ WEB_DIR = Path(__file__).parent / "web"
 def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
         runtime = Runtime.build(settings, inventory)
         app.state.runtime = runtime
         await runtime.start()

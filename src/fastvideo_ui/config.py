@@ -34,6 +34,8 @@ class Settings:
     # repr=False: settings get logged and printed in tracebacks; the token must not be.
     api_token: str | None = field(default=None, repr=False)
     max_queued: int = 1000
+    header_timeout_s: float = 10.0  # a request's headers must arrive within this
+    max_connections: int = 1024  # open at once; kept below the file descriptor limit
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -85,6 +87,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow listening on a non-loopback address without a token")
     parser.add_argument("--max-queued", type=int, default=int(_env("MAX_QUEUED", "1000") or 1000),
                         help="queued jobs beyond this are refused with 429 (default 1000)")
+    parser.add_argument("--header-timeout", type=float, default=_env("HEADER_TIMEOUT", "10"),
+                        help="seconds a request's headers may take to arrive before the connection is closed "
+                             "(default 10)")
+    parser.add_argument("--max-connections", type=int, default=_env("MAX_CONNECTIONS", "1024"),
+                        help="connections open at once; more are closed on arrival (default 1024, and below "
+                             "the file descriptor limit)")
     parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE") in ("1", "true", "yes"),
                         help="log more")
 
@@ -130,6 +138,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--stop-grace must be 0 or more")
     if args.max_queued < 1:
         raise SystemExit("--max-queued must be 1 or more")
+    if not args.header_timeout > 0:
+        raise SystemExit("--header-timeout must be more than 0 seconds")
+    if args.max_connections < 1:
+        raise SystemExit("--max-connections must be 1 or more")
     token = _api_token(args)
     if token is None and not args.insecure_no_auth and not is_loopback(args.host):
         raise SystemExit(
@@ -157,5 +169,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(
         host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
         gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace,
-        cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose, api_token=token, max_queued=args.max_queued, **kwargs,
+        cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
+        header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token, max_queued=args.max_queued, **kwargs,
     )

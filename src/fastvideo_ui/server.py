@@ -10,9 +10,13 @@ import uvicorn
 
 from .app import create_app
 from .config import add_server_arguments, settings_from_args
+from .connections import connection_cap, guarded_protocol, raise_fd_limit
 from .datadir import DataDirBusy, DataDirLock
 from .jobs.db import database_problem
 from .workers.devices import detect_inventory
+
+
+MAX_HEADER_BYTES = 64 * 1024
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -34,9 +38,12 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"cannot use these GPUs: {exc}") from None
     app = create_app(settings, inventory)
+    max_connections = connection_cap(settings.max_connections, raise_fd_limit())
+    protocol = guarded_protocol(settings.header_timeout_s, MAX_HEADER_BYTES, max_connections)
     print(f"fastvideo-ui on http://{settings.host}:{settings.port}/  (data: {settings.data_dir})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level="info" if settings.verbose else "warning", timeout_graceful_shutdown=5,
+                http=protocol,
                 # X-Forwarded-For is believed only from a proxy the user names: from
                 # anyone else it would let a client pick its own address (and so
                 # dodge the wrong-token lock-out).

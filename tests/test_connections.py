@@ -1,0 +1,95 @@
+"""Connection-level limits, before any request reaches the app: what another
+process on the host can do to the port with raw sockets."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Callable
+
+import psutil
+
+from conftest import Server, wait_for
+from fastvideo_ui.connections import RESERVED_FDS, connection_cap
+
+
+def _connect(server: Server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def test_headers_that_never_finish_are_cut_off(start_server: Callable[..., Server]) -> None:
+    server = start_server("--header-timeout", "1")
+    silent = _connect(server)  # connects, sends nothing
+    slow = _connect(server)
+    slow.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # ... and never the rest
+    started = time.monotonic()
+    assert _read_all(slow).startswith(b"HTTP/1.1 408 ")
+    assert _read_all(silent).startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - started < 5
+    # A request that does finish its headers in time is untouched by the timer.
+    assert server.client.get("/api/health").status_code == 200
+
+
+def test_a_huge_header_is_431_without_reading_it_all(start_server: Callable[..., Server]) -> None:
+    server = start_server()
+    assert server.proc is not None
+    before = psutil.Process(server.proc.pid).memory_info().rss
+    sock = _connect(server)
+    sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: ")
+    answer = b""
+    try:
+        for _ in range(100 * 16):  # up to 100 MB, 64 KB at a time
+            sock.sendall(b"a" * 65536)
+    except OSError:  # the server closed the connection: the rest is never read
+        pass
+    answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+    assert psutil.Process(server.proc.pid).memory_info().rss - before < 50 * 2**20
+    assert server.client.get("/api/health").status_code == 200
+
+
+def test_connections_beyond_the_cap_are_closed_and_the_server_keeps_serving(
+        start_server: Callable[..., Server]) -> None:
+    server = start_server("--max-connections", "30", "--header-timeout", "2")
+    idle = [_connect(server) for _ in range(60)]
+    try:
+        closed = 0
+        for sock in idle:
+            sock.settimeout(0.5)
+            try:
+                if sock.recv(1) == b"":
+                    closed += 1
+            except ConnectionResetError:  # aborted on arrival
+                closed += 1
+            except TimeoutError:
+                pass
+        assert closed >= 30  # those past the cap at once, or soon after
+        # The idle ones within the cap go at the header timeout; then the server answers again.
+        wait_for(lambda: _health(server), timeout=15, what="/api/health to answer again")
+    finally:
+        for sock in idle:
+            sock.close()
+    assert "Too many open files" not in server.output.read_text()
+
+
+def _health(server: Server) -> bool:
+    try:
+        return server.client.get("/api/health", timeout=1).status_code == 200
+    except Exception:  # noqa: BLE001 - refused or closed while the cap is full
+        return False
+
+
+def test_the_cap_stays_below_the_descriptor_limit() -> None:
+    assert connection_cap(1024, 1024) == 1024 - RESERVED_FDS
+    assert connection_cap(1024, 1_048_576) == 1024
+    assert connection_cap(10, 100) == 1
