@@ -93,3 +93,26 @@ def test_the_cap_stays_below_the_descriptor_limit() -> None:
     assert connection_cap(1024, 1024) == 1024 - RESERVED_FDS
     assert connection_cap(1024, 1_048_576) == 1024
     assert connection_cap(10, 100) == 1
+
+
+def test_sigterm_with_a_hundred_event_streams_exits_at_once_and_cleanly(start_server: Callable[..., Server]) -> None:
+    import signal
+
+    server = start_server()
+    assert server.proc is not None
+    streams = []
+    for _ in range(100):
+        sock = _connect(server)
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        streams.append(sock)
+    for sock in streams:
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(30)
+    # Without ending the streams it waited out its whole 5 s grace period, then cancelled them.
+    assert time.monotonic() - started < 4.5
+    for sock in streams:
+        sock.close()
+    output = server.output.read_text()
+    assert "Traceback" not in output and "graceful shutdown exceeded" not in output

@@ -13,7 +13,8 @@ of uvicorn's HTTP protocol (httptools):
 - at most `max_connections` are open at once, a number kept below the file
   descriptor limit (whose soft value is raised to the hard one at start); a
   connection beyond it is closed at once, before it is read;
-- the accept loop's "out of system resource" errors are logged once a minute.
+- the accept loop's "out of system resource" errors are logged once a minute;
+- at shutdown, responses still streaming (event streams) end at once.
 """
 
 from __future__ import annotations
@@ -119,6 +120,18 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int, max_connect
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_header_timer()
             super().connection_lost(exc)
+
+        def shutdown(self) -> None:
+            # The server is stopping. A response still streaming (an event
+            # stream never ends by itself) is told its client has gone, so it
+            # ends now instead of holding the exit for the whole grace period.
+            cycle = self.cycle
+            if cycle is not None and cycle.response_started and not cycle.response_complete:
+                cycle.disconnected = True  # its sends become no-ops; receive() says http.disconnect
+                cycle.message_event.set()
+                self.transport.close()
+                return
+            super().shutdown()
 
     return GuardedHttpToolsProtocol
 
