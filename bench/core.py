@@ -32,7 +32,7 @@ from fastvideo_ui.jobs.models import JobRow  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 
-def seed_jobs(data_dir: Path, count: int) -> None:
+def seed_jobs(data_dir: Path, count: int, prompt_chars: int = 100) -> None:
     engine = make_engine(data_dir / "jobs.sqlite3")
     migrate(engine)
     now = time.time() - count
@@ -41,7 +41,7 @@ def seed_jobs(data_dir: Path, count: int) -> None:
         for i in range(count):
             job_id = str(uuid.uuid4())
             session.add(JobRow(
-                id=job_id, model_id="fastvideo-ui/preview", prompt=f"bench prompt number {i} " + "x" * 80,
+                id=job_id, model_id="fastvideo-ui/preview", prompt=(f"bench prompt number {i} " + "x" * prompt_chars)[:prompt_chars],
                 negative_prompt="", status=statuses[i % len(statuses)], num_inference_steps=30, num_frames=49,
                 height=480, width=832, guidance_scale=5.0, seed=i, fps=16, num_gpus=1, created_at=now + i,
                 started_at=now + i, finished_at=now + i + 0.5, log_file_path=str(data_dir / "logs" / f"{job_id}.log"),

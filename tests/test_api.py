@@ -397,3 +397,33 @@ def test_query_errors_name_the_parameter_and_a_nul_is_just_text(server: Server) 
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "limit"]
     found = server.client.get("/api/jobs", params={"q": "a\x00b"})
     assert found.status_code == 200 and found.json() == []
+
+
+def test_everything_without_a_limit_streams_page_by_page(server: Server) -> None:
+    from fastvideo_ui.api.streaming import JOB_PAGE, LOG_CHUNK
+
+    # More jobs than one page, and a log of more lines than one chunk: the
+    # whole answer, in order, exactly as the paged calls give it.
+    created = [server.create(prompt=f"job {i}")["id"] for i in range(JOB_PAGE + 30)]
+    everything = server.client.get("/api/jobs")
+    assert everything.status_code == 200 and everything.headers["x-total-count"] == str(len(created))
+    assert [job["id"] for job in everything.json()] == created[::-1]
+    paged, before = [], None
+    while True:
+        page = server.client.get("/api/jobs", params={"limit": 1000, **({"before": before} if before else {})})
+        paged += page.json()
+        before = page.headers.get("x-next-before")
+        if not before:
+            break
+    assert everything.json() == paged
+    assert server.client.get("/api/jobs", params={"status": "running"}).json() == []
+
+    log = server.data_dir / "logs" / f"{created[0]}.log"
+    with open(log, "a") as handle:
+        handle.writelines(f"line {i}\n" for i in range(LOG_CHUNK * 2 + 7))
+    whole = server.client.get(f"/api/jobs/{created[0]}/logs", params={"after": 5}).json()
+    total = len(log.read_text().splitlines())
+    assert whole["total"] == total and whole["next_after"] == total and len(whole["lines"]) == total - 5
+    assert whole["lines"][-1] == f"line {LOG_CHUNK * 2 + 6}"
+    assert set(whole) == {"lines", "total", "next_after", "progress", "progress_msg", "phase"}
+    assert server.client.get(f"/api/jobs/{created[0]}/logs", params={"after": total + 3}).json()["lines"] == []

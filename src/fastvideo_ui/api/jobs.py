@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from ..backends.offload import OFFLOAD_FIELDS, resolve_offload
 from ..jobs.catalogue import check_params, find_model
+from ..jobs.models import JobRow
 from ..jobs.states import JobStatus
 from ..jobs.store import JobNotFound
 from ..runtime import Runtime
 from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
+from .streaming import JOB_PAGE, LOG_CHUNK, json_array, json_object_with_lines
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
 
@@ -59,15 +62,29 @@ def list_jobs(
         if cursor is None:
             raise field_errors([("before", "names no job")])
     statuses = _statuses(status)
-    rows = runtime.store.list(limit=limit, before=cursor, statuses=statuses, prompt_contains=q)
     headers = {"X-Total-Count": str(runtime.store.count(statuses, prompt_contains=q))}
+    if limit is None:  # everything, as the original API answers: a page at a time
+        pages = _all_pages(runtime, cursor, statuses, q)
+        return StreamingResponse(json_array(pages), media_type="application/json", headers=headers)
+    rows = runtime.store.list(limit=limit, before=cursor, statuses=statuses, prompt_contains=q)
     queued = any(row.status == JobStatus.QUEUED.value for row in rows)
     positions = runtime.scheduler.queue_positions() if queued else {}
-    if limit is not None and len(rows) == limit:
+    if len(rows) == limit:
         next_url = request.url.include_query_params(before=rows[-1].id)
         headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
         headers["X-Next-Before"] = rows[-1].id
     return JSONResponse([runtime.jobs.to_json(row, positions) for row in rows], headers=headers)
+
+
+def _all_pages(runtime: Runtime, cursor: JobRow | None, statuses: list[JobStatus],
+               q: str | None) -> Iterator[list[dict[str, Any]]]:
+    positions = runtime.scheduler.queue_positions()
+    while True:
+        rows = runtime.store.list(limit=JOB_PAGE, before=cursor, statuses=statuses, prompt_contains=q)
+        yield [runtime.jobs.to_json(row, positions) for row in rows]
+        if len(rows) < JOB_PAGE:
+            return
+        cursor = rows[-1]
 
 
 @router.get("/{job_id}", response_model=None, responses=returns(Job, 404))
@@ -187,6 +204,9 @@ async def job_logs(
 ) -> JSONResponse:
     runtime = runtime_of(request)
     row = runtime.store.require(_job_id(job_id))
+    if limit is None:  # every line after `after`, as the original API answers: a chunk at a time
+        body = await run_in_threadpool(_all_lines, runtime, row, after)  # its first read indexes the log
+        return StreamingResponse(body, media_type="application/json")
     lines, total = await run_in_threadpool(runtime.logs.read, row.id, after, limit)
     return JSONResponse({
         "lines": lines,
@@ -196,6 +216,25 @@ async def job_logs(
         "progress_msg": row.progress_msg,
         "phase": row.phase,
     })
+
+
+def _all_lines(runtime: Runtime, row: JobRow, after: int) -> Iterator[bytes]:
+    """The lines present when the request came, in chunks; then the page's other fields."""
+    first, total = runtime.logs.read(row.id, after, LOG_CHUNK)
+
+    def chunks() -> Iterator[list[str]]:
+        yield first
+        start = after + len(first)
+        while start < total:
+            lines, _ = runtime.logs.read(row.id, start, min(LOG_CHUNK, total - start))
+            if not lines:
+                return
+            yield lines
+            start += len(lines)
+
+    rest = {"total": total, "next_after": total, "progress": row.progress,
+            "progress_msg": row.progress_msg, "phase": row.phase}
+    return json_object_with_lines(chunks(), lambda: rest)
 
 
 @router.get("/{job_id}/download_log", response_class=FileResponse,

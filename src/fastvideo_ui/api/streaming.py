@@ -1,0 +1,39 @@
+"""JSON bodies written as they are read, so a response's size never sets the
+server's memory. The original API answers `GET /api/jobs` and `/logs` with
+everything when no `limit` is given; a client that relies on that still gets
+everything, a page of rows (or a chunk of lines) at a time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+JOB_PAGE = 500
+LOG_CHUNK = 10_000
+
+
+def encode(value: Any) -> bytes:
+    """As JSONResponse encodes (strict JSON, UTF-8, compact)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_array(pages: Iterable[list[Any]]) -> Iterator[bytes]:
+    yield b"["
+    first = True
+    for page in pages:
+        if not page:
+            continue
+        body = encode(page)[1:-1]  # one dumps per page, its brackets dropped
+        yield body if first else b"," + body
+        first = False
+    yield b"]"
+
+
+def json_object_with_lines(chunks: Iterable[list[str]], rest: Callable[[], dict[str, Any]]) -> Iterator[bytes]:
+    """`{"lines": [...], ...rest}`, the lines streamed; `rest` is asked once they are out."""
+    yield b'{"lines":'
+    yield from json_array(chunks)
+    for key, value in rest().items():
+        yield b"," + encode(key) + b":" + encode(value)
+    yield b"}"
