@@ -41,7 +41,8 @@ def seed_jobs(data_dir: Path, count: int, prompt_chars: int = 100) -> None:
         for i in range(count):
             job_id = str(uuid.uuid4())
             session.add(JobRow(
-                id=job_id, model_id="fastvideo-ui/preview", prompt=(f"bench prompt number {i} " + "x" * prompt_chars)[:prompt_chars],
+                id=job_id, model_id="fastvideo-ui/preview",
+                prompt=(f"bench prompt number {i} " + "x" * prompt_chars)[:prompt_chars],
                 negative_prompt="", status=statuses[i % len(statuses)], num_inference_steps=30, num_frames=49,
                 height=480, width=832, guidance_scale=5.0, seed=i, fps=16, num_gpus=1, created_at=now + i,
                 started_at=now + i, finished_at=now + i + 0.5, log_file_path=str(data_dir / "logs" / f"{job_id}.log"),
@@ -130,7 +131,8 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     print(f"jobs stored: {args.jobs} (seeded in {seed_s:.1f} s)")
-    print(f"GET /api/jobs?limit=50        median {page_ms:7.2f} ms  ({page_bytes / 1024:.1f} KiB, {args.repeats} requests)")
+    print(f"GET /api/jobs?limit=50        median {page_ms:7.2f} ms  ({page_bytes / 1024:.1f} KiB, "
+          f"{args.repeats} requests)")
     print(f"GET /api/jobs/{{id}}            median {one_ms:7.2f} ms")
     print(f"GET /api/jobs (all, seed API) median {all_ms:7.2f} ms  ({all_bytes / 2**20:.2f} MiB)")
     print(f"idle gap, one slot: end -> next dispatch median {statistics.median(gaps):6.1f} ms "

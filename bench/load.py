@@ -98,7 +98,7 @@ async def one_request(client: httpx.AsyncClient, op: str, ids: list[str], rng: r
 
 async def client_loop(base: str, ids: list[str], seed: int, until: float, tally: Tally) -> None:
     rng = random.Random(seed)
-    ops, weights = zip(*MIX)
+    ops, weights = zip(*MIX, strict=True)
     async with httpx.AsyncClient(base_url=base, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         while time.perf_counter() < until:
             await one_request(client, rng.choices(ops, weights)[0], ids, rng, tally)

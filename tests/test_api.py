@@ -378,7 +378,8 @@ def test_what_json_cannot_carry_back_is_a_422_not_a_500(server: Server, field: s
     response = server.client.post("/api/jobs", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
     assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
-    session = server.client.post("/api/session", content=b'{"token": NaN}', headers={"content-type": "application/json"})
+    session = server.client.post("/api/session", content=b'{"token": NaN}',
+                                 headers={"content-type": "application/json"})
     assert session.status_code == 422 and session.json()["detail"][0]["input"] == "NaN"
     assert "Traceback" not in server.output.read_text()
 

@@ -91,7 +91,8 @@ def test_sizes_fastvideo_would_refuse_are_422_at_create(fastvideo: Callable[...,
     for field, value, words in (("height", 60, "multiple of 8"), ("height", 72, "multiple of 16"),
                                 ("num_frames", 6, "4k+1"),
                                 ("num_gpus", 3, "this server has 2 GPUs")):
-        response = fake.server.client.post("/api/jobs", json={"model_id": WAN, "prompt": "p", **SMALL_VIDEO, field: value})
+        body = {"model_id": WAN, "prompt": "p", **SMALL_VIDEO, field: value}
+        response = fake.server.client.post("/api/jobs", json=body)
         assert response.status_code == 422, (field, response.text)
         detail = response.json()["detail"][0]
         assert detail["loc"] == ["body", field] and words in detail["msg"], detail

@@ -88,7 +88,8 @@ def test_bars_that_name_denoising_count() -> None:
     # LongCat's and Kandinsky5's denoising bars carry a description.
     for desc in ("LongCat Denoising", "Kandinsky5 Denoising", "Kandinsky5 DMD Denoising"):
         parser = OutputParser()
-        parser.feed("INFO 11-25 02:40:11.030 [base.py:148] [denoising_stage|LongCatDenoisingStage] Starting execution\n")
+        parser.feed("INFO 11-25 02:40:11.030 [base.py:148] [denoising_stage|LongCatDenoisingStage] "
+                    "Starting execution\n")
         assert summarize(parser.feed(f"\r{desc}:  40%|████      | 20/50 [00:10<00:15,  2.00it/s]")) == [(20, 50)]
 
 

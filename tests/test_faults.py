@@ -245,20 +245,21 @@ def test_a_hundred_concurrent_start_stop_delete_on_one_job(fastvideo: Callable[.
         rng.shuffle(actions)
         gate = threading.Barrier(len(actions))
 
-        def act(action: str) -> int:
+        def act(action: str, gate: threading.Barrier = gate, job_id: str = job["id"]) -> int:
             with httpx.Client(base_url=server.url, timeout=60) as client:
                 gate.wait()
                 if action == "delete":
-                    return client.delete(f"/api/jobs/{job['id']}").status_code
-                return client.post(f"/api/jobs/{job['id']}/{action}").status_code
+                    return client.delete(f"/api/jobs/{job_id}").status_code
+                return client.post(f"/api/jobs/{job_id}/{action}").status_code
 
         with ThreadPoolExecutor(len(actions)) as pool:
             codes = list(pool.map(act, actions))
         assert set(codes) <= {200, 404, 409}, sorted(set(codes))
-        starts_accepted = sum(1 for a, c in zip(actions, codes) if a == "start" and c == 200) + (2 <= storm < 5)
+        starts_accepted = (sum(1 for a, c in zip(actions, codes, strict=True) if a == "start" and c == 200)
+                           + (2 <= storm < 5))
 
-        def settled() -> bool:
-            response = server.client.get(f"/api/jobs/{job['id']}")
+        def settled(job_id: str = job["id"]) -> bool:
+            response = server.client.get(f"/api/jobs/{job_id}")
             health = server.health()
             idle = not health["devices"]["allocated"] and not any(w["job_id"] for w in health["workers"])
             return idle and (response.status_code == 404
@@ -271,15 +272,15 @@ def test_a_hundred_concurrent_start_stop_delete_on_one_job(fastvideo: Callable[.
         assert sampler.max_workers <= 1 and sampler.max_devices <= 1, (sampler.max_workers, sampler.max_devices)
         generations = [e for e in fake.events("generate") if e["prompt"] == prompt]
         assert len(generations) <= starts_accepted
-        print(f"storm {storm}: {Counter(zip(actions, codes))}, {len(generations)} runs, "
+        print(f"storm {storm}: {Counter(zip(actions, codes, strict=True))}, {len(generations)} runs, "
               f"{sampler.samples} samples")
 
         response = server.client.get(f"/api/jobs/{job['id']}")
         if response.status_code == 404:  # deleted: nothing of it is left
             assert not list(server.data_dir.rglob(f"{job['id']}*"))
-            assert any(c == 200 for a, c in zip(actions, codes) if a == "delete")
+            assert any(c == 200 for a, c in zip(actions, codes, strict=True) if a == "delete")
         else:
             final = response.json()
             assert (final["video_url"] is not None) == (final["status"] == "completed")
-            assert not any(c == 200 for a, c in zip(actions, codes) if a == "delete")
+            assert not any(c == 200 for a, c in zip(actions, codes, strict=True) if a == "delete")
             server.client.delete(f"/api/jobs/{job['id']}")

@@ -53,7 +53,7 @@ def test_concurrent_first_reads_build_one_index(tmp_path: Path) -> None:
         start = threading.Barrier(8)
         totals: list[int] = []
 
-        def first_read() -> None:
+        def first_read(start: threading.Barrier = start, totals: list[int] = totals) -> None:
             start.wait()
             totals.append(book.read("j", 0, limit=1)[1])
 

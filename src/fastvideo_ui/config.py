@@ -111,7 +111,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 def _api_token(args: argparse.Namespace) -> str | None:
@@ -170,5 +170,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
         gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace,
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
-        header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token, max_queued=args.max_queued, **kwargs,
+        header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
+        max_queued=args.max_queued, **kwargs,
     )

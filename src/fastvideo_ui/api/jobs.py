@@ -54,7 +54,7 @@ def list_jobs(
     before: Annotated[str | None, Query(description="continue after this job id (the Link header gives it)")] = None,
     status: Annotated[list[str], Query(description="only these statuses (repeat or comma-separate)")] = [],  # noqa: B006
     q: Annotated[str | None, Query(max_length=500, description="only prompts containing this text (any case)")] = None,
-) -> JSONResponse:
+) -> Response:
     runtime = runtime_of(request)
     cursor = None
     if before:
@@ -201,7 +201,7 @@ async def job_logs(
     job_id: str,
     after: Annotated[int, Query(ge=0, description="skip this many lines")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many lines")] = None,
-) -> JSONResponse:
+) -> Response:
     runtime = runtime_of(request)
     row = runtime.store.require(_job_id(job_id))
     if limit is None:  # every line after `after`, as the original API answers: a chunk at a time

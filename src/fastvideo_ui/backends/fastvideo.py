@@ -247,8 +247,8 @@ def explain_error(exc: BaseException, phase: str, visible: list[str], model_id: 
     if isinstance(exc, ValueError) and "divisible by 8" in text:
         return f"FastVideo refused the size: {exc}"
     if failure.report:
-        rank = failure.report.split(":", 1)[0]
-        return f"a FastVideo GPU worker failed while {phase} ({rank}): {_last_line(failure.report)}"
+        who = failure.report.split(":", 1)[0]  # "rank N"
+        return f"a FastVideo GPU worker failed while {phase} ({who}): {_last_line(failure.report)}"
     if _FORWARD_FAILED in text or failure.signalled:
         died = [(rank, code) for rank, code in failure.exits if code != 0]
         if died:

@@ -249,7 +249,8 @@ class Scheduler:
                 await idle.shutdown()
             if worker is None:
                 worker = WorkerProcess(self._next_worker_id, run.kind, run.devices,
-                                       self.inventory.cuda_visible_devices(run.devices), self._on_message, self._on_log, self._on_exit)
+                                       self.inventory.cuda_visible_devices(run.devices),
+                                       self._on_message, self._on_log, self._on_exit)
                 self._next_worker_id += 1
                 worker.job_id = run.job_id
                 self.workers.append(worker)

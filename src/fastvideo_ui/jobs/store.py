@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Select, and_, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Engine, Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import JobRow
@@ -84,7 +85,7 @@ class JobStore:
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
-    def queue_order(self) -> list[tuple[str, str, int]]:
+    def queue_order(self) -> builtins.list[tuple[str, str, int]]:
         """(id, model_id, num_gpus) of each queued job, first in first out: what
         queue positions and dispatch need, without loading every whole row."""
         version = self._queue_version  # read first: a move during the query marks this result stale
@@ -113,11 +114,11 @@ class JobStore:
                 raise JobNotFound(job_id)
             current = JobStatus(row.status)
             target = check_transition(job_id, action, current)
-            result = session.execute(
+            result = cast("CursorResult[Any]", session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == current.value)
                 .values(status=target.value, **fields)
-            )
+            ))
             if result.rowcount != 1:
                 session.rollback()
                 latest = self.require(job_id)
@@ -129,20 +130,20 @@ class JobStore:
     def update_running(self, job_id: str, **fields: Any) -> bool:
         """Progress and other non-status fields, only while the job runs."""
         with self._session() as session, session.begin():
-            result = session.execute(
+            result = cast("CursorResult[Any]", session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == JobStatus.RUNNING.value)
                 .values(**fields)
-            )
+            ))
             return result.rowcount == 1
 
     def delete(self, job_id: str) -> bool:
         with self._session() as session, session.begin():
-            result = session.execute(delete(JobRow).where(JobRow.id == job_id))
+            result = cast("CursorResult[Any]", session.execute(delete(JobRow).where(JobRow.id == job_id)))
         self._queue_version += 1
         return result.rowcount == 1
 
-    def running_ids(self) -> list[str]:
+    def running_ids(self) -> builtins.list[str]:
         query = select(JobRow.id).where(JobRow.status == JobStatus.RUNNING.value)
         with self._session() as session:
             return list(session.scalars(query))
