@@ -108,6 +108,10 @@ def test_log_console_tails_and_follows(server: Server, open_page: Callable[..., 
     lines = lambda: output.evaluate("o => o.textContent.split('\\n').length")  # noqa: E731
     count = lines()
     wait_for(lambda: lines() > count, what="new log lines")
+    # Until the lines overflow the box, its top is its bottom and following is moot
+    # (scrolling "up" before then made this test fail about two runs in three).
+    wait_for(lambda: output.evaluate("o => o.scrollHeight > o.clientHeight + 40"), timeout=60,
+             what="the log to overflow its box")
     assert output.evaluate("o => o.scrollTop + o.clientHeight >= o.scrollHeight - 8")
     output.evaluate("o => { o.scrollTop = 0; o.dispatchEvent(new Event('scroll')); }")
     count = lines()

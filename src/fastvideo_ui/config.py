@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,10 +52,23 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(ENV_PREFIX + name, default)
 
 
+def _number(kind: type[int] | type[float], env: str) -> Callable[[str], int | float]:
+    """argparse's type for a number flag whose default may come from the environment:
+    a bad value is a usage error that names both places, not a traceback."""
+    def convert(text: str) -> int | float:
+        try:
+            return kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} (set by the flag or by {ENV_PREFIX}{env})"
+                                             ) from None
+    return convert
+
+
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"),
                         help="address to bind (default 127.0.0.1; env FASTVIDEO_UI_HOST)")
-    parser.add_argument("--port", type=int, default=int(_env("PORT", "8189") or 8189),
+    parser.add_argument("--port", type=_number(int, "PORT"), default=_env("PORT", "8189"),
                         help="port (default 8189; env FASTVIDEO_UI_PORT)")
     parser.add_argument("--data-dir", default=_env("DATA_DIR"),
                         help=f"where the job database lives (default {default_data_dir()})")
@@ -64,9 +78,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where job logs are written (default DATA_DIR/logs)")
     parser.add_argument("--gpus", default=_env("GPUS"),
                         help="GPU ids to use, e.g. 0,1, or 'none' (default: CUDA_VISIBLE_DEVICES, else all NVML sees)")
-    parser.add_argument("--cpu-slots", type=int, default=int(_env("CPU_SLOTS", "1") or 1),
+    parser.add_argument("--cpu-slots", type=_number(int, "CPU_SLOTS"), default=_env("CPU_SLOTS", "1"),
                         help="preview-renderer jobs that may run at once (default 1)")
-    parser.add_argument("--stop-grace", type=float, default=float(_env("STOP_GRACE", "10") or 10),
+    parser.add_argument("--stop-grace", type=_number(float, "STOP_GRACE"), default=_env("STOP_GRACE", "10"),
                         help="seconds a stopped job gets to stop by itself before its worker is killed (default 10)")
     parser.add_argument("--cors-origin", action="append", default=None,
                         help="allow a browser app on this origin to call the API (repeatable; default none)")
@@ -85,12 +99,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--insecure-no-auth", action="store_true",
                         default=_env("INSECURE_NO_AUTH") in ("1", "true", "yes"),
                         help="allow listening on a non-loopback address without a token")
-    parser.add_argument("--max-queued", type=int, default=int(_env("MAX_QUEUED", "1000") or 1000),
+    parser.add_argument("--max-queued", type=_number(int, "MAX_QUEUED"), default=_env("MAX_QUEUED", "1000"),
                         help="queued jobs beyond this are refused with 429 (default 1000)")
-    parser.add_argument("--header-timeout", type=float, default=_env("HEADER_TIMEOUT", "10"),
+    parser.add_argument("--header-timeout", type=_number(float, "HEADER_TIMEOUT"), default=_env("HEADER_TIMEOUT", "10"),
                         help="seconds a request's headers may take to arrive before the connection is closed "
                              "(default 10)")
-    parser.add_argument("--max-connections", type=int, default=_env("MAX_CONNECTIONS", "1024"),
+    parser.add_argument("--max-connections", type=_number(int, "MAX_CONNECTIONS"),
+                        default=_env("MAX_CONNECTIONS", "1024"),
                         help="connections open at once; more are closed on arrival (default 1024, and below "
                              "the file descriptor limit)")
     parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE") in ("1", "true", "yes"),
