@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from collections import deque
@@ -18,6 +17,8 @@ from http.cookies import SimpleCookie
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .asgi import send_json_error
 
 COOKIE_NAME = "fastvideo_ui_session"
 SESSION_TTL_S = 30 * 24 * 3600
@@ -116,13 +117,6 @@ def too_many_attempts_detail(retry_after: int) -> str:
     return f"Too many wrong tokens from this address; try again in {retry_after} s"
 
 
-async def _answer(send: Send, status: int, detail: str, *headers: tuple[bytes, bytes]) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers,
-    ]})
-    await send({"type": "http.response.body", "body": body})
-
 
 UNAUTHORIZED = ("Authentication required: send 'Authorization: Bearer <token>', "
                 "or log in with POST /api/session")
@@ -149,9 +143,9 @@ class RequireToken:
         address = client_address(scope)
         retry_after = self.attempts.retry_after(address)
         if retry_after is not None:
-            await _answer(send, 429, too_many_attempts_detail(retry_after),
+            await send_json_error(send, 429, too_many_attempts_detail(retry_after),
                           (b"retry-after", str(retry_after).encode()))
             return
         if headers.get("authorization"):
             self.attempts.record(address)
-        await _answer(send, 401, UNAUTHORIZED, (b"www-authenticate", b'Bearer realm="fastvideo-ui"'))
+        await send_json_error(send, 401, UNAUTHORIZED, (b"www-authenticate", b'Bearer realm="fastvideo-ui"'))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .asgi import send_json_error
 
 # A create body is a few hundred bytes; two 10,000-character prompts in 4-byte
 # UTF-8 are 80 KB. Nothing legitimate comes near this.
@@ -64,8 +65,4 @@ class BodySizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": _too_large_detail(self.max_bytes)}).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        ]})
-        await send({"type": "http.response.body", "body": body})
+        await send_json_error(send, 413, _too_large_detail(self.max_bytes))

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .asgi import send_json_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -57,13 +58,6 @@ class AllowedHosts:
         return _is_ip(name) or name in self.exact or name.endswith(self.suffixes)
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class BrowserGuard:
     def __init__(self, app: ASGIApp, hosts: AllowedHosts, cors_origins: Iterable[str]) -> None:
         self.app = app
@@ -78,14 +72,14 @@ class BrowserGuard:
         headers = Headers(scope=scope)
         host = headers.get("host")
         if host is not None and not self.hosts.allows(host):
-            await _refuse(send, 400, f"Host {host_name(host)!r} is not one this server answers to "
+            await send_json_error(send, 400, f"Host {host_name(host)!r} is not one this server answers to "
                                      f"(a defence against DNS rebinding); start it with --allowed-host "
                                      f"{host_name(host)} if that name is yours")
             return
         if scope["method"] not in SAFE_METHODS:
             problem = self._cross_site(headers, scope)
             if problem:
-                await _refuse(send, 403, problem)
+                await send_json_error(send, 403, problem)
                 return
         await self.app(scope, receive, send)
 

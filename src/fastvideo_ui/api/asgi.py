@@ -1,0 +1,16 @@
+"""What the pure-ASGI middlewares share: answering with a JSON error themselves."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import Send
+
+
+async def send_json_error(send: Send, status: int, detail: str, *headers: tuple[bytes, bytes]) -> None:
+    """`{"detail": ...}` with this status, in FastAPI's error shape."""
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers,
+    ]})
+    await send({"type": "http.response.body", "body": body})
