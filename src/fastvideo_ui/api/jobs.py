@@ -234,7 +234,7 @@ def _all_lines(runtime: Runtime, row: JobRow, after: int) -> Iterator[bytes]:
 
     rest = {"total": total, "next_after": total, "progress": row.progress,
             "progress_msg": row.progress_msg, "phase": row.phase}
-    return json_object_with_lines(chunks(), lambda: rest)
+    return json_object_with_lines(chunks(), rest)
 
 
 @router.get("/{job_id}/download_log", response_class=FileResponse,

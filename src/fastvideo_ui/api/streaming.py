@@ -6,7 +6,7 @@ everything, a page of rows (or a chunk of lines) at a time."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 JOB_PAGE = 500
@@ -30,10 +30,10 @@ def json_array(pages: Iterable[list[Any]]) -> Iterator[bytes]:
     yield b"]"
 
 
-def json_object_with_lines(chunks: Iterable[list[str]], rest: Callable[[], dict[str, Any]]) -> Iterator[bytes]:
-    """`{"lines": [...], ...rest}`, the lines streamed; `rest` is asked once they are out."""
+def json_object_with_lines(chunks: Iterable[list[str]], rest: dict[str, Any]) -> Iterator[bytes]:
+    """`{"lines": [...], ...rest}`, the lines streamed."""
     yield b'{"lines":'
     yield from json_array(chunks)
-    for key, value in rest().items():
+    for key, value in rest.items():
         yield b"," + encode(key) + b":" + encode(value)
     yield b"}"

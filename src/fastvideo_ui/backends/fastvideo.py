@@ -28,7 +28,7 @@ from typing import Any
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
 from .fastvideo_output import OutputParser, Phase, Step
 from ..oserrors import describe_exit
-from .offload import memory_advice
+from .offload import OFFLOAD_FIELDS, memory_advice
 from .output_tap import OutputTap
 
 log = logging.getLogger("fastvideo_ui.fastvideo")
@@ -93,13 +93,8 @@ class FastVideoBackend:
                  os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         try:
             self.generator = VideoGenerator.from_pretrained(
-                config.model_id,
-                num_gpus=config.num_gpus,
-                dit_layerwise_offload=config.dit_layerwise_offload,
-                dit_cpu_offload=config.dit_cpu_offload,
-                text_encoder_cpu_offload=config.text_encoder_cpu_offload,
-                vae_cpu_offload=config.vae_cpu_offload,
-                use_fsdp_inference=config.use_fsdp_inference,
+                config.model_id, num_gpus=config.num_gpus,
+                **{name: getattr(config, name) for name in OFFLOAD_FIELDS},
             )
         finally:
             _drain()

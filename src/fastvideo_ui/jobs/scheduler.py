@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import ModelConfig
+from ..backends.offload import OFFLOAD_FIELDS
 from ..workers.devices import Inventory
 from ..oserrors import describe_exit
 from ..workers.process import WorkerProcess
@@ -54,15 +55,8 @@ class Run:
 
 
 def model_config(row: JobRow) -> ModelConfig:
-    return ModelConfig(
-        model_id=row.model_id,
-        num_gpus=row.num_gpus,
-        dit_cpu_offload=row.dit_cpu_offload,
-        text_encoder_cpu_offload=row.text_encoder_cpu_offload,
-        vae_cpu_offload=row.vae_cpu_offload,
-        use_fsdp_inference=row.use_fsdp_inference,
-        dit_layerwise_offload=row.dit_layerwise_offload,
-    )
+    return ModelConfig(model_id=row.model_id, num_gpus=row.num_gpus,
+                       **{name: getattr(row, name) for name in OFFLOAD_FIELDS})
 
 
 def _pct(step: int, total: int) -> float:

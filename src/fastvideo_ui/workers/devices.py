@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -23,19 +26,40 @@ class Inventory:
         return ",".join(self.cuda_indices.get(gpu, gpu) for gpu in gpus)
 
 
-def _nvml_count() -> tuple[int, str]:
+class NvmlUnavailable(Exception):
+    """NVML cannot be used here; the message says why, for a user."""
+
+    def __init__(self, reason: str, installed: bool) -> None:
+        super().__init__(reason)
+        self.installed = installed  # nvidia-ml-py is there, the driver is not
+
+
+@contextmanager
+def nvml_session() -> Iterator[Any]:
+    """pynvml, initialised for the block and shut down after it."""
     try:
         import pynvml
     except ImportError:
-        return 0, "nvidia-ml-py is not installed"
+        raise NvmlUnavailable("nvidia-ml-py is not installed", installed=False) from None
     try:
         pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
-        return 0, f"no NVIDIA driver ({exc})"
+    except Exception as exc:  # noqa: BLE001 - NVMLError and driver-less machines alike
+        raise NvmlUnavailable(f"no NVIDIA driver ({exc})", installed=True) from None
     try:
-        return pynvml.nvmlDeviceGetCount(), ""
+        yield pynvml
     finally:
-        pynvml.nvmlShutdown()
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _nvml_count() -> tuple[int, str]:
+    try:
+        with nvml_session() as nvml:
+            return nvml.nvmlDeviceGetCount(), ""
+    except NvmlUnavailable as exc:
+        return 0, str(exc)
 
 
 def parse_gpu_list(text: str) -> tuple[str, ...]:
@@ -55,25 +79,17 @@ def nvml_indices(uuids: list[str]) -> dict[str, str]:
     if not uuids:
         return {}
     try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception as exc:  # noqa: BLE001 - ImportError, NVMLError alike
+        with nvml_session() as nvml:
+            indices = {}
+            for uuid in uuids:
+                try:
+                    indices[uuid] = str(nvml.nvmlDeviceGetIndex(nvml.nvmlDeviceGetHandleByUUID(uuid)))
+                except Exception as exc:  # noqa: BLE001
+                    raise ValueError(f"GPU {uuid}: NVML does not know this UUID ({exc})") from None
+            return indices
+    except NvmlUnavailable as exc:
         raise ValueError(f"GPU {uuids[0]} is named by UUID, and without NVML ({exc}) it cannot be turned into "
                          f"the numeric index FastVideo needs; name GPUs by index") from None
-    try:
-        indices = {}
-        for uuid in uuids:
-            try:
-                indices[uuid] = str(pynvml.nvmlDeviceGetIndex(pynvml.nvmlDeviceGetHandleByUUID(uuid)))
-            except Exception as exc:  # noqa: BLE001
-                raise ValueError(f"GPU {uuid}: NVML does not know this UUID ({exc})") from None
-        return indices
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _named(gpus: tuple[str, ...], source: str, empty_reason: str, cpu: tuple[str, ...]) -> Inventory:
@@ -120,35 +136,22 @@ def gpu_telemetry(inventory: Inventory, holders: dict[str, str]) -> dict[str, ob
     reason = inventory.gpu_reason
     available = False
     try:
-        import pynvml
-    except ImportError:
-        pynvml = None
-        reason = reason or "nvidia-ml-py is not installed"
-    if pynvml is not None:
-        try:
-            pynvml.nvmlInit()
-        except Exception as exc:  # noqa: BLE001 - NVMLError and driver-less machines alike
-            reason = f"no NVIDIA driver ({exc})"
-        else:
-            try:
-                available = bool(rows)
-                for row in rows:
-                    try:
-                        handle = _nvml_handle(pynvml, str(row["id"]))
-                        memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-                        row.update(
-                            name=_text(pynvml.nvmlDeviceGetName(handle)),
-                            memory_used_bytes=int(memory.used), memory_total_bytes=int(memory.total),
-                            utilization_percent=int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu),
-                            temperature_c=int(pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU)),
-                        )
-                    except Exception as exc:  # noqa: BLE001 - one unreadable GPU does not hide the rest
-                        row["error"] = str(exc)
-            finally:
+        with nvml_session() as nvml:
+            available = bool(rows)
+            for row in rows:
                 try:
-                    pynvml.nvmlShutdown()
-                except Exception:  # noqa: BLE001
-                    pass
+                    handle = _nvml_handle(nvml, str(row["id"]))
+                    memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+                    row.update(
+                        name=_text(nvml.nvmlDeviceGetName(handle)),
+                        memory_used_bytes=int(memory.used), memory_total_bytes=int(memory.total),
+                        utilization_percent=int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
+                        temperature_c=int(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+                    )
+                except Exception as exc:  # noqa: BLE001 - one unreadable GPU does not hide the rest
+                    row["error"] = str(exc)
+    except NvmlUnavailable as exc:
+        reason = str(exc) if exc.installed else (reason or str(exc))
     if not rows:
         available = False
         reason = reason or "this server hands out no GPU"
