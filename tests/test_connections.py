@@ -4,7 +4,6 @@ process on the host can do to the port with raw sockets."""
 from __future__ import annotations
 
 import socket
-import time
 from typing import Callable
 
 import psutil
@@ -32,10 +31,9 @@ def test_headers_that_never_finish_are_cut_off(start_server: Callable[..., Serve
     silent = _connect(server)  # connects, sends nothing
     slow = _connect(server)
     slow.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # ... and never the rest
-    started = time.monotonic()
+    # The 408 is the header timer's own answer: nothing else sends one.
     assert _read_all(slow).startswith(b"HTTP/1.1 408 ")
     assert _read_all(silent).startswith(b"HTTP/1.1 408 ")
-    assert time.monotonic() - started < 5
     # A request that does finish its headers in time is untouched by the timer.
     assert server.client.get("/api/health").status_code == 200
 
@@ -107,12 +105,11 @@ def test_sigterm_with_a_hundred_event_streams_exits_at_once_and_cleanly(start_se
         streams.append(sock)
     for sock in streams:
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
-    started = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     server.proc.wait(30)
-    # Without ending the streams it waited out its whole 5 s grace period, then cancelled them.
-    assert time.monotonic() - started < 4.5
     for sock in streams:
         sock.close()
+    # Without ending the streams it waited out its whole grace period, then said
+    # "Cancel 100 running task(s), timeout graceful shutdown exceeded".
     output = server.output.read_text()
     assert "Traceback" not in output and "graceful shutdown exceeded" not in output
