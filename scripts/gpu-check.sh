@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 # writes its MP4s) is 27 MB against 68 for the newest, and PyAV (35 MB) stays
 # behind: it only draws posters, so jobs there have none.
 WHEELS=(fastvideo==0.2.1 diffusers==0.42.1 ftfy wcwidth remote-pdb imageio-ffmpeg==0.5.1
-        fastapi starlette uvicorn httptools sqlalchemy greenlet alembic mako
-        pydantic pydantic-core annotated-types typing-inspection)
+        fastapi opentelemetry-api starlette uvicorn httptools sqlalchemy greenlet alembic mako
+        pydantic pydantic-core annotated-types typing-inspection importlib-metadata lazy-importer)
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
     rm -rf .whl && mkdir -p .whl
@@ -35,5 +35,8 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
+# Every import the server and FastVideo's t2v path make, before minutes are spent.
+PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} python3 -c \
+    "import fastvideo_ui.app, fastvideo_ui.workers.main, fastvideo, diffusers, transformers, imageio_ffmpeg"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader || true
 exec python3 scripts/gpu_check.py

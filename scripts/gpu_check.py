@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -83,12 +84,25 @@ def gpu_memory_used() -> int | None:
         pynvml.nvmlShutdown()
 
 
+def keep_evidence(work: Path, keep: str | None) -> None:
+    """Copy the server's output and the job logs out of the scratch directory (a
+    device machine hands back only what its command leaves in one folder)."""
+    if not keep:
+        return
+    target = Path(keep)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in [work / "server.out", *sorted((work / "data").rglob("*.log"))]:
+        if path.is_file():
+            shutil.copyfile(path, target / path.name)
+
+
 def mib(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
 
 
 class Runner:
     def __init__(self, work: Path, env: dict[str, str]) -> None:
+        self.work = work
         self.port = free_port()
         self.output = open(work / "server.out", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -98,7 +112,9 @@ class Runner:
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
-                raise SystemExit(f"the server exited with {self.proc.returncode}: see {work / 'server.out'}")
+                self.output.close()
+                tail = (work / "server.out").read_text(errors="replace")[-4000:]
+                raise SystemExit(f"the server exited with {self.proc.returncode}:\n{tail}")
             try:
                 if self.client.get("/api/health").status_code == 200:
                     break
@@ -139,6 +155,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.output.close()
+        keep_evidence(self.work, os.environ.get("GPU_CHECK_KEEP"))
 
 
 def main() -> int:

@@ -181,6 +181,12 @@ def test_stop_ends_fastvideos_own_processes(real: Server) -> None:
     wait_for(lambda: all(process_gone(pid) for pid in [worker_pid, *(p.pid for p in spawned)]), timeout=15,
              what="our worker and FastVideo's GPU workers to end")
     assert real.health()["devices"]["allocated"] == {}
+    # The worker ended its own process group because we asked: the server's log
+    # does not guess at memory (it did, seen on an H200).
+    exit_line = wait_for(lambda: next((line for line in real.output.read_text().splitlines()
+                                       if f"(pid {worker_pid}) killed" in line), None),
+                         timeout=10, what="the server to log the worker's end")
+    assert "SIGKILL" in exit_line and "(out of memory?)" not in exit_line, exit_line
     after = run(real, prompt="a fresh worker after the stop")
     assert after["status"] == "completed", after["error"]
 

@@ -425,5 +425,7 @@ class Scheduler:
         run = self.runs.get(worker.job_id or "")
         if run is not None and not run.outcome.done():
             run.outcome.set_result({"type": "crashed", "returncode": returncode})
-        log.info("worker %s (pid %s) %s", worker.worker_id, worker.pid,
-                 describe_exit(returncode, oom_hint=not worker.ended_on_purpose))
+        # A worker whose backend cannot stop between steps ends its own process
+        # group on a stop: that SIGKILL was asked for too.
+        asked = worker.ended_on_purpose or (run is not None and run.stop_requested)
+        log.info("worker %s (pid %s) %s", worker.worker_id, worker.pid, describe_exit(returncode, oom_hint=not asked))
