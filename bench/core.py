@@ -7,7 +7,12 @@
 - the idle gap between two queued jobs on one slot (previous job's end to the
   next job's dispatch, and to its first denoising step);
 - stop latency, cooperative and forced (a frozen worker, --stop-grace 1);
+- POST /api/jobs (created, not started), with none and with N jobs stored;
+- cold start: the process launched to its first 200 on /api/health;
 - the server's idle RSS, empty and with N jobs stored.
+
+The original runner's figures on this machine (issue 11) were: the full list at
+10k jobs 178 ms, one job 1.5 ms, a create 1.9 ms, cold start 1.9 s, idle RSS 47 MiB.
 """
 
 from __future__ import annotations
@@ -64,6 +69,29 @@ def timed(client: httpx.Client, url: str, repeats: int) -> tuple[float, int]:
     return statistics.median(samples) * 1000, size
 
 
+def post_latency(server: Server, repeats: int) -> float:
+    body = {"model_id": "fastvideo-ui/preview", "prompt": "a bench prompt " + "y" * 80}
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        response = server.client.post("/api/jobs", json=body)
+        samples.append(time.perf_counter() - start)
+        assert response.status_code == 201, response.text
+    return statistics.median(samples) * 1000
+
+
+def cold_start(data_dir: Path, repeats: int) -> list[float]:
+    """Seconds from launching the server process to its first 200."""
+    samples = []
+    for _ in range(repeats):
+        server = Server(data_dir, [])
+        started = time.perf_counter()
+        server.start()  # polls /api/health every 50 ms
+        samples.append(time.perf_counter() - started)
+        server.terminate()
+    return samples
+
+
 def idle_gap(server: Server, pairs: int) -> tuple[list[float], list[float]]:
     dispatch_gaps, step_gaps = [], []
     small = {"height": 128, "width": 128, "num_frames": 9, "num_inference_steps": 10}
@@ -107,6 +135,7 @@ def main() -> None:
         empty = Server(tmp_path / "empty", []).start()
         time.sleep(1)
         empty_rss = rss_mib(empty)
+        post_empty_ms = post_latency(empty, args.repeats)
         gaps, step_gaps = idle_gap(empty, 7)
         coop = stop_latency(empty, 5, freeze=False)
         empty.terminate()
@@ -127,7 +156,9 @@ def main() -> None:
         page_ms, page_bytes = timed(server.client, "/api/jobs?limit=50", args.repeats)
         one_ms, _ = timed(server.client, f"/api/jobs/{some_id}", args.repeats)
         all_ms, all_bytes = timed(server.client, "/api/jobs", max(5, args.repeats // 20))
+        post_full_ms = post_latency(server, args.repeats)
         server.terminate()
+        starts = cold_start(tmp_path / "cold", 5)
 
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     print(f"jobs stored: {args.jobs} (seeded in {seed_s:.1f} s)")
@@ -135,6 +166,10 @@ def main() -> None:
           f"{args.repeats} requests)")
     print(f"GET /api/jobs/{{id}}            median {one_ms:7.2f} ms")
     print(f"GET /api/jobs (all, seed API) median {all_ms:7.2f} ms  ({all_bytes / 2**20:.2f} MiB)")
+    print(f"POST /api/jobs                median {post_empty_ms:7.2f} ms with none stored, "
+          f"{post_full_ms:.2f} ms with {args.jobs}")
+    print(f"cold start to the first 200:  median {statistics.median(starts):7.2f} s  "
+          f"(min {min(starts):.2f}, {len(starts)} starts)")
     print(f"idle gap, one slot: end -> next dispatch median {statistics.median(gaps):6.1f} ms "
           f"(min {min(gaps):.1f}, max {max(gaps):.1f}, {len(gaps)} pairs)")
     print(f"idle gap, one slot: end -> next job's first step (polled) median {statistics.median(step_gaps):6.1f} ms")

@@ -400,6 +400,33 @@ def test_query_errors_name_the_parameter_and_a_nul_is_just_text(server: Server) 
     assert found.status_code == 200 and found.json() == []
 
 
+def test_a_listed_job_is_the_job_itself(server: Server) -> None:
+    # The list is read as raw database tuples (booleans come back 0 and 1) and
+    # a single job through the ORM: both give the same JSON, in every state.
+    done = server.create(start=True)
+    server.wait_status(done["id"], "completed")
+    running = server.create(start=True, **LONG)
+    server.wait_status(running["id"], "running")
+    queued = server.create(start=True)
+    pending = server.create(text_encoder_cpu_offload=False)
+    listed = {job["id"]: job for job in server.client.get("/api/jobs").json()}
+    paged = {job["id"]: job for job in server.client.get("/api/jobs", params={"limit": 10}).json()}
+    for job in (done, running, queued, pending):
+        assert listed[job["id"]] == paged[job["id"]] == server.job(job["id"])
+    assert listed[queued["id"]]["queue_position"] == 1 and listed[running["id"]]["devices"]
+    assert listed[pending["id"]]["text_encoder_cpu_offload"] is False
+    assert listed[pending["id"]]["vae_cpu_offload"] is True
+    server.client.post(f"/api/jobs/{running['id']}/stop")
+
+
+def test_a_stored_lone_surrogate_still_lists_as_json() -> None:
+    from fastvideo_ui.api.streaming import encode
+
+    # Only a row stored before the API refused them can hold one; orjson
+    # refuses it, and the list must still answer.
+    assert json.loads(encode([{"prompt": "a \ud800 fox"}])) == [{"prompt": "a \ud800 fox"}]
+
+
 def test_everything_without_a_limit_streams_page_by_page(server: Server) -> None:
     from fastvideo_ui.api.streaming import JOB_PAGE, LOG_CHUNK
 

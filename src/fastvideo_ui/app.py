@@ -53,8 +53,10 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     # request is refused before its body is read; CORS and the security headers
     # sit outside auth, so a 401 carries them too.
     # Gzip compresses JSON, HTML, JS and CSS; Starlette leaves video, images and
-    # the event stream alone, so Range requests and SSE are unaffected.
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+    # the event stream alone, so Range requests and SSE are unaffected. Level 1:
+    # at level 6 gzip alone added about 60 ms to the seed's full list of 10k
+    # jobs (241 ms against 183 uncompressed), and level 1 still makes it 16x smaller.
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=1)
     app.add_middleware(BodySizeLimit)
     if credentials is not None:
         app.add_middleware(RequireToken, credentials=credentials, attempts=app.state.failed_attempts)

@@ -14,15 +14,17 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from ..backends.offload import OFFLOAD_FIELDS, resolve_offload
 from ..jobs.catalogue import check_params, find_model
 from ..jobs.models import JobRow
+from ..jobs.serialize import COPIED, RECORD_COLUMNS, record_json
 from ..jobs.states import JobStatus
 from ..jobs.store import JobNotFound
 from ..runtime import Runtime
 from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
-from .streaming import JOB_PAGE, LOG_CHUNK, json_array, json_object_with_lines
+from .streaming import JOB_PAGE, LOG_CHUNK, encode, json_array, json_object_with_lines
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
 
+_ID, _STATUS, _CREATED_AT = (COPIED.index(name) for name in ("id", "status", "created_at"))
 _GENERATION_FIELDS = ("num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps")
 
 
@@ -56,35 +58,37 @@ def list_jobs(
     q: Annotated[str | None, Query(max_length=500, description="only prompts containing this text (any case)")] = None,
 ) -> Response:
     runtime = runtime_of(request)
-    cursor = None
+    after = None
     if before:
         cursor = runtime.store.get(before)
         if cursor is None:
             raise field_errors([("before", "names no job")])
+        after = (cursor.created_at, cursor.id)
     statuses = _statuses(status)
     headers = {"X-Total-Count": str(runtime.store.count(statuses, prompt_contains=q))}
     if limit is None:  # everything, as the original API answers: a page at a time
-        pages = _all_pages(runtime, cursor, statuses, q)
+        pages = _pages(runtime, after, statuses, q)
         return StreamingResponse(json_array(pages), media_type="application/json", headers=headers)
-    rows = runtime.store.list(limit=limit, before=cursor, statuses=statuses, prompt_contains=q)
-    queued = any(row.status == JobStatus.QUEUED.value for row in rows)
-    positions = runtime.scheduler.queue_positions() if queued else {}
-    if len(rows) == limit:
-        next_url = request.url.include_query_params(before=rows[-1].id)
+    jobs = next(_pages(runtime, after, statuses, q, limit))
+    if len(jobs) == limit:
+        next_url = request.url.include_query_params(before=jobs[-1]["id"])
         headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
-        headers["X-Next-Before"] = rows[-1].id
-    return JSONResponse([runtime.jobs.to_json(row, positions) for row in rows], headers=headers)
+        headers["X-Next-Before"] = jobs[-1]["id"]
+    return Response(encode(jobs), media_type="application/json", headers=headers)
 
 
-def _all_pages(runtime: Runtime, cursor: JobRow | None, statuses: list[JobStatus],
-               q: str | None) -> Iterator[list[dict[str, Any]]]:
-    positions = runtime.scheduler.queue_positions()
+def _pages(runtime: Runtime, after: tuple[float, str] | None, statuses: list[JobStatus], q: str | None,
+           page_size: int = JOB_PAGE) -> Iterator[list[dict[str, Any]]]:
+    """Pages of jobs' JSON, newest first; the last one is shorter than page_size."""
+    positions: dict[str, int] | None = None
     while True:
-        rows = runtime.store.list(limit=JOB_PAGE, before=cursor, statuses=statuses, prompt_contains=q)
-        yield [runtime.jobs.to_json(row, positions) for row in rows]
-        if len(rows) < JOB_PAGE:
+        records = runtime.store.list_records(RECORD_COLUMNS, page_size, after, statuses, q)
+        if positions is None and any(record[_STATUS] == JobStatus.QUEUED.value for record in records):
+            positions = runtime.scheduler.queue_positions()
+        yield [record_json(record, positions.get(record[_ID]) if positions else None) for record in records]
+        if len(records) < page_size:
             return
-        cursor = rows[-1]
+        after = (records[-1][_CREATED_AT], records[-1][_ID])
 
 
 @router.get("/{job_id}", response_model=None, responses=returns(Job, 404))

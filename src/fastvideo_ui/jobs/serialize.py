@@ -1,56 +1,56 @@
-"""A job's public JSON: the seed's fields, then this tool's additions."""
+"""A job's public JSON: the seed's fields, then this tool's additions.
+
+One definition serves a single job (an ORM row) and a listing (plain tuples
+straight from the database cursor, which is what lets the original's
+unpaginated `GET /api/jobs` stay fast at tens of thousands of jobs).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .models import JobRow
 from .states import JobStatus, user_actions
 
+# Columns a job's JSON carries as they are stored, in the order they appear there.
+COPIED = (
+    # the seed's fields, with the seed's types
+    "id", "model_id", "prompt", "status", "created_at", "started_at", "finished_at", "error", "output_path",
+    "log_file_path", "num_inference_steps", "num_frames", "height", "width", "guidance_scale", "seed",
+    "num_gpus", "progress", "progress_msg", "phase", "dit_cpu_offload", "text_encoder_cpu_offload",
+    "use_fsdp_inference",
+    # additions
+    "vae_cpu_offload", "dit_layerwise_offload", "fps", "negative_prompt", "queued_at", "step", "total_steps",
+    "eta_seconds", "attempts",
+)
+# What a record holds: the copied columns, then those the JSON derives fields from.
+RECORD_COLUMNS = (*COPIED, "devices", "poster_path")
+# SQLite hands booleans back as 0 and 1; the JSON says true and false.
+_FLAGS = ("dit_cpu_offload", "text_encoder_cpu_offload", "use_fsdp_inference", "vae_cpu_offload",
+          "dit_layerwise_offload")
+_ACTIONS = {status.value: tuple(user_actions(status)) for status in JobStatus}
+
 
 def job_json(row: JobRow, queue_position: int | None = None) -> dict[str, Any]:
-    return {
-        # the seed's fields, with the seed's types
-        "id": row.id,
-        "model_id": row.model_id,
-        "prompt": row.prompt,
-        "status": row.status,
-        "created_at": row.created_at,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "error": row.error,
-        "output_path": row.output_path,
-        "log_file_path": row.log_file_path,
-        "num_inference_steps": row.num_inference_steps,
-        "num_frames": row.num_frames,
-        "height": row.height,
-        "width": row.width,
-        "guidance_scale": row.guidance_scale,
-        "seed": row.seed,
-        "num_gpus": row.num_gpus,
-        "progress": row.progress,
-        "progress_msg": row.progress_msg,
-        "phase": row.phase,
-        "dit_cpu_offload": row.dit_cpu_offload,
-        "text_encoder_cpu_offload": row.text_encoder_cpu_offload,
-        "use_fsdp_inference": row.use_fsdp_inference,
-        # additions
-        "vae_cpu_offload": row.vae_cpu_offload,
-        "dit_layerwise_offload": row.dit_layerwise_offload,
-        "fps": row.fps,
-        "negative_prompt": row.negative_prompt,
-        "queued_at": row.queued_at,
-        "queue_position": queue_position,
-        "devices": row.devices.split(",") if row.devices else [],
-        "step": row.step,
-        "total_steps": row.total_steps,
-        "eta_seconds": row.eta_seconds,
-        "attempts": row.attempts,
-        "actions": user_actions(JobStatus(row.status)),
-        "video_url": f"/api/jobs/{row.id}/video" if row.output_path else None,
-        "poster_url": f"/api/jobs/{row.id}/poster" if row.poster_path else None,
-        "log_url": f"/api/jobs/{row.id}/download_log",
-    }
+    return record_json(tuple(getattr(row, name) for name in RECORD_COLUMNS), queue_position)
+
+
+def record_json(record: Sequence[Any], queue_position: int | None = None) -> dict[str, Any]:
+    """A job's JSON from its RECORD_COLUMNS values."""
+    job = dict(zip(COPIED, record, strict=False))  # the record ends with the derived-from columns
+    for flag in _FLAGS:
+        if job[flag] is not None:
+            job[flag] = bool(job[flag])
+    devices, poster_path = record[-2], record[-1]
+    job_id = job["id"]
+    job["queue_position"] = queue_position
+    job["devices"] = devices.split(",") if devices else []
+    job["actions"] = list(_ACTIONS[job["status"]])
+    job["video_url"] = f"/api/jobs/{job_id}/video" if job["output_path"] else None
+    job["poster_url"] = f"/api/jobs/{job_id}/poster" if poster_path else None
+    job["log_url"] = f"/api/jobs/{job_id}/download_log"
+    return job
 
 
 def progress_json(row: JobRow) -> dict[str, Any]:

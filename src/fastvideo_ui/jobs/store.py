@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Select, and_, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Engine, Select, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import JobRow
@@ -58,27 +58,26 @@ class JobStore:
             raise JobNotFound(job_id)
         return row
 
-    def list(
+    def list_records(
         self,
-        limit: int | None = None,
-        before: JobRow | None = None,
+        columns: Sequence[str],
+        limit: int,
+        after: tuple[float, str] | None = None,
         statuses: Iterable[JobStatus] = (),
         prompt_contains: str | None = None,
-    ) -> list[JobRow]:
-        """Newest first; `before` continues a page after that job."""
-        query = _filtered(select(JobRow), statuses, prompt_contains)
-        if before is not None:
-            query = query.where(
-                or_(
-                    JobRow.created_at < before.created_at,
-                    and_(JobRow.created_at == before.created_at, JobRow.id < before.id),
-                )
-            )
-        query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
+    ) -> builtins.list[tuple[Any, ...]]:
+        """Newest first, `columns` only, as plain tuples from the database
+        cursor: a listing can read every stored job, and building ORM objects
+        (or even SQLAlchemy rows) for each was most of its time. `after` is the
+        (created_at, id) of the last job of the previous page."""
+        table = JobRow.__table__
+        query = _filtered(select(*(table.c[name] for name in columns)), statuses, prompt_contains)
+        if after is not None:  # a row value: SQLite seeks ix_jobs_created to it
+            query = query.where(tuple_(JobRow.created_at, JobRow.id) < tuple_(*after))
+        query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
         with self._session() as session:
-            return list(session.scalars(query))
+            result = session.connection().execute(query)
+            return cast("builtins.list[tuple[Any, ...]]", result.cursor.fetchall())
 
     def count(self, statuses: Iterable[JobStatus] = (), prompt_contains: str | None = None) -> int:
         query = _filtered(select(func.count()).select_from(JobRow), statuses, prompt_contains)
