@@ -52,7 +52,7 @@ def list_models(request: Request) -> list[dict[str, Any]]:
 def gpus(request: Request) -> dict[str, Any]:
     """Per-GPU name, memory, utilization, temperature and the job holding it."""
     runtime = runtime_of(request)
-    return gpu_telemetry(runtime.inventory, dict(runtime.scheduler.allocated))
+    return gpu_telemetry(runtime.inventory, runtime.scheduler.snapshot().allocated)
 
 
 @router.get("/health")
@@ -63,7 +63,7 @@ def health(request: Request) -> dict[str, Any]:
     if credentials is not None and not credentials.request_allowed(request.headers):
         return {"status": "ok", "version": __version__}
     inventory = runtime.inventory
-    scheduler = runtime.scheduler
+    snapshot = runtime.scheduler.snapshot()
     return {
         "status": "ok",
         "version": __version__,
@@ -75,13 +75,13 @@ def health(request: Request) -> dict[str, Any]:
             "gpu_source": inventory.gpu_source,
             "gpu_reason": inventory.gpu_reason,
             "cpu_slots": list(inventory.cpu_slots),
-            "allocated": dict(scheduler.allocated),
+            "allocated": snapshot.allocated,
         },
-        "workers": [worker.describe() for worker in scheduler.workers],
+        "workers": snapshot.workers,
         "jobs": {
-            "queued": len(scheduler.queue_positions()),
+            "queued": len(runtime.store.queue_order()),
             "total": runtime.store.count(),
-            "running": len(scheduler.runs),
+            "running": snapshot.running,
         },
         "fastvideo_installed": runtime.fastvideo_installed,
         "event_subscribers": runtime.bus.subscriber_count,

@@ -29,7 +29,13 @@ class Event:
         return cls(seq, f"id: {boot}-{seq}\nevent: {type_}\ndata: {body}\n\n".encode())
 
 
-RESET = "reset"
+# Every event name the stream carries (the web UI listens for these).
+CREATED = "created"  # a job, as GET /api/jobs/{id} gives it
+UPDATED = "updated"  # a job whose status or fields changed
+PROGRESS = "progress"  # a running job's phase, step and ETA
+QUEUE = "queue"  # every queued job's position
+DELETED = "deleted"  # {"id": ...}
+RESET = "reset"  # events were missed: refetch
 
 
 class EventBus:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalogue import ModelSpec
+from . import events
 from .events import EventBus
 from .logs import LogBook
 from .models import JobRow
@@ -65,12 +66,12 @@ class JobService:
         self.logs.server_line(job_id, f"created: model {spec.id}, {params['width']}x{params['height']}, "
                                       f"{params['num_frames']} frames, {params['num_inference_steps']} steps, "
                                       f"seed {params['seed']}")
-        self.scheduler.publish_job(row, "created")
+        self.scheduler.publish_job(row, events.CREATED)
         return self.start(job_id) if start else row
 
     def start(self, job_id: str) -> JobRow:
         status = JobStatus(self.store.require(job_id).status)
-        if job_id in self.scheduler.deleting:
+        if self.scheduler.is_deleting(job_id):
             raise IllegalTransition(job_id, Action.START, status)
         check_transition(job_id, Action.START, status)  # a refused start is a 409, not a 429
         self.check_queue_room()
@@ -86,13 +87,13 @@ class JobService:
     async def stop(self, job_id: str) -> JobRow:
         row = self.store.require(job_id)
         status = JobStatus(row.status)
-        if status is JobStatus.QUEUED and job_id not in self.scheduler.runs:
+        if status is JobStatus.QUEUED and self.scheduler.run_of(job_id) is None:
             row = self.store.transition(job_id, Action.STOP, finished_at=time.time(), phase="stopped")
             self.logs.server_line(job_id, "stopped: taken out of the queue")
             self.scheduler.publish_job(row)
             self.scheduler.publish_queue()
             return row
-        run = self.scheduler.runs.get(job_id)
+        run = self.scheduler.run_of(job_id)
         if run is None:
             check_transition(job_id, Action.STOP, status)  # raises for every ended state
             raise IllegalTransition(job_id, Action.STOP, status)
@@ -106,16 +107,15 @@ class JobService:
     async def delete(self, job_id: str) -> None:
         """Stop the job if it is active, then remove its row, video, poster and log."""
         row = self.store.require(job_id)
-        if job_id in self.scheduler.deleting:
+        if not self.scheduler.begin_delete(job_id):
             raise JobNotFound(job_id)
-        self.scheduler.deleting.add(job_id)
         try:
             if JobStatus(row.status) in (JobStatus.QUEUED, JobStatus.RUNNING):
                 try:
                     await self.stop(job_id)
                 except IllegalTransition:
                     pass  # it ended meanwhile
-                run = self.scheduler.runs.get(job_id)
+                run = self.scheduler.run_of(job_id)
                 if run is not None:
                     await run.done.wait()  # bounded by the stop's grace period and a kill
             row = self.store.require(job_id)
@@ -125,6 +125,6 @@ class JobService:
                     Path(path).unlink(missing_ok=True)
             self.logs.remove(job_id)
         finally:
-            self.scheduler.deleting.discard(job_id)
-        self.bus.publish("deleted", {"id": job_id})
+            self.scheduler.end_delete(job_id)
+        self.bus.publish(events.DELETED, {"id": job_id})
         self.scheduler.publish_queue()

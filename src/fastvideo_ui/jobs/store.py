@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Engine, Select, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import JobRow
 from .states import Action, IllegalTransition, JobStatus, check_transition
+
+
+class QueuedJob(NamedTuple):
+    id: str
+    model_id: str
+    num_gpus: int
+    width: int
+    height: int
+    num_frames: int
+    num_inference_steps: int
+    dit_layerwise_offload: bool
+    dit_cpu_offload: bool
+    use_fsdp_inference: bool
+    text_encoder_cpu_offload: bool
+    vae_cpu_offload: bool
 
 
 class JobNotFound(Exception):
@@ -37,7 +52,7 @@ class JobStore:
         # server is the only writer), so a counter tells when the cached queue
         # order is stale: list requests, events and dispatch all ask for it.
         self._queue_version = 0
-        self._queue_cache: tuple[int, list[tuple[str, str, int]]] | None = None
+        self._queue_cache: tuple[int, list[QueuedJob]] | None = None
 
     def _session(self) -> Session:
         return self._sessions()
@@ -84,22 +99,36 @@ class JobStore:
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
-    def queue_order(self) -> builtins.list[tuple[str, str, int]]:
-        """(id, model_id, num_gpus) of each queued job, first in first out: what
-        queue positions and dispatch need, without loading every whole row."""
+    def queue_order(self) -> builtins.list[QueuedJob]:
+        """The queued jobs, first in first out, with what placement needs and
+        not every whole row."""
         version = self._queue_version  # read first: a move during the query marks this result stale
         cached = self._queue_cache
         if cached is not None and cached[0] == version:
             return cached[1]
+        table = JobRow.__table__
         query = (
-            select(JobRow.id, JobRow.model_id, JobRow.num_gpus)
+            select(*(table.c[name] for name in QueuedJob._fields))
             .where(JobRow.status == JobStatus.QUEUED.value)
             .order_by(JobRow.queued_at, JobRow.id)
         )
         with self._session() as session:
-            order = [(job_id, model_id, num_gpus) for job_id, model_id, num_gpus in session.execute(query)]
+            order = [QueuedJob(*record) for record in session.execute(query)]
         self._queue_cache = (version, order)
         return order
+
+    def durations(self, model_id: str, limit: int = 20) -> builtins.list[tuple[float, int, int, int, int, int]]:
+        """(seconds, width, height, num_frames, num_inference_steps, num_gpus)
+        of the model's latest completed runs, newest first."""
+        query = (
+            select(JobRow.finished_at - JobRow.started_at, JobRow.width, JobRow.height, JobRow.num_frames,
+                   JobRow.num_inference_steps, JobRow.num_gpus)
+            .where(JobRow.status == JobStatus.COMPLETED.value, JobRow.model_id == model_id,
+                   JobRow.started_at.is_not(None), JobRow.finished_at.is_not(None))
+            .order_by(JobRow.finished_at.desc()).limit(limit)
+        )
+        with self._session() as session:
+            return [tuple(record) for record in session.execute(query)]  # type: ignore[misc]
 
     def transition(self, job_id: str, action: Action, **fields: Any) -> JobRow:
         """Apply `action` if the state machine allows it from the stored status.

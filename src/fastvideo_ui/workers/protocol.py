@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 NONCE_ENV = "FASTVIDEO_UI_LOG_NONCE"
@@ -35,6 +36,44 @@ def decode(line: bytes) -> dict[str, Any]:
     if not isinstance(message, dict) or "type" not in message:
         raise ValueError(f"not a protocol message: {line[:200]!r}")
     return message
+
+
+@dataclass(frozen=True)
+class Completed:
+    video_path: str
+    poster_path: str | None
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str
+
+
+@dataclass(frozen=True)
+class Stopped:
+    pass
+
+
+@dataclass(frozen=True)
+class Crashed:
+    """The worker process ended before its job did."""
+
+    returncode: int
+
+
+Outcome = Completed | Failed | Stopped | Crashed
+
+
+def decode_outcome(message: dict[str, Any]) -> Outcome:
+    """A worker's terminal message (one of TERMINAL), typed."""
+    kind = message["type"]
+    if kind == "completed":
+        return Completed(str(message["video_path"]), message.get("poster_path"))
+    if kind == "stopped":
+        return Stopped()
+    if kind == "failed":
+        return Failed(str(message.get("error") or "failed"))
+    raise ValueError(f"not a terminal message: {kind!r}")
 
 
 def new_nonce() -> str:

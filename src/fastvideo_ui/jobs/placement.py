@@ -1,0 +1,180 @@
+"""Where queued jobs start, decided by a pure function of the queue, the
+devices and the workers: unit-tested without processes, and replayed by
+bench/schedule.py.
+
+The policy is backfilling that never delays the head (EASY backfilling): in
+each device pool, jobs start in queue order while they fit. The first that
+does not fit is the head; it gets a reservation, the devices it will start on
+and when (from the running jobs' expected ends). A later job may start ahead
+of it only on devices outside that reservation, or inside it when it is
+expected to end before the reservation begins. A job whose duration is not
+known is never backfilled into a reservation, nor is any job into one whose
+start is not known. `backfill=False` gives strict first in, first out.
+
+A job's devices always lie on one node. Among the devices it may take, a job
+prefers an idle worker that already holds its model (no load), then devices
+no idle worker holds (other warm models survive), then the pool's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+LOCAL_NODE = "local"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A queued job, in the order the queue gives (priority first, then age)."""
+
+    job_id: str
+    kind: str  # the device pool it runs in
+    count: int  # how many of its devices
+    model: Hashable  # what an idle worker must hold to run it without a load
+    estimate_s: float | None = None  # expected run time; None: unknown
+
+
+@dataclass(frozen=True)
+class IdleWorker:
+    worker_id: int
+    kind: str
+    devices: tuple[str, ...]
+    model: Hashable | None
+
+
+@dataclass(frozen=True)
+class Start:
+    job_id: str
+    devices: tuple[str, ...]
+    worker_id: int | None  # the idle worker to run it on; None: a new worker
+    retire: tuple[int, ...] = ()  # idle workers to shut down first: they hold some of its devices
+    backfilled: bool = False  # it started ahead of a waiting job that had a reservation
+
+
+@dataclass(frozen=True)
+class Reservation:
+    job_id: str
+    devices: tuple[str, ...]
+    in_s: float | None  # when those devices are expected to be free; None: not known
+
+
+@dataclass
+class Plan:
+    starts: list[Start] = field(default_factory=list)
+    reservations: dict[str, Reservation] = field(default_factory=dict)  # by pool
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The devices of each pool, in order, and the node each one is on."""
+
+    pools: Mapping[str, tuple[str, ...]]
+    nodes: Mapping[str, str] = field(default_factory=dict)  # device -> node; absent: LOCAL_NODE
+
+    def node(self, device: str) -> str:
+        return self.nodes.get(device, LOCAL_NODE)
+
+    def by_node(self, devices: Sequence[str]) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for device in devices:
+            grouped.setdefault(self.node(device), []).append(device)
+        return grouped
+
+    def largest_node(self, kind: str) -> int:
+        return max((len(group) for group in self.by_node(self.pools.get(kind, ())).values()), default=0)
+
+
+def place(
+    waiting: Sequence[Waiting],
+    cluster: Cluster,
+    busy: Mapping[str, float | None],
+    idle: Sequence[IdleWorker],
+    backfill: bool = True,
+) -> Plan:
+    """Which waiting jobs start now, on what. `busy` maps each device a running
+    job holds to the seconds until it is expected to be free (None: unknown)."""
+    plan = Plan()
+    free_in: dict[str, float | None] = {}  # every device of every pool: 0 when free now
+    for pool in cluster.pools.values():
+        for device in pool:
+            free_in[device] = busy[device] if device in busy else 0.0
+    idle_left = [worker for worker in idle if all(free_in.get(d) == 0.0 for d in worker.devices)]
+    for job in waiting:
+        pool = cluster.pools.get(job.kind, ())
+        free = [device for device in pool if free_in[device] == 0.0]
+        reservation = plan.reservations.get(job.kind)
+        if reservation is not None and not backfill:
+            continue
+        allowed = free
+        if reservation is not None and not _ends_before(job, reservation):
+            allowed = [device for device in free if device not in reservation.devices]
+        start = _fit(job, cluster, allowed, idle_left, avoid=reservation.devices if reservation else ())
+        if start is None:
+            if reservation is None:
+                plan.reservations[job.kind] = _reserve(job, cluster, pool, free_in)
+            continue
+        if reservation is not None:
+            start = Start(start.job_id, start.devices, start.worker_id, start.retire, backfilled=True)
+        plan.starts.append(start)
+        for device in start.devices:
+            free_in[device] = job.estimate_s  # busy from now on, for the reservations after it
+        idle_left = [w for w in idle_left if w.worker_id != start.worker_id and w.worker_id not in start.retire]
+    return plan
+
+
+def _ends_before(job: Waiting, reservation: Reservation) -> bool:
+    return job.estimate_s is not None and reservation.in_s is not None and job.estimate_s <= reservation.in_s
+
+
+def _fit(job: Waiting, cluster: Cluster, allowed: list[str], idle: Sequence[IdleWorker],
+         avoid: Sequence[str]) -> Start | None:
+    """Devices for `job` among `allowed`, on one node, or None."""
+    if job.count <= 0 or len(allowed) < job.count:
+        return None
+    allowed_set = set(allowed)
+    mine = [w for w in idle if w.kind == job.kind]
+    warm = [w for w in mine if w.model == job.model and len(w.devices) == job.count
+            and set(w.devices) <= allowed_set and len(cluster.by_node(w.devices)) == 1]
+    if warm:
+        # Off the reservation first, so the head's devices stay as they are.
+        chosen = min(warm, key=lambda w: (sum(d in avoid for d in w.devices), w.worker_id))
+        return Start(job.job_id, chosen.devices, chosen.worker_id)
+    held = {device for worker in mine for device in worker.devices}
+    order = {device: index for index, device in enumerate(cluster.pools.get(job.kind, ()))}
+    ranked = sorted(allowed, key=lambda device: (device in avoid, device in held, order[device]))
+    best: list[str] | None = None
+    for group in cluster.by_node(ranked).values():
+        if len(group) >= job.count:
+            candidate = group[:job.count]  # group keeps `ranked` order
+            if best is None or [ranked.index(d) for d in candidate] < [ranked.index(d) for d in best]:
+                best = candidate
+    if best is None:
+        return None
+    devices = tuple(sorted(best, key=order.__getitem__))
+    for worker in mine:  # an idle worker on exactly these devices switches models in its own process
+        if set(worker.devices) == set(devices):
+            return Start(job.job_id, devices, worker.worker_id)
+    retire = tuple(w.worker_id for w in mine if set(w.devices) & set(devices))
+    return Start(job.job_id, devices, None, retire)
+
+
+def _reserve(job: Waiting, cluster: Cluster, pool: Sequence[str], free_in: Mapping[str, float | None]
+             ) -> Reservation:
+    """The devices `job` will start on soonest, on one node, and when."""
+    def when(device: str) -> float:
+        value = free_in[device]
+        return float("inf") if value is None else value
+
+    best: tuple[float, tuple[str, ...]] | None = None
+    for group in cluster.by_node(pool).values():
+        if len(group) < job.count:
+            continue
+        soonest = sorted(group, key=when)[:job.count]
+        at = max(when(device) for device in soonest)
+        if best is None or at < best[0]:
+            best = (at, tuple(soonest))
+    if best is None:  # it can never fit; the scheduler fails such jobs before placing them
+        return Reservation(job.job_id, tuple(pool), None)
+    at, devices = best
+    return Reservation(job.job_id, devices, None if at == float("inf") else at)

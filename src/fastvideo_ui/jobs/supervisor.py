@@ -1,0 +1,334 @@
+"""Sees each run through: starts or reuses its worker, relays its progress and
+log, stops it (cooperatively, then its whole process tree), and records how it
+ended. It owns the device allocation and the worker processes; the scheduler
+decides what starts where, and reads them only through `snapshot`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import ModelConfig
+from ..oserrors import describe_exit
+from ..workers.devices import Inventory
+from ..workers.process import WorkerProcess
+from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, Stopped, decode_outcome
+from . import events
+from .logs import LogBook
+from .models import JobRow
+from .serialize import progress_json
+from .states import Action, IllegalTransition
+from .store import JobNotFound, JobStore
+
+log = logging.getLogger("fastvideo_ui.scheduler")
+
+
+@dataclass
+class Run:
+    job_id: str
+    run_id: str
+    kind: str
+    devices: tuple[str, ...]
+    config: ModelConfig
+    backend: str
+    estimate_s: float | None = None  # expected run time when it started; None: unknown
+    started: float = field(default_factory=time.monotonic)
+    worker: WorkerProcess | None = None
+    outcome: asyncio.Future[Outcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_requested: bool = False
+    forced: bool = False
+    phase: str = "starting"
+    denoise_started: float | None = None
+    eta_s: float | None = None
+    abort_error: str | None = None  # the server ended it (e.g. its log cannot be written): it failed
+
+    def ends_in_s(self) -> float | None:
+        """Seconds until it is expected to end: its ETA once denoising reports
+        steps, else its estimate less the time it has run; None: unknown."""
+        if self.eta_s is not None:
+            return self.eta_s
+        if self.estimate_s is None:
+            return None
+        return max(0.0, self.estimate_s - (time.monotonic() - self.started))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A read-only view for health, /api/gpus and the scheduler."""
+
+    allocated: dict[str, str]  # device -> job id
+    workers: list[dict[str, Any]]
+    running: int
+
+
+def _pct(step: int, total: int) -> float:
+    return round(100.0 * step / total, 1) if total else 0.0
+
+
+class RunSupervisor:
+    def __init__(self, store: JobStore, logs: LogBook, publish: Callable[[str, dict[str, Any]], None],
+                 publish_job: Callable[[JobRow], None], on_finished: Callable[[], None],
+                 inventory: Inventory, output_dir: Path, stop_grace_s: float) -> None:
+        self.store = store
+        self.logs = logs
+        self.publish = publish
+        self.publish_job = publish_job
+        self.on_finished = on_finished
+        self.inventory = inventory
+        self.output_dir = output_dir
+        self.stop_grace_s = stop_grace_s
+        self._allocated: dict[str, str] = {}
+        self._runs: dict[str, Run] = {}
+        self._workers: list[WorkerProcess] = []
+        self._next_worker_id = 1
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- what the scheduler reads ----------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(dict(self._allocated), [worker.describe() for worker in self._workers], len(self._runs))
+
+    def run_of(self, job_id: str) -> Run | None:
+        return self._runs.get(job_id)
+
+    def is_running(self, job_id: str) -> bool:
+        return job_id in self._runs
+
+    def busy_devices(self) -> dict[str, float | None]:
+        """Each allocated device and the seconds until its run is expected to end."""
+        return {device: self._runs[job_id].ends_in_s() if job_id in self._runs else None
+                for device, job_id in self._allocated.items()}
+
+    def idle_workers(self) -> list[WorkerProcess]:
+        return [w for w in self._workers if w.job_id is None and w.alive]
+
+    # -- life cycle --------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for worker in list(self._workers):
+            await worker.kill()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def launch(self, row: JobRow, run: Run, worker_id: int | None, retire: tuple[int, ...]) -> None:
+        """Start `run` (its job already dispatched in the store) on its devices."""
+        for device in run.devices:
+            self._allocated[device] = run.job_id
+        worker = next((w for w in self._workers if w.worker_id == worker_id), None)
+        if worker is not None:
+            worker.job_id = run.job_id
+        evict = [w for w in self._workers if w.worker_id in retire]
+        for idle in evict:
+            self._workers.remove(idle)
+        self.logs.reset_write_error(run.job_id)  # a new run gets a fresh chance at the disk
+        self._runs[run.job_id] = run
+        self.publish_job(row)
+        self._spawn(self._execute(run, worker, evict))
+
+    async def _execute(self, run: Run, worker: WorkerProcess | None, evict: list[WorkerProcess]) -> None:
+        outcome: Outcome
+        try:
+            for idle in evict:
+                self.logs.server_line(run.job_id, f"retiring idle worker {idle.worker_id} "
+                                                  f"(model {idle.loaded.model_id if idle.loaded else 'none'}) "
+                                                  f"to free {','.join(idle.devices)}")
+                await idle.shutdown()
+            if worker is None:
+                worker = WorkerProcess(self._next_worker_id, run.kind, run.devices,
+                                       self.inventory.cuda_visible_devices(run.devices),
+                                       self._on_message, self._on_log, self._on_exit)
+                self._next_worker_id += 1
+                worker.job_id = run.job_id
+                self._workers.append(worker)
+                await worker.start()
+            run.worker = worker
+            where = "CPU slot" if run.kind == "cpu" else "GPU"
+            self.logs.server_line(run.job_id, f"started on {where} {','.join(run.devices)} "
+                                              f"(worker {worker.worker_id}, pid {worker.pid})")
+            if run.stop_requested:
+                outcome = Stopped()
+            else:
+                worker.expect_job_log(run.job_id)
+                await worker.send(self._run_message(run))
+                outcome = await run.outcome
+                await worker.wait_job_log_end(run.job_id)
+        except Exception as exc:  # noqa: BLE001 - the job fails, the server stays up
+            log.exception("job %s: could not run", run.job_id)
+            outcome = Failed(f"could not start a worker: {exc}")
+        await self._finish(run, outcome)
+
+    def _run_message(self, run: Run) -> dict[str, Any]:
+        row = self.store.require(run.job_id)
+        return {
+            "type": "run",
+            "run_id": run.run_id,
+            "backend": run.backend,
+            "model": run.config.as_json(),
+            "job": {
+                "id": row.id, "prompt": row.prompt, "negative_prompt": row.negative_prompt,
+                "num_inference_steps": row.num_inference_steps, "num_frames": row.num_frames,
+                "height": row.height, "width": row.width, "guidance_scale": row.guidance_scale,
+                "seed": row.seed, "fps": row.fps,
+            },
+            "output_path": str(self.output_dir / f"{row.id}.mp4"),
+            "poster_path": str(self.output_dir / f"{row.id}.jpg"),
+        }
+
+    async def _finish(self, run: Run, outcome: Outcome) -> None:
+        now = time.time()
+        took = f"{time.monotonic() - run.started:.1f} s"
+        action, fields, line = Action.FAIL, {}, ""
+        if isinstance(outcome, Completed) and Path(outcome.video_path).is_file():
+            action = Action.COMPLETE
+            fields = {"output_path": outcome.video_path, "poster_path": outcome.poster_path,
+                      "progress": 100.0, "phase": "done", "eta_seconds": 0.0}
+            line = f"completed in {took}"
+        elif run.abort_error is not None and isinstance(outcome, (Stopped, Crashed)):
+            fields = {"error": run.abort_error, "phase": "failed", "eta_seconds": None}
+            line = f"failed after {took}: {run.abort_error}"
+        elif isinstance(outcome, Stopped) or (isinstance(outcome, Crashed) and run.stop_requested):
+            action = Action.STOP
+            fields = {"phase": "stopped", "eta_seconds": None}
+            if run.forced:
+                how = "forced: the worker did not stop in time and its process tree was killed"
+            elif isinstance(outcome, Crashed):
+                how = "its backend cannot stop between steps, so its worker's process tree was killed"
+            else:
+                how = "at the next step"
+            line = f"stopped after {took} ({how})"
+        else:
+            if isinstance(outcome, Completed):
+                error = f"the worker reported success but {outcome.video_path} does not exist"
+            elif isinstance(outcome, Crashed):
+                error = f"worker process {describe_exit(outcome.returncode)} while {run.phase}"
+            else:
+                error = outcome.error
+            fields = {"error": error, "phase": "failed", "eta_seconds": None}
+            line = f"failed after {took}: {error}"
+        try:
+            row = self.store.transition(run.job_id, action, finished_at=now, **fields)
+            self.logs.server_line(run.job_id, line)
+            self.publish_job(row)
+        except (IllegalTransition, JobNotFound) as exc:
+            log.warning("job %s: could not record its end: %s", run.job_id, exc)
+        for device in run.devices:
+            if self._allocated.get(device) == run.job_id:
+                del self._allocated[device]
+        worker = run.worker
+        if worker is not None:
+            worker.job_id = None
+            if not isinstance(outcome, (Completed, Stopped)) and worker in self._workers:
+                self._workers.remove(worker)  # a failed worker is not trusted with the next job
+                self._spawn(worker.shutdown())
+        self._runs.pop(run.job_id, None)
+        run.done.set()
+        self.on_finished()
+
+    # -- stop --------------------------------------------------------------------
+
+    async def stop(self, run: Run) -> None:
+        """Cooperative stop now; the whole process tree after the grace period."""
+        if run.stop_requested:
+            return
+        run.stop_requested = True
+        if self.store.update_running(run.job_id, phase="stopping", eta_seconds=None):
+            self.publish(events.PROGRESS, progress_json(self.store.require(run.job_id)))
+        self.logs.server_line(run.job_id, f"stop requested; waiting up to {self.stop_grace_s:g} s "
+                                          f"for the job to stop at its next step")
+        if run.worker is not None and run.worker.alive:
+            try:
+                await run.worker.send({"type": "stop", "run_id": run.run_id})
+            except (RuntimeError, OSError):
+                pass
+        self._spawn(self._enforce_stop(run))
+
+    async def _enforce_stop(self, run: Run) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(run.done.wait()), self.stop_grace_s)
+            return
+        except asyncio.TimeoutError:
+            pass
+        run.forced = True
+        worker = run.worker
+        if worker is not None and worker.alive:
+            self.logs.server_line(run.job_id, f"not stopped after {self.stop_grace_s:g} s: killing "
+                                              f"worker {worker.worker_id} (pid {worker.pid}) and its children")
+            await worker.kill()
+        elif not run.outcome.done():
+            run.outcome.set_result(Stopped())
+
+    # -- worker callbacks ----------------------------------------------------------
+
+    async def _on_message(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
+        run = self._runs.get(worker.job_id or "")
+        if run is None or run.worker is not worker:
+            return
+        kind = message["type"]
+        if kind in TERMINAL:
+            if not run.outcome.done():
+                run.outcome.set_result(decode_outcome(message))
+        elif kind == "loaded":
+            worker.backend = run.backend
+            self.logs.server_line(run.job_id, f"model {run.config.model_id} loaded in {message.get('seconds')} s")
+        elif kind == "phase":
+            self._progress(run, phase=message["phase"])
+        elif kind == "progress":
+            self._progress(run, step=int(message["step"]), total=int(message["total"]))
+
+    def _progress(self, run: Run, phase: str | None = None, step: int | None = None,
+                  total: int | None = None) -> None:
+        if run.stop_requested:
+            return  # keep showing "stopping"
+        fields: dict[str, Any] = {}
+        if phase is not None:
+            run.phase = phase
+            fields["phase"] = phase
+            if phase == "denoising":
+                run.denoise_started = time.monotonic()
+        if step is not None and total:
+            if run.denoise_started is None:
+                run.denoise_started = time.monotonic()
+            elapsed = time.monotonic() - run.denoise_started
+            eta = elapsed / step * (total - step) if step else None
+            run.eta_s = eta
+            fields.update(step=step, total_steps=total, progress=_pct(step, total),
+                          progress_msg=f"{step}/{total} steps",
+                          eta_seconds=round(eta, 1) if eta is not None else None)
+        if fields and self.store.update_running(run.job_id, **fields):
+            self.publish(events.PROGRESS, progress_json(self.store.require(run.job_id)))
+
+    def _on_log(self, worker: WorkerProcess, job_id: str | None, lines: list[str]) -> None:
+        run = self._runs.get(job_id or "")
+        if run is not None:
+            self.logs.append_lines(run.job_id, lines)
+            error = self.logs.write_error(run.job_id)
+            if error and not run.stop_requested:
+                # GPU time spent on a job whose log is lost is wasted: end it and say why.
+                run.abort_error = error
+                self._spawn(self.stop(run))
+        else:
+            for line in lines:
+                log.info("worker %s: %s", worker.worker_id, line)
+
+    async def _on_exit(self, worker: WorkerProcess, returncode: int) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+        run = self._runs.get(worker.job_id or "")
+        if run is not None and not run.outcome.done():
+            run.outcome.set_result(Crashed(returncode))
+        # A worker whose backend cannot stop between steps ends its own process
+        # group on a stop: that SIGKILL was asked for too.
+        asked = worker.ended_on_purpose or (run is not None and run.stop_requested)
+        log.info("worker %s (pid %s) %s", worker.worker_id, worker.pid, describe_exit(returncode, oom_hint=not asked))
