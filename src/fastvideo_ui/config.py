@@ -28,6 +28,7 @@ class Settings:
     gpus: str | None = None  # None: detect
     cpu_slots: int = 1
     stop_grace_s: float = 10.0
+    affinity_wait_s: float = 0.0  # placement's bypass_limit_s
     cors_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)  # Host names answered beyond the built-in ones
     trusted_proxies: list[str] = field(default_factory=list)  # whose X-Forwarded-For is believed
@@ -80,6 +81,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="GPU ids to use, e.g. 0,1, or 'none' (default: CUDA_VISIBLE_DEVICES, else all NVML sees)")
     parser.add_argument("--cpu-slots", type=_number(int, "CPU_SLOTS"), default=_env("CPU_SLOTS", "1"),
                         help="preview-renderer jobs that may run at once (default 1)")
+    parser.add_argument("--affinity-wait", type=_number(float, "AFFINITY_WAIT"), default=_env("AFFINITY_WAIT", "0"),
+                        metavar="S", help="how long a job may keep being passed by jobs whose model is already "
+                                          "loaded (default 0: at most once)")
     parser.add_argument("--stop-grace", type=_number(float, "STOP_GRACE"), default=_env("STOP_GRACE", "10"),
                         help="seconds a stopped job gets to stop by itself before its worker is killed (default 10)")
     parser.add_argument("--cors-origin", action="append", default=None,
@@ -151,6 +155,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--cpu-slots must be 0 or more")
     if args.stop_grace < 0:
         raise SystemExit("--stop-grace must be 0 or more")
+    if args.affinity_wait < 0:
+        raise SystemExit("--affinity-wait must be 0 or more")
     if args.max_queued < 1:
         raise SystemExit("--max-queued must be 1 or more")
     if not args.header_timeout > 0:
@@ -183,7 +189,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kwargs["data_dir"] = Path(args.data_dir)
     return Settings(
         host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
-        gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace,
+        gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace, affinity_wait_s=args.affinity_wait,
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
         max_queued=args.max_queued, **kwargs,

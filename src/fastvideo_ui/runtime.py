@@ -51,7 +51,8 @@ class Runtime:
         logs = LogBook(settings.log_dir)
         bus = EventBus()
         inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
-        scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s)
+        scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s,
+                              affinity_wait_s=settings.affinity_wait_s)
         jobs = JobService(store, logs, bus, scheduler, settings.max_queued)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None

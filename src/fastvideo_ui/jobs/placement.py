@@ -11,9 +11,18 @@ expected to end before the reservation begins. A job whose duration is not
 known is never backfilled into a reservation, nor is any job into one whose
 start is not known. `backfill=False` gives strict first in, first out.
 
+Model affinity: within a window of the queue, a job that an idle worker can
+run without loading a model starts first, even ahead of older jobs, but never
+past a job that later jobs first passed `bypass_limit_s` ago or more. At 0,
+the default, a job is passed this way at most once, and random traces keep
+every job within its first-in-first-out wait plus one longest job (tests);
+larger values save more loads when many models share the GPUs, and give up
+that bound (bench/schedule.py shows both).
+
 A job's devices always lie on one node. Among the devices it may take, a job
 prefers an idle worker that already holds its model (no load), then devices
-no idle worker holds (other warm models survive), then the pool's order.
+no idle worker holds, then those whose model no waiting job wants, then the
+pool's order.
 """
 
 from __future__ import annotations
@@ -22,6 +31,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 LOCAL_NODE = "local"
+# How far past a blocked head a job may be taken early because an idle worker
+# already holds its model.
+AFFINITY_WINDOW = 16
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class Waiting:
     count: int  # how many of its devices
     model: Hashable  # what an idle worker must hold to run it without a load
     estimate_s: float | None = None  # expected run time; None: unknown
+    passed_s: float | None = None  # since a later job first started ahead of it; None: never
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,7 @@ def place(
     busy: Mapping[str, float | None],
     idle: Sequence[IdleWorker],
     backfill: bool = True,
+    bypass_limit_s: float = 0.0,
 ) -> Plan:
     """Which waiting jobs start now, on what. `busy` maps each device a running
     job holds to the seconds until it is expected to be free (None: unknown)."""
@@ -100,36 +114,74 @@ def place(
         for device in pool:
             free_in[device] = busy[device] if device in busy else 0.0
     idle_left = [worker for worker in idle if all(free_in.get(d) == 0.0 for d in worker.devices)]
-    for job in waiting:
-        pool = cluster.pools.get(job.kind, ())
-        free = [device for device in pool if free_in[device] == 0.0]
+    wanted = {job.model for job in waiting[:AFFINITY_WINDOW]}
+
+    def try_start(job: Waiting, warm_only: bool = False) -> bool:
+        nonlocal idle_left
         reservation = plan.reservations.get(job.kind)
-        if reservation is not None and not backfill:
-            continue
-        allowed = free
+        free = [device for device in cluster.pools.get(job.kind, ()) if free_in[device] == 0.0]
         if reservation is not None and not _ends_before(job, reservation):
-            allowed = [device for device in free if device not in reservation.devices]
-        start = _fit(job, cluster, allowed, idle_left, avoid=reservation.devices if reservation else ())
+            free = [device for device in free if device not in reservation.devices]
+        avoid = reservation.devices if reservation else ()
+        start = _fit(job, cluster, free, idle_left, avoid, wanted, warm_only)
         if start is None:
-            if reservation is None:
-                plan.reservations[job.kind] = _reserve(job, cluster, pool, free_in)
-            continue
+            return False
         if reservation is not None:
             start = Start(start.job_id, start.devices, start.worker_id, start.retire, backfilled=True)
         plan.starts.append(start)
         for device in start.devices:
             free_in[device] = job.estimate_s  # busy from now on, for the reservations after it
         idle_left = [w for w in idle_left if w.worker_id != start.worker_id and w.worker_id not in start.retire]
+        return True
+
+    for kind, jobs in _by_pool(waiting).items():
+        if backfill:
+            # Model affinity: within the window, a job an idle worker can run
+            # without a load goes first, but never past a job that later jobs
+            # first passed bypass_limit_s ago or more: it is owed its turn.
+            early = set()
+            for job in jobs[:AFFINITY_WINDOW]:
+                if try_start(job, warm_only=True):
+                    early.add(job.job_id)
+                elif job.passed_s is not None and job.passed_s >= bypass_limit_s:
+                    break
+            jobs = [job for job in jobs if job.job_id not in early]
+        for index, job in enumerate(jobs):
+            if try_start(job):
+                continue
+            plan.reservations[kind] = _reserve(job, cluster, cluster.pools.get(kind, ()), free_in)
+            if backfill:
+                for later in jobs[index + 1:]:
+                    try_start(later)
+            break
     return plan
+
+
+def passed(plan: Plan, waiting: Sequence[Waiting]) -> list[str]:
+    """The jobs this plan leaves waiting while a later job of their pool starts."""
+    started = {start.job_id for start in plan.starts}
+    out: list[str] = []
+    for jobs in _by_pool(waiting).values():
+        last = max((index for index, job in enumerate(jobs) if job.job_id in started), default=-1)
+        out += [job.job_id for job in jobs[:last] if job.job_id not in started]
+    return out
+
+
+def _by_pool(waiting: Sequence[Waiting]) -> dict[str, list[Waiting]]:
+    pools: dict[str, list[Waiting]] = {}
+    for job in waiting:
+        pools.setdefault(job.kind, []).append(job)
+    return pools
 
 
 def _ends_before(job: Waiting, reservation: Reservation) -> bool:
     return job.estimate_s is not None and reservation.in_s is not None and job.estimate_s <= reservation.in_s
 
 
-def _fit(job: Waiting, cluster: Cluster, allowed: list[str], idle: Sequence[IdleWorker],
-         avoid: Sequence[str]) -> Start | None:
-    """Devices for `job` among `allowed`, on one node, or None."""
+def _fit(job: Waiting, cluster: Cluster, allowed: list[str], idle: Sequence[IdleWorker], avoid: Sequence[str],
+         wanted: set[Hashable], warm_only: bool = False) -> Start | None:
+    """Devices for `job` among `allowed`, on one node, or None. `wanted`: the
+    models waiting jobs need, whose idle workers are evicted last."""
     if job.count <= 0 or len(allowed) < job.count:
         return None
     allowed_set = set(allowed)
@@ -140,9 +192,13 @@ def _fit(job: Waiting, cluster: Cluster, allowed: list[str], idle: Sequence[Idle
         # Off the reservation first, so the head's devices stay as they are.
         chosen = min(warm, key=lambda w: (sum(d in avoid for d in w.devices), w.worker_id))
         return Start(job.job_id, chosen.devices, chosen.worker_id)
+    if warm_only:
+        return None
     held = {device for worker in mine for device in worker.devices}
+    held_wanted = {device for worker in mine if worker.model in wanted for device in worker.devices}
     order = {device: index for index, device in enumerate(cluster.pools.get(job.kind, ()))}
-    ranked = sorted(allowed, key=lambda device: (device in avoid, device in held, order[device]))
+    ranked = sorted(allowed, key=lambda device: (device in avoid, device in held_wanted, device in held,
+                                                 order[device]))
     best: list[str] | None = None
     for group in cluster.by_node(ranked).values():
         if len(group) >= job.count:
@@ -173,7 +229,7 @@ def _reserve(job: Waiting, cluster: Cluster, pool: Sequence[str], free_in: Mappi
         soonest = sorted(group, key=when)[:job.count]
         at = max(when(device) for device in soonest)
         if best is None or at < best[0]:
-            best = (at, tuple(soonest))
+            best = (at, tuple(device for device in pool if device in soonest))
     if best is None:  # it can never fit; the scheduler fails such jobs before placing them
         return Reservation(job.job_id, tuple(pool), None)
     at, devices = best

@@ -23,7 +23,7 @@ from .estimates import estimate_seconds
 from .events import EventBus
 from .logs import LogBook
 from .models import JobRow
-from .placement import Cluster, IdleWorker, Start, Waiting, place
+from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus
 from .store import JobNotFound, JobStore, QueuedJob
@@ -47,12 +47,15 @@ class Scheduler:
         output_dir: Path,
         stop_grace_s: float,
         backfill: bool = True,
+        affinity_wait_s: float = 0.0,
     ) -> None:
         self.store = store
         self.logs = logs
         self.bus = bus
         self.inventory = inventory
         self.backfill = backfill
+        self.affinity_wait_s = affinity_wait_s
+        self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
         self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self.kick, inventory,
                                         output_dir, stop_grace_s)
         self._deleting: set[str] = set()
@@ -172,8 +175,9 @@ class Scheduler:
                 self._fail_queued(job.id, f"needs {job.num_gpus} devices; {where}")
                 continue
             backends[job.id] = spec.backend
+            passed_at = self._passed.get(job.id)
             waiting.append(Waiting(job.id, spec.device_kind, job.num_gpus, (model_config(job), spec.backend),
-                                   self._estimate(job)))
+                                   self._estimate(job), None if passed_at is None else time.monotonic() - passed_at))
         return waiting, backends
 
     def _pools(self) -> dict[str, tuple[str, ...]]:
@@ -190,8 +194,11 @@ class Scheduler:
                            (w.loaded, w.backend) if w.loaded is not None else None)
                 for w in self.supervisor.idle_workers()]
         plan = place(waiting, Cluster(self._pools(), self._nodes()), self.supervisor.busy_devices(), idle,
-                     backfill=self.backfill)
+                     backfill=self.backfill, bypass_limit_s=self.affinity_wait_s)
         by_id = {job.job_id: job for job in waiting}
+        self._passed = {job_id: at for job_id, at in self._passed.items() if job_id in by_id}
+        for job_id in passed(plan, waiting):
+            self._passed.setdefault(job_id, time.monotonic())
         for start in plan.starts:
             self._launch(start, by_id[start.job_id], backends[start.job_id])
 

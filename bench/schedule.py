@@ -1,0 +1,93 @@
+"""The scheduler's placement, replayed and on the real server. Prints figures;
+asserts nothing.
+
+    .venv/bin/python bench/schedule.py [--no-server] [--jobs 1000]
+
+1. A discrete-event simulation (tests/schedule_sim.py) running the real
+   placement code with no processes, on two traces:
+   - issue 12's mix of 12 jobs, (gpus, steps) at 0.2 s a step, all queued at
+     once on 4 GPUs, no model load time;
+   - `--jobs` jobs over 8 GPUs, 3 models (load times 20, 45 and 60 s), GPU
+     counts 1 to 8, Poisson arrivals keeping the GPUs about 80% busy.
+   For FIFO, for the default policy (backfill, affinity wait 0) and for
+   backfill with --affinity-wait 1800, it prints makespan against the lower
+   bound (total GPU-seconds / GPUs, or the last arrival's own end), p50 and
+   p95 wait, GPU-seconds idle while a queued job would have fit on the idle
+   GPUs, and model loads.
+2. The 12-job mix on the real server with the fake FastVideo on 4 simulated
+   GPUs (0.2 s a step): on a fresh server (no history, so no estimates: jobs
+   only use devices off the head's reservation), then the same mix again,
+   now with estimates from the first round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import FAKE_FASTVIDEO, WAN, Server  # noqa: E402
+from schedule_sim import MIX_12, MODEL_LOAD_S, STEP_S, mix_12, poisson_trace, simulate  # noqa: E402
+
+
+def simulated(jobs_count: int) -> None:
+    traces = [
+        ("12-job mix, 4 GPUs", mix_12(), 4, 0.0),
+        (f"{jobs_count} jobs, 3 models, 8 GPUs", poisson_trace(jobs_count, 8, seed=1, load=0.8), 8,
+         MODEL_LOAD_S.__getitem__),
+    ]
+    for name, jobs, gpus, load in traces:
+        print(f"\n{name}")
+        fifo = simulate(jobs, gpus, load_s=load, backfill=False)
+        print(f"  FIFO                        {fifo.summary()}")
+        default = simulate(jobs, gpus, load_s=load)
+        print(f"  backfill (default)          {default.summary()}")
+        wide = simulate(jobs, gpus, load_s=load, bypass_limit_s=1800.0)
+        print(f"  backfill, --affinity-wait 1800 {wide.summary()}")
+        for label, result in (("default", default), ("affinity-wait 1800", wide)):
+            extra = max(result.waits[j] - fifo.waits[j] for j in result.waits)
+            print(f"  {label}: model loads {result.loads / fifo.loads:.2f}x FIFO's; "
+                  f"worst wait beyond its FIFO wait {extra:.1f} s")
+
+
+def on_the_server() -> None:
+    bound = sum(gpus * steps * STEP_S for gpus, steps in MIX_12) / 4
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE_FASTVIDEO), os.environ.get("PYTHONPATH")])),
+               "FAKE_FASTVIDEO_STEP_S": str(STEP_S)}
+        server = Server(Path(tmp), ["--gpus", "0,1,2,3"], env=env).start()
+        try:
+            for label in ("fresh server (no history)", "second round (estimates from the first)"):
+                ids = [server.create(model_id=WAN, prompt=f"mix job {i}", num_gpus=gpus, num_inference_steps=steps,
+                                     height=64, width=64, num_frames=5, start=True)["id"]
+                       for i, (gpus, steps) in enumerate(MIX_12)]
+                jobs = [server.wait_status(job_id, "completed", "failed", timeout=600) for job_id in ids]
+                failed = [job["error"] for job in jobs if job["status"] != "completed"]
+                if failed:
+                    raise SystemExit(f"jobs failed: {failed}")
+                makespan = max(j["finished_at"] for j in jobs) - min(j["queued_at"] for j in jobs)
+                print(f"  {label}: makespan {makespan:.1f} s = {makespan / bound:.2f}x the bound ({bound:.1f} s)")
+                time.sleep(0.5)
+        finally:
+            server.terminate()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--no-server", action="store_true", help="the simulation only")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    simulated(args.jobs)
+    print(f"\n(simulations took {time.perf_counter() - started:.1f} s)")
+    if not args.no_server:
+        print("\n12-job mix on the real server, fake FastVideo, 4 simulated GPUs")
+        on_the_server()
+
+
+if __name__ == "__main__":
+    main()

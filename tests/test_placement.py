@@ -1,0 +1,133 @@
+"""The placement rules, as a pure function: no server, no processes."""
+
+from __future__ import annotations
+
+import random
+
+from schedule_sim import SimJob, mix_12, simulate
+
+from fastvideo_ui.jobs.placement import Cluster, IdleWorker, Waiting, passed, place
+
+FOUR = Cluster({"gpu": ("g0", "g1", "g2", "g3"), "cpu": ("c0",)})
+TWO_NODES = Cluster({"gpu": ("a0", "a1", "b0", "b1")}, {"a0": "a", "a1": "a", "b0": "b", "b1": "b"})
+
+
+def job(job_id: str, count: int = 1, model: str = "m", estimate: float | None = None, kind: str = "gpu",
+        passed_s: float | None = None) -> Waiting:
+    return Waiting(job_id, kind, count, model, estimate, passed_s)
+
+
+def started(plan) -> dict[str, tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    return {start.job_id: start.devices for start in plan.starts}
+
+
+def test_jobs_that_fit_start_on_disjoint_devices_in_queue_order() -> None:
+    plan = place([job("a", 2), job("b", 1), job("c", 1), job("d", 1)], FOUR, {}, [])
+    assert started(plan) == {"a": ("g0", "g1"), "b": ("g2",), "c": ("g3",)}
+    assert plan.reservations["gpu"].job_id == "d"
+
+
+def test_strict_fifo_holds_everything_behind_a_blocked_head() -> None:
+    plan = place([job("big", 4), job("small", 1, estimate=1.0)], FOUR, {"g0": 10.0}, [], backfill=False)
+    assert plan.starts == []
+
+
+def test_backfill_never_delays_the_head() -> None:
+    busy = {"g0": 10.0}  # the head needs all four GPUs: it can start in 10 s
+    queue = [job("head", 4), job("short", 1, estimate=5.0), job("long", 1, estimate=20.0), job("unknown", 1)]
+    plan = place(queue, FOUR, busy, [])
+    assert set(started(plan)) == {"short"} and plan.starts[0].backfilled
+    assert plan.reservations["gpu"].job_id == "head" and plan.reservations["gpu"].in_s == 10.0
+    # The head's start unknown: nothing enters its reservation.
+    assert place(queue, FOUR, {"g0": None}, []).starts == []
+
+
+def test_backfill_off_the_reservation_needs_no_estimate() -> None:
+    # The head needs two GPUs on one node; node a frees first, so node b is
+    # outside its reservation and any job may use it.
+    busy = {"a0": 10.0, "b0": 50.0}
+    plan = place([job("head", 2), job("x", 1), job("y", 1)], TWO_NODES, busy, [])
+    assert plan.reservations["gpu"].devices == ("a0", "a1")
+    assert started(plan) == {"x": ("b1",)}
+
+
+def test_a_multi_gpu_job_stays_on_one_node() -> None:
+    plan = place([job("pair", 2)], TWO_NODES, {"a0": 5.0, "b0": 5.0}, [])
+    assert plan.starts == []  # a1 and b1 are free, but on two nodes
+    plan = place([job("pair", 2)], TWO_NODES, {"a0": 5.0}, [])
+    assert started(plan) == {"pair": ("b0", "b1")}
+
+
+def test_a_job_larger_than_any_node_gets_no_start_and_no_known_time() -> None:
+    plan = place([job("huge", 3), job("next", 1, estimate=1.0)], TWO_NODES, {}, [])
+    assert "huge" not in started(plan) and plan.reservations["gpu"].in_s is None
+
+
+def test_pools_do_not_block_each_other() -> None:
+    plan = place([job("big", 4), job("preview", 1, kind="cpu")], FOUR, {"g0": None}, [])
+    assert started(plan) == {"preview": ("c0",)}
+
+
+def test_a_warm_worker_is_reused_and_other_warm_models_survive() -> None:
+    idle = [IdleWorker(1, "gpu", ("g1",), "m"), IdleWorker(2, "gpu", ("g2",), "other")]
+    plan = place([job("a", model="m"), job("b", model="new")], FOUR, {}, idle)
+    assert plan.starts[0].worker_id == 1 and plan.starts[0].devices == ("g1",)
+    assert plan.starts[1].devices == ("g0",) and plan.starts[1].retire == ()  # not g2: its model stays warm
+
+
+def test_a_wanted_model_is_evicted_last() -> None:
+    idle = [IdleWorker(1, "gpu", ("g0",), "wanted"), IdleWorker(2, "gpu", ("g1",), "unwanted")]
+    cluster = Cluster({"gpu": ("g0", "g1")})
+    plan = place([job("a", model="new"), job("b", 2, model="wanted")], cluster, {}, idle)
+    assert started(plan) == {"a": ("g1",)} and plan.starts[0].worker_id == 2  # it switches to the new model
+
+
+def test_a_job_needing_more_devices_retires_the_idle_workers_on_them() -> None:
+    idle = [IdleWorker(1, "gpu", ("g0",), "m"), IdleWorker(2, "gpu", ("g1",), "n")]
+    plan = place([job("pair", 2, model="p")], Cluster({"gpu": ("g0", "g1")}), {}, idle)
+    assert plan.starts[0].devices == ("g0", "g1") and set(plan.starts[0].retire) == {1, 2}
+
+
+def test_an_idle_worker_on_exactly_the_devices_switches_models_in_place() -> None:
+    idle = [IdleWorker(7, "gpu", ("g0",), "old")]
+    plan = place([job("a", model="new")], Cluster({"gpu": ("g0",)}), {}, idle)
+    assert plan.starts[0].worker_id == 7 and plan.starts[0].retire == ()
+
+
+def test_affinity_lets_a_warm_job_pass_once_then_the_passed_job_is_owed() -> None:
+    cluster = Cluster({"gpu": ("g0",)})
+    idle = [IdleWorker(1, "gpu", ("g0",), "warm")]
+    queue = [job("cold", model="cold"), job("hot", model="warm")]
+    plan = place(queue, cluster, {}, idle)
+    assert started(plan) == {"hot": ("g0",)} and passed(plan, queue) == ["cold"]
+    owed = [job("cold", model="cold", passed_s=0.0), job("hot2", model="warm")]
+    assert started(place(owed, cluster, {}, idle)) == {"cold": ("g0",)}
+    # A longer limit lets it be passed again, until it has waited that long.
+    assert started(place(owed, cluster, {}, idle, bypass_limit_s=60.0)) == {"hot2": ("g0",)}
+
+
+def test_the_twelve_job_mix_is_close_to_its_lower_bound() -> None:
+    fifo = simulate(mix_12(), 4, backfill=False)
+    new = simulate(mix_12(), 4)
+    assert new.lower_bound == 21.5
+    assert new.makespan < fifo.makespan and new.makespan <= 1.10 * new.lower_bound
+
+
+def test_no_job_waits_past_its_fifo_wait_plus_the_longest_job() -> None:
+    """The starvation bound, over random traces: pools of 2 to 8 GPUs, one to
+    three models with their load times, mixed GPU counts and arrivals."""
+    for seed in range(150):
+        rng = random.Random(seed)
+        gpus = rng.choice([2, 4, 8])
+        models = ["a", "b", "c"][:rng.randint(1, 3)]
+        loads = {model: rng.uniform(0, 30) for model in models}
+        jobs, now = [], 0.0
+        for index in range(rng.randint(10, 50)):
+            now += rng.expovariate(1 / rng.choice([1, 10, 40]))
+            count = rng.choice([c for c in (1, 1, 1, 2, 2, 4, 8) if c <= gpus])
+            jobs.append(SimJob(f"j{index}", now, count, rng.choice(models), rng.uniform(5, 120)))
+        fifo = simulate(jobs, gpus, load_s=loads.__getitem__, backfill=False)
+        new = simulate(jobs, gpus, load_s=loads.__getitem__)
+        longest = max(j.run_s + loads[j.model] for j in jobs)
+        for j in jobs:
+            assert new.waits[j.job_id] <= fifo.waits[j.job_id] + longest + 1e-6, (seed, j)
