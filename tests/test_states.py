@@ -15,6 +15,7 @@ LEGAL = {
     (Action.FAIL, S.QUEUED): S.FAILED,
     (Action.STOP, S.QUEUED): S.STOPPED,
     (Action.STOP, S.RUNNING): S.STOPPED,
+    (Action.RETRY, S.RUNNING): S.QUEUED,
 }
 ALL_PAIRS = [(action, status) for action in Action for status in JobStatus]
 

@@ -19,7 +19,7 @@ from starlette.types import Scope
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
-from .api import errors, events, jobs, session, system
+from .api import errors, events, jobs, queue, session, system
 from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken
 from .api.limits import BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
@@ -74,6 +74,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     errors.install(app)
     app.include_router(system.router)
     app.include_router(jobs.router)
+    app.include_router(queue.router)
     app.include_router(events.router)
     app.include_router(session.router)
 

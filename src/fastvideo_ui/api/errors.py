@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ..jobs.service import QueueFull
+from ..jobs.service import NotInQueue, NotQueued, QueueFull
 from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
 
@@ -56,6 +56,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     async def _queue_full(_request: Request, exc: QueueFull) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "60"})
+
+    @app.exception_handler(NotInQueue)
+    async def _not_in_queue(_request: Request, exc: NotInQueue) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "status": exc.status}, status_code=409)
+
+    @app.exception_handler(NotQueued)
+    async def _not_queued(_request: Request, exc: NotQueued) -> JSONResponse:
+        return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", exc.field], "msg": str(exc)}]},
+                            status_code=422)
 
     @app.exception_handler(IllegalTransition)
     async def _conflict(_request: Request, exc: IllegalTransition) -> JSONResponse:

@@ -117,7 +117,7 @@ async def create_job(request: Request, body: CreateJobRequest) -> JSONResponse:
     params.update(
         seed=body.seed, num_gpus=body.num_gpus,
         negative_prompt=body.negative_prompt if body.negative_prompt is not None else spec.default_negative_prompt,
-        prompt=body.prompt, **offload,
+        prompt=body.prompt, priority=body.priority, retry_on_oom=body.retry_on_oom, **offload,
     )
     pool = runtime.inventory.devices(spec.device_kind)
     problems = [(problem.field, problem.message) for problem in check_params(spec, params, len(pool))]

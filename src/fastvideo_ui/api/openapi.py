@@ -92,7 +92,10 @@ class Job(BaseModel):
     step: int | None
     total_steps: int | None
     eta_seconds: float | None
-    attempts: int
+    attempts: int = Field(description="runs so far, an out-of-memory retry included")
+    priority: int = Field(description="higher runs first, -100 to 100")
+    held: bool = Field(description="queued but held: it keeps its place and does not start until released")
+    retry_on_oom: bool = Field(description="out of memory: queued again once, first, with every offload on")
     actions: list[str] = Field(description="what the user may do now: start, stop, delete")
     video_url: str | None
     poster_url: str | None

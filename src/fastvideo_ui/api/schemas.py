@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import HTTPException
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 MAX_PROMPT_CHARS = 10_000
 MAX_SEED = 2**32 - 1
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
 
 
 class CreateJobRequest(BaseModel):
-    """The seed's body, plus `start`, `fps`, `negative_prompt`, `vae_cpu_offload` and `dit_layerwise_offload`.
+    """The seed's body, plus `start`, `fps`, `negative_prompt`, `vae_cpu_offload`, `dit_layerwise_offload`,
+    `priority` and `retry_on_oom`.
 
     Omitted generation parameters take the chosen model's defaults.
     """
@@ -35,6 +37,10 @@ class CreateJobRequest(BaseModel):
     vae_cpu_offload: bool | None = None
     use_fsdp_inference: bool | None = None
     start: bool = False
+    # Queue order: higher first (then first come, first served).
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    # Out of memory: queue the job again once, first, with every offload on.
+    retry_on_oom: bool = False
 
     @field_validator("prompt")
     @classmethod
@@ -43,6 +49,23 @@ class CreateJobRequest(BaseModel):
         if not value:
             raise ValueError("must not be empty")
         return value
+
+
+class MoveRequest(BaseModel):
+    """Where to put a queued job: `to` the top or bottom, or just `before` another queued job."""
+
+    to: Literal["top", "bottom"] | None = None
+    before: str | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "MoveRequest":
+        if (self.to is None) == (self.before is None):
+            raise ValueError("give exactly one of `to` (top or bottom) and `before` (a queued job's id)")
+        return self
+
+
+class PriorityRequest(BaseModel):
+    priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)
 
 
 def field_errors(errors: list[tuple[str, str]]) -> HTTPException:

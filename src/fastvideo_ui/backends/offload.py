@@ -22,6 +22,12 @@ FASTVIDEO_DEFAULTS: dict[str, bool] = {
     "vae_cpu_offload": True,
 }
 OVERRIDDEN_BY_LAYERWISE = ("dit_cpu_offload", "use_fsdp_inference")
+# The least GPU memory FastVideo can be asked to use (a retry after running out):
+# layerwise offload keeps one DiT block on the GPU at a time, and switches the
+# options it overrides off.
+MOST_OFFLOAD: dict[str, bool] = {"dit_layerwise_offload": True, "dit_cpu_offload": False,
+                                 "use_fsdp_inference": False, "text_encoder_cpu_offload": True,
+                                 "vae_cpu_offload": True}
 
 
 def resolve_offload(asked: Mapping[str, bool | None]) -> tuple[dict[str, bool], list[tuple[str, str]]]:

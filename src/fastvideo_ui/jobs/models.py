@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -43,6 +43,12 @@ class JobRow(Base):
     log_file_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     devices: Mapped[str | None] = mapped_column(String(200), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Queue order: higher priority first, then lower rank (the time it was
+    # queued, unless it was moved).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    queue_rank: Mapped[float | None] = mapped_column(Float, nullable=True)
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    retry_on_oom: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     progress_msg: Mapped[str] = mapped_column(Text, default="")
@@ -54,5 +60,14 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
-        Index("ix_jobs_status_queued", "status", "queued_at", "id"),
+        Index("ix_jobs_queue", "status", "priority", "queue_rank", "id"),
     )
+
+
+class ServerState(Base):
+    """Server-wide settings that outlive a restart, such as a paused queue."""
+
+    __tablename__ = "server_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -30,6 +30,7 @@ from .store import JobNotFound, JobStore, QueuedJob
 from .supervisor import Run, RunSupervisor, Snapshot
 
 log = logging.getLogger("fastvideo_ui.scheduler")
+PAUSED_KEY = "queue_paused"
 
 
 def model_config(row: JobRow | QueuedJob) -> ModelConfig:
@@ -63,6 +64,7 @@ class Scheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._last_positions: dict[str, int] = {}
         self._estimates: dict[tuple[Any, ...], float | None] = {}  # cleared whenever a run ends
+        self.paused = store.get_state(PAUSED_KEY) == "1"
 
     # -- life cycle ---------------------------------------------------------
 
@@ -80,6 +82,15 @@ class Scheduler:
     def kick(self) -> None:
         self._estimates.clear()  # cheap to refill; a finished run may have changed them
         self._wake.set()
+
+    def set_paused(self, paused: bool) -> None:
+        """A paused queue starts nothing new; running jobs finish. It stays
+        paused across a restart."""
+        self.store.set_state(PAUSED_KEY, "1" if paused else "0")
+        self.paused = paused
+        log.info("queue %s", "paused" if paused else "resumed")
+        self.publish_queue(force=True)
+        self.kick()
 
     def snapshot(self) -> Snapshot:
         return self.supervisor.snapshot()
@@ -130,11 +141,11 @@ class Scheduler:
             positions[job.id] = counters[kind]
         return positions
 
-    def publish_queue(self) -> None:
+    def publish_queue(self, force: bool = False) -> None:
         positions = self.queue_positions()
-        if positions != self._last_positions:
+        if force or positions != self._last_positions:
             self._last_positions = positions
-            self.bus.publish(events.QUEUE, {"positions": positions})
+            self.bus.publish(events.QUEUE, {"positions": positions, "paused": self.paused})
 
     def publish_job(self, row: JobRow, event: str = events.UPDATED) -> None:
         position = self.queue_positions().get(row.id) if row.status == JobStatus.QUEUED.value else None
@@ -162,7 +173,7 @@ class Scheduler:
         waiting: list[Waiting] = []
         backends: dict[str, str] = {}
         for job in self.store.queue_order():
-            if job.id in self._deleting or self.supervisor.is_running(job.id):
+            if job.held or job.id in self._deleting or self.supervisor.is_running(job.id):
                 continue
             spec = find_model(job.model_id)
             if spec is None:
@@ -187,6 +198,8 @@ class Scheduler:
         return {}  # one node today: every device is on LOCAL_NODE
 
     def _dispatch(self) -> None:
+        if self.paused:
+            return
         waiting, backends = self._waiting()
         if not waiting:
             return

@@ -22,13 +22,13 @@ COPIED = (
     "use_fsdp_inference",
     # additions
     "vae_cpu_offload", "dit_layerwise_offload", "fps", "negative_prompt", "queued_at", "step", "total_steps",
-    "eta_seconds", "attempts",
+    "eta_seconds", "attempts", "priority", "held", "retry_on_oom",
 )
 # What a record holds: the copied columns, then those the JSON derives fields from.
 RECORD_COLUMNS = (*COPIED, "devices", "poster_path")
 # SQLite hands booleans back as 0 and 1; the JSON says true and false.
 _FLAGS = ("dit_cpu_offload", "text_encoder_cpu_offload", "use_fsdp_inference", "vae_cpu_offload",
-          "dit_layerwise_offload")
+          "dit_layerwise_offload", "held", "retry_on_oom")
 _ACTIONS = {status.value: tuple(user_actions(status)) for status in JobStatus}
 
 

@@ -16,16 +16,27 @@ from .models import JobRow
 from .scheduler import Scheduler
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus, check_transition
-from .store import JobNotFound, JobStore
+from .store import RESET_RUN_FIELDS, JobNotFound, JobStore, QueuedJob
 
 # How long a stop request waits for a cooperative stop before answering.
 STOP_ANSWER_WAIT_S = 2.0
 
-_RESET_RUN_FIELDS: dict[str, Any] = {
-    "started_at": None, "finished_at": None, "error": None, "output_path": None,
-    "poster_path": None, "devices": None, "progress": 0.0, "progress_msg": "",
-    "step": None, "total_steps": None, "eta_seconds": None,
-}
+
+
+class NotInQueue(Exception):
+    """Queue control asked of a job that is not queued: a 409."""
+
+    def __init__(self, job_id: str, status: str, what: str) -> None:
+        super().__init__(f"cannot {what} job {job_id}: it is {status} (only queued jobs can be)")
+        self.status = status
+
+
+class NotQueued(Exception):
+    """A queue-control request naming something not in the queue: a 422 on `field`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class QueueFull(Exception):
@@ -75,12 +86,76 @@ class JobService:
             raise IllegalTransition(job_id, Action.START, status)
         check_transition(job_id, Action.START, status)  # a refused start is a 409, not a 429
         self.check_queue_room()
-        row = self.store.transition(job_id, Action.START, queued_at=time.time(), phase="queued",
-                                    **_RESET_RUN_FIELDS)
+        now = time.time()
+        row = self.store.transition(job_id, Action.START, queued_at=now, queue_rank=now, held=False,
+                                    phase="queued", **RESET_RUN_FIELDS)
         position = self.scheduler.queue_positions().get(job_id)
         again = f" (run {row.attempts + 1})" if row.attempts else ""
         self.logs.server_line(job_id, f"queued{again}, position {position}")
         self.scheduler.publish_job(row)
+        self.scheduler.kick()
+        return row
+
+    # -- queue control ------------------------------------------------------------
+
+    def move(self, job_id: str, to: str | None = None, before: str | None = None) -> JobRow:
+        """Put a queued job first ("top") or last ("bottom") in the queue, or
+        just ahead of another queued job. Priority sets the order first, so a
+        job moved past jobs of another priority takes theirs."""
+        queue = self.store.queue_order()
+        me = self._queued(queue, job_id, "move")
+        others = [job for job in queue if job.id != job_id]
+        if before is not None:
+            index = next((i for i, job in enumerate(others) if job.id == before), None)
+            if index is None:
+                raise NotQueued("before", f"job {before} is not queued")
+            target = others[index]
+            previous = others[index - 1] if index and others[index - 1].priority == target.priority else None
+            priority = target.priority
+            rank = (previous.queue_rank + target.queue_rank) / 2 if previous else target.queue_rank - 1
+            where = f"ahead of job {before}"
+        elif to == "top":
+            priority = max([me.priority, *(job.priority for job in others[:1])])
+            rank = min([job.queue_rank for job in others if job.priority == priority], default=me.queue_rank) - 1
+            where = "to the top of the queue"
+        else:
+            priority = min([me.priority, *(job.priority for job in others[-1:])])
+            rank = max([job.queue_rank for job in others if job.priority == priority], default=me.queue_rank) + 1
+            where = "to the bottom of the queue"
+        note = f", priority {priority}" if priority != me.priority else ""
+        return self._requeued(job_id, f"moved {where}{note}", priority=priority, queue_rank=rank)
+
+    def set_priority(self, job_id: str, priority: int) -> JobRow:
+        row = self.store.require(job_id)
+        if row.status == JobStatus.QUEUED.value:
+            return self._requeued(job_id, f"priority {priority}", priority=priority)
+        if JobStatus(row.status) in (JobStatus.PENDING, JobStatus.FAILED, JobStatus.STOPPED):
+            row = self.store.update_fields(job_id, priority=priority)  # it applies when it is next queued
+            self.scheduler.publish_job(row)
+            return row
+        raise NotInQueue(job_id, row.status, "change the priority of")
+
+    def hold(self, job_id: str, held: bool) -> JobRow:
+        self._queued(self.store.queue_order(), job_id, "hold" if held else "release")
+        return self._requeued(job_id, "held: it keeps its place but does not start" if held else "released",
+                              held=held)
+
+    def pause_queue(self, paused: bool) -> None:
+        self.scheduler.set_paused(paused)
+
+    def _queued(self, queue: list[QueuedJob], job_id: str, what: str) -> QueuedJob:
+        for job in queue:
+            if job.id == job_id:
+                return job
+        raise NotInQueue(job_id, self.store.require(job_id).status, what)
+
+    def _requeued(self, job_id: str, line: str, **fields: Any) -> JobRow:
+        row = self.store.set_queued(job_id, **fields)
+        if row is None:  # it started or left the queue meanwhile
+            raise NotInQueue(job_id, self.store.require(job_id).status, "change")
+        self.logs.server_line(job_id, line)
+        self.scheduler.publish_job(row)
+        self.scheduler.publish_queue()
         self.scheduler.kick()
         return row
 

@@ -5,10 +5,12 @@ live here and nowhere else. The store applies an allowed move with a
 compare-and-set on the previous status, so two racing requests cannot both win.
 
     pending --start--> queued --dispatch--> running --> completed (final)
-                         |                     |-----> failed  --start--> queued
-                         |                     '-----> stopped --start--> queued
+                         |      ^              |-----> failed  --start--> queued
+                         |      '----retry-----|-----> stopped --start--> queued
                          '--stop--> stopped
 
+`retry` puts a run that ran out of memory back in the queue, once, when the job
+asked for it (retry_on_oom).
 `completed` is final. `failed` and `stopped` may be started again, as the seed
 API allows: that is a fresh run of the same parameters.
 """
@@ -33,6 +35,7 @@ class Action(str, enum.Enum):
     COMPLETE = "complete"  # worker: output written
     FAIL = "fail"  # worker or recovery: it went wrong
     STOP = "stop"  # user: take it out of the queue, or it stopped running
+    RETRY = "retry"  # scheduler: out of memory, queued again with more offloading
 
 
 _ALLOWED: dict[Action, dict[JobStatus, JobStatus]] = {
@@ -45,6 +48,7 @@ _ALLOWED: dict[Action, dict[JobStatus, JobStatus]] = {
     Action.COMPLETE: {JobStatus.RUNNING: JobStatus.COMPLETED},
     Action.FAIL: {JobStatus.RUNNING: JobStatus.FAILED, JobStatus.QUEUED: JobStatus.FAILED},
     Action.STOP: {JobStatus.QUEUED: JobStatus.STOPPED, JobStatus.RUNNING: JobStatus.STOPPED},
+    Action.RETRY: {JobStatus.RUNNING: JobStatus.QUEUED},
 }
 
 ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
@@ -56,6 +60,7 @@ _WHY_NOT: dict[Action, str] = {
     Action.COMPLETE: "only running jobs can complete",
     Action.FAIL: "only queued or running jobs can fail",
     Action.STOP: "only queued or running jobs can be stopped",
+    Action.RETRY: "only running jobs can be retried",
 }
 
 

@@ -9,13 +9,24 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import CursorResult, Engine, Select, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import JobRow
+from .models import JobRow, ServerState
 from .states import Action, IllegalTransition, JobStatus, check_transition
+
+
+# What a new run starts without: the last run's times, outcome, devices and progress.
+RESET_RUN_FIELDS: dict[str, Any] = {
+    "started_at": None, "finished_at": None, "error": None, "output_path": None,
+    "poster_path": None, "devices": None, "progress": 0.0, "progress_msg": "",
+    "step": None, "total_steps": None, "eta_seconds": None,
+}
 
 
 class QueuedJob(NamedTuple):
     id: str
     model_id: str
+    priority: int
+    queue_rank: float
+    held: bool
     num_gpus: int
     width: int
     height: int
@@ -100,8 +111,8 @@ class JobStore:
             return int(session.scalar(query) or 0)
 
     def queue_order(self) -> builtins.list[QueuedJob]:
-        """The queued jobs, first in first out, with what placement needs and
-        not every whole row."""
+        """The queued jobs in the order they are to run (higher priority first,
+        then lower rank), with what placement needs and not every whole row."""
         version = self._queue_version  # read first: a move during the query marks this result stale
         cached = self._queue_cache
         if cached is not None and cached[0] == version:
@@ -110,12 +121,37 @@ class JobStore:
         query = (
             select(*(table.c[name] for name in QueuedJob._fields))
             .where(JobRow.status == JobStatus.QUEUED.value)
-            .order_by(JobRow.queued_at, JobRow.id)
+            .order_by(JobRow.priority.desc(), JobRow.queue_rank, JobRow.id)
         )
         with self._session() as session:
             order = [QueuedJob(*record) for record in session.execute(query)]
         self._queue_cache = (version, order)
         return order
+
+    def set_queued(self, job_id: str, **fields: Any) -> JobRow | None:
+        """Change a queued job's place or hold (priority, queue_rank, held);
+        None when it is not queued (any more)."""
+        with self._session() as session, session.begin():
+            result = cast("CursorResult[Any]", session.execute(
+                update(JobRow).where(JobRow.id == job_id, JobRow.status == JobStatus.QUEUED.value).values(**fields)
+            ))
+        self._queue_version += 1
+        return self.require(job_id) if result.rowcount == 1 else None
+
+    def update_fields(self, job_id: str, **fields: Any) -> JobRow:
+        """Fields that do not depend on the status (such as priority)."""
+        with self._session() as session, session.begin():
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
+        return self.require(job_id)
+
+    def get_state(self, key: str) -> str | None:
+        with self._session() as session:
+            row = session.get(ServerState, key)
+            return row.value if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._session() as session, session.begin():
+            session.merge(ServerState(key=key, value=value))
 
     def durations(self, model_id: str, limit: int = 20) -> builtins.list[tuple[float, int, int, int, int, int]]:
         """(seconds, width, height, num_frames, num_inference_steps, num_gpus)
