@@ -59,7 +59,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(NotInQueue)
     async def _not_in_queue(_request: Request, exc: NotInQueue) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "status": exc.status}, status_code=409)
+        return JSONResponse({"detail": str(exc), "status": exc.status, "action": exc.action}, status_code=409)
 
     @app.exception_handler(NotQueued)
     async def _not_queued(_request: Request, exc: NotQueued) -> JSONResponse:

@@ -48,14 +48,14 @@ def _job(request: Request, row: Any) -> JSONResponse:
     return JSONResponse(runtime_of(request).jobs.to_json(row))
 
 
-@router.post("/jobs/{job_id}/move", response_model=None, responses=returns(Job, 404, 409, 422))
+@router.post("/jobs/{job_id}/move", response_model=None, responses=returns(Job, 400, 404, 409, 413, 422))
 async def move_job(request: Request, job_id: str, body: MoveRequest) -> JSONResponse:
     """Put a queued job at the top or bottom of the queue, or just before another queued job."""
     before = _job_id(body.before) if body.before is not None else None
     return _job(request, runtime_of(request).jobs.move(_job_id(job_id), to=body.to, before=before))
 
 
-@router.post("/jobs/{job_id}/priority", response_model=None, responses=returns(Job, 404, 409, 422))
+@router.post("/jobs/{job_id}/priority", response_model=None, responses=returns(Job, 400, 404, 409, 413, 422))
 async def set_priority(request: Request, job_id: str, body: PriorityRequest) -> JSONResponse:
     """Higher runs first; a job that is not running yet takes it now, or when next queued."""
     return _job(request, runtime_of(request).jobs.set_priority(_job_id(job_id), body.priority))

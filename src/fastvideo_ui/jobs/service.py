@@ -26,9 +26,10 @@ STOP_ANSWER_WAIT_S = 2.0
 class NotInQueue(Exception):
     """Queue control asked of a job that is not queued: a 409."""
 
-    def __init__(self, job_id: str, status: str, what: str) -> None:
-        super().__init__(f"cannot {what} job {job_id}: it is {status} (only queued jobs can be)")
+    def __init__(self, job_id: str, status: str, action: str, what: str | None = None) -> None:
+        super().__init__(f"cannot {what or action} job {job_id}: it is {status} (only queued jobs can be)")
         self.status = status
+        self.action = action
 
 
 class NotQueued(Exception):
@@ -133,7 +134,7 @@ class JobService:
             row = self.store.update_fields(job_id, priority=priority)  # it applies when it is next queued
             self.scheduler.publish_job(row)
             return row
-        raise NotInQueue(job_id, row.status, "change the priority of")
+        raise NotInQueue(job_id, row.status, "priority", "change the priority of")
 
     def hold(self, job_id: str, held: bool) -> JobRow:
         self._queued(self.store.queue_order(), job_id, "hold" if held else "release")

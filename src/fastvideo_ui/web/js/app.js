@@ -6,6 +6,7 @@ import { loadModels } from "./catalogue.js";
 import { live } from "./live.js";
 import { announce, shortPrompt } from "./ui.js";
 import "./components/connection-banner.js";
+import "./components/queue-banner.js";
 import "./components/confirm-dialog.js";
 import "./components/create-job-dialog.js";
 import "./components/gallery-view.js";
@@ -63,6 +64,11 @@ const ACTIONS = {
     await api.remove(job.id);
     announce("Job deleted");
   },
+  "move-top": (job) => api.move(job.id, { to: "top" }),
+  "move-bottom": (job) => api.move(job.id, { to: "bottom" }),
+  "move-before": ({ id, before }) => api.move(id, { before }),
+  hold: (job) => api.hold(job.id),
+  release: (job) => api.release(job.id),
   duplicate: (job) => $("create-job-dialog").open(job),
   logs: (job) => $("log-console").open(job),
   open: (job) => $("job-detail-dialog").open(job),
@@ -81,6 +87,10 @@ document.addEventListener("job-action", async (event) => {
 
 document.addEventListener("click", async (event) => {
   if (event.target.closest("[data-action='new-job']")) $("create-job-dialog").open();
+  if (event.target.closest("[data-action='toggle-queue']")) {
+    const banner = $("queue-banner");
+    await banner.setPaused(!banner.paused).catch((error) => toast(`queue: ${error.message}`));
+  }
   if (event.target.closest("[data-action='sign-out']")) {
     await api.logOut().catch(() => {});
     location.reload();

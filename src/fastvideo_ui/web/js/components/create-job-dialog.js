@@ -7,7 +7,8 @@ import { loadModels, modelById } from "../catalogue.js";
 import { randomSeed } from "../format.js";
 import { announce, h } from "../ui.js";
 
-const NUMBERS = ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "seed", "num_gpus"];
+const NUMBERS = ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "seed", "num_gpus",
+  "priority"];
 const FLAGS = ["dit_layerwise_offload", "dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload",
   "use_fsdp_inference"];
 // FastVideo turns these off while dit_layerwise_offload is on (the server refuses them then).
@@ -81,7 +82,9 @@ export class CreateJobDialog extends HTMLElement {
           checkbox("dit_cpu_offload", "Offload DiT to CPU (with layer-by-layer off)"),
           checkbox("text_encoder_cpu_offload", "Offload text encoder to CPU"),
           checkbox("vae_cpu_offload", "Offload VAE to CPU"),
-          checkbox("use_fsdp_inference", "FSDP inference"))),
+          checkbox("use_fsdp_inference", "FSDP inference"),
+          checkbox("retry_on_oom", "Out of memory: retry once with every offload on")),
+        field("priority", "Priority", numberInput("priority"), "higher runs first, −100 to 100")),
       h("div", { class: "grid" }, field("batch_mode", "Batch", this.batchMode), this.batchCountField),
       checkbox("start", "Start immediately", true),
       this.formError,
@@ -163,6 +166,8 @@ export class CreateJobDialog extends HTMLElement {
       this.control("negative_prompt").value = model.defaults.negative_prompt || "";
       for (const name of FLAGS) this.control(name).checked = Boolean(model.defaults[name]);
       this.updateOffload();
+      this.control("priority").value = "0";
+      this.control("retry_on_oom").checked = false;
     }
   }
 
@@ -177,9 +182,11 @@ export class CreateJobDialog extends HTMLElement {
       for (const name of NUMBERS) if (job[name] !== undefined && job[name] !== null) this.control(name).value = job[name];
       for (const name of FLAGS) this.control(name).checked = Boolean(job[name]);
       this.updateOffload();
+      this.control("retry_on_oom").checked = Boolean(job.retry_on_oom);
       this.control("negative_prompt").value = job.negative_prompt || "";
       this.form.querySelector("details.advanced").open = Boolean(job.negative_prompt !== (model?.defaults.negative_prompt || "")
-        || FLAGS.some((name) => Boolean(job[name]) !== Boolean(model?.defaults[name])));
+        || FLAGS.some((name) => Boolean(job[name]) !== Boolean(model?.defaults[name]))
+        || Boolean(job.priority) || Boolean(job.retry_on_oom));
     } else {
       this.control("seed").value = randomSeed();
     }
@@ -204,6 +211,7 @@ export class CreateJobDialog extends HTMLElement {
     for (const name of FLAGS) {
       if (!this.control(name).disabled) out[name] = this.control(name).checked;
     }
+    out.retry_on_oom = this.control("retry_on_oom").checked;
     out.start = this.control("start").checked;
     return out;
   }

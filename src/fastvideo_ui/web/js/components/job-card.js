@@ -45,18 +45,43 @@ export class JobCard extends HTMLElement {
       duplicate: button("duplicate", "Duplicate"),
       logs: button("logs", "Log"),
       delete: button("delete", "Delete", { class: "quiet" }),
+      top: button("move-top", "Top", { attrs: { title: "Move to the top of the queue" } }),
+      bottom: button("move-bottom", "Bottom", { attrs: { title: "Move to the bottom of the queue" } }),
+      hold: button("hold", "Hold", { attrs: { title: "Keep its place in the queue without starting" } }),
+      release: button("release", "Release"),
     };
     this.videoLink = h("a", { class: "btn", dataset: { action: "download-video" }, download: "" }, "Download video");
     this.logLink = h("a", { class: "btn", dataset: { action: "download-log" }, download: "" }, "Download log");
     const b = this.buttons;
     this.actions = h("div", { class: "actions" },
-      b.start, b.stop, b.duplicate, b.logs, this.videoLink, this.logLink, b.delete);
+      b.start, b.stop, b.top, b.bottom, b.hold, b.release, b.duplicate, b.logs, this.videoLink, this.logLink,
+      b.delete);
+    this.priority = h("span", { class: "priority" });
+    // A queued card can be dragged onto another queued card: it moves just before it.
+    this.addEventListener("dragstart", (event) => {
+      event.dataTransfer.setData("application/x-fastvideo-job", this.job.id);
+      event.dataTransfer.effectAllowed = "move";
+    });
+    this.addEventListener("dragover", (event) => {
+      if (this.job.status === "queued" && event.dataTransfer.types.includes("application/x-fastvideo-job")) {
+        event.preventDefault();
+        this.classList.add("drop-target");
+      }
+    });
+    this.addEventListener("dragleave", () => this.classList.remove("drop-target"));
+    this.addEventListener("drop", (event) => {
+      this.classList.remove("drop-target");
+      const moved = event.dataTransfer.getData("application/x-fastvideo-job");
+      if (!moved || moved === this.job.id) return;
+      event.preventDefault();
+      requestAction(this, "move-before", { id: moved, before: this.job.id });
+    });
     this.actions.addEventListener("click", (event) => {
       const target = event.target.closest("button[data-action]");
       if (target) requestAction(this, target.dataset.action, this.job);
     });
     this.append(
-      h("div", { class: "card-head" }, this.badge, this.queuePosition, this.model, this.timing),
+      h("div", { class: "card-head" }, this.badge, this.queuePosition, this.priority, this.model, this.timing),
       this.prompt, this.params, this.progressRow, this.error, this.media, this.actions,
     );
   }
@@ -68,7 +93,11 @@ export class JobCard extends HTMLElement {
     if (first) this.build();
     this.dataset.status = job.status;
     this.dataset.id = job.id;
-    setText(this.badge, STATUS_LABEL[job.status] || job.status);
+    const held = job.status === "queued" && job.held;
+    setText(this.badge, held ? "Queued · held" : STATUS_LABEL[job.status] || job.status);
+    this.dataset.held = held ? "true" : "false";
+    this.priority.hidden = !job.priority;
+    setText(this.priority, job.priority ? `priority ${job.priority}` : "");
     setText(this.model, modelLabel(job.model_id));
     setText(this.prompt, job.prompt);
     setText(this.params, paramsSummary(job));
@@ -80,6 +109,12 @@ export class JobCard extends HTMLElement {
     this.buttons.start.hidden = !actions.has("start");
     setText(this.buttons.start, job.status === "pending" ? "Start" : "Run again");
     this.buttons.stop.hidden = !actions.has("stop");
+    const queued = job.status === "queued";
+    this.draggable = queued;
+    this.buttons.top.hidden = !queued;
+    this.buttons.bottom.hidden = !queued;
+    this.buttons.hold.hidden = !queued || job.held;
+    this.buttons.release.hidden = !queued || !job.held;
     this.videoLink.hidden = !job.video_url;
     if (job.video_url) this.videoLink.href = job.video_url;
     this.logLink.href = job.log_url;

@@ -1,0 +1,54 @@
+// Says when the queue is paused (running jobs finish, nothing new starts), and
+// keeps the header's Pause/Resume button in step. The state comes with every
+// "queue" event, and from GET /api/queue whenever the live stream (re)connects.
+
+import { api } from "../api.js";
+import { live } from "../live.js";
+import { announce, h } from "../ui.js";
+
+export class QueueBanner extends HTMLElement {
+  connectedCallback() {
+    if (this.text) return;
+    this.setAttribute("role", "status");
+    this.text = h("span", {}, "The queue is paused: running jobs finish, and nothing new starts. ");
+    this.resume = h("button", { type: "button", class: "btn primary" }, "Resume the queue");
+    this.resume.addEventListener("click", () => this.setPaused(false));
+    this.append(this.text, this.resume);
+    this.hidden = true;
+    live.addEventListener("queue", (event) => {
+      if (typeof event.detail.paused === "boolean") this.show(event.detail.paused);
+    });
+    live.addEventListener("state", (event) => {
+      if (event.detail === "live" || event.detail === "polling") this.refresh();
+    });
+  }
+
+  get toggle() {
+    return document.querySelector("[data-action='toggle-queue']");
+  }
+
+  async refresh() {
+    try {
+      this.show((await api.queue()).paused);
+    } catch {
+      // the connection banner says why
+    }
+  }
+
+  show(paused) {
+    this.paused = paused;
+    this.hidden = !paused;
+    if (this.toggle) {
+      this.toggle.textContent = paused ? "Resume queue" : "Pause queue";
+      this.toggle.setAttribute("aria-pressed", String(paused));
+    }
+  }
+
+  async setPaused(paused) {
+    const state = paused ? await api.pauseQueue() : await api.resumeQueue();
+    this.show(state.paused);
+    announce(state.paused ? "Queue paused" : "Queue resumed");
+  }
+}
+
+customElements.define("queue-banner", QueueBanner);
