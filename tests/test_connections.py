@@ -4,6 +4,7 @@ process on the host can do to the port with raw sockets."""
 from __future__ import annotations
 
 import socket
+import time
 from typing import Callable
 
 import psutil
@@ -113,3 +114,40 @@ def test_sigterm_with_a_hundred_event_streams_exits_at_once_and_cleanly(start_se
     # "Cancel 100 running task(s), timeout graceful shutdown exceeded".
     output = server.output.read_text()
     assert "Traceback" not in output and "graceful shutdown exceeded" not in output
+
+
+def test_a_refused_body_still_arriving_is_not_taken_for_headers(server: Server) -> None:
+    # The 413 goes out while the client is still sending its chunked body: the
+    # rest of that body is body, not the next request's headers (it was once
+    # counted as such, and a 431 followed the 413 once 64 KiB more arrived).
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"4000\r\n" + b"x" * 0x4000 + b"\r\n"
+        received = b""
+        sent = 0
+        sock.setblocking(False)
+        while b"413" not in received and sent < 64:
+            sock.sendall(chunk)
+            sent += 1
+            try:
+                received += sock.recv(65536)
+            except BlockingIOError:
+                time.sleep(0.01)
+        sock.setblocking(True)
+        assert b"413" in received.split(b"\r\n", 1)[0], received[:200]
+        for _ in range(16):  # 256 KiB more of the same body
+            try:
+                sock.sendall(chunk)
+            except OSError:
+                break  # the server may close once it has answered
+        sock.settimeout(2)
+        try:
+            while True:
+                more = sock.recv(65536)
+                if not more:
+                    break
+                received += more
+        except (TimeoutError, socket.timeout, ConnectionResetError):
+            pass
+    assert b"431" not in received, received[:400]

@@ -112,8 +112,11 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int, max_connect
 
         def on_response_complete(self) -> None:
             # The next request on this connection is waited for by uvicorn's
-            # keep-alive timeout; its headers get the timer at their first byte.
-            self._in_headers = True
+            # keep-alive timeout; its headers are counted and timed from its
+            # first byte (on_message_begin). Until then what arrives is the rest
+            # of this request's body, which a response refused before reading
+            # it all (a 413) leaves still coming.
+            self._in_headers = False
             self._header_bytes = 0
             super().on_response_complete()
 
