@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -156,9 +159,85 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         server.client.close()
 
 
+class InProcessServer(Server):
+    """The real app under the real uvicorn configuration, served from a thread
+    of the test process: for behaviour that crosses no process boundary of the
+    server's own (its workers are still processes). It starts in a fraction of
+    a subprocess's time. No `proc`, and no server.out: a test that kills the
+    server, or reads its log output, uses `start_server`."""
+
+    def start(self) -> "Server":
+        import shutil
+        import threading
+
+        import uvicorn
+
+        from fastvideo_ui.config import add_server_arguments, settings_from_args
+        from fastvideo_ui.server import prepare, uvicorn_config
+
+        parser = argparse.ArgumentParser()
+        add_server_arguments(parser)
+        settings = settings_from_args(parser.parse_args(
+            ["--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]))
+        if not settings.db_path.exists():
+            shutil.copyfile(_template_database(), settings.db_path)
+        self._lock, app = prepare(settings)
+        self._uvicorn = uvicorn.Server(uvicorn_config(settings, app))
+        # uvicorn's logging config stops its records at "uvicorn"; let them reach
+        # the root logger, where pytest (caplog) sees them.
+        logging.getLogger("uvicorn").propagate = True
+        self._thread = threading.Thread(target=self._uvicorn.run, name=f"server-{self.port}", daemon=True)
+        self._thread.start()
+        wait_for(self._healthy, timeout=30, what="the in-process server to answer /api/health")
+        return self
+
+    def _healthy(self) -> bool:
+        if not self._thread.is_alive():
+            raise AssertionError("the in-process server stopped")
+        try:
+            return self.client.get("/api/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill9(self) -> None:
+        raise AssertionError("an in-process server cannot be killed: use start_server")
+
+    def terminate(self) -> None:
+        uvicorn_server = getattr(self, "_uvicorn", None)
+        if uvicorn_server is None:
+            return
+        uvicorn_server.should_exit = True
+        self._thread.join(30)
+        self._lock.release()
+        self._uvicorn = None
+
+
+_TEMPLATE: list[Path] = []
+
+
+def _template_database() -> Path:
+    """A migrated, empty job database, made once per test session."""
+    if not _TEMPLATE:
+        from fastvideo_ui.jobs.db import make_engine, migrate
+
+        path = Path(tempfile.mkdtemp(prefix="fastvideo-ui-template-")) / "jobs.sqlite3"
+        engine = make_engine(path)
+        migrate(engine)
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        _TEMPLATE.append(path)
+    return _TEMPLATE[0]
+
+
 @pytest.fixture
-def server(start_server: Callable[..., Server]) -> Server:
-    return start_server()
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = InProcessServer(tmp_path / "data", [])
+    try:
+        yield running.start()
+    finally:
+        running.terminate()
+        running.client.close()
 
 
 # -- the fake `fastvideo` package (tests/fake_fastvideo) ---------------------------

@@ -73,12 +73,15 @@ def fake_parameters(target: str) -> list[tuple[str, str]]:
     module_name, _, qualname = target.partition(":")
     sys.path.insert(0, str(FAKE))
     try:
-        module = __import__(module_name, fromlist=["_"])
+        obj = __import__(module_name, fromlist=["_"])
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
     finally:
+        # Leave no fake `fastvideo` importable in this process: the in-process
+        # servers of later tests would take it for an installed one.
         sys.path.remove(str(FAKE))
-    obj = module
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
+        for name in [name for name in sys.modules if name == "fastvideo" or name.startswith("fastvideo.")]:
+            del sys.modules[name]
     kinds = {
         inspect.Parameter.POSITIONAL_ONLY: "positional", inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
         inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.KEYWORD_ONLY: "keyword",

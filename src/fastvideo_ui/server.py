@@ -7,9 +7,10 @@ import logging
 import sys
 
 import uvicorn
+from fastapi import FastAPI
 
 from .app import create_app
-from .config import add_server_arguments, settings_from_args
+from .config import Settings, add_server_arguments, settings_from_args
 from .connections import connection_cap, guarded_protocol, raise_fd_limit
 from .datadir import DataDirBusy, DataDirLock
 from .jobs.db import database_problem
@@ -25,6 +26,16 @@ def serve(args: argparse.Namespace) -> int:
         level=logging.DEBUG if settings.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    lock, app = prepare(settings)
+    print(f"fastvideo-ui on http://{settings.host}:{settings.port}/  (data: {settings.data_dir})", flush=True)
+    server = uvicorn.Server(uvicorn_config(settings, app))
+    server.run()
+    lock.release()
+    return 0 if server.started else 3  # 3: it never served (uvicorn.run's startup-failure code)
+
+
+def prepare(settings: Settings) -> tuple[DataDirLock, FastAPI]:
+    """The data directory's lock and the app, or SystemExit saying why not."""
     try:
         lock = DataDirLock.acquire(settings.data_dir)
     except DataDirBusy as exc:
@@ -32,25 +43,28 @@ def serve(args: argparse.Namespace) -> int:
     assert settings.output_dir is not None
     problem = database_problem(settings.db_path, settings.output_dir)
     if problem:
+        lock.release()
         raise SystemExit(problem)
     try:
         inventory = detect_inventory(settings.gpus, settings.cpu_slots)
     except ValueError as exc:
+        lock.release()
         raise SystemExit(f"cannot use these GPUs: {exc}") from None
-    app = create_app(settings, inventory)
+    return lock, create_app(settings, inventory)
+
+
+def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     max_connections = connection_cap(settings.max_connections, raise_fd_limit())
-    protocol = guarded_protocol(settings.header_timeout_s, MAX_HEADER_BYTES, max_connections)
-    print(f"fastvideo-ui on http://{settings.host}:{settings.port}/  (data: {settings.data_dir})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port,
-                log_level="info" if settings.verbose else "warning", timeout_graceful_shutdown=5,
-                http=protocol,
-                # X-Forwarded-For is believed only from a proxy the user names: from
-                # anyone else it would let a client pick its own address (and so
-                # dodge the wrong-token lock-out).
-                proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=",".join(settings.trusted_proxies) or None)
-    lock.release()
-    return 0
+    return uvicorn.Config(
+        app, host=settings.host, port=settings.port,
+        log_level="info" if settings.verbose else "warning", timeout_graceful_shutdown=5,
+        http=guarded_protocol(settings.header_timeout_s, MAX_HEADER_BYTES, max_connections),
+        # X-Forwarded-For is believed only from a proxy the user names: from
+        # anyone else it would let a client pick its own address (and so
+        # dodge the wrong-token lock-out).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
