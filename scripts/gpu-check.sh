@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # writes its MP4s) is 27 MB against 68 for the newest, and PyAV (35 MB) stays
 # behind: it only draws posters, so jobs there have none.
 WHEELS=(fastvideo==0.2.1 diffusers==0.42.1 ftfy wcwidth remote-pdb imageio-ffmpeg==0.5.1
-        fastapi opentelemetry-api starlette uvicorn httptools sqlalchemy greenlet alembic mako
+        fastapi opentelemetry-api starlette uvicorn httptools sqlalchemy greenlet alembic mako orjson
         pydantic pydantic-core annotated-types typing-inspection importlib-metadata lazy-importer)
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
