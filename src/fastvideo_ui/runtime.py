@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import sys
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -25,6 +26,13 @@ from .workers.devices import Inventory, detect_inventory
 log = logging.getLogger("fastvideo_ui")
 
 PROBE_TIMEOUT_S = 180
+
+
+def model_availability(inventory: Inventory, fastvideo_installed: bool, spec: ModelSpec) -> tuple[bool, str]:
+    """Whether this server can run the model now, and if not, why."""
+    if spec.device_kind == "cpu" and not inventory.cpu_slots:
+        return False, "this server has no CPU slots (--cpu-slots 0)"
+    return availability(spec, fastvideo_installed, len(inventory.gpus), inventory.gpu_reason)
 
 
 @dataclass
@@ -53,9 +61,10 @@ class Runtime:
         inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
         scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s,
                               affinity_wait_s=settings.affinity_wait_s)
-        jobs = JobService(store, logs, bus, scheduler, settings.max_queued)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
+        jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed),
+                          settings.max_queued)
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed)
 
     async def start(self) -> None:
@@ -75,9 +84,7 @@ class Runtime:
         self.engine.dispose()
 
     def model_availability(self, spec: ModelSpec) -> tuple[bool, str]:
-        if spec.device_kind == "cpu" and not self.inventory.cpu_slots:
-            return False, "this server has no CPU slots (--cpu-slots 0)"
-        return availability(spec, self.fastvideo_installed, len(self.inventory.gpus), self.inventory.gpu_reason)
+        return model_availability(self.inventory, self.fastvideo_installed, spec)
 
     def models(self) -> list[ModelSpec]:
         return all_models()

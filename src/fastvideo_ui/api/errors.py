@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ..jobs.params import InvalidParams
 from ..jobs.service import NotInQueue, NotQueued, QueueFull
 from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
@@ -56,6 +57,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     async def _queue_full(_request: Request, exc: QueueFull) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "60"})
+
+    @app.exception_handler(InvalidParams)
+    async def _invalid_params(_request: Request, exc: InvalidParams) -> JSONResponse:
+        detail = [{"type": "value_error", "loc": ["body", field], "msg": message} for field, message in exc.errors]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(NotInQueue)
     async def _not_in_queue(_request: Request, exc: NotInQueue) -> JSONResponse:

@@ -11,8 +11,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from ..backends.offload import OFFLOAD_FIELDS, resolve_offload
-from ..jobs.catalogue import check_params, find_model
 from ..jobs.models import JobRow
 from ..jobs.serialize import COPIED, RECORD_COLUMNS, record_json
 from ..jobs.states import JobStatus
@@ -25,7 +23,6 @@ from .streaming import JOB_PAGE, LOG_CHUNK, encode, json_array, json_object_with
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
 
 _ID, _STATUS, _CREATED_AT = (COPIED.index(name) for name in ("id", "status", "created_at"))
-_GENERATION_FIELDS = ("num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -103,27 +100,8 @@ def get_job(request: Request, job_id: str) -> JSONResponse:
 @router.post("", status_code=201, response_model=None, responses=returns(Job, 400, 413, 422, 429, status=201))
 async def create_job(request: Request, body: CreateJobRequest) -> JSONResponse:
     runtime = runtime_of(request)
-    spec = find_model(body.model_id)
-    if spec is None:
-        raise field_errors([("model_id", f"unknown model {body.model_id!r}; GET /api/models lists them")])
-    available, reason = runtime.model_availability(spec)
-    if not available:
-        raise field_errors([("model_id", f"{spec.id} cannot run on this server: {reason}")])
-    params: dict[str, Any] = {
-        name: getattr(body, name) if getattr(body, name) is not None else spec.defaults[name]
-        for name in _GENERATION_FIELDS
-    }
-    offload, offload_errors = resolve_offload({name: getattr(body, name) for name in OFFLOAD_FIELDS})
-    params.update(
-        seed=body.seed, num_gpus=body.num_gpus,
-        negative_prompt=body.negative_prompt if body.negative_prompt is not None else spec.default_negative_prompt,
-        prompt=body.prompt, priority=body.priority, retry_on_oom=body.retry_on_oom, **offload,
-    )
-    pool = runtime.inventory.devices(spec.device_kind)
-    problems = [(problem.field, problem.message) for problem in check_params(spec, params, len(pool))]
-    if problems or offload_errors:
-        raise field_errors(problems + offload_errors)
-    row = runtime.jobs.create(spec, params, start=body.start)
+    asked = body.model_dump(exclude={"start"})
+    row = runtime.jobs.create_job(asked, start=body.start)
     return JSONResponse(runtime.jobs.to_json(row), status_code=201)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +32,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class GenerationRequest:
+    """One video to make. Its generation parameters (GENERATION_FIELDS) are
+    the one definition the layers carry whole: the job's columns, the worker
+    message, and what a backend is given."""
+
     job_id: str
     prompt: str
     negative_prompt: str
@@ -44,6 +48,10 @@ class GenerationRequest:
     fps: int
     output_path: Path  # where the finished MP4 must end up
     poster_path: Path  # where its JPEG poster must end up
+
+
+GENERATION_FIELDS = tuple(f.name for f in fields(GenerationRequest)
+                          if f.name not in ("job_id", "output_path", "poster_path"))
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,15 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .catalogue import ModelSpec
+from .catalogue import ModelSpec, find_model
 from . import events
 from .events import EventBus
 from .logs import LogBook
 from .models import JobRow
+from .params import InvalidParams, resolve_params
 from .scheduler import Scheduler
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus, check_transition
@@ -48,8 +50,9 @@ class QueueFull(Exception):
 
 class JobService:
     def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
-                 max_queued: int = 1000) -> None:
+                 availability: Callable[[ModelSpec], tuple[bool, str]], max_queued: int = 1000) -> None:
         self.store = store
+        self.availability = availability
         self.logs = logs
         self.bus = bus
         self.scheduler = scheduler
@@ -64,6 +67,18 @@ class JobService:
         if positions is None and row.status == JobStatus.QUEUED.value:
             positions = self.scheduler.queue_positions()
         return job_json(row, (positions or {}).get(row.id))
+
+    def create_job(self, asked: Mapping[str, Any], start: bool) -> JobRow:
+        """A job from a create request's fields: its model checked, the model's
+        defaults filled in, every limit checked (InvalidParams), then stored."""
+        spec = find_model(str(asked.get("model_id")))
+        if spec is None:
+            raise InvalidParams([("model_id", f"unknown model {asked.get('model_id')!r}; GET /api/models lists them")])
+        available, reason = self.availability(spec)
+        if not available:
+            raise InvalidParams([("model_id", f"{spec.id} cannot run on this server: {reason}")])
+        params = resolve_params(spec, asked, len(self.scheduler.inventory.devices(spec.device_kind)))
+        return self.create(spec, params, start)
 
     def create(self, spec: ModelSpec, params: dict[str, Any], start: bool) -> JobRow:
         if start:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import ModelConfig
+from ..backends.base import GENERATION_FIELDS, ModelConfig
 from ..backends.offload import MOST_OFFLOAD
 from ..oserrors import describe_exit
 from ..workers.devices import Inventory
@@ -177,12 +177,7 @@ class RunSupervisor:
             "run_id": run.run_id,
             "backend": run.backend,
             "model": run.config.as_json(),
-            "job": {
-                "id": row.id, "prompt": row.prompt, "negative_prompt": row.negative_prompt,
-                "num_inference_steps": row.num_inference_steps, "num_frames": row.num_frames,
-                "height": row.height, "width": row.width, "guidance_scale": row.guidance_scale,
-                "seed": row.seed, "fps": row.fps,
-            },
+            "job": {"id": row.id, **{name: getattr(row, name) for name in GENERATION_FIELDS}},
             "output_path": str(self.output_dir / f"{row.id}.mp4"),
             "poster_path": str(self.output_dir / f"{row.id}.jpg"),
         }

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import GenerationRequest, ModelConfig, StopRequested
+from ..backends.base import GENERATION_FIELDS, GenerationRequest, ModelConfig, StopRequested
 from ..oserrors import describe_no_space
 from . import protocol
 
@@ -195,18 +195,8 @@ class Worker:
                 "reusing the loaded model %s", config.model_id)
         reporter.check_stop()
         request = GenerationRequest(
-            job_id=job["id"],
-            prompt=job["prompt"],
-            negative_prompt=job.get("negative_prompt") or "",
-            num_inference_steps=job["num_inference_steps"],
-            num_frames=job["num_frames"],
-            height=job["height"],
-            width=job["width"],
-            guidance_scale=job["guidance_scale"],
-            seed=job["seed"],
-            fps=job["fps"],
-            output_path=Path(message["output_path"]),
-            poster_path=Path(message["poster_path"]),
+            job_id=job["id"], output_path=Path(message["output_path"]), poster_path=Path(message["poster_path"]),
+            **{name: job[name] for name in GENERATION_FIELDS},
         )
         return self.backend.generate(request, reporter)
 
