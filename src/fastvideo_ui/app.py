@@ -19,7 +19,7 @@ from starlette.types import Scope
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
-from .api import errors, events, jobs, queue, session, system
+from .api import errors, events, jobs, metrics, queue, session, system
 from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken
 from .api.limits import BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
@@ -59,7 +59,8 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=1)
     app.add_middleware(BodySizeLimit)
     if credentials is not None:
-        app.add_middleware(RequireToken, credentials=credentials, attempts=app.state.failed_attempts)
+        app.add_middleware(RequireToken, credentials=credentials, attempts=app.state.failed_attempts,
+                           metrics_public=settings.metrics_public)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -75,6 +76,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     app.include_router(system.router)
     app.include_router(jobs.router)
     app.include_router(queue.router)
+    app.include_router(metrics.router)
     app.include_router(events.router)
     app.include_router(session.router)
 

@@ -29,6 +29,7 @@ class Settings:
     cpu_slots: int = 1
     stop_grace_s: float = 10.0
     affinity_wait_s: float = 0.0  # placement's bypass_limit_s
+    metrics_public: bool = False  # /metrics without the token
     cors_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)  # Host names answered beyond the built-in ones
     trusted_proxies: list[str] = field(default_factory=list)  # whose X-Forwarded-For is believed
@@ -84,6 +85,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--affinity-wait", type=_number(float, "AFFINITY_WAIT"), default=_env("AFFINITY_WAIT", "0"),
                         metavar="S", help="how long a job may keep being passed by jobs whose model is already "
                                           "loaded (default 0: at most once)")
+    parser.add_argument("--metrics-public", action="store_true", default=_env("METRICS_PUBLIC") == "1",
+                        help="serve /metrics without the API token (default: the token guards it, when one is set)")
     parser.add_argument("--stop-grace", type=_number(float, "STOP_GRACE"), default=_env("STOP_GRACE", "10"),
                         help="seconds a stopped job gets to stop by itself before its worker is killed (default 10)")
     parser.add_argument("--cors-origin", action="append", default=None,
@@ -190,6 +193,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(
         host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
         gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace, affinity_wait_s=args.affinity_wait,
+        metrics_public=args.metrics_public,
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
         max_queued=args.max_queued, **kwargs,

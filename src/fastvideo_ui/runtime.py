@@ -17,6 +17,7 @@ from .config import Settings
 from .jobs.catalogue import ModelSpec, adopt_fastvideo_models, all_models, availability
 from .jobs.db import make_engine, migrate
 from .jobs.events import EventBus
+from .jobs.metrics import Metrics
 from .jobs.logs import LogBook
 from .jobs.scheduler import Scheduler
 from .jobs.service import JobService
@@ -46,6 +47,7 @@ class Runtime:
     scheduler: Scheduler
     jobs: JobService
     fastvideo_installed: bool
+    metrics: Metrics
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
 
@@ -59,13 +61,15 @@ class Runtime:
         logs = LogBook(settings.log_dir)
         bus = EventBus()
         inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
-        scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s,
+        metrics = Metrics()
+        scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s, metrics,
                               affinity_wait_s=settings.affinity_wait_s)
+        metrics.watch(store, inventory, lambda: scheduler.snapshot().workers, lambda: scheduler.paused)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed),
                           settings.max_queued)
-        return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed)
+        return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics)
 
     async def start(self) -> None:
         await self.scheduler.start()

@@ -24,6 +24,7 @@ COOKIE_NAME = "fastvideo_ui_session"
 SESSION_TTL_S = 30 * 24 * 3600
 # Reachable without credentials: the health probe, and the login itself.
 PUBLIC_API_PATHS = frozenset({"/api/health", "/api/session"})
+METRICS_PATH = "/metrics"  # Prometheus's usual path; the token guards it unless --metrics-public
 
 
 class Credentials:
@@ -125,15 +126,21 @@ UNAUTHORIZED = ("Authentication required: send 'Authorization: Bearer <token>', 
 class RequireToken:
     """Pure ASGI, so the event stream and file responses pass through untouched."""
 
-    def __init__(self, app: ASGIApp, credentials: Credentials, attempts: FailedAttempts) -> None:
+    def __init__(self, app: ASGIApp, credentials: Credentials, attempts: FailedAttempts,
+                 metrics_public: bool = False) -> None:
         self.app = app
         self.credentials = credentials
         self.attempts = attempts
+        self.metrics_public = metrics_public
+
+    def _guarded(self, path: str) -> bool:
+        if path == METRICS_PATH:
+            return not self.metrics_public
+        return (path == "/api" or path.startswith("/api/")) and path not in PUBLIC_API_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if (scope["type"] != "http" or scope["method"] == "OPTIONS"
-                or not (path == "/api" or path.startswith("/api/")) or path in PUBLIC_API_PATHS):
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not self._guarded(path):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

@@ -22,6 +22,7 @@ from .catalogue import find_model
 from .estimates import estimate_seconds
 from .events import EventBus
 from .logs import LogBook
+from .metrics import Metrics
 from .models import JobRow
 from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
 from .serialize import job_json
@@ -47,6 +48,7 @@ class Scheduler:
         inventory: Inventory,
         output_dir: Path,
         stop_grace_s: float,
+        metrics: Metrics,
         backfill: bool = True,
         affinity_wait_s: float = 0.0,
     ) -> None:
@@ -58,7 +60,7 @@ class Scheduler:
         self.affinity_wait_s = affinity_wait_s
         self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
         self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self.kick, inventory,
-                                        output_dir, stop_grace_s)
+                                        output_dir, stop_grace_s, metrics)
         self._deleting: set[str] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None

@@ -110,6 +110,11 @@ class JobStore:
         with self._session() as session:
             return int(session.scalar(query) or 0)
 
+    def count_by_status(self) -> dict[str, int]:
+        query = select(JobRow.status, func.count()).group_by(JobRow.status)
+        with self._session() as session:
+            return {status: int(count) for status, count in session.execute(query)}
+
     def queue_order(self) -> builtins.list[QueuedJob]:
         """The queued jobs in the order they are to run (higher priority first,
         then lower rank), with what placement needs and not every whole row."""

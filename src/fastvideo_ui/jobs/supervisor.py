@@ -22,6 +22,7 @@ from ..workers.process import WorkerProcess
 from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, Stopped, decode_outcome
 from . import events
 from .logs import LogBook
+from .metrics import Metrics
 from .models import JobRow
 from .serialize import progress_json
 from .states import Action, IllegalTransition
@@ -48,6 +49,7 @@ class Run:
     phase: str = "starting"
     denoise_started: float | None = None
     eta_s: float | None = None
+    stepped: bool = False  # its first denoising step has been seen
     abort_error: str | None = None  # the server ended it (e.g. its log cannot be written): it failed
 
     def ends_in_s(self) -> float | None:
@@ -69,6 +71,10 @@ class Snapshot:
     running: int
 
 
+_OUTCOME_LABEL = {Action.COMPLETE: "completed", Action.FAIL: "failed", Action.STOP: "stopped",
+                  Action.RETRY: "retried"}
+
+
 def _pct(step: int, total: int) -> float:
     return round(100.0 * step / total, 1) if total else 0.0
 
@@ -76,8 +82,9 @@ def _pct(step: int, total: int) -> float:
 class RunSupervisor:
     def __init__(self, store: JobStore, logs: LogBook, publish: Callable[[str, dict[str, Any]], None],
                  publish_job: Callable[[JobRow], None], on_finished: Callable[[], None],
-                 inventory: Inventory, output_dir: Path, stop_grace_s: float) -> None:
+                 inventory: Inventory, output_dir: Path, stop_grace_s: float, metrics: Metrics) -> None:
         self.store = store
+        self.metrics = metrics
         self.logs = logs
         self.publish = publish
         self.publish_job = publish_job
@@ -184,6 +191,9 @@ class RunSupervisor:
 
     async def _finish(self, run: Run, outcome: Outcome) -> None:
         action, fields, lines = self._ending(run, outcome)
+        self.metrics.runs_ended.labels(run.config.model_id, _OUTCOME_LABEL[action]).inc()
+        if action is Action.COMPLETE:
+            self.metrics.run_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
         try:
             row = self.store.transition(run.job_id, action, **fields)
             for line in lines:
@@ -303,6 +313,7 @@ class RunSupervisor:
                 run.outcome.set_result(decode_outcome(message))
         elif kind == "loaded":
             worker.backend = run.backend
+            self.metrics.model_loads.labels(run.config.model_id).inc()
             self.logs.server_line(run.job_id, f"model {run.config.model_id} loaded in {message.get('seconds')} s")
         elif kind == "phase":
             self._progress(run, phase=message["phase"])
@@ -322,6 +333,9 @@ class RunSupervisor:
         if step is not None and total:
             if run.denoise_started is None:
                 run.denoise_started = time.monotonic()
+            if not run.stepped:
+                run.stepped = True
+                self.metrics.first_step_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
             elapsed = time.monotonic() - run.denoise_started
             eta = elapsed / step * (total - step) if step else None
             run.eta_s = eta
