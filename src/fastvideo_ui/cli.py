@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import __version__
+from .commands import add_client_commands, run_client_command
 from .config import add_server_arguments
 
 
@@ -15,12 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="start the API and the web UI on one port")
     add_server_arguments(serve_parser)
+    add_client_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "serve":
         from .server import serve
 
         return serve(args)
-    return 2
+    return run_client_command(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,155 @@
+"""A typed Python client for a fastvideo-ui server (httpx), under the CLI.
+
+    from fastvideo_ui.client import Client
+    with Client("http://127.0.0.1:8189", token=None) as client:
+        job = client.create(model_id="fastvideo-ui/preview", prompt="a fox", start=True)
+        job = client.wait(job["id"])
+        client.download(job["id"], "fox.mp4")
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_SERVER = "http://127.0.0.1:8189"
+TERMINAL = ("completed", "failed", "stopped")
+Job = dict[str, Any]
+
+
+class ApiError(Exception):
+    """The server refused: its status and its detail, in one line."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(self.describe(status, detail))
+
+    @staticmethod
+    def describe(status: int, detail: Any) -> str:
+        if isinstance(detail, list):  # 422: [{"loc": ["body", field], "msg": ...}]
+            return "; ".join(f"{'.'.join(str(part) for part in item.get('loc', [])[1:]) or 'request'}: "
+                             f"{item.get('msg')}" for item in detail if isinstance(item, dict))
+        return str(detail) if detail else f"HTTP {status}"
+
+
+class Client:
+    def __init__(self, server: str | None = None, token: str | None = None, timeout: float = 30.0) -> None:
+        server = server or os.environ.get("FASTVIDEO_UI_SERVER") or DEFAULT_SERVER
+        token = token if token is not None else os.environ.get("FASTVIDEO_UI_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"cannot reach {self.http.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text[:200]
+            raise ApiError(response.status_code, detail)
+        return response.json()
+
+    # -- jobs ------------------------------------------------------------------
+
+    def create(self, **body: Any) -> Job:
+        return self._call("POST", "/api/jobs", json=body)
+
+    def job(self, job_id: str) -> Job:
+        return self._call("GET", f"/api/jobs/{self.resolve(job_id)}")
+
+    def jobs(self, status: str | None = None, q: str | None = None, limit: int = 50) -> list[Job]:
+        params = {"limit": limit, **({"status": status} if status else {}), **({"q": q} if q else {})}
+        return self._call("GET", "/api/jobs", params=params)
+
+    def stop(self, job_id: str) -> Job:
+        return self._call("POST", f"/api/jobs/{self.resolve(job_id)}/stop")
+
+    def delete(self, job_id: str) -> None:
+        self._call("DELETE", f"/api/jobs/{self.resolve(job_id)}")
+
+    def logs(self, job_id: str, after: int = 0) -> dict[str, Any]:
+        return self._call("GET", f"/api/jobs/{self.resolve(job_id)}/logs", params={"after": after, "limit": 5000})
+
+    def follow_logs(self, job_id: str, poll_s: float = 0.5) -> Iterator[str]:
+        """Every line of the log, then new ones as they come, until the job ends."""
+        job_id = self.resolve(job_id)
+        after = 0
+        while True:
+            page = self.logs(job_id, after)
+            yield from page["lines"]
+            after = page["next_after"]
+            if page["lines"]:
+                continue
+            if self.job(job_id)["status"] in TERMINAL and not self.logs(job_id, after)["lines"]:
+                return
+            time.sleep(poll_s)
+
+    def wait(self, job_id: str, on_update: Callable[[Job], None] | None = None, poll_s: float = 0.5) -> Job:
+        """Poll until the job ends; `on_update` sees each state on the way."""
+        job_id = self.resolve(job_id)
+        while True:
+            job = self.job(job_id)
+            if on_update is not None:
+                on_update(job)
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(poll_s)
+
+    def download(self, job_id: str, path: str | Path) -> Path:
+        job_id = self.resolve(job_id)
+        target = Path(path)
+        with self.http.stream("GET", f"/api/jobs/{job_id}/video") as response:
+            if response.status_code != 200:
+                response.read()
+                raise ApiError(response.status_code, response.json().get("detail"))
+            partial = target.with_name(target.name + ".part")
+            with open(partial, "wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+            partial.replace(target)  # never a half-written video under the real name
+        return target
+
+    def resolve(self, job_id: str) -> str:
+        """A full job id from a unique prefix of one (as `jobs` prints them)."""
+        try:
+            return str(uuid.UUID(job_id))
+        except ValueError:
+            pass
+        found: list[str] = []
+        before: str | None = None
+        while True:
+            response = self.http.get("/api/jobs", params={"limit": 1000, **({"before": before} if before else {})})
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, response.json().get("detail"))
+            found += [job["id"] for job in response.json() if job["id"].startswith(job_id.lower())]
+            before = response.headers.get("x-next-before")
+            if len(found) > 1 or not before:
+                break
+        if len(found) != 1:
+            raise ApiError(404, f"no job id starts with {job_id!r}" if not found
+                           else f"{job_id!r} is the start of more than one job id: give more of it")
+        return found[0]
+
+    # -- the server ---------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/models")
+
+    def gpus(self) -> dict[str, Any]:
+        return self._call("GET", "/api/gpus")

@@ -1,0 +1,194 @@
+"""The client commands of `fastvideo-ui`: submit, jobs, logs, stop, rm,
+download, models, gpus. Each talks to a server over HTTP (--server, or
+FASTVIDEO_UI_SERVER; the token from FASTVIDEO_UI_API_TOKEN), so they work
+against a remote server as well as a local one.
+
+Exit codes: 0 done; 1 the job failed or was stopped; 2 the server refused the
+request (the message names the field); 3 the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .client import DEFAULT_SERVER, ApiError, Client, Job
+
+COMMANDS = ("submit", "jobs", "logs", "stop", "rm", "download", "models", "gpus")
+
+
+def add_client_commands(commands: Any) -> None:
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--server", default=None,
+                         help=f"the server's URL (env FASTVIDEO_UI_SERVER; default {DEFAULT_SERVER})")
+        return sub
+
+    submit = command("submit", "create a job (and wait for it with --wait)")
+    submit.add_argument("prompt")
+    submit.add_argument("--model", default=None, help="a model id (default: the first this server can run)")
+    submit.add_argument("--steps", type=int, dest="num_inference_steps")
+    submit.add_argument("--frames", type=int, dest="num_frames")
+    submit.add_argument("--size", help="WIDTHxHEIGHT, e.g. 832x480")
+    submit.add_argument("--seed", type=int)
+    submit.add_argument("--gpus", type=int, dest="num_gpus")
+    submit.add_argument("--guidance", type=float, dest="guidance_scale")
+    submit.add_argument("--fps", type=int)
+    submit.add_argument("--negative", dest="negative_prompt")
+    submit.add_argument("--priority", type=int)
+    submit.add_argument("--retry-on-oom", action="store_true", default=None)
+    submit.add_argument("--no-start", action="store_true", help="create it pending, not queued")
+    submit.add_argument("--wait", action="store_true", help="show its progress and wait for it to end")
+    submit.add_argument("-o", "--output", help="download the video here when it is done (implies --wait)")
+
+    jobs = command("jobs", "list jobs, newest first")
+    jobs.add_argument("--status", help="e.g. running or queued,running")
+    jobs.add_argument("--search", help="only prompts containing this text")
+    jobs.add_argument("--limit", type=int, default=20)
+
+    logs = command("logs", "print a job's log")
+    logs.add_argument("job", help="a job id, or a unique start of one")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+
+    for name, help_text in (("stop", "stop a queued or running job"), ("rm", "delete a job, its video and log")):
+        command(name, help_text).add_argument("job", help="a job id, or a unique start of one")
+
+    download = command("download", "save a job's video")
+    download.add_argument("job", help="a job id, or a unique start of one")
+    download.add_argument("-o", "--output", help="where (default: <id>.mp4 here)")
+
+    command("models", "what this server can run")
+    command("gpus", "each GPU, its memory and use, and the job on it")
+
+
+def run_client_command(args: argparse.Namespace) -> int:
+    out = Console()
+    err = Console(stderr=True)
+    try:
+        with Client(args.server) as client:
+            return _COMMANDS[args.command](client, args, out)
+    except ApiError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        return 3 if exc.status == 0 else 2
+    except KeyboardInterrupt:
+        err.print("interrupted; the server keeps the job (`fastvideo-ui stop ID` stops it)")
+        return 130
+
+
+def _submit(client: Client, args: argparse.Namespace, out: Console) -> int:
+    body: dict[str, Any] = {"prompt": args.prompt, "start": not args.no_start}
+    for name in ("num_inference_steps", "num_frames", "seed", "num_gpus", "guidance_scale", "fps",
+                 "negative_prompt", "priority", "retry_on_oom"):
+        if getattr(args, name) is not None:
+            body[name] = getattr(args, name)
+    if args.size:
+        try:
+            width, height = (int(part) for part in args.size.lower().split("x"))
+        except ValueError:
+            raise ApiError(422, f"--size must be WIDTHxHEIGHT, such as 832x480, not {args.size!r}") from None
+        body.update(width=width, height=height)
+    body["model_id"] = args.model or _first_available(client)
+    job = client.create(**body)
+    if not (args.wait or args.output):
+        out.print(job["id"])
+        return 0
+    job = _wait_with_progress(client, job, out)
+    if job["status"] != "completed":
+        Console(stderr=True).print(f"job {job['id']} {job['status']}: {job['error'] or ''}", highlight=False)
+        return 1
+    if args.output:
+        out.print(str(client.download(job["id"], args.output)), highlight=False)
+    else:
+        out.print(job["output_path"], highlight=False)
+    return 0
+
+
+def _first_available(client: Client) -> str:
+    for model in client.models():
+        if model["available"]:
+            return str(model["id"])
+    raise ApiError(422, "this server can run none of its models: see `fastvideo-ui models`")
+
+
+def _wait_with_progress(client: Client, job: Job, out: Console) -> Job:
+    columns = (TextColumn("{task.fields[phase]:>12}"), BarColumn(), TextColumn("{task.fields[steps]}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=out, transient=not out.is_terminal) as progress:
+        task = progress.add_task("job", total=100, phase=job["status"], steps="")
+
+        def show(current: Job) -> None:
+            steps = f"{current['step']}/{current['total_steps']} steps" if current.get("total_steps") else ""
+            if current["status"] == "queued" and current.get("queue_position"):
+                steps = f"#{current['queue_position']} in queue"
+            progress.update(task, completed=current.get("progress") or 0, steps=steps,
+                            phase=current.get("phase") or current["status"])
+
+        return client.wait(job["id"], on_update=show)
+
+
+def _jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
+    table = Table("id", "status", "model", "prompt", "progress", box=None, pad_edge=False)
+    for job in client.jobs(status=args.status, q=args.search, limit=args.limit):
+        progress = f"{job['progress']:.0f}%" if job["status"] == "running" else (job["error"] or "")[:40]
+        table.add_row(job["id"][:8], job["status"], job["model_id"].split("/")[-1], job["prompt"][:50], progress)
+    out.print(table)
+    return 0
+
+
+def _logs(client: Client, args: argparse.Namespace, out: Console) -> int:
+    lines = client.follow_logs(args.job) if args.follow else iter(client.logs(args.job)["lines"])
+    for line in lines:
+        out.out(line, highlight=False)
+    return 0
+
+
+def _stop(client: Client, args: argparse.Namespace, out: Console) -> int:
+    job = client.stop(args.job)
+    out.print(f"{job['id']} {job['status']}", highlight=False)
+    return 0
+
+
+def _rm(client: Client, args: argparse.Namespace, out: Console) -> int:
+    job_id = client.resolve(args.job)
+    client.delete(job_id)
+    out.print(f"{job_id} deleted", highlight=False)
+    return 0
+
+
+def _download(client: Client, args: argparse.Namespace, out: Console) -> int:
+    job_id = client.resolve(args.job)
+    out.print(str(client.download(job_id, args.output or f"{job_id}.mp4")), highlight=False)
+    return 0
+
+
+def _models(client: Client, _args: argparse.Namespace, out: Console) -> int:
+    table = Table("id", "available", "defaults", box=None, pad_edge=False)
+    for model in client.models():
+        d = model["defaults"]
+        defaults = f"{d['width']}x{d['height']}, {d['num_frames']} frames, {d['num_inference_steps']} steps"
+        table.add_row(model["id"], "yes" if model["available"] else f"no: {model['reason']}", defaults)
+    out.print(table)
+    return 0
+
+
+def _gpus(client: Client, _args: argparse.Namespace, out: Console) -> int:
+    answer = client.gpus()
+    if not answer["gpus"]:
+        out.print(f"no GPUs: {answer['reason']}", highlight=False)
+        return 0
+    table = Table("gpu", "name", "memory", "use", "job", box=None, pad_edge=False)
+    for gpu in answer["gpus"]:
+        memory = (f"{gpu['memory_used_bytes'] / 2**30:.1f} / {gpu['memory_total_bytes'] / 2**30:.1f} GiB"
+                  if gpu["memory_total_bytes"] else "")
+        use = f"{gpu['utilization_percent']}%" if gpu["utilization_percent"] is not None else ""
+        table.add_row(str(gpu["id"]), gpu["name"] or "", memory, use, (gpu["job_id"] or "")[:8])
+    out.print(table)
+    return 0
+
+
+_COMMANDS = {"submit": _submit, "jobs": _jobs, "logs": _logs, "stop": _stop, "rm": _rm, "download": _download,
+             "models": _models, "gpus": _gpus}

@@ -1,0 +1,85 @@
+"""The client commands of `fastvideo-ui`, run as a user runs them, against a
+real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import LONG, PREVIEW, Server, wait_for
+
+TOKEN = "cli-token-0123456789abcdefgh"
+
+
+def cli(server: Server, *args: str, token: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = dict(os.environ, FASTVIDEO_UI_SERVER=server.url, COLUMNS="200")
+    env.pop("FASTVIDEO_UI_API_TOKEN", None)
+    if token:
+        env["FASTVIDEO_UI_API_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "fastvideo_ui.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_submit_waits_shows_progress_downloads_and_exits_zero(server: Server, tmp_path: Path) -> None:
+    out = tmp_path / "fox.mp4"
+    done = cli(server, "submit", "a fox in the snow", "--model", PREVIEW, "--steps", "12", "--size", "64x64",
+               "--frames", "4", "--seed", "7", "--priority", "3", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes()[4:8] == b"ftyp" and not out.with_name("fox.mp4.part").exists()
+    assert done.stdout.strip().endswith(str(out))
+    job = server.client.get("/api/jobs").json()[0]
+    assert (job["prompt"], job["num_inference_steps"], job["width"], job["height"], job["seed"], job["priority"]) \
+        == ("a fox in the snow", 12, 64, 64, 7, 3)
+    # Without --wait it prints the id and returns.
+    quick = cli(server, "submit", "pending one", "--model", PREVIEW, "--no-start")
+    assert quick.returncode == 0 and server.job(quick.stdout.strip())["status"] == "pending"
+
+
+def test_a_refused_or_failed_job_exits_non_zero_saying_why(server: Server) -> None:
+    refused = cli(server, "submit", "a fox", "--model", PREVIEW, "--size", "63x64")
+    assert refused.returncode == 2 and "width" in refused.stderr
+    bad_size = cli(server, "submit", "a fox", "--model", PREVIEW, "--size", "big")
+    assert bad_size.returncode == 2 and "WIDTHxHEIGHT" in bad_size.stderr
+    stopped = subprocess.Popen([sys.executable, "-m", "fastvideo_ui.cli", "submit", "long", "--model", PREVIEW,
+                                "--steps", str(LONG["num_inference_steps"]), "--wait"],
+                               env=dict(os.environ, FASTVIDEO_UI_SERVER=server.url), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    running = wait_for(lambda: next((j for j in server.client.get("/api/jobs").json() if j["prompt"] == "long"
+                                     and j["status"] == "running"), None), timeout=30)
+    assert cli(server, "stop", running["id"][:8]).returncode == 0  # a unique start of the id will do
+    _, stderr = stopped.communicate(timeout=30)
+    assert stopped.returncode == 1 and "stopped" in stderr
+    unreachable = subprocess.run([sys.executable, "-m", "fastvideo_ui.cli", "jobs", "--server",
+                                  "http://127.0.0.1:9"], capture_output=True, text=True, timeout=30)
+    assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
+
+
+def test_jobs_logs_download_rm_models_and_gpus(server: Server, tmp_path: Path) -> None:
+    job = server.create(start=True, prompt="a lighthouse")
+    server.wait_status(job["id"], "completed")
+    listed = cli(server, "jobs", "--status", "completed")
+    assert listed.returncode == 0 and job["id"][:8] in listed.stdout and "a lighthouse" in listed.stdout
+    assert job["id"][:8] not in cli(server, "jobs", "--search", "nothing like it").stdout
+    logs = cli(server, "logs", job["id"], "-f")
+    assert logs.returncode == 0 and "completed in" in logs.stdout
+    target = tmp_path / "saved.mp4"
+    assert cli(server, "download", job["id"][:8], "-o", str(target)).returncode == 0
+    assert target.read_bytes()[4:8] == b"ftyp"
+    models = cli(server, "models")
+    assert models.returncode == 0 and PREVIEW in models.stdout
+    gpus = cli(server, "gpus")
+    assert gpus.returncode == 0 and "no GPUs" in gpus.stdout
+    assert cli(server, "rm", job["id"]).returncode == 0
+    assert server.client.get(f"/api/jobs/{job['id']}").status_code == 404
+    missing = cli(server, "logs", "ffffffff")
+    assert missing.returncode == 2 and "no job id starts with" in missing.stderr
+
+
+def test_the_token_comes_from_the_environment(start_server: Callable[..., Server]) -> None:
+    server = start_server(env={"FASTVIDEO_UI_API_TOKEN": TOKEN})
+    refused = cli(server, "jobs")
+    assert refused.returncode == 2 and "token" in refused.stderr.lower()
+    assert cli(server, "jobs", token=TOKEN).returncode == 0
