@@ -167,7 +167,10 @@ def main() -> int:
     params = (dict(height=64, width=64, num_frames=5, num_inference_steps=8, guidance_scale=3.0, seed=7, fps=8)
               if dry else
               dict(height=480, width=832, num_frames=33, num_inference_steps=20, guidance_scale=3.0, seed=7, fps=16))
-    long_job = (dict(params, num_inference_steps=200) if dry else
+    # Long enough that a stop lands mid-run even when progress reaches the server
+    # late (the tiny model at 64x64 did 200 steps before a loaded machine's
+    # first poll saw one).
+    long_job = (dict(params, height=512, width=512, num_frames=33, num_inference_steps=200) if dry else
                 dict(params, height=720, width=1280, num_frames=81, num_inference_steps=200))
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="fastvideo-ui-gpu-check-") as scratch:
