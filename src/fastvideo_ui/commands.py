@@ -115,9 +115,11 @@ def _first_available(client: Client) -> str:
 
 
 def _wait_with_progress(client: Client, job: Job, out: Console) -> Job:
+    if not out.is_terminal:
+        return _wait_with_lines(client, job, out)
     columns = (TextColumn("{task.fields[phase]:>12}"), BarColumn(), TextColumn("{task.fields[steps]}"),
                TimeRemainingColumn())
-    with Progress(*columns, console=out, transient=not out.is_terminal) as progress:
+    with Progress(*columns, console=out) as progress:
         task = progress.add_task("job", total=100, phase=job["status"], steps="")
 
         def show(current: Job) -> None:
@@ -128,6 +130,23 @@ def _wait_with_progress(client: Client, job: Job, out: Console) -> Job:
                             phase=current.get("phase") or current["status"])
 
         return client.wait(job["id"], on_update=show)
+
+
+def _wait_with_lines(client: Client, job: Job, out: Console) -> Job:
+    """Progress as plain lines, for a log or a pipe: each change of phase, and
+    each tenth of the steps."""
+    last: list[Any] = [None, -1]
+
+    def show(current: Job) -> None:
+        phase = current.get("phase") or current["status"]
+        tenth = int((current.get("progress") or 0) // 10)
+        if phase != last[0] or (phase == "denoising" and tenth > last[1]):
+            steps = f" {current['step']}/{current['total_steps']} steps" if current.get("total_steps") else ""
+            eta = f", about {current['eta_seconds']:.0f} s left" if current.get("eta_seconds") else ""
+            out.print(f"{current['id'][:8]} {phase}{steps}{eta}", highlight=False)
+            last[0], last[1] = phase, tenth
+
+    return client.wait(job["id"], on_update=show)
 
 
 def _jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
