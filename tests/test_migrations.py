@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -14,7 +15,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from fastvideo_ui.jobs.db import HEAD_REVISION, MIGRATIONS_DIR, make_engine, migrate, stored_revision
+from fastvideo_ui.jobs.db import (HEAD_REVISION, MIGRATIONS_DIR, make_engine, migrate, migrate_apart,
+                                  stored_revision)
 from fastvideo_ui.jobs.models import Base
 
 
@@ -64,3 +66,23 @@ def test_a_current_database_never_loads_alembic(tmp_path: Path) -> None:
              f"migrate(make_engine(Path({str(db)!r}))); print('alembic' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_new_database_is_migrated_in_a_child_and_the_server_never_loads_alembic(tmp_path: Path) -> None:
+    probe = ("import sys; from pathlib import Path; from fastvideo_ui.config import Settings; "
+             "from fastvideo_ui.runtime import Runtime; from fastvideo_ui.jobs.db import stored_revision; "
+             f"runtime = Runtime.build(Settings(data_dir=Path({str(tmp_path)!r}), gpus='none')); "
+             "print('alembic' in sys.modules, stored_revision(runtime.engine))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", HEAD_REVISION]
+
+
+def test_a_failed_migration_says_why(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite3"
+    engine = make_engine(db)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('9999')"))  # from a newer version
+    with pytest.raises(RuntimeError, match="migrating .*jobs.sqlite3 failed: .*Can't locate revision .*9999") as info:
+        migrate_apart(engine, db)
+    assert "\n" not in str(info.value)

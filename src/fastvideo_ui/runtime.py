@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from .config import Settings
 from .jobs.catalogue import ModelSpec, adopt_fastvideo_models, all_models, availability
-from .jobs.db import make_engine, migrate
+from .jobs.db import make_engine, migrate_apart
 from .jobs.events import EventBus
 from .jobs.metrics import Metrics
 from .jobs.logs import LogBook
@@ -56,7 +56,7 @@ class Runtime:
         assert settings.output_dir is not None and settings.log_dir is not None
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.db_path)
-        migrate(engine)
+        migrate_apart(engine, settings.db_path)
         store = JobStore(engine)
         logs = LogBook(settings.log_dir)
         bus = EventBus()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -61,6 +63,18 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def migrate_apart(engine: Engine, db_path: Path) -> None:
+    """As `migrate`, but an upgrade runs in a child process, so the server
+    never imports Alembic (10 MiB it would hold for the rest of its life)."""
+    if stored_revision(engine) == HEAD_REVISION:
+        return
+    done = subprocess.run([sys.executable, "-m", "fastvideo_ui.jobs.db", str(db_path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise RuntimeError(f"migrating {db_path} failed: {lines[-1]}")  # the exception, not its traceback
+
+
 def database_problem(db_path: Path, output_dir: Path) -> str | None:
     """Why the job database cannot be opened as it is, in one line, or None.
 
@@ -84,3 +98,7 @@ def database_problem(db_path: Path, output_dir: Path) -> str | None:
     except sqlite3.DatabaseError as exc:
         return f"{db_path} is not a usable SQLite database ({exc}); {advice}"
     return None
+
+
+if __name__ == "__main__":  # the child migrate_apart runs
+    migrate(make_engine(Path(sys.argv[1])))
