@@ -199,11 +199,12 @@ def _fit(job: Waiting, cluster: Cluster, allowed: list[str], idle: Sequence[Idle
     order = {device: index for index, device in enumerate(cluster.pools.get(job.kind, ()))}
     ranked = sorted(allowed, key=lambda device: (device in avoid, device in held_wanted, device in held,
                                                  order[device]))
+    rank = {device: index for index, device in enumerate(ranked)}
     best: list[str] | None = None
     for group in cluster.by_node(ranked).values():
         if len(group) >= job.count:
             candidate = group[:job.count]  # group keeps `ranked` order
-            if best is None or [ranked.index(d) for d in candidate] < [ranked.index(d) for d in best]:
+            if best is None or [rank[d] for d in candidate] < [rank[d] for d in best]:
                 best = candidate
     if best is None:
         return None

@@ -59,7 +59,7 @@ class Scheduler:
         self.backfill = backfill
         self.affinity_wait_s = affinity_wait_s
         self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
-        self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self.kick, inventory,
+        self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self._run_ended, inventory,
                                         output_dir, stop_grace_s, metrics)
         self._deleting: set[str] = set()
         self._wake = asyncio.Event()
@@ -82,8 +82,11 @@ class Scheduler:
         await self.supervisor.close()
 
     def kick(self) -> None:
-        self._estimates.clear()  # cheap to refill; a finished run may have changed them
         self._wake.set()
+
+    def _run_ended(self) -> None:
+        self._estimates.clear()  # a run that completed is new history
+        self.kick()
 
     def set_paused(self, paused: bool) -> None:
         """A paused queue starts nothing new; running jobs finish. It stays
@@ -169,7 +172,7 @@ class Scheduler:
             self._estimates[key] = estimate_seconds(self.store.durations(job.model_id), *key[1:])
         return self._estimates[key]
 
-    def _waiting(self) -> tuple[list[Waiting], dict[str, str]]:
+    def _waiting(self, cluster: Cluster) -> tuple[list[Waiting], dict[str, str]]:
         """The queue as placement sees it, and each placeable job's backend;
         jobs that can never run here are failed on the way."""
         waiting: list[Waiting] = []
@@ -181,7 +184,7 @@ class Scheduler:
             if spec is None:
                 self._fail_queued(job.id, f"model {job.model_id} is no longer in the catalogue")
                 continue
-            largest = Cluster(self._pools(), self._nodes()).largest_node(spec.device_kind)
+            largest = cluster.largest_node(spec.device_kind)
             if job.num_gpus > largest:
                 pool = len(self.inventory.devices(spec.device_kind))
                 where = f"this server now has {pool}" if largest == pool else f"the largest node has {largest}"
@@ -193,22 +196,21 @@ class Scheduler:
                                    self._estimate(job), None if passed_at is None else time.monotonic() - passed_at))
         return waiting, backends
 
-    def _pools(self) -> dict[str, tuple[str, ...]]:
-        return {kind: self.inventory.devices(kind) for kind in ("gpu", "cpu")}
-
-    def _nodes(self) -> dict[str, str]:
-        return {}  # one node today: every device is on LOCAL_NODE
+    def _cluster(self) -> Cluster:
+        # One node today: every device is on LOCAL_NODE.
+        return Cluster({kind: self.inventory.devices(kind) for kind in ("gpu", "cpu")})
 
     def _dispatch(self) -> None:
         if self.paused:
             return
-        waiting, backends = self._waiting()
+        cluster = self._cluster()
+        waiting, backends = self._waiting(cluster)
         if not waiting:
             return
         idle = [IdleWorker(w.worker_id, w.device_kind, w.devices,
                            (w.loaded, w.backend) if w.loaded is not None else None)
                 for w in self.supervisor.idle_workers()]
-        plan = place(waiting, Cluster(self._pools(), self._nodes()), self.supervisor.busy_devices(), idle,
+        plan = place(waiting, cluster, self.supervisor.busy_devices(), idle,
                      backfill=self.backfill, bypass_limit_s=self.affinity_wait_s)
         by_id = {job.job_id: job for job in waiting}
         self._passed = {job_id: at for job_id, at in self._passed.items() if job_id in by_id}
