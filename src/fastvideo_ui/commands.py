@@ -18,7 +18,6 @@ from rich.table import Table
 
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 
-COMMANDS = ("submit", "jobs", "logs", "stop", "rm", "download", "models", "gpus")
 
 
 def add_client_commands(commands: Any) -> None:
