@@ -19,7 +19,6 @@ from rich.table import Table
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 
 
-
 def add_client_commands(commands: Any) -> None:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
