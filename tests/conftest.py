@@ -27,6 +27,21 @@ LONG = {"num_inference_steps": 10000, "height": 512, "width": 512, "num_frames":
 LONG_STEPS = LONG["num_inference_steps"]
 
 
+# scripts/test.sh hands whole files to xdist workers (--dist loadfile), in
+# collection order. These files take the longest; starting them first keeps one
+# of them from being the last thing running while the other workers sit idle.
+SLOW_FILES = ("test_real_fastvideo.py", "test_faults.py", "test_gpu_check.py", "test_fuzz.py",
+              "test_fastvideo_backend.py", "test_web_live.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def slowness(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
+
+    items.sort(key=slowness)  # stable: the order within a file and among the rest is kept
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
