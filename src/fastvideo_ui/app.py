@@ -19,7 +19,7 @@ from starlette.types import Scope
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
-from .api import errors, events, jobs, metrics, queue, session, system
+from .api import errors, events, jobs, media, metrics, queue, session, system, videos, webhooks
 from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken
 from .api.limits import BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
@@ -76,6 +76,9 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     app.include_router(system.router)
     app.include_router(jobs.router)
     app.include_router(queue.router)
+    app.include_router(webhooks.router)
+    app.include_router(media.router)
+    app.include_router(videos.router)
     app.include_router(metrics.router)
     app.include_router(events.router)
     app.include_router(session.router)
@@ -92,6 +95,18 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
                                 status_code=405, headers={"Allow": ", ".join(allowed)})
         return JSONResponse({"detail": "Not Found"}, status_code=404)
 
+    @app.api_route("/v1/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    async def unknown_v1_path(request: Request, path: str) -> JSONResponse:
+        allowed = _methods_for(app, request.scope)
+        if allowed:
+            return JSONResponse({"error": {"message": f"{request.method} is not allowed here; use {', '.join(allowed)}",
+                                           "type": "invalid_request_error", "param": None, "code": None}},
+                                status_code=405, headers={"Allow": ", ".join(allowed)})
+        return JSONResponse({"error": {"message": f"Unknown path /v1/{path}; this server has /v1/videos",
+                                       "type": "invalid_request_error", "param": None, "code": "not_found"}},
+                            status_code=404)
+
     app.openapi = lambda: _openapi_with_auth(app)  # type: ignore[method-assign]
 
     if (WEB_DIR / "index.html").is_file():
@@ -106,7 +121,7 @@ def _methods_for(app: FastAPI, scope: Scope) -> list[str]:
     """The methods the API's own routes answer at this request's path, asked
     of Starlette's own matching (the catch-all and the web UI's mount aside)."""
     routes = [route for route in app.router.routes if not isinstance(route, Mount)
-              and getattr(route, "path", None) != "/api/{path:path}"]
+              and getattr(route, "path", None) not in ("/api/{path:path}", "/v1/{path:path}")]
     return [method for method in API_METHODS
             if any(route.matches(dict(scope, method=method))[0] == Match.FULL for route in routes)]
 

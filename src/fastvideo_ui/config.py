@@ -39,6 +39,11 @@ class Settings:
     max_queued: int = 1000
     header_timeout_s: float = 10.0  # a request's headers must arrive within this
     max_connections: int = 1024  # open at once; kept below the file descriptor limit
+    webhook_url: str | None = None  # where job events go when a job names no webhook_url of its own
+    webhook_secret: str | None = field(default=None, repr=False)  # None: DATA_DIR/webhook-secret, made once
+    webhook_allow_local: bool = False  # post to loopback and link-local addresses too
+    webhook_attempts: int = 8
+    webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -115,6 +120,22 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         default=_env("MAX_CONNECTIONS", "1024"),
                         help="connections open at once; more are closed on arrival (default 1024, and below "
                              "the file descriptor limit)")
+    parser.add_argument("--webhook-url", default=_env("WEBHOOK_URL"), metavar="URL",
+                        help="post every job's started/completed/failed/stopped events here, unless the job names "
+                             "its own webhook_url (env FASTVIDEO_UI_WEBHOOK_URL)")
+    parser.add_argument("--webhook-secret-file", default=_env("WEBHOOK_SECRET_FILE"), metavar="FILE",
+                        help="the key that signs webhooks (first line; env FASTVIDEO_UI_WEBHOOK_SECRET holds it "
+                             "directly; default: made once and kept in DATA_DIR/webhook-secret)")
+    parser.add_argument("--webhook-allow-local", action="store_true",
+                        default=_env("WEBHOOK_ALLOW_LOCAL") in ("1", "true", "yes"),
+                        help="allow webhooks to loopback and link-local addresses (refused by default: a job "
+                             "could otherwise make this server post to services that trust this machine)")
+    parser.add_argument("--webhook-attempts", type=_number(int, "WEBHOOK_ATTEMPTS"),
+                        default=_env("WEBHOOK_ATTEMPTS", "8"), help="tries per webhook delivery (default 8)")
+    parser.add_argument("--webhook-backoff", type=_number(float, "WEBHOOK_BACKOFF"),
+                        default=_env("WEBHOOK_BACKOFF", "5"), metavar="S",
+                        help="seconds before a failed delivery's second try, doubled for each after (default 5: "
+                             "eight tries span about ten minutes)")
     parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE") in ("1", "true", "yes"),
                         help="log more")
 
@@ -153,6 +174,21 @@ def _api_token(args: argparse.Namespace) -> str | None:
     return token
 
 
+def _webhook_secret(args: argparse.Namespace) -> str | None:
+    if args.webhook_secret_file:
+        try:
+            lines = Path(args.webhook_secret_file).expanduser().read_text().splitlines()
+        except OSError as exc:
+            raise SystemExit(f"--webhook-secret-file: cannot read {args.webhook_secret_file}: {exc.strerror}"
+                             ) from None
+        secret: str | None = lines[0].strip() if lines else ""
+    else:
+        secret = _env("WEBHOOK_SECRET")
+    if secret is not None and len(secret) < MIN_TOKEN_CHARS:
+        raise SystemExit(f"the webhook secret must be at least {MIN_TOKEN_CHARS} characters")
+    return secret
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.cpu_slots < 0:
         raise SystemExit("--cpu-slots must be 0 or more")
@@ -166,6 +202,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--header-timeout must be more than 0 seconds")
     if args.max_connections < 1:
         raise SystemExit("--max-connections must be 1 or more")
+    if args.webhook_attempts < 1:
+        raise SystemExit("--webhook-attempts must be 1 or more")
+    if not args.webhook_backoff >= 0:
+        raise SystemExit("--webhook-backoff must be 0 or more")
+    if args.webhook_url:
+        from .webhooks.targets import url_problem  # only when asked: the check is not needed otherwise
+
+        problem = url_problem(args.webhook_url, allow_local=args.webhook_allow_local)
+        if problem:
+            raise SystemExit(f"--webhook-url: {problem}")
     token = _api_token(args)
     if token is None and not args.insecure_no_auth and not is_loopback(args.host):
         raise SystemExit(
@@ -196,5 +242,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         metrics_public=args.metrics_public,
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
-        max_queued=args.max_queued, **kwargs,
+        max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
+        webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
+        webhook_backoff_s=args.webhook_backoff, **kwargs,
     )

@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,11 +23,29 @@ from .jobs.logs import LogBook
 from .jobs.scheduler import Scheduler
 from .jobs.service import JobService
 from .jobs.store import JobStore
+from .webhooks.sender import WebhookSender
+from .webhooks.signing import new_secret
+from .webhooks.store import WebhookStore
 from .workers.devices import Inventory, detect_inventory
 
 log = logging.getLogger("fastvideo_ui")
 
 PROBE_TIMEOUT_S = 180
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The configured secret, else the one made for this data dir on its first start."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    path = settings.data_dir / "webhook-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    secret = new_secret()
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(secret + "\n")
+    return secret
 
 
 def model_availability(inventory: Inventory, fastvideo_installed: bool, spec: ModelSpec) -> tuple[bool, str]:
@@ -48,6 +67,8 @@ class Runtime:
     jobs: JobService
     fastvideo_installed: bool
     metrics: Metrics
+    webhooks: WebhookStore
+    webhook_sender: WebhookSender
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
 
@@ -68,11 +89,17 @@ class Runtime:
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed),
-                          settings.max_queued)
-        return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics)
+                          settings.max_queued, settings.webhook_allow_local)
+        webhooks = WebhookStore(engine)
+        sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
+                               settings.webhook_backoff_s, settings.webhook_allow_local)
+        scheduler.job_listeners.append(sender.observe)
+        return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
+                   sender)
 
     async def start(self) -> None:
         await self.scheduler.start()
+        self.webhook_sender.start()
         if self.fastvideo_installed:
             self.probe = asyncio.get_running_loop().create_task(self._probe_fastvideo())
         log.info(
@@ -84,7 +111,8 @@ class Runtime:
     async def close(self) -> None:
         if self.probe is not None and not self.probe.done():
             self.probe.cancel()
-        await self.scheduler.close()
+        await self.scheduler.close()  # its last events may queue webhooks: they go at the next start
+        await self.webhook_sender.close()
         self.engine.dispose()
 
     def model_availability(self, spec: ModelSpec) -> tuple[bool, str]:

@@ -136,6 +136,8 @@ class RequireToken:
     def _guarded(self, path: str) -> bool:
         if path == METRICS_PATH:
             return not self.metrics_public
+        if path == "/v1" or path.startswith("/v1/"):  # the OpenAI-style API
+            return True
         return (path == "/api" or path.startswith("/api/")) and path not in PUBLIC_API_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

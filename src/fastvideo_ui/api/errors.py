@@ -14,6 +14,7 @@ from ..jobs.params import InvalidParams
 from ..jobs.service import NotInQueue, NotQueued, QueueFull
 from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
+from .video_shape import OpenAIError
 
 
 def _json_safe(value: Any) -> bool:
@@ -47,8 +48,17 @@ def validation_detail(errors: Any) -> list[dict[str, Any]]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = validation_detail(exc.errors())
+        if request.url.path.startswith("/v1/"):  # OpenAI's shape, for OpenAI's clients
+            first = detail[0]
+            param = ".".join(str(part) for part in first["loc"][1:]) or None
+            return OpenAIError(400, f"{param}: {first['msg']}", param, "invalid_value").response()
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(OpenAIError)
+    async def _openai(_request: Request, exc: OpenAIError) -> JSONResponse:
+        return exc.response()
 
     @app.exception_handler(JobNotFound)
     async def _not_found(_request: Request, _exc: JobNotFound) -> JSONResponse:

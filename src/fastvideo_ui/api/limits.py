@@ -12,6 +12,9 @@ from .asgi import send_json_error
 # A create body is a few hundred bytes; two 10,000-character prompts in 4-byte
 # UTF-8 are 80 KB. Nothing legitimate comes near this.
 MAX_BODY_BYTES = 256 * 1024
+# Routes that take a file: the MP4 whose settings are read back is spooled to
+# disk as it arrives, never held whole in memory.
+MAX_BODY_BYTES_FOR = {"/api/media/settings": 1024 * 1024 * 1024}
 
 
 def _too_large_detail(max_bytes: int) -> str:
@@ -27,17 +30,20 @@ class _TooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES,
+                 max_bytes_for: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.max_bytes_for = MAX_BODY_BYTES_FOR if max_bytes_for is None else max_bytes_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.max_bytes_for.get(scope["path"], self.default_max_bytes)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(send, max_bytes)
             return
         received = 0
         started = False
@@ -47,8 +53,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise _TooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -62,7 +68,7 @@ class BodySizeLimit:
         except _TooLarge:
             if started:
                 raise
-            await self._refuse(send)
+            await self._refuse(send, max_bytes)
 
-    async def _refuse(self, send: Send) -> None:
-        await send_json_error(send, 413, _too_large_detail(self.max_bytes))
+    async def _refuse(self, send: Send, max_bytes: int) -> None:
+        await send_json_error(send, 413, _too_large_detail(max_bytes))

@@ -46,9 +46,28 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _error("the job's state does not allow this action", ConflictBody),
     413: _error("the request body is over the size cap"),
     422: _error("a field breaks a rule; each item names the field and the rule", ValidationErrorBody),
+    415: _error("the body is not of a type this route takes"),
     429: _error("the queue is full (create, start), or this address sent too many wrong tokens",
                 Retry_After=_header("seconds to wait before trying again", "integer")),
 }
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = Field(description="the request field at fault")
+    code: str | None
+
+
+class OpenAIErrorBody(BaseModel):
+    error: OpenAIErrorDetail
+
+
+def openai_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """/v1's errors, in OpenAI's shape."""
+    described = {400: "a field breaks a rule (`param` names it)", 404: "no such video, or it has no such file yet",
+                 409: "the video's state does not allow this", 429: "the queue is full"}
+    return {code: {"model": OpenAIErrorBody, "description": described[code]} for code in codes}
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -96,6 +115,8 @@ class Job(BaseModel):
     priority: int = Field(description="higher runs first, -100 to 100")
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     retry_on_oom: bool = Field(description="out of memory: queued again once, first, with every offload on")
+    remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
+    webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default")
     actions: list[str] = Field(description="what the user may do now: start, stop, delete")
     video_url: str | None
     poster_url: str | None

@@ -14,7 +14,7 @@ MIN_PRIORITY, MAX_PRIORITY = -100, 100
 
 class CreateJobRequest(BaseModel):
     """The seed's body, plus `start`, `fps`, `negative_prompt`, `vae_cpu_offload`, `dit_layerwise_offload`,
-    `priority` and `retry_on_oom`.
+    `priority`, `retry_on_oom` and `webhook_url`.
 
     Omitted generation parameters take the chosen model's defaults.
     """
@@ -41,6 +41,8 @@ class CreateJobRequest(BaseModel):
     priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     # Out of memory: queue the job again once, first, with every offload on.
     retry_on_oom: bool = False
+    # Where this job's started/completed/failed/stopped events are posted (else --webhook-url).
+    webhook_url: str | None = Field(default=None, max_length=2000)
 
     @field_validator("prompt")
     @classmethod

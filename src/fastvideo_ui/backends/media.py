@@ -71,6 +71,34 @@ def write_mp4(
     os.replace(partial, path)
 
 
+def tag_mp4(path: Path, tags: dict[str, str]) -> None:
+    """Set container tags on an MP4, copying its streams as they are (no
+    re-encode) into a file that replaces it."""
+    partial = path.with_name(path.name + ".tagged.part")
+    with av.open(str(path)) as source:
+        target = av.open(str(partial), mode="w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            target.metadata.update({key: value for key, value in source.metadata.items()
+                                    if key not in ("major_brand", "minor_version", "compatible_brands")})
+            target.metadata.update(tags)
+            streams = {stream.index: target.add_stream_from_template(stream) for stream in source.streams
+                       if stream.type in ("video", "audio")}
+            for packet in source.demux(*[source.streams[index] for index in streams]):
+                if packet.dts is None:  # the demuxer's flush packet
+                    continue
+                packet.stream = streams[packet.stream.index]
+                target.mux(packet)
+        except BaseException:
+            _discard(target, partial)
+            raise
+    try:
+        target.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+
+
 def _discard(container: "av.container.OutputContainer", partial: Path) -> None:
     """Close a failed write (closing may fail too, e.g. with no space) and remove the file."""
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,8 @@ class Scheduler:
         self._last_positions: dict[str, int] = {}
         self._estimates: dict[tuple[Any, ...], float | None] = {}  # cleared whenever a run ends
         self.paused = store.get_state(PAUSED_KEY) == "1"
+        # Called with every job's JSON as it changes (webhooks watch for ends).
+        self.job_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # -- life cycle ---------------------------------------------------------
 
@@ -128,9 +131,10 @@ class Scheduler:
             row = self.store.require(job_id)
             ran = f" after {now - row.started_at:.0f} s" if row.started_at else ""
             error = f"interrupted: {why}{ran}"
-            self.store.transition(job_id, Action.FAIL, error=error, finished_at=now, phase="failed",
-                                  eta_seconds=None)
+            row = self.store.transition(job_id, Action.FAIL, error=error, finished_at=now, phase="failed",
+                                        eta_seconds=None)
             self.logs.server_line(job_id, error)
+            self.publish_job(row)
             log.warning("job %s: %s", job_id, error)
 
     # -- queue --------------------------------------------------------------
@@ -154,7 +158,10 @@ class Scheduler:
 
     def publish_job(self, row: JobRow, event: str = events.UPDATED) -> None:
         position = self.queue_positions().get(row.id) if row.status == JobStatus.QUEUED.value else None
-        self.bus.publish(event, job_json(row, position))
+        job = job_json(row, position)
+        self.bus.publish(event, job)
+        for listener in self.job_listeners:
+            listener(job)
 
     async def _loop(self) -> None:
         while True:

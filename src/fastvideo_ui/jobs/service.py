@@ -14,7 +14,8 @@ from . import events
 from .events import EventBus
 from .logs import LogBook
 from .models import JobRow
-from .params import InvalidParams, resolve_params
+from ..webhooks.targets import url_problem
+from .params import STORED_FIELDS, InvalidParams, resolve_params
 from .scheduler import Scheduler
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus, check_transition
@@ -50,13 +51,15 @@ class QueueFull(Exception):
 
 class JobService:
     def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
-                 availability: Callable[[ModelSpec], tuple[bool, str]], max_queued: int = 1000) -> None:
+                 availability: Callable[[ModelSpec], tuple[bool, str]], max_queued: int = 1000,
+                 webhook_allow_local: bool = False) -> None:
         self.store = store
         self.availability = availability
         self.logs = logs
         self.bus = bus
         self.scheduler = scheduler
         self.max_queued = max_queued
+        self.webhook_allow_local = webhook_allow_local
 
     def check_queue_room(self) -> None:
         """Raise QueueFull when one more queued job would pass the cap."""
@@ -77,8 +80,23 @@ class JobService:
         available, reason = self.availability(spec)
         if not available:
             raise InvalidParams([("model_id", f"{spec.id} cannot run on this server: {reason}")])
+        webhook_url = asked.get("webhook_url")
+        problem = url_problem(webhook_url, self.webhook_allow_local) if webhook_url else None
+        if problem:
+            raise InvalidParams([("webhook_url", problem)])
         params = resolve_params(spec, asked, len(self.scheduler.inventory.devices(spec.device_kind)))
         return self.create(spec, params, start)
+
+    def remix(self, job_id: str, prompt: str) -> JobRow:
+        """A new job with the source job's settings and a new prompt, queued."""
+        source = self.store.require(job_id)
+        spec = find_model(source.model_id)
+        if spec is None:
+            raise InvalidParams([("model", f"job {job_id}'s model {source.model_id!r} is no longer served here")])
+        asked = {name: getattr(source, name) for name in (*STORED_FIELDS, "webhook_url")}
+        asked["prompt"] = prompt
+        params = resolve_params(spec, asked, len(self.scheduler.inventory.devices(spec.device_kind)))
+        return self.create(spec, params | {"remixed_from": source.id}, start=True)
 
     def create(self, spec: ModelSpec, params: dict[str, Any], start: bool) -> JobRow:
         if start:

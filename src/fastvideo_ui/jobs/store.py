@@ -91,16 +91,19 @@ class JobStore:
         after: tuple[float, str] | None = None,
         statuses: Iterable[JobStatus] = (),
         prompt_contains: str | None = None,
+        ascending: bool = False,
     ) -> builtins.list[tuple[Any, ...]]:
-        """Newest first, `columns` only, as plain tuples from the database
+        """Newest first (oldest first when `ascending`), `columns` only, as plain tuples from the database
         cursor: a listing can read every stored job, and building ORM objects
         (or even SQLAlchemy rows) for each was most of its time. `after` is the
         (created_at, id) of the last job of the previous page."""
         table = JobRow.__table__
         query = _filtered(select(*(table.c[name] for name in columns)), statuses, prompt_contains)
+        key = tuple_(JobRow.created_at, JobRow.id)
         if after is not None:  # a row value: SQLite seeks ix_jobs_created to it
-            query = query.where(tuple_(JobRow.created_at, JobRow.id) < tuple_(*after))
-        query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
+            query = query.where(key > tuple_(*after) if ascending else key < tuple_(*after))
+        order = (JobRow.created_at, JobRow.id) if ascending else (JobRow.created_at.desc(), JobRow.id.desc())
+        query = query.order_by(*order).limit(limit)
         with self._session() as session:
             result = session.connection().execute(query)
             return cast("builtins.list[tuple[Any, ...]]", result.cursor.fetchall())

@@ -198,7 +198,16 @@ class Worker:
             job_id=job["id"], output_path=Path(message["output_path"]), poster_path=Path(message["poster_path"]),
             **{name: job[name] for name in GENERATION_FIELDS},
         )
-        return self.backend.generate(request, reporter)
+        result = self.backend.generate(request, reporter)
+        # Every backend's video carries its settings, whoever wrote the file.
+        # Imported here, as the FastVideo backend imports PyAV: after the model is loaded.
+        from .. import __version__
+        from ..backends import settings_tag
+        from ..backends.media import tag_mp4
+
+        settings = settings_tag.settings_json(request, config.model_id, __version__)
+        tag_mp4(result.video_path, {"comment": settings_tag.encode(settings), "title": request.prompt[:200]})
+        return result
 
     def _explain(self, exc: BaseException) -> str:
         no_space = describe_no_space(exc)

@@ -30,7 +30,7 @@ export class ApiError extends Error {
 }
 
 // A network failure (server down) is ApiError with status 0.
-async function request(method, path, { body, params } = {}) {
+async function request(method, path, { body, params, file } = {}) {
   let url = path;
   if (params) {
     const query = new URLSearchParams();
@@ -44,6 +44,10 @@ async function request(method, path, { body, params } = {}) {
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
+  }
+  if (file !== undefined) {
+    init.headers["Content-Type"] = "video/mp4";
+    init.body = file;
   }
   let response;
   try {
@@ -85,6 +89,8 @@ export const api = {
   pauseQueue: async () => (await request("POST", "/api/queue/pause")).data,
   resumeQueue: async () => (await request("POST", "/api/queue/resume")).data,
   logs: async (id, after, limit) => (await request("GET", `/api/jobs/${id}/logs`, { params: { after, limit } })).data,
+  // The settings a video was made with, read from inside the MP4 by the server.
+  videoSettings: async (file) => (await request("POST", "/api/media/settings", { file })).data.settings,
   models: async () => (await request("GET", "/api/models")).data,
   health: async () => (await request("GET", "/api/health")).data,
   session: async () => (await request("GET", "/api/session")).data,

@@ -1,6 +1,8 @@
 // The create-job <dialog>: model, prompt, parameters pre-filled from the
 // model's defaults, seed, devices, advanced options and batches. The server
-// validates; its 422 messages are shown next to the field they name.
+// validates; its 422 messages are shown next to the field they name. An MP4
+// this tool made, dropped on the dialog (or picked with "From a video…"),
+// fills the form with the settings stored inside it.
 
 import { api, ApiError } from "../api.js";
 import { loadModels, modelById } from "../catalogue.js";
@@ -61,8 +63,12 @@ export class CreateJobDialog extends HTMLElement {
     this.formError = h("p", { class: "form-error", role: "alert", hidden: true });
     this.submitButton = h("button", { type: "submit", class: "btn primary" }, "Create");
     this.heading = h("h2", { id: "cj-title" }, "New job");
+    this.videoInput = h("input", { type: "file", accept: "video/mp4,.mp4", hidden: true, id: "cj-from-video",
+      onchange: () => { if (this.videoInput.files[0]) this.fillFromVideo(this.videoInput.files[0]); } });
+    const fromVideo = h("button", { type: "button", class: "btn", title: "Fill the form from an MP4 this tool made",
+      onclick: () => this.videoInput.click() }, "From a video…");
     this.form = h("form", { method: "dialog", novalidate: true },
-      this.heading,
+      h("div", { class: "dialog-heading" }, this.heading, fromVideo, this.videoInput),
       field("model_id", "Model", this.modelSelect),
       field("prompt", "Prompt", this.prompt),
       h("div", { class: "grid" },
@@ -107,6 +113,22 @@ export class CreateJobDialog extends HTMLElement {
       }
     });
     this.form.addEventListener("input", (event) => this.clearError(event.target.name));
+    this.dialog.addEventListener("dragover", (event) => {
+      if (![...event.dataTransfer.items].some((item) => item.kind === "file")) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      this.dialog.classList.add("dropping");
+    });
+    this.dialog.addEventListener("dragleave", (event) => {
+      if (!this.dialog.contains(event.relatedTarget)) this.dialog.classList.remove("dropping");
+    });
+    this.dialog.addEventListener("drop", (event) => {
+      const file = event.dataTransfer.files[0];
+      this.dialog.classList.remove("dropping");
+      if (!file) return;
+      event.preventDefault();
+      this.fillFromVideo(file);
+    });
     this.updateBatch();
   }
 
@@ -197,6 +219,39 @@ export class CreateJobDialog extends HTMLElement {
 
   close() {
     this.dialog.close();
+  }
+
+  // The settings inside an MP4 this tool made, into the form (the model too, when this server has it).
+  async fillFromVideo(file) {
+    this.clearErrors();
+    let settings;
+    try {
+      settings = await api.videoSettings(file);
+    } catch (error) {
+      this.formError.textContent = `${file.name}: ${error instanceof ApiError ? error.message : String(error)}`;
+      this.formError.hidden = false;
+      return;
+    } finally {
+      this.videoInput.value = "";
+    }
+    const model = modelById(settings.model_id);
+    if (model) {
+      this.modelSelect.value = model.id;
+      this.applyModel(model, true);
+    }
+    this.control("prompt").value = settings.prompt ?? "";
+    this.control("negative_prompt").value = settings.negative_prompt ?? "";
+    for (const name of NUMBERS) {
+      if (settings[name] !== undefined && settings[name] !== null) this.control(name).value = settings[name];
+    }
+    this.batchMode.value = "single";
+    this.updateBatch();
+    const note = model ? "" : ` (its model ${settings.model_id} is not served here)`;
+    announce(`Settings read from ${file.name}${note}`);
+    if (!model) {
+      this.formError.textContent = `${file.name} was made with ${settings.model_id}, which this server does not have`;
+      this.formError.hidden = false;
+    }
   }
 
   body() {

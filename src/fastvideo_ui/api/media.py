@@ -1,0 +1,73 @@
+"""Reading a video's generation settings back out of an MP4 (the UI fills its
+New job form from them when an MP4 is dropped on it)."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import IO, Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ..backends.settings_tag import NotAnMp4, decode, read_comment
+from .openapi import errors
+
+router = APIRouter(prefix="/api/media", tags=["media"], responses=errors(401, 429))
+SPOOL_IN_MEMORY = 4 * 1024 * 1024
+
+
+class VideoSettings(BaseModel):
+    settings: dict[str, Any] = Field(description="model_id, prompt, negative_prompt, seed, num_inference_steps, "
+                                                 "width, height, num_frames, fps, guidance_scale, job_id, version")
+
+
+def _problem(status: int, message: str) -> JSONResponse:
+    if status == 422:
+        return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "file"], "msg": message}]},
+                            status_code=422)
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def _settings_in(file: IO[bytes]) -> dict[str, Any] | str:
+    file.seek(0, 2)
+    size = file.tell()
+    try:
+        comment = read_comment(file, size)
+    except NotAnMp4 as exc:
+        return str(exc)
+    settings = decode(comment) if comment else None
+    return settings if settings is not None else ""
+
+
+@router.post("/settings", response_model=VideoSettings,
+             responses={**errors(413, 415, 422),
+                        200: {"description": "the settings the video was made with"}},
+             openapi_extra={"requestBody": {"content": {
+                 "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+                 "multipart/form-data": {"schema": {"type": "object", "properties": {
+                     "file": {"type": "string", "format": "binary"}}}}}}})
+async def video_settings(request: Request) -> JSONResponse:
+    """The settings stored inside an MP4 this tool made: send the file as the
+    body (`Content-Type: video/mp4`) or as the `file` field of a form."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=5) as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                return _problem(422, "send the MP4 as the form's `file` field")
+            found = await run_in_threadpool(_settings_in, upload.file)
+    elif content_type in ("video/mp4", "application/octet-stream", "video/quicktime"):
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            async for chunk in request.stream():
+                await run_in_threadpool(spool.write, chunk)  # past 4 MiB it goes to disk
+            found = await run_in_threadpool(_settings_in, spool)
+    else:
+        return _problem(415, "send an MP4: Content-Type video/mp4, or a multipart form with a `file` field")
+    if isinstance(found, str):
+        if found:
+            return _problem(415, found)
+        return _problem(422, "this MP4 carries no fastvideo-ui settings (it was not made by this tool, "
+                             "or its tags were stripped)")
+    return JSONResponse({"settings": found})

@@ -1,0 +1,125 @@
+"""Between OpenAI's video shape and a job: pure functions, no HTTP."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from fastapi.responses import JSONResponse
+
+from ..jobs.catalogue import ModelSpec, Range, find_model
+from ..jobs.params import InvalidParams
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+OPENAI_FIELDS = ("prompt", "model", "seconds", "size", "input_reference")
+MAX_SECONDS = 120.0
+_SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
+# A job's status, as OpenAI's four.
+_STATUS = {"pending": "queued", "queued": "queued", "running": "in_progress", "completed": "completed",
+           "failed": "failed", "stopped": "failed"}
+
+
+class OpenAIError(Exception):
+    """An answer in OpenAI's error shape."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+        return JSONResponse(body, status_code=self.status)
+
+
+def video_json(job: dict[str, Any]) -> dict[str, Any]:
+    """A job's JSON (serialize.job_json) as OpenAI's video object."""
+    status = _STATUS[job["status"]]
+    error = None
+    if job["status"] == "failed":
+        error = {"code": "generation_failed", "message": job["error"] or "the job failed"}
+    elif job["status"] == "stopped":
+        error = {"code": "stopped", "message": job["error"] or "stopped before it finished"}
+    completed = job["status"] == "completed"
+    fps = job["fps"] or 16
+    return {
+        "id": job["id"],
+        "object": "video",
+        "created_at": int(job["created_at"]),
+        "completed_at": int(job["finished_at"]) if completed and job["finished_at"] else None,
+        "expires_at": None,  # kept until deleted
+        "model": job["model_id"],
+        "progress": 100 if completed else int(job["progress"] or 0),
+        "prompt": job["prompt"],
+        "remixed_from_video_id": job["remixed_from"],
+        "seconds": f"{job['num_frames'] / fps:.2f}".rstrip("0").rstrip("."),
+        "size": f"{job['width']}x{job['height']}",
+        "status": status,
+        "error": error,
+    }
+
+
+def default_model(runtime: Runtime) -> str:
+    """The model a request without `model` gets: the first FastVideo model this
+    server can run, else the first it can run at all (the preview renderer)."""
+    runnable = [spec for spec in runtime.models() if runtime.model_availability(spec)[0]]
+    for spec in runnable:
+        if spec.backend == "fastvideo":
+            return spec.id
+    return runnable[0].id if runnable else ""
+
+
+def _nearest_multiple(value: float, multiple: int) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def _nearest_frames(frames: float, rule: Range) -> int:
+    if not rule.modulus:
+        return max(1, int(round(frames)))
+    k = max(0, int(round((frames - rule.remainder) / rule.modulus)))
+    return k * rule.modulus + rule.remainder
+
+
+def size_params(spec: ModelSpec, size: str) -> dict[str, int]:
+    """WIDTHxHEIGHT, each side rounded to the nearest size the model takes."""
+    match = _SIZE.match(size)
+    if not match:
+        raise InvalidParams([("size", f"must be WIDTHxHEIGHT, such as 832x480, not {size!r}")])
+    width, height = int(match.group(1)), int(match.group(2))
+    multiple_w = spec.limits["width"].multiple_of or 1
+    multiple_h = spec.limits["height"].multiple_of or 1
+    return {"width": _nearest_multiple(width, multiple_w), "height": _nearest_multiple(height, multiple_h)}
+
+
+def frames_for(spec: ModelSpec, seconds: Any, fps: int) -> int:
+    """Seconds of video at `fps`, as the nearest frame count the model takes."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise InvalidParams([("seconds", f"must be a number of seconds, such as 4, not {seconds!r}")]) from None
+    if not 0 < value <= MAX_SECONDS:  # also refuses NaN
+        raise InvalidParams([("seconds", f"must be more than 0 and at most {MAX_SECONDS:g}")])
+    return _nearest_frames(value * fps, spec.limits["num_frames"])
+
+
+def asked_from_openai(asked: dict[str, Any], size: Any, seconds: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The create request's fields with `size` and `seconds` turned into the
+    model's width, height and frames (explicit ones win), and which job field
+    came from which OpenAI one, so an error names the field the client sent."""
+    spec = find_model(asked["model_id"])
+    if spec is None:
+        raise InvalidParams([("model_id", f"unknown model {asked['model_id']!r}; GET /api/models lists them")])
+    renamed: dict[str, str] = {"model_id": "model"}
+    if size is not None:
+        if not isinstance(size, str):
+            raise InvalidParams([("size", "must be a string WIDTHxHEIGHT")])
+        for name, value in size_params(spec, size).items():
+            if asked.get(name) is None:
+                asked[name] = value
+                renamed[name] = "size"
+    if seconds is not None and asked.get("num_frames") is None:
+        asked["num_frames"] = frames_for(spec, seconds, asked.get("fps") or spec.defaults["fps"])
+        renamed["num_frames"] = "seconds"
+    return asked, renamed

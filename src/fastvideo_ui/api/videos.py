@@ -1,0 +1,226 @@
+"""OpenAI's videos API (`/v1/videos`), as a thin layer over the same queue.
+
+A video is a job: the same id works here and under /api/jobs. What OpenAI's
+API has no word for (steps, seed, guidance, offload, priority, webhook_url)
+comes as extra fields, which the OpenAI SDKs send through `extra_body`.
+Errors take OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`,
+so an SDK raises its own exception types with our message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from ..jobs.params import InvalidParams
+from ..jobs.service import QueueFull
+from ..jobs.states import IllegalTransition
+from ..jobs.store import JobNotFound
+from ..runtime import Runtime
+from .jobs import _inside, _job_id, runtime_of
+from .openapi import errors, openai_errors
+from .schemas import MAX_PROMPT_CHARS, CreateJobRequest
+from .video_shape import OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
+
+router = APIRouter(prefix="/v1/videos", tags=["openai"], responses=errors(401, 429))
+
+
+@contextmanager
+def _as_openai_errors(video_id: str | None = None, renamed: dict[str, str] | None = None) -> Iterator[None]:
+    """The jobs layer's exceptions, said the way OpenAI's API says them."""
+    try:
+        yield
+    except JobNotFound:
+        raise OpenAIError(404, f"No video found with id '{video_id}'", "video_id", "not_found") from None
+    except InvalidParams as exc:
+        names = renamed or {}
+        # "size: width must be ..." says which side; "model: unknown model ..." needs no job field name.
+        said = [f"{names[name]}: {name} {text}" if names.get(name) in ("size", "seconds")
+                else f"{names.get(name, name)}: {text}" for name, text in exc.errors]
+        field = exc.errors[0][0]
+        raise OpenAIError(400, "; ".join(dict.fromkeys(said)), names.get(field, field), "invalid_value") from None
+    except QueueFull as exc:
+        raise OpenAIError(429, str(exc), None, "queue_full", "rate_limit_error") from None
+    except IllegalTransition as exc:
+        raise OpenAIError(409, str(exc), None, "conflict") from None
+
+
+class Video(BaseModel):
+    """OpenAI's video object; `id` is the job's id."""
+
+    id: str
+    object: Literal["video"]
+    created_at: int
+    completed_at: int | None
+    expires_at: int | None
+    model: str
+    progress: int = Field(description="0-100, from the denoising steps")
+    prompt: str
+    remixed_from_video_id: str | None
+    seconds: str
+    size: str = Field(description="WIDTHxHEIGHT")
+    status: Literal["queued", "in_progress", "completed", "failed"]
+    error: dict[str, str] | None
+
+
+class VideoList(BaseModel):
+    object: Literal["list"]
+    data: list[Video]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class VideoDeleted(BaseModel):
+    id: str
+    object: Literal["video.deleted"]
+    deleted: bool
+
+
+class RemixRequest(BaseModel):
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+
+
+def _video(runtime: Runtime, job_id: str) -> dict[str, Any]:
+    return video_json(runtime.jobs.to_json(runtime.store.require(job_id)))
+
+
+async def _create_body(request: Request) -> dict[str, Any]:
+    """The request's fields, from JSON, or from a form as the OpenAI SDKs send it."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        async with request.form(max_files=1, max_fields=100) as form:
+            if form.get("input_reference") is not None:
+                raise OpenAIError(400, "input_reference: image-to-video is not served yet; send a text prompt only",
+                                  "input_reference", "unsupported_value")
+            return {key: value for key, value in form.items() if isinstance(value, str)}
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise OpenAIError(400, f"the body is not JSON ({exc}); send JSON or multipart/form-data") from None
+    if not isinstance(body, dict):
+        raise OpenAIError(400, "the body must be a JSON object")
+    return body
+
+
+def _checked(fields: dict[str, Any], prompt: str, model_id: str) -> CreateJobRequest:
+    """The extra fields through the same model as POST /api/jobs: one set of rules."""
+    known = set(CreateJobRequest.model_fields) - {"model_id", "start", "prompt"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise OpenAIError(400, f"{unknown[0]}: unknown field; besides {', '.join(OPENAI_FIELDS)} a video takes "
+                               f"{', '.join(sorted(known))}", unknown[0], "unknown_parameter")
+    try:
+        return CreateJobRequest.model_validate({**fields, "prompt": prompt, "model_id": model_id})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        param = ".".join(str(part) for part in error["loc"]) or None
+        raise OpenAIError(400, f"{param}: {error['msg']}", param, "invalid_value") from None
+
+
+@router.post("", response_model=Video, responses=openai_errors(400, 404, 429))
+async def create_video(request: Request) -> JSONResponse:
+    runtime = runtime_of(request)
+    body = await _create_body(request)
+    prompt = body.pop("prompt", None)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise OpenAIError(400, "prompt: required, a non-empty string", "prompt", "missing_required_parameter")
+    if body.get("input_reference") is not None:
+        raise OpenAIError(400, "input_reference: image-to-video is not served yet; send a text prompt only",
+                          "input_reference", "unsupported_value")
+    model_id = body.pop("model", None) or default_model(runtime)
+    if not isinstance(model_id, str):
+        raise OpenAIError(400, "model: must be a string", "model", "invalid_type")
+    size, seconds = body.pop("size", None), body.pop("seconds", None)
+    body.pop("input_reference", None)
+    checked = _checked(body, prompt, model_id)
+    with _as_openai_errors(renamed={"model_id": "model"}):
+        asked, renamed = asked_from_openai(checked.model_dump(exclude={"start"}), size, seconds)
+    with _as_openai_errors(renamed=renamed):
+        row = runtime.jobs.create_job(asked, start=True)
+    return JSONResponse(video_json(runtime.jobs.to_json(row)))
+
+
+@router.get("", response_model=VideoList, responses=openai_errors(400, 404))
+def list_videos(
+    request: Request,
+    after: Annotated[str | None, Query(description="the last id of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Annotated[Literal["asc", "desc"], Query(description="by creation time")] = "desc",
+) -> JSONResponse:
+    runtime = runtime_of(request)
+    cursor = None
+    if after:
+        with _as_openai_errors(after):
+            row = runtime.store.require(_job_id(after))
+        cursor = (row.created_at, row.id)
+    ids = [record[0] for record in runtime.store.list_records(("id",), limit + 1, cursor,
+                                                              ascending=order == "asc")]
+    page = [_video(runtime, job_id) for job_id in ids[:limit]]
+    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                         "last_id": page[-1]["id"] if page else None, "has_more": len(ids) > limit})
+
+
+@router.get("/{video_id}", response_model=Video, responses=openai_errors(404))
+def retrieve_video(request: Request, video_id: str) -> JSONResponse:
+    with _as_openai_errors(video_id):
+        return JSONResponse(_video(runtime_of(request), _job_id(video_id)))
+
+
+@router.delete("/{video_id}", response_model=VideoDeleted, responses=openai_errors(404))
+async def delete_video(request: Request, video_id: str) -> JSONResponse:
+    with _as_openai_errors(video_id):
+        job_id = _job_id(video_id)
+        await runtime_of(request).jobs.delete(job_id)
+    return JSONResponse({"id": job_id, "object": "video.deleted", "deleted": True})
+
+
+@router.post("/{video_id}/remix", response_model=Video, responses=openai_errors(400, 404, 429))
+async def remix_video(request: Request, video_id: str, body: RemixRequest) -> JSONResponse:
+    runtime = runtime_of(request)
+    with _as_openai_errors(video_id, renamed={"model_id": "model"}):
+        row = runtime.jobs.remix(_job_id(video_id), body.prompt)
+    return JSONResponse(video_json(runtime.jobs.to_json(row)))
+
+
+@router.post("/{video_id}/cancel", response_model=Video, responses=openai_errors(404, 409))
+async def cancel_video(request: Request, video_id: str) -> JSONResponse:
+    """Not in OpenAI's API: stop a queued or running video (it ends as failed, code `stopped`)."""
+    runtime = runtime_of(request)
+    with _as_openai_errors(video_id):
+        row = await runtime.jobs.stop(_job_id(video_id))
+    return JSONResponse(video_json(runtime.jobs.to_json(row)))
+
+
+_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"video/mp4": {}, "image/jpeg": {}}, "description": "the MP4, or a JPEG thumbnail"},
+    **openai_errors(400, 404),
+}
+
+
+@router.get("/{video_id}/content", response_class=FileResponse, responses=_CONTENT)
+def video_content(request: Request, video_id: str,
+                  variant: Annotated[str, Query(description="video or thumbnail")] = "video") -> Response:
+    runtime = runtime_of(request)
+    if variant not in ("video", "thumbnail"):
+        raise OpenAIError(400, f"variant: {variant!r} is not served here; ask for video or thumbnail",
+                          "variant", "unsupported_value")
+    with _as_openai_errors(video_id):
+        row = runtime.store.require(_job_id(video_id))
+    stored = row.output_path if variant == "video" else row.poster_path
+    path = _inside(stored, runtime.settings.output_dir)  # type: ignore[arg-type]
+    if path is None:
+        raise OpenAIError(404, f"video {row.id} has no {variant} (it is {row.status})", "video_id", "not_ready")
+    if variant == "video":
+        return FileResponse(path, media_type="video/mp4", filename=f"{row.id}.mp4")
+    return FileResponse(path, media_type="image/jpeg", filename=f"{row.id}.jpg")
+
+
+router.add_api_route("/{video_id}/content", video_content, methods=["HEAD"], response_class=FileResponse,
+                     responses=_CONTENT, operation_id="head_video_content")

@@ -1,0 +1,195 @@
+"""Posts queued webhook deliveries: from a task of its own, so a slow or dead
+receiver never holds up the scheduler, and from the database, so a delivery
+queued before a restart (or a crash) is still sent after it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+import httpcore
+
+from . import signing
+from .store import DELIVERED, FAILED, PENDING, Due, WebhookStore
+from .targets import TargetRefused, address_problem
+
+log = logging.getLogger("fastvideo_ui.webhooks")
+
+# A job's status, as the event it is posted as.
+EVENTS = {"running": "started", "completed": "completed", "failed": "failed", "stopped": "stopped"}
+CONCURRENT_POSTS = 8
+POST_TIMEOUT_S = 10.0
+RESPONSE_BYTES_READ = 64 * 1024
+
+
+class CheckedNetwork(httpcore.AsyncNetworkBackend):
+    """httpcore's own network, except that a name is resolved here, every
+    address it gives is checked (targets.address_problem), and the connection
+    goes to a checked address. TLS still verifies the certificate against the
+    name in the URL."""
+
+    def __init__(self, allow_local: bool) -> None:
+        self.allow_local = allow_local
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
+        address = await self.checked_address(host, port)
+        return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                             socket_options=socket_options)
+
+    async def checked_address(self, host: str, port: int) -> str:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+        addresses = [str(info[4][0]) for info in infos]
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} has no address")
+        if not self.allow_local:
+            for address in addresses:  # every one: a name that also resolves locally is refused outright
+                problem = address_problem(address)
+                if problem:
+                    raise TargetRefused(f"{host} resolves to {problem}; refused without --webhook-allow-local")
+        return addresses[0]
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise TargetRefused("webhooks are not posted to Unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpcore.TimeoutException):
+        return f"timed out ({text})"
+    return text
+
+
+class WebhookSender:
+    def __init__(self, store: WebhookStore, secret: str, default_url: str | None, attempts: int, backoff_s: float,
+                 allow_local: bool) -> None:
+        self.store = store
+        self.secret = secret
+        self.default_url = default_url
+        self.max_attempts = attempts
+        self.backoff_s = backoff_s
+        self._pool = httpcore.AsyncConnectionPool(network_backend=CheckedNetwork(allow_local), retries=0,
+                                                  max_connections=CONCURRENT_POSTS, keepalive_expiry=5.0)
+        self._wake = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # -- queueing (on the event loop, from the scheduler's job events) -----------
+
+    def observe(self, job: dict[str, Any]) -> None:
+        """Queue the event this job change is, if it is one and has a URL."""
+        event = EVENTS.get(job["status"])
+        url = job.get("webhook_url") or self.default_url
+        if event is None or not url:
+            return
+        delivery_id = f"{job['id']}:{event}:{job['attempts']}"
+        now = time.time()
+        payload = json.dumps({"id": delivery_id, "object": "event", "type": f"job.{event}",
+                              "created_at": int(now), "data": job}, separators=(",", ":"))
+        try:
+            queued = self.store.add(delivery_id, job["id"], event, url, payload, now)
+        except Exception:  # noqa: BLE001 - a webhook must never break the job event it rides on
+            log.exception("could not queue webhook %s", delivery_id)
+            return
+        if queued:
+            self._wake.set()
+
+    # -- sending --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="webhook-sender")
+
+    async def close(self) -> None:
+        tasks = [task for task in (self._task, *self._in_flight.values()) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._pool.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                wait = self._start_due()
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad pass (a locked database, say)
+                log.exception("webhook pass failed")
+                wait = 5.0
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+
+    def _start_due(self) -> float | None:
+        """Start every due delivery there is room for; how long until the next is due."""
+        room = CONCURRENT_POSTS - len(self._in_flight)
+        if room > 0:
+            for due in self.store.due(time.time(), set(self._in_flight), room):
+                task = asyncio.create_task(self._deliver(due), name=f"webhook {due.id}")
+                self._in_flight[due.id] = task
+                task.add_done_callback(partial(self._finished, due.id))
+        if len(self._in_flight) >= CONCURRENT_POSTS:
+            return None  # a finishing delivery wakes the loop
+        next_at = self.store.next_due_at(set(self._in_flight))
+        return None if next_at is None else max(0.0, next_at - time.time())
+
+    def _finished(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(delivery_id, None)
+        self._wake.set()
+
+    async def _deliver(self, due: Due) -> None:
+        number = due.attempts + 1
+        started = time.time()
+        status_code: int | None = None
+        final = False
+        try:
+            status_code = await self._post(due)
+            error = None if 200 <= status_code < 300 else f"HTTP {status_code}" + (
+                " (redirects are not followed)" if 300 <= status_code < 400 else "")
+        except TargetRefused as exc:
+            error, final = str(exc), True  # refused by policy: trying again cannot help
+        except httpcore.UnsupportedProtocol as exc:
+            error, final = _describe(exc), True
+        except Exception as exc:  # noqa: BLE001 - connection refused, reset, timed out, bad answer: try again later
+            error = _describe(exc)
+        duration_ms = (time.time() - started) * 1000
+        if error is None:
+            status, next_at = DELIVERED, None
+        elif final or number >= self.max_attempts:
+            status, next_at = FAILED, None
+        else:
+            status, next_at = PENDING, time.time() + self.backoff_s * 2 ** (number - 1)
+        if error:
+            log.warning("webhook %s to %s, attempt %d of %d: %s%s", due.id, due.url, number, self.max_attempts,
+                        error, "" if status == PENDING else " (giving up)")
+        self.store.record(due.id, number, started, duration_ms, status_code, error, status, next_at)
+
+    async def _post(self, due: Due) -> int:
+        body = due.payload.encode()
+        headers = {"content-type": "application/json", "user-agent": "fastvideo-ui-webhooks",
+                   **signing.headers(self.secret, due.id, int(time.time()), body)}
+        timeout = {"connect": POST_TIMEOUT_S, "read": POST_TIMEOUT_S, "write": POST_TIMEOUT_S,
+                   "pool": POST_TIMEOUT_S}
+        async with self._pool.stream("POST", due.url, headers=list(headers.items()), content=body,
+                                     extensions={"timeout": timeout}) as response:
+            read = 0
+            async for chunk in response.aiter_stream():  # a little of the answer, then hang up
+                read += len(chunk)
+                if read >= RESPONSE_BYTES_READ:
+                    break
+            return response.status
