@@ -110,6 +110,11 @@ def test_a_job_runs_to_a_playable_video_with_steps_and_phases(real: Server) -> N
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
         assert (stream.codec_context.name, stream.width, stream.height, frames) == ("h264", 256, 256, 17)
+    # FastVideo wrote the file; it carries the settings all the same.
+    settings = real.client.post("/api/media/settings", content=video.content,
+                                headers={"Content-Type": "video/mp4"}).json()["settings"]
+    assert (settings["model_id"], settings["prompt"], settings["num_frames"], settings["job_id"]) == (
+        WAN, "a red fox runs through the snow at dawn", 17, done["id"])
     assert real.client.get(done["poster_url"]).headers["content-type"] == "image/jpeg"
     progress = events.of(done["id"], "progress")
     steps = [event["step"] for event in progress if event["step"]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 import time
 from collections.abc import Iterable
@@ -70,10 +71,16 @@ class CheckedNetwork(httpcore.AsyncNetworkBackend):
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+    """One line: the innermost OS error says more ("Connection refused") than
+    the wrappers around it ("All connection attempts failed")."""
     if isinstance(exc, httpcore.TimeoutException):
-        return f"timed out ({text})"
-    return text
+        return f"timed out ({exc or type(exc).__name__})"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return f"cannot connect: {os.strerror(cause.errno)}"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or type(exc).__name__
 
 
 class WebhookSender:

@@ -1,0 +1,184 @@
+"""/v1/videos driven by the official `openai` SDK against the running server,
+as a user's script would drive it, and the shape mapping on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from conftest import LONG, PREVIEW, WAN, InProcessServer, Server, wait_for
+from fastvideo_ui.api.video_shape import asked_from_openai, frames_for, video_json
+from fastvideo_ui.jobs.catalogue import find_model
+from fastvideo_ui.jobs.params import InvalidParams
+
+# The SDK marks its videos methods deprecated (OpenAI's own service is retiring
+# them); the API shape is what other tools still speak.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+TOKEN = "v1-token-0123456789abcdefgh"
+
+
+def sdk(server: Server, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def finished(client: openai.OpenAI, video_id: str) -> Any:
+    return wait_for(lambda: (video := client.videos.retrieve(video_id)).status in ("completed", "failed") and video,
+                    timeout=60, what=f"video {video_id} to finish")
+
+
+def test_the_sdk_creates_retrieves_downloads_remixes_lists_and_deletes(server: Server) -> None:
+    client = sdk(server)
+    video = client.videos.create(prompt="a red fox", model=PREVIEW, seconds="2", size="96x64",
+                                 extra_body={"num_inference_steps": 3, "seed": 77, "negative_prompt": "blur",
+                                             "retry_on_oom": True, "guidance_scale": 2.5})
+    assert video.object == "video" and video.status in ("queued", "in_progress") and video.prompt == "a red fox"
+    # The SDK sends a form; every extra field arrived with its type.
+    job = server.job(video.id)
+    assert (job["width"], job["height"], job["num_frames"], job["fps"]) == (96, 64, 32, 16)  # 2 s at 16 fps
+    assert (job["num_inference_steps"], job["seed"], job["negative_prompt"], job["retry_on_oom"],
+            job["guidance_scale"]) == (3, 77, "blur", True, 2.5)
+
+    done = finished(client, video.id)
+    assert (done.status, done.progress, done.size, done.seconds, done.model) == ("completed", 100, "96x64", "2",
+                                                                                PREVIEW)
+    assert done.completed_at is not None and done.completed_at >= done.created_at and done.error is None
+    content = client.videos.download_content(video.id).content
+    assert content == server.client.get(f"/api/jobs/{video.id}/video").content and content[4:8] == b"ftyp"
+    assert client.videos.download_content(video.id, variant="thumbnail").content[:2] == b"\xff\xd8"
+
+    remix = client.videos.remix(video.id, prompt="a blue fox")
+    assert remix.remixed_from_video_id == video.id and remix.prompt == "a blue fox" and remix.id != video.id
+    copy = server.job(remix.id)
+    assert {name: copy[name] for name in ("seed", "num_inference_steps", "width", "height", "num_frames",
+                                          "negative_prompt", "guidance_scale")} \
+        == {name: job[name] for name in ("seed", "num_inference_steps", "width", "height", "num_frames",
+                                         "negative_prompt", "guidance_scale")}
+    third = client.videos.create(prompt="a grey wolf", model=PREVIEW, size="64x64", seconds="1",
+                                 extra_body={"num_inference_steps": 2})
+    finished(client, remix.id)
+    finished(client, third.id)
+
+    newest_first = [video.id, remix.id, third.id][::-1]
+    page = client.videos.list(limit=2)
+    assert [item.id for item in page.data] == newest_first[:2] and page.has_more
+    assert [item.id for item in client.videos.list(limit=2)] == newest_first  # the SDK follows `after`
+    assert [item.id for item in client.videos.list(limit=1, order="asc")] == newest_first[::-1]
+
+    deleted = client.videos.delete(remix.id)
+    assert (deleted.id, deleted.deleted, deleted.object) == (remix.id, True, "video.deleted")
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(remix.id)
+    assert server.client.get(f"/api/jobs/{remix.id}").status_code == 404
+
+
+def test_errors_come_in_openais_shape_and_name_the_field(server: Server) -> None:
+    client = sdk(server)
+    refusals = {
+        "num_inference_stepz": dict(extra_body={"num_inference_stepz": 3}),
+        "size": dict(size="10x10"),
+        "seconds": dict(seconds="soon"),
+        "model": dict(model="sora-2"),
+        "seed": dict(extra_body={"seed": -1}),
+    }
+    for param, asked in refusals.items():
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.videos.create(prompt="a fox", **({"model": PREVIEW} | asked))  # type: ignore[arg-type]
+        error = refused.value.body
+        assert isinstance(error, dict) and error["param"] == param, (param, error)
+        assert error["type"] == "invalid_request_error" and error["message"].startswith(param), error
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.videos.retrieve("not-a-video")
+    assert missing.value.body["param"] == "video_id"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        client.videos.list(limit=1000)
+    assert not server.client.get("/api/jobs").json()  # nothing refused was stored
+
+    # JSON works as well as the SDK's form; a missing prompt, or a file, is refused by name.
+    made = server.client.post("/v1/videos", json={"prompt": "json fox", "model": PREVIEW, "size": "64x64",
+                                                  "seconds": 1, "num_inference_steps": 2})
+    assert made.status_code == 200 and made.json()["size"] == "64x64", made.text
+    for body, param in (({"model": PREVIEW}, "prompt"), ([1, 2], None)):
+        refused_json = server.client.post("/v1/videos", json=body)
+        assert refused_json.status_code == 400 and refused_json.json()["error"]["param"] == param
+    with_file = server.client.post("/v1/videos", data={"prompt": "x", "model": PREVIEW},
+                                   files={"input_reference": ("a.png", b"\x89PNG", "image/png")})
+    assert with_file.status_code == 400 and with_file.json()["error"]["param"] == "input_reference"
+    unknown = server.client.get("/v1/images")
+    assert unknown.status_code == 404 and "error" in unknown.json()
+
+
+def test_cancel_stops_a_running_video(server: Server) -> None:
+    client = sdk(server)
+    video = client.videos.create(prompt="long", model=PREVIEW,
+                                 extra_body={name: LONG[name] for name in LONG})
+    wait_for(lambda: client.videos.retrieve(video.id).status == "in_progress", what="the video to start")
+    cancelled = client.post(f"/videos/{video.id}/cancel", cast_to=openai.types.Video)
+    stopped = wait_for(lambda: (v := client.videos.retrieve(video.id)).status == "failed" and v)
+    assert cancelled.id == video.id and stopped.error.code == "stopped"
+    assert server.job(video.id)["status"] == "stopped"
+    with pytest.raises(openai.NotFoundError):
+        client.videos.download_content(video.id)
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[Server]:
+    running = InProcessServer(tmp_path / "data", ["--api-token", TOKEN])
+    running.client.headers["Authorization"] = f"Bearer {TOKEN}"
+    try:
+        yield running.start()
+    finally:
+        running.terminate()
+        running.client.close()
+
+
+def test_the_api_token_guards_v1_as_a_bearer_key(guarded: Server) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        sdk(guarded, key="wrong-key-0123456789").videos.list()
+    assert httpx.get(guarded.url + "/v1/videos").status_code == 401
+    video = sdk(guarded, key=TOKEN).videos.create(prompt="a fox", model=PREVIEW, size="64x64", seconds="1",
+                                                  extra_body={"num_inference_steps": 2})
+    assert finished(sdk(guarded, key=TOKEN), video.id).status == "completed"
+
+
+# -- the mapping, without a server ------------------------------------------------------
+
+def test_size_and_seconds_become_the_models_own_sizes_and_frame_counts() -> None:
+    wan = find_model(WAN)
+    assert wan is not None
+    asked, renamed = asked_from_openai({"model_id": WAN, "fps": None, "num_frames": None, "width": None,
+                                        "height": None}, "1003x562", "4")
+    # Wan takes multiples of 16 and 4k+1 frames: 4 s at its 16 fps is 64, so 65.
+    assert (asked["width"], asked["height"], asked["num_frames"]) == (1008, 560, 65)
+    assert renamed == {"model_id": "model", "width": "size", "height": "size", "num_frames": "seconds"}
+    # Explicit fields win over size and seconds; fps moves the frame count.
+    asked, _ = asked_from_openai({"model_id": WAN, "fps": 8, "num_frames": 17, "width": 832, "height": None},
+                                 "1280x720", "2")
+    assert (asked["width"], asked["height"], asked["num_frames"]) == (832, 720, 17)
+    assert frames_for(wan, "2", 8) == 17
+    for bad in ("0", "-1", "nan", "1e9", "two"):
+        with pytest.raises(InvalidParams):
+            frames_for(wan, bad, 16)
+    with pytest.raises(InvalidParams):
+        asked_from_openai({"model_id": WAN}, "wide", None)
+
+
+def test_every_job_status_has_an_openai_status() -> None:
+    job = {"id": "j", "created_at": 10.5, "finished_at": 20.2, "model_id": PREVIEW, "progress": 42.7,
+           "prompt": "p", "remixed_from": None, "num_frames": 81, "fps": 16, "width": 832, "height": 480,
+           "error": None}
+    seen = {}
+    for status in ("pending", "queued", "running", "completed", "failed", "stopped"):
+        video = video_json(job | {"status": status})
+        seen[status] = (video["status"], video["progress"], video["error"] and video["error"]["code"],
+                        video["completed_at"])
+    assert seen == {
+        "pending": ("queued", 42, None, None), "queued": ("queued", 42, None, None),
+        "running": ("in_progress", 42, None, None), "completed": ("completed", 100, None, 20),
+        "failed": ("failed", 42, "generation_failed", None), "stopped": ("failed", 42, "stopped", None),
+    }
+    assert video_json(job | {"status": "completed"})["seconds"] == "5.06"

@@ -1,0 +1,140 @@
+"""Every MP4 carries the settings it was made with; the API reads them back
+from an uploaded file, and the New job dialog fills itself from a dropped one."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from playwright.sync_api import Page, expect
+
+from conftest import PREVIEW, Server
+from fastvideo_ui.backends.media import tag_mp4, write_mp4
+from fastvideo_ui.backends.settings_tag import NotAnMp4, read_comment
+
+JOB = {"model_id": PREVIEW, "prompt": "a fox, \u00e9t\u00e9 \U0001f98a", "negative_prompt": "blurry",
+       "num_inference_steps": 3, "num_frames": 9, "height": 64, "width": 96, "seed": 4242, "fps": 12,
+       "guidance_scale": 3.5}
+SETTINGS = ("model_id", "prompt", "negative_prompt", "num_inference_steps", "num_frames", "height", "width", "seed",
+            "fps", "guidance_scale")
+
+
+def made_video(server: Server) -> tuple[dict, bytes]:
+    job = server.create(**JOB, start=True)
+    server.wait_status(job["id"], "completed")
+    return job, server.client.get(f"/api/jobs/{job['id']}/video").content
+
+
+def test_the_mp4_carries_its_settings_and_the_api_reads_them_back(server: Server) -> None:
+    job, video = made_video(server)
+    with av.open(io.BytesIO(video)) as container:  # any tool that reads MP4 tags sees them
+        tagged = json.loads(container.metadata["comment"])["fastvideo_ui"]
+        assert container.metadata["title"] == JOB["prompt"]
+        assert sum(1 for _ in container.decode(video=0)) == JOB["num_frames"]  # still the whole video
+    raw = server.client.post("/api/media/settings", content=video, headers={"Content-Type": "video/mp4"})
+    form = server.client.post("/api/media/settings", files={"file": ("fox.mp4", video, "video/mp4")})
+    assert raw.status_code == form.status_code == 200, raw.text
+    settings = raw.json()["settings"]
+    assert settings == form.json()["settings"] == tagged
+    assert {name: settings[name] for name in SETTINGS} == {name: JOB[name] for name in SETTINGS}
+    assert settings["job_id"] == job["id"] and settings["version"]
+
+
+def test_files_without_settings_are_refused_by_kind(server: Server, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.mp4"
+    write_mp4(plain, (np.zeros((16, 16, 3), np.uint8) for _ in range(3)), 16, 16, 8)
+    answers = {
+        "no settings": server.client.post("/api/media/settings", content=plain.read_bytes(),
+                                          headers={"Content-Type": "video/mp4"}),
+        "not an mp4": server.client.post("/api/media/settings", content=b"GIF89a" + b"\0" * 64,
+                                         headers={"Content-Type": "video/mp4"}),
+        "not a video type": server.client.post("/api/media/settings", json={"prompt": "x"}),
+        "form without file": server.client.post("/api/media/settings", files={"other": ("a", b"x")}),
+    }
+    assert {what: answer.status_code for what, answer in answers.items()} == {
+        "no settings": 422, "not an mp4": 415, "not a video type": 415, "form without file": 422}
+    assert answers["no settings"].json()["detail"][0]["loc"] == ["body", "file"]
+    assert "no fastvideo-ui settings" in answers["no settings"].json()["detail"][0]["msg"]
+    # The route takes files far over the API's usual 256 KB body cap.
+    big = plain.read_bytes() + b"\0" * (300 * 1024)
+    assert server.client.post("/api/media/settings", content=big,
+                              headers={"Content-Type": "video/mp4"}).status_code == 422
+
+
+def _box(kind: bytes, payload: bytes, large: bool = False) -> bytes:
+    if large:
+        return struct.pack(">I4sQ", 1, kind, 16 + len(payload)) + payload
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def test_the_box_reader_finds_the_tag_wherever_the_muxer_put_it() -> None:
+    comment = '{"fastvideo_ui":{"prompt":"x"}}'.encode()
+    data = _box(b"data", struct.pack(">II", 1, 0) + comment)
+    ilst = _box(b"ilst", _box(b"\xa9cmt", data))
+    moov = _box(b"moov", _box(b"udta", _box(b"meta", b"\0\0\0\0" + _box(b"hdlr", b"\0" * 25) + ilst)))
+    # The index after a large media box with a 64-bit size (no faststart): the reader seeks past the media.
+    file = _box(b"ftyp", b"isom\0\0\2\0") + _box(b"mdat", b"\1" * 100_000, large=True) + moov
+    assert read_comment(io.BytesIO(file), len(file)) == comment.decode()
+    with pytest.raises(NotAnMp4, match="runs past its end"):  # a file cut short
+        read_comment(io.BytesIO(file[:-1]), len(file) - 1)
+    untagged = _box(b"ftyp", b"isom\0\0\2\0") + _box(b"moov", _box(b"mvhd", b"\0" * 100))
+    assert read_comment(io.BytesIO(untagged), len(untagged)) is None
+    with pytest.raises(NotAnMp4):
+        read_comment(io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\0" * 20), 28)
+
+
+def test_tagging_copies_the_streams_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    frames = [np.full((32, 48, 3), value, np.uint8) for value in (0, 80, 160, 240)]
+    write_mp4(path, iter(frames), 48, 32, 8)
+    with av.open(str(path)) as before:
+        packets = [bytes(packet) for packet in before.demux(video=0) if packet.size]
+    tag_mp4(path, {"comment": "hello"})
+    with av.open(str(path)) as after:
+        assert after.metadata["comment"] == "hello" and after.streams.video[0].average_rate == 8
+        assert [bytes(packet) for packet in after.demux(video=0) if packet.size] == packets
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_dropping_an_mp4_on_the_new_job_dialog_fills_the_form(server: Server,
+                                                              open_page: Callable[..., Page],
+                                                              tmp_path: Path) -> None:
+    _, video = made_video(server)
+    page = open_page(server)
+    page.locator("header [data-action=new-job]").click()
+    dialog = page.locator("dialog.create-job")
+    expect(dialog).to_be_visible()
+    page.fill("#cj-prompt", "something else")
+    page.fill("#cj-num_frames", "33")
+    # What a drop from the file manager dispatches: a drop event whose DataTransfer holds the file.
+    page.evaluate("""([name, data]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, { type: "video/mp4" }));
+        const dialog = document.querySelector("dialog.create-job");
+        dialog.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        dialog.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }""", ["fox.mp4", base64.b64encode(video).decode()])
+    expect(page.locator("#cj-prompt")).to_have_value(JOB["prompt"])
+    for name in ("num_inference_steps", "num_frames", "height", "width", "seed", "fps", "guidance_scale"):
+        expect(page.locator(f"#cj-{name}")).to_have_value(str(JOB[name]))
+    expect(page.locator("#cj-negative_prompt")).to_have_value(JOB["negative_prompt"])
+    expect(page.locator("#cj-model_id")).to_have_value(PREVIEW)
+    page.locator("dialog.create-job button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+    remade = server.client.get("/api/jobs").json()[0]
+    assert {name: remade[name] for name in SETTINGS} == {name: JOB[name] for name in SETTINGS}
+
+    # The button does the same from a file picker; a file without settings says so in the dialog.
+    plain = tmp_path / "plain.mp4"
+    write_mp4(plain, (np.zeros((16, 16, 3), np.uint8) for _ in range(3)), 16, 16, 8)
+    page.locator("header [data-action=new-job]").click()
+    page.set_input_files("#cj-from-video", str(plain))
+    expect(dialog.locator(".form-error")).to_contain_text("plain.mp4: file: this MP4 carries no fastvideo-ui settings")

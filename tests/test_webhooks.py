@@ -1,0 +1,220 @@
+"""Webhooks against a local receiver: signed, retried with backoff, every
+attempt recorded, never in the scheduler's way, and never to this machine
+unless the server allows it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.server
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import LONG, PREVIEW, InProcessServer, Server, wait_for
+from fastvideo_ui.config import add_server_arguments, settings_from_args
+from fastvideo_ui.webhooks import signing
+from fastvideo_ui.webhooks.sender import CheckedNetwork
+from fastvideo_ui.webhooks.targets import TargetRefused, url_problem
+
+SMALL = {"model_id": PREVIEW, "prompt": "a fox", "num_inference_steps": 2, "num_frames": 5, "height": 64,
+         "width": 64}
+
+
+class Receiver:
+    """An HTTP endpoint on loopback that records what it is sent. `answers`
+    are the status codes for the first requests (then 200); `hold` makes it
+    wait before answering, until released."""
+
+    def __init__(self, answers: list[int] | None = None, port: int = 0) -> None:
+        self.answers = list(answers or [])
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.release = threading.Event()
+        self.release.set()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.release.wait(60)
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def events(self) -> list[str]:
+        return [json.loads(body)["type"] for _, body in self.received]
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    made: list[Receiver] = []
+
+    def make(answers: list[int] | None = None) -> Receiver:
+        made.append(Receiver(answers))
+        return made[-1]
+
+    yield make
+    for one in made:
+        one.close()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def start(*args: str) -> Server:
+        servers.append(InProcessServer(tmp_path / "data", ["--webhook-allow-local", "--webhook-backoff", "0.05",
+                                                           *args]).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.client.close()
+
+
+def deliveries(server: Server, job_id: str) -> list[dict[str, Any]]:
+    return server.client.get(f"/api/jobs/{job_id}/webhooks").json()["deliveries"]
+
+
+def settled(server: Server, job_id: str, count: int) -> list[dict[str, Any]]:
+    """The job's deliveries once `count` of them are no longer pending."""
+    return wait_for(lambda: len(found := [d for d in deliveries(server, job_id) if d["status"] != "pending"])
+                    >= count and found, timeout=30, what=f"{count} deliveries of job {job_id} to settle")
+
+
+def test_a_failing_receiver_gets_retries_until_it_recovers_each_signed_and_recorded(
+        serve: Callable[..., Server], receiver: Callable[..., Receiver], tmp_path: Path) -> None:
+    hook = receiver([500, 503, 500])
+    server = serve()
+    job = server.create(**SMALL, start=True, webhook_url=hook.url)
+    assert job["webhook_url"] == hook.url
+    server.wait_status(job["id"], "completed")
+    started, completed = settled(server, job["id"], 2)
+    assert (started["event"], completed["event"]) == ("started", "completed")
+    assert started["status"] == completed["status"] == "delivered"
+    # Three failures, spread over the two deliveries, each one recorded with its answer.
+    codes = [attempt["status_code"] for delivery in (started, completed) for attempt in delivery["attempts"]]
+    assert sorted(codes) == [200, 200, 500, 500, 503]
+    failed = [a for d in (started, completed) for a in d["attempts"] if a["status_code"] != 200]
+    assert all(a["error"] == f"HTTP {a['status_code']}" for a in failed)
+    assert all(a["error"] is None for d in (started, completed) for a in d["attempts"] if a["status_code"] == 200)
+
+    secret = (tmp_path / "data" / "webhook-secret").read_text().strip()
+    assert secret.startswith("whsec_") and (tmp_path / "data" / "webhook-secret").stat().st_mode & 0o077 == 0
+    by_id: dict[str, set[bytes]] = {}
+    for headers, body in hook.received:
+        assert signing.verify(secret, headers["webhook-id"], headers["webhook-timestamp"], body,
+                              headers["webhook-signature"])
+        assert not signing.verify(secret, headers["webhook-id"], headers["webhook-timestamp"], body + b" ",
+                                  headers["webhook-signature"])
+        by_id.setdefault(headers["webhook-id"], set()).add(body)
+    # Retries carry the same id and the same body: a receiver can deduplicate on the id.
+    assert set(by_id) == {started["id"], completed["id"]} and all(len(bodies) == 1 for bodies in by_id.values())
+    event = json.loads(next(iter(by_id[completed["id"]])))
+    assert event["type"] == "job.completed" and event["data"]["id"] == job["id"]
+    assert event["data"]["status"] == "completed" and event["data"]["video_url"] == f"/api/jobs/{job['id']}/video"
+
+
+def test_the_server_wide_url_gets_stopped_jobs_and_a_receiver_that_never_recovers_is_given_up(
+        serve: Callable[..., Server], receiver: Callable[..., Receiver]) -> None:
+    hook = receiver([500] * 100)
+    server = serve("--webhook-url", hook.url, "--webhook-attempts", "3")
+    job = server.create(**(SMALL | LONG), start=True)
+    server.wait_status(job["id"], "running")
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    server.wait_status(job["id"], "stopped")
+    started, stopped = settled(server, job["id"], 2)
+    assert (started["event"], stopped["event"]) == ("started", "stopped")
+    for delivery in (started, stopped):
+        assert delivery["status"] == "failed" and delivery["url"] == hook.url
+        assert [a["number"] for a in delivery["attempts"]] == [1, 2, 3] and delivery["next_attempt_at"] is None
+    assert sorted(hook.events()) == ["job.started"] * 3 + ["job.stopped"] * 3
+
+
+def test_a_receiver_that_hangs_holds_up_no_job(serve: Callable[..., Server],
+                                               receiver: Callable[..., Receiver]) -> None:
+    hook = receiver()
+    hook.release.clear()  # it reads each request, then answers nothing until the end of the test
+    server = serve("--webhook-url", hook.url)
+    first = server.create(**SMALL, start=True)
+    second = server.create(**SMALL, start=True)
+    for job in (first, second):
+        server.wait_status(job["id"], "completed")
+    # Both ran to the end while their first event's delivery was still waiting for an answer.
+    pending = deliveries(server, first["id"])[0]
+    assert pending["event"] == "started" and pending["status"] == "pending" and pending["attempts"] == []
+    hook.release.set()
+    assert {d["status"] for d in settled(server, second["id"], 2)} == {"delivered"}
+
+
+def test_a_delivery_queued_before_a_restart_is_sent_after_it(
+        serve: Callable[..., Server], receiver: Callable[..., Receiver]) -> None:
+    closed = receiver()
+    url = closed.url
+    closed.close()  # nothing listens there: every attempt is refused
+    server = serve("--webhook-backoff", "1")
+    job = server.create(**SMALL, start=True, webhook_url=url)
+    server.wait_status(job["id"], "completed")
+    wait_for(lambda: all(d["attempts"] for d in deliveries(server, job["id"])) and len(deliveries(server, job["id"]))
+             == 2, what="a first, refused attempt of both deliveries")
+    assert "refused" in deliveries(server, job["id"])[0]["attempts"][0]["error"].lower()
+    server.terminate()
+
+    reopened = Receiver(port=int(url.rsplit(":", 1)[1].split("/")[0]))  # the receiver is back
+    try:
+        again = serve("--webhook-backoff", "1")
+        for delivery in settled(again, job["id"], 2):
+            assert delivery["status"] == "delivered" and delivery["attempts"][-1]["status_code"] == 200
+        assert sorted(reopened.events()) == ["job.completed", "job.started"]
+    finally:
+        reopened.close()
+
+
+def test_loopback_and_link_local_targets_are_refused_by_default(server: Server) -> None:
+    for url in ("http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]/x", "http://169.254.169.254/latest",
+                "http://[::ffff:127.0.0.1]/x", "http://0.0.0.0/x", "ftp://example.com/x", "http:///x",
+                "http://app.localhost/x"):
+        refused = server.client.post("/api/jobs", json=SMALL | {"webhook_url": url})
+        assert refused.status_code == 422, url
+        assert refused.json()["detail"][0]["loc"] == ["body", "webhook_url"], refused.json()
+    assert [job["webhook_url"] for job in server.client.get("/api/jobs").json()] == []
+    assert server.client.post("/api/jobs", json=SMALL | {"webhook_url": "https://hooks.example.com/x"}
+                              ).status_code == 201
+    # A name is checked again when the delivery connects, against every address it resolves to.
+    with pytest.raises(TargetRefused, match="loopback"):
+        asyncio.run(CheckedNetwork(allow_local=False).checked_address("localhost", 80))
+    assert asyncio.run(CheckedNetwork(allow_local=True).checked_address("localhost", 80))
+
+
+def test_the_server_wide_url_and_settings_are_checked_at_start() -> None:
+    def settings(*args: str) -> Any:
+        parser = argparse.ArgumentParser()
+        add_server_arguments(parser)
+        return settings_from_args(parser.parse_args(list(args)))
+
+    with pytest.raises(SystemExit, match="--webhook-url: .*loopback"):
+        settings("--webhook-url", "http://127.0.0.1:8000/hook")
+    assert settings("--webhook-url", "http://127.0.0.1:8000/hook", "--webhook-allow-local").webhook_url
+    with pytest.raises(SystemExit, match="--webhook-attempts"):
+        settings("--webhook-attempts", "0")
+    assert url_problem("https://hooks.example.com/x", allow_local=False) is None
+    assert "2000" in (url_problem("https://example.com/" + "x" * 2000, allow_local=False) or "")
