@@ -26,7 +26,8 @@ def cli(server: Server, *args: str, token: str | None = None, timeout: float = 6
 def test_submit_waits_shows_progress_downloads_and_exits_zero(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "fox.mp4"
     done = cli(server, "submit", "a fox in the snow", "--model", PREVIEW, "--steps", "3000", "--size", "256x256",
-               "--frames", "9", "--seed", "7", "--priority", "3", "-o", str(out))
+               "--frames", "9", "--seed", "7", "--priority", "3", "--webhook", "https://hooks.example.com/v",
+               "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert out.read_bytes()[4:8] == b"ftyp" and not out.with_name("fox.mp4.part").exists()
     assert done.stdout.strip().endswith(str(out))
@@ -35,8 +36,8 @@ def test_submit_waits_shows_progress_downloads_and_exits_zero(server: Server, tm
     assert phases[-1] == "done" and "denoising" in phases and phases.index("denoising") < phases.index("done")
     assert "/3000 steps" in done.stdout
     job = server.client.get("/api/jobs").json()[0]
-    assert (job["prompt"], job["num_inference_steps"], job["width"], job["height"], job["seed"], job["priority"]) \
-        == ("a fox in the snow", 3000, 256, 256, 7, 3)
+    assert (job["prompt"], job["num_inference_steps"], job["width"], job["height"], job["seed"], job["priority"],
+            job["webhook_url"]) == ("a fox in the snow", 3000, 256, 256, 7, 3, "https://hooks.example.com/v")
     # Without --wait it prints the id and returns.
     quick = cli(server, "submit", "pending one", "--model", PREVIEW, "--no-start")
     assert quick.returncode == 0 and server.job(quick.stdout.strip())["status"] == "pending"

@@ -39,6 +39,8 @@ def add_client_commands(commands: Any) -> None:
     submit.add_argument("--negative", dest="negative_prompt")
     submit.add_argument("--priority", type=int)
     submit.add_argument("--retry-on-oom", action="store_true", default=None)
+    submit.add_argument("--webhook", dest="webhook_url", metavar="URL",
+                        help="post its started/completed/failed/stopped events here")
     submit.add_argument("--no-start", action="store_true", help="create it pending, not queued")
     submit.add_argument("--wait", action="store_true", help="show its progress and wait for it to end")
     submit.add_argument("-o", "--output", help="download the video here when it is done (implies --wait)")
@@ -80,7 +82,7 @@ def run_client_command(args: argparse.Namespace) -> int:
 def _submit(client: Client, args: argparse.Namespace, out: Console) -> int:
     body: dict[str, Any] = {"prompt": args.prompt, "start": not args.no_start}
     for name in ("num_inference_steps", "num_frames", "seed", "num_gpus", "guidance_scale", "fps",
-                 "negative_prompt", "priority", "retry_on_oom"):
+                 "negative_prompt", "priority", "retry_on_oom", "webhook_url"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     if args.size:

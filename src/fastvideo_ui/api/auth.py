@@ -150,11 +150,13 @@ class RequireToken:
             await self.app(scope, receive, send)
             return
         address = client_address(scope)
+        openai_shape = path.startswith("/v1/")
         retry_after = self.attempts.retry_after(address)
         if retry_after is not None:
             await send_json_error(send, 429, too_many_attempts_detail(retry_after),
-                          (b"retry-after", str(retry_after).encode()))
+                                  (b"retry-after", str(retry_after).encode()), openai_shape=openai_shape)
             return
         if headers.get("authorization"):
             self.attempts.record(address)
-        await send_json_error(send, 401, UNAUTHORIZED, (b"www-authenticate", b'Bearer realm="fastvideo-ui"'))
+        await send_json_error(send, 401, UNAUTHORIZED, (b"www-authenticate", b'Bearer realm="fastvideo-ui"'),
+                              openai_shape=openai_shape)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.formparsers import MultiPartException
 
 from ..backends.settings_tag import NotAnMp4, decode, read_comment
 from .openapi import errors
@@ -42,7 +43,7 @@ def _settings_in(file: IO[bytes]) -> dict[str, Any] | str:
 
 
 @router.post("/settings", response_model=VideoSettings,
-             responses={**errors(413, 415, 422),
+             responses={**errors(400, 413, 415, 422),
                         200: {"description": "the settings the video was made with"}},
              openapi_extra={"requestBody": {"content": {
                  "video/mp4": {"schema": {"type": "string", "format": "binary"}},
@@ -53,11 +54,17 @@ async def video_settings(request: Request) -> JSONResponse:
     body (`Content-Type: video/mp4`) or as the `file` field of a form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=5) as form:
+        try:
+            form = await request.form(max_files=1, max_fields=5)
+        except MultiPartException as exc:
+            return _problem(400, f"not a valid multipart form: {exc.message}")
+        try:
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
                 return _problem(422, "send the MP4 as the form's `file` field")
             found = await run_in_threadpool(_settings_in, upload.file)
+        finally:
+            await form.close()
     elif content_type in ("video/mp4", "application/octet-stream", "video/quicktime"):
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             async for chunk in request.stream():

@@ -65,8 +65,9 @@ class OpenAIErrorBody(BaseModel):
 
 def openai_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """/v1's errors, in OpenAI's shape."""
-    described = {400: "a field breaks a rule (`param` names it)", 404: "no such video, or it has no such file yet",
-                 409: "the video's state does not allow this", 429: "the queue is full"}
+    described = {400: "a field breaks a rule (`param` names it)", 401: "no valid API token (only when one is set)",
+                 404: "no such video, or it has no such file yet", 409: "the video's state does not allow this",
+                 429: "the queue is full, or this address sent too many wrong tokens"}
     return {code: {"model": OpenAIErrorBody, "description": described[code]} for code in codes}
 
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
+from starlette.formparsers import MultiPartException
 
 from ..jobs.params import InvalidParams
 from ..jobs.service import QueueFull
@@ -24,11 +25,11 @@ from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
 from ..runtime import Runtime
 from .jobs import _inside, _job_id, runtime_of
-from .openapi import errors, openai_errors
+from .openapi import openai_errors
 from .schemas import MAX_PROMPT_CHARS, CreateJobRequest
 from .video_shape import OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
 
-router = APIRouter(prefix="/v1/videos", tags=["openai"], responses=errors(401, 429))
+router = APIRouter(prefix="/v1/videos", tags=["openai"], responses=openai_errors(401, 429))
 
 
 @contextmanager
@@ -95,11 +96,17 @@ async def _create_body(request: Request) -> dict[str, Any]:
     """The request's fields, from JSON, or from a form as the OpenAI SDKs send it."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        async with request.form(max_files=1, max_fields=100) as form:
+        try:
+            form = await request.form(max_files=1, max_fields=100)
+        except MultiPartException as exc:
+            raise OpenAIError(400, f"the body is not a valid form: {exc.message}") from None
+        try:
             if form.get("input_reference") is not None:
                 raise OpenAIError(400, "input_reference: image-to-video is not served yet; send a text prompt only",
                                   "input_reference", "unsupported_value")
             return {key: value for key, value in form.items() if isinstance(value, str)}
+        finally:
+            await form.close()
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as exc:
