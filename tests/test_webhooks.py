@@ -8,6 +8,8 @@ import argparse
 import asyncio
 import http.server
 import json
+import os
+import signal
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -156,6 +158,17 @@ def test_the_server_wide_url_gets_stopped_jobs_and_a_receiver_that_never_recover
         assert delivery["status"] == "failed" and delivery["url"] == hook.url
         assert [a["number"] for a in delivery["attempts"]] == [1, 2, 3] and delivery["next_attempt_at"] is None
     assert sorted(hook.events()) == ["job.started"] * 3 + ["job.stopped"] * 3
+
+    # A run that fails (its worker killed) posts `failed`, with the reason in the job.
+    doomed = server.create(**(SMALL | LONG), start=True)
+    server.wait_status(doomed["id"], "running")
+    pid = next(w["pid"] for w in server.health()["workers"] if w["job_id"] == doomed["id"])
+    os.kill(pid, signal.SIGKILL)
+    server.wait_status(doomed["id"], "failed")
+    failed = settled(server, doomed["id"], 2)[1]
+    assert failed["event"] == "failed" and failed["id"] == f"{doomed['id']}:failed:1"
+    sent = next(json.loads(body) for headers, body in hook.received if headers["webhook-id"] == failed["id"])
+    assert sent["type"] == "job.failed" and "SIGKILL" in sent["data"]["error"]
 
 
 def test_a_receiver_that_hangs_holds_up_no_job(serve: Callable[..., Server],
