@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from .config import Settings
 from .jobs.catalogue import ModelSpec, adopt_fastvideo_models, all_models, availability
 from .jobs.db import make_engine, migrate_apart
+from .jobs import events
 from .jobs.events import EventBus
 from .jobs.metrics import Metrics
 from .jobs.logs import LogBook
@@ -26,6 +27,7 @@ from .jobs.store import JobStore
 from .webhooks.sender import WebhookSender
 from .webhooks.signing import new_secret
 from .webhooks.store import WebhookStore
+from .weights.downloads import DownloadManager
 from .workers.devices import Inventory, detect_inventory
 
 log = logging.getLogger("fastvideo_ui")
@@ -69,6 +71,7 @@ class Runtime:
     metrics: Metrics
     webhooks: WebhookStore
     webhook_sender: WebhookSender
+    downloads: DownloadManager
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
 
@@ -94,8 +97,9 @@ class Runtime:
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
                                settings.webhook_backoff_s, settings.webhook_allow_local)
         scheduler.job_listeners.append(sender.observe)
+        downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD))
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
-                   sender)
+                   sender, downloads)
 
     async def start(self) -> None:
         await self.scheduler.start()
@@ -113,6 +117,7 @@ class Runtime:
             self.probe.cancel()
         await self.scheduler.close()  # its last events may queue webhooks: they go at the next start
         await self.webhook_sender.close()
+        await self.downloads.close()
         self.engine.dispose()
 
     def model_availability(self, spec: ModelSpec) -> tuple[bool, str]:

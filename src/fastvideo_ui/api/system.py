@@ -14,6 +14,7 @@ from ..backends.offload import resolve_offload
 from ..runtime import Runtime
 from ..workers.devices import gpu_telemetry
 from .openapi import errors
+from .weights import weights_json
 
 router = APIRouter(prefix="/api", tags=["system"])
 OFFLOAD_DEFAULTS, _ = resolve_offload({})  # what a job that names no offload option runs with
@@ -44,6 +45,7 @@ def list_models(request: Request) -> list[dict[str, Any]]:
             "defaults": dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024, num_gpus=1,
                              **OFFLOAD_DEFAULTS),
             "limits": limits,
+            "weights": weights_json(runtime, spec),
         })
     return out
 

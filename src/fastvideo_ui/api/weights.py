@@ -1,0 +1,123 @@
+"""A FastVideo model's weights in the Hugging Face cache: fetch them ahead of a
+job (progress as `download` events on /api/events), cancel, and delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ..jobs.catalogue import ModelSpec, find_model
+from ..runtime import Runtime
+from ..weights.cache import cached_weights, delete_weights
+from .openapi import ErrorBody, errors
+
+router = APIRouter(prefix="/api/models", tags=["weights"], responses=errors(401, 429))
+
+
+class DownloadState(BaseModel):
+    model_id: str
+    status: str = Field(description="starting, downloading, done, failed or cancelled")
+    bytes_done: int
+    bytes_total: int | None
+    rate_bytes_per_s: int | None
+    eta_seconds: float | None
+    error: str | None
+    started_at: float
+    finished_at: float | None
+
+
+class Weights(BaseModel):
+    cached: bool = Field(description="a whole snapshot is in the cache: a job can load it without the network")
+    size_bytes: int = Field(description="on disk, partial files included")
+    partial_bytes: int
+    download: DownloadState | None
+
+
+class Deleted(BaseModel):
+    model_id: str
+    freed_bytes: int
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _no_weights(model_id: str) -> JSONResponse | None:
+    spec = find_model(model_id)
+    if spec is None:
+        return JSONResponse({"detail": f"unknown model {model_id!r}; GET /api/models lists them"}, status_code=404)
+    if spec.backend != "fastvideo":
+        return JSONResponse({"detail": f"{model_id} has no weights to fetch: it is {spec.label}"}, status_code=404)
+    return None
+
+
+def weights_json(runtime: Runtime, spec: ModelSpec) -> dict[str, Any] | None:
+    """What /api/models says of a model's weights (None for the preview renderer)."""
+    if spec.backend != "fastvideo":
+        return None
+    found = cached_weights(runtime.downloads.cache(), spec.id)
+    return {"cached": found.cached, "size_bytes": found.size_bytes, "partial_bytes": found.partial_bytes,
+            "download": runtime.downloads.state(spec.id)}
+
+
+@router.get("/{model_id:path}/weights", response_model=Weights, responses=errors(404))
+def model_weights(request: Request, model_id: str) -> Any:
+    runtime = runtime_of(request)
+    refused = _no_weights(model_id)
+    if refused is not None:
+        return refused
+    spec = find_model(model_id)
+    assert spec is not None
+    return weights_json(runtime, spec)
+
+
+@router.post("/{model_id:path}/download", status_code=202, response_model=DownloadState, responses=errors(404))
+async def start_download(request: Request, model_id: str) -> Any:
+    """Fetch the weights into the cache now (a disk-space check first). Asking
+    again while it runs answers with the download under way; after a cancel or
+    a failure it resumes, keeping the files already fetched."""
+    refused = _no_weights(model_id)
+    if refused is not None:
+        return refused
+    return runtime_of(request).downloads.start(model_id).as_json()
+
+
+@router.delete("/{model_id:path}/download", response_model=DownloadState,
+               responses={**errors(404), 409: {"model": ErrorBody, "description": "no download of it is running"}})
+async def cancel_download(request: Request, model_id: str) -> Any:
+    refused = _no_weights(model_id)
+    if refused is not None:
+        return refused
+    cancelled = await runtime_of(request).downloads.cancel(model_id)
+    if cancelled is None:
+        return JSONResponse({"detail": f"no download of {model_id} is running"}, status_code=409)
+    return cancelled.as_json()
+
+
+@router.delete("/{model_id:path}/weights", response_model=Deleted,
+               responses={**errors(404), 409: {"model": ErrorBody, "description": "a worker or a download uses them"}})
+async def remove_weights(request: Request, model_id: str) -> Any:
+    runtime = runtime_of(request)
+    refused = _no_weights(model_id)
+    if refused is not None:
+        return refused
+    in_use = _in_use(runtime, model_id)
+    if in_use:
+        return JSONResponse({"detail": f"cannot delete the weights of {model_id}: {in_use}"}, status_code=409)
+    freed = delete_weights(runtime.downloads.cache(), model_id)
+    return {"model_id": model_id, "freed_bytes": freed}
+
+
+def _in_use(runtime: Runtime, model_id: str) -> str | None:
+    if runtime.downloads.active(model_id):
+        return "a download of them is running (cancel it first)"
+    # An idle worker that keeps the model loaded holds it in memory, not on disk:
+    # deleting the files leaves it able to run the model's next job.
+    for job_id in runtime.store.running_ids():
+        row = runtime.store.get(job_id)
+        if row is not None and row.model_id == model_id:
+            return f"job {job_id} is running with them"
+    return None

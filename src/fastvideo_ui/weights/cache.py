@@ -1,0 +1,81 @@
+"""The Hugging Face hub cache, read from its documented layout without
+importing huggingface_hub (the server keeps its memory for serving):
+
+    <cache>/models--<org>--<name>/blobs/<hash>[.incomplete]
+                                 /snapshots/<commit>/<file> -> ../../blobs/<hash>
+                                 /refs/main                  (the commit)
+                                 /trees/<commit>.json        (its file list, from huggingface_hub 2)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def hub_cache_dir() -> Path:
+    """Where huggingface_hub (and so FastVideo) keeps models, as it decides it."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "huggingface" / "hub"
+
+
+def repo_dir(cache: Path, repo_id: str) -> Path:
+    return cache / ("models--" + repo_id.replace("/", "--"))
+
+
+@dataclass(frozen=True)
+class CachedWeights:
+    cached: bool  # a snapshot of it is there (FastVideo can load it offline)
+    size_bytes: int  # on disk, partial downloads included
+    partial_bytes: int  # in downloads that have not finished
+
+
+def cached_weights(cache: Path, repo_id: str) -> CachedWeights:
+    folder = repo_dir(cache, repo_id)
+    size = partial = 0
+    try:
+        with os.scandir(folder / "blobs") as blobs:
+            for blob in blobs:
+                try:
+                    bytes_ = blob.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+                size += bytes_
+                if blob.name.endswith(".incomplete"):
+                    partial += bytes_
+    except OSError:
+        pass
+    snapshot = _snapshot(folder)
+    return CachedWeights(snapshot is not None and partial == 0, size, partial)
+
+
+def _snapshot(folder: Path) -> Path | None:
+    """The snapshot refs/main names, if it is whole: every file of the commit's
+    listing is there (where the listing was kept; else, any file at all)."""
+    try:
+        commit = (folder / "refs" / "main").read_text().strip()
+    except OSError:
+        return None
+    snapshot = folder / "snapshots" / commit
+    if not snapshot.is_dir() or not any(snapshot.iterdir()):
+        return None
+    try:
+        listed = json.loads((folder / "trees" / f"{commit}.json").read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return snapshot
+    return snapshot if all((snapshot / name).exists() for name in listed) else None
+
+
+def delete_weights(cache: Path, repo_id: str) -> int:
+    """Remove a model's cached weights; the bytes freed."""
+    folder = repo_dir(cache, repo_id)
+    freed = cached_weights(cache, repo_id).size_bytes
+    shutil.rmtree(folder, ignore_errors=True)
+    return freed if not folder.exists() else 0

@@ -1,0 +1,153 @@
+"""Downloads of model weights ahead of a job: one child process per model
+(weights/fetch.py), its progress turned into rate and ETA and published as
+`download` events; cancel kills it. What it had finished stays in the cache,
+so starting again resumes file by file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .cache import hub_cache_dir, repo_dir
+
+log = logging.getLogger("fastvideo_ui.weights")
+RATE_WINDOW_S = 5.0
+
+
+class Download:
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        self.status = "starting"  # starting, downloading, done, failed, cancelled
+        self.bytes_done = 0
+        self.bytes_total: int | None = None
+        self.error: str | None = None
+        self.started_at = time.time()
+        self.finished_at: float | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._samples: deque[tuple[float, int]] = deque()
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("starting", "downloading")
+
+    def record(self, done: int) -> None:
+        now = time.monotonic()
+        self.bytes_done = done
+        self._samples.append((now, done))
+        while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW_S:
+            self._samples.popleft()
+
+    @property
+    def rate(self) -> float | None:
+        """Bytes a second over the last few seconds."""
+        if len(self._samples) < 2:
+            return None
+        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else None
+
+    def as_json(self) -> dict[str, Any]:
+        rate = self.rate
+        left = (self.bytes_total - self.bytes_done) if self.bytes_total is not None else None
+        return {
+            "model_id": self.model_id, "status": self.status, "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total, "rate_bytes_per_s": round(rate) if rate is not None else None,
+            "eta_seconds": round(left / rate, 1) if rate and left is not None and self.active else None,
+            "error": self.error, "started_at": self.started_at, "finished_at": self.finished_at,
+        }
+
+
+class DownloadManager:
+    def __init__(self, publish: Callable[[dict[str, Any]], None], cache: Callable[[], Path] = hub_cache_dir) -> None:
+        self.publish = publish
+        self.cache = cache
+        self.downloads: dict[str, Download] = {}
+
+    def state(self, model_id: str) -> dict[str, Any] | None:
+        download = self.downloads.get(model_id)
+        return download.as_json() if download else None
+
+    def active(self, model_id: str) -> bool:
+        download = self.downloads.get(model_id)
+        return download is not None and download.active
+
+    def start(self, model_id: str) -> Download:
+        """Start fetching, or the download already under way."""
+        current = self.downloads.get(model_id)
+        if current is not None and current.active:
+            return current
+        download = Download(model_id)
+        self.downloads[model_id] = download
+        download.task = asyncio.create_task(self._run(download), name=f"download {model_id}")
+        self.publish(download.as_json())
+        return download
+
+    async def cancel(self, model_id: str) -> Download | None:
+        download = self.downloads.get(model_id)
+        if download is None or not download.active:
+            return None
+        download.status = "cancelled"
+        if download.process is not None and download.process.returncode is None:
+            download.process.kill()
+        if download.task is not None:
+            await asyncio.wait({download.task}, timeout=10)
+        return download
+
+    async def close(self) -> None:
+        for model_id in list(self.downloads):
+            await self.cancel(model_id)
+
+    async def _run(self, download: Download) -> None:
+        try:
+            download.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "fastvideo_ui.weights.fetch", download.model_id,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            assert download.process.stdout is not None
+            stderr = asyncio.create_task(download.process.stderr.read())  # type: ignore[union-attr]
+            async for line in download.process.stdout:
+                self._apply(download, line)
+            await download.process.wait()
+            tail = (await stderr).decode(errors="replace").strip().splitlines()[-1:]
+            if download.status == "downloading" or download.status == "starting":
+                download.status = "failed"
+                download.error = download.error or f"the download stopped: {tail[0] if tail else 'no reason given'}"
+        except Exception as exc:  # noqa: BLE001 - a download must never take the server with it
+            download.status, download.error = "failed", str(exc)
+        finally:
+            download.finished_at = time.time()
+            if download.status != "done":
+                self._drop_partial_files(download.model_id)
+            log.info("weights of %s: %s%s", download.model_id, download.status,
+                     f" ({download.error})" if download.error else "")
+            self.publish(download.as_json())
+
+    def _apply(self, download: Download, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        kind = message.get("type")
+        if kind == "total":
+            download.bytes_total = int(message["bytes"])
+            download.status = "downloading" if download.status == "starting" else download.status
+        elif kind == "progress":
+            download.record(int(message["bytes"]))
+        elif kind == "done":
+            download.status = "done"
+        elif kind == "error":
+            download.status, download.error = "failed", str(message.get("message"))
+        if download.status != "cancelled" or kind != "progress":
+            self.publish(download.as_json())
+
+    def _drop_partial_files(self, model_id: str) -> None:
+        """huggingface_hub cannot resume a file cut off in another process: its
+        partial files would only take up disk. Finished files stay."""
+        for partial in (repo_dir(self.cache(), model_id) / "blobs").glob("*.incomplete"):
+            partial.unlink(missing_ok=True)

@@ -1,0 +1,151 @@
+"""Model weights against a fake Hugging Face hub on loopback (HF_ENDPOINT):
+cache state in /api/models, a pre-fetch with progress over SSE, a disk-space
+check first, cancel and resume, and delete."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import PREVIEW, WAN, InProcessServer, Server, wait_for
+from fake_hub import FakeHub
+
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def hub_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Server, FakeHub]]]:
+    started: list[tuple[Server, FakeHub]] = []
+
+    def start(files: dict[str, bytes], **hub_options: Any) -> tuple[Server, FakeHub]:
+        hub = FakeHub({WAN: files}, **hub_options)
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        started.append((InProcessServer(tmp_path / "data", []).start(), hub))
+        return started[-1]
+
+    yield start
+    for server, hub in started:
+        server.terminate()
+        server.client.close()
+        hub.close()
+
+
+class Events(threading.Thread):
+    """`download` events from /api/events, as the web UI reads them."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(daemon=True)
+        self.url = server.url + "/api/events"
+        self.seen: list[dict[str, Any]] = []
+        self.open = threading.Event()
+        self.start()
+        assert self.open.wait(10)
+
+    def run(self) -> None:
+        try:
+            with httpx.stream("GET", self.url, timeout=None) as stream:
+                self.open.set()
+                kind = None
+                for line in stream.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: ") and kind == "download":
+                        self.seen.append(json.loads(line[6:]))
+        except httpx.HTTPError:
+            pass  # the server stopped at the end of the test
+
+
+def weights(server: Server) -> dict[str, Any]:
+    return next(model for model in server.client.get("/api/models").json() if model["id"] == WAN)["weights"]
+
+
+def download_path(model_id: str = WAN) -> str:
+    return f"/api/models/{model_id}/download"
+
+
+def ended(server: Server) -> dict[str, Any]:
+    return wait_for(lambda: (state := weights(server)["download"]) and state["status"] not in
+                    ("starting", "downloading") and state, timeout=60, what="the download to end")
+
+
+def test_a_prefetch_shows_progress_and_leaves_the_model_cached(hub_server: Callable[..., tuple[Server, FakeHub]],
+                                                                tmp_path: Path) -> None:
+    files = {"model_index.json": b'{"_class_name": "WanPipeline"}', "transformer/a.safetensors": b"a" * (24 * MB)}
+    server, _ = hub_server(files, rate=12 * MB)
+    before = weights(server)
+    assert (before["cached"], before["size_bytes"], before["download"]) == (False, 0, None)
+    events = Events(server)
+    started = server.client.post(download_path())
+    assert started.status_code == 202 and started.json()["status"] in ("starting", "downloading")
+    assert server.client.post(download_path()).json()["started_at"] == started.json()["started_at"]  # the same one
+    done = ended(server)
+    total = sum(len(data) for data in files.values())
+    assert (done["status"], done["bytes_done"], done["bytes_total"], done["error"]) == ("done", total, total, None)
+    after = weights(server)
+    assert after["cached"] and after["size_bytes"] == total and after["partial_bytes"] == 0
+    snapshot = next((tmp_path / "hf-cache" / f"models--{WAN.replace('/', '--')}" / "snapshots").iterdir())
+    assert (snapshot / "transformer" / "a.safetensors").read_bytes() == files["transformer/a.safetensors"]
+    # Progress went out as it came in: some bytes of the total, with a rate and an ETA, before the end.
+    wait_for(lambda: any(event["status"] == "done" for event in events.seen), what="the done event")
+    midway = [event for event in events.seen if event["status"] == "downloading" and 0 < event["bytes_done"] < total]
+    assert midway and all(event["bytes_total"] == total for event in midway), events.seen
+    assert any(event["rate_bytes_per_s"] and event["eta_seconds"] is not None for event in midway), midway
+
+
+def test_cancel_then_start_again_keeps_the_files_already_fetched(
+        hub_server: Callable[..., tuple[Server, FakeHub]]) -> None:
+    files = {"a.safetensors": b"a" * (2 * MB), "b.safetensors": b"b" * (64 * MB)}
+    server, hub = hub_server(files, rate=16 * MB)
+    server.client.post(download_path())
+    # a.safetensors (2 MB) lands whole while b.safetensors (64 MB at 16 MB/s) is still coming.
+    wait_for(lambda: (weights(server)["download"] or {}).get("bytes_done", 0) >= 2 * MB, timeout=30,
+             what="the first file")
+    cancelled = server.client.delete(download_path())
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert server.client.delete(download_path()).status_code == 409  # nothing runs now
+    state = weights(server)
+    assert not state["cached"] and state["partial_bytes"] == 0 and state["size_bytes"] == 2 * MB
+
+    server.client.post(download_path())
+    assert ended(server)["status"] == "done" and weights(server)["cached"]
+    fetched = [path.rsplit("/", 1)[1] for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path]
+    assert fetched.count("a.safetensors") == 1 and fetched.count("b.safetensors") == 2, fetched
+
+
+def test_not_enough_disk_is_refused_before_a_byte_is_fetched(
+        hub_server: Callable[..., tuple[Server, FakeHub]]) -> None:
+    server, hub = hub_server({"huge.safetensors": b"x"}, declared_sizes={"huge.safetensors": 10**15})
+    server.client.post(download_path())
+    failed = ended(server)
+    assert failed["status"] == "failed" and failed["error"].startswith("not enough disk space:"), failed
+    assert "1000000.0 GB more" in failed["error"]
+    assert not [path for method, path, _ in hub.requests if "/resolve/" in path]
+
+
+def test_delete_frees_the_cache_but_never_under_a_running_download(
+        hub_server: Callable[..., tuple[Server, FakeHub]]) -> None:
+    server, _ = hub_server({"a.safetensors": b"a" * (32 * MB)}, rate=8 * MB)
+    server.client.post(download_path())
+    refused = server.client.delete(f"/api/models/{WAN}/weights")
+    assert refused.status_code == 409 and "download" in refused.json()["detail"]
+    assert ended(server)["status"] == "done"
+    deleted = server.client.delete(f"/api/models/{WAN}/weights")
+    assert deleted.json() == {"model_id": WAN, "freed_bytes": 32 * MB}
+    assert weights(server)["cached"] is False and weights(server)["size_bytes"] == 0
+
+
+def test_models_without_weights_say_so(hub_server: Callable[..., tuple[Server, FakeHub]]) -> None:
+    server, _ = hub_server({"a": b"a"})
+    assert next(m for m in server.client.get("/api/models").json() if m["id"] == PREVIEW)["weights"] is None
+    for path in (download_path(PREVIEW), download_path("nobody/nothing")):
+        refused = server.client.post(path)
+        assert refused.status_code == 404 and refused.json()["detail"], path
