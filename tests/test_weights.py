@@ -149,3 +149,29 @@ def test_models_without_weights_say_so(hub_server: Callable[..., tuple[Server, F
     for path in (download_path(PREVIEW), download_path("nobody/nothing")):
         refused = server.client.post(path)
         assert refused.status_code == 404 and refused.json()["detail"], path
+
+
+def test_the_new_job_dialog_fetches_weights_with_live_progress(
+        fastvideo: Callable[..., Any], open_page: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    hub = FakeHub({WAN: {"a.safetensors": b"a" * (40 * MB)}}, rate=10 * MB)
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        server = fastvideo().server  # the fake FastVideo on two fake GPUs: its models can be chosen
+        page = open_page(server)
+        page.locator("header [data-action=new-job]").click()
+        page.select_option("#cj-model_id", WAN)
+        line = page.locator("#cj-weights")
+        expect(line).to_contain_text("Weights: not downloaded")
+        page.get_by_role("button", name="Download weights").click()
+        expect(line).to_contain_text(" / 41.9 MB")  # progress pushed over the event stream
+        expect(page.get_by_role("button", name="Cancel download")).to_be_visible()
+        expect(line).to_have_text("Weights: downloaded (41.9 MB)", timeout=30_000)
+        expect(page.get_by_role("button", name="Download weights")).to_be_hidden()
+    finally:
+        hub.close()

@@ -91,6 +91,8 @@ export const api = {
   logs: async (id, after, limit) => (await request("GET", `/api/jobs/${id}/logs`, { params: { after, limit } })).data,
   // The settings a video was made with, read from inside the MP4 by the server.
   videoSettings: async (file) => (await request("POST", "/api/media/settings", { file })).data.settings,
+  download: async (modelId) => (await request("POST", `/api/models/${modelId}/download`)).data,
+  cancelDownload: async (modelId) => (await request("DELETE", `/api/models/${modelId}/download`)).data,
   models: async () => (await request("GET", "/api/models")).data,
   health: async () => (await request("GET", "/api/health")).data,
   session: async () => (await request("GET", "/api/session")).data,

@@ -1,5 +1,35 @@
 // Pure formatting helpers: no DOM, no state.
 
+export function bytes(count) {
+  if (count === null || count === undefined || !Number.isFinite(count)) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = count;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
+}
+
+// A model's weights, in words: cached, downloading with progress, or not here.
+export function weightsText(weights) {
+  if (!weights) return "";
+  const download = weights.download;
+  if (download && (download.status === "starting" || download.status === "downloading")) {
+    const total = download.bytes_total ? ` / ${bytes(download.bytes_total)}` : "";
+    const rate = download.rate_bytes_per_s ? `, ${bytes(download.rate_bytes_per_s)}/s` : "";
+    const eta = download.eta_seconds !== null && download.eta_seconds !== undefined
+      ? `, ${duration(download.eta_seconds)} left` : "";
+    return `Weights: downloading ${bytes(download.bytes_done)}${total}${rate}${eta}`;
+  }
+  if (weights.cached) return `Weights: downloaded (${bytes(weights.size_bytes)})`;
+  const why = download && download.status === "failed" ? ` (last try failed: ${download.error})`
+    : download && download.status === "cancelled" ? " (download cancelled)" : "";
+  const partial = weights.size_bytes ? `, ${bytes(weights.size_bytes)} of them so far` : "";
+  return `Weights: not downloaded${partial}${why}; the first job fetches them, or download them now`;
+}
+
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
   const s = Math.max(0, Math.round(seconds));

@@ -74,7 +74,7 @@ export class Live extends EventTarget {
       else this.emit(type, data);
     };
     for (const type of JOB_EVENTS) source.addEventListener(type, handle(type, true));
-    for (const type of ["progress", "queue", "deleted"]) source.addEventListener(type, handle(type));
+    for (const type of ["progress", "queue", "deleted", "download"]) source.addEventListener(type, handle(type));
     source.addEventListener("reset", (event) => {
       if (event.lastEventId) this.lastEventId = event.lastEventId;
       this.emit("resync", "reset");

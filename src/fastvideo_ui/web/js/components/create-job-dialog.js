@@ -6,7 +6,8 @@
 
 import { api, ApiError } from "../api.js";
 import { loadModels, modelById } from "../catalogue.js";
-import { randomSeed } from "../format.js";
+import { randomSeed, weightsText } from "../format.js";
+import { live } from "../live.js";
 import { announce, h } from "../ui.js";
 
 const NUMBERS = ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "seed", "num_gpus",
@@ -45,6 +46,10 @@ export class CreateJobDialog extends HTMLElement {
 
   render() {
     this.modelSelect = h("select", { name: "model_id", id: "cj-model_id", required: true });
+    this.weightsLine = h("span", { class: "weights-text", id: "cj-weights" });
+    this.weightsButton = h("button", { type: "button", class: "btn", onclick: () => this.toggleDownload() });
+    this.weights = h("p", { class: "weights", hidden: true, "aria-live": "polite" }, this.weightsLine, " ",
+      this.weightsButton);
     this.prompt = h("textarea", { name: "prompt", id: "cj-prompt", rows: "4", required: true,
       placeholder: "A red fox trotting through fresh snow at dawn, cinematic" });
     this.seed = numberInput("seed");
@@ -70,6 +75,7 @@ export class CreateJobDialog extends HTMLElement {
     this.form = h("form", { method: "dialog", novalidate: true },
       h("div", { class: "dialog-heading" }, this.heading, fromVideo, this.videoInput),
       field("model_id", "Model", this.modelSelect),
+      this.weights,
       field("prompt", "Prompt", this.prompt),
       h("div", { class: "grid" },
         field("num_inference_steps", "Steps", numberInput("num_inference_steps")),
@@ -101,6 +107,7 @@ export class CreateJobDialog extends HTMLElement {
     this.dialog = h("dialog", { class: "create-job", "aria-labelledby": "cj-title" }, this.form);
     this.append(this.dialog);
     this.modelSelect.addEventListener("change", () => this.applyModel(modelById(this.modelSelect.value), true));
+    live.addEventListener("download", (event) => this.downloadChanged(event.detail));
     this.control("dit_layerwise_offload").addEventListener("change", () => this.updateOffload());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -161,9 +168,45 @@ export class CreateJobDialog extends HTMLElement {
     return wanted;
   }
 
+  // A FastVideo model's weights: cached or not, a download's progress, and the button that starts or cancels it.
+  showWeights(model) {
+    const weights = model && model.weights;
+    this.weights.hidden = !weights;
+    if (!weights) return;
+    this.weightsLine.textContent = weightsText(weights);
+    const running = weights.download && ["starting", "downloading"].includes(weights.download.status);
+    this.weightsButton.textContent = running ? "Cancel download" : "Download weights";
+    this.weightsButton.hidden = Boolean(weights.cached) && !running;
+  }
+
+  downloadChanged(download) {
+    const model = modelById(download.model_id);
+    if (!model || !model.weights) return;
+    model.weights.download = download;
+    if (download.status === "done") {
+      model.weights.cached = true;
+      model.weights.size_bytes = download.bytes_done;
+    }
+    if (this.modelSelect.value === model.id) this.showWeights(model);
+  }
+
+  async toggleDownload() {
+    const model = modelById(this.modelSelect.value);
+    if (!model || !model.weights) return;
+    const running = model.weights.download && ["starting", "downloading"].includes(model.weights.download.status);
+    try {
+      const state = running ? await api.cancelDownload(model.id) : await api.download(model.id);
+      this.downloadChanged(state);
+    } catch (error) {
+      this.formError.textContent = error.message;
+      this.formError.hidden = false;
+    }
+  }
+
   // Defaults and limits of the chosen model; `fill` replaces the values.
   applyModel(model, fill) {
     if (!model) return;
+    this.showWeights(model);
     const hint = this.form.querySelector("#cj-model_id-hint");
     hint.textContent = model.available ? model.description || "" : `Unavailable: ${model.reason}`;
     for (const name of ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "num_gpus"]) {
