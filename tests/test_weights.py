@@ -80,7 +80,7 @@ def ended(server: Server) -> dict[str, Any]:
 def test_a_prefetch_shows_progress_and_leaves_the_model_cached(hub_server: Callable[..., tuple[Server, FakeHub]],
                                                                 tmp_path: Path) -> None:
     files = {"model_index.json": b'{"_class_name": "WanPipeline"}', "transformer/a.safetensors": b"a" * (24 * MB)}
-    server, _ = hub_server(files, rate=12 * MB)
+    server, hub = hub_server(files | {"text_encoder/model.onnx": b"o" * MB}, rate=12 * MB)
     before = weights(server)
     assert (before["cached"], before["size_bytes"], before["download"]) == (False, 0, None)
     events = Events(server)
@@ -94,6 +94,9 @@ def test_a_prefetch_shows_progress_and_leaves_the_model_cached(hub_server: Calla
     assert after["cached"] and after["size_bytes"] == total and after["partial_bytes"] == 0
     snapshot = next((tmp_path / "hf-cache" / f"models--{WAN.replace('/', '--')}" / "snapshots").iterdir())
     assert (snapshot / "transformer" / "a.safetensors").read_bytes() == files["transformer/a.safetensors"]
+    # What FastVideo itself leaves out (ONNX, msgpack) is neither fetched nor counted.
+    assert not (snapshot / "text_encoder").exists()
+    assert not [path for _, path, _ in hub.requests if path.endswith(".onnx")]
     # Progress went out as it came in: some bytes of the total, with a rate and an ETA, before the end.
     wait_for(lambda: any(event["status"] == "done" for event in events.seen), what="the done event")
     midway = [event for event in events.seen if event["status"] == "downloading" and 0 < event["bytes_done"] < total]

@@ -9,11 +9,28 @@ importing huggingface_hub (the server keeps its memory for serving):
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+# What FastVideo 0.2.1 leaves out when it downloads a model (utils.maybe_download_model).
+IGNORED = ("*.onnx", "*.msgpack")
+
+
+def split_model_id(model_id: str) -> tuple[str, str | None]:
+    """The hub repo and, for FastVideo's "org/repo/subfolder" ids, the subfolder."""
+    parts = model_id.split("/")
+    return "/".join(parts[:2]), "/".join(parts[2:]) or None
+
+
+def wanted(path: str, subfolder: str | None) -> bool:
+    """Whether FastVideo fetches this file of the repo for the model."""
+    if subfolder is not None and not path.startswith(subfolder + "/"):
+        return False
+    return not any(fnmatch.fnmatch(path, pattern) for pattern in IGNORED)
 
 
 def hub_cache_dir() -> Path:
@@ -26,7 +43,8 @@ def hub_cache_dir() -> Path:
     return Path(base) / "huggingface" / "hub"
 
 
-def repo_dir(cache: Path, repo_id: str) -> Path:
+def repo_dir(cache: Path, model_id: str) -> Path:
+    repo_id, _ = split_model_id(model_id)
     return cache / ("models--" + repo_id.replace("/", "--"))
 
 
@@ -37,8 +55,8 @@ class CachedWeights:
     partial_bytes: int  # in downloads that have not finished
 
 
-def cached_weights(cache: Path, repo_id: str) -> CachedWeights:
-    folder = repo_dir(cache, repo_id)
+def cached_weights(cache: Path, model_id: str) -> CachedWeights:
+    folder = repo_dir(cache, model_id)
     size = partial = 0
     try:
         with os.scandir(folder / "blobs") as blobs:
@@ -52,11 +70,11 @@ def cached_weights(cache: Path, repo_id: str) -> CachedWeights:
                     partial += bytes_
     except OSError:
         pass
-    snapshot = _snapshot(folder)
+    snapshot = _snapshot(folder, split_model_id(model_id)[1])
     return CachedWeights(snapshot is not None and partial == 0, size, partial)
 
 
-def _snapshot(folder: Path) -> Path | None:
+def _snapshot(folder: Path, subfolder: str | None) -> Path | None:
     """The snapshot refs/main names, if it is whole: every file of the commit's
     listing is there (where the listing was kept; else, any file at all)."""
     try:
@@ -64,18 +82,19 @@ def _snapshot(folder: Path) -> Path | None:
     except OSError:
         return None
     snapshot = folder / "snapshots" / commit
-    if not snapshot.is_dir() or not any(snapshot.iterdir()):
+    root = snapshot / subfolder if subfolder else snapshot
+    if not root.is_dir() or not any(root.iterdir()):
         return None
     try:
         listed = json.loads((folder / "trees" / f"{commit}.json").read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return snapshot
-    return snapshot if all((snapshot / name).exists() for name in listed) else None
+    return snapshot if all((snapshot / name).exists() for name in listed if wanted(name, subfolder)) else None
 
 
-def delete_weights(cache: Path, repo_id: str) -> int:
-    """Remove a model's cached weights; the bytes freed."""
-    folder = repo_dir(cache, repo_id)
-    freed = cached_weights(cache, repo_id).size_bytes
+def delete_weights(cache: Path, model_id: str) -> int:
+    """Remove a model's cached weights (the whole repo, for a subfolder model); the bytes freed."""
+    folder = repo_dir(cache, model_id)
+    freed = cached_weights(cache, model_id).size_bytes
     shutil.rmtree(folder, ignore_errors=True)
     return freed if not folder.exists() else 0

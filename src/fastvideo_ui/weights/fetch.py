@@ -13,7 +13,7 @@ import shutil
 import sys
 import threading
 
-from .cache import cached_weights, hub_cache_dir
+from .cache import IGNORED, cached_weights, hub_cache_dir, split_model_id, wanted
 
 PROGRESS_EVERY_S = 0.5
 
@@ -27,7 +27,9 @@ def _gb(size: float) -> str:
     return f"{size / 1e9:.1f} GB"
 
 
-def fetch(repo_id: str) -> int:
+def fetch(model_id: str) -> int:
+    """The files FastVideo would fetch for the model, and nothing else."""
+    repo_id, subfolder = split_model_id(model_id)
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
@@ -40,13 +42,14 @@ def fetch(repo_id: str) -> int:
     except (HfHubHTTPError, OSError) as exc:
         emit({"type": "error", "message": f"cannot reach the hub: {exc}"})
         return 1
-    total = sum(sibling.size or 0 for sibling in info.siblings or [])
-    have = cached_weights(cache, repo_id).size_bytes
-    emit({"type": "total", "bytes": total, "files": len(info.siblings or []), "commit": info.sha})
+    files = [sibling for sibling in info.siblings or [] if wanted(sibling.rfilename, subfolder)]
+    total = sum(sibling.size or 0 for sibling in files)
+    have = cached_weights(cache, model_id).size_bytes
+    emit({"type": "total", "bytes": total, "files": len(files), "commit": info.sha})
     cache.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(cache).free
     if total - have > free:
-        emit({"type": "error", "message": f"not enough disk space: {repo_id} needs {_gb(total - have)} more, "
+        emit({"type": "error", "message": f"not enough disk space: {model_id} needs {_gb(total - have)} more, "
                                           f"{_gb(free)} free under {cache}"})
         return 1
 
@@ -54,20 +57,21 @@ def fetch(repo_id: str) -> int:
 
     def report() -> None:
         while not finished.wait(PROGRESS_EVERY_S):
-            emit({"type": "progress", "bytes": cached_weights(cache, repo_id).size_bytes})
+            emit({"type": "progress", "bytes": cached_weights(cache, model_id).size_bytes})
 
     reporter = threading.Thread(target=report, daemon=True)
     reporter.start()
     try:
         # The default revision, so refs/main is written: FastVideo, offline, finds the snapshot through it.
-        snapshot_download(repo_id, cache_dir=cache)
+        snapshot_download(repo_id, cache_dir=cache, ignore_patterns=list(IGNORED),
+                          allow_patterns=[f"{subfolder}/**"] if subfolder else None)
     except (HfHubHTTPError, OSError) as exc:
         finished.set()
         emit({"type": "error", "message": f"download failed: {exc}"})
         return 1
     finished.set()
     reporter.join()
-    emit({"type": "progress", "bytes": cached_weights(cache, repo_id).size_bytes})
+    emit({"type": "progress", "bytes": cached_weights(cache, model_id).size_bytes})
     emit({"type": "done"})
     return 0
 
