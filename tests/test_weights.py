@@ -5,6 +5,7 @@ check first, cancel and resume, and delete."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -165,7 +166,7 @@ def test_the_new_job_dialog_fetches_weights_with_live_progress(
         monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
         monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        server = fastvideo().server  # the fake FastVideo on two fake GPUs: its models can be chosen
+        server = fastvideo(online=True).server  # the fake FastVideo on two fake GPUs: its models can be chosen
         page = open_page(server)
         page.locator("header [data-action=new-job]").click()
         page.select_option("#cj-model_id", WAN)
@@ -176,5 +177,58 @@ def test_the_new_job_dialog_fetches_weights_with_live_progress(
         expect(page.get_by_role("button", name="Cancel download")).to_be_visible()
         expect(line).to_have_text("Weights: downloaded (41.9 MB)", timeout=30_000)
         expect(page.get_by_role("button", name="Download weights")).to_be_hidden()
+    finally:
+        hub.close()
+
+
+def test_a_job_whose_weights_are_missing_fetches_them_first_and_shows_it(
+        fastvideo: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    hub = FakeHub({WAN: {"model_index.json": b"{}", "transformer/a.safetensors": b"a" * (40 * MB)}}, rate=10 * MB)
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        fake = fastvideo(online=True)
+        server = fake.server
+        first = fake.create(prompt="needs weights", start=True)
+        job = wait_for(lambda: (found := server.job(first["id"]))["phase"] == "downloading"
+                       and re.fullmatch(r"downloading [\d.]+ / 41\.9 MB", found["progress_msg"]) and found,
+                       timeout=30, what="the job's downloading phase")
+        assert job["status"] == "running" and 0 <= job["progress"] <= 100
+        done = server.wait_status(first["id"], "completed", "failed", timeout=60)
+        assert done["status"] == "completed", done["error"]
+        log = server.log_text(first["id"])
+        assert "are not in the cache: fetching them first" in log and "weights fetched: 41.9 / 41.9 MB" in log
+        # Fetched once: the next job of the model goes straight to its load.
+        second = fake.create(prompt="has weights", start=True)
+        assert server.wait_status(second["id"], "completed")["status"] == "completed"
+        assert "fetching them first" not in server.log_text(second["id"])
+        gets = [path for method, path, _ in hub.requests if method == "GET" and path.endswith("a.safetensors")]
+        assert len(gets) == 1
+    finally:
+        hub.close()
+
+
+def test_a_job_stopped_while_its_weights_download_stops_the_download_and_a_failed_fetch_fails_the_job(
+        fastvideo: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    hub = FakeHub({WAN: {"transformer/a.safetensors": b"a" * (200 * MB)}}, rate=10 * MB)
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        fake = fastvideo(online=True)
+        server = fake.server
+        job = fake.create(prompt="stopped mid-download", start=True)
+        wait_for(lambda: server.job(job["id"])["phase"] == "downloading", what="the download to start")
+        server.client.post(f"/api/jobs/{job['id']}/stop")
+        assert server.wait_status(job["id"], "stopped")["status"] == "stopped"
+        state = wait_for(lambda: (d := weights(server)["download"]) and d["status"] != "downloading" and d)
+        assert state["status"] == "cancelled" and weights(server)["partial_bytes"] == 0
+        assert not fake.events("load")  # no worker loaded anything
+
+        hub.repos.clear()  # the hub no longer has the model
+        failed = fake.create(prompt="nothing to fetch", start=True)
+        done = server.wait_status(failed["id"], "failed")
+        assert done["error"].startswith(f"could not fetch the weights of {WAN}: the hub has no model"), done["error"]
     finally:
         hub.close()

@@ -98,6 +98,7 @@ class Runtime:
                                settings.webhook_backoff_s, settings.webhook_allow_local)
         scheduler.job_listeners.append(sender.observe)
         downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD))
+        scheduler.supervisor.fetch_weights = downloads.ensure
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
                    sender, downloads)
 

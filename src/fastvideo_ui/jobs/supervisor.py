@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from ..backends.base import GENERATION_FIELDS, ModelConfig
 from ..backends.offload import MOST_OFFLOAD
 from ..oserrors import describe_exit
+from ..weights.downloads import Download, WeightsUnavailable
 from ..workers.devices import Inventory
 from ..workers.process import WorkerProcess
 from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, Stopped, decode_outcome
@@ -79,6 +80,9 @@ def _pct(step: int, total: int) -> float:
     return round(100.0 * step / total, 1) if total else 0.0
 
 
+WeightsGate = Callable[[str, Callable[[Download], None], Callable[[], bool]], Awaitable[bool]]
+
+
 class RunSupervisor:
     def __init__(self, store: JobStore, logs: LogBook, publish: Callable[[str, dict[str, Any]], None],
                  publish_job: Callable[[JobRow], None], on_finished: Callable[[], None],
@@ -97,6 +101,9 @@ class RunSupervisor:
         self._workers: list[WorkerProcess] = []
         self._next_worker_id = 1
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Run before a FastVideo job's worker loads its model: fetches missing
+        # weights with progress (weights.downloads.DownloadManager.ensure).
+        self.fetch_weights: WeightsGate | None = None
 
     # -- what the scheduler reads ----------------------------------------------
 
@@ -153,6 +160,10 @@ class RunSupervisor:
                                                   f"(model {idle.loaded.model_id if idle.loaded else 'none'}) "
                                                   f"to free {','.join(idle.devices)}")
                 await idle.shutdown()
+            if (self.fetch_weights is not None and run.backend == "fastvideo"
+                    and not await self._weights_ready(run)):
+                await self._finish(run, Stopped())
+                return
             if worker is None:
                 worker = WorkerProcess(self._next_worker_id, run.kind, run.devices,
                                        self.inventory.cuda_visible_devices(run.devices),
@@ -172,10 +183,35 @@ class RunSupervisor:
                 await worker.send(self._run_message(run))
                 outcome = await run.outcome
                 await worker.wait_job_log_end(run.job_id)
+        except WeightsUnavailable as exc:
+            outcome = Failed(str(exc))
         except Exception as exc:  # noqa: BLE001 - the job fails, the server stays up
             log.exception("job %s: could not run", run.job_id)
             outcome = Failed(f"could not start a worker: {exc}")
         await self._finish(run, outcome)
+
+    async def _weights_ready(self, run: Run) -> bool:
+        """The model's weights are in the cache, fetched now if they were not;
+        the job shows "downloading 12.3 / 28.0 GB" meanwhile. False: stopped."""
+        assert self.fetch_weights is not None
+        said: list[bool] = []
+
+        def report(download: Download) -> None:
+            if not said:
+                said.append(True)
+                self.logs.server_line(run.job_id, f"the weights of {run.config.model_id} are not in the cache: "
+                                                  f"fetching them first")
+            done = download.bytes_total is not None and download.status == "done"
+            fraction = download.bytes_done / download.bytes_total if download.bytes_total else 0.0
+            fields = {"phase": "downloading", "progress_msg": f"downloading {download.amounts()}",
+                      "progress": round(100.0 * min(fraction, 1.0), 1),
+                      "eta_seconds": download.as_json()["eta_seconds"]}
+            if done:
+                self.logs.server_line(run.job_id, f"weights fetched: {download.amounts()}")
+            if self.store.update_running(run.job_id, **fields):
+                self.publish(events.PROGRESS, progress_json(self.store.require(run.job_id)))
+
+        return await self.fetch_weights(run.config.model_id, report, lambda: run.stop_requested)
 
     def _run_message(self, run: Run) -> dict[str, Any]:
         row = self.store.require(run.job_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from collections import deque
@@ -15,10 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cache import hub_cache_dir, repo_dir
+from .cache import cached_weights, hub_cache_dir, repo_dir
 
 log = logging.getLogger("fastvideo_ui.weights")
 RATE_WINDOW_S = 5.0
+OFFLINE_VALUES = ("1", "on", "yes", "true")  # how huggingface_hub reads HF_HUB_OFFLINE
+
+
+class WeightsUnavailable(Exception):
+    """A job's model could not be fetched: the job fails with this message."""
 
 
 class Download:
@@ -32,6 +38,7 @@ class Download:
         self.finished_at: float | None = None
         self.process: asyncio.subprocess.Process | None = None
         self.task: asyncio.Task[None] | None = None
+        self.changed = asyncio.Event()
         self._samples: deque[tuple[float, int]] = deque()
 
     @property
@@ -52,6 +59,12 @@ class Download:
             return None
         (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
         return (b1 - b0) / (t1 - t0) if t1 > t0 else None
+
+    def amounts(self) -> str:
+        """"12.3 / 28.0 GB" (MB for a model under a gigabyte), as a job's phase shows it."""
+        scale, unit = (1e9, "GB") if max(self.bytes_total or 0, self.bytes_done) >= 1e9 else (1e6, "MB")
+        total = f" / {self.bytes_total / scale:.1f}" if self.bytes_total is not None else ""
+        return f"{self.bytes_done / scale:.1f}{total} {unit}"
 
     def as_json(self) -> dict[str, Any]:
         rate = self.rate
@@ -100,6 +113,32 @@ class DownloadManager:
             await asyncio.wait({download.task}, timeout=10)
         return download
 
+    async def ensure(self, model_id: str, report: Callable[[Download], None], stopping: Callable[[], bool]) -> bool:
+        """Before a FastVideo job loads its model: fetch the weights if the
+        cache lacks them (FastVideo would download them inside its load, where
+        nobody sees how far it is), reporting progress. False when the job was
+        stopped meanwhile; WeightsUnavailable when the fetch failed. Offline
+        (HF_HUB_OFFLINE), nothing is fetched: FastVideo says what is missing."""
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
+            return True
+        if cached_weights(self.cache(), model_id).cached:
+            return True
+        download = self.start(model_id)
+        while download.active:
+            if stopping():
+                await self.cancel(model_id)
+                return False
+            report(download)
+            download.changed.clear()
+            try:
+                await asyncio.wait_for(download.changed.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+        if download.status != "done":
+            raise WeightsUnavailable(f"could not fetch the weights of {model_id}: {download.error or download.status}")
+        report(download)
+        return True
+
     async def close(self) -> None:
         for model_id in list(self.downloads):
             await self.cancel(model_id)
@@ -127,6 +166,7 @@ class DownloadManager:
             log.info("weights of %s: %s%s", download.model_id, download.status,
                      f" ({download.error})" if download.error else "")
             self.publish(download.as_json())
+            download.changed.set()
 
     def _apply(self, download: Download, line: bytes) -> None:
         try:
@@ -145,6 +185,7 @@ class DownloadManager:
             download.status, download.error = "failed", str(message.get("message"))
         if download.status != "cancelled" or kind != "progress":
             self.publish(download.as_json())
+        download.changed.set()
 
     def _drop_partial_files(self, model_id: str) -> None:
         """huggingface_hub cannot resume a file cut off in another process: its
