@@ -199,15 +199,24 @@ class Worker:
             **{name: job[name] for name in GENERATION_FIELDS},
         )
         result = self.backend.generate(request, reporter)
-        # Every backend's video carries its settings, whoever wrote the file.
-        # Imported here, as the FastVideo backend imports PyAV: after the model is loaded.
-        from .. import __version__
-        from ..backends import settings_tag
-        from ..backends.media import tag_mp4
-
-        settings = settings_tag.settings_json(request, config.model_id, __version__)
-        tag_mp4(result.video_path, {"comment": settings_tag.encode(settings), "title": request.prompt[:200]})
+        self._tag(request, config, result.video_path)
         return result
+
+    @staticmethod
+    def _tag(request: GenerationRequest, config: ModelConfig, video: Path) -> None:
+        """Every backend's video carries its settings, whoever wrote the file.
+        A video that cannot be tagged is still the job's result: the GPU time
+        is spent, and the file is whole (tagging writes a copy, then swaps)."""
+        try:
+            # Imported here, as the FastVideo backend imports PyAV: it may be absent (the GPU check).
+            from .. import __version__
+            from ..backends import settings_tag
+            from ..backends.media import tag_mp4
+
+            settings = settings_tag.settings_json(request, config.model_id, __version__)
+            tag_mp4(video, {"comment": settings_tag.encode(settings), "title": request.prompt[:200]})
+        except Exception as exc:  # noqa: BLE001 - see above
+            logging.getLogger("fastvideo_ui.worker").warning("the video does not carry its settings: %s", exc)
 
     def _explain(self, exc: BaseException) -> str:
         no_space = describe_no_space(exc)
