@@ -19,7 +19,8 @@ from starlette.types import Scope
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
-from .api import errors, events, jobs, media, metrics, queue, session, system, videos, webhooks, weights
+from .api import (errors, events, jobs, media, metrics, queue, session, system, uploads, videos, webhooks,
+                  weights)
 from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken
 from .api.limits import BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
@@ -79,6 +80,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     app.include_router(webhooks.router)
     app.include_router(media.router)
     app.include_router(weights.router)
+    app.include_router(uploads.router)
     app.include_router(videos.router)
     app.include_router(metrics.router)
     app.include_router(events.router)

@@ -51,6 +51,10 @@ class Settings:
         self.log_dir = Path(self.log_dir or self.data_dir / "logs").expanduser().resolve()
 
     @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / "jobs.sqlite3"
 

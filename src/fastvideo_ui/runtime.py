@@ -24,6 +24,7 @@ from .jobs.logs import LogBook
 from .jobs.scheduler import Scheduler
 from .jobs.service import JobService
 from .jobs.store import JobStore
+from .jobs.uploads import UploadStore
 from .webhooks.sender import WebhookSender
 from .webhooks.signing import new_secret
 from .webhooks.store import WebhookStore
@@ -87,11 +88,12 @@ class Runtime:
         inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
         metrics = Metrics()
         scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s, metrics,
-                              affinity_wait_s=settings.affinity_wait_s)
+                              affinity_wait_s=settings.affinity_wait_s, uploads_dir=settings.uploads_dir)
         metrics.watch(store, inventory, lambda: scheduler.snapshot().workers, lambda: scheduler.paused)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
-        jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed),
+        uploads = UploadStore(settings.uploads_dir)
+        jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
                           settings.max_queued, settings.webhook_allow_local)
         webhooks = WebhookStore(engine)
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
@@ -103,6 +105,9 @@ class Runtime:
                    sender, downloads)
 
     async def start(self) -> None:
+        swept = self.jobs.uploads.sweep(self.store.referenced_images())
+        if swept:
+            log.info("removed %d uploaded image(s) no job used", swept)
         await self.scheduler.start()
         self.webhook_sender.start()
         if self.fastvideo_installed:

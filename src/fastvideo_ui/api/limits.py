@@ -14,7 +14,8 @@ from .asgi import send_json_error
 MAX_BODY_BYTES = 256 * 1024
 # Routes that take a file: the MP4 whose settings are read back is spooled to
 # disk as it arrives, never held whole in memory.
-MAX_BODY_BYTES_FOR = {"/api/media/settings": 1024 * 1024 * 1024}
+MAX_BODY_BYTES_FOR = {"/api/media/settings": 1024 * 1024 * 1024,
+                      "/api/uploads": 32 * 1024 * 1024 + 64 * 1024}  # jobs.uploads.MAX_UPLOAD_BYTES, and a form
 
 
 def _too_large_detail(max_bytes: int) -> str:

@@ -43,6 +43,8 @@ class CreateJobRequest(BaseModel):
     retry_on_oom: bool = False
     # Where this job's started/completed/failed/stopped events are posted (else --webhook-url).
     webhook_url: str | None = Field(default=None, max_length=2000)
+    # The input image, for a model that takes one: the id POST /api/uploads gave.
+    image: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("prompt")
     @classmethod

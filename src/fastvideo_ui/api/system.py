@@ -46,6 +46,7 @@ def list_models(request: Request) -> list[dict[str, Any]]:
                              **OFFLOAD_DEFAULTS),
             "limits": limits,
             "weights": weights_json(runtime, spec),
+            "image_input": spec.image_input,
         })
     return out
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 from starlette.formparsers import MultiPartException
 
@@ -23,6 +24,7 @@ from ..jobs.params import InvalidParams
 from ..jobs.service import QueueFull
 from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
+from ..jobs.uploads import UploadRefused
 from ..runtime import Runtime
 from .jobs import _inside, _job_id, runtime_of
 from .openapi import openai_errors
@@ -101,10 +103,13 @@ async def _create_body(request: Request) -> dict[str, Any]:
         except MultiPartException as exc:
             raise OpenAIError(400, f"the body is not a valid form: {exc.message}") from None
         try:
-            if form.get("input_reference") is not None:
-                raise OpenAIError(400, "input_reference: image-to-video is not served yet; send a text prompt only",
-                                  "input_reference", "unsupported_value")
-            return {key: value for key, value in form.items() if isinstance(value, str)}
+            fields: dict[str, Any] = {key: value for key, value in form.items() if isinstance(value, str)}
+            reference = form.get("input_reference")
+            if reference is not None and not isinstance(reference, str):
+                fields["image"] = await _stored_image(request, await reference.read())
+            elif reference is not None:
+                fields["input_reference"] = reference
+            return fields
         finally:
             await form.close()
     try:
@@ -114,6 +119,15 @@ async def _create_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise OpenAIError(400, "the body must be a JSON object")
     return body
+
+
+async def _stored_image(request: Request, data: bytes) -> str:
+    """An input_reference file, stored as an upload: its id, for the job's `image`."""
+    try:
+        upload = await run_in_threadpool(runtime_of(request).jobs.uploads.save, data)
+    except UploadRefused as exc:
+        raise OpenAIError(400, f"input_reference: {exc}", "input_reference", "invalid_image") from None
+    return upload.id
 
 
 def _checked(fields: dict[str, Any], prompt: str, model_id: str) -> CreateJobRequest:
@@ -139,8 +153,8 @@ async def create_video(request: Request) -> JSONResponse:
     if not isinstance(prompt, str) or not prompt.strip():
         raise OpenAIError(400, "prompt: required, a non-empty string", "prompt", "missing_required_parameter")
     if body.get("input_reference") is not None:
-        raise OpenAIError(400, "input_reference: image-to-video is not served yet; send a text prompt only",
-                          "input_reference", "unsupported_value")
+        raise OpenAIError(400, "input_reference: send the image as a file in a multipart form (or upload it with "
+                               "POST /api/uploads and pass its id as `image`)", "input_reference", "unsupported_value")
     model_id = body.pop("model", None) or default_model(runtime)
     if not isinstance(model_id, str):
         raise OpenAIError(400, "model: must be a string", "model", "invalid_type")

@@ -48,10 +48,11 @@ class GenerationRequest:
     fps: int
     output_path: Path  # where the finished MP4 must end up
     poster_path: Path  # where its JPEG poster must end up
+    image_path: Path | None = None  # the input image (a PNG) of an image-to-video job
 
 
 GENERATION_FIELDS = tuple(f.name for f in fields(GenerationRequest)
-                          if f.name not in ("job_id", "output_path", "poster_path"))
+                          if f.name not in ("job_id", "output_path", "poster_path", "image_path"))
 
 
 @dataclass(frozen=True)

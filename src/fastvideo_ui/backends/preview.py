@@ -1,7 +1,9 @@
 """The built-in preview renderer: a real video on the CPU, with no weights.
 
 It is not a generative model. It draws coloured shapes moving over a gradient,
-all chosen from a hash of (prompt, seed), and reaches that picture by iterative
+all chosen from a hash of (prompt, seed), or, given an input image, a slow
+pan and zoom across that image (its direction and depth chosen the same way),
+and reaches that picture by iterative
 refinement from noise, one pass over the whole latent tensor per step, so that
 steps cost real time, progress is real and a stop lands between steps. The
 same (prompt, seed, parameters) always give the same file, byte for byte.
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 
+import av
 import numpy as np
 
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
@@ -72,6 +76,38 @@ def render_scene(request: GenerationRequest, lat_h: int, lat_w: int) -> np.ndarr
     return np.clip(mean + (scene - mean) * contrast, -1.0, 1.0).astype(np.float32)
 
 
+def load_image(path: Path) -> np.ndarray:
+    """An uploaded image (a PNG) as RGB uint8, (height, width, 3)."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgb24")
+
+
+def animate_image(request: GenerationRequest, image: np.ndarray, lat_h: int, lat_w: int) -> np.ndarray:
+    """A camera move across `image`, as render_scene's target: (frames, lat_h, lat_w, 3) in [-1, 1].
+    The first frame is the image's largest centred crop of the video's shape."""
+    rng = _rng(request.prompt, request.seed)
+    source = image.astype(np.float32) / 127.5 - 1.0
+    height, width = source.shape[:2]
+    aspect = lat_w / lat_h
+    base_w = min(float(width), height * aspect)
+    base_h = base_w / aspect
+    zoom_to = 1.0 + rng.uniform(0.08, 0.22)
+    angle = rng.uniform(0.0, 2 * np.pi)
+    frames = request.num_frames
+    out = np.empty((frames, lat_h, lat_w, 3), dtype=np.float32)
+    for index in range(frames):
+        t = index / max(1, frames - 1)
+        zoom = 1.0 + (zoom_to - 1.0) * t
+        crop_w, crop_h = base_w / zoom, base_h / zoom
+        centre_x = width / 2 + np.cos(angle) * (width - crop_w) / 2 * t
+        centre_y = height / 2 + np.sin(angle) * (height - crop_h) / 2 * t
+        xs = (centre_x - crop_w / 2 + (np.arange(lat_w) + 0.5) * crop_w / lat_w).astype(int).clip(0, width - 1)
+        ys = (centre_y - crop_h / 2 + (np.arange(lat_h) + 0.5) * crop_h / lat_h).astype(int).clip(0, height - 1)
+        out[index] = source[ys[:, None], xs[None, :]]
+    return out
+
+
 def _smooth(x: np.ndarray) -> np.ndarray:
     """A 3x3 box blur over the spatial axes."""
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
@@ -104,7 +140,11 @@ class PreviewBackend:
             request.num_inference_steps, request.seed,
         )
         reporter.phase("encoding prompt")
-        target = render_scene(request, lat_h, lat_w)
+        if request.image_path is not None:
+            log.info("animating the input image %s", request.image_path.name)
+            target = animate_image(request, load_image(request.image_path), lat_h, lat_w)
+        else:
+            target = render_scene(request, lat_h, lat_w)
         reporter.check_stop()
 
         reporter.phase("denoising")

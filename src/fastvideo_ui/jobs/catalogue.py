@@ -50,6 +50,7 @@ class ModelSpec:
     description: str = ""
     default_negative_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    image_input: str = "none"  # an input image: "none", "optional" or "required"
 
     @property
     def device_kind(self) -> str:
@@ -95,9 +96,11 @@ PREVIEW = ModelSpec(
     type="t2v",
     description=(
         "A built-in procedural renderer for trying the tool without a GPU or weights. "
-        "It is a preview renderer, not a model: it draws an animation seeded by the prompt and seed."
+        "It is a preview renderer, not a model: it draws an animation seeded by the prompt and seed, "
+        "or, given an image, pans and zooms across it."
     ),
     defaults=_defaults(30, 49, 480, 832, 5.0, 16),
+    image_input="optional",  # with one, it animates that picture
     limits={
         "num_inference_steps": Range(1, 10000),
         "num_frames": Range(1, 1000),

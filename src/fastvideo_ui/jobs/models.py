@@ -60,11 +60,14 @@ class JobRow(Base):
     # its events are posted (else the server's --webhook-url).
     remixed_from: Mapped[str | None] = mapped_column(String(36), nullable=True)
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The input image of an image-to-video job: an upload's id (jobs/uploads.py).
+    image: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
         Index("ix_jobs_queue", "status", "priority", "queue_rank", "id"),
+        Index("ix_jobs_image", "image"),
     )
 
 

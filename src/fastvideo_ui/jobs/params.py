@@ -12,9 +12,9 @@ from ..backends.offload import OFFLOAD_FIELDS, resolve_offload
 from .catalogue import ModelSpec, check_params
 
 # What a create request may carry beyond the generation parameters and offload.
-JOB_OPTIONS = ("num_gpus", "priority", "retry_on_oom", "webhook_url")
+JOB_OPTIONS = ("num_gpus", "priority", "retry_on_oom", "webhook_url", "image")
 # Every field a create request can set that a job keeps (a remix copies them).
-STORED_FIELDS = (*GENERATION_FIELDS, *OFFLOAD_FIELDS, "num_gpus", "priority", "retry_on_oom")
+STORED_FIELDS = (*GENERATION_FIELDS, *OFFLOAD_FIELDS, "num_gpus", "priority", "retry_on_oom", "image")
 
 
 class InvalidParams(Exception):

@@ -52,6 +52,7 @@ class Scheduler:
         metrics: Metrics,
         backfill: bool = True,
         affinity_wait_s: float = 0.0,
+        uploads_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.logs = logs
@@ -61,7 +62,7 @@ class Scheduler:
         self.affinity_wait_s = affinity_wait_s
         self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
         self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self._run_ended, inventory,
-                                        output_dir, stop_grace_s, metrics)
+                                        output_dir, stop_grace_s, metrics, uploads_dir)
         self._deleting: set[str] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None

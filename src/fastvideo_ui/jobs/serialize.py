@@ -22,7 +22,7 @@ COPIED = (
     "use_fsdp_inference",
     # additions
     "vae_cpu_offload", "dit_layerwise_offload", "fps", "negative_prompt", "queued_at", "step", "total_steps",
-    "eta_seconds", "attempts", "priority", "held", "retry_on_oom", "remixed_from", "webhook_url",
+    "eta_seconds", "attempts", "priority", "held", "retry_on_oom", "remixed_from", "webhook_url", "image",
 )
 # What a record holds: the copied columns, then those the JSON derives fields from.
 RECORD_COLUMNS = (*COPIED, "devices", "poster_path")
@@ -50,6 +50,7 @@ def record_json(record: Sequence[Any], queue_position: int | None = None) -> dic
     job["video_url"] = f"/api/jobs/{job_id}/video" if job["output_path"] else None
     job["poster_url"] = f"/api/jobs/{job_id}/poster" if poster_path else None
     job["log_url"] = f"/api/jobs/{job_id}/download_log"
+    job["image_url"] = f"/api/uploads/{job['image']}" if job["image"] else None
     return job
 
 

@@ -20,6 +20,7 @@ from .scheduler import Scheduler
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus, check_transition
 from .store import RESET_RUN_FIELDS, JobNotFound, JobStore, QueuedJob
+from .uploads import UploadStore
 
 # How long a stop request waits for a cooperative stop before answering.
 STOP_ANSWER_WAIT_S = 2.0
@@ -51,8 +52,8 @@ class QueueFull(Exception):
 
 class JobService:
     def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
-                 availability: Callable[[ModelSpec], tuple[bool, str]], max_queued: int = 1000,
-                 webhook_allow_local: bool = False) -> None:
+                 availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
+                 max_queued: int = 1000, webhook_allow_local: bool = False) -> None:
         self.store = store
         self.availability = availability
         self.logs = logs
@@ -60,6 +61,7 @@ class JobService:
         self.scheduler = scheduler
         self.max_queued = max_queued
         self.webhook_allow_local = webhook_allow_local
+        self.uploads = uploads
 
     def check_queue_room(self) -> None:
         """Raise QueueFull when one more queued job would pass the cap."""
@@ -84,8 +86,17 @@ class JobService:
         problem = url_problem(webhook_url, self.webhook_allow_local) if webhook_url else None
         if problem:
             raise InvalidParams([("webhook_url", problem)])
+        self._check_image(spec, asked.get("image"))
         params = resolve_params(spec, asked, len(self.scheduler.inventory.devices(spec.device_kind)))
         return self.create(spec, params, start)
+
+    def _check_image(self, spec: ModelSpec, image: str | None) -> None:
+        if image and spec.image_input == "none":
+            raise InvalidParams([("image", f"{spec.id} does not take an image (it is {spec.type})")])
+        if not image and spec.image_input == "required":
+            raise InvalidParams([("image", f"{spec.id} needs an input image: upload one (POST /api/uploads)")])
+        if image and not self.uploads.exists(image):
+            raise InvalidParams([("image", "no upload has this id: upload the image first (POST /api/uploads)")])
 
     def remix(self, job_id: str, prompt: str) -> JobRow:
         """A new job with the source job's settings and a new prompt, queued."""
@@ -233,6 +244,8 @@ class JobService:
                 if path:
                     Path(path).unlink(missing_ok=True)
             self.logs.remove(job_id)
+            if row.image:  # the last job that used an upload takes it along
+                self.uploads.remove_if_unused(row.image, self.store.image_in_use(row.image))
         finally:
             self.scheduler.end_delete(job_id)
         self.bus.publish(events.DELETED, {"id": job_id})

@@ -215,6 +215,14 @@ class JobStore:
         self._queue_version += 1
         return result.rowcount == 1
 
+    def image_in_use(self, upload_id: str) -> bool:
+        with self._session() as session:
+            return session.scalar(select(JobRow.id).where(JobRow.image == upload_id).limit(1)) is not None
+
+    def referenced_images(self) -> set[str]:
+        with self._session() as session:
+            return set(session.scalars(select(JobRow.image).where(JobRow.image.is_not(None)).distinct()))
+
     def running_ids(self) -> builtins.list[str]:
         query = select(JobRow.id).where(JobRow.status == JobStatus.RUNNING.value)
         with self._session() as session:

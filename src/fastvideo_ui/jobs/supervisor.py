@@ -86,7 +86,8 @@ WeightsGate = Callable[[str, Callable[[Download], None], Callable[[], bool]], Aw
 class RunSupervisor:
     def __init__(self, store: JobStore, logs: LogBook, publish: Callable[[str, dict[str, Any]], None],
                  publish_job: Callable[[JobRow], None], on_finished: Callable[[], None],
-                 inventory: Inventory, output_dir: Path, stop_grace_s: float, metrics: Metrics) -> None:
+                 inventory: Inventory, output_dir: Path, stop_grace_s: float, metrics: Metrics,
+                 uploads_dir: Path | None = None) -> None:
         self.store = store
         self.metrics = metrics
         self.logs = logs
@@ -95,6 +96,7 @@ class RunSupervisor:
         self.on_finished = on_finished
         self.inventory = inventory
         self.output_dir = output_dir
+        self.uploads_dir = uploads_dir or output_dir.parent / "uploads"
         self.stop_grace_s = stop_grace_s
         self._allocated: dict[str, str] = {}
         self._runs: dict[str, Run] = {}
@@ -223,6 +225,7 @@ class RunSupervisor:
             "job": {"id": row.id, **{name: getattr(row, name) for name in GENERATION_FIELDS}},
             "output_path": str(self.output_dir / f"{row.id}.mp4"),
             "poster_path": str(self.output_dir / f"{row.id}.jpg"),
+            "image_path": str(self.uploads_dir / f"{row.image}.png") if row.image else None,
         }
 
     async def _finish(self, run: Run, outcome: Outcome) -> None:

@@ -196,6 +196,7 @@ class Worker:
         reporter.check_stop()
         request = GenerationRequest(
             job_id=job["id"], output_path=Path(message["output_path"]), poster_path=Path(message["poster_path"]),
+            image_path=Path(message["image_path"]) if message.get("image_path") else None,
             **{name: job[name] for name in GENERATION_FIELDS},
         )
         result = self.backend.generate(request, reporter)

@@ -1,0 +1,93 @@
+"""Images for image-to-video jobs: upload one (validated, stripped of its
+metadata, stored by content), then name its id in a job's `image`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.formparsers import MultiPartException
+
+from ..jobs.uploads import FORMATS, MAX_UPLOAD_BYTES, UploadRefused, UploadStore
+from ..runtime import Runtime
+from .openapi import errors
+
+router = APIRouter(prefix="/api/uploads", tags=["uploads"], responses=errors(401, 429))
+
+
+class UploadBody(BaseModel):
+    id: str = Field(description="the SHA-256 of the stored PNG: name it in a job's `image`")
+    width: int
+    height: int
+    bytes: int
+    source_format: str = Field(description="PNG, JPEG or WEBP, as uploaded (it is stored as PNG)")
+    url: str
+
+
+def uploads_of(request: Request) -> UploadStore:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.jobs.uploads
+
+
+def _refused(status: int, message: str) -> JSONResponse:
+    if status == 422:
+        return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "file"], "msg": message}]},
+                            status_code=422)
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+async def _image_bytes(request: Request) -> bytes | JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=5, max_part_size=MAX_UPLOAD_BYTES)
+        except MultiPartException as exc:
+            return _refused(400, f"not a valid multipart form: {exc.message}")
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                return _refused(422, "send the image as the form's `file` field")
+            return await upload.read()
+        finally:
+            await form.close()
+    if content_type in FORMATS.values():
+        return await request.body()
+    return _refused(415, "send an image (PNG, JPEG or WebP) as the body, or as a form's `file` field")
+
+
+@router.post("", status_code=201, response_model=UploadBody, responses=errors(400, 413, 415, 422),
+             openapi_extra={"requestBody": {"content": {
+                 **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in FORMATS.values()},
+                 "multipart/form-data": {"schema": {"type": "object", "properties": {
+                     "file": {"type": "string", "format": "binary"}}}}}}})
+async def upload_image(request: Request) -> Any:
+    """Store an image: PNG, JPEG or WebP, at most 32 MiB and 40 million pixels.
+    It is turned upright by its EXIF orientation and kept as a PNG without any
+    metadata. The same picture gives the same id."""
+    data = await _image_bytes(request)
+    if isinstance(data, JSONResponse):
+        return data
+    try:
+        upload = await run_in_threadpool(uploads_of(request).save, data)
+    except UploadRefused as exc:
+        return _refused(exc.status, str(exc))
+    return JSONResponse(upload.as_json(), status_code=201)
+
+
+_IMAGE = {200: {"content": {"image/png": {}}, "description": "the stored PNG"}, **errors(404)}
+
+
+@router.get("/{upload_id}", response_class=FileResponse, responses=_IMAGE)
+def uploaded_image(request: Request, upload_id: str) -> Response:
+    store = uploads_of(request)
+    if not store.exists(upload_id):
+        return JSONResponse({"detail": "no upload has this id"}, status_code=404)
+    return FileResponse(store.path(upload_id), media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
+
+
+router.add_api_route("/{upload_id}", uploaded_image, methods=["HEAD"], response_class=FileResponse,
+                     responses=_IMAGE, operation_id="head_uploaded_image")

@@ -1,0 +1,181 @@
+"""Uploaded images and jobs that take one: validation by Pillow, metadata
+stripped, stored by content, animated by the preview renderer, and deleted
+with the last job that used them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+import struct
+import warnings
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+import openai
+import pytest
+from PIL import Image
+
+from conftest import PREVIEW, WAN, InProcessServer, Server
+
+SMALL = {"model_id": PREVIEW, "prompt": "a slow look across", "num_inference_steps": 2, "num_frames": 9,
+         "height": 64, "width": 96}
+
+
+def image_bytes(width: int = 96, height: int = 64, fmt: str = "PNG", **save: Any) -> bytes:
+    """Left half red, right half blue: easy to find again in a video."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[:, : width // 2] = (230, 20, 20)
+    pixels[:, width // 2:] = (20, 20, 230)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+def upload(server: Server, data: bytes, content_type: str = "image/png") -> Any:
+    return server.client.post("/api/uploads", content=data, headers={"Content-Type": content_type})
+
+
+def test_an_upload_is_cleaned_stored_by_content_and_served(server: Server) -> None:
+    first = upload(server, image_bytes())
+    assert first.status_code == 201, first.text
+    body = first.json()
+    stored = server.client.get(body["url"])
+    assert stored.headers["content-type"] == "image/png"
+    assert body["id"] == hashlib.sha256(stored.content).hexdigest() and body["bytes"] == len(stored.content)
+    assert (body["width"], body["height"], body["source_format"]) == (96, 64, "PNG")
+    # The same picture, as a form and as a JPEG-free second upload, is the same upload.
+    again = server.client.post("/api/uploads", files={"file": ("same.png", image_bytes(), "image/png")})
+    assert again.status_code == 201 and again.json()["id"] == body["id"]
+    assert server.client.head(body["url"]).status_code == 200
+    assert server.client.get("/api/uploads/" + "0" * 64).status_code == 404
+    assert server.client.get("/api/uploads/../jobs.sqlite3").status_code == 404
+
+
+def test_exif_is_stripped_and_the_picture_turned_upright(server: Server) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    exif[0x010F] = "SecretCam"  # the maker; GPS would be just as gone
+    jpeg = image_bytes(96, 64, "JPEG", exif=exif.tobytes(), quality=95)
+    assert b"SecretCam" in jpeg
+    made = upload(server, jpeg, "image/jpeg").json()
+    assert (made["width"], made["height"], made["source_format"]) == (64, 96, "JPEG")  # upright
+    stored = server.client.get(made["url"]).content
+    assert b"SecretCam" not in stored and b"Exif" not in stored
+    assert not Image.open(io.BytesIO(stored)).getexif()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims a size its data does not have (a decompression bomb's first line)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+
+
+def test_bad_images_are_refused_by_kind(server: Server) -> None:
+    gif = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(gif, format="GIF")
+    answers = {
+        "text": upload(server, b"hello, not a picture"),
+        "gif": upload(server, gif.getvalue(), "image/png"),
+        "not an image type": server.client.post("/api/uploads", json={"image": "x"}),
+        "truncated": upload(server, image_bytes(400, 300)[:600]),
+        "tiny": upload(server, image_bytes(8, 8)),
+        "bomb": upload(server, _png_claiming(20000, 20000)),
+        "over our cap": upload(server, _png_claiming(8000, 6000)),
+    }
+    # Over the cap: the declared length is enough for a 413, before a byte of the body is read.
+    with socket.create_connection(("127.0.0.1", server.port)) as raw:
+        raw.sendall(b"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                    b"Content-Length: 40000000\r\n\r\n")
+        answers["too large"] = httpx.Response(int(raw.recv(65536).split(b" ", 2)[1]))
+    assert {what: answer.status_code for what, answer in answers.items()} == {
+        "text": 415, "gif": 415, "not an image type": 415, "truncated": 422, "tiny": 422, "bomb": 422, "over our cap": 422,
+        "too large": 413}
+    assert "40 million pixels" in answers["bomb"].json()["detail"][0]["msg"]
+    assert "8000x6000" in answers["over our cap"].json()["detail"][0]["msg"]
+    assert answers["truncated"].json()["detail"][0]["loc"] == ["body", "file"]
+    assert not list((server.data_dir / "uploads").glob("*.png"))  # nothing refused was kept
+
+
+def test_the_preview_animates_the_image_and_jobs_check_it(server: Server, tmp_path: Path) -> None:
+    image = upload(server, image_bytes()).json()["id"]
+    missing = server.client.post("/api/jobs", json=SMALL | {"image": "f" * 64})
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "image"]
+    assert server.client.post("/api/jobs", json=SMALL | {"image": "not-an-id"}).status_code == 422
+
+    job = server.create(**SMALL, image=image, start=True)
+    assert job["image"] == image and job["image_url"] == f"/api/uploads/{image}"
+    done = server.wait_status(job["id"], "completed")
+    path = tmp_path / "v.mp4"
+    path.write_bytes(server.client.get(done["video_url"]).content)
+    with av.open(str(path)) as container:
+        frames = [frame.to_ndarray(format="rgb24").astype(int) for frame in container.decode(video=0)]
+    first = frames[0]
+    left, right = first[:, :30].mean(axis=(0, 1)), first[:, -30:].mean(axis=(0, 1))
+    assert left[0] > left[2] + 80 and right[2] > right[0] + 80, (left, right)  # red left, blue right: the image
+    assert np.abs(frames[-1] - frames[0]).mean() > 2  # and the camera moved
+
+    remix = server.client.post(f"/v1/videos/{job['id']}/remix", json={"prompt": "again"}).json()
+    assert server.job(remix["id"])["image"] == image
+
+
+def test_an_upload_goes_with_the_last_job_that_used_it(server: Server) -> None:
+    image = upload(server, image_bytes()).json()["id"]
+    stored = server.data_dir / "uploads" / f"{image}.png"
+    one = server.create(**SMALL, image=image)
+    two = server.create(**SMALL, image=image)
+    server.client.delete(f"/api/jobs/{one['id']}")
+    assert stored.exists()  # the second job still uses it
+    server.client.delete(f"/api/jobs/{two['id']}")
+    assert not stored.exists()
+
+
+def test_an_upload_no_job_used_is_swept_at_start_after_a_day(tmp_path: Path) -> None:
+    first = InProcessServer(tmp_path / "data", []).start()
+    try:
+        kept = upload(first, image_bytes()).json()["id"]
+        unused = upload(first, image_bytes(64, 64)).json()["id"]
+        fresh = upload(first, image_bytes(80, 64)).json()["id"]
+        first.create(**SMALL, image=kept)
+    finally:
+        first.terminate()
+    uploads = tmp_path / "data" / "uploads"
+    day_ago = os.path.getmtime(uploads / f"{unused}.png") - 2 * 86400
+    for name in (kept, unused):
+        os.utime(uploads / f"{name}.png", (day_ago, day_ago))
+    second = InProcessServer(tmp_path / "data", []).start()
+    try:
+        assert sorted(path.stem for path in uploads.glob("*.png")) == sorted([kept, fresh])
+    finally:
+        second.terminate()
+
+
+def test_a_text_to_video_model_refuses_an_image(fastvideo: Callable[..., Any]) -> None:
+    fake = fastvideo()
+    image = upload(fake.server, image_bytes()).json()["id"]
+    refused = fake.server.client.post("/api/jobs", json={"model_id": WAN, "prompt": "p", "image": image})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "image"]
+    assert "does not take an image" in refused.json()["detail"][0]["msg"]
+
+
+def test_openais_input_reference_becomes_the_jobs_image(server: Server) -> None:
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        video = client.videos.create(prompt="look", model=PREVIEW, size="96x64", seconds="1",
+                                     input_reference=("ref.png", image_bytes(), "image/png"),
+                                     extra_body={"num_inference_steps": 2})
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.videos.create(prompt="look", model=PREVIEW, input_reference=("ref.png", b"junk", "image/png"))
+    expected = hashlib.sha256(server.client.get(f"/api/uploads/{server.job(video.id)['image']}").content).hexdigest()
+    assert server.job(video.id)["image"] == expected
+    assert refused.value.body["param"] == "input_reference"  # type: ignore[index]
