@@ -4,6 +4,7 @@ with the last job that used them."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -97,8 +98,8 @@ def test_bad_images_are_refused_by_kind(server: Server) -> None:
                     b"Content-Length: 40000000\r\n\r\n")
         answers["too large"] = httpx.Response(int(raw.recv(65536).split(b" ", 2)[1]))
     assert {what: answer.status_code for what, answer in answers.items()} == {
-        "text": 415, "gif": 415, "not an image type": 415, "truncated": 422, "tiny": 422, "bomb": 422, "over our cap": 422,
-        "too large": 413}
+        "text": 415, "gif": 415, "not an image type": 415, "truncated": 422, "tiny": 422, "bomb": 422,
+        "over our cap": 422, "too large": 413}
     assert "40 million pixels" in answers["bomb"].json()["detail"][0]["msg"]
     assert "8000x6000" in answers["over our cap"].json()["detail"][0]["msg"]
     assert answers["truncated"].json()["detail"][0]["loc"] == ["body", "file"]
@@ -125,6 +126,15 @@ def test_the_preview_animates_the_image_and_jobs_check_it(server: Server, tmp_pa
 
     remix = server.client.post(f"/v1/videos/{job['id']}/remix", json={"prompt": "again"}).json()
     assert server.job(remix["id"])["image"] == image
+
+    # Continue from the last frame: it becomes an upload, and the next job starts from it.
+    last = server.client.post(f"/api/uploads/from-job/{job['id']}")
+    assert last.status_code == 201, last.text
+    picture = np.asarray(Image.open(io.BytesIO(server.client.get(last.json()["url"]).content))).astype(int)
+    assert picture.shape == frames[-1].shape and np.abs(picture - frames[-1]).mean() < 1
+    assert server.create(**SMALL, image=last.json()["id"], start=True)["image"] == last.json()["id"]
+    pending = server.create(**SMALL)
+    assert server.client.post(f"/api/uploads/from-job/{pending['id']}").status_code == 409
 
 
 def test_an_upload_goes_with_the_last_job_that_used_it(server: Server) -> None:
@@ -179,3 +189,56 @@ def test_openais_input_reference_becomes_the_jobs_image(server: Server) -> None:
     expected = hashlib.sha256(server.client.get(f"/api/uploads/{server.job(video.id)['image']}").content).hexdigest()
     assert server.job(video.id)["image"] == expected
     assert refused.value.body["param"] == "input_reference"  # type: ignore[index]
+
+
+def test_the_new_job_dialog_takes_an_image_and_a_job_continues_from_its_last_frame(
+        server: Server, open_page: Callable[..., Any], tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    picture = tmp_path / "look.png"
+    picture.write_bytes(image_bytes())
+    page = open_page(server)
+    page.locator("header [data-action=new-job]").click()
+    dialog = page.locator("dialog.create-job")
+    expect(page.locator("#cj-image-label")).to_have_text("Input image (optional)")  # the preview takes one
+    page.set_input_files("#cj-image-file", str(picture))
+    expect(dialog.locator(".image-thumb")).to_be_visible()
+    page.fill("#cj-prompt", "from a picture")
+    for name, value in {"height": 64, "width": 96, "num_frames": 9, "num_inference_steps": 2}.items():
+        page.fill(f"#cj-{name}", str(value))
+    page.locator("dialog.create-job button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+    job = server.client.get("/api/jobs").json()[0]
+    assert job["image"] == upload(server, image_bytes()).json()["id"]
+    card = page.locator(f"job-card[data-id='{job['id']}']")
+    expect(card.locator("img.input-thumb")).to_be_visible()
+    server.wait_status(job["id"], "completed")
+
+    # Pasting an image into the dialog sets it too (what Ctrl+V with a copied picture dispatches).
+    page.locator("header [data-action=new-job]").click()
+    expect(dialog.locator(".image-thumb")).to_be_hidden()  # a new job starts without one
+    page.evaluate("""(data) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "pasted.png", { type: "image/png" }));
+        document.querySelector("#cj-prompt").dispatchEvent(
+            new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true }));
+    }""", base64.b64encode(image_bytes(64, 64)).decode())
+    expect(dialog.locator(".image-thumb")).to_be_visible()
+    expect(page.locator("#cj-image-note")).to_have_text("64×64")
+    page.keyboard.press("Escape")
+
+    # Continue from the last frame: the detail view's button opens New job with that frame as the image.
+    card.locator("video").wait_for()
+    page.evaluate("(job) => document.querySelector('job-detail-dialog').open(job)", server.job(job["id"]))
+    detail = page.locator("dialog.detail")
+    expect(detail.locator(".input-image img")).to_be_visible()
+    detail.get_by_role("button", name="Continue from last frame").click()
+    expect(page.locator("#cj-title")).to_have_text("Continue from the last frame")
+    expect(page.locator("#cj-image-note")).to_have_text("its last frame")
+    expect(page.locator("#cj-prompt")).to_have_value("from a picture")
+    page.locator("dialog.create-job button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+    follow_up = next(j for j in server.client.get("/api/jobs").json() if j["id"] != job["id"])
+    assert follow_up["image"] and follow_up["image"] != job["image"]
+    assert follow_up["image"] == server.client.post(f"/api/uploads/from-job/{job['id']}").json()["id"]

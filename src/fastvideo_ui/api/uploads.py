@@ -13,6 +13,7 @@ from starlette.formparsers import MultiPartException
 
 from ..jobs.uploads import FORMATS, MAX_UPLOAD_BYTES, UploadRefused, UploadStore
 from ..runtime import Runtime
+from .jobs import _inside, _job_id
 from .openapi import errors
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"], responses=errors(401, 429))
@@ -72,6 +73,23 @@ async def upload_image(request: Request) -> Any:
         return data
     try:
         upload = await run_in_threadpool(uploads_of(request).save, data)
+    except UploadRefused as exc:
+        return _refused(exc.status, str(exc))
+    return JSONResponse(upload.as_json(), status_code=201)
+
+
+@router.post("/from-job/{job_id}", status_code=201, response_model=UploadBody, responses=errors(404, 409))
+async def upload_last_frame(request: Request, job_id: str) -> Any:
+    """A completed job's last frame as an upload: start an image-to-video job
+    from it to continue the clip ("Continue from last frame")."""
+    runtime: Runtime = request.app.state.runtime
+    row = runtime.store.require(_job_id(job_id))
+    video = _inside(row.output_path, runtime.settings.output_dir)  # type: ignore[arg-type]
+    if video is None:
+        return JSONResponse({"detail": f"job {row.id} has no video to continue from (it is {row.status})"},
+                            status_code=409)
+    try:
+        upload = await run_in_threadpool(uploads_of(request).save_last_frame, video)
     except UploadRefused as exc:
         return _refused(exc.status, str(exc))
     return JSONResponse(upload.as_json(), status_code=201)

@@ -105,6 +105,20 @@ class UploadStore:
             os.utime(target)  # uploaded again: its grace period starts again
         return Upload(upload_id, width, height, len(png), source)
 
+    def save_last_frame(self, video: Path) -> Upload:
+        """The last frame of a video this server made, as an upload (to continue from it)."""
+        import av  # imported when asked only: the server otherwise never decodes video
+
+        last = None
+        with av.open(str(video)) as container:
+            for frame in container.decode(video=0):
+                last = frame
+        if last is None:
+            raise UploadRefused(422, "the video has no frames")
+        out = io.BytesIO()
+        last.to_image().save(out, format="PNG")
+        return self.save(out.getvalue())
+
     def remove_if_unused(self, upload_id: str, in_use: bool) -> bool:
         if in_use or not is_upload_id(upload_id):
             return False

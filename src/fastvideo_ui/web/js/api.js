@@ -46,7 +46,7 @@ async function request(method, path, { body, params, file } = {}) {
     init.body = JSON.stringify(body);
   }
   if (file !== undefined) {
-    init.headers["Content-Type"] = "video/mp4";
+    init.headers["Content-Type"] = file.type || "application/octet-stream";
     init.body = file;
   }
   let response;
@@ -90,7 +90,11 @@ export const api = {
   resumeQueue: async () => (await request("POST", "/api/queue/resume")).data,
   logs: async (id, after, limit) => (await request("GET", `/api/jobs/${id}/logs`, { params: { after, limit } })).data,
   // The settings a video was made with, read from inside the MP4 by the server.
-  videoSettings: async (file) => (await request("POST", "/api/media/settings", { file })).data.settings,
+  videoSettings: async (file) => (await request("POST", "/api/media/settings",
+    { file: file.type ? file : new Blob([file], { type: "video/mp4" }) })).data.settings,
+  // An input image: stored by the server (cleaned, by content); the job names its id.
+  upload: async (file) => (await request("POST", "/api/uploads", { file })).data,
+  lastFrame: async (id) => (await request("POST", `/api/uploads/from-job/${id}`)).data,
   download: async (modelId) => (await request("POST", `/api/models/${modelId}/download`)).data,
   cancelDownload: async (modelId) => (await request("DELETE", `/api/models/${modelId}/download`)).data,
   models: async () => (await request("GET", "/api/models")).data,

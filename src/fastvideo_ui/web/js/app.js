@@ -70,6 +70,10 @@ const ACTIONS = {
   hold: (job) => api.hold(job.id),
   release: (job) => api.release(job.id),
   duplicate: (job) => $("create-job-dialog").open(job),
+  continue: async (job) => {
+    const frame = await api.lastFrame(job.id);
+    $("create-job-dialog").open(job, { title: "Continue from the last frame", image: frame.id });
+  },
   logs: (job) => $("log-console").open(job),
   open: (job) => $("job-detail-dialog").open(job),
 };

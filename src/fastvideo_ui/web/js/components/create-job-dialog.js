@@ -68,6 +68,18 @@ export class CreateJobDialog extends HTMLElement {
     this.formError = h("p", { class: "form-error", role: "alert", hidden: true });
     this.submitButton = h("button", { type: "submit", class: "btn primary" }, "Create");
     this.heading = h("h2", { id: "cj-title" }, "New job");
+    this.imageInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", hidden: true,
+      id: "cj-image-file", onchange: () => { if (this.imageInput.files[0]) this.setImage(this.imageInput.files[0]); } });
+    this.imageThumb = h("img", { class: "image-thumb", alt: "the input image", hidden: true });
+    this.imageNote = h("span", { class: "hint", id: "cj-image-note" }, "Drop, paste or choose an image");
+    this.imageRemove = h("button", { type: "button", class: "btn quiet", hidden: true,
+      onclick: () => this.clearImage() }, "Remove");
+    this.imageField = h("div", { class: "field image-field", dataset: { field: "image" } },
+      h("label", { for: "cj-image-file", id: "cj-image-label" }, "Input image"),
+      h("div", { class: "image-row" }, this.imageThumb, this.imageNote,
+        h("button", { type: "button", class: "btn", onclick: () => this.imageInput.click() }, "Choose…"),
+        this.imageRemove, this.imageInput),
+      h("p", { class: "field-error", id: "cj-image-error", hidden: true }));
     this.videoInput = h("input", { type: "file", accept: "video/mp4,.mp4", hidden: true, id: "cj-from-video",
       onchange: () => { if (this.videoInput.files[0]) this.fillFromVideo(this.videoInput.files[0]); } });
     const fromVideo = h("button", { type: "button", class: "btn", title: "Fill the form from an MP4 this tool made",
@@ -77,6 +89,7 @@ export class CreateJobDialog extends HTMLElement {
       field("model_id", "Model", this.modelSelect),
       this.weights,
       field("prompt", "Prompt", this.prompt),
+      this.imageField,
       h("div", { class: "grid" },
         field("num_inference_steps", "Steps", numberInput("num_inference_steps")),
         field("num_frames", "Frames", numberInput("num_frames")),
@@ -134,7 +147,14 @@ export class CreateJobDialog extends HTMLElement {
       this.dialog.classList.remove("dropping");
       if (!file) return;
       event.preventDefault();
-      this.fillFromVideo(file);
+      if (file.type.startsWith("image/")) this.setImage(file);
+      else this.fillFromVideo(file);
+    });
+    this.dialog.addEventListener("paste", (event) => {
+      const file = [...(event.clipboardData?.files || [])].find((item) => item.type.startsWith("image/"));
+      if (!file) return;
+      event.preventDefault();
+      this.setImage(file);
     });
     this.updateBatch();
   }
@@ -207,6 +227,7 @@ export class CreateJobDialog extends HTMLElement {
   applyModel(model, fill) {
     if (!model) return;
     this.showWeights(model);
+    this.showImageField(model);
     const hint = this.form.querySelector("#cj-model_id-hint");
     hint.textContent = model.available ? model.description || "" : `Unavailable: ${model.reason}`;
     for (const name of ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "num_gpus"]) {
@@ -236,9 +257,19 @@ export class CreateJobDialog extends HTMLElement {
     }
   }
 
-  async open(job = null, { title } = {}) {
+  async open(job = null, { title, image } = {}) {
     this.clearErrors();
-    const model = await this.fillModels(job ? job.model_id : this.modelSelect.value);
+    this.clearImage();
+    // Continuing from a frame needs a model that takes an image: the job's own, else the first that does.
+    let wanted = job ? job.model_id : this.modelSelect.value;
+    if (image) {
+      await loadModels();
+      const own = modelById(wanted);
+      if (!own || own.image_input === "none") {
+        wanted = (await loadModels()).find((m) => m.available && m.image_input !== "none")?.id || wanted;
+      }
+    }
+    const model = await this.fillModels(wanted);
     this.applyModel(model, true);
     this.batchMode.value = "single";
     this.updateBatch();
@@ -255,6 +286,8 @@ export class CreateJobDialog extends HTMLElement {
     } else {
       this.control("seed").value = randomSeed();
     }
+    const imageId = image || (job && job.image);
+    if (imageId && model && model.image_input !== "none") this.showImage(imageId, image ? "its last frame" : "");
     this.heading.textContent = title || (job ? "Duplicate job" : "New job");
     this.dialog.showModal();
     this.control("prompt").focus();
@@ -262,6 +295,46 @@ export class CreateJobDialog extends HTMLElement {
 
   close() {
     this.dialog.close();
+  }
+
+  // The chosen model says whether it takes an input image (none, optional, required).
+  showImageField(model) {
+    const takes = model ? model.image_input || "none" : "none";
+    this.imageField.hidden = takes === "none";
+    this.form.querySelector("#cj-image-label").textContent =
+      takes === "required" ? "Input image (required)" : "Input image (optional)";
+  }
+
+  async setImage(file) {
+    this.clearError("image");
+    this.imageNote.textContent = `Uploading ${file.name || "the image"}…`;
+    try {
+      const stored = await api.upload(file);
+      this.showImage(stored.id, `${stored.width}×${stored.height}`);
+    } catch (error) {
+      this.imageNote.textContent = "Drop, paste or choose an image";
+      const node = this.form.querySelector("#cj-image-error");
+      node.textContent = error instanceof ApiError ? error.message : String(error);
+      node.hidden = false;
+    } finally {
+      this.imageInput.value = "";
+    }
+  }
+
+  showImage(id, note) {
+    this.imageId = id;
+    this.imageThumb.src = `/api/uploads/${id}`;
+    this.imageThumb.hidden = false;
+    this.imageRemove.hidden = false;
+    this.imageNote.textContent = note || "";
+  }
+
+  clearImage() {
+    this.imageId = null;
+    this.imageThumb.hidden = true;
+    this.imageThumb.removeAttribute("src");
+    this.imageRemove.hidden = true;
+    this.imageNote.textContent = "Drop, paste or choose an image";
   }
 
   // The settings inside an MP4 this tool made, into the form (the model too, when this server has it).
@@ -310,6 +383,7 @@ export class CreateJobDialog extends HTMLElement {
       if (!this.control(name).disabled) out[name] = this.control(name).checked;
     }
     out.retry_on_oom = this.control("retry_on_oom").checked;
+    if (this.imageId && !this.imageField.hidden) out.image = this.imageId;
     out.start = this.control("start").checked;
     return out;
   }

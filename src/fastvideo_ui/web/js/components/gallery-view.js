@@ -67,6 +67,9 @@ export class GalleryView extends HTMLElement {
   tile(job) {
     const poster = h("img", { src: job.poster_url || "", alt: "", loading: "lazy", width: job.width, height: job.height });
     const frame = h("div", { class: "tile-media" }, poster);
+    if (job.image_url) {
+      frame.append(h("img", { class: "input-thumb", src: job.image_url, alt: "input image", loading: "lazy" }));
+    }
     const button = h("button", { type: "button", class: "tile", dataset: { id: job.id },
       "aria-label": `Open: ${job.prompt.slice(0, 100)}` },
       frame, h("span", { class: "tile-caption" }, job.prompt), h("span", { class: "tile-meta" },

@@ -31,6 +31,7 @@ export class JobCard extends HTMLElement {
     this.queuePosition = h("span", { class: "queue-position" });
     this.timing = h("span", { class: "timings" });
     this.prompt = h("p", { class: "prompt", id: headingId });
+    this.inputImage = h("img", { class: "input-thumb", alt: "input image", loading: "lazy", hidden: true });
     this.params = h("p", { class: "params" });
     this.bar = h("progress", { max: "100", "aria-label": "progress" });
     this.progressLabel = h("span", { class: "progress-text" });
@@ -82,7 +83,8 @@ export class JobCard extends HTMLElement {
     });
     this.append(
       h("div", { class: "card-head" }, this.badge, this.queuePosition, this.priority, this.model, this.timing),
-      this.prompt, this.params, this.progressRow, this.error, this.media, this.actions,
+      h("div", { class: "prompt-row" }, this.inputImage, this.prompt), this.params, this.progressRow, this.error,
+      this.media, this.actions,
     );
   }
 
@@ -100,6 +102,8 @@ export class JobCard extends HTMLElement {
     setText(this.priority, job.priority ? `priority ${job.priority}` : "");
     setText(this.model, modelLabel(job.model_id));
     setText(this.prompt, job.prompt);
+    this.inputImage.hidden = !job.image_url;
+    if (job.image_url && this.inputImage.getAttribute("src") !== job.image_url) this.inputImage.src = job.image_url;
     setText(this.params, paramsSummary(job));
     this.queuePosition.hidden = job.status !== "queued" || job.queue_position === null;
     setText(this.queuePosition, job.queue_position === null ? "" : `#${job.queue_position} in queue`);

@@ -34,6 +34,8 @@ export class JobDetailDialog extends HTMLElement {
       this.heading, this.media, this.table,
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn primary", onclick: () => this.rerun() }, "Re-run with changes"),
+        this.continueButton = h("button", { type: "button", class: "btn", onclick: () => this.continueFrom() },
+          "Continue from last frame"),
         this.videoLink, this.logLink,
         h("button", { type: "button", class: "btn", onclick: () => this.dialog.close() }, "Close")));
     this.dialog.addEventListener("close", () => this.media.replaceChildren());
@@ -46,10 +48,21 @@ export class JobDetailDialog extends HTMLElement {
     const video = h("video", { controls: true, autoplay: true, loop: true, playsinline: true, src: job.video_url });
     if (job.poster_url) video.poster = job.poster_url;
     this.media.replaceChildren(video);
+    if (job.image_url) {
+      this.media.append(h("figure", { class: "input-image" },
+        h("img", { src: job.image_url, alt: "the input image", loading: "lazy" }),
+        h("figcaption", {}, "Input image")));
+    }
+    this.continueButton.hidden = job.status !== "completed";
     this.table.replaceChildren(...ROWS.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, String(value(job)))]));
     this.videoLink.href = job.video_url;
     this.logLink.href = job.log_url;
     this.dialog.showModal();
+  }
+
+  continueFrom() {
+    this.dialog.close();
+    requestAction(this, "continue", this.job);
   }
 
   rerun() {
