@@ -223,8 +223,13 @@ def test_the_catalogue_is_fastvideos_registry(real: Server) -> None:
 
     models = wait_for(probed, timeout=120, what="the registry probe")
     fastvideo_models = [m for m in models.values() if m["id"] != "fastvideo-ui/preview"]
-    # 0.2.1 registers 40 text-to-video models; two are Stable Audio, whose output is a .wav.
-    assert len(fastvideo_models) == 38
+    # 0.2.1 registers 40 text-to-video models (two are Stable Audio, whose output is a .wav,
+    # and four also take an image) and 29 that take only an image.
+    by_input = {kind: sorted(m["id"] for m in fastvideo_models if m["image_input"] == kind)
+                for kind in ("none", "optional", "required")}
+    assert {kind: len(ids) for kind, ids in by_input.items()} == {"none": 34, "optional": 4, "required": 29}
+    assert "Wan-AI/Wan2.2-TI2V-5B-Diffusers" in by_input["optional"]
+    assert "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers" in by_input["required"]
     assert not any("stable-audio" in model_id for model_id in models)
     wan = models[WAN]
     assert wan["available"] and {k: wan["defaults"][k] for k in (

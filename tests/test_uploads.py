@@ -242,3 +242,26 @@ def test_the_new_job_dialog_takes_an_image_and_a_job_continues_from_its_last_fra
     follow_up = next(j for j in server.client.get("/api/jobs").json() if j["id"] != job["id"])
     assert follow_up["image"] and follow_up["image"] != job["image"]
     assert follow_up["image"] == server.client.post(f"/api/uploads/from-job/{job['id']}").json()["id"]
+
+
+def test_an_image_to_video_model_loads_fastvideos_i2v_pipeline_and_gets_the_image(
+        fastvideo: Callable[..., Any]) -> None:
+    i2v = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+    fake = fastvideo()
+    model = next(m for m in fake.server.client.get("/api/models").json() if m["id"] == i2v)
+    assert (model["type"], model["image_input"], model["available"]) == ("i2v", "required", True)
+    needs = fake.server.client.post("/api/jobs", json={"model_id": i2v, "prompt": "p"})
+    assert needs.status_code == 422 and "needs an input image" in needs.json()["detail"][0]["msg"]
+
+    image = upload(fake.server, image_bytes()).json()["id"]
+    job = fake.create(model_id=i2v, prompt="the picture moves", image=image, start=True)
+    done = fake.server.wait_status(job["id"], "completed", "failed")
+    assert done["status"] == "completed", done["error"]
+    load = fake.events("load")[-1]
+    generate = fake.events("generate")[-1]
+    assert load["model"] == i2v and load["kwargs"]["workload_type"] == "i2v"
+    assert generate["kwargs"]["image_path"] == str(fake.server.data_dir / "uploads" / f"{image}.png")
+    # A text-to-video job loads without a workload_type, as before.
+    t2v = fake.create(prompt="no picture", start=True)
+    fake.server.wait_status(t2v["id"], "completed")
+    assert "workload_type" not in fake.events("load")[-1]["kwargs"]

@@ -25,6 +25,8 @@ class ModelConfig:
     vae_cpu_offload: bool = True
     use_fsdp_inference: bool = False
     dit_layerwise_offload: bool = True
+    # FastVideo loads a different pipeline for an input image (from_pretrained's workload_type).
+    workload_type: str = "t2v"
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

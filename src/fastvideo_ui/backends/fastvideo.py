@@ -92,9 +92,11 @@ class FastVideoBackend:
         log.info("loading %s on %d GPU(s) [CUDA_VISIBLE_DEVICES=%s]", config.model_id, config.num_gpus,
                  os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         try:
+            # An image-to-video pipeline is another load of the same id (t2v stays FastVideo's default).
+            workload = {} if config.workload_type == "t2v" else {"workload_type": config.workload_type}
             self.generator = VideoGenerator.from_pretrained(
                 config.model_id, num_gpus=config.num_gpus,
-                **{name: getattr(config, name) for name in OFFLOAD_FIELDS},
+                **{name: getattr(config, name) for name in OFFLOAD_FIELDS}, **workload,
             )
         finally:
             _drain()
@@ -125,6 +127,7 @@ class FastVideoBackend:
                 # True (the default) holds a pinned fp32 copy of the whole video in
                 # this process (1.3 GB at 121x704x1280); the file is all we keep.
                 return_frames=False,
+                **({"image_path": str(request.image_path)} if request.image_path is not None else {}),
             )
         finally:
             _drain()  # every line of this job before its END marker, and any GPU worker's error

@@ -57,7 +57,9 @@ def probe() -> list[dict[str, Any]]:
     from fastvideo.registry import get_registered_models_with_workloads
 
     models = []
-    for entry in get_registered_models_with_workloads("t2v"):
+    entries = {entry["id"]: entry for kind in ("t2v", "i2v", "ti2v")
+               for entry in get_registered_models_with_workloads(kind)}
+    for entry in entries.values():
         workloads = list(entry.get("workload_types") or [])
         if AUDIO_WORKLOADS & set(workloads):
             continue

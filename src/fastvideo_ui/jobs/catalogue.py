@@ -51,6 +51,7 @@ class ModelSpec:
     default_negative_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     image_input: str = "none"  # an input image: "none", "optional" or "required"
+    image_workload: str = "t2v"  # FastVideo's workload_type for a job with an image: "i2v" or "ti2v"
 
     @property
     def device_kind(self) -> str:
@@ -123,6 +124,12 @@ FASTVIDEO_MODELS: tuple[ModelSpec, ...] = (
         limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
     ),
     ModelSpec(
+        id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", label="Wan2.1 I2V 14B 480P", backend="fastvideo",
+        type="i2v", defaults=_defaults(40, 81, 480, 832, 5.0, 16),
+        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        image_input="required", image_workload="i2v",
+    ),
+    ModelSpec(
         id="FastVideo/FastWan2.1-T2V-1.3B-Diffusers", label="FastWan2.1 T2V 1.3B (3-step)",
         backend="fastvideo", type="t2v", defaults=_defaults(3, 61, 448, 832, 3.0, 16),
         limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
@@ -169,14 +176,15 @@ def _probed_limits(entry: dict[str, Any], known: ModelSpec | None) -> dict[str, 
 
 
 def adopt_fastvideo_models(entries: list[dict[str, Any]]) -> int:
-    """Take the installed FastVideo's text-to-video models, their defaults and
-    their size rules (from fastvideo_catalogue's probe).
+    """Take the installed FastVideo's text- and image-to-video models, their
+    defaults and their size rules (from fastvideo_catalogue's probe).
     Returns how many models were added."""
     added = 0
     for entry in entries:
         workloads = set(entry.get("workload_types", []))
-        if "t2v" not in workloads or workloads & {"t2a", "v2a"}:  # Stable Audio is registered as t2v too
-            continue
+        image_workload = next((kind for kind in ("i2v", "ti2v") if kind in workloads), None)
+        if ("t2v" not in workloads and image_workload is None) or workloads & {"t2a", "v2a"}:
+            continue  # Stable Audio is registered as t2v too
         model_id = str(entry["id"])
         known = _BY_ID.get(model_id)
         if known is not None and known.backend != "fastvideo":
@@ -188,11 +196,13 @@ def adopt_fastvideo_models(entries: list[dict[str, Any]]) -> int:
         _BY_ID[model_id] = ModelSpec(
             id=model_id,
             label=known.label if known else str(entry.get("label") or model_id),
-            backend="fastvideo", type="t2v", defaults=defaults,
+            backend="fastvideo", type="t2v" if "t2v" in workloads else str(image_workload), defaults=defaults,
             limits=_probed_limits(entry, known),
             description=known.description if known else "from the installed FastVideo's registry",
             default_negative_prompt=negative if isinstance(negative, str) else
             (known.default_negative_prompt if known else ""),
+            image_input="none" if image_workload is None else ("optional" if "t2v" in workloads else "required"),
+            image_workload=image_workload or "t2v",
         )
         added += known is None
     return added

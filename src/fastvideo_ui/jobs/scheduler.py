@@ -36,7 +36,9 @@ PAUSED_KEY = "queue_paused"
 
 
 def model_config(row: JobRow | QueuedJob) -> ModelConfig:
-    return ModelConfig(model_id=row.model_id, num_gpus=row.num_gpus,
+    spec = find_model(row.model_id)
+    workload = spec.image_workload if row.image and spec is not None and spec.backend == "fastvideo" else "t2v"
+    return ModelConfig(model_id=row.model_id, num_gpus=row.num_gpus, workload_type=workload,
                        **{name: bool(getattr(row, name)) for name in OFFLOAD_FIELDS})
 
 

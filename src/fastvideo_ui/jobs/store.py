@@ -37,6 +37,7 @@ class QueuedJob(NamedTuple):
     use_fsdp_inference: bool
     text_encoder_cpu_offload: bool
     vae_cpu_offload: bool
+    image: str | None
 
 
 class JobNotFound(Exception):
