@@ -374,8 +374,8 @@ def real_env(hf_home: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def tiny_wan_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An HF_HOME whose hub cache holds a tiny random-weight Wan 2.1 T2V under
-    the real repo id, built here with no network."""
+    """An HF_HOME whose hub cache holds tiny random-weight Wan 2.1 T2V and I2V
+    checkpoints under the real repo ids, built here with no network."""
     hf_home = tmp_path_factory.mktemp("hf-home")
     env = dict(os.environ, **real_env(hf_home))
     subprocess.run([real_python(), str(BUILD_TINY_WAN), str(hf_home)], env=env, check=True, timeout=300,

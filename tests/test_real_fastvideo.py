@@ -29,6 +29,7 @@ pytestmark = pytest.mark.real_fastvideo
 TINY = {"model_id": WAN, "height": 64, "width": 64, "num_frames": 5, "num_inference_steps": 3}
 SECOND_MODEL = "Wan-AI/Wan2.1-T2V-14B-Diffusers"  # the same tiny weights, FastVideo's 720P pipeline config
 NOT_CACHED = "FastVideo/FastWan2.1-T2V-1.3B-Diffusers"
+I2V = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"  # tests/real_fastvideo/build_tiny_wan.py builds it too
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,30 @@ def test_a_job_runs_to_a_playable_video_with_steps_and_phases(real: Server) -> N
     assert "60/60 [" in log and "Saved video to" in log
     # Our offload flags are the ones FastVideo keeps: it had nothing to switch off.
     assert "automatically disabling" not in log
+
+
+def test_an_image_to_video_job_runs_fastvideos_i2v_pipeline_on_the_image(real: Server) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    picture = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(picture, "PNG")
+    image = real.client.post("/api/uploads", content=picture.getvalue(), headers={"Content-Type": "image/png"})
+    assert image.status_code == 201, image.text
+    done = run(real, model_id=I2V, image=image.json()["id"], prompt="the picture comes alive")
+    assert done["status"] == "completed", done["error"]
+    log = real.log_text(done["id"])
+    # FastVideo's own image-to-video pipeline, given our stored image.
+    assert "WanImageToVideoPipeline" in log and f"image_path: {real.data_dir}/uploads/{done['image']}.png" in log
+    path = real.data_dir / "i2v.mp4"
+    path.write_bytes(real.client.get(done["video_url"]).content)
+    with av.open(str(path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == TINY["num_frames"]
+    # A model that takes only an image refuses a job without one.
+    refused = real.client.post("/api/jobs", json={"model_id": I2V, "prompt": "p"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "image"]
 
 
 def test_an_empty_negative_prompt_with_guidance_works(real: Server) -> None:

@@ -1,13 +1,14 @@
-"""Build a tiny random-weight Wan 2.1 text-to-video checkpoint, offline.
+"""Build tiny random-weight Wan 2.1 checkpoints, text- and image-to-video, offline.
 
     python build_tiny_wan.py HF_HOME
 
-writes it in the Diffusers layout into a Hugging Face cache under the real repo
-id, so that `VideoGenerator.from_pretrained("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")`
-with HF_HOME set and HF_HUB_OFFLINE=1 loads it without touching a network, and
-a job for the catalogue's own model id runs end to end. About 3 MB; the frames
-it makes are noise. Runs in the real-FastVideo environment, with the CPU shims
-on PYTHONPATH (transformers imports torchvision).
+writes them in the Diffusers layout into a Hugging Face cache under the real
+repo ids, so that `VideoGenerator.from_pretrained("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")`
+(and the I2V 14B 480P id, with workload_type="i2v") with HF_HOME set and
+HF_HUB_OFFLINE=1 loads them without touching a network, and jobs for the
+catalogue's own model ids run end to end. A few MB; the frames they make are
+noise. Runs in the real-FastVideo environment, with the CPU shims on
+PYTHONPATH (transformers imports torchvision).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 REPO_ID = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+I2V_REPO_ID = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 TEXT_DIM = 32
 SENTENCES = [
     "a red fox runs through the snow at dawn",
@@ -48,9 +50,10 @@ def tokenizer():  # type: ignore[no-untyped-def]
     return T5TokenizerFast(vocab=vocab, extra_ids=0)
 
 
-def build(target: Path) -> None:
+def _common(target: Path) -> None:
+    """What both pipelines share: the text encoder and tokenizer, the VAE, the scheduler."""
     import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(0)
@@ -61,10 +64,6 @@ def build(target: Path) -> None:
         relative_attention_num_buckets=8, relative_attention_max_distance=16,
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
     encoder.save_pretrained(target / "text_encoder")
-    WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=24, in_channels=16, out_channels=16,
-        text_dim=TEXT_DIM, freq_dim=32, ffn_dim=64, num_layers=2, rope_max_seq_len=64,
-    ).save_pretrained(target / "transformer")
     AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1).save_pretrained(target / "vae")
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
     scheduler.save_pretrained(target / "scheduler")
@@ -74,21 +73,75 @@ def build(target: Path) -> None:
     for key in ("shift_terminal", "sigma_min", "sigma_max"):
         config.pop(key, None)
     config_path.write_text(json.dumps(config, indent=2))
+
+
+MODULES = {
+    "scheduler": ["diffusers", "UniPCMultistepScheduler"], "text_encoder": ["transformers", "UMT5EncoderModel"],
+    "tokenizer": ["transformers", "T5TokenizerFast"], "transformer": ["diffusers", "WanTransformer3DModel"],
+    "vae": ["diffusers", "AutoencoderKLWan"],
+}
+
+
+def build(target: Path) -> None:
+    """Text-to-video: WanPipeline."""
+    from diffusers import WanTransformer3DModel
+
+    _common(target)
+    WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=24, in_channels=16, out_channels=16,
+        text_dim=TEXT_DIM, freq_dim=32, ffn_dim=64, num_layers=2, rope_max_seq_len=64,
+    ).save_pretrained(target / "transformer")
+    (target / "model_index.json").write_text(json.dumps(
+        {"_class_name": "WanPipeline", "_diffusers_version": "0.42.1", **MODULES}, indent=2))
+
+
+def _rewrite(folder: Path, change) -> None:  # type: ignore[no-untyped-def]
+    """Edit a saved model's safetensors state dict in place."""
+    from safetensors.torch import load_file, save_file
+
+    for path in folder.glob("*.safetensors"):
+        save_file(change(load_file(str(path))), str(path), metadata={"format": "pt"})
+
+
+def build_i2v(target: Path) -> None:
+    """Image-to-video: WanImageToVideoPipeline, with a CLIP image encoder. Three
+    things FastVideo's loaders expect of the real checkpoint, which diffusers 0.42
+    and transformers 5 no longer write: 32 CLIP layers (FastVideo keeps 31),
+    CLIP weights under `vision_model.`, and an `attn2.norm_added_q` in each block."""
+    import torch
+    from diffusers import WanTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    _common(target)
+    CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=32,
+                                     num_attention_heads=2, image_size=32, patch_size=16, projection_dim=32),
+                    ).save_pretrained(target / "image_encoder")
+    _rewrite(target / "image_encoder",
+             lambda state: {key if key.startswith("vision_model.") else f"vision_model.{key}": value
+                            for key, value in state.items()})
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        target / "image_processor")
+    WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=24, in_channels=36, out_channels=16,
+        text_dim=TEXT_DIM, freq_dim=32, ffn_dim=64, num_layers=2, rope_max_seq_len=64,
+        image_dim=32, added_kv_proj_dim=48,
+    ).save_pretrained(target / "transformer")
+    _rewrite(target / "transformer",
+             lambda state: {**state, **{f"blocks.{i}.attn2.norm_added_q.weight": torch.ones(48) for i in range(2)}})
     (target / "model_index.json").write_text(json.dumps({
-        "_class_name": "WanPipeline", "_diffusers_version": "0.42.1",
-        "scheduler": ["diffusers", "UniPCMultistepScheduler"], "text_encoder": ["transformers", "UMT5EncoderModel"],
-        "tokenizer": ["transformers", "T5TokenizerFast"], "transformer": ["diffusers", "WanTransformer3DModel"],
-        "vae": ["diffusers", "AutoencoderKLWan"]}, indent=2))
+        "_class_name": "WanImageToVideoPipeline", "_diffusers_version": "0.42.1", **MODULES,
+        "image_encoder": ["transformers", "CLIPVisionModel"],
+        "image_processor": ["transformers", "CLIPImageProcessor"]}, indent=2))
 
 
-def install_in_cache(hf_home: Path) -> Path:
-    """Lay the checkpoint out as huggingface_hub's cache does for REPO_ID."""
-    repo = hf_home / "hub" / ("models--" + REPO_ID.replace("/", "--"))
-    revision = hashlib.sha1(REPO_ID.encode()).hexdigest()  # any 40 hex digits name the snapshot
+def install_in_cache(hf_home: Path, repo_id: str = REPO_ID, builder=build) -> Path:  # type: ignore[no-untyped-def]
+    """Lay a checkpoint out as huggingface_hub's cache does for its repo id."""
+    repo = hf_home / "hub" / ("models--" + repo_id.replace("/", "--"))
+    revision = hashlib.sha1(repo_id.encode()).hexdigest()  # any 40 hex digits name the snapshot
     snapshot = repo / "snapshots" / revision
     hf_home.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=hf_home) as scratch:
-        build(Path(scratch) / "model")
+        builder(Path(scratch) / "model")
         if repo.exists():
             shutil.rmtree(repo)
         snapshot.parent.mkdir(parents=True)
@@ -99,4 +152,6 @@ def install_in_cache(hf_home: Path) -> Path:
 
 
 if __name__ == "__main__":
-    print(install_in_cache(Path(sys.argv[1]).resolve()))
+    home = Path(sys.argv[1]).resolve()
+    print(install_in_cache(home))
+    print(install_in_cache(home, I2V_REPO_ID, build_i2v))
