@@ -86,8 +86,8 @@ async def upload_last_frame(request: Request, job_id: str) -> Any:
     row = runtime.store.require(_job_id(job_id))
     video = _inside(row.output_path, runtime.settings.output_dir)  # type: ignore[arg-type]
     if video is None:
-        return JSONResponse({"detail": f"job {row.id} has no video to continue from (it is {row.status})"},
-                            status_code=409)
+        return JSONResponse({"detail": f"job {row.id} has no video to continue from (it is {row.status})",
+                             "status": row.status, "action": "continue"}, status_code=409)
     try:
         upload = await run_in_threadpool(uploads_of(request).save_last_frame, video)
     except UploadRefused as exc:
