@@ -102,6 +102,7 @@ def test_errors_come_in_openais_shape_and_name_the_field(server: Server) -> None
     made = server.client.post("/v1/videos", json={"prompt": "json fox", "model": PREVIEW, "size": "64x64",
                                                   "seconds": 1, "num_inference_steps": 2})
     assert made.status_code == 200 and made.json()["size"] == "64x64", made.text
+    server.wait_status(made.json()["id"], "completed")  # none left running when the server stops
     for body, param in (({"model": PREVIEW}, "prompt"), ([1, 2], None)):
         refused_json = server.client.post("/v1/videos", json=body)
         assert refused_json.status_code == 400 and refused_json.json()["error"]["param"] == param

@@ -132,9 +132,12 @@ def test_the_preview_animates_the_image_and_jobs_check_it(server: Server, tmp_pa
     assert last.status_code == 201, last.text
     picture = np.asarray(Image.open(io.BytesIO(server.client.get(last.json()["url"]).content))).astype(int)
     assert picture.shape == frames[-1].shape and np.abs(picture - frames[-1]).mean() < 1
-    assert server.create(**SMALL, image=last.json()["id"], start=True)["image"] == last.json()["id"]
+    continued = server.create(**SMALL, image=last.json()["id"], start=True)
+    assert continued["image"] == last.json()["id"]
     pending = server.create(**SMALL)
     assert server.client.post(f"/api/uploads/from-job/{pending['id']}").status_code == 409
+    for started in (remix["id"], continued["id"]):  # none left running when the server stops
+        server.wait_status(started, "completed")
 
 
 def test_an_upload_goes_with_the_last_job_that_used_it(server: Server) -> None:
