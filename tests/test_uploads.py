@@ -229,7 +229,21 @@ def test_the_new_job_dialog_takes_an_image_and_a_job_continues_from_its_last_fra
     }""", base64.b64encode(image_bytes(64, 64)).decode())
     expect(dialog.locator(".image-thumb")).to_be_visible()
     expect(page.locator("#cj-image-note")).to_have_text("64×64")
+    # Dropping one replaces it (a dropped image is the input; a dropped MP4 fills the form instead).
+    page.evaluate("""(data) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+        const dialog = document.querySelector("dialog.create-job");
+        dialog.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }""", base64.b64encode(image_bytes(80, 48)).decode())
+    expect(page.locator("#cj-image-note")).to_have_text("80×48")
     page.keyboard.press("Escape")
+
+    # The gallery's tile shows the input image too.
+    page.locator("a[data-view=gallery]").click()
+    expect(page.locator(f"gallery-view .tile[data-id='{job['id']}'] img.input-thumb")).to_be_visible()
+    page.locator("a[data-view=jobs]").click()
 
     # Continue from the last frame: the detail view's button opens New job with that frame as the image.
     card.locator("video").wait_for()
