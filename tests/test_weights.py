@@ -5,6 +5,7 @@ check first, cancel and resume, and delete."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -105,24 +106,34 @@ def test_a_prefetch_shows_progress_and_leaves_the_model_cached(hub_server: Calla
     assert any(event["rate_bytes_per_s"] and event["eta_seconds"] is not None for event in midway), midway
 
 
-def test_cancel_then_start_again_keeps_the_files_already_fetched(
+def test_cancel_then_start_again_resumes_where_it_stopped(
         hub_server: Callable[..., tuple[Server, FakeHub]]) -> None:
     files = {"a.safetensors": b"a" * (2 * MB), "b.safetensors": b"b" * (64 * MB)}
     server, hub = hub_server(files, rate=16 * MB)
     server.client.post(download_path())
-    # a.safetensors (2 MB) lands whole while b.safetensors (64 MB at 16 MB/s) is still coming.
-    wait_for(lambda: (weights(server)["download"] or {}).get("bytes_done", 0) >= 2 * MB, timeout=30,
-             what="the first file")
+    # a.safetensors (2 MB) lands whole, and b.safetensors (64 MB at 16 MB/s) is on its way.
+    wait_for(lambda: (weights(server)["download"] or {}).get("bytes_done", 0) >= 6 * MB, timeout=30,
+             what="the first file and part of the second")
     cancelled = server.client.delete(download_path())
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert server.client.delete(download_path()).status_code == 409  # nothing runs now
     state = weights(server)
-    assert not state["cached"] and state["partial_bytes"] == 0 and state["size_bytes"] == 2 * MB
+    assert not state["cached"] and state["partial_bytes"] > 0 and state["size_bytes"] < sum(map(len, files.values()))
+    kept = state["partial_bytes"]
 
     server.client.post(download_path())
     assert ended(server)["status"] == "done" and weights(server)["cached"]
-    fetched = [path.rsplit("/", 1)[1] for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path]
-    assert fetched.count("a.safetensors") == 1 and fetched.count("b.safetensors") == 2, fetched
+    gets = [(path.rsplit("/", 1)[1], ranged) for method, path, ranged in hub.requests
+            if method == "GET" and "/resolve/" in path]
+    assert [name for name, _ in gets].count("a.safetensors") == 1  # the finished file is not fetched again
+    b_gets = [ranged for name, ranged in gets if name == "b.safetensors"]
+    assert len(b_gets) == 2 and b_gets[0] is None and b_gets[1] == f"bytes={kept}-", b_gets  # resumed, not restarted
+    snapshot = next((server_cache(server) / "snapshots").iterdir())
+    assert (snapshot / "b.safetensors").read_bytes() == files["b.safetensors"]
+
+
+def server_cache(server: Server) -> Path:
+    return Path(os.environ["HF_HUB_CACHE"]) / f"models--{WAN.replace('/', '--')}"
 
 
 def test_not_enough_disk_is_refused_before_a_byte_is_fetched(

@@ -1,7 +1,7 @@
 """Downloads of model weights ahead of a job: one child process per model
 (weights/fetch.py), its progress turned into rate and ETA and published as
-`download` events; cancel kills it. What it had finished stays in the cache,
-so starting again resumes file by file."""
+`download` events; cancel kills it. What it had fetched stays in the cache,
+the file it was in the middle of included, so starting again resumes."""
 
 from __future__ import annotations
 
@@ -188,7 +188,8 @@ class DownloadManager:
         download.changed.set()
 
     def _drop_partial_files(self, model_id: str) -> None:
-        """huggingface_hub cannot resume a file cut off in another process: its
-        partial files would only take up disk. Finished files stay."""
-        for partial in (repo_dir(self.cache(), model_id) / "blobs").glob("*.incomplete"):
+        """Our own partial blobs (`<etag>.incomplete`) stay, for the next fetch
+        to resume. huggingface_hub 2's (`<etag>.<8 hex>.incomplete`, left by a
+        download inside FastVideo that died) can never be resumed: they go."""
+        for partial in (repo_dir(self.cache(), model_id) / "blobs").glob("*.*.incomplete"):
             partial.unlink(missing_ok=True)
