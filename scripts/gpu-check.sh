@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 # behind: it only draws posters, so jobs there have none.
 WHEELS=(fastvideo==0.2.1 diffusers==0.42.1 ftfy wcwidth remote-pdb imageio-ffmpeg==0.5.1
         fastapi opentelemetry-api starlette uvicorn httptools sqlalchemy greenlet alembic mako orjson
-        pydantic pydantic-core annotated-types typing-inspection importlib-metadata lazy-importer)
+        pydantic pydantic-core annotated-types typing-inspection importlib-metadata lazy-importer
+        httpcore h11 certifi)  # the webhook sender (the server imports it at start)
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
     rm -rf .whl && mkdir -p .whl
