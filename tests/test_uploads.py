@@ -259,6 +259,7 @@ def test_the_new_job_dialog_takes_an_image_and_a_job_continues_from_its_last_fra
     follow_up = next(j for j in server.client.get("/api/jobs").json() if j["id"] != job["id"])
     assert follow_up["image"] and follow_up["image"] != job["image"]
     assert follow_up["image"] == server.client.post(f"/api/uploads/from-job/{job['id']}").json()["id"]
+    server.wait_status(follow_up["id"], "completed")  # none left running when the server stops
 
 
 def test_an_image_to_video_model_loads_fastvideos_i2v_pipeline_and_gets_the_image(

@@ -131,6 +131,7 @@ def test_dropping_an_mp4_on_the_new_job_dialog_fills_the_form(server: Server,
     expect(dialog).to_be_hidden()
     remade = server.client.get("/api/jobs").json()[0]
     assert {name: remade[name] for name in SETTINGS} == {name: JOB[name] for name in SETTINGS}
+    server.wait_status(remade["id"], "completed")  # none left running when the server stops
 
     # The button does the same from a file picker; a file without settings says so in the dialog.
     plain = tmp_path / "plain.mp4"
