@@ -23,7 +23,7 @@ import openai
 import pytest
 from PIL import Image
 
-from conftest import PREVIEW, WAN, InProcessServer, Server
+from conftest import PREVIEW, WAN, InProcessServer, Server, wait_for
 
 SMALL = {"model_id": PREVIEW, "prompt": "a slow look across", "num_inference_steps": 2, "num_frames": 9,
          "height": 64, "width": 96}
@@ -283,3 +283,18 @@ def test_an_image_to_video_model_loads_fastvideos_i2v_pipeline_and_gets_the_imag
     t2v = fake.create(prompt="no picture", start=True)
     fake.server.wait_status(t2v["id"], "completed")
     assert "workload_type" not in fake.events("load")[-1]["kwargs"]
+
+
+def test_a_long_running_server_sweeps_unused_uploads_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastvideo_ui import runtime
+
+    monkeypatch.setattr(runtime, "UPLOAD_SWEEP_EVERY_S", 0.2)  # the hourly sweep, hurried
+    server = InProcessServer(tmp_path / "data", []).start()
+    try:
+        unused = upload(server, image_bytes()).json()["id"]
+        stored = tmp_path / "data" / "uploads" / f"{unused}.png"
+        day_ago = os.path.getmtime(stored) - 2 * 86400
+        os.utime(stored, (day_ago, day_ago))
+        wait_for(lambda: not stored.exists(), timeout=10, what="the periodic sweep")
+    finally:
+        server.terminate()

@@ -34,6 +34,7 @@ from .workers.devices import Inventory, detect_inventory
 log = logging.getLogger("fastvideo_ui")
 
 PROBE_TIMEOUT_S = 180
+UPLOAD_SWEEP_EVERY_S = 3600
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -75,6 +76,7 @@ class Runtime:
     downloads: DownloadManager
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
+    sweeper: asyncio.Task[None] | None = None  # removes uploads no job used
 
     @classmethod
     def build(cls, settings: Settings, inventory: Inventory | None = None) -> "Runtime":
@@ -104,10 +106,23 @@ class Runtime:
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
                    sender, downloads)
 
-    async def start(self) -> None:
+    def sweep_uploads(self) -> None:
         swept = self.jobs.uploads.sweep(self.store.referenced_images())
         if swept:
             log.info("removed %d uploaded image(s) no job used", swept)
+
+    async def _sweep_uploads_hourly(self) -> None:
+        """Uploads no job used go after a day, on a server that runs for weeks too."""
+        while True:
+            await asyncio.sleep(UPLOAD_SWEEP_EVERY_S)
+            try:
+                await asyncio.to_thread(self.sweep_uploads)
+            except Exception:  # noqa: BLE001 - a failed sweep is tried again next hour
+                log.exception("sweeping uploads failed")
+
+    async def start(self) -> None:
+        self.sweep_uploads()
+        self.sweeper = asyncio.get_running_loop().create_task(self._sweep_uploads_hourly())
         await self.scheduler.start()
         self.webhook_sender.start()
         if self.fastvideo_installed:
@@ -121,6 +136,8 @@ class Runtime:
     async def close(self) -> None:
         if self.probe is not None and not self.probe.done():
             self.probe.cancel()
+        if self.sweeper is not None:
+            self.sweeper.cancel()
         await self.scheduler.close()  # its last events may queue webhooks: they go at the next start
         await self.webhook_sender.close()
         await self.downloads.close()
