@@ -192,6 +192,7 @@ def test_openais_input_reference_becomes_the_jobs_image(server: Server) -> None:
     expected = hashlib.sha256(server.client.get(f"/api/uploads/{server.job(video.id)['image']}").content).hexdigest()
     assert server.job(video.id)["image"] == expected
     assert refused.value.body["param"] == "input_reference"  # type: ignore[index]
+    server.wait_status(video.id, "completed")  # none left running when the server stops
 
 
 def test_the_new_job_dialog_takes_an_image_and_a_job_continues_from_its_last_frame(
