@@ -21,16 +21,21 @@ from fake_hub import FakeHub
 MB = 1024 * 1024
 
 
+def use_hub(monkeypatch: pytest.MonkeyPatch, hub: FakeHub, tmp_path: Path) -> None:
+    """This process, and the servers it starts, fetch from the fake hub into a cache of the test's own."""
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
 @pytest.fixture
 def hub_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Server, FakeHub]]]:
     started: list[tuple[Server, FakeHub]] = []
 
     def start(files: dict[str, bytes], **hub_options: Any) -> tuple[Server, FakeHub]:
         hub = FakeHub({WAN: files}, **hub_options)
-        monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        use_hub(monkeypatch, hub, tmp_path)
         started.append((InProcessServer(tmp_path / "data", []).start(), hub))
         return started[-1]
 
@@ -173,10 +178,7 @@ def test_the_new_job_dialog_fetches_weights_with_live_progress(
 
     hub = FakeHub({WAN: {"a.safetensors": b"a" * (40 * MB)}}, rate=10 * MB)
     try:
-        monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        use_hub(monkeypatch, hub, tmp_path)
         server = fastvideo(online=True).server  # the fake FastVideo on two fake GPUs: its models can be chosen
         page = open_page(server)
         page.locator("header [data-action=new-job]").click()
@@ -196,9 +198,7 @@ def test_a_job_whose_weights_are_missing_fetches_them_first_and_shows_it(
         fastvideo: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     hub = FakeHub({WAN: {"model_index.json": b"{}", "transformer/a.safetensors": b"a" * (40 * MB)}}, rate=10 * MB)
     try:
-        monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        use_hub(monkeypatch, hub, tmp_path)
         fake = fastvideo(online=True)
         server = fake.server
         first = fake.create(prompt="needs weights", start=True)
@@ -224,9 +224,7 @@ def test_a_job_stopped_while_its_weights_download_stops_the_download_and_a_faile
         fastvideo: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     hub = FakeHub({WAN: {"transformer/a.safetensors": b"a" * (200 * MB)}}, rate=10 * MB)
     try:
-        monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        use_hub(monkeypatch, hub, tmp_path)
         fake = fastvideo(online=True)
         server = fake.server
         job = fake.create(prompt="stopped mid-download", start=True)

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.formparsers import MultiPartException
 
 from ..backends.settings_tag import NotAnMp4, decode, read_comment
+from .asgi import FormError, file_problem, form_file
 from .openapi import errors
 
 router = APIRouter(prefix="/api/media", tags=["media"], responses=errors(401, 429))
@@ -22,13 +22,6 @@ SPOOL_IN_MEMORY = 4 * 1024 * 1024
 class VideoSettings(BaseModel):
     settings: dict[str, Any] = Field(description="model_id, prompt, negative_prompt, seed, num_inference_steps, "
                                                  "width, height, num_frames, fps, guidance_scale, job_id, version")
-
-
-def _problem(status: int, message: str) -> JSONResponse:
-    if status == 422:
-        return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "file"], "msg": message}]},
-                            status_code=422)
-    return JSONResponse({"detail": message}, status_code=status)
 
 
 def _settings_in(file: IO[bytes]) -> dict[str, Any] | str:
@@ -55,26 +48,20 @@ async def video_settings(request: Request) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         try:
-            form = await request.form(max_files=1, max_fields=5)
-        except MultiPartException as exc:
-            return _problem(400, f"not a valid multipart form: {exc.message}")
-        try:
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                return _problem(422, "send the MP4 as the form's `file` field")
-            found = await run_in_threadpool(_settings_in, upload.file)
-        finally:
-            await form.close()
+            async with form_file(request, "MP4") as upload:
+                found = await run_in_threadpool(_settings_in, upload)
+        except FormError as exc:
+            return file_problem(exc.status, str(exc))
     elif content_type in ("video/mp4", "application/octet-stream", "video/quicktime"):
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             async for chunk in request.stream():
                 await run_in_threadpool(spool.write, chunk)  # past 4 MiB it goes to disk
             found = await run_in_threadpool(_settings_in, spool)
     else:
-        return _problem(415, "send an MP4: Content-Type video/mp4, or a multipart form with a `file` field")
+        return file_problem(415, "send an MP4: Content-Type video/mp4, or a multipart form with a `file` field")
     if isinstance(found, str):
         if found:
-            return _problem(415, found)
-        return _problem(422, "this MP4 carries no fastvideo-ui settings (it was not made by this tool, "
+            return file_problem(415, found)
+        return file_problem(422, "this MP4 carries no fastvideo-ui settings (it was not made by this tool, "
                              "or its tags were stripped)")
     return JSONResponse({"settings": found})

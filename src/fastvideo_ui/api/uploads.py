@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
-from starlette.formparsers import MultiPartException
 
 from ..jobs.uploads import FORMATS, MAX_UPLOAD_BYTES, UploadRefused, UploadStore
 from ..runtime import Runtime
 from .jobs import _inside, _job_id
+from .asgi import FormError, file_problem, form_file
 from .openapi import errors
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"], responses=errors(401, 429))
@@ -33,30 +33,17 @@ def uploads_of(request: Request) -> UploadStore:
     return runtime.jobs.uploads
 
 
-def _refused(status: int, message: str) -> JSONResponse:
-    if status == 422:
-        return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "file"], "msg": message}]},
-                            status_code=422)
-    return JSONResponse({"detail": message}, status_code=status)
-
-
 async def _image_bytes(request: Request) -> bytes | JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         try:
-            form = await request.form(max_files=1, max_fields=5, max_part_size=MAX_UPLOAD_BYTES)
-        except MultiPartException as exc:
-            return _refused(400, f"not a valid multipart form: {exc.message}")
-        try:
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                return _refused(422, "send the image as the form's `file` field")
-            return await upload.read()
-        finally:
-            await form.close()
+            async with form_file(request, "image", MAX_UPLOAD_BYTES) as upload:
+                return await run_in_threadpool(upload.read)
+        except FormError as exc:
+            return file_problem(exc.status, str(exc))
     if content_type in FORMATS.values():
         return await request.body()
-    return _refused(415, "send an image (PNG, JPEG or WebP) as the body, or as a form's `file` field")
+    return file_problem(415, "send an image (PNG, JPEG or WebP) as the body, or as a form's `file` field")
 
 
 @router.post("", status_code=201, response_model=UploadBody, responses=errors(400, 413, 415, 422),
@@ -74,7 +61,7 @@ async def upload_image(request: Request) -> Any:
     try:
         upload = await run_in_threadpool(uploads_of(request).save, data)
     except UploadRefused as exc:
-        return _refused(exc.status, str(exc))
+        return file_problem(exc.status, str(exc))
     return JSONResponse(upload.as_json(), status_code=201)
 
 
@@ -91,7 +78,7 @@ async def upload_last_frame(request: Request, job_id: str) -> Any:
     try:
         upload = await run_in_threadpool(uploads_of(request).save_last_frame, video)
     except UploadRefused as exc:
-        return _refused(exc.status, str(exc))
+        return file_problem(exc.status, str(exc))
     return JSONResponse(upload.as_json(), status_code=201)
 
 

@@ -63,12 +63,7 @@ def write_mp4(
     except BaseException:
         _discard(container, partial)
         raise
-    try:
-        container.close()  # writes the index: can still fail on a full disk
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
+    _close_into_place(container, partial, path)
 
 
 def tag_mp4(path: Path, tags: dict[str, str]) -> None:
@@ -91,8 +86,14 @@ def tag_mp4(path: Path, tags: dict[str, str]) -> None:
         except BaseException:
             _discard(target, partial)
             raise
+    _close_into_place(target, partial, path)
+
+
+def _close_into_place(container: "av.container.OutputContainer", partial: Path, path: Path) -> None:
+    """Finish a write (closing writes the index: it can still fail on a full
+    disk) and move the file into place; on failure, remove it."""
     try:
-        target.close()
+        container.close()
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -126,12 +127,7 @@ def write_jpeg(path: Path, rgb: np.ndarray, width: int, height: int) -> None:
     except BaseException:
         _discard(container, partial)
         raise
-    try:
-        container.close()
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
+    _close_into_place(container, partial, path)
 
 
 def poster_from_video(video: Path, poster: Path) -> None:

@@ -154,7 +154,7 @@ class DownloadManager:
                 self._apply(download, line)
             await download.process.wait()
             tail = (await stderr).decode(errors="replace").strip().splitlines()[-1:]
-            if download.status == "downloading" or download.status == "starting":
+            if download.active:  # it ended without saying done or error
                 download.status = "failed"
                 download.error = download.error or f"the download stopped: {tail[0] if tail else 'no reason given'}"
         except Exception as exc:  # noqa: BLE001 - a download must never take the server with it
