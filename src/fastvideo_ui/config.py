@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import os
 import socket
@@ -26,6 +27,7 @@ class Settings:
     output_dir: Path | None = None
     log_dir: Path | None = None
     gpus: str | None = None  # None: detect
+    ray_address: str | None = None  # GPU jobs run on this Ray cluster
     cpu_slots: int = 1
     stop_grace_s: float = 10.0
     affinity_wait_s: float = 0.0  # placement's bypass_limit_s
@@ -89,6 +91,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where job logs are written (default DATA_DIR/logs)")
     parser.add_argument("--gpus", default=_env("GPUS"),
                         help="GPU ids to use, e.g. 0,1, or 'none' (default: CUDA_VISIBLE_DEVICES, else all NVML sees)")
+    parser.add_argument("--ray", default=_env("RAY"), metavar="ADDRESS",
+                        help="run GPU jobs on a Ray cluster: 'auto', HOST:PORT or ray://HOST:PORT "
+                             "(needs pip install 'fastvideo-ui[ray]'; keep Ray on a private network)")
     parser.add_argument("--cpu-slots", type=_number(int, "CPU_SLOTS"), default=_env("CPU_SLOTS", "1"),
                         help="preview-renderer jobs that may run at once (default 1)")
     parser.add_argument("--affinity-wait", type=_number(float, "AFFINITY_WAIT"), default=_env("AFFINITY_WAIT", "0"),
@@ -193,6 +198,15 @@ def _webhook_secret(args: argparse.Namespace) -> str | None:
     return secret
 
 
+def _check_ray(address: str, gpus: str | None) -> None:
+    if not address.strip() or any(char.isspace() for char in address):
+        raise SystemExit(f"--ray: {address!r} is not a Ray address; give 'auto', HOST:PORT or ray://HOST:PORT")
+    if gpus is not None:
+        raise SystemExit("--ray and --gpus: with --ray, jobs use the cluster's GPUs; drop --gpus")
+    if importlib.util.find_spec("ray") is None:  # found without importing it: the server never does
+        raise SystemExit("--ray needs Ray on this machine: pip install 'fastvideo-ui[ray]'")
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.cpu_slots < 0:
         raise SystemExit("--cpu-slots must be 0 or more")
@@ -210,6 +224,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-attempts must be 1 or more")
     if not args.webhook_backoff >= 0:
         raise SystemExit("--webhook-backoff must be 0 or more")
+    if args.ray is not None:
+        _check_ray(args.ray, args.gpus)
     if args.webhook_url:
         from .webhooks.targets import url_problem  # only when asked: the check is not needed otherwise
 
@@ -242,7 +258,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kwargs["data_dir"] = Path(args.data_dir)
     return Settings(
         host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
-        gpus=args.gpus, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace, affinity_wait_s=args.affinity_wait,
+        gpus=args.gpus, ray_address=args.ray or None, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace,
+        affinity_wait_s=args.affinity_wait,
         metrics_public=args.metrics_public,
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,

@@ -30,6 +30,7 @@ from .webhooks.signing import new_secret
 from .webhooks.store import WebhookStore
 from .weights.downloads import DownloadManager
 from .workers.devices import Inventory, detect_inventory
+from .workers.ray_fleet import RayFleet
 
 log = logging.getLogger("fastvideo_ui")
 
@@ -52,10 +53,20 @@ def webhook_secret(settings: Settings) -> str:
     return secret
 
 
+def _cluster_changed(scheduler: Scheduler, bus: EventBus) -> None:
+    """Ray nodes joined or left, or the cluster went out of reach or came back."""
+    scheduler.kick()
+    fleet = scheduler.supervisor.fleet
+    if fleet is not None:
+        bus.publish(events.CLUSTER, fleet.status())
+
+
 def model_availability(inventory: Inventory, fastvideo_installed: bool, spec: ModelSpec) -> tuple[bool, str]:
     """Whether this server can run the model now, and if not, why."""
     if spec.device_kind == "cpu" and not inventory.cpu_slots:
         return False, "this server has no CPU slots (--cpu-slots 0)"
+    if inventory.elastic and spec.device_kind == "gpu":
+        return True, ""  # the cluster's nodes run it; while the cluster is out of reach, jobs wait for it
     return availability(spec, fastvideo_installed, len(inventory.gpus), inventory.gpu_reason)
 
 
@@ -91,6 +102,9 @@ class Runtime:
         metrics = Metrics()
         scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s, metrics,
                               affinity_wait_s=settings.affinity_wait_s, uploads_dir=settings.uploads_dir)
+        if settings.ray_address:
+            scheduler.supervisor.fleet = RayFleet(settings.ray_address, inventory,
+                                                  partial(_cluster_changed, scheduler, bus))
         metrics.watch(store, inventory, lambda: scheduler.snapshot().workers, lambda: scheduler.paused)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
@@ -124,6 +138,8 @@ class Runtime:
         self.sweep_uploads()
         self.sweeper = asyncio.get_running_loop().create_task(self._sweep_uploads_hourly())
         await self.scheduler.start()
+        if self.scheduler.supervisor.fleet is not None:
+            self.scheduler.supervisor.fleet.start()
         self.webhook_sender.start()
         if self.fastvideo_installed:
             self.probe = asyncio.get_running_loop().create_task(self._probe_fastvideo())
@@ -139,6 +155,8 @@ class Runtime:
         if self.sweeper is not None:
             self.sweeper.cancel()
         await self.scheduler.close()  # its last events may queue webhooks: they go at the next start
+        if self.scheduler.supervisor.fleet is not None:
+            await self.scheduler.supervisor.fleet.close()
         await self.webhook_sender.close()
         await self.downloads.close()
         self.engine.dispose()

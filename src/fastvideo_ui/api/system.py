@@ -63,12 +63,16 @@ def health(request: Request) -> dict[str, Any]:
     """Public, for probes; the details (devices, workers, jobs) only with credentials."""
     runtime = runtime_of(request)
     credentials = request.app.state.credentials
+    fleet = runtime.scheduler.supervisor.fleet
+    # Degraded, not down: the API serves and takes jobs while Ray is out of reach.
+    status = "degraded" if fleet is not None and not fleet.connected else "ok"
     if credentials is not None and not credentials.request_allowed(request.headers):
-        return {"status": "ok", "version": __version__}
+        return {"status": status, "version": __version__}
     inventory = runtime.inventory
     snapshot = runtime.scheduler.snapshot()
     return {
-        "status": "ok",
+        "status": status,
+        "ray": fleet.status() if fleet is not None else None,
         "version": __version__,
         "pid": os.getpid(),
         "uptime_s": round(time.time() - runtime.started_at, 1),

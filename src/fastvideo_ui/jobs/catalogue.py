@@ -214,7 +214,8 @@ class FieldError:
     message: str
 
 
-def check_params(spec: ModelSpec, params: dict[str, Any], device_count: int) -> list[FieldError]:
+def check_params(spec: ModelSpec, params: dict[str, Any], device_count: int | None,
+                 elastic: bool = False) -> list[FieldError]:
     """Every way `params` breaks `spec`'s limits, one error per field."""
     errors: list[FieldError] = []
     for name, rule in spec.limits.items():
@@ -231,10 +232,11 @@ def check_params(spec: ModelSpec, params: dict[str, Any], device_count: int) -> 
                                  f"(e.g. {_nearest_form(int(value), rule)}) for {spec.id}")
             )
     num_gpus = params.get("num_gpus")
-    if num_gpus is not None and num_gpus > device_count:
+    if num_gpus is not None and device_count is not None and num_gpus > device_count:
         kind = "CPU slots" if spec.device_kind == "cpu" else "GPUs"
         errors.append(FieldError(
             "num_gpus", f"asks for {num_gpus} devices but this server has {device_count} {kind} for {spec.id}"
+            + (" on its largest Ray node" if elastic else "")
         ))
     return errors
 

@@ -36,6 +36,7 @@ PROGRESS = "progress"  # a running job's phase, step and ETA
 QUEUE = "queue"  # every queued job's position
 DELETED = "deleted"  # {"id": ...}
 RESET = "reset"  # events were missed: refetch
+CLUSTER = "cluster"  # --ray: the cluster's nodes, and whether it is reachable (RayFleet.status)
 DOWNLOAD = "download"  # a model's weights being fetched: bytes done and total, rate, ETA
 
 

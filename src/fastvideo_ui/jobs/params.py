@@ -31,14 +31,16 @@ def _default(spec: ModelSpec, name: str) -> Any:
     return spec.defaults.get(name)
 
 
-def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int) -> dict[str, Any]:
-    """The job's stored parameters, or InvalidParams."""
+def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int | None,
+                   elastic: bool = False) -> dict[str, Any]:
+    """The job's stored parameters, or InvalidParams. `device_count`: the most
+    devices a job may ask for (None: not known now); `elastic`: on a Ray cluster."""
     params = {name: asked[name] if asked.get(name) is not None else _default(spec, name)
               for name in GENERATION_FIELDS}
     params.update({name: asked[name] for name in JOB_OPTIONS if name in asked})
     offload, errors = resolve_offload({name: asked.get(name) for name in OFFLOAD_FIELDS})
     params.update(offload)
-    problems = [(problem.field, problem.message) for problem in check_params(spec, params, device_count)]
+    problems = [(problem.field, problem.message) for problem in check_params(spec, params, device_count, elastic)]
     if problems or errors:
         raise InvalidParams(problems + errors)
     return params

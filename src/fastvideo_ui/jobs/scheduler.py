@@ -63,6 +63,7 @@ class Scheduler:
         self.backfill = backfill
         self.affinity_wait_s = affinity_wait_s
         self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
+        self._told: dict[str, str] = {}  # queued job -> why it waits, as its log last said
         self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self._run_ended, inventory,
                                         output_dir, stop_grace_s, metrics, uploads_dir)
         self._deleting: set[str] = set()
@@ -187,7 +188,10 @@ class Scheduler:
         jobs that can never run here are failed on the way."""
         waiting: list[Waiting] = []
         backends: dict[str, str] = {}
-        for job in self.store.queue_order():
+        queue = self.store.queue_order()
+        queued = {job.id for job in queue}
+        self._told = {job_id: why for job_id, why in self._told.items() if job_id in queued}
+        for job in queue:
             if job.held or job.id in self._deleting or self.supervisor.is_running(job.id):
                 continue
             spec = find_model(job.model_id)
@@ -195,6 +199,10 @@ class Scheduler:
                 self._fail_queued(job.id, f"model {job.model_id} is no longer in the catalogue")
                 continue
             largest = cluster.largest_node(spec.device_kind)
+            if job.num_gpus > largest and self.inventory.elastic and spec.device_kind == "gpu":
+                self._say_waiting(job.id, f"waiting for a Ray node with {job.num_gpus} GPUs: "
+                                          f"the largest now has {largest}")
+                continue
             if job.num_gpus > largest:
                 pool = len(self.inventory.devices(spec.device_kind))
                 where = f"this server now has {pool}" if largest == pool else f"the largest node has {largest}"
@@ -206,9 +214,15 @@ class Scheduler:
                                    self._estimate(job), None if passed_at is None else time.monotonic() - passed_at))
         return waiting, backends
 
+    def _say_waiting(self, job_id: str, why: str) -> None:
+        """Once per job and reason, in its log: why a queued job is not starting."""
+        if self._told.get(job_id) != why:
+            self._told[job_id] = why
+            self.logs.server_line(job_id, why)
+
     def _cluster(self) -> Cluster:
-        # One node today: every device is on LOCAL_NODE.
-        return Cluster({kind: self.inventory.devices(kind) for kind in ("gpu", "cpu")})
+        # Local devices are all on one node; Ray's GPUs carry their node.
+        return Cluster({kind: self.inventory.devices(kind) for kind in ("gpu", "cpu")}, dict(self.inventory.nodes))
 
     def _dispatch(self) -> None:
         if self.paused:

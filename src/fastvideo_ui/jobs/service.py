@@ -87,8 +87,12 @@ class JobService:
         if problem:
             raise InvalidParams([("webhook_url", problem)])
         self._check_image(spec, asked.get("image"))
-        params = resolve_params(spec, asked, len(self.scheduler.inventory.devices(spec.device_kind)))
+        params = resolve_params(spec, asked, *self._capacity(spec))
         return self.create(spec, params, start)
+
+    def _capacity(self, spec: ModelSpec) -> tuple[int | None, bool]:
+        inventory = self.scheduler.inventory
+        return inventory.capacity(spec.device_kind), inventory.elastic and spec.device_kind == "gpu"
 
     def _check_image(self, spec: ModelSpec, image: str | None) -> None:
         if image and spec.image_input == "none":
@@ -106,7 +110,7 @@ class JobService:
             raise InvalidParams([("model", f"job {job_id}'s model {source.model_id!r} is no longer served here")])
         asked = {name: getattr(source, name) for name in (*STORED_FIELDS, "webhook_url")}
         asked["prompt"] = prompt
-        params = resolve_params(spec, asked, len(self.scheduler.inventory.devices(spec.device_kind)))
+        params = resolve_params(spec, asked, *self._capacity(spec))
         return self.create(spec, params | {"remixed_from": source.id}, start=True)
 
     def create(self, spec: ModelSpec, params: dict[str, Any], start: bool) -> JobRow:

@@ -19,7 +19,9 @@ from ..backends.offload import MOST_OFFLOAD
 from ..oserrors import describe_exit
 from ..weights.downloads import Download, WeightsUnavailable
 from ..workers.devices import Inventory
+from ..workers.handle import WorkerHandle
 from ..workers.process import WorkerProcess
+from ..workers.ray_fleet import RayFleet
 from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, Stopped, decode_outcome
 from . import events
 from .logs import LogBook
@@ -42,7 +44,7 @@ class Run:
     backend: str
     estimate_s: float | None = None  # expected run time when it started; None: unknown
     started: float = field(default_factory=time.monotonic)
-    worker: WorkerProcess | None = None
+    worker: WorkerHandle | None = None
     outcome: asyncio.Future[Outcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     done: asyncio.Event = field(default_factory=asyncio.Event)
     stop_requested: bool = False
@@ -100,7 +102,8 @@ class RunSupervisor:
         self.stop_grace_s = stop_grace_s
         self._allocated: dict[str, str] = {}
         self._runs: dict[str, Run] = {}
-        self._workers: list[WorkerProcess] = []
+        self._workers: list[WorkerHandle] = []
+        self.fleet: RayFleet | None = None  # --ray: GPU jobs run on the cluster
         self._next_worker_id = 1
         self._tasks: set[asyncio.Task[Any]] = set()
         # Run before a FastVideo job's worker loads its model: fetches missing
@@ -123,7 +126,7 @@ class RunSupervisor:
         return {device: self._runs[job_id].ends_in_s() if job_id in self._runs else None
                 for device, job_id in self._allocated.items()}
 
-    def idle_workers(self) -> list[WorkerProcess]:
+    def idle_workers(self) -> list[WorkerHandle]:
         return [w for w in self._workers if w.job_id is None and w.alive]
 
     # -- life cycle --------------------------------------------------------------
@@ -154,7 +157,7 @@ class RunSupervisor:
         self.publish_job(row)
         self._spawn(self._execute(run, worker, evict))
 
-    async def _execute(self, run: Run, worker: WorkerProcess | None, evict: list[WorkerProcess]) -> None:
+    async def _execute(self, run: Run, worker: WorkerHandle | None, evict: list[WorkerHandle]) -> None:
         outcome: Outcome
         try:
             for idle in evict:
@@ -162,21 +165,20 @@ class RunSupervisor:
                                                   f"(model {idle.loaded.model_id if idle.loaded else 'none'}) "
                                                   f"to free {','.join(idle.devices)}")
                 await idle.shutdown()
-            if (self.fetch_weights is not None and run.backend == "fastvideo"
+            if (self.fetch_weights is not None and run.backend == "fastvideo" and self.fleet is None
                     and not await self._weights_ready(run)):
                 await self._finish(run, Stopped())
                 return
             if worker is None:
-                worker = WorkerProcess(self._next_worker_id, run.kind, run.devices,
-                                       self.inventory.cuda_visible_devices(run.devices),
-                                       self._on_message, self._on_log, self._on_exit)
-                self._next_worker_id += 1
-                worker.job_id = run.job_id
+                worker = self._new_worker(run)
                 self._workers.append(worker)
                 await worker.start()
+                self._take_devices_given(run, worker.devices)
             run.worker = worker
             where = "CPU slot" if run.kind == "cpu" else "GPU"
-            self.logs.server_line(run.job_id, f"started on {where} {','.join(run.devices)} "
+            node = f" on Ray node {self.inventory.node_names.get(self.inventory.nodes.get(run.devices[0], ''), '?')}" \
+                if self.inventory.nodes and run.devices else ""
+            self.logs.server_line(run.job_id, f"started on {where} {','.join(run.devices)}{node} "
                                               f"(worker {worker.worker_id}, pid {worker.pid})")
             if run.stop_requested:
                 outcome = Stopped()
@@ -191,6 +193,42 @@ class RunSupervisor:
             log.exception("job %s: could not run", run.job_id)
             outcome = Failed(f"could not start a worker: {exc}")
         await self._finish(run, outcome)
+
+    def _new_worker(self, run: Run) -> WorkerHandle:
+        worker_id = self._next_worker_id
+        self._next_worker_id += 1
+        worker: WorkerHandle
+        if self.fleet is not None and run.kind == "gpu":
+            worker = self.fleet.worker(worker_id, run.devices, self._on_message, self._on_log, self._on_exit)
+        else:
+            worker = WorkerProcess(worker_id, run.kind, run.devices, self.inventory.cuda_visible_devices(run.devices),
+                                   self._on_message, self._on_log, self._on_exit)
+        worker.job_id = run.job_id
+        return worker
+
+    def _take_devices_given(self, run: Run, given: tuple[str, ...]) -> None:
+        """Ray picks which of a node's GPUs an actor gets; placement only chose
+        how many, on which node. The run holds the ones Ray gave. Another run
+        starting on that node that was promised one of them takes this run's
+        promised ones instead: Ray gave none of them to a running actor."""
+        if set(given) == set(run.devices) or len(given) != len(run.devices) \
+                or any(device not in self.inventory.nodes for device in given):
+            return
+        spare = [device for device in run.devices if device not in given]
+        for device in given:
+            holder = self._runs.get(self._allocated.get(device, ""))
+            if holder is not None and holder is not run:
+                swap = spare.pop()
+                holder.devices = tuple(swap if d == device else d for d in holder.devices)
+                self._allocated[swap] = holder.job_id
+                self.store.update_running(holder.job_id, devices=",".join(holder.devices))
+        for device in run.devices:
+            if self._allocated.get(device) == run.job_id:
+                del self._allocated[device]
+        for device in given:
+            self._allocated[device] = run.job_id
+        run.devices = tuple(sorted(given))
+        self.store.update_running(run.job_id, devices=",".join(run.devices))
 
     async def _weights_ready(self, run: Run) -> bool:
         """The model's weights are in the cache, fetched now if they were not;
@@ -275,11 +313,16 @@ class RunSupervisor:
                 [f"stopped after {took} ({how})"]
         if isinstance(outcome, Completed):
             error = f"the worker reported success but {outcome.video_path} does not exist"
+        elif isinstance(outcome, Crashed) and outcome.lost:
+            error = f"{outcome.lost} while {run.phase}"
         elif isinstance(outcome, Crashed):
             error = f"worker process {describe_exit(outcome.returncode)} while {run.phase}"
         else:
             error = outcome.error
         failed = f"failed after {took}: {error}"
+        if isinstance(outcome, Crashed) and outcome.lost and self.store.require(run.job_id).attempts < 2:
+            return Action.RETRY, {**RESET_RUN_FIELDS, "phase": "queued", "queue_rank": self._front_of_queue()}, \
+                [failed, "queued again, once, first in the queue: its machine was lost, not the job"]
         retry = self._oom_retry(run, error)
         if retry is not None:
             offload, why = retry
@@ -342,7 +385,7 @@ class RunSupervisor:
 
     # -- worker callbacks ----------------------------------------------------------
 
-    async def _on_message(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
+    async def _on_message(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
         run = self._runs.get(worker.job_id or "")
         if run is None or run.worker is not worker:
             return
@@ -384,7 +427,7 @@ class RunSupervisor:
         if fields and self.store.update_running(run.job_id, **fields):
             self.publish(events.PROGRESS, progress_json(self.store.require(run.job_id)))
 
-    def _on_log(self, worker: WorkerProcess, job_id: str | None, lines: list[str]) -> None:
+    def _on_log(self, worker: WorkerHandle, job_id: str | None, lines: list[str]) -> None:
         run = self._runs.get(job_id or "")
         if run is not None:
             self.logs.append_lines(run.job_id, lines)
@@ -397,12 +440,12 @@ class RunSupervisor:
             for line in lines:
                 log.info("worker %s: %s", worker.worker_id, line)
 
-    async def _on_exit(self, worker: WorkerProcess, returncode: int) -> None:
+    async def _on_exit(self, worker: WorkerHandle, returncode: int) -> None:
         if worker in self._workers:
             self._workers.remove(worker)
         run = self._runs.get(worker.job_id or "")
         if run is not None and not run.outcome.done():
-            run.outcome.set_result(Crashed(returncode))
+            run.outcome.set_result(Crashed(returncode, worker.exit_reason))
         # A worker whose backend cannot stop between steps ends its own process
         # group on a stop: that SIGKILL was asked for too.
         asked = worker.ended_on_purpose or (run is not None and run.stop_requested)

@@ -9,18 +9,40 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass
 class Inventory:
+    """Local GPUs are fixed at start. With --ray the GPU fields follow the
+    cluster (workers/ray_fleet.py rewrites them as nodes join and leave)."""
+
     gpus: tuple[str, ...]
-    gpu_source: str  # "--gpus", "CUDA_VISIBLE_DEVICES", "nvml" or "none"
+    gpu_source: str  # "--gpus", "CUDA_VISIBLE_DEVICES", "nvml", "ray" or "none"
     gpu_reason: str  # why there are none, when there are none
     cpu_slots: tuple[str, ...]
     # The index CUDA_VISIBLE_DEVICES must carry for a GPU named by UUID:
     # FastVideo calls int() on every entry (platforms/cuda.py).
     cuda_indices: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, str] = field(default_factory=dict)  # GPU -> its Ray node's key; empty: one node
+    node_names: dict[str, str] = field(default_factory=dict)  # node key -> host name
 
     def devices(self, kind: str) -> tuple[str, ...]:
         return self.gpus if kind == "gpu" else self.cpu_slots
+
+    @property
+    def elastic(self) -> bool:
+        """Devices come and go (a Ray cluster): a job too big for now waits."""
+        return self.gpu_source == "ray"
+
+    def capacity(self, kind: str) -> int | None:
+        """The most devices one job of `kind` can have (on one node); None: not known now."""
+        devices = self.devices(kind)
+        if kind != "gpu" or not self.elastic:
+            return len(devices)
+        if not devices:
+            return None  # the cluster is out of reach: a job waits for it
+        per_node: dict[str, int] = {}
+        for gpu in devices:
+            per_node[self.nodes.get(gpu, "")] = per_node.get(self.nodes.get(gpu, ""), 0) + 1
+        return max(per_node.values())
 
     def cuda_visible_devices(self, gpus: tuple[str, ...]) -> str:
         return ",".join(self.cuda_indices.get(gpu, gpu) for gpu in gpus)
@@ -133,6 +155,13 @@ def gpu_telemetry(inventory: Inventory, holders: dict[str, str]) -> dict[str, ob
          "utilization_percent": None, "temperature_c": None, "job_id": holders.get(gpu)}
         for gpu in inventory.gpus
     ]
+    if inventory.elastic:
+        # A Ray node's GPUs are not this machine's: NVML here knows nothing of them.
+        for row in rows:
+            node = inventory.nodes.get(str(row["id"]), "")
+            row.update(node=node, node_name=inventory.node_names.get(node, ""))
+        return {"available": bool(rows), "reason": inventory.gpu_reason, "source": inventory.gpu_source,
+                "gpus": rows}
     reason = inventory.gpu_reason
     available = False
     try:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import os
-import re
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psutil
@@ -17,15 +16,13 @@ import psutil
 from ..backends.base import ModelConfig
 from ..oserrors import describe_exit
 from . import protocol
+from .handle import ExitHandler, LogHandler, MessageHandler
+from .log_router import LogRouter
 
 log = logging.getLogger("fastvideo_ui.workers")
 
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 READY_TIMEOUT_S = 60.0
 
-MessageHandler = Callable[["WorkerProcess", dict[str, Any]], Awaitable[None]]
-LogHandler = Callable[["WorkerProcess", str | None, list[str]], None]
-ExitHandler = Callable[["WorkerProcess", int], Awaitable[None]]
 
 
 def kill_tree(pid: int) -> None:
@@ -71,16 +68,15 @@ class WorkerProcess:
         self.job_id: str | None = None
         self.returncode: int | None = None
         self.ended_on_purpose = False  # we stopped or shut it down: its SIGKILL is ours
+        self.exit_reason: str | None = None  # a local process's exit status says it all
         self._on_message = on_message
-        self._on_log = on_log
         self._on_exit = on_exit
         self._proc: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._ready = asyncio.get_running_loop().create_future()
-        self._log_job: str | None = None
         self._nonce = protocol.new_nonce()
-        self._mark = protocol.mark(self._nonce)
-        self._job_log_ended: dict[str, asyncio.Event] = {}
+        self._router = LogRouter(self._nonce, lambda job_id, lines: on_log(self, job_id, lines),
+                                 f"worker {worker_id}")
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -142,17 +138,11 @@ class WorkerProcess:
         await self._writer.drain()
 
     def expect_job_log(self, job_id: str) -> None:
-        self._job_log_ended[job_id] = asyncio.Event()
+        self._router.expect(job_id)
 
     async def wait_job_log_end(self, job_id: str, timeout: float = 3.0) -> None:
         """Wait until the job's END marker (or the pipe's end) has been read."""
-        ended = self._job_log_ended.get(job_id)
-        if ended is not None:
-            try:
-                await asyncio.wait_for(ended.wait(), timeout)
-            except asyncio.TimeoutError:
-                log.warning("worker %s: no end-of-log marker for job %s", self.worker_id, job_id)
-            self._job_log_ended.pop(job_id, None)
+        await self._router.wait_end(job_id, timeout)
 
     async def kill(self) -> None:
         if self._proc is None:
@@ -197,49 +187,14 @@ class WorkerProcess:
     async def _read_log(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         stream = self._proc.stdout
-        pending = b""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while True:
             chunk = await stream.read(1 << 16)
             if not chunk:
                 break
-            pending += chunk
-            pieces = _LINE_BREAK.split(pending)
-            pending = pieces.pop()
-            self._route([piece.decode("utf-8", errors="replace") for piece in pieces])
-        if pending:
-            self._route([pending.decode("utf-8", errors="replace")])
-        if self._log_job is not None:
-            self._end_job_log(self._log_job)
-
-    def _route(self, lines: list[str]) -> None:
-        batch: list[str] = []
-        for line in lines:
-            while self._mark in line:
-                before, _, rest = line.partition(self._mark)
-                if before.strip():
-                    batch.append(before)
-                kind, _, job_id = rest.partition(":")
-                job_id = job_id.strip()
-                self._flush(batch)
-                batch = []
-                if kind == "begin":
-                    self._log_job = job_id
-                elif kind == "end":
-                    self._end_job_log(job_id)
-                line = ""
-            if line.strip():
-                batch.append(line)
-        self._flush(batch)
-
-    def _flush(self, batch: list[str]) -> None:
-        if batch:
-            self._on_log(self, self._log_job, batch)
-
-    def _end_job_log(self, job_id: str) -> None:
-        self._log_job = None
-        ended = self._job_log_ended.get(job_id)
-        if ended is not None:
-            ended.set()
+            self._router.feed(decoder.decode(chunk))
+        self._router.feed(decoder.decode(b"", final=True))
+        self._router.close()
 
     async def _watch(self) -> None:
         assert self._proc is not None

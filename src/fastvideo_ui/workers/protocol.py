@@ -59,6 +59,7 @@ class Crashed:
     """The worker process ended before its job did."""
 
     returncode: int
+    lost: str | None = None  # it was lost with its node or cluster, not by its own doing: why
 
 
 Outcome = Completed | Failed | Stopped | Crashed

@@ -1,0 +1,340 @@
+"""The server's one Ray driver: `python -m fastvideo_ui.workers.ray_bridge`.
+
+The server never imports Ray. It starts this process, which connects to the
+cluster and speaks JSON lines over a socketpair (ops below). A Ray driver
+exits when it loses the head for long, and takes its process with it; here that
+ends the bridge, not the server, which says so in /api/health and starts a new
+bridge until the head is back.
+
+Server -> bridge: {"op": "start", "worker", "node", "gpus", "nonce"},
+{"op": "send", "worker", "message"}, {"op": "kill", "worker"}.
+Bridge -> server: {"op": "nodes", "nodes": [...]}, {"op": "started", "worker",
+"pid", "gpus", "node"}, {"op": "message", "worker", "message"}, {"op": "log",
+"worker", "text"}, {"op": "exit", "worker", "returncode", "reason"}.
+
+A run message names the server's output paths; the worker writes into its
+actor's scratch directory instead, and the bridge brings the files home into
+the server's output directory before it passes the "completed" on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import protocol
+from .main import describe_error
+
+log = logging.getLogger("fastvideo_ui.ray")
+
+POLL_S = 1.0
+NODES_EVERY_S = 1.0
+PING_EVERY_S = 1.0
+# An actor that answers no ping for this long is on a lost node (Ray's own
+# health check takes about 15 s to say so by default).
+LOST_AFTER_S = 5.0
+START_TIMEOUT_S = 300.0  # an actor may wait this long for its GPUs to be released
+# The head has not answered for this long: it is gone. (Ray's driver keeps
+# retrying for a minute; the server should say so sooner.)
+HEAD_LOST_AFTER_S = 8.0
+
+
+def node_key(node_id: str) -> str:
+    return node_id[:8]
+
+
+def describe_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ray's node table, as the server keeps it: alive nodes and their GPUs."""
+    out = []
+    for node in nodes:
+        if not node.get("Alive"):
+            continue
+        out.append({"id": node["NodeID"], "key": node_key(node["NodeID"]),
+                    "name": node.get("NodeName") or node.get("NodeManagerAddress") or "",
+                    "gpus": int(node.get("Resources", {}).get("GPU", 0))})
+    return sorted(out, key=lambda node: (node["name"], node["id"]))
+
+
+class Link:
+    """The bridge's end of the socketpair, shared by its threads."""
+
+    def __init__(self, fd: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self._lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self.sock.sendall(protocol.encode({"type": "bridge", **message}))
+
+
+class Hosted:
+    """One worker actor and what the bridge knows of it."""
+
+    def __init__(self, worker_id: int, node: str) -> None:
+        self.worker_id = worker_id
+        self.node = node
+        self.actor: Any = None
+        self.scratch = ""
+        self.last_answer = time.monotonic()
+        self.outputs: dict[str, tuple[str, str]] = {}  # run id -> (scratch video, server video)
+        self.posters: dict[str, tuple[str, str]] = {}
+        self.ended = threading.Event()
+
+
+class Bridge:
+    def __init__(self, link: Link) -> None:
+        import ray
+
+        self.ray = ray
+        self.link = link
+        self.hosted: dict[int, Hosted] = {}
+        self.head_answered = time.monotonic()
+        self._lock = threading.Lock()
+        # num_cpus=0: a GPU worker's CPU use is not Ray's to ration (and on a
+        # small node an actor asking for a CPU can wait forever).
+        options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 8, "max_restarts": 0}
+        self._host_class: Any = ray.remote(**options)(_host_class())
+
+    # -- commands ---------------------------------------------------------------
+
+    def handle(self, command: dict[str, Any]) -> None:
+        op = command["op"]
+        worker_id = int(command["worker"])
+        if op == "start":
+            hosted = Hosted(worker_id, str(command["node"]))
+            with self._lock:
+                self.hosted[worker_id] = hosted
+            threading.Thread(target=self._start, args=(hosted, int(command["gpus"]), str(command["nonce"])),
+                             daemon=True).start()
+            return
+        hosted_or_none = self.hosted.get(worker_id)
+        if hosted_or_none is None or hosted_or_none.actor is None:
+            return
+        if op == "send":
+            threading.Thread(target=self._send, args=(hosted_or_none, command["message"]), daemon=True).start()
+        elif op == "kill":
+            threading.Thread(target=self._kill, args=(hosted_or_none, None), daemon=True).start()
+
+    def _start(self, hosted: Hosted, gpus: int, nonce: str) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        try:
+            strategy = NodeAffinitySchedulingStrategy(hosted.node, soft=False)
+            hosted.actor = self._host_class.options(num_gpus=gpus, scheduling_strategy=strategy).remote(nonce)
+            info = self.ray.get(hosted.actor.info.remote(), timeout=START_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - reported to the server as the worker's end
+            self._end(hosted, -1, f"could not start a Ray worker on node {node_key(hosted.node)}: "
+                                  f"{describe_error(exc)}")
+            return
+        hosted.scratch = info["scratch"]
+        hosted.last_answer = time.monotonic()
+        self.link.send({"op": "started", "worker": hosted.worker_id, "pid": info["pid"],
+                        "gpus": info["gpus"], "node": info["node_id"]})
+        self._pump(hosted)
+
+    def _send(self, hosted: Hosted, message: dict[str, Any]) -> None:
+        try:
+            if message.get("type") == "run":
+                message = self._localise(hosted, message)
+            self.ray.get(hosted.actor.send.remote(message), timeout=30)
+        except Exception as exc:  # noqa: BLE001
+            if message.get("type") == "run":
+                self._forward(hosted, {"type": "failed", "error": f"could not hand the job to its Ray worker: "
+                                                                  f"{describe_error(exc)}"})
+
+    def _localise(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
+        """The run message with paths on the worker's node: outputs in its
+        scratch directory, and the input image copied there."""
+        run_id = str(message["run_id"])
+        video = f"{hosted.scratch}/{Path(message['output_path']).name}"
+        poster = f"{hosted.scratch}/{Path(message['poster_path']).name}"
+        hosted.outputs[run_id] = (video, message["output_path"])
+        hosted.posters[run_id] = (poster, message["poster_path"])
+        localised = {**message, "output_path": video, "poster_path": poster}
+        if message.get("image_path"):
+            data = Path(message["image_path"]).read_bytes()
+            localised["image_path"] = self.ray.get(
+                hosted.actor.put_file.remote(Path(message["image_path"]).name, data), timeout=60)
+        return localised
+
+    def _kill(self, hosted: Hosted, reason: str | None) -> None:
+        """The worker's whole process tree, then the actor; ray.kill is the backstop."""
+        try:
+            self.ray.get(hosted.actor.close.remote(), timeout=5)
+        except Exception:  # noqa: BLE001 - the backstop below
+            pass
+        try:
+            self.ray.kill(hosted.actor, no_restart=True)
+        except Exception:  # noqa: BLE001
+            pass
+        self._end(hosted, -9, reason)
+
+    # -- relays -----------------------------------------------------------------
+
+    def _pump(self, hosted: Hosted) -> None:
+        while not hosted.ended.is_set():
+            try:
+                batch = self.ray.get(hosted.actor.poll.remote(POLL_S), timeout=POLL_S + 30)
+            except self.ray.exceptions.GetTimeoutError:
+                continue
+            except self.ray.exceptions.ActorUnavailableError:
+                time.sleep(0.5)  # the pinger decides whether its node is lost
+                continue
+            except Exception as exc:  # noqa: BLE001 - the actor is gone
+                self._end(hosted, -9, f"its Ray actor died: {describe_error(exc)}")
+                return
+            hosted.last_answer = time.monotonic()
+            for event in batch:
+                if event["kind"] == "log":
+                    self.link.send({"op": "log", "worker": hosted.worker_id, "text": event["text"]})
+                elif event["kind"] == "message":
+                    self._forward(hosted, event["message"])
+                elif event["kind"] == "exit":
+                    self._end(hosted, int(event["returncode"]), None)
+                    self._kill(hosted, None)  # the actor, now that its worker is gone
+
+    def _forward(self, hosted: Hosted, message: dict[str, Any]) -> None:
+        if message.get("type") == "completed":
+            message = self._bring_home(hosted, message)
+        self.link.send({"op": "message", "worker": hosted.worker_id, "message": message})
+
+    def _bring_home(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
+        """Copies the video and poster into the server's output directory; the
+        message then names those copies. A video that cannot come home fails the run."""
+        run_ids = [run_id for run_id, (video, _) in hosted.outputs.items() if video == message["video_path"]]
+        if not run_ids:
+            return {"type": "failed", "error": f"the Ray worker reported an unexpected file {message['video_path']}"}
+        _, home_video = hosted.outputs.pop(run_ids[0])
+        poster_scratch, home_poster = hosted.posters.pop(run_ids[0])
+        try:
+            self._fetch(hosted, message["video_path"], home_video)
+        except Exception as exc:  # noqa: BLE001
+            return {"type": "failed", "error": f"the video could not be copied from its node: {describe_error(exc)}"}
+        poster = None
+        if message.get("poster_path") == poster_scratch:
+            try:
+                self._fetch(hosted, poster_scratch, home_poster)
+                poster = home_poster
+            except Exception as exc:  # noqa: BLE001 - a video without a poster is still the result
+                log.warning("worker %s: the poster could not be copied: %s", hosted.worker_id, exc)
+        return {**message, "video_path": home_video, "poster_path": poster}
+
+    def _fetch(self, hosted: Hosted, remote: str, home: str) -> None:
+        partial = Path(f"{home}.part")
+        offset = 0
+        with open(partial, "wb") as out:
+            while chunk := self.ray.get(hosted.actor.read_chunk.remote(remote, offset), timeout=120):
+                out.write(chunk)
+                offset += len(chunk)
+        os.replace(partial, home)
+
+    def _end(self, hosted: Hosted, returncode: int, reason: str | None) -> None:
+        with self._lock:
+            if hosted.ended.is_set():
+                return
+            hosted.ended.set()
+            self.hosted.pop(hosted.worker_id, None)
+        self.link.send({"op": "exit", "worker": hosted.worker_id, "returncode": returncode, "reason": reason})
+
+    # -- watchers ---------------------------------------------------------------
+
+    def watch_nodes(self) -> None:
+        """Sends the node table when it changes; a worker on a node that left ends."""
+        last: list[dict[str, Any]] | None = None
+        while True:
+            nodes = describe_nodes(self.ray.nodes())
+            self.head_answered = time.monotonic()
+            if nodes != last:
+                self.link.send({"op": "nodes", "nodes": nodes})
+                last = nodes
+            alive = {node["id"] for node in nodes}
+            for hosted in list(self.hosted.values()):
+                if hosted.node not in alive and hosted.actor is not None:
+                    self._lose(hosted, "its node left the cluster")
+            time.sleep(NODES_EVERY_S)
+
+    def ping(self) -> None:
+        """Ends a worker whose actor has not answered for LOST_AFTER_S: its node
+        is lost (a killed machine's actors cannot even say they died)."""
+        while True:
+            if time.monotonic() - self.head_answered > HEAD_LOST_AFTER_S:
+                raise ConnectionError(f"the Ray head has not answered for {HEAD_LOST_AFTER_S:g} s")
+            for hosted in list(self.hosted.values()):
+                if hosted.actor is None or not hosted.scratch:
+                    continue
+                try:
+                    self.ray.get(hosted.actor.ping.remote(), timeout=PING_EVERY_S)
+                    hosted.last_answer = time.monotonic()
+                except Exception:  # noqa: BLE001
+                    if time.monotonic() - hosted.last_answer > LOST_AFTER_S:
+                        self._lose(hosted, f"no answer for {LOST_AFTER_S:g} s")
+            time.sleep(PING_EVERY_S)
+
+    def _lose(self, hosted: Hosted, why: str) -> None:
+        if hosted.ended.is_set():
+            return
+        reason = f"node {node_key(hosted.node)} lost ({why})"
+        try:
+            self.ray.kill(hosted.actor, no_restart=True)
+        except Exception:  # noqa: BLE001
+            pass
+        self._end(hosted, -9, reason)
+
+
+def _host_class() -> type:
+    from .ray_host import WorkerHost
+
+    return WorkerHost
+
+
+def _guard(target: Any, name: str) -> threading.Thread:
+    """A watcher thread whose failure (the cluster is gone) ends the bridge."""
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:  # noqa: BLE001
+            why = str(exc) if isinstance(exc, ConnectionError) else f"{name} stopped: {describe_error(exc)}"
+            print(f"ray bridge: {why}", file=sys.stderr, flush=True)
+            os._exit(3)
+
+    return threading.Thread(target=run, daemon=True, name=name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastvideo_ui.workers.ray_bridge")
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    link = Link(args.fd)
+    import ray
+
+    try:
+        ray.init(address=args.address, namespace="fastvideo-ui", log_to_driver=False,
+                 logging_level=logging.WARNING)
+    except Exception as exc:  # noqa: BLE001 - the server shows this line in /api/health
+        print(f"ray bridge: cannot connect to Ray at {args.address}: {describe_error(exc)}",
+              file=sys.stderr, flush=True)
+        return 2
+    bridge = Bridge(link)
+    _guard(bridge.watch_nodes, "node watcher").start()
+    _guard(bridge.ping, "pinger").start()
+    reader = link.sock.makefile("rb")
+    for line in reader:  # the server closed its end: the bridge ends, and Ray ends its actors
+        try:
+            bridge.handle(protocol.decode(line))
+        except (ValueError, KeyError) as exc:
+            log.warning("bad command from the server: %s", exc)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
