@@ -25,7 +25,7 @@ def say(message: dict[str, str]) -> None:
 
 def main() -> None:
     # The head has no GPU: jobs land only on the GPU nodes the test controls.
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "num_gpus": 0})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "num_gpus": 0, "include_dashboard": False})
     nodes = {}
     for gpus in sys.argv[1:]:
         node = cluster.add_node(num_cpus=0, num_gpus=int(gpus))

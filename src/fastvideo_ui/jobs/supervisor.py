@@ -190,8 +190,11 @@ class RunSupervisor:
         except WeightsUnavailable as exc:
             outcome = Failed(str(exc))
         except Exception as exc:  # noqa: BLE001 - the job fails, the server stays up
-            log.exception("job %s: could not run", run.job_id)
-            outcome = Failed(f"could not start a worker: {exc}")
+            if worker is not None and worker.exit_reason:  # a Ray node lost as its worker started
+                outcome = Crashed(-1, worker.exit_reason)
+            else:
+                log.exception("job %s: could not run", run.job_id)
+                outcome = Failed(f"could not start a worker: {exc}")
         await self._finish(run, outcome)
 
     def _new_worker(self, run: Run) -> WorkerHandle:
@@ -449,4 +452,5 @@ class RunSupervisor:
         # A worker whose backend cannot stop between steps ends its own process
         # group on a stop: that SIGKILL was asked for too.
         asked = worker.ended_on_purpose or (run is not None and run.stop_requested)
-        log.info("worker %s (pid %s) %s", worker.worker_id, worker.pid, describe_exit(returncode, oom_hint=not asked))
+        how = worker.exit_reason or describe_exit(returncode, oom_hint=not asked)
+        log.info("worker %s (pid %s) %s", worker.worker_id, worker.pid, how)

@@ -26,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +45,21 @@ START_TIMEOUT_S = 300.0  # an actor may wait this long for its GPUs to be releas
 # The head has not answered for this long: it is gone. (Ray's driver keeps
 # retrying for a minute; the server should say so sooner.)
 HEAD_LOST_AFTER_S = 8.0
+# A node we found lost is left out of the inventory until Ray agrees (about
+# 15 s), so no job is sent there again; if Ray never does, it comes back after this.
+LOST_NODE_HOLD_S = 60.0
 
 
 def node_key(node_id: str) -> str:
     return node_id[:8]
 
 
-def describe_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Ray's node table, as the server keeps it: alive nodes and their GPUs."""
+def describe_nodes(nodes: list[dict[str, Any]], lost: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Ray's node table, as the server keeps it: alive nodes and their GPUs,
+    less those the bridge found lost."""
     out = []
     for node in nodes:
-        if not node.get("Alive"):
+        if not node.get("Alive") or node["NodeID"] in lost:
             continue
         out.append({"id": node["NodeID"], "key": node_key(node["NodeID"]),
                     "name": node.get("NodeName") or node.get("NodeManagerAddress") or "",
@@ -96,6 +101,9 @@ class Bridge:
         self.link = link
         self.hosted: dict[int, Hosted] = {}
         self.head_answered = time.monotonic()
+        self.lost_nodes: dict[str, float] = {}  # node id -> when we found it lost
+        self._table: list[dict[str, Any]] = []  # ray.nodes(), as last read
+        self._sent_nodes: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         # num_cpus=0: a GPU worker's CPU use is not Ray's to ration (and on a
         # small node an actor asking for a CPU can wait forever).
@@ -247,18 +255,28 @@ class Bridge:
 
     def watch_nodes(self) -> None:
         """Sends the node table when it changes; a worker on a node that left ends."""
-        last: list[dict[str, Any]] | None = None
         while True:
-            nodes = describe_nodes(self.ray.nodes())
+            table = self.ray.nodes()
             self.head_answered = time.monotonic()
-            if nodes != last:
-                self.link.send({"op": "nodes", "nodes": nodes})
-                last = nodes
-            alive = {node["id"] for node in nodes}
+            alive_in_ray = {node["NodeID"] for node in table if node.get("Alive")}
+            with self._lock:
+                self._table = table
+                self.lost_nodes = {node: at for node, at in self.lost_nodes.items()
+                                   if node in alive_in_ray and time.monotonic() - at < LOST_NODE_HOLD_S}
+            alive = {node["id"] for node in self._publish_nodes()}
             for hosted in list(self.hosted.values()):
                 if hosted.node not in alive and hosted.actor is not None:
                     self._lose(hosted, "its node left the cluster")
             time.sleep(NODES_EVERY_S)
+
+    def _publish_nodes(self) -> list[dict[str, Any]]:
+        """The node table, less lost nodes, sent to the server if it changed."""
+        with self._lock:
+            nodes = describe_nodes(self._table, set(self.lost_nodes))
+            if nodes != self._sent_nodes:
+                self.link.send({"op": "nodes", "nodes": nodes})
+                self._sent_nodes = nodes
+        return nodes
 
     def ping(self) -> None:
         """Ends a worker whose actor has not answered for LOST_AFTER_S: its node
@@ -278,14 +296,20 @@ class Bridge:
             time.sleep(PING_EVERY_S)
 
     def _lose(self, hosted: Hosted, why: str) -> None:
+        """Ends a worker whose node is lost, and every other worker on that node."""
         if hosted.ended.is_set():
             return
-        reason = f"node {node_key(hosted.node)} lost ({why})"
+        with self._lock:
+            self.lost_nodes.setdefault(hosted.node, time.monotonic())
+        self._publish_nodes()  # first: its job is requeued on the exit, and must not go back there
+        self._end(hosted, -9, f"node {node_key(hosted.node)} lost ({why})")
         try:
             self.ray.kill(hosted.actor, no_restart=True)
         except Exception:  # noqa: BLE001
             pass
-        self._end(hosted, -9, reason)
+        for other in list(self.hosted.values()):
+            if other.node == hosted.node:
+                threading.Thread(target=self._lose, args=(other, why), daemon=True).start()
 
 
 def _host_class() -> type:

@@ -1,0 +1,225 @@
+"""--ray: jobs on a real local Ray cluster (ray.cluster_utils.Cluster, two
+nodes of two declared GPUs each), with the fake FastVideo in every worker.
+
+The cluster runs in its own process (tests/ray/cluster.py) so a test can kill a
+node as a machine dies, and its environment carries the fake to the nodes. The
+tests share one cluster and run in file order: the last ones add and kill nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from conftest import FAKE_FASTVIDEO, SMALL_VIDEO, WAN, Server, process_gone, wait_for
+
+pytest.importorskip("ray")
+
+CLUSTER_SCRIPT = Path(__file__).parent / "ray" / "cluster.py"
+STEP_S = 0.2
+
+
+class RayCluster:
+    def __init__(self, workdir: Path, gpus_per_node: list[int]) -> None:
+        self.record = workdir / "fake-fastvideo.jsonl"
+        self.env = {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE_FASTVIDEO), os.environ.get("PYTHONPATH")])),
+            "FAKE_FASTVIDEO_RECORD": str(self.record),
+            "FAKE_FASTVIDEO_STEP_S": str(STEP_S),
+            "HF_HUB_OFFLINE": "1",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, str(CLUSTER_SCRIPT), *map(str, gpus_per_node)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=open(workdir / "cluster.err", "wb"), env={**os.environ, **self.env},
+            text=True)
+        started = self._answer()
+        self.address: str = started["address"]
+        self.nodes: list[str] = started["nodes"]
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, f"the Ray test cluster ended: exit {self.proc.wait()}"
+        return json.loads(line)
+
+    def command(self, text: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def add(self, gpus: int) -> str:
+        key = self.command(f"add {gpus}")["added"][:8]
+        self.nodes.append(key)
+        return key
+
+    def kill(self, key: str) -> None:
+        self.command(f"kill {key}")
+        self.nodes.remove(key)
+
+    def quit(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        rows = [json.loads(line) for line in self.record.read_text().splitlines() if line.strip()]
+        return [row for row in rows if row["event"] == kind]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    running = RayCluster(tmp_path_factory.mktemp("ray"), [2, 2])
+    yield running
+    running.quit()
+
+
+@pytest.fixture
+def ray_server(start_server: Callable[..., Server], cluster: RayCluster) -> Server:
+    server = start_server("--ray", cluster.address, env=cluster.env)
+    wait_for(lambda: len(gpus(server)) == 2 * len(cluster.nodes), what="the cluster's GPUs in /api/gpus")
+    return server
+
+
+def gpus(server: Server) -> list[dict[str, Any]]:
+    return server.client.get("/api/gpus").json()["gpus"]
+
+
+def create(server: Server, **body: Any) -> dict[str, Any]:
+    return server.create(model_id=WAN, start=True, **(SMALL_VIDEO | body))
+
+
+def node_of(job: dict[str, Any]) -> str:
+    nodes = {device.split(":")[0] for device in job["devices"]}
+    assert len(nodes) == 1, f"job {job['id']} spans nodes: {job['devices']}"
+    return nodes.pop()
+
+
+def test_a_two_gpu_job_lands_on_one_node_and_its_video_comes_home(ray_server: Server, cluster: RayCluster) -> None:
+    rows = gpus(ray_server)
+    assert {row["node"] for row in rows} == set(cluster.nodes)
+    assert all(row["job_id"] is None for row in rows)
+
+    job = create(ray_server, num_gpus=2, num_inference_steps=10, prompt="a pair of GPUs")
+    running = ray_server.wait_status(job["id"], "running")
+    wait_for(lambda: len(ray_server.job(job["id"])["devices"]) == 2, what="the job's devices")
+    running = ray_server.job(job["id"])
+    node = node_of(running)
+    held = wait_for(lambda: [row for row in gpus(ray_server) if row["job_id"] == job["id"]] or None,
+                    what="/api/gpus to show the job on its GPUs")
+    assert {row["node"] for row in held} == {node} and len(held) == 2
+
+    done = ray_server.wait_status(job["id"], "completed", "failed")
+    assert done["status"] == "completed", ray_server.log_text(job["id"])
+    video = Path(done["output_path"])
+    assert video.parent == ray_server.data_dir / "outputs" and video.stat().st_size > 0
+    assert done["poster_url"] and ray_server.client.get(done["poster_url"]).status_code == 200
+    assert ray_server.client.get(f"/api/jobs/{job['id']}/video").status_code == 200
+    # The worker wrote into its actor's scratch directory, never the server's disk,
+    # and saw only the two GPUs Ray gave its actor.
+    generated = [e for e in cluster.events("generate") if e["prompt"] == "a pair of GPUs"]
+    assert generated and not generated[0]["kwargs"]["output_path"].startswith(str(ray_server.data_dir))
+    loads = [e for e in cluster.events("load") if e["kwargs"]["num_gpus"] == 2]
+    assert loads and sorted(loads[-1]["cuda_visible_devices"].split(",")) == ["0", "1"]
+    assert "on Ray node" in ray_server.log_text(job["id"])
+    assert all(row["job_id"] is None for row in gpus(ray_server))
+
+
+def test_four_one_gpu_jobs_spread_over_both_nodes_and_keep_their_own_logs(ray_server: Server) -> None:
+    jobs = [create(ray_server, num_inference_steps=20, prompt=f"the fox numbered {n}") for n in range(4)]
+
+    def all_running() -> list[dict[str, Any]] | None:
+        current = [ray_server.job(job["id"]) for job in jobs]
+        return current if all(job["status"] == "running" and job["devices"] for job in current) else None
+
+    running = wait_for(all_running, timeout=60, what="four jobs running at once")
+    devices = [device for job in running for device in job["devices"]]
+    assert len(set(devices)) == 4, devices  # no GPU given twice
+    nodes = [node_of(job) for job in running]
+    assert sorted(nodes.count(node) for node in set(nodes)) == [2, 2]
+
+    for n, job in enumerate(jobs):
+        assert ray_server.wait_status(job["id"], "completed", "failed")["status"] == "completed"
+        text = ray_server.log_text(job["id"])
+        assert f"the fox numbered {n}" in text
+        assert not any(f"the fox numbered {other}" in text for other in range(4) if other != n)
+
+
+def test_stop_ends_the_worker_and_its_children_on_the_node(ray_server: Server, cluster: RayCluster) -> None:
+    job = create(ray_server, num_inference_steps=200, prompt="stop me on the cluster")
+    wait_for(lambda: (ray_server.job(job["id"])["step"] or 0) >= 2, what="the job to step")
+    loads = [e for e in cluster.events("load") if e["pid"] and psutil.pid_exists(e["pid"])]
+    worker_pid = loads[-1]["pid"]
+    children = psutil.Process(worker_pid).children(recursive=True)
+
+    assert ray_server.client.post(f"/api/jobs/{job['id']}/stop").status_code == 200
+    stopped = ray_server.wait_status(job["id"], "stopped", timeout=20)
+    assert stopped["status"] == "stopped"
+    wait_for(lambda: process_gone(worker_pid) and all(process_gone(child.pid) for child in children),
+             timeout=15, what="the worker's process tree to be gone")
+    wait_for(lambda: all(row["job_id"] is None for row in gpus(ray_server)), what="its GPUs freed")
+
+
+def test_a_node_that_joins_adds_capacity_and_a_lost_node_requeues_its_job_once(
+        ray_server: Server, cluster: RayCluster) -> None:
+    long = [create(ray_server, num_gpus=2, num_inference_steps=200, prompt=f"holds a node {n}") for n in range(2)]
+    for job in long:
+        ray_server.wait_status(job["id"], "running")
+    waiting = create(ray_server, num_gpus=2, num_inference_steps=200, prompt="needs a third node")
+    assert ray_server.job(waiting["id"])["status"] == "queued"
+
+    new_node = cluster.add(2)  # no restart: the server sees it join
+    wait_for(lambda: len(gpus(ray_server)) == 6, what="the new node's GPUs")
+    wait_for(lambda: ray_server.job(waiting["id"])["status"] == "running"
+             and ray_server.job(waiting["id"])["step"], timeout=60, what="the waiting job to run on the new node")
+    assert node_of(ray_server.job(waiting["id"])) == new_node
+
+    cluster.kill(new_node)
+    # Within 10 s of the kill it is back in the queue (the other nodes are busy).
+    requeued = ray_server.wait_status(waiting["id"], "queued", timeout=10)
+    assert requeued["attempts"] == 1
+    assert f"node {new_node} lost" in ray_server.log_text(waiting["id"])
+    assert "queued again, once" in ray_server.log_text(waiting["id"])
+    # The jobs on the other nodes carry on.
+    assert all(ray_server.job(job["id"])["status"] == "running" for job in long)
+
+    assert ray_server.client.post(f"/api/jobs/{long[0]['id']}/stop").status_code == 200
+    rerun = wait_for(lambda: (job := ray_server.job(waiting["id"]))["status"] == "running" and job["devices"]
+                     and job, timeout=30, what="the job to run again on a freed node")
+    assert rerun["attempts"] == 2 and node_of(rerun) != new_node
+    for job in (long[1], waiting):
+        ray_server.client.post(f"/api/jobs/{job['id']}/stop")
+        ray_server.wait_status(job["id"], "stopped", timeout=20)
+
+
+def test_without_the_head_the_api_serves_and_new_jobs_wait(
+        start_server: Callable[..., Server], tmp_path: Path) -> None:
+    own = RayCluster(tmp_path, [1])
+    try:
+        server = start_server("--ray", own.address, env=own.env)
+        wait_for(lambda: server.health()["ray"]["connected"], what="the server to reach Ray")
+        own.quit()
+        health = wait_for(lambda: (h := server.health())["status"] == "degraded" and h, timeout=30,
+                          what="/api/health to say Ray is out of reach")
+        assert health["ray"]["connected"] is False and health["ray"]["error"]
+        assert health["devices"]["gpus"] == [] and "out of reach" in health["devices"]["gpu_reason"]
+        job = create(server, prompt="waits for the cluster")
+        assert server.job(job["id"])["status"] == "queued"
+        assert server.client.get("/api/jobs").status_code == 200
+    finally:
+        own.quit()
