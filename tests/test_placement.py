@@ -6,7 +6,7 @@ import random
 
 from schedule_sim import SimJob, mix_12, simulate
 
-from fastvideo_ui.jobs.placement import Cluster, IdleWorker, Waiting, passed, place
+from fastvideo_ui.jobs.placement import Cluster, IdleWorker, Waiting, passed, place, take_given
 
 FOUR = Cluster({"gpu": ("g0", "g1", "g2", "g3"), "cpu": ("c0",)})
 TWO_NODES = Cluster({"gpu": ("a0", "a1", "b0", "b1")}, {"a0": "a", "a1": "a", "b0": "b", "b1": "b"})
@@ -131,3 +131,24 @@ def test_no_job_waits_past_its_fifo_wait_plus_the_longest_job() -> None:
         longest = max(j.run_s + loads[j.model] for j in jobs)
         for j in jobs:
             assert new.waits[j.job_id] <= fifo.waits[j.job_id] + longest + 1e-6, (seed, j)
+
+
+# -- Ray gives an actor GPUs of its own choosing on the chosen node -----------------
+
+
+def test_a_run_takes_the_gpus_ray_gave_and_a_starting_run_promised_them_takes_its_promised_ones() -> None:
+    holders = {"n:0": "a", "n:1": "b"}  # both still starting; "a" was promised n:0
+    assert take_given(holders, "a", ("n:0",), ("n:1",)) == {"b": ("n:0",), "a": ("n:1",)}
+
+
+def test_gpus_ray_gave_as_promised_change_nothing() -> None:
+    assert take_given({"n:0": "a", "n:1": "a"}, "a", ("n:0", "n:1"), ("n:1", "n:0")) == {}
+
+
+def test_a_two_gpu_run_given_one_free_and_one_promised_gpu() -> None:
+    holders = {"n:0": "a", "n:1": "a", "n:2": "b"}  # n:3 is free
+    changed = take_given(holders, "a", ("n:0", "n:1"), ("n:2", "n:3"))
+    assert changed["a"] == ("n:2", "n:3")
+    assert len(changed["b"]) == 1 and changed["b"][0] in ("n:0", "n:1")
+    taken = [d for devices in changed.values() for d in devices]
+    assert len(taken) == len(set(taken))  # no GPU held twice

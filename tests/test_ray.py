@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 import pytest
+from playwright.sync_api import expect
 
 from conftest import FAKE_FASTVIDEO, SMALL_VIDEO, WAN, Server, process_gone, wait_for
 
@@ -176,15 +177,27 @@ def test_stop_ends_the_worker_and_its_children_on_the_node(ray_server: Server, c
 
 
 def test_a_node_that_joins_adds_capacity_and_a_lost_node_requeues_its_job_once(
-        ray_server: Server, cluster: RayCluster) -> None:
+        ray_server: Server, cluster: RayCluster, open_page: Callable[..., Any]) -> None:
+    page = open_page(ray_server)
     long = [create(ray_server, num_gpus=2, num_inference_steps=200, prompt=f"holds a node {n}") for n in range(2)]
     for job in long:
         ray_server.wait_status(job["id"], "running")
+    # The page shows node -> GPU -> the job holding it.
+    panel = page.locator("cluster-panel")
+    expect(panel.locator("summary")).to_have_text("Ray cluster: 3 nodes, 4 GPUs, 4 busy")  # the head has none
+    panel.locator("summary").click()
+    for job in long:
+        held = panel.locator(f"li[data-job='{job['id']}']")
+        expect(held).to_have_count(2)
+        expect(held.first).to_contain_text(job["prompt"])
+        node = node_of(ray_server.job(job["id"]))
+        expect(panel.locator(f"li[data-node='{node}'] li[data-job='{job['id']}']")).to_have_count(2)
     waiting = create(ray_server, num_gpus=2, num_inference_steps=200, prompt="needs a third node")
     assert ray_server.job(waiting["id"])["status"] == "queued"
 
     new_node = cluster.add(2)  # no restart: the server sees it join
     wait_for(lambda: len(gpus(ray_server)) == 6, what="the new node's GPUs")
+    expect(panel.locator(f"li[data-node='{new_node}']")).to_be_visible()
     wait_for(lambda: ray_server.job(waiting["id"])["status"] == "running"
              and ray_server.job(waiting["id"])["step"], timeout=60, what="the waiting job to run on the new node")
     assert node_of(ray_server.job(waiting["id"])) == new_node
@@ -208,7 +221,7 @@ def test_a_node_that_joins_adds_capacity_and_a_lost_node_requeues_its_job_once(
 
 
 def test_without_the_head_the_api_serves_and_new_jobs_wait(
-        start_server: Callable[..., Server], tmp_path: Path) -> None:
+        start_server: Callable[..., Server], tmp_path: Path, open_page: Callable[..., Any]) -> None:
     own = RayCluster(tmp_path, [1])
     try:
         server = start_server("--ray", own.address, env=own.env)
@@ -221,5 +234,8 @@ def test_without_the_head_the_api_serves_and_new_jobs_wait(
         job = create(server, prompt="waits for the cluster")
         assert server.job(job["id"])["status"] == "queued"
         assert server.client.get("/api/jobs").status_code == 200
+        warning = open_page(server).locator("cluster-panel .cluster-warning")
+        expect(warning).to_contain_text(f"The Ray cluster at {own.address} is out of reach")
+        expect(warning).to_contain_text("New GPU jobs wait for it")
     finally:
         own.quit()

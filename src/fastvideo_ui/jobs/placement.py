@@ -235,3 +235,24 @@ def _reserve(job: Waiting, cluster: Cluster, pool: Sequence[str], free_in: Mappi
         return Reservation(job.job_id, tuple(pool), None)
     at, devices = best
     return Reservation(job.job_id, devices, None if at == float("inf") else at)
+
+
+def take_given(holders: Mapping[str, str], job_id: str, promised: Sequence[str], given: Sequence[str]
+               ) -> dict[str, tuple[str, ...]]:
+    """The devices of each job that changes when `job_id`, promised `promised`,
+    is given `given` by Ray on the same node (Ray picks which of a node's GPUs
+    an actor gets; placement chose how many, and where). A job starting on that
+    node that was promised one of them takes one of `job_id`'s promised ones
+    instead: Ray gave none of them to a running actor. `holders`: device -> job."""
+    if set(given) == set(promised) or len(given) != len(promised):
+        return {}
+    spare = [device for device in promised if device not in given]
+    changed: dict[str, tuple[str, ...]] = {}
+    for device in given:
+        other = holders.get(device)
+        if other is not None and other != job_id:
+            current = changed.get(other) or tuple(d for d, holder in holders.items() if holder == other)
+            swap = spare.pop()
+            changed[other] = tuple(swap if d == device else d for d in current)
+    changed[job_id] = tuple(sorted(given))
+    return changed

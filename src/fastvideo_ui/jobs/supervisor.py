@@ -27,6 +27,7 @@ from . import events
 from .logs import LogBook
 from .metrics import Metrics
 from .models import JobRow
+from .placement import take_given
 from .serialize import progress_json
 from .states import Action, IllegalTransition
 from .store import RESET_RUN_FIELDS, JobNotFound, JobStore
@@ -210,28 +211,20 @@ class RunSupervisor:
         return worker
 
     def _take_devices_given(self, run: Run, given: tuple[str, ...]) -> None:
-        """Ray picks which of a node's GPUs an actor gets; placement only chose
-        how many, on which node. The run holds the ones Ray gave. Another run
-        starting on that node that was promised one of them takes this run's
-        promised ones instead: Ray gave none of them to a running actor."""
-        if set(given) == set(run.devices) or len(given) != len(run.devices) \
-                or any(device not in self.inventory.nodes for device in given):
-            return
-        spare = [device for device in run.devices if device not in given]
-        for device in given:
-            holder = self._runs.get(self._allocated.get(device, ""))
-            if holder is not None and holder is not run:
-                swap = spare.pop()
-                holder.devices = tuple(swap if d == device else d for d in holder.devices)
-                self._allocated[swap] = holder.job_id
-                self.store.update_running(holder.job_id, devices=",".join(holder.devices))
-        for device in run.devices:
-            if self._allocated.get(device) == run.job_id:
+        """The run holds the GPUs Ray gave its actor (placement.take_given)."""
+        if any(device not in self.inventory.nodes for device in given):
+            return  # not labels this server knows (a node started with its own CUDA_VISIBLE_DEVICES)
+        changed = take_given(self._allocated, run.job_id, run.devices, given)
+        for job_id in changed:
+            for device in [d for d, holder in self._allocated.items() if holder == job_id]:
                 del self._allocated[device]
-        for device in given:
-            self._allocated[device] = run.job_id
-        run.devices = tuple(sorted(given))
-        self.store.update_running(run.job_id, devices=",".join(run.devices))
+        for job_id, devices in changed.items():
+            for device in devices:
+                self._allocated[device] = job_id
+            moved = self._runs.get(job_id)
+            if moved is not None:
+                moved.devices = devices
+            self.store.update_running(job_id, devices=",".join(devices))
 
     async def _weights_ready(self, run: Run) -> bool:
         """The model's weights are in the cache, fetched now if they were not;

@@ -99,6 +99,7 @@ export const api = {
   cancelDownload: async (modelId) => (await request("DELETE", `/api/models/${modelId}/download`)).data,
   models: async () => (await request("GET", "/api/models")).data,
   health: async () => (await request("GET", "/api/health")).data,
+  gpus: async () => (await request("GET", "/api/gpus")).data,
   session: async () => (await request("GET", "/api/session")).data,
   logIn: async (token) => (await request("POST", "/api/session", { body: { token } })).data,
   logOut: async () => (await request("DELETE", "/api/session")).data,

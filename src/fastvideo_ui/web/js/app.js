@@ -7,6 +7,7 @@ import { live } from "./live.js";
 import { announce, shortPrompt } from "./ui.js";
 import "./components/connection-banner.js";
 import "./components/queue-banner.js";
+import "./components/cluster-panel.js";
 import "./components/confirm-dialog.js";
 import "./components/create-job-dialog.js";
 import "./components/gallery-view.js";
@@ -136,7 +137,9 @@ async function showServer() {
   try {
     const health = await api.health();
     const gpus = health.devices.gpus.length;
-    $("#server-info").textContent = gpus ? `${gpus} GPU${gpus === 1 ? "" : "s"}` : "CPU preview (no GPU)";
+    const where = health.ray ? " on Ray" : "";
+    $("#server-info").textContent = gpus ? `${gpus} GPU${gpus === 1 ? "" : "s"}${where}`
+      : health.ray ? "Ray: no GPU now" : "CPU preview (no GPU)";
     $("#server-info").title = health.devices.gpu_reason || "";
   } catch {
     // the banner says the server is down

@@ -2,7 +2,7 @@
 // the fallback where SSE is unavailable.
 //
 // Emits: "job" ({kind: "created" | "updated", job}), "progress", "queue",
-// "deleted", "resync" (state may have been missed: refetch what is shown) and
+// "deleted", "download", "cluster" (--ray: the nodes, or the cluster lost), "resync" (state may have been missed: refetch what is shown) and
 // "state" (detail: "connecting" | "live" | "down" | "polling").
 
 import { api } from "./api.js";
@@ -74,7 +74,7 @@ export class Live extends EventTarget {
       else this.emit(type, data);
     };
     for (const type of JOB_EVENTS) source.addEventListener(type, handle(type, true));
-    for (const type of ["progress", "queue", "deleted", "download"]) source.addEventListener(type, handle(type));
+    for (const type of ["progress", "queue", "deleted", "download", "cluster"]) source.addEventListener(type, handle(type));
     source.addEventListener("reset", (event) => {
       if (event.lastEventId) this.lastEventId = event.lastEventId;
       this.emit("resync", "reset");
