@@ -20,3 +20,45 @@ def test_a_bad_environment_value_is_a_usage_error(tmp_path: Path, env: str, valu
                           env=dict(os.environ, **{env: value}), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert words in done.stderr and env in done.stderr
+
+
+def settings(*flags: str, **env: str):  # type: ignore[no-untyped-def]
+    import argparse
+
+    from fastvideo_ui.config import add_server_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        add_server_arguments(parser)
+        return settings_from_args(parser.parse_args(list(flags)))
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def test_ray_comes_from_its_flag_or_the_environment(tmp_path: Path) -> None:
+    assert settings("--data-dir", str(tmp_path), "--ray", "auto").ray_address == "auto"
+    assert settings("--data-dir", str(tmp_path), FASTVIDEO_UI_RAY="ray://head:10001").ray_address == "ray://head:10001"
+    assert settings("--data-dir", str(tmp_path)).ray_address is None
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--ray", "head 6379"], "is not a Ray address"),
+    (["--ray", "auto", "--gpus", "0"], "drop --gpus"),
+    (["--ray-shared-dir", "/tmp"], "--ray-shared-dir is for --ray"),
+    (["--ray", "auto", "--ray-shared-dir", "/no/such/dir"], "is not a directory here"),
+])
+def test_ray_flags_that_cannot_work_are_refused(tmp_path: Path, flags: list[str], words: str) -> None:
+    with pytest.raises(SystemExit, match=words):
+        settings("--data-dir", str(tmp_path), *flags)
+
+
+def test_ray_without_ray_installed_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(SystemExit, match=r"pip install 'fastvideo-ui\[ray\]'"):
+        settings("--data-dir", str(tmp_path), "--ray", "auto")

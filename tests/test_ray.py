@@ -176,6 +176,21 @@ def test_stop_ends_the_worker_and_its_children_on_the_node(ray_server: Server, c
     wait_for(lambda: all(row["job_id"] is None for row in gpus(ray_server)), what="its GPUs freed")
 
 
+def test_with_a_shared_directory_videos_come_home_through_it(
+        start_server: Callable[..., Server], cluster: RayCluster, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"  # every node of this cluster sees this machine's disk
+    shared.mkdir()
+    server = start_server("--ray", cluster.address, "--ray-shared-dir", str(shared), env=cluster.env)
+    job = create(server, prompt="through the shared directory")
+    done = server.wait_status(job["id"], "completed", "failed", timeout=60)
+    assert done["status"] == "completed", server.log_text(job["id"])
+    assert Path(done["output_path"]).parent == server.data_dir / "outputs"
+    assert Path(done["output_path"]).stat().st_size > 0
+    written = [e for e in cluster.events("generate") if e["prompt"] == "through the shared directory"]
+    assert Path(written[0]["kwargs"]["output_path"]).parent == shared
+    assert list(shared.iterdir()) == []  # moved home, not copied
+
+
 def test_a_node_that_joins_adds_capacity_and_a_lost_node_requeues_its_job_once(
         ray_server: Server, cluster: RayCluster, open_page: Callable[..., Any]) -> None:
     page = open_page(ray_server)

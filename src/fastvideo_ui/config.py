@@ -28,6 +28,7 @@ class Settings:
     log_dir: Path | None = None
     gpus: str | None = None  # None: detect
     ray_address: str | None = None  # GPU jobs run on this Ray cluster
+    ray_shared_dir: Path | None = None  # mounted on every node too: videos come home through it
     cpu_slots: int = 1
     stop_grace_s: float = 10.0
     affinity_wait_s: float = 0.0  # placement's bypass_limit_s
@@ -94,6 +95,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray", default=_env("RAY"), metavar="ADDRESS",
                         help="run GPU jobs on a Ray cluster: 'auto', HOST:PORT or ray://HOST:PORT "
                              "(needs pip install 'fastvideo-ui[ray]'; keep Ray on a private network)")
+    parser.add_argument("--ray-shared-dir", default=_env("RAY_SHARED_DIR"), metavar="DIR",
+                        help="with --ray: a directory every node and this server mount at the same path; videos "
+                             "are written there and moved home, instead of sent through Ray's object store")
     parser.add_argument("--cpu-slots", type=_number(int, "CPU_SLOTS"), default=_env("CPU_SLOTS", "1"),
                         help="preview-renderer jobs that may run at once (default 1)")
     parser.add_argument("--affinity-wait", type=_number(float, "AFFINITY_WAIT"), default=_env("AFFINITY_WAIT", "0"),
@@ -226,6 +230,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-backoff must be 0 or more")
     if args.ray is not None:
         _check_ray(args.ray, args.gpus)
+    shared = Path(args.ray_shared_dir).expanduser().resolve() if args.ray_shared_dir else None
+    if shared is not None and not args.ray:
+        raise SystemExit("--ray-shared-dir is for --ray: without Ray, workers write straight into --output-dir")
+    if shared is not None and not shared.is_dir():
+        raise SystemExit(f"--ray-shared-dir: {shared} is not a directory here")
     if args.webhook_url:
         from .webhooks.targets import url_problem  # only when asked: the check is not needed otherwise
 
@@ -258,8 +267,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kwargs["data_dir"] = Path(args.data_dir)
     return Settings(
         host=args.host, port=args.port, output_dir=args.output_dir, log_dir=args.log_dir,
-        gpus=args.gpus, ray_address=args.ray or None, cpu_slots=args.cpu_slots, stop_grace_s=args.stop_grace,
-        affinity_wait_s=args.affinity_wait,
+        gpus=args.gpus, ray_address=args.ray or None, ray_shared_dir=shared, cpu_slots=args.cpu_slots,
+        stop_grace_s=args.stop_grace, affinity_wait_s=args.affinity_wait,
         metrics_public=args.metrics_public,
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,

@@ -104,7 +104,7 @@ class Runtime:
                               affinity_wait_s=settings.affinity_wait_s, uploads_dir=settings.uploads_dir)
         if settings.ray_address:
             scheduler.supervisor.fleet = RayFleet(settings.ray_address, inventory,
-                                                  partial(_cluster_changed, scheduler, bus))
+                                                  partial(_cluster_changed, scheduler, bus), settings.ray_shared_dir)
         metrics.watch(store, inventory, lambda: scheduler.snapshot().workers, lambda: scheduler.paused)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None

@@ -14,7 +14,9 @@ Bridge -> server: {"op": "nodes", "nodes": [...]}, {"op": "started", "worker",
 
 A run message names the server's output paths; the worker writes into its
 actor's scratch directory instead, and the bridge brings the files home into
-the server's output directory before it passes the "completed" on.
+the server's output directory, through the object store, before it passes the
+"completed" on. With --shared-dir (mounted at the same path on every node and
+on the server), the worker writes there and the bridge moves the files home.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -94,11 +97,12 @@ class Hosted:
 
 
 class Bridge:
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, shared_dir: Path | None = None) -> None:
         import ray
 
         self.ray = ray
         self.link = link
+        self.shared_dir = shared_dir
         self.hosted: dict[int, Hosted] = {}
         self.head_answered = time.monotonic()
         self.lost_nodes: dict[str, float] = {}  # node id -> when we found it lost
@@ -161,8 +165,9 @@ class Bridge:
         """The run message with paths on the worker's node: outputs in its
         scratch directory, and the input image copied there."""
         run_id = str(message["run_id"])
-        video = f"{hosted.scratch}/{Path(message['output_path']).name}"
-        poster = f"{hosted.scratch}/{Path(message['poster_path']).name}"
+        where = str(self.shared_dir) if self.shared_dir else hosted.scratch
+        video = f"{where}/{Path(message['output_path']).name}"
+        poster = f"{where}/{Path(message['poster_path']).name}"
         hosted.outputs[run_id] = (video, message["output_path"])
         hosted.posters[run_id] = (poster, message["poster_path"])
         localised = {**message, "output_path": video, "poster_path": poster}
@@ -211,6 +216,13 @@ class Bridge:
     def _forward(self, hosted: Hosted, message: dict[str, Any]) -> None:
         if message.get("type") == "completed":
             message = self._bring_home(hosted, message)
+        elif message.get("type") in ("failed", "stopped") and self.shared_dir is not None:
+            # What a run that did not complete left in the shared directory (the
+            # scratch directory goes with its actor).
+            for video, _ in [*hosted.outputs.values(), *hosted.posters.values()]:
+                Path(video).unlink(missing_ok=True)
+            hosted.outputs.clear()
+            hosted.posters.clear()
         self.link.send({"op": "message", "worker": hosted.worker_id, "message": message})
 
     def _bring_home(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
@@ -235,6 +247,9 @@ class Bridge:
         return {**message, "video_path": home_video, "poster_path": poster}
 
     def _fetch(self, hosted: Hosted, remote: str, home: str) -> None:
+        if self.shared_dir is not None:
+            shutil.move(remote, home)  # a rename when the output directory is on the same mount
+            return
         partial = Path(f"{home}.part")
         offset = 0
         with open(partial, "wb") as out:
@@ -335,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastvideo_ui.workers.ray_bridge")
     parser.add_argument("--address", required=True)
     parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--shared-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -348,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ray bridge: cannot connect to Ray at {args.address}: {describe_error(exc)}",
               file=sys.stderr, flush=True)
         return 2
-    bridge = Bridge(link)
+    bridge = Bridge(link, args.shared_dir)
     _guard(bridge.watch_nodes, "node watcher").start()
     _guard(bridge.ping, "pinger").start()
     reader = link.sock.makefile("rb")

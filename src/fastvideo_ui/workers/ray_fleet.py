@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..backends.base import ModelConfig
@@ -156,8 +157,10 @@ class RayWorker:
 
 
 class RayFleet:
-    def __init__(self, address: str, inventory: Inventory, on_change: Callable[[], None]) -> None:
+    def __init__(self, address: str, inventory: Inventory, on_change: Callable[[], None],
+                 shared_dir: Path | None = None) -> None:
         self.address = address
+        self.shared_dir = shared_dir
         self.inventory = inventory
         self.on_change = on_change  # the GPUs changed: the scheduler looks again
         self.workers: dict[int, RayWorker] = {}
@@ -216,7 +219,8 @@ class RayFleet:
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "fastvideo_ui.workers.ray_bridge", "--address", self.address,
-                "--fd", str(child.fileno()), stdin=asyncio.subprocess.DEVNULL,
+                "--fd", str(child.fileno()), *(["--shared-dir", str(self.shared_dir)] if self.shared_dir else []),
+                stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
                 pass_fds=(child.fileno(),), start_new_session=True, env=env)
         except OSError as exc:
