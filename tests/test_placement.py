@@ -27,6 +27,16 @@ def test_jobs_that_fit_start_on_disjoint_devices_in_queue_order() -> None:
     assert plan.reservations["gpu"].job_id == "d"
 
 
+def test_a_run_past_its_expected_end_still_holds_its_devices() -> None:
+    # 0 s left: it overran its estimate, or it is past its last step and saving.
+    # Its GPU is not free until it ends (found by bench/ray.py: two jobs on one GPU).
+    plan = place([job("late")], FOUR, {"g0": 0.0, "g1": 0.0, "g2": 0.0, "g3": 0.0}, [])
+    assert plan.starts == []
+    idle = [IdleWorker(1, "gpu", ("g0",), "m")]
+    plan = place([job("next")], FOUR, {"g0": 0.0, "g1": None}, idle)
+    assert started(plan) == {"next": ("g2",)}
+
+
 def test_strict_fifo_holds_everything_behind_a_blocked_head() -> None:
     plan = place([job("big", 4), job("small", 1, estimate=1.0)], FOUR, {"g0": 10.0}, [], backfill=False)
     assert plan.starts == []

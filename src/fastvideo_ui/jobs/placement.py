@@ -109,17 +109,19 @@ def place(
     """Which waiting jobs start now, on what. `busy` maps each device a running
     job holds to the seconds until it is expected to be free (None: unknown)."""
     plan = Plan()
-    free_in: dict[str, float | None] = {}  # every device of every pool: 0 when free now
+    # Free is not being in `busy`: a run past its expected end (0 s left) still holds its devices.
+    free_now = {device for pool in cluster.pools.values() for device in pool if device not in busy}
+    free_in: dict[str, float | None] = {}  # every device of every pool: seconds until free, for reservations
     for pool in cluster.pools.values():
         for device in pool:
             free_in[device] = busy[device] if device in busy else 0.0
-    idle_left = [worker for worker in idle if all(free_in.get(d) == 0.0 for d in worker.devices)]
+    idle_left = [worker for worker in idle if all(d in free_now for d in worker.devices)]
     wanted = {job.model for job in waiting[:AFFINITY_WINDOW]}
 
     def try_start(job: Waiting, warm_only: bool = False) -> bool:
         nonlocal idle_left
         reservation = plan.reservations.get(job.kind)
-        free = [device for device in cluster.pools.get(job.kind, ()) if free_in[device] == 0.0]
+        free = [device for device in cluster.pools.get(job.kind, ()) if device in free_now]
         if reservation is not None and not _ends_before(job, reservation):
             free = [device for device in free if device not in reservation.devices]
         avoid = reservation.devices if reservation else ()
@@ -130,6 +132,7 @@ def place(
             start = Start(start.job_id, start.devices, start.worker_id, start.retire, backfilled=True)
         plan.starts.append(start)
         for device in start.devices:
+            free_now.discard(device)
             free_in[device] = job.estimate_s  # busy from now on, for the reservations after it
         idle_left = [w for w in idle_left if w.worker_id != start.worker_id and w.worker_id not in start.retire]
         return True
