@@ -1,17 +1,13 @@
 """--ray: jobs on a real local Ray cluster (ray.cluster_utils.Cluster, two
 nodes of two declared GPUs each), with the fake FastVideo in every worker.
 
-The cluster runs in its own process (tests/ray/cluster.py) so a test can kill a
+The cluster runs in its own process (tests/ray_cluster_process.py) so a test can kill a
 node as a machine dies, and its environment carries the fake to the nodes. The
 tests share one cluster and run in file order: the last ones add and kill nodes.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,72 +16,17 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
-from conftest import FAKE_FASTVIDEO, SMALL_VIDEO, WAN, Server, process_gone, wait_for
+from conftest import SMALL_VIDEO, WAN, Server, process_gone, wait_for
+from ray_cluster import RayCluster
 
 pytest.importorskip("ray")
 
-CLUSTER_SCRIPT = Path(__file__).parent / "ray" / "cluster.py"
 STEP_S = 0.2
-
-
-class RayCluster:
-    def __init__(self, workdir: Path, gpus_per_node: list[int]) -> None:
-        self.record = workdir / "fake-fastvideo.jsonl"
-        self.env = {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE_FASTVIDEO), os.environ.get("PYTHONPATH")])),
-            "FAKE_FASTVIDEO_RECORD": str(self.record),
-            "FAKE_FASTVIDEO_STEP_S": str(STEP_S),
-            "HF_HUB_OFFLINE": "1",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CLUSTER_SCRIPT), *map(str, gpus_per_node)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=open(workdir / "cluster.err", "wb"), env={**os.environ, **self.env},
-            text=True)
-        started = self._answer()
-        self.address: str = started["address"]
-        self.nodes: list[str] = started["nodes"]
-
-    def _answer(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line, f"the Ray test cluster ended: exit {self.proc.wait()}"
-        return json.loads(line)
-
-    def command(self, text: str) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        return self._answer()
-
-    def add(self, gpus: int) -> str:
-        key = self.command(f"add {gpus}")["added"][:8]
-        self.nodes.append(key)
-        return key
-
-    def kill(self, key: str) -> None:
-        self.command(f"kill {key}")
-        self.nodes.remove(key)
-
-    def quit(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def events(self, kind: str) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        rows = [json.loads(line) for line in self.record.read_text().splitlines() if line.strip()]
-        return [row for row in rows if row["event"] == kind]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    running = RayCluster(tmp_path_factory.mktemp("ray"), [2, 2])
+    running = RayCluster(tmp_path_factory.mktemp("ray"), [2, 2], STEP_S)
     yield running
     running.quit()
 
@@ -237,7 +178,7 @@ def test_a_node_that_joins_adds_capacity_and_a_lost_node_requeues_its_job_once(
 
 def test_without_the_head_the_api_serves_and_new_jobs_wait(
         start_server: Callable[..., Server], tmp_path: Path, open_page: Callable[..., Any]) -> None:
-    own = RayCluster(tmp_path, [1])
+    own = RayCluster(tmp_path, [1], STEP_S)
     try:
         server = start_server("--ray", own.address, env=own.env)
         wait_for(lambda: server.health()["ray"]["connected"], what="the server to reach Ray")
