@@ -17,8 +17,10 @@ CLUSTER_SCRIPT = Path(__file__).parent / "ray_cluster_process.py"
 
 
 class RayCluster:
-    def __init__(self, workdir: Path, gpus_per_node: list[int], step_s: float) -> None:
+    def __init__(self, workdir: Path, gpus_per_node: list[int], step_s: float, head_port: int | None = None) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
         self.record = workdir / "fake-fastvideo.jsonl"
+        self._stderr = open(workdir / "cluster.err", "wb")
         self.env = {
             "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKE_FASTVIDEO), os.environ.get("PYTHONPATH")])),
             "FAKE_FASTVIDEO_RECORD": str(self.record),
@@ -27,7 +29,8 @@ class RayCluster:
         }
         self.proc = subprocess.Popen(
             [sys.executable, str(CLUSTER_SCRIPT), *map(str, gpus_per_node)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=open(workdir / "cluster.err", "wb"), env={**os.environ, **self.env},
+            stdout=subprocess.PIPE, stderr=self._stderr,
+            env={**os.environ, **self.env, "RAY_TEST_HEAD_PORT": str(head_port or "")},
             text=True)
         started = self._answer()
         self.address: str = started["address"]
@@ -63,6 +66,7 @@ class RayCluster:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self._stderr.close()
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         if not self.record.exists():

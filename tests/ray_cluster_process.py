@@ -6,7 +6,8 @@ lines on stdin, so that a test can kill a node as a machine would die:
     quit
 
 It prints {"address": ...} once the head and the first nodes are up
-(`python ray_cluster_process.py 2 2`: two nodes with 2 GPUs each). Every node runs with
+(`python ray_cluster_process.py 2 2`: two nodes with 2 GPUs each; with
+RAY_TEST_HEAD_PORT set, the head listens on that port). Every node runs with
 this process's environment, so the tests' PYTHONPATH (the fake FastVideo)
 reaches the workers Ray starts.
 """
@@ -14,6 +15,7 @@ reaches the workers Ray starts.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from ray.cluster_utils import Cluster
@@ -25,7 +27,10 @@ def say(message: dict[str, str]) -> None:
 
 def main() -> None:
     # The head has no GPU: jobs land only on the GPU nodes the test controls.
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "num_gpus": 0, "include_dashboard": False})
+    head: dict[str, object] = {"num_cpus": 0, "num_gpus": 0, "include_dashboard": False}
+    if os.environ.get("RAY_TEST_HEAD_PORT"):
+        head["gcs_server_port"] = int(os.environ["RAY_TEST_HEAD_PORT"])
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     nodes = {}
     for gpus in sys.argv[1:]:
         node = cluster.add_node(num_cpus=0, num_gpus=int(gpus))

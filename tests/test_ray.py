@@ -16,7 +16,7 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
-from conftest import SMALL_VIDEO, WAN, Server, process_gone, wait_for
+from conftest import SMALL_VIDEO, WAN, Server, free_port, process_gone, wait_for
 from ray_cluster import RayCluster
 
 pytest.importorskip("ray")
@@ -176,13 +176,15 @@ def test_a_node_that_joins_adds_capacity_and_a_lost_node_requeues_its_job_once(
         ray_server.wait_status(job["id"], "stopped", timeout=20)
 
 
-def test_without_the_head_the_api_serves_and_new_jobs_wait(
+def test_without_the_head_the_api_serves_new_jobs_wait_and_run_when_it_is_back(
         start_server: Callable[..., Server], tmp_path: Path, open_page: Callable[..., Any]) -> None:
-    own = RayCluster(tmp_path, [1], STEP_S)
+    port = free_port()
+    first = RayCluster(tmp_path / "first", [1], STEP_S, head_port=port)
+    second = None
     try:
-        server = start_server("--ray", own.address, env=own.env)
+        server = start_server("--ray", first.address, env=first.env)
         wait_for(lambda: server.health()["ray"]["connected"], what="the server to reach Ray")
-        own.quit()
+        first.quit()
         health = wait_for(lambda: (h := server.health())["status"] == "degraded" and h, timeout=30,
                           what="/api/health to say Ray is out of reach")
         assert health["ray"]["connected"] is False and health["ray"]["error"]
@@ -191,7 +193,15 @@ def test_without_the_head_the_api_serves_and_new_jobs_wait(
         assert server.job(job["id"])["status"] == "queued"
         assert server.client.get("/api/jobs").status_code == 200
         warning = open_page(server).locator("cluster-panel .cluster-warning")
-        expect(warning).to_contain_text(f"The Ray cluster at {own.address} is out of reach")
+        expect(warning).to_contain_text(f"The Ray cluster at {first.address} is out of reach")
         expect(warning).to_contain_text("New GPU jobs wait for it")
+
+        second = RayCluster(tmp_path / "second", [1], STEP_S, head_port=port)  # the head is back
+        done = server.wait_status(job["id"], "completed", "failed", timeout=120)
+        assert done["status"] == "completed", server.log_text(job["id"])
+        assert server.health()["status"] == "ok"
+        expect(warning).to_be_hidden()
     finally:
-        own.quit()
+        first.quit()
+        if second is not None:
+            second.quit()

@@ -43,11 +43,11 @@ NODES_EVERY_S = 1.0
 PING_EVERY_S = 1.0
 # An actor that answers no ping for this long is on a lost node (Ray's own
 # health check takes about 15 s to say so by default).
-LOST_AFTER_S = 5.0
+LOST_AFTER_S = 6.0
 START_TIMEOUT_S = 300.0  # an actor may wait this long for its GPUs to be released
 # The head has not answered for this long: it is gone. (Ray's driver keeps
 # retrying for a minute; the server should say so sooner.)
-HEAD_LOST_AFTER_S = 8.0
+HEAD_LOST_AFTER_S = 15.0
 # A node we found lost is left out of the inventory until Ray agrees (about
 # 15 s), so no job is sent there again; if Ray never does, it comes back after this.
 LOST_NODE_HOLD_S = 60.0
