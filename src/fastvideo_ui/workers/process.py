@@ -150,6 +150,12 @@ class WorkerProcess:
         self.ended_on_purpose = True
         await asyncio.to_thread(kill_tree, self._proc.pid)
         await self._proc.wait()
+        # Its pipes read to the end: only then does asyncio close the process's
+        # transport, which must happen before the loop does (at shutdown).
+        current = asyncio.current_task()
+        pending = [task for task in self._tasks if task is not current and not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Ask the worker to unload and exit; kill it if it does not."""
