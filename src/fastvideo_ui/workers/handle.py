@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -43,3 +44,16 @@ class WorkerHandle(Protocol):
 MessageHandler = Callable[[WorkerHandle, dict[str, Any]], Awaitable[None]]
 LogHandler = Callable[[WorkerHandle, str | None, list[str]], None]
 ExitHandler = Callable[[WorkerHandle, int], Awaitable[None]]
+
+
+async def take_message(worker: WorkerHandle, ready: asyncio.Future[bool], message: dict[str, Any],
+                       on_message: MessageHandler) -> None:
+    """A message from a worker, wherever it runs: "ready" ends its start,
+    "loaded" says which model it now holds, and the supervisor gets the rest."""
+    if message["type"] == "ready":
+        if not ready.done():
+            ready.set_result(True)
+        return
+    if message["type"] == "loaded":
+        worker.loaded = ModelConfig(**message["model"])
+    await on_message(worker, message)

@@ -16,7 +16,7 @@ import psutil
 from ..backends.base import ModelConfig
 from ..oserrors import describe_exit
 from . import protocol
-from .handle import ExitHandler, LogHandler, MessageHandler
+from .handle import ExitHandler, LogHandler, MessageHandler, take_message
 from .log_router import LogRouter
 
 log = logging.getLogger("fastvideo_ui.workers")
@@ -182,13 +182,7 @@ class WorkerProcess:
             except ValueError:
                 log.warning("worker %s sent garbage: %r", self.worker_id, line[:200])
                 continue
-            if message["type"] == "ready":
-                if not self._ready.done():
-                    self._ready.set_result(True)
-                continue
-            if message["type"] == "loaded":
-                self.loaded = ModelConfig(**message["model"])
-            await self._on_message(self, message)
+            await take_message(self, self._ready, message, self._on_message)
 
     async def _read_log(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None

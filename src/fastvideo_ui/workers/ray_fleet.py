@@ -27,7 +27,7 @@ from ..backends.base import ModelConfig
 from . import protocol
 from .devices import Inventory
 from .log_router import LogRouter
-from .handle import ExitHandler, LogHandler, MessageHandler
+from .handle import ExitHandler, LogHandler, MessageHandler, take_message
 
 log = logging.getLogger("fastvideo_ui.ray")
 
@@ -131,13 +131,7 @@ class RayWorker:
         self.devices = tuple(gpu_label(self.node, gpu) for gpu in gpus) or self.devices
 
     async def message(self, message: dict[str, Any]) -> None:
-        if message["type"] == "ready":
-            if not self._ready.done():
-                self._ready.set_result(True)
-            return
-        if message["type"] == "loaded":
-            self.loaded = ModelConfig(**message["model"])
-        await self._on_message(self, message)
+        await take_message(self, self._ready, message, self._on_message)
 
     def log(self, text: str) -> None:
         self._router.feed(text)
