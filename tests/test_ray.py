@@ -56,6 +56,10 @@ def test_a_two_gpu_job_lands_on_one_node_and_its_video_comes_home(ray_server: Se
     rows = gpus(ray_server)
     assert {row["node"] for row in rows} == set(cluster.nodes)
     assert all(row["job_id"] is None for row in rows)
+    wan = next(m for m in ray_server.client.get("/api/models").json() if m["id"] == WAN)
+    assert wan["available"] and wan["limits"]["num_gpus"] == {"min": 1, "max": 2, "scope": "ray node"}
+    refused = ray_server.client.post("/api/jobs", json={"model_id": WAN, "prompt": "x", "num_gpus": 3})
+    assert refused.status_code == 422 and "on its largest Ray node" in refused.text
 
     job = create(ray_server, num_gpus=2, num_inference_steps=10, prompt="a pair of GPUs")
     running = ray_server.wait_status(job["id"], "running")
@@ -189,6 +193,8 @@ def test_without_the_head_the_api_serves_new_jobs_wait_and_run_when_it_is_back(
                           what="/api/health to say Ray is out of reach")
         assert health["ray"]["connected"] is False and health["ray"]["error"]
         assert health["devices"]["gpus"] == [] and "out of reach" in health["devices"]["gpu_reason"]
+        wan = next(m for m in server.client.get("/api/models").json() if m["id"] == WAN)
+        assert wan["available"] and wan["limits"]["num_gpus"]["max"] is None  # not known: any count waits
         job = create(server, prompt="waits for the cluster")
         assert server.job(job["id"])["status"] == "queued"
         assert server.client.get("/api/jobs").status_code == 200

@@ -30,9 +30,11 @@ def list_models(request: Request) -> list[dict[str, Any]]:
     out = []
     for spec in runtime.models():
         available, reason = runtime.model_availability(spec)
-        pool = runtime.inventory.devices(spec.device_kind)
         limits = {name: rule.as_json() for name, rule in spec.limits.items()}
-        limits["num_gpus"] = {"min": 1, "max": len(pool)}
+        # On Ray: the largest node's GPUs, or None while the cluster is out of reach.
+        on_ray = runtime.inventory.elastic and spec.device_kind == "gpu"
+        limits["num_gpus"] = {"min": 1, "max": runtime.inventory.capacity(spec.device_kind),
+                              "scope": "ray node" if on_ray else "server"}
         out.append({
             "id": spec.id,
             "label": spec.label,
@@ -72,7 +74,7 @@ def health(request: Request) -> dict[str, Any]:
     snapshot = runtime.scheduler.snapshot()
     return {
         "status": status,
-        "ray": fleet.status() if fleet is not None else None,
+        "ray": fleet.status() if fleet is not None else None,  # null: local workers only
         "version": __version__,
         "pid": os.getpid(),
         "uptime_s": round(time.time() - runtime.started_at, 1),

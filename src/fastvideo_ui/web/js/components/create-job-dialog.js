@@ -242,7 +242,13 @@ export class CreateJobDialog extends HTMLElement {
       const hintNode = this.form.querySelector(`#cj-${name}-hint`);
       if (name === "num_gpus") {
         const devices = model.device_kind === "gpu" ? "GPU" : "CPU slot";
-        hintNode.textContent = `${limit.max ?? 0} ${devices}${limit.max === 1 ? "" : "s"} on this server`;
+        const elastic = limit.scope === "ray node";
+        if (limit.max === null || limit.max === undefined) {
+          hintNode.textContent = elastic ? "the Ray cluster is out of reach: the job waits for it" : "";
+        } else {
+          hintNode.textContent = `${limit.max} ${devices}${limit.max === 1 ? "" : "s"} ` +
+            (elastic ? "on the largest Ray node" : "on this server");
+        }
       } else {
         hintNode.textContent = rules.join(", ");
       }
