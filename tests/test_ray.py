@@ -58,6 +58,9 @@ def test_a_two_gpu_job_lands_on_one_node_and_its_video_comes_home(ray_server: Se
     assert all(row["job_id"] is None for row in rows)
     wan = next(m for m in ray_server.client.get("/api/models").json() if m["id"] == WAN)
     assert wan["available"] and wan["limits"]["num_gpus"] == {"min": 1, "max": 2, "scope": "ray node"}
+    metrics = ray_server.client.get("/metrics").text
+    assert "fastvideo_ui_ray_up 1.0" in metrics
+    assert all(f'fastvideo_ui_gpus{{node="{node}"}} 2.0' in metrics for node in cluster.nodes)
     refused = ray_server.client.post("/api/jobs", json={"model_id": WAN, "prompt": "x", "num_gpus": 3})
     assert refused.status_code == 422 and "on its largest Ray node" in refused.text
 
@@ -193,6 +196,7 @@ def test_without_the_head_the_api_serves_new_jobs_wait_and_run_when_it_is_back(
                           what="/api/health to say Ray is out of reach")
         assert health["ray"]["connected"] is False and health["ray"]["error"]
         assert health["devices"]["gpus"] == [] and "out of reach" in health["devices"]["gpu_reason"]
+        assert "fastvideo_ui_ray_up 0.0" in server.client.get("/metrics").text
         wan = next(m for m in server.client.get("/api/models").json() if m["id"] == WAN)
         assert wan["available"] and wan["limits"]["num_gpus"]["max"] is None  # not known: any count waits
         job = create(server, prompt="waits for the cluster")

@@ -105,7 +105,9 @@ class Runtime:
         if settings.ray_address:
             scheduler.supervisor.fleet = RayFleet(settings.ray_address, inventory,
                                                   partial(_cluster_changed, scheduler, bus), settings.ray_shared_dir)
-        metrics.watch(store, inventory, lambda: scheduler.snapshot().workers, lambda: scheduler.paused)
+        fleet = scheduler.supervisor.fleet
+        metrics.watch(store, inventory, lambda: scheduler.snapshot().workers, lambda: scheduler.paused,
+                      (lambda: fleet.connected) if fleet is not None else None)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
         uploads = UploadStore(settings.uploads_dir)

@@ -37,9 +37,9 @@ class Metrics:
             ["model", "outcome"], registry=self.registry)
 
     def watch(self, store: JobStore, inventory: Inventory, workers: Callable[[], list[dict[str, Any]]],
-              paused: Callable[[], bool]) -> None:
-        """Read the server's state at each scrape."""
-        self.registry.register(_StateCollector(store, inventory, workers, paused))
+              paused: Callable[[], bool], ray_up: Callable[[], bool] | None = None) -> None:
+        """Read the server's state at each scrape. `ray_up`: with --ray, whether the cluster is reachable."""
+        self.registry.register(_StateCollector(store, inventory, workers, paused, ray_up))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -47,11 +47,12 @@ class Metrics:
 
 class _StateCollector(Collector):
     def __init__(self, store: JobStore, inventory: Inventory, workers: Callable[[], list[dict[str, Any]]],
-                 paused: Callable[[], bool]) -> None:
+                 paused: Callable[[], bool], ray_up: Callable[[], bool] | None) -> None:
         self.store = store
         self.inventory = inventory
         self.workers = workers
         self.paused = paused
+        self.ray_up = ray_up
 
     def collect(self) -> Iterator[Metric]:
         queue = self.store.queue_order()
@@ -75,7 +76,20 @@ class _StateCollector(Collector):
         workers.add_metric(["busy"], busy)
         workers.add_metric(["idle"], len(described) - busy)
         yield workers
-        yield from _gpu_metrics(self.inventory)
+        gpus = GaugeMetricFamily("fastvideo_ui_gpus", "GPUs jobs can be placed on, by node", labels=["node"])
+        per_node: dict[str, int] = {}
+        for gpu in self.inventory.gpus:
+            node = self.inventory.nodes.get(gpu, "local")
+            per_node[node] = per_node.get(node, 0) + 1
+        for node, count in per_node.items():
+            gpus.add_metric([node], count)
+        yield gpus
+        if self.ray_up is not None:
+            up = GaugeMetricFamily("fastvideo_ui_ray_up", "1 while the Ray cluster (--ray) is reachable")
+            up.add_metric([], 1 if self.ray_up() else 0)
+            yield up
+        if not self.inventory.elastic:  # NVML here knows nothing of a Ray node's GPUs
+            yield from _gpu_metrics(self.inventory)
 
 
 def _gpu_metrics(inventory: Inventory) -> Iterator[Metric]:
