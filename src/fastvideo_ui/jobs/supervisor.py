@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import GENERATION_FIELDS, ModelConfig
-from ..backends.offload import MOST_OFFLOAD
 from ..oserrors import describe_exit
 from ..weights.downloads import Download, WeightsUnavailable
 from ..workers.devices import Inventory
@@ -28,9 +27,10 @@ from .logs import LogBook
 from .metrics import Metrics
 from .models import JobRow
 from .placement import take_given
+from .run_end import ending
 from .serialize import progress_json
 from .states import Action, IllegalTransition
-from .store import RESET_RUN_FIELDS, JobNotFound, JobStore
+from .store import JobNotFound, JobStore
 
 log = logging.getLogger("fastvideo_ui.scheduler")
 
@@ -263,7 +263,7 @@ class RunSupervisor:
         }
 
     async def _finish(self, run: Run, outcome: Outcome) -> None:
-        action, fields, lines = self._ending(run, outcome)
+        action, fields, lines = ending(run, outcome, self.store.require(run.job_id), self._front_of_queue)
         self.metrics.runs_ended.labels(run.config.model_id, _OUTCOME_LABEL[action]).inc()
         if action is Action.COMPLETE:
             self.metrics.run_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
@@ -286,61 +286,6 @@ class RunSupervisor:
         self._runs.pop(run.job_id, None)
         run.done.set()
         self.on_finished()
-
-    def _ending(self, run: Run, outcome: Outcome) -> tuple[Action, dict[str, Any], list[str]]:
-        """How a run's end is recorded: the move, the job's fields, the log lines."""
-        now = time.time()
-        took = f"{time.monotonic() - run.started:.1f} s"
-        if isinstance(outcome, Completed) and Path(outcome.video_path).is_file():
-            return Action.COMPLETE, {"output_path": outcome.video_path, "poster_path": outcome.poster_path,
-                                     "progress": 100.0, "phase": "done", "eta_seconds": 0.0,
-                                     "finished_at": now}, [f"completed in {took}"]
-        if run.abort_error is not None and isinstance(outcome, (Stopped, Crashed)):
-            return Action.FAIL, {"error": run.abort_error, "phase": "failed", "eta_seconds": None,
-                                 "finished_at": now}, [f"failed after {took}: {run.abort_error}"]
-        if isinstance(outcome, Stopped) or (isinstance(outcome, Crashed) and run.stop_requested):
-            if run.forced:
-                how = "forced: the worker did not stop in time and its process tree was killed"
-            elif isinstance(outcome, Crashed):
-                how = "its backend cannot stop between steps, so its worker's process tree was killed"
-            else:
-                how = "at the next step"
-            return Action.STOP, {"phase": "stopped", "eta_seconds": None, "finished_at": now}, \
-                [f"stopped after {took} ({how})"]
-        if isinstance(outcome, Completed):
-            error = f"the worker reported success but {outcome.video_path} does not exist"
-        elif isinstance(outcome, Crashed) and outcome.lost:
-            error = f"{outcome.lost} while {run.phase}"
-        elif isinstance(outcome, Crashed):
-            error = f"worker process {describe_exit(outcome.returncode)} while {run.phase}"
-        else:
-            error = outcome.error
-        failed = f"failed after {took}: {error}"
-        if isinstance(outcome, Crashed) and outcome.lost and self.store.require(run.job_id).attempts < 2:
-            return Action.RETRY, {**RESET_RUN_FIELDS, "phase": "queued", "queue_rank": self._front_of_queue()}, \
-                [failed, "queued again, once, first in the queue: its machine was lost, not the job"]
-        retry = self._oom_retry(run, error)
-        if retry is not None:
-            offload, why = retry
-            return Action.RETRY, {**RESET_RUN_FIELDS, **offload, "phase": "queued",
-                                  "queue_rank": self._front_of_queue()}, [failed, why]
-        return Action.FAIL, {"error": error, "phase": "failed", "eta_seconds": None, "finished_at": now}, [failed]
-
-    def _oom_retry(self, run: Run, error: str) -> tuple[dict[str, bool], str] | None:
-        """The offload settings to retry an out-of-memory run with, and why, when
-        its job asked for a retry and more can be offloaded; else None. A retry
-        offloads everything FastVideo can, so a second one never follows."""
-        if "out of memory" not in error.lower() or run.backend != "fastvideo":
-            return None
-        row = self.store.require(run.job_id)
-        if not row.retry_on_oom:
-            return None
-        turned_on = [name for name, value in MOST_OFFLOAD.items() if value and not getattr(row, name)]
-        if not turned_on:
-            self.logs.server_line(run.job_id, "out of memory with every offload already on: not retried")
-            return None
-        return dict(MOST_OFFLOAD), (f"out of memory: queued again, once, first in the queue, with more "
-                                    f"offloading ({', '.join(turned_on)} on)")
 
     def _front_of_queue(self) -> float:
         ranks = [job.queue_rank for job in self.store.queue_order()]
