@@ -124,6 +124,18 @@ def test_stop_ends_the_worker_and_its_children_on_the_node(ray_server: Server, c
     wait_for(lambda: all(row["job_id"] is None for row in gpus(ray_server)), what="its GPUs freed")
 
 
+def test_a_server_killed_outright_leaves_no_worker_running_on_the_nodes(
+        ray_server: Server, cluster: RayCluster) -> None:
+    job = create(ray_server, num_inference_steps=200, prompt="orphaned by a crash")
+    wait_for(lambda: (ray_server.job(job["id"])["step"] or 0) >= 1, what="the job to step")
+    load = [e for e in cluster.events("load") if e["pid"] and psutil.pid_exists(e["pid"])][-1]
+    tree = [load["pid"], *load["worker_pids"]]
+    ray_server.kill9()
+    # The bridge sees its server gone and exits; Ray ends the actors it owned,
+    # and each worker, its socket closed, kills its own process group.
+    wait_for(lambda: all(process_gone(pid) for pid in tree), timeout=30, what="the node's worker processes to end")
+
+
 def test_with_a_shared_directory_videos_come_home_through_it(
         start_server: Callable[..., Server], cluster: RayCluster, tmp_path: Path) -> None:
     shared = tmp_path / "shared"  # every node of this cluster sees this machine's disk

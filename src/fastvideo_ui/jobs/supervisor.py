@@ -138,8 +138,8 @@ class RunSupervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        for worker in list(self._workers):
-            await worker.kill()
+        # All at once: a Ray worker's kill is a round trip to its node.
+        await asyncio.gather(*(worker.kill() for worker in list(self._workers)), return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
 
