@@ -107,6 +107,7 @@ class RunSupervisor:
         self.fleet: RayFleet | None = None  # --ray: GPU jobs run on the cluster
         self._next_worker_id = 1
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.closing = False
         # Run before a FastVideo job's worker loads its model: fetches missing
         # weights with progress (weights.downloads.DownloadManager.ensure).
         self.fetch_weights: WeightsGate | None = None
@@ -138,6 +139,7 @@ class RunSupervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        self.closing = True
         # All at once: a Ray worker's kill is a round trip to its node.
         await asyncio.gather(*(worker.kill() for worker in list(self._workers)), return_exceptions=True)
         for task in list(self._tasks):
@@ -273,7 +275,9 @@ class RunSupervisor:
                 self.logs.server_line(run.job_id, line)
             self.publish_job(row)
         except (IllegalTransition, JobNotFound) as exc:
-            log.warning("job %s: could not record its end: %s", run.job_id, exc)
+            # At shutdown the scheduler has already failed it as interrupted: expected.
+            log.log(logging.DEBUG if self.closing else logging.WARNING,
+                    "job %s: could not record its end: %s", run.job_id, exc)
         for device in run.devices:
             if self._allocated.get(device) == run.job_id:
                 del self._allocated[device]
