@@ -227,3 +227,15 @@ def test_without_the_head_the_api_serves_new_jobs_wait_and_run_when_it_is_back(
         first.quit()
         if second is not None:
             second.quit()
+
+
+def test_a_ray_address_with_nothing_there_is_named_in_health(start_server: Callable[..., Server]) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    server = start_server("--ray", address)
+    health = server.health()
+    assert health["status"] == "degraded" and health["ray"]["connected"] is False
+    assert health["ray"]["error"].startswith(f"connecting to Ray at {address}")
+    # Ray's own complaint, while it retries, says why.
+    wait_for(lambda: "Failed to connect" in server.health()["ray"]["error"], timeout=30, what="Ray's reason")
+    job = create(server, prompt="waits for a cluster that is not there yet")
+    assert server.job(job["id"])["status"] == "queued"

@@ -44,6 +44,7 @@ PING_EVERY_S = 1.0
 # An actor that answers no ping for this long is on a lost node (Ray's own
 # health check takes about 15 s to say so by default).
 LOST_AFTER_S = 6.0
+CONNECT_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 300.0  # an actor may wait this long for its GPUs to be released
 # The head has not answered for this long: it is gone. (Ray's driver keeps
 # retrying for a minute; the server should say so sooner.)
@@ -357,6 +358,14 @@ def main(argv: list[str] | None = None) -> int:
     link = Link(args.fd)
     import ray
 
+    def give_up() -> None:
+        print(f"ray bridge: cannot connect to Ray at {args.address}: no answer in {CONNECT_TIMEOUT_S:g} s "
+              f"(is `ray start --head` running there, and reachable from here?)", file=sys.stderr, flush=True)
+        os._exit(2)
+
+    timer = threading.Timer(CONNECT_TIMEOUT_S, give_up)  # ray.init can keep retrying for minutes
+    timer.daemon = True
+    timer.start()
     try:
         ray.init(address=args.address, namespace="fastvideo-ui", log_to_driver=False,
                  logging_level=logging.WARNING)
@@ -364,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ray bridge: cannot connect to Ray at {args.address}: {describe_error(exc)}",
               file=sys.stderr, flush=True)
         return 2
+    timer.cancel()
     bridge = Bridge(link, args.shared_dir)
     _guard(bridge.watch_nodes, "node watcher").start()
     _guard(bridge.ping, "pinger").start()

@@ -161,7 +161,7 @@ class RayFleet:
         self.node_ids: dict[str, str] = {}  # node key -> Ray's node id
         self.nodes: list[dict[str, Any]] = []
         self.connected = False
-        self.error = "connecting"
+        self.error = f"connecting to Ray at {address}"
         self.since = time.time()
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -250,6 +250,9 @@ class RayFleet:
                 log.info("ray: %s", text[:2000])
                 if text.startswith("ray bridge:"):
                     said.append(text.removeprefix("ray bridge:").strip())
+                elif not self.connected and "Failed to connect" in text:
+                    # Ray's own words while it retries, e.g. "Failed to connect to GCS at address ... within 5 seconds."
+                    self.error = f"connecting to Ray at {self.address}: {text.rsplit('] ', 1)[-1]}"
 
     async def _handle(self, message: dict[str, Any]) -> None:
         op = message["op"]
