@@ -17,7 +17,9 @@ CLUSTER_SCRIPT = Path(__file__).parent / "ray_cluster_process.py"
 
 
 class RayCluster:
-    def __init__(self, workdir: Path, gpus_per_node: list[int], step_s: float, head_port: int | None = None) -> None:
+    def __init__(self, workdir: Path, gpus_per_node: list[int], step_s: float, head_port: int | None = None,
+                 client_port: int | None = None) -> None:
+        self.client_port = client_port
         workdir.mkdir(parents=True, exist_ok=True)
         self.record = workdir / "fake-fastvideo.jsonl"
         self._stderr = open(workdir / "cluster.err", "wb")
@@ -30,7 +32,8 @@ class RayCluster:
         self.proc = subprocess.Popen(
             [sys.executable, str(CLUSTER_SCRIPT), *map(str, gpus_per_node)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._stderr,
-            env={**os.environ, **self.env, "RAY_TEST_HEAD_PORT": str(head_port or "")},
+            env={**os.environ, **self.env, "RAY_TEST_HEAD_PORT": str(head_port or ""),
+                 "RAY_TEST_CLIENT_PORT": str(client_port or "")},
             text=True)
         started = self._answer()
         self.address: str = started["address"]

@@ -7,7 +7,8 @@ lines on stdin, so that a test can kill a node as a machine would die:
 
 It prints {"address": ...} once the head and the first nodes are up
 (`python ray_cluster_process.py 2 2`: two nodes with 2 GPUs each; with
-RAY_TEST_HEAD_PORT set, the head listens on that port). Every node runs with
+RAY_TEST_HEAD_PORT set, the head listens on that port; with RAY_TEST_CLIENT_PORT,
+it serves Ray Client there). Every node runs with
 this process's environment, so the tests' PYTHONPATH (the fake FastVideo)
 reaches the workers Ray starts.
 """
@@ -30,6 +31,8 @@ def main() -> None:
     head: dict[str, object] = {"num_cpus": 0, "num_gpus": 0, "include_dashboard": False}
     if os.environ.get("RAY_TEST_HEAD_PORT"):
         head["gcs_server_port"] = int(os.environ["RAY_TEST_HEAD_PORT"])
+    if os.environ.get("RAY_TEST_CLIENT_PORT"):  # Ray Client (ray://) on the head
+        head["ray_client_server_port"] = int(os.environ["RAY_TEST_CLIENT_PORT"])
     cluster = Cluster(initialize_head=True, head_node_args=head)
     nodes = {}
     for gpus in sys.argv[1:]:

@@ -26,7 +26,7 @@ STEP_S = 0.2
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    running = RayCluster(tmp_path_factory.mktemp("ray"), [2, 2], STEP_S)
+    running = RayCluster(tmp_path_factory.mktemp("ray"), [2, 2], STEP_S, client_port=free_port())
     yield running
     running.quit()
 
@@ -149,6 +149,15 @@ def test_with_a_shared_directory_videos_come_home_through_it(
     written = [e for e in cluster.events("generate") if e["prompt"] == "through the shared directory"]
     assert Path(written[0]["kwargs"]["output_path"]).parent == shared
     assert list(shared.iterdir()) == []  # moved home, not copied
+
+
+def test_a_ray_client_address_works_too(start_server: Callable[..., Server], cluster: RayCluster) -> None:
+    server = start_server("--ray", f"ray://127.0.0.1:{cluster.client_port}", env=cluster.env)
+    wait_for(lambda: len(gpus(server)) == 2 * len(cluster.nodes), what="the cluster's GPUs, through Ray Client")
+    job = create(server, prompt="through Ray Client")
+    done = server.wait_status(job["id"], "completed", "failed", timeout=60)
+    assert done["status"] == "completed", server.log_text(job["id"])
+    assert "through Ray Client" in server.log_text(job["id"])
 
 
 def test_a_node_that_joins_adds_capacity_and_a_lost_node_requeues_its_job_once(
