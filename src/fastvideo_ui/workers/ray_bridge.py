@@ -95,6 +95,7 @@ class Hosted:
         self.outputs: dict[str, tuple[str, str]] = {}  # run id -> (scratch video, server video)
         self.posters: dict[str, tuple[str, str]] = {}
         self.ended = threading.Event()
+        self.killing = False  # we are ending it: its actor's death is ours, not a lost node
 
 
 class Bridge:
@@ -180,6 +181,7 @@ class Bridge:
 
     def _kill(self, hosted: Hosted, reason: str | None) -> None:
         """The worker's whole process tree, then the actor; ray.kill is the backstop."""
+        hosted.killing = True
         try:
             self.ray.get(hosted.actor.close.remote(), timeout=5)
         except Exception:  # noqa: BLE001 - the backstop below
@@ -202,7 +204,7 @@ class Bridge:
                 time.sleep(0.5)  # the pinger decides whether its node is lost
                 continue
             except Exception as exc:  # noqa: BLE001 - the actor is gone
-                self._end(hosted, -9, f"its Ray actor died: {describe_error(exc)}")
+                self._end(hosted, -9, None if hosted.killing else f"its Ray actor died: {describe_error(exc)}")
                 return
             hosted.last_answer = time.monotonic()
             for event in batch:
@@ -301,7 +303,7 @@ class Bridge:
             if time.monotonic() - self.head_answered > HEAD_LOST_AFTER_S:
                 raise ConnectionError(f"the Ray head has not answered for {HEAD_LOST_AFTER_S:g} s")
             for hosted in list(self.hosted.values()):
-                if hosted.actor is None or not hosted.scratch:
+                if hosted.actor is None or not hosted.scratch or hosted.killing:
                     continue
                 try:
                     self.ray.get(hosted.actor.ping.remote(), timeout=PING_EVERY_S)
