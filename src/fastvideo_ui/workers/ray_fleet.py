@@ -81,8 +81,9 @@ class RayWorker:
     async def start(self) -> None:
         node_id = self.fleet.node_ids.get(self.node)
         if node_id is None or not self.fleet.connected:
-            self.returncode = -1
-            raise RuntimeError(f"Ray node {self.node} is not in the cluster now")
+            # Ended like any other worker, so the supervisor lets go of it; the job is requeued.
+            await self.ended(-1, f"node {self.node} lost (it left the cluster before its worker started)")
+            raise RuntimeError(self.exit_reason)
         self.fleet.workers[self.worker_id] = self
         self.fleet.command({"op": "start", "worker": self.worker_id, "node": node_id, "gpus": len(self.devices),
                             "nonce": self._nonce})
