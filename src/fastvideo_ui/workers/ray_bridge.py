@@ -92,8 +92,9 @@ class Hosted:
         self.actor: Any = None
         self.scratch = ""
         self.last_answer = time.monotonic()
-        self.outputs: dict[str, tuple[str, str]] = {}  # run id -> (scratch video, server video)
-        self.posters: dict[str, tuple[str, str]] = {}
+        # The running job's video and poster: where the worker writes each -> where it goes home.
+        # (A worker runs one job at a time.)
+        self.homes: dict[str, str] = {}
         self.ended = threading.Event()
         self.killing = False  # we are ending it: its actor's death is ours, not a lost node
 
@@ -166,12 +167,10 @@ class Bridge:
     def _localise(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
         """The run message with paths on the worker's node: outputs in its
         scratch directory, and the input image copied there."""
-        run_id = str(message["run_id"])
         where = str(self.shared_dir) if self.shared_dir else hosted.scratch
         video = f"{where}/{Path(message['output_path']).name}"
         poster = f"{where}/{Path(message['poster_path']).name}"
-        hosted.outputs[run_id] = (video, message["output_path"])
-        hosted.posters[run_id] = (poster, message["poster_path"])
+        hosted.homes = {video: message["output_path"], poster: message["poster_path"]}
         localised = {**message, "output_path": video, "poster_path": poster}
         if message.get("image_path"):
             data = Path(message["image_path"]).read_bytes()
@@ -222,31 +221,29 @@ class Bridge:
         elif message.get("type") in ("failed", "stopped") and self.shared_dir is not None:
             # What a run that did not complete left in the shared directory (the
             # scratch directory goes with its actor).
-            for video, _ in [*hosted.outputs.values(), *hosted.posters.values()]:
-                Path(video).unlink(missing_ok=True)
-            hosted.outputs.clear()
-            hosted.posters.clear()
+            for written in hosted.homes:
+                Path(written).unlink(missing_ok=True)
+            hosted.homes = {}
         self.link.send({"op": "message", "worker": hosted.worker_id, "message": message})
 
     def _bring_home(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
         """Copies the video and poster into the server's output directory; the
         message then names those copies. A video that cannot come home fails the run."""
-        run_ids = [run_id for run_id, (video, _) in hosted.outputs.items() if video == message["video_path"]]
-        if not run_ids:
+        homes, hosted.homes = hosted.homes, {}
+        home_video = homes.get(message["video_path"])
+        if home_video is None:
             return {"type": "failed", "error": f"the Ray worker reported an unexpected file {message['video_path']}"}
-        _, home_video = hosted.outputs.pop(run_ids[0])
-        poster_scratch, home_poster = hosted.posters.pop(run_ids[0])
         try:
             self._fetch(hosted, message["video_path"], home_video)
         except Exception as exc:  # noqa: BLE001
             return {"type": "failed", "error": f"the video could not be copied from its node: {describe_error(exc)}"}
-        poster = None
-        if message.get("poster_path") == poster_scratch:
+        poster = homes.get(message.get("poster_path") or "")
+        if poster is not None:
             try:
-                self._fetch(hosted, poster_scratch, home_poster)
-                poster = home_poster
+                self._fetch(hosted, message["poster_path"], poster)
             except Exception as exc:  # noqa: BLE001 - a video without a poster is still the result
                 log.warning("worker %s: the poster could not be copied: %s", hosted.worker_id, exc)
+                poster = None
         return {**message, "video_path": home_video, "poster_path": poster}
 
     def _fetch(self, hosted: Hosted, remote: str, home: str) -> None:
