@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from playwright.sync_api import expect
 
@@ -46,6 +45,17 @@ def gpus(server: Server) -> list[dict[str, Any]]:
 
 def create(server: Server, **body: Any) -> dict[str, Any]:
     return server.create(model_id=WAN, start=True, **(SMALL_VIDEO | body))
+
+
+def worker_tree(server: Server, cluster: RayCluster, job_id: str) -> list[int]:
+    """The job's worker process on its node and the GPU processes the fake FastVideo
+    started: the worker named by the server's health, not the cluster's last load
+    (the module's cluster also runs other tests' workers)."""
+    pid = wait_for(lambda: next((w["pid"] for w in server.health()["workers"]
+                                 if w["job_id"] == job_id and w["pid"]), None), what="the job's worker")
+    load = wait_for(lambda: next((e for e in cluster.events("load") if e["pid"] == pid), None),
+                    what="the worker's model load")
+    return [pid, *load["worker_pids"]]
 
 
 def node_of(job: dict[str, Any]) -> str:
@@ -123,14 +133,12 @@ def test_four_one_gpu_jobs_spread_over_both_nodes_and_keep_their_own_logs(ray_se
 def test_stop_ends_the_worker_and_its_children_on_the_node(ray_server: Server, cluster: RayCluster) -> None:
     job = create(ray_server, num_inference_steps=200, prompt="stop me on the cluster")
     wait_for(lambda: (ray_server.job(job["id"])["step"] or 0) >= 2, what="the job to step")
-    loads = [e for e in cluster.events("load") if e["pid"] and psutil.pid_exists(e["pid"])]
-    worker_pid = loads[-1]["pid"]
-    children = psutil.Process(worker_pid).children(recursive=True)
+    tree = worker_tree(ray_server, cluster, job["id"])
 
     assert ray_server.client.post(f"/api/jobs/{job['id']}/stop").status_code == 200
     stopped = ray_server.wait_status(job["id"], "stopped", timeout=20)
     assert stopped["status"] == "stopped"
-    wait_for(lambda: process_gone(worker_pid) and all(process_gone(child.pid) for child in children),
+    wait_for(lambda: all(process_gone(pid) for pid in tree),
              timeout=15, what="the worker's process tree to be gone")
     wait_for(lambda: all(row["job_id"] is None for row in gpus(ray_server)), what="its GPUs freed")
 
@@ -141,10 +149,9 @@ def test_a_frozen_worker_is_killed_with_its_tree_after_the_grace_period(
     wait_for(lambda: len(gpus(server)) == 2 * len(cluster.nodes), timeout=60, what="the cluster's GPUs")
     job = create(server, num_inference_steps=200, prompt="frozen on its node")
     wait_for(lambda: (server.job(job["id"])["step"] or 0) >= 1, what="the job to step")
-    load = [e for e in cluster.events("load") if e["pid"] and psutil.pid_exists(e["pid"])][-1]
-    tree = [load["pid"], *load["worker_pids"]]
+    tree = worker_tree(server, cluster, job["id"])
     # Frozen, the worker cannot end its own process group: the actor must.
-    os.kill(load["pid"], signal.SIGSTOP)
+    os.kill(tree[0], signal.SIGSTOP)
     assert server.client.post(f"/api/jobs/{job['id']}/stop").status_code == 200
     stopped = server.wait_status(job["id"], "stopped", timeout=60)
     assert "forced" in server.log_text(stopped["id"])
@@ -156,8 +163,7 @@ def test_a_server_killed_outright_leaves_no_worker_running_on_the_nodes(
         ray_server: Server, cluster: RayCluster) -> None:
     job = create(ray_server, num_inference_steps=200, prompt="orphaned by a crash")
     wait_for(lambda: (ray_server.job(job["id"])["step"] or 0) >= 1, what="the job to step")
-    load = [e for e in cluster.events("load") if e["pid"] and psutil.pid_exists(e["pid"])][-1]
-    tree = [load["pid"], *load["worker_pids"]]
+    tree = worker_tree(ray_server, cluster, job["id"])
     ray_server.kill9()
     # The bridge sees its server gone and exits; Ray ends the actors it owned,
     # and each worker, its socket closed, kills its own process group.
