@@ -9,11 +9,15 @@ asserts nothing.
      once on 4 GPUs, no model load time;
    - `--jobs` jobs over 8 GPUs, 3 models (load times 20, 45 and 60 s), GPU
      counts 1 to 8, Poisson arrivals keeping the GPUs about 80% busy.
-   For FIFO, for the default policy (backfill, affinity wait 0) and for
-   backfill with --affinity-wait 1800, it prints makespan against the lower
-   bound (total GPU-seconds / GPUs, or the last arrival's own end), p50 and
-   p95 wait, GPU-seconds idle while a queued job would have fit on the idle
-   GPUs, and model loads.
+   For FIFO, for backfill with affinity bounded by passing a job once (the
+   rule before owed starts), for the default policy (affinity bounded by each
+   job's first-in-first-out start, jobs/fairness.py) and with
+   --affinity-wait 300, it prints makespan against the lower bound (total
+   GPU-seconds / GPUs, or the last arrival's own end), p50 and p95 wait,
+   GPU-seconds idle while a queued job would have fit on the idle GPUs, model
+   loads, and the worst wait beyond a job's FIFO wait. Then how many of the
+   placement test's 200 random traces break the starvation bound under each
+   policy, and under the default when the run estimates err short or long.
 2. The 12-job mix on the real server with the fake FastVideo on 4 simulated
    GPUs (0.2 s a step): on a fresh server (no history, so no estimates: jobs
    only use devices off the head's reservation), then the same mix again,
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import tempfile
 import time
@@ -31,27 +36,54 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import FAKE_FASTVIDEO, WAN, Server  # noqa: E402
-from schedule_sim import MIX_12, MODEL_LOAD_S, STEP_S, mix_12, poisson_trace, simulate  # noqa: E402
+from schedule_sim import (MIX_12, MODEL_LOAD_S, STEP_S, SimJob, mix_12, poisson_trace, random_trace,  # noqa: E402
+                          simulate)
+
+
+POLICIES = [
+    ("FIFO", {"backfill": False}),
+    ("pass once (no owed starts)", {"owed_starts": False}),
+    ("owed starts (default)", {}),
+    ("owed starts, --affinity-wait 300", {"slack_s": 300.0}),
+]
 
 
 def simulated(jobs_count: int) -> None:
     traces = [
-        ("12-job mix, 4 GPUs", mix_12(), 4, 0.0),
+        ("12-job mix, 4 GPUs", mix_12(), 4, lambda _model: 0.0),
         (f"{jobs_count} jobs, 3 models, 8 GPUs", poisson_trace(jobs_count, 8, seed=1, load=0.8), 8,
          MODEL_LOAD_S.__getitem__),
     ]
     for name, jobs, gpus, load in traces:
         print(f"\n{name}")
+        longest = max(job.run_s + load(job.model) for job in jobs)
         fifo = simulate(jobs, gpus, load_s=load, backfill=False)
-        print(f"  FIFO                        {fifo.summary()}")
-        default = simulate(jobs, gpus, load_s=load)
-        print(f"  backfill (default)          {default.summary()}")
-        wide = simulate(jobs, gpus, load_s=load, bypass_limit_s=1800.0)
-        print(f"  backfill, --affinity-wait 1800 {wide.summary()}")
-        for label, result in (("default", default), ("affinity-wait 1800", wide)):
+        for label, options in POLICIES:
+            result = simulate(jobs, gpus, load_s=load, **options)  # type: ignore[arg-type]
             extra = max(result.waits[j] - fifo.waits[j] for j in result.waits)
-            print(f"  {label}: model loads {result.loads / fifo.loads:.2f}x FIFO's; "
-                  f"worst wait beyond its FIFO wait {extra:.1f} s")
+            print(f"  {label:34} {result.summary()}")
+            print(f"  {'':34} loads {result.loads / fifo.loads:.2f}x FIFO's; worst wait beyond its FIFO wait "
+                  f"{extra:.1f} s (bound: the longest job, {longest:.1f} s)")
+    print("\nThe starvation bound over the placement test's 200 random traces (traces where some job waited "
+          "longer than its FIFO wait plus the longest job):")
+    for label, options in POLICIES[1:]:
+        print(f"  {label:34} {starvation_breaches(**options)}/200")  # type: ignore[arg-type]
+    for low, high in ((0.8, 1.0), (1.0, 1.2)):
+        def skewed(job: SimJob, low: float = low, high: float = high) -> float:
+            return job.run_s * random.Random(job.job_id).uniform(low, high)
+        breaches = starvation_breaches(estimate=skewed)
+        print(f"  owed starts, run estimates {low:.1f}-{high:.1f}x the truth: {breaches}/200")
+
+
+def starvation_breaches(**options: object) -> int:
+    breaches = 0
+    for seed in range(200):
+        jobs, gpus, loads = random_trace(seed)
+        fifo = simulate(jobs, gpus, load_s=loads.__getitem__, backfill=False)
+        new = simulate(jobs, gpus, load_s=loads.__getitem__, **options)  # type: ignore[arg-type]
+        longest = max(job.run_s + loads[job.model] for job in jobs)
+        breaches += any(new.waits[j.job_id] > fifo.waits[j.job_id] + longest + 1e-6 for j in jobs)
+    return breaches
 
 
 def on_the_server() -> None:

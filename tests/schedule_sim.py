@@ -16,6 +16,7 @@ import statistics
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
+from fastvideo_ui.jobs.fairness import OwedStarts
 from fastvideo_ui.jobs.placement import Cluster, IdleWorker, Waiting, place
 from fastvideo_ui.jobs.placement import passed as passed_by
 
@@ -59,10 +60,14 @@ class _Worker:
 
 def simulate(jobs: Sequence[SimJob], gpus: int, load_s: float | Callable[[Hashable], float] = 0.0,
              backfill: bool = True, estimate: Callable[[SimJob], float | None] | None = None,
-             nodes: dict[str, str] | None = None, bypass_limit_s: float = 0.0) -> Result:
-    """Run `jobs` on `gpus` simulated GPUs; `estimate` gives placement each
-    job's expected run time (default: exact, load included when it would load).
-    `bypass_limit_s` is placement's (default 0, as the server's)."""
+             nodes: dict[str, str] | None = None, slack_s: float = 0.0, owed_starts: bool = True) -> Result:
+    """Run `jobs` on `gpus` simulated GPUs. `estimate` gives each job's run
+    time with its model loaded, as the scheduler would know it (default:
+    exact); placement adds the load time where no idle worker holds the model.
+    `slack_s` is placement's (default 0, as the server's). With `owed_starts`
+    each job gets its first-in-first-out start from jobs/fairness.py when it
+    arrives, as the server does; without, only the pass-once rule bounds
+    affinity."""
     devices = tuple(f"gpu{i}" for i in range(gpus))
     cluster = Cluster({"gpu": devices}, nodes or {})
     load_of = load_s if callable(load_s) else (lambda _model: float(load_s))
@@ -80,12 +85,22 @@ def simulate(jobs: Sequence[SimJob], gpus: int, load_s: float | Callable[[Hashab
     now = 0.0
     arrived = 0
     passed: dict[str, float] = {}  # job -> when a later job first started ahead of it
+    owed = OwedStarts()
+
+    def run_time(job: SimJob) -> float | None:
+        return job.run_s if estimate is None else estimate(job)
 
     def expected(job: SimJob) -> float | None:
-        if estimate is not None:
-            return estimate(job)
+        run = run_time(job)
         warm = any(not w.busy and w.model == job.model and len(w.devices) == job.gpus for w in workers)
-        return job.run_s + (0.0 if warm else load_of(job.model))
+        return None if run is None else run + (0.0 if warm else load_of(job.model))
+
+    def due_in(job: SimJob) -> float | None:
+        run = run_time(job)
+        if not owed_starts:
+            return None
+        return owed.due_in(Waiting(job.job_id, "gpu", job.gpus, job.model), now, cluster,
+                           None if run is None else (run, load_of(job.model)))
 
     while arrived < len(pending) or queue or running:
         # Move time to the next event; account idle GPUs a queued job would have fit.
@@ -108,8 +123,9 @@ def simulate(jobs: Sequence[SimJob], gpus: int, load_s: float | Callable[[Hashab
         busy = {device: end - now for end, devs, _ in running.values() for device in devs}
         idle = [IdleWorker(w.worker_id, "gpu", w.devices, w.model) for w in workers if not w.busy]
         waiting = [Waiting(job.job_id, "gpu", job.gpus, job.model, expected(job),
-                           now - passed[job.job_id] if job.job_id in passed else None) for job in queue]
-        plan = place(waiting, cluster, busy, idle, backfill=backfill, bypass_limit_s=bypass_limit_s)
+                           now - passed[job.job_id] if job.job_id in passed else None, due_in(job))
+                   for job in queue]
+        plan = place(waiting, cluster, busy, idle, backfill=backfill, slack_s=slack_s)
         for job_id in passed_by(plan, waiting):
             passed.setdefault(job_id, now)
         for start in plan.starts:
@@ -166,3 +182,18 @@ def poisson_trace(count: int = 1000, gpus: int = 8, seed: int = 1, load: float =
 
 
 MODEL_LOAD_S = {"wan-1.3b": 20.0, "wan-14b": 60.0, "hunyuan": 45.0}
+
+
+def random_trace(seed: int) -> tuple[list[SimJob], int, dict[str, float]]:
+    """The starvation test's traces: pools of 2 to 8 GPUs, one to three models
+    with their load times, mixed GPU counts and arrivals. (jobs, GPUs, loads)."""
+    rng = random.Random(seed)
+    gpus = rng.choice([2, 4, 8])
+    models = ["a", "b", "c"][:rng.randint(1, 3)]
+    loads = {model: rng.uniform(0, 30) for model in models}
+    jobs, now = [], 0.0
+    for index in range(rng.randint(10, 50)):
+        now += rng.expovariate(1 / rng.choice([1, 10, 40]))
+        count = rng.choice([c for c in (1, 1, 1, 2, 2, 4, 8) if c <= gpus])
+        jobs.append(SimJob(f"j{index}", now, count, rng.choice(models), rng.uniform(5, 120)))
+    return jobs, gpus, loads

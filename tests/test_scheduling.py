@@ -61,14 +61,18 @@ def test_concurrent_jobs_get_disjoint_devices(start_server) -> None:
 
 def test_worker_keeps_its_model_between_jobs(server: Server) -> None:
     first = server.create(start=True)
-    server.wait_status(first["id"], "completed")
+    first = server.wait_status(first["id"], "completed")
     pid = server.worker_pids()
     second = server.create(start=True, prompt="another prompt", seed=3)
-    server.wait_status(second["id"], "completed")
+    second = server.wait_status(second["id"], "completed")
     assert server.worker_pids() == pid
     assert "loaded in" in server.log_text(first["id"])
     assert "reusing the loaded model" in server.log_text(second["id"])
     assert "loaded in" not in server.log_text(second["id"])
+    # The load is recorded apart from the run, for the scheduler's estimates.
+    run_s = first["finished_at"] - first["started_at"]
+    assert first["load_seconds"] is not None and 0 <= first["load_seconds"] <= run_s
+    assert second["load_seconds"] is None
 
 
 def test_too_many_devices_is_refused_at_create(start_server) -> None:

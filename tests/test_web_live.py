@@ -151,6 +151,8 @@ def test_gallery_plays_opens_and_reruns(server: Server, open_page: Callable[...,
     detail = page.locator("dialog.detail")
     expect(detail.locator(".params-table")).to_contain_text("501")
     expect(detail.locator(".params-table")).to_contain_text("gallery clip 1")
+    # The second job ran on the first one's worker, its model already loaded.
+    expect(detail.locator(".params-table")).to_contain_text("Model loadnone: the worker already held the model")
     detail.get_by_role("button", name="Re-run with changes").click()
     expect(page.locator("#cj-seed")).to_have_value("501")
     expect(page.locator("#cj-prompt")).to_have_value("gallery clip 1")

@@ -101,8 +101,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-slots", type=_number(int, "CPU_SLOTS"), default=_env("CPU_SLOTS", "1"),
                         help="preview-renderer jobs that may run at once (default 1)")
     parser.add_argument("--affinity-wait", type=_number(float, "AFFINITY_WAIT"), default=_env("AFFINITY_WAIT", "0"),
-                        metavar="S", help="how long a job may keep being passed by jobs whose model is already "
-                                          "loaded (default 0: at most once)")
+                        metavar="S", help="how long past the time it would have started in a strict queue a job "
+                                          "may still be passed by jobs whose model is already loaded (default 0)")
     parser.add_argument("--metrics-public", action="store_true", default=_env("METRICS_PUBLIC") == "1",
                         help="serve /metrics without the API token (default: the token guards it, when one is set)")
     parser.add_argument("--stop-grace", type=_number(float, "STOP_GRACE"), default=_env("STOP_GRACE", "10"),

@@ -113,6 +113,8 @@ class Job(BaseModel):
     total_steps: int | None
     eta_seconds: float | None
     attempts: int = Field(description="runs so far, an out-of-memory retry included")
+    load_seconds: float | None = Field(description="how long its latest run spent loading the model; null: the "
+                                       "worker already held it, or it has not run")
     priority: int = Field(description="higher runs first, -100 to 100")
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     retry_on_oom: bool = Field(description="out of memory: queued again once, first, with every offload on")

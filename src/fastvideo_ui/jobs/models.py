@@ -43,6 +43,8 @@ class JobRow(Base):
     log_file_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     devices: Mapped[str | None] = mapped_column(String(200), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The latest run's model load; None: its worker already held the model.
+    load_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Queue order: higher priority first, then lower rank (the time it was
     # queued, unless it was moved).
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -13,11 +13,12 @@ start is not known. `backfill=False` gives strict first in, first out.
 
 Model affinity: within a window of the queue, a job that an idle worker can
 run without loading a model starts first, even ahead of older jobs, but never
-past a job that later jobs first passed `bypass_limit_s` ago or more. At 0,
-the default, a job is passed this way at most once, and random traces keep
-every job within its first-in-first-out wait plus one longest job (tests);
-larger values save more loads when many models share the GPUs, and give up
-that bound (bench/schedule.py shows both).
+past a job that is owed its turn: one whose first-in-first-out start
+(jobs/fairness.py) was `slack_s` ago or more. A job with no known start is
+owed once a later job has passed it `slack_s` ago or more, so at 0, the
+default, it is passed at most once. At 0, random traces keep every job within
+its first-in-first-out wait plus one longest job (tests); a larger slack saves
+more loads and gives up that bound (bench/schedule.py shows both).
 
 A job's devices always lie on one node. Among the devices it may take, a job
 prefers an idle worker that already holds its model (no load), then devices
@@ -46,6 +47,7 @@ class Waiting:
     model: Hashable  # what an idle worker must hold to run it without a load
     estimate_s: float | None = None  # expected run time; None: unknown
     passed_s: float | None = None  # since a later job first started ahead of it; None: never
+    due_in_s: float | None = None  # until its first-in-first-out start (<= 0: past it); None: not known
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def place(
     busy: Mapping[str, float | None],
     idle: Sequence[IdleWorker],
     backfill: bool = True,
-    bypass_limit_s: float = 0.0,
+    slack_s: float = 0.0,
 ) -> Plan:
     """Which waiting jobs start now, on what. `busy` maps each device a running
     job holds to the seconds until it is expected to be free (None: unknown)."""
@@ -140,13 +142,12 @@ def place(
     for kind, jobs in _by_pool(waiting).items():
         if backfill:
             # Model affinity: within the window, a job an idle worker can run
-            # without a load goes first, but never past a job that later jobs
-            # first passed bypass_limit_s ago or more: it is owed its turn.
+            # without a load goes first, but never past a job owed its turn.
             early = set()
             for job in jobs[:AFFINITY_WINDOW]:
                 if try_start(job, warm_only=True):
                     early.add(job.job_id)
-                elif job.passed_s is not None and job.passed_s >= bypass_limit_s:
+                elif _owed(job, slack_s):
                     break
             jobs = [job for job in jobs if job.job_id not in early]
         for index, job in enumerate(jobs):
@@ -175,6 +176,12 @@ def _by_pool(waiting: Sequence[Waiting]) -> dict[str, list[Waiting]]:
     for job in waiting:
         pools.setdefault(job.kind, []).append(job)
     return pools
+
+
+def _owed(job: Waiting, slack_s: float) -> bool:
+    if job.due_in_s is not None:
+        return job.due_in_s + slack_s <= 0
+    return job.passed_s is not None and job.passed_s >= slack_s
 
 
 def _ends_before(job: Waiting, reservation: Reservation) -> bool:

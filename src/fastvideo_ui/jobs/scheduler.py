@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from ..backends.offload import OFFLOAD_FIELDS
 from ..workers.devices import Inventory
 from . import events
 from .catalogue import find_model
-from .estimates import estimate_seconds
+from .estimates import Shape, estimate_seconds, owed_estimate
 from .events import EventBus
+from .fairness import OwedStarts
 from .logs import LogBook
 from .metrics import Metrics
 from .models import JobRow
@@ -63,6 +65,7 @@ class Scheduler:
         self.backfill = backfill
         self.affinity_wait_s = affinity_wait_s
         self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
+        self._owed = OwedStarts()  # each queued job's first-in-first-out start, which bounds affinity
         self._told: dict[str, str] = {}  # queued job -> why it waits, as its log last said
         self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self._run_ended, inventory,
                                         output_dir, stop_grace_s, metrics, uploads_dir)
@@ -70,7 +73,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._last_positions: dict[str, int] = {}
-        self._estimates: dict[tuple[Any, ...], float | None] = {}  # cleared whenever a run ends
+        # (whole run, erring long; (run, load), erring short) by model and shape; cleared whenever a run ends
+        self._estimates: dict[tuple[str, Shape], tuple[float | None, tuple[float, float] | None]] = {}
         self.paused = store.get_state(PAUSED_KEY) == "1"
         # Called with every job's JSON as it changes (webhooks watch for ends).
         self.job_listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -177,10 +181,11 @@ class Scheduler:
                 log.exception("dispatch pass failed")
             self.publish_queue()
 
-    def _estimate(self, job: QueuedJob) -> float | None:
-        key = (job.model_id, job.width, job.height, job.num_frames, job.num_inference_steps, job.num_gpus)
+    def _estimates_of(self, job: QueuedJob) -> tuple[float | None, tuple[float, float] | None]:
+        key = (job.model_id, Shape(job.width, job.height, job.num_frames, job.num_inference_steps, job.num_gpus))
         if key not in self._estimates:
-            self._estimates[key] = estimate_seconds(self.store.durations(job.model_id), *key[1:])
+            history = self.store.durations(job.model_id)
+            self._estimates[key] = (estimate_seconds(history, key[1]), owed_estimate(history, key[1]))
         return self._estimates[key]
 
     def _waiting(self, cluster: Cluster) -> tuple[list[Waiting], dict[str, str]]:
@@ -188,6 +193,7 @@ class Scheduler:
         jobs that can never run here are failed on the way."""
         waiting: list[Waiting] = []
         backends: dict[str, str] = {}
+        now = time.monotonic()
         queue = self.store.queue_order()
         queued = {job.id for job in queue}
         self._told = {job_id: why for job_id, why in self._told.items() if job_id in queued}
@@ -210,8 +216,10 @@ class Scheduler:
                 continue
             backends[job.id] = spec.backend
             passed_at = self._passed.get(job.id)
-            waiting.append(Waiting(job.id, spec.device_kind, job.num_gpus, (model_config(job), spec.backend),
-                                   self._estimate(job), None if passed_at is None else time.monotonic() - passed_at))
+            estimate, owed = self._estimates_of(job)
+            entry = Waiting(job.id, spec.device_kind, job.num_gpus, (model_config(job), spec.backend), estimate,
+                            None if passed_at is None else now - passed_at)
+            waiting.append(replace(entry, due_in_s=self._owed.due_in(entry, now, cluster, owed)))
         return waiting, backends
 
     def _say_waiting(self, job_id: str, why: str) -> None:
@@ -235,9 +243,10 @@ class Scheduler:
                            (w.loaded, w.backend) if w.loaded is not None else None)
                 for w in self.supervisor.idle_workers()]
         plan = place(waiting, cluster, self.supervisor.busy_devices(), idle,
-                     backfill=self.backfill, bypass_limit_s=self.affinity_wait_s)
+                     backfill=self.backfill, slack_s=self.affinity_wait_s)
         by_id = {job.job_id: job for job in waiting}
         self._passed = {job_id: at for job_id, at in self._passed.items() if job_id in by_id}
+        self._owed.keep_only(by_id)
         for job_id in passed(plan, waiting):
             self._passed.setdefault(job_id, time.monotonic())
         for start in plan.starts:
@@ -255,7 +264,7 @@ class Scheduler:
         try:
             row = self.store.transition(
                 row.id, Action.DISPATCH, started_at=time.time(), finished_at=None,
-                devices=",".join(start.devices), attempts=row.attempts + 1, phase="starting",
+                devices=",".join(start.devices), attempts=row.attempts + 1, phase="starting", load_seconds=None,
                 progress=0.0, progress_msg="", step=None, total_steps=None, eta_seconds=None, error=None,
             )
         except (IllegalTransition, JobNotFound):

@@ -23,6 +23,7 @@ COPIED = (
     # additions
     "vae_cpu_offload", "dit_layerwise_offload", "fps", "negative_prompt", "queued_at", "step", "total_steps",
     "eta_seconds", "attempts", "priority", "held", "retry_on_oom", "remixed_from", "webhook_url", "image",
+    "load_seconds",
 )
 # What a record holds: the copied columns, then those the JSON derives fields from.
 RECORD_COLUMNS = (*COPIED, "devices", "poster_path")

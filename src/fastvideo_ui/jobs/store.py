@@ -162,12 +162,14 @@ class JobStore:
         with self._session() as session, session.begin():
             session.merge(ServerState(key=key, value=value))
 
-    def durations(self, model_id: str, limit: int = 20) -> builtins.list[tuple[float, int, int, int, int, int]]:
-        """(seconds, width, height, num_frames, num_inference_steps, num_gpus)
-        of the model's latest completed runs, newest first."""
+    def durations(self, model_id: str, limit: int = 20
+                  ) -> builtins.list[tuple[float, float | None, int, int, int, int, int]]:
+        """(seconds, load seconds or None, width, height, num_frames,
+        num_inference_steps, num_gpus) of the model's latest completed runs,
+        newest first."""
         query = (
-            select(JobRow.finished_at - JobRow.started_at, JobRow.width, JobRow.height, JobRow.num_frames,
-                   JobRow.num_inference_steps, JobRow.num_gpus)
+            select(JobRow.finished_at - JobRow.started_at, JobRow.load_seconds, JobRow.width, JobRow.height,
+                   JobRow.num_frames, JobRow.num_inference_steps, JobRow.num_gpus)
             .where(JobRow.status == JobStatus.COMPLETED.value, JobRow.model_id == model_id,
                    JobRow.started_at.is_not(None), JobRow.finished_at.is_not(None))
             .order_by(JobRow.finished_at.desc()).limit(limit)

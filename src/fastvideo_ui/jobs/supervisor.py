@@ -341,7 +341,10 @@ class RunSupervisor:
         elif kind == "loaded":
             worker.backend = run.backend
             self.metrics.model_loads.labels(run.config.model_id).inc()
-            self.logs.server_line(run.job_id, f"model {run.config.model_id} loaded in {message.get('seconds')} s")
+            seconds = message.get("seconds")
+            self.logs.server_line(run.job_id, f"model {run.config.model_id} loaded in {seconds} s")
+            if isinstance(seconds, (int, float)):
+                self.store.update_running(run.job_id, load_seconds=float(seconds))
         elif kind == "phase":
             self._progress(run, phase=message["phase"])
         elif kind == "progress":

@@ -19,6 +19,9 @@ const ROWS = [
   ["FSDP inference", (j) => (j.use_fsdp_inference ? "yes" : "no")],
   ["Created", (j) => timestamp(j.created_at)],
   ["Ran for", (j) => (j.started_at && j.finished_at ? duration(j.finished_at - j.started_at) : "—")],
+  ["Model load", (j) => (j.load_seconds == null
+    ? (j.started_at ? "none: the worker already held the model" : "—")
+    : j.load_seconds < 60 ? `${j.load_seconds.toFixed(1)}s` : duration(j.load_seconds))],
   ["Job id", (j) => j.id],
 ];
 
