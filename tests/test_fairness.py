@@ -3,10 +3,20 @@ a virtual strict queue, computed, never run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from schedule_sim import mix_12, simulate
 
+from fastvideo_ui.jobs.catalogue import PREVIEW_MODEL_ID
+from fastvideo_ui.jobs.db import make_engine, migrate
+from fastvideo_ui.jobs.events import EventBus
 from fastvideo_ui.jobs.fairness import FifoReference, OwedStarts
+from fastvideo_ui.jobs.logs import LogBook
+from fastvideo_ui.jobs.metrics import Metrics
 from fastvideo_ui.jobs.placement import Cluster, Waiting
+from fastvideo_ui.jobs.scheduler import Scheduler
+from fastvideo_ui.jobs.store import JobStore
+from fastvideo_ui.workers.devices import Inventory
 
 TWO = Cluster({"gpu": ("g0", "g1")})
 
@@ -69,3 +79,24 @@ def test_a_job_s_owed_start_is_given_once_and_forgotten_when_it_stops_waiting() 
     owed.keep_only(set())
     assert owed.due_in(job("blind", 2, "m", None), 60.0, TWO, None) is None
     assert owed.due_in(job("blind", 2, "m", None), 61.0, TWO, (5.0, 0.0)) is None
+
+
+def test_the_scheduler_gives_placement_owed_starts_from_the_stored_runs(tmp_path: Path) -> None:
+    """The wiring: history with its loads -> owed estimate -> reference -> due_in_s."""
+    engine = make_engine(tmp_path / "jobs.db")
+    migrate(engine)
+    store = JobStore(engine)
+    shape = {"model_id": PREVIEW_MODEL_ID, "num_inference_steps": 10, "num_frames": 5, "height": 64, "width": 64,
+             "guidance_scale": 1.0, "seed": 1, "fps": 8, "num_gpus": 1}
+    for index, (seconds, load) in enumerate([(10.0, 4.0), (6.0, None)]):  # warm: 6 and 6; the load: 4
+        store.create(id=f"done{index}", prompt="done", status="completed", created_at=index, started_at=100.0,
+                     finished_at=100.0 + seconds, load_seconds=load, **shape)
+    for index in range(3):
+        store.create(id=f"queued{index}", prompt="waits", status="queued", created_at=10 + index,
+                     queued_at=10 + index, queue_rank=10 + index, **shape)
+    scheduler = Scheduler(store, LogBook(tmp_path / "logs"), EventBus(), Inventory((), "none", "", ("cpu0",)),
+                          tmp_path / "out", 1.0, Metrics())
+    waiting, _ = scheduler._waiting(scheduler._cluster())
+    # The first starts now; its virtual worker loads (4 s) and runs (6 s); the next runs warm after it.
+    assert [job.due_in_s for job in waiting] == [0.0, 10.0, 16.0]
+    assert {job.estimate_s for job in waiting} == {10.0}  # backfilling's estimate still errs long
