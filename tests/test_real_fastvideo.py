@@ -292,3 +292,22 @@ def test_size_rules_come_from_fastvideos_configs(real: Server) -> None:
         assert built_in["height"] == probed["height"] and built_in["num_frames"] == probed["num_frames"], spec.id
     refused = real.client.post("/api/jobs", json={"prompt": "p", **TINY, "height": 72})
     assert refused.status_code == 422 and "multiple of 16" in refused.json()["detail"][0]["msg"]
+
+
+def test_a_server_stopped_while_it_reads_fastvideos_registry_leaves_no_probe_running(
+        tiny_wan_home: Path, tmp_path: Path) -> None:
+    """The registry probe imports torch and FastVideo for seconds: a server
+    stopped meanwhile must end it, not leave it running on its own."""
+    server = Server(tmp_path, ["--gpus", "0"], env=real_env(tiny_wan_home), python=real_python()).start()
+    try:
+        assert server.proc is not None
+        parent = psutil.Process(server.proc.pid)
+
+        def the_probe() -> psutil.Process | None:
+            return next((child for child in parent.children() if "fastvideo_catalogue" in " ".join(child.cmdline())),
+                        None)
+
+        probe = wait_for(the_probe, timeout=30, what="the registry probe to start")
+    finally:
+        server.terminate()
+    assert process_gone(probe.pid), f"the probe (pid {probe.pid}) outlived its server: {probe.cmdline()}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import logging
@@ -154,6 +155,8 @@ class Runtime:
     async def close(self) -> None:
         if self.probe is not None and not self.probe.done():
             self.probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.probe  # it kills its child on the way out
         if self.sweeper is not None:
             self.sweeper.cancel()
         await self.scheduler.close()  # its last events may queue webhooks: they go at the next start
@@ -180,10 +183,12 @@ class Runtime:
             try:
                 out, err = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT_S)
             except asyncio.TimeoutError:
-                process.kill()
-                await process.wait()
                 log.warning("fastvideo's model registry did not answer in %d s", PROBE_TIMEOUT_S)
                 return
+            finally:
+                if process.returncode is None:  # timed out, or the server is shutting down: it imports torch
+                    process.kill()
+                    await process.wait()
             if process.returncode != 0:
                 log.warning("could not read fastvideo's model registry: %s",
                             err.decode(errors="replace").strip().splitlines()[-1:] or process.returncode)
