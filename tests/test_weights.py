@@ -4,6 +4,7 @@ check first, cancel and resume, and delete."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -17,6 +18,8 @@ import pytest
 
 from conftest import PREVIEW, WAN, InProcessServer, Server, wait_for
 from fake_hub import FakeHub
+
+from fastvideo_ui.weights.downloads import DownloadManager
 
 MB = 1024 * 1024
 
@@ -241,3 +244,32 @@ def test_a_job_stopped_while_its_weights_download_stops_the_download_and_a_faile
         assert done["error"].startswith(f"could not fetch the weights of {WAN}: the hub has no model"), done["error"]
     finally:
         hub.close()
+
+
+def test_a_server_closed_just_after_a_fetch_said_done_waits_for_that_fetch_to_exit(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The fetch process says done, then takes a moment to exit: a shutdown
+    in that moment must still end it and reap it, or it outlives the event
+    loop that owns its pipes."""
+    hub = FakeHub({WAN: {"model_index.json": b'{"_class_name": "WanPipeline"}', "transformer/a.bin": b"a" * MB}})
+    use_hub(monkeypatch, hub, tmp_path)
+
+    async def fetch_then_close() -> tuple[str, str]:
+        manager = DownloadManager(lambda _event: None)
+        download = manager.start(WAN)
+        while download.active:
+            download.changed.clear()
+            await download.changed.wait()
+        status = download.status
+        await manager.close()
+        process, task = download.process, download.task
+        running = process is not None and process.returncode is None
+        left = "its process still running" if running else "its task unfinished" if task and not task.done() else ""
+        return status, left
+
+    try:
+        status, left = asyncio.run(fetch_then_close())
+    finally:
+        hub.close()
+    assert status == "done"
+    assert left == "", f"after close: {left}"

@@ -140,8 +140,17 @@ class DownloadManager:
         return True
 
     async def close(self) -> None:
+        """Cancel what is under way, and wait for every fetch process to be
+        gone, one that has already said done or failed included: none outlives
+        the server (or its event loop, which must reap it)."""
         for model_id in list(self.downloads):
             await self.cancel(model_id)
+        finishing = [d for d in self.downloads.values() if d.task is not None and not d.task.done()]
+        for download in finishing:  # its files are in place (or it failed): only its exit is left
+            if download.process is not None and download.process.returncode is None:
+                download.process.kill()
+        if finishing:
+            await asyncio.wait({d.task for d in finishing if d.task is not None}, timeout=10)
 
     async def _run(self, download: Download) -> None:
         try:
