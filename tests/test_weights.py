@@ -5,6 +5,7 @@ check first, cancel and resume, and delete."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -268,7 +269,9 @@ def test_a_server_closed_just_after_a_fetch_said_done_waits_for_that_fetch_to_ex
         return status, left
 
     try:
-        status, left = asyncio.run(fetch_then_close())
+        # In a thread of its own: the browser tests' Playwright keeps an event loop running in this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            status, left = thread.submit(asyncio.run, fetch_then_close()).result(timeout=60)
     finally:
         hub.close()
     assert status == "done"
