@@ -36,8 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import FAKE_FASTVIDEO, WAN, Server  # noqa: E402
-from schedule_sim import (MIX_12, MODEL_LOAD_S, STEP_S, SimJob, mix_12, poisson_trace, random_trace,  # noqa: E402
-                          simulate)
+from schedule_sim import (MIX_12, MODEL_LOAD_S, STEP_S, SimJob, mix_12, poisson_trace, simulate,  # noqa: E402
+                          starved)
 
 
 POLICIES = [
@@ -76,14 +76,7 @@ def simulated(jobs_count: int) -> None:
 
 
 def starvation_breaches(**options: object) -> int:
-    breaches = 0
-    for seed in range(200):
-        jobs, gpus, loads = random_trace(seed)
-        fifo = simulate(jobs, gpus, load_s=loads.__getitem__, backfill=False)
-        new = simulate(jobs, gpus, load_s=loads.__getitem__, **options)  # type: ignore[arg-type]
-        longest = max(job.run_s + loads[job.model] for job in jobs)
-        breaches += any(new.waits[j.job_id] > fifo.waits[j.job_id] + longest + 1e-6 for j in jobs)
-    return breaches
+    return sum(bool(starved(seed, **options)) for seed in range(200))
 
 
 def on_the_server() -> None:

@@ -15,6 +15,7 @@ import random
 import statistics
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastvideo_ui.jobs.fairness import OwedStarts
 from fastvideo_ui.jobs.placement import Cluster, IdleWorker, Waiting, place
@@ -96,9 +97,9 @@ def simulate(jobs: Sequence[SimJob], gpus: int, load_s: float | Callable[[Hashab
         return None if run is None else run + (0.0 if warm else load_of(job.model))
 
     def due_in(job: SimJob) -> float | None:
-        run = run_time(job)
         if not owed_starts:
             return None
+        run = run_time(job)
         return owed.due_in(Waiting(job.job_id, "gpu", job.gpus, job.model), now, cluster,
                            None if run is None else (run, load_of(job.model)))
 
@@ -197,3 +198,14 @@ def random_trace(seed: int) -> tuple[list[SimJob], int, dict[str, float]]:
         count = rng.choice([c for c in (1, 1, 1, 2, 2, 4, 8) if c <= gpus])
         jobs.append(SimJob(f"j{index}", now, count, rng.choice(models), rng.uniform(5, 120)))
     return jobs, gpus, loads
+
+
+def starved(seed: int, **options: Any) -> list[SimJob]:
+    """The jobs of `random_trace(seed)` that wait longer under `simulate`'s
+    `options` than their first-in-first-out wait plus the longest job: the
+    starvation bound, broken."""
+    jobs, gpus, loads = random_trace(seed)
+    fifo = simulate(jobs, gpus, load_s=loads.__getitem__, backfill=False)
+    new = simulate(jobs, gpus, load_s=loads.__getitem__, **options)
+    longest = max(job.run_s + loads[job.model] for job in jobs)
+    return [job for job in jobs if new.waits[job.job_id] > fifo.waits[job.job_id] + longest + 1e-6]
