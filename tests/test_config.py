@@ -62,3 +62,21 @@ def test_ray_without_ray_installed_says_how_to_get_it(tmp_path: Path, monkeypatc
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
     with pytest.raises(SystemExit, match=r"pip install 'fastvideo-ui\[ray\]'"):
         settings("--data-dir", str(tmp_path), "--ray", "auto")
+
+
+@pytest.mark.parametrize("flags,words", [
+    (("--body-idle-timeout", "0"), "--body-idle-timeout must be more than 0 seconds"),
+    (("--body-timeout", "-1"), "--body-timeout must be more than 0 seconds"),
+    (("--write-timeout", "0"), "--write-timeout must be more than 0 seconds"),
+    (("--body-min-rate", "0"), "--body-min-rate must be 1 byte a second or more"),
+    (("--max-connections-per-client", "0"), "--max-connections-per-client must be 1 or more"),
+])
+def test_connection_limits_refuse_what_cannot_work(flags: tuple[str, ...], words: str) -> None:
+    with pytest.raises(SystemExit, match=words):
+        settings(*flags)
+
+
+def test_connection_limits_come_from_the_environment_too() -> None:
+    found = settings(FASTVIDEO_UI_WRITE_TIMEOUT="7", FASTVIDEO_UI_BODY_MIN_RATE="1000",
+                     FASTVIDEO_UI_MAX_CONNECTIONS_PER_CLIENT="9")
+    assert (found.write_timeout_s, found.body_min_rate, found.max_connections_per_client) == (7.0, 1000, 9)

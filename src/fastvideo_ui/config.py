@@ -42,6 +42,11 @@ class Settings:
     max_queued: int = 1000
     header_timeout_s: float = 10.0  # a request's headers must arrive within this
     max_connections: int = 1024  # open at once; kept below the file descriptor limit
+    max_connections_per_client: int = 256  # from one address
+    body_idle_timeout_s: float = 10.0  # a request body may go this long without a byte
+    body_timeout_s: float = 30.0  # a request body must be whole within this, plus a second per body_min_rate bytes
+    body_min_rate: int = 64 * 1024
+    write_timeout_s: float = 30.0  # a response nobody reads for this long is abandoned
     webhook_url: str | None = None  # where job events go when a job names no webhook_url of its own
     webhook_secret: str | None = field(default=None, repr=False)  # None: DATA_DIR/webhook-secret, made once
     webhook_allow_local: bool = False  # post to loopback and link-local addresses too
@@ -133,6 +138,24 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         default=_env("MAX_CONNECTIONS", "1024"),
                         help="connections open at once; more are closed on arrival (default 1024, and below "
                              "the file descriptor limit)")
+    parser.add_argument("--max-connections-per-client", type=_number(int, "MAX_CONNECTIONS_PER_CLIENT"),
+                        default=_env("MAX_CONNECTIONS_PER_CLIENT", "256"), metavar="N",
+                        help="connections open at once from one address (default 256; behind a proxy, every "
+                             "client is the proxy's address). A newcomer past this or --max-connections takes "
+                             "the place of the connection that has waited longest without its request in")
+    parser.add_argument("--body-idle-timeout", type=_number(float, "BODY_IDLE_TIMEOUT"),
+                        default=_env("BODY_IDLE_TIMEOUT", "10"), metavar="S",
+                        help="seconds a request body may go without a byte before the connection is closed "
+                             "(default 10)")
+    parser.add_argument("--body-timeout", type=_number(float, "BODY_TIMEOUT"), default=_env("BODY_TIMEOUT", "30"),
+                        metavar="S", help="seconds a request body must arrive in, plus one for every "
+                                          "--body-min-rate bytes it sends (default 30)")
+    parser.add_argument("--body-min-rate", type=_number(int, "BODY_MIN_RATE"), default=_env("BODY_MIN_RATE", "65536"),
+                        metavar="BYTES", help="bytes a second an upload must keep up, past --body-timeout "
+                                              "(default 65536)")
+    parser.add_argument("--write-timeout", type=_number(float, "WRITE_TIMEOUT"), default=_env("WRITE_TIMEOUT", "30"),
+                        metavar="S", help="seconds a response may wait for a client that reads nothing before "
+                                          "the connection is closed, event streams included (default 30)")
     parser.add_argument("--webhook-url", default=_env("WEBHOOK_URL"), metavar="URL",
                         help="post every job's started/completed/failed/stopped events here, unless the job names "
                              "its own webhook_url (env FASTVIDEO_UI_WEBHOOK_URL)")
@@ -224,6 +247,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--header-timeout must be more than 0 seconds")
     if args.max_connections < 1:
         raise SystemExit("--max-connections must be 1 or more")
+    if args.max_connections_per_client < 1:
+        raise SystemExit("--max-connections-per-client must be 1 or more")
+    for flag, value in (("--body-idle-timeout", args.body_idle_timeout), ("--body-timeout", args.body_timeout),
+                        ("--write-timeout", args.write_timeout)):
+        if not value > 0:
+            raise SystemExit(f"{flag} must be more than 0 seconds")
+    if args.body_min_rate < 1:
+        raise SystemExit("--body-min-rate must be 1 byte a second or more")
     if args.webhook_attempts < 1:
         raise SystemExit("--webhook-attempts must be 1 or more")
     if not args.webhook_backoff >= 0:
@@ -271,7 +302,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         stop_grace_s=args.stop_grace, affinity_wait_s=args.affinity_wait,
         metrics_public=args.metrics_public,
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
-        header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
+        header_timeout_s=args.header_timeout, max_connections=args.max_connections,
+        max_connections_per_client=args.max_connections_per_client, body_idle_timeout_s=args.body_idle_timeout,
+        body_timeout_s=args.body_timeout, body_min_rate=args.body_min_rate, write_timeout_s=args.write_timeout,
+        api_token=token,
         max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
         webhook_backoff_s=args.webhook_backoff, **kwargs,

@@ -3,16 +3,29 @@
 Anyone who can reach the port could otherwise stop the server from serving:
 a thousand half-open connections used up its file descriptors (and asyncio
 logged "Too many open files" tens of MB a minute), an idle connection was
-never closed, and a 100 MB header line was read into memory whole. So, on top
-of uvicorn's HTTP protocol (httptools):
+never closed, a 100 MB header line was read into memory whole, a body sent a
+byte every few seconds held its connection for ever, and a client that stopped
+reading pinned what was being written to it. So, on top of uvicorn's HTTP
+protocol (httptools):
 
 - a request's headers must arrive within `header_timeout_s` of its first byte
-  (or of the connection, for one that sends nothing), else the connection is
-  closed: 408;
+  (or of the connection, for one that sends nothing), else 408 and close;
 - the headers may take `max_header_bytes`, else 431 and close;
+- a body may go `body_idle_timeout_s` without a byte, and must be whole within
+  `body_timeout_s` plus a second for every `body_min_rate` bytes it has sent
+  (a slow upload of a big file keeps going; a trickle does not), else 408 and
+  close. Time the app spends not reading (uvicorn pauses the socket) is not
+  held against the client;
+- a response that cannot be written for `write_timeout_s` (the client reads
+  nothing, and the socket's buffers are full) is abandoned and the connection
+  closed, event streams included: what was waiting to go out is freed;
 - at most `max_connections` are open at once, a number kept below the file
-  descriptor limit (whose soft value is raised to the hard one at start); a
-  connection beyond it is closed at once, before it is read;
+  descriptor limit, and at most `max_per_client` from one address. A
+  connection past either cap takes the place of the one that has waited longest
+  without its request in (a trickling body, unfinished headers, an idle
+  keep-alive), from its own address first: so a flood of slow connections
+  cannot keep a new one out. Only when every other connection is being answered
+  is the newcomer closed, at once, before it is read;
 - the accept loop's "out of system resource" errors are logged once a minute;
 - at shutdown, responses still streaming (event streams) end at once.
 """
@@ -23,6 +36,7 @@ import asyncio
 import logging
 import resource
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -32,6 +46,18 @@ log = logging.getLogger("fastvideo_ui.connections")
 # File descriptors kept for everything that is not a client connection: the
 # database, logs being written, worker pipes, videos being served.
 RESERVED_FDS = 256
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_timeout_s: float = 10.0
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = 1024
+    max_per_client: int = 256
+    body_idle_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    body_min_rate: int = 64 * 1024  # bytes a second that earn a body one more second
+    write_timeout_s: float = 30.0
 
 
 def raise_fd_limit() -> int:
@@ -58,8 +84,23 @@ def _status(code: int, reason: str) -> bytes:
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
 
 
-def guarded_protocol(header_timeout_s: float, max_header_bytes: int, max_connections: int) -> type:
+# Where a connection is in its current request; only one that is not ANSWERING
+# may be closed to make room for a newcomer.
+IDLE = "idle"  # waiting for a request's first byte
+RECEIVING = "receiving"  # headers or body arriving
+ANSWERING = "answering"  # the request is in: the app works on it, or its response is being written
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type:
     """An HttpToolsProtocol class with these limits (uvicorn takes the class)."""
+    by_client: dict[str, set[Any]] = {}  # this server's open connections, by the peer's address
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -67,14 +108,66 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int, max_connect
             self._header_bytes = 0
             self._in_headers = True
             self._header_timer: asyncio.TimerHandle | None = None
-            if len(self.connections) > max_connections:
+            self._body_timer: asyncio.TimerHandle | None = None
+            self._write_timer: asyncio.TimerHandle | None = None
+            self._message_done = True
+            self._body_last_byte = self._body_deadline = 0.0
+            self._enter(IDLE)
+            self._address = self.client[0] if self.client else ""
+            mine = by_client.setdefault(self._address, set())
+            mine.add(self)
+            if not self._make_room(mine):
+                self._forget()
                 transport.abort()  # before a byte is read: the descriptor goes back at once
                 return
             self._start_header_timer()
 
+        # -- room for a newcomer ---------------------------------------------------
+
+        def _enter(self, phase: str) -> None:
+            self._phase = phase
+            self._phase_since = time.monotonic()
+
+        def _make_room(self, mine: set[Any]) -> bool:
+            """Close a waiting connection for each cap this one goes past;
+            False when none could be, and this one must go instead."""
+            if len(mine) > limits.max_per_client and not self._evict_one(mine):
+                return False
+            if len(self.connections) > limits.max_connections:
+                crowded = max(by_client.values(), key=len)  # the address holding most gives way first
+                if not self._evict_one(crowded) and not self._evict_one(self.connections):
+                    return False
+            return True
+
+        def _evict_one(self, among: set[Any]) -> bool:
+            waiting = [other for other in among if other is not self and other._phase != ANSWERING
+                       and not other.transport.is_closing()]
+            if not waiting:
+                return False
+            victim = min(waiting, key=lambda other: other._phase_since)
+            victim._close_for_room()
+            return True
+
+        def _close_for_room(self) -> None:
+            if self._phase == RECEIVING and not (self.cycle is not None and self.cycle.response_started):
+                self.transport.write(_status(503, "Service Unavailable"))
+            self.transport.close()
+            self._forget()
+
+        def _forget(self) -> None:
+            """Out of the counts now: a closing connection no longer holds a place."""
+            self.connections.discard(self)
+            mine = by_client.get(self._address)
+            if mine is not None:
+                mine.discard(self)
+                if not mine:
+                    del by_client[self._address]
+
+        # -- headers ---------------------------------------------------------------
+
         def _start_header_timer(self) -> None:
             self._cancel_header_timer()
-            self._header_timer = self.loop.call_later(header_timeout_s, self._headers_too_slow)
+            self._header_timer = self.loop.call_later(limits.header_timeout_s, self._headers_too_slow)
 
         def _cancel_header_timer(self) -> None:
             timer = getattr(self, "_header_timer", None)
@@ -94,7 +187,7 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int, max_connect
             super().data_received(data)
             if self._in_headers:  # this chunk did not finish a request's headers
                 self._header_bytes += len(data)
-                if self._header_bytes > max_header_bytes and not self.transport.is_closing():
+                if self._header_bytes > limits.max_header_bytes and not self.transport.is_closing():
                     self.transport.write(_status(431, "Request Header Fields Too Large"))
                     self.transport.close()
 
@@ -102,26 +195,108 @@ def guarded_protocol(header_timeout_s: float, max_header_bytes: int, max_connect
             super().on_message_begin()
             self._in_headers = True
             self._header_bytes = 0
+            self._message_done = False
+            self._enter(RECEIVING)
             if self._header_timer is None:
                 self._start_header_timer()
 
         def on_headers_complete(self) -> None:
             self._in_headers = False
             self._cancel_header_timer()
+            if _has_body(self.headers):
+                self._start_body_timer()
             super().on_headers_complete()
+
+        # -- body ------------------------------------------------------------------
+
+        def _start_body_timer(self) -> None:
+            now = self.loop.time()
+            self._body_last_byte = now
+            self._body_deadline = now + limits.body_timeout_s
+            self._body_timer = self.loop.call_later(min(limits.body_idle_timeout_s, limits.body_timeout_s),
+                                                    self._check_body)
+
+        def _cancel_body_timer(self) -> None:
+            timer = getattr(self, "_body_timer", None)
+            if timer is not None:
+                timer.cancel()
+                self._body_timer = None
+
+        def on_body(self, body: bytes) -> None:
+            # One timer for the whole body, re-armed when it fires: a timer per
+            # chunk would cost more than the chunk on a big upload.
+            self._body_last_byte = self.loop.time()
+            self._body_deadline += len(body) / limits.body_min_rate
+            super().on_body(body)
+
+        def _check_body(self) -> None:
+            self._body_timer = None
+            if self.transport.is_closing() or self._message_done:
+                return
+            now = self.loop.time()
+            cycle = self.cycle
+            if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
+                # The app is not reading (or has not asked for the body yet):
+                # the client cannot send, and is not the one holding things up.
+                self._body_last_byte = now
+                self._body_deadline = max(self._body_deadline, now + limits.body_idle_timeout_s)
+            idle_until = self._body_last_byte + limits.body_idle_timeout_s
+            if now >= idle_until or now >= self._body_deadline:
+                if cycle is None or not cycle.response_started:
+                    self.transport.write(_status(408, "Request Timeout"))
+                self.transport.close()
+                return
+            self._body_timer = self.loop.call_at(min(idle_until, self._body_deadline), self._check_body)
+
+        def on_message_complete(self) -> None:
+            self._cancel_body_timer()
+            self._message_done = True
+            answered = self.cycle is not None and self.cycle.response_complete
+            self._enter(IDLE if answered else ANSWERING)
+            super().on_message_complete()
 
         def on_response_complete(self) -> None:
             # The next request on this connection is waited for by uvicorn's
             # keep-alive timeout; its headers are counted and timed from its
             # first byte (on_message_begin). Until then what arrives is the rest
             # of this request's body, which a response refused before reading
-            # it all (a 413) leaves still coming.
+            # it all (a 413) leaves still coming: the body timer still runs.
             self._in_headers = False
             self._header_bytes = 0
+            if self._message_done:
+                self._enter(IDLE)
             super().on_response_complete()
+
+        # -- writing ---------------------------------------------------------------
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self._write_timer is None:
+                self._write_timer = self.loop.call_later(limits.write_timeout_s, self._write_stalled)
+
+        def resume_writing(self) -> None:
+            if self._write_timer is not None:
+                self._write_timer.cancel()
+                self._write_timer = None
+            super().resume_writing()
+
+        def _write_stalled(self) -> None:
+            self._write_timer = None
+            if self.flow.write_paused and not self.transport.is_closing():
+                log.debug("closing a connection from %s: it read nothing for %.0f s", self._address,
+                          limits.write_timeout_s)
+                # abort, not close: close would wait to write what is buffered,
+                # to a client that does not read. The response's sends become
+                # no-ops and an event stream sees the disconnect.
+                self.transport.abort()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_header_timer()
+            self._cancel_body_timer()
+            if self._write_timer is not None:
+                self._write_timer.cancel()
+                self._write_timer = None
+            self._forget()
             super().connection_lost(exc)
 
         def shutdown(self) -> None:

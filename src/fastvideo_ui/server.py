@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from .app import create_app
 from .config import Settings, add_server_arguments, settings_from_args
-from .connections import connection_cap, guarded_protocol, raise_fd_limit
+from .connections import ConnectionLimits, connection_cap, guarded_protocol, raise_fd_limit
 from .datadir import DataDirBusy, DataDirLock
 from .jobs.db import database_problem
 from .workers.devices import detect_inventory
@@ -58,7 +58,11 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=settings.host, port=settings.port,
         log_level="info" if settings.verbose else "warning", timeout_graceful_shutdown=5,
-        http=guarded_protocol(settings.header_timeout_s, MAX_HEADER_BYTES, max_connections),
+        http=guarded_protocol(ConnectionLimits(
+            header_timeout_s=settings.header_timeout_s, max_header_bytes=MAX_HEADER_BYTES,
+            max_connections=max_connections, max_per_client=settings.max_connections_per_client,
+            body_idle_timeout_s=settings.body_idle_timeout_s, body_timeout_s=settings.body_timeout_s,
+            body_min_rate=settings.body_min_rate, write_timeout_s=settings.write_timeout_s)),
         # X-Forwarded-For is believed only from a proxy the user names: from
         # anyone else it would let a client pick its own address (and so
         # dodge the wrong-token lock-out).

@@ -1,0 +1,232 @@
+"""Clients that are slow on purpose: a body sent a byte at a time, a flood of
+such connections from one address, and readers that stop reading. Each holds
+a connection (and what is being written to it) only for a bounded time, and
+none keeps a new client out."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import PREVIEW, InProcessServer, wait_for
+
+BIG_PROMPT = "a fox " * 1666  # 9,996 characters, as the limit allows
+
+
+@pytest.fixture
+def start_in_process(tmp_path: Path) -> Iterator[Any]:
+    servers: list[InProcessServer] = []
+
+    def start(*args: str) -> InProcessServer:
+        server = InProcessServer(tmp_path / f"data{len(servers)}", list(args))
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.client.close()
+
+
+def _connect(server: InProcessServer, source: str = "127.0.0.1", receive_buffer: int | None = None
+             ) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:  # before connecting, so the window offered is small from the start
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.bind((source, 0))
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", server.port))
+    return sock
+
+
+def _start_body(server: InProcessServer, source: str = "127.0.0.1") -> socket.socket:
+    """A sign-in (public, and read before any check) whose body has begun and not ended."""
+    sock = _connect(server, source)
+    sock.sendall(b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000\r\n\r\n{\"token\": \"")
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, TimeoutError, socket.timeout):
+        pass
+    return b"".join(chunks)
+
+
+def _open(sock: socket.socket) -> bool:
+    """Whether the server still holds this connection open (nothing to read, no end)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except ConnectionResetError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
+def test_a_body_that_stops_coming_is_cut_off(start_in_process: Any) -> None:
+    server = start_in_process("--body-idle-timeout", "1")
+    sock = _start_body(server)
+    # Without a body timer this waited for ever: the headers were in, so no timer ran.
+    assert _answer(sock).startswith(b"HTTP/1.1 408 ")
+    assert server.client.get("/api/health").status_code == 200
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline(start_in_process: Any) -> None:
+    # Each byte comes well within the idle timeout; the body as a whole is
+    # owed within --body-timeout plus a second per --body-min-rate bytes.
+    server = start_in_process("--body-idle-timeout", "5", "--body-timeout", "2", "--body-min-rate", "1000")
+    sock = _start_body(server)
+    closed = threading.Event()
+
+    def trickle() -> None:
+        for _ in range(200):  # 40 s of it, far past the deadline
+            if closed.wait(0.2):
+                return
+            try:
+                sock.send(b"a")
+            except OSError:
+                return
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    answer = _answer(sock)
+    closed.set()
+    sender.join()
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+
+
+def test_an_upload_that_keeps_up_the_minimum_rate_is_not_cut_off(start_in_process: Any) -> None:
+    # The deadline grows with what arrives: 400 KB at about 100 KB/s outlasts
+    # a 1 s --body-timeout, and the route still gets the whole body.
+    server = start_in_process("--body-timeout", "1", "--body-min-rate", "50000")
+    sock = _connect(server)
+    body = b"\x00" * 400_000
+    sock.sendall(b"POST /api/media/settings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: video/mp4\r\n"
+                 b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body))
+    for start in range(0, len(body), 10_000):
+        sock.sendall(body[start:start + 10_000])
+        time.sleep(0.1)
+    answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 415 "), answer[:200]  # read whole, and found not to be an MP4
+
+
+def test_a_flood_of_slow_bodies_does_not_keep_a_new_client_out(start_in_process: Any) -> None:
+    server = start_in_process("--max-connections", "20")
+    flood = [_start_body(server) for _ in range(40)]
+    try:
+        # Each newcomer took the place of the connection that had waited longest;
+        # the ones past the cap used to be closed on arrival, and the cap stayed full.
+        response = httpx.get(f"{server.url}/api/health", timeout=10)
+        assert response.status_code == 200
+        still_open = [sock for sock in flood if _open(sock)]
+        assert len(still_open) <= 20
+        assert _open(flood[-1])  # the newest waited least, and is kept
+        assert _answer(flood[0]).startswith(b"HTTP/1.1 503 ")  # the oldest gave way, and was told
+    finally:
+        for sock in flood:
+            sock.close()
+
+
+def test_one_address_cannot_take_every_connection(start_in_process: Any) -> None:
+    server = start_in_process("--max-connections-per-client", "5")
+    other = _start_body(server, source="127.0.0.3")
+    mine = [_start_body(server, source="127.0.0.2") for _ in range(8)]
+    try:
+        wait_for(lambda: sum(_open(sock) for sock in mine) == 5, timeout=10, what="127.0.0.2 to hold 5 connections")
+        assert [_open(sock) for sock in mine] == [False] * 3 + [True] * 5  # its own oldest gave way
+        assert _open(other)  # another address keeps its connection
+    finally:
+        for sock in (other, *mine):
+            sock.close()
+
+
+def _stalled_request(server: InProcessServer, path: str) -> socket.socket:
+    """A request whose answer is never read: a receive window of a few KB, kept shut."""
+    sock = _connect(server, receive_buffer=4096)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return sock
+
+
+def _held_by_server(server: InProcessServer, sock: socket.socket) -> bool:
+    """Whether the server still holds this client's connection: a connection
+    closed with data still to write is held until that data is written."""
+    local = sock.getsockname()
+    return any(connection.client == local for connection in server._uvicorn.server_state.connections)
+
+
+def _big_jobs(server: InProcessServer, count: int) -> None:
+    # About 20 KB each: more than the socket buffers of loopback can hold, in all.
+    for _ in range(count):
+        response = server.client.post("/api/jobs", json={
+            "model_id": PREVIEW, "prompt": BIG_PROMPT, "negative_prompt": BIG_PROMPT, "height": 64, "width": 64})
+        assert response.status_code == 201, response.text
+
+
+def test_a_reader_that_stops_reading_a_job_page_is_let_go(start_in_process: Any) -> None:
+    server = start_in_process("--write-timeout", "1")
+    _big_jobs(server, 400)
+    sock = _stalled_request(server, "/api/jobs?limit=1000")
+    try:
+        assert sock.recv(12) == b"HTTP/1.1 200"
+        # Without a write timeout the server waited on this reader for ever,
+        # holding the page it could not send.
+        wait_for(lambda: not _held_by_server(server, sock), timeout=60, what="the stalled connection to be closed")
+        assert server.client.get("/api/health").status_code == 200
+    finally:
+        sock.close()
+
+
+def test_an_event_stream_nobody_reads_is_closed(start_in_process: Any) -> None:
+    server = start_in_process("--write-timeout", "1")
+    sock = _stalled_request(server, "/api/events")
+    try:
+        assert sock.recv(12) == b"HTTP/1.1 200"
+        _big_jobs(server, 400)  # each `created` event carries the job
+        wait_for(lambda: not _held_by_server(server, sock), timeout=60, what="the stalled stream to be closed")
+    finally:
+        sock.close()
+
+
+def _chunk_sizes(body: bytes) -> list[int]:
+    """The sizes of the chunks of an HTTP/1.1 chunked body: one per write the server made."""
+    sizes = []
+    while True:
+        line, _, body = body.partition(b"\r\n")
+        size = int(line, 16)
+        if size == 0:
+            return sizes
+        sizes.append(size)
+        body = body[size + 2:]
+
+
+def test_a_page_of_jobs_goes_out_in_bounded_chunks(start_in_process: Any) -> None:
+    from fastvideo_ui.api.streaming import JOB_CHUNK
+
+    server = start_in_process()
+    _big_jobs(server, JOB_CHUNK * 2 + 5)
+    sock = _connect(server)
+    sock.sendall(b"GET /api/jobs?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    head, _, body = _answer(sock).partition(b"\r\n\r\n")
+    sock.close()
+    assert b"transfer-encoding: chunked" in head.lower(), head
+    sizes = _chunk_sizes(body)
+    assert sum(sizes) > (JOB_CHUNK * 2 + 5) * 20_000
+    assert len(sizes) >= 3 and max(sizes) < (JOB_CHUNK + 1) * 21_000  # a chunk of jobs at a time, never the page
+    whole = server.client.get("/api/jobs", params={"limit": 1000})
+    assert len(whole.json()) == JOB_CHUNK * 2 + 5 and whole.headers["x-total-count"] == str(JOB_CHUNK * 2 + 5)
