@@ -441,11 +441,11 @@ def test_a_stored_lone_surrogate_still_lists_as_json() -> None:
 
 
 def test_everything_without_a_limit_streams_page_by_page(server: Server) -> None:
-    from fastvideo_ui.api.streaming import JOB_PAGE, LOG_CHUNK
+    from fastvideo_ui.api.streaming import JOB_CHUNK, LOG_CHUNK
 
     # More jobs than one page, and a log of more lines than one chunk: the
     # whole answer, in order, exactly as the paged calls give it.
-    created = [server.create(prompt=f"job {i}")["id"] for i in range(JOB_PAGE + 30)]
+    created = [server.create(prompt=f"job {i}")["id"] for i in range(JOB_CHUNK * 10 + 30)]
     everything = server.client.get("/api/jobs")
     assert everything.status_code == 200 and everything.headers["x-total-count"] == str(len(created))
     assert [job["id"] for job in everything.json()] == created[::-1]
@@ -467,4 +467,8 @@ def test_everything_without_a_limit_streams_page_by_page(server: Server) -> None
     assert whole["total"] == total and whole["next_after"] == total and len(whole["lines"]) == total - 5
     assert whole["lines"][-1] == f"line {LOG_CHUNK * 2 + 6}"
     assert set(whole) == {"lines", "total", "next_after", "progress", "progress_msg", "phase"}
+    # A limit past one chunk streams too, and stops at the limit.
+    paged_log = server.client.get(f"/api/jobs/{created[0]}/logs", params={"after": 5, "limit": LOG_CHUNK + 5}).json()
+    assert paged_log["lines"] == whole["lines"][:LOG_CHUNK + 5]
+    assert paged_log["next_after"] == 5 + LOG_CHUNK + 5 and paged_log["total"] == total
     assert server.client.get(f"/api/jobs/{created[0]}/logs", params={"after": total + 3}).json()["lines"] == []

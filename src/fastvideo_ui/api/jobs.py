@@ -18,7 +18,7 @@ from ..jobs.store import JobNotFound
 from ..runtime import Runtime
 from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
-from .streaming import JOB_PAGE, LOG_CHUNK, encode, json_array, json_object_with_lines
+from .streaming import JOB_CHUNK, LOG_CHUNK, json_array, json_object_with_lines
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
 
@@ -63,29 +63,49 @@ def list_jobs(
         after = (cursor.created_at, cursor.id)
     statuses = _statuses(status)
     headers = {"X-Total-Count": str(runtime.store.count(statuses, prompt_contains=q))}
-    if limit is None:  # everything, as the original API answers: a page at a time
+    if limit is None:  # everything, as the original API answers: a chunk at a time
         pages = _pages(runtime, after, statuses, q)
         return StreamingResponse(json_array(pages), media_type="application/json", headers=headers)
-    jobs = next(_pages(runtime, after, statuses, q, limit))
-    if len(jobs) == limit:
-        next_url = request.url.include_query_params(before=jobs[-1]["id"])
+    # The page's ids first (small), so its Link header can go before its jobs,
+    # which follow a chunk at a time: a client that stops reading holds one
+    # chunk in this process, not the whole page (1,000 jobs with 10,000-character
+    # prompts are about 100 MB).
+    ids = [record[0] for record in runtime.store.list_records(("id",), limit, after, statuses, q)]
+    if len(ids) == limit:
+        next_url = request.url.include_query_params(before=ids[-1])
         headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
-        headers["X-Next-Before"] = jobs[-1]["id"]
-    return Response(encode(jobs), media_type="application/json", headers=headers)
+        headers["X-Next-Before"] = ids[-1]
+    return StreamingResponse(json_array(_chunks_of(runtime, ids)), media_type="application/json", headers=headers)
+
+
+def _json_of(runtime: Runtime, records: list[tuple[Any, ...]],
+             positions: dict[str, int] | None) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+    """These records' JSON, and the queue positions (read once, when a queued job first appears)."""
+    if positions is None and any(record[_STATUS] == JobStatus.QUEUED.value for record in records):
+        positions = runtime.scheduler.queue_positions()
+    return [record_json(record, positions.get(record[_ID]) if positions else None) for record in records], positions
 
 
 def _pages(runtime: Runtime, after: tuple[float, str] | None, statuses: list[JobStatus], q: str | None,
-           page_size: int = JOB_PAGE) -> Iterator[list[dict[str, Any]]]:
-    """Pages of jobs' JSON, newest first; the last one is shorter than page_size."""
+           page_size: int = JOB_CHUNK) -> Iterator[list[dict[str, Any]]]:
+    """Chunks of jobs' JSON, newest first; the last one is shorter than page_size."""
     positions: dict[str, int] | None = None
     while True:
         records = runtime.store.list_records(RECORD_COLUMNS, page_size, after, statuses, q)
-        if positions is None and any(record[_STATUS] == JobStatus.QUEUED.value for record in records):
-            positions = runtime.scheduler.queue_positions()
-        yield [record_json(record, positions.get(record[_ID]) if positions else None) for record in records]
+        jobs, positions = _json_of(runtime, records, positions)
+        yield jobs
         if len(records) < page_size:
             return
         after = (records[-1][_CREATED_AT], records[-1][_ID])
+
+
+def _chunks_of(runtime: Runtime, ids: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """These jobs' JSON, in their order, a chunk at a time (a job deleted since is left out)."""
+    positions: dict[str, int] | None = None
+    for start in range(0, len(ids), JOB_CHUNK):
+        jobs, positions = _json_of(runtime, runtime.store.records_of(RECORD_COLUMNS, ids[start:start + JOB_CHUNK]),
+                                   positions)
+        yield jobs
 
 
 @router.get("/{job_id}", response_model=None, responses=returns(Job, 404))
@@ -186,8 +206,8 @@ async def job_logs(
 ) -> Response:
     runtime = runtime_of(request)
     row = runtime.store.require(_job_id(job_id))
-    if limit is None:  # every line after `after`, as the original API answers: a chunk at a time
-        body = await run_in_threadpool(_all_lines, runtime, row, after)  # its first read indexes the log
+    if limit is None or limit > LOG_CHUNK:  # as the original API answers with no limit: a chunk at a time
+        body = await run_in_threadpool(_lines, runtime, row, after, limit)  # its first read indexes the log
         return StreamingResponse(body, media_type="application/json")
     lines, total = await run_in_threadpool(runtime.logs.read, row.id, after, limit)
     return JSONResponse({
@@ -200,21 +220,22 @@ async def job_logs(
     })
 
 
-def _all_lines(runtime: Runtime, row: JobRow, after: int) -> Iterator[bytes]:
-    """The lines present when the request came, in chunks; then the page's other fields."""
-    first, total = runtime.logs.read(row.id, after, LOG_CHUNK)
+def _lines(runtime: Runtime, row: JobRow, after: int, limit: int | None) -> Iterator[bytes]:
+    """The lines present when the request came (up to `limit`), in chunks; then the page's other fields."""
+    first, total = runtime.logs.read(row.id, after, LOG_CHUNK if limit is None else min(limit, LOG_CHUNK))
+    end = total if limit is None else min(total, after + limit)
 
     def chunks() -> Iterator[list[str]]:
         yield first
         start = after + len(first)
-        while start < total:
-            lines, _ = runtime.logs.read(row.id, start, min(LOG_CHUNK, total - start))
+        while start < end:
+            lines, _ = runtime.logs.read(row.id, start, min(LOG_CHUNK, end - start))
             if not lines:
                 return
             yield lines
             start += len(lines)
 
-    rest = {"total": total, "next_after": total, "progress": row.progress,
+    rest = {"total": total, "next_after": end if after < total else total, "progress": row.progress,
             "progress_msg": row.progress_msg, "phase": row.phase}
     return json_object_with_lines(chunks(), rest)
 

@@ -11,7 +11,10 @@ from typing import Any
 
 import orjson
 
-JOB_PAGE = 1000
+# Jobs read and written at a time. A chunk is what a client that stops reading
+# holds here until --write-timeout: at most 100 prompts of 10,000 characters
+# (and their negative prompts), 8 MB in 4-byte UTF-8.
+JOB_CHUNK = 100
 LOG_CHUNK = 10_000
 
 

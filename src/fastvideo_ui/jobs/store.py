@@ -109,6 +109,17 @@ class JobStore:
             result = session.connection().execute(query)
             return cast("builtins.list[tuple[Any, ...]]", result.cursor.fetchall())
 
+    def records_of(self, columns: Sequence[str], ids: Sequence[str]) -> builtins.list[tuple[Any, ...]]:
+        """`columns` of these jobs, in the order of `ids`; a job deleted since is left out.
+        `columns` must include "id"."""
+        table = JobRow.__table__
+        query = select(*(table.c[name] for name in columns)).where(JobRow.id.in_(ids))
+        with self._session() as session:
+            found = session.connection().execute(query).cursor.fetchall()
+        at = columns.index("id")
+        by_id = {record[at]: record for record in found}
+        return [by_id[job_id] for job_id in ids if job_id in by_id]
+
     def count(self, statuses: Iterable[JobStatus] = (), prompt_contains: str | None = None) -> int:
         query = _filtered(select(func.count()).select_from(JobRow), statuses, prompt_contains)
         with self._session() as session:
