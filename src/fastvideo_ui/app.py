@@ -19,8 +19,8 @@ from starlette.types import Scope
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
-from .api import (errors, events, jobs, media, metrics, queue, session, system, uploads, videos, webhooks,
-                  weights)
+from .api import (docs, errors, events, jobs, media, metrics, queue, session, system, uploads, videos,
+                  webhooks, weights)
 from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken
 from .api.limits import BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
@@ -45,8 +45,11 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
         finally:
             await runtime.close()
 
+    # /docs is ours (api/docs.py): FastAPI's loads its scripts from a CDN. No
+    # ReDoc: it would need the same, for a second view of the same schema.
     app = FastAPI(title="fastvideo-ui", version=__version__, lifespan=lifespan,
-                  description="Queue, run, stop and keep text-to-video jobs.")
+                  description="Queue, run, stop and keep text-to-video jobs.",
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     credentials = Credentials(settings.api_token) if settings.api_token else None
     app.state.credentials = credentials
     app.state.failed_attempts = FailedAttempts()
@@ -111,6 +114,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
                             status_code=404)
 
     app.openapi = lambda: _openapi_with_auth(app)  # type: ignore[method-assign]
+    docs.install(app)
 
     if (WEB_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

@@ -10,14 +10,18 @@ from .commands import add_client_commands, run_client_command
 from .config import add_server_arguments
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastvideo-ui", description="A job runner and web UI for video generation.")
     parser.add_argument("--version", action="version", version=f"fastvideo-ui {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="start the API and the web UI on one port")
     add_server_arguments(serve_parser)
     add_client_commands(commands)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "serve":
         from .server import serve
 

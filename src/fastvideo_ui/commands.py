@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 
@@ -65,14 +67,22 @@ def add_client_commands(commands: Any) -> None:
     command("gpus", "each GPU, its memory and use, and the job on it")
 
 
-def run_client_command(args: argparse.Namespace) -> int:
-    out = Console()
-    err = Console(stderr=True)
+def plain_console(**options: Any) -> Console:
+    """A console that prints text as it is. What the commands print comes from
+    the server (prompts, errors, a model's install advice such as
+    `pip install 'fastvideo-ui[fastvideo]'`), where Rich would read [brackets]
+    as markup and drop them; table cells follow this setting too."""
+    return Console(markup=False, highlight=False, **options)
+
+
+def run_client_command(args: argparse.Namespace, out: Console | None = None, err: Console | None = None) -> int:
+    out = out or plain_console()
+    err = err or plain_console(stderr=True)
     try:
         with Client(args.server) as client:
             return _COMMANDS[args.command](client, args, out)
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        err.print(Text.assemble(("error:", "red"), f" {exc}"))
         return 3 if exc.status == 0 else 2
     except KeyboardInterrupt:
         err.print("interrupted; the server keeps the job (`fastvideo-ui stop ID` stops it)")
@@ -98,12 +108,12 @@ def _submit(client: Client, args: argparse.Namespace, out: Console) -> int:
         return 0
     job = _wait_with_progress(client, job, out)
     if job["status"] != "completed":
-        Console(stderr=True).print(f"job {job['id']} {job['status']}: {job['error'] or ''}", highlight=False)
+        plain_console(stderr=True).print(f"job {job['id']} {job['status']}: {job['error'] or ''}")
         return 1
     if args.output:
-        out.print(str(client.download(job["id"], args.output)), highlight=False)
+        out.print(str(client.download(job["id"], args.output)))
     else:
-        out.print(job["output_path"], highlight=False)
+        out.print(job["output_path"])
     return 0
 
 
@@ -117,8 +127,8 @@ def _first_available(client: Client) -> str:
 def _wait_with_progress(client: Client, job: Job, out: Console) -> Job:
     if not out.is_terminal:
         return _wait_with_lines(client, job, out)
-    columns = (TextColumn("{task.fields[phase]:>12}"), BarColumn(), TextColumn("{task.fields[steps]}"),
-               TimeRemainingColumn())
+    columns = (TextColumn("{task.fields[phase]:>12}", markup=False), BarColumn(),
+               TextColumn("{task.fields[steps]}", markup=False), TimeRemainingColumn())
     with Progress(*columns, console=out) as progress:
         task = progress.add_task("job", total=100, phase=job["status"], steps="")
 
@@ -143,7 +153,7 @@ def _wait_with_lines(client: Client, job: Job, out: Console) -> Job:
         if phase != last[0] or (phase == "denoising" and tenth > last[1]):
             steps = f" {current['step']}/{current['total_steps']} steps" if current.get("total_steps") else ""
             eta = f", about {current['eta_seconds']:.0f} s left" if current.get("eta_seconds") else ""
-            out.print(f"{current['id'][:8]} {phase}{steps}{eta}", highlight=False)
+            out.print(f"{current['id'][:8]} {phase}{steps}{eta}")
             last[0], last[1] = phase, tenth
 
     return client.wait(job["id"], on_update=show)
@@ -167,37 +177,62 @@ def _logs(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 def _stop(client: Client, args: argparse.Namespace, out: Console) -> int:
     job = client.stop(args.job)
-    out.print(f"{job['id']} {job['status']}", highlight=False)
+    out.print(f"{job['id']} {job['status']}")
     return 0
 
 
 def _rm(client: Client, args: argparse.Namespace, out: Console) -> int:
     job_id = client.resolve(args.job)
     client.delete(job_id)
-    out.print(f"{job_id} deleted", highlight=False)
+    out.print(f"{job_id} deleted")
     return 0
 
 
 def _download(client: Client, args: argparse.Namespace, out: Console) -> int:
     job_id = client.resolve(args.job)
-    out.print(str(client.download(job_id, args.output or f"{job_id}.mp4")), highlight=False)
+    out.print(str(client.download(job_id, args.output or f"{job_id}.mp4")))
     return 0
 
 
+# Below this many columns beside the longest id, `models` gives each model a
+# block instead of a table row: a table would have to cut ids to fit.
+MODELS_TABLE_ROOM = 30
+
+
 def _models(client: Client, _args: argparse.Namespace, out: Console) -> int:
-    table = Table("id", "available", "defaults", box=None, pad_edge=False)
+    """Ids and the reasons a model cannot run (install advice among them) are
+    never cut or wrapped by us, so they can be copied: a reason is printed once,
+    below, with a number that its models point to."""
+    rows: list[tuple[str, str, str]] = []
+    reasons: dict[str, int] = {}
     for model in client.models():
         d = model["defaults"]
         defaults = f"{d['width']}x{d['height']}, {d['num_frames']} frames, {d['num_inference_steps']} steps"
-        table.add_row(model["id"], "yes" if model["available"] else f"no: {model['reason']}", defaults)
-    out.print(table)
+        available = "yes" if model["available"] else f"no ({reasons.setdefault(model['reason'], len(reasons) + 1)})"
+        rows.append((model["id"], available, defaults))
+    longest = max((cell_len(model_id) for model_id, _, _ in rows), default=0)
+    if out.width < longest + MODELS_TABLE_ROOM:
+        for model_id, available, defaults in rows:
+            out.print(model_id, soft_wrap=True)
+            out.print(f"  available: {available}")
+            out.print(f"  {defaults}")
+    else:
+        table = Table(box=None, pad_edge=False)
+        table.add_column("id", no_wrap=True)
+        table.add_column("available", no_wrap=True)
+        table.add_column("defaults")
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    for reason, number in reasons.items():
+        out.print(f"({number}) {reason}", soft_wrap=True)
     return 0
 
 
 def _gpus(client: Client, _args: argparse.Namespace, out: Console) -> int:
     answer = client.gpus()
     if not answer["gpus"]:
-        out.print(f"no GPUs: {answer['reason']}", highlight=False)
+        out.print(f"no GPUs: {answer['reason']}")
         return 0
     table = Table("gpu", "name", "memory", "use", "job", box=None, pad_edge=False)
     for gpu in answer["gpus"]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 import sys
 
 import uvicorn
@@ -27,11 +29,37 @@ def serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     lock, app = prepare(settings)
-    print(f"fastvideo-ui on http://{settings.host}:{settings.port}/  (data: {settings.data_dir})", flush=True)
+    try:
+        sock = listen(settings.host, settings.port)
+    except SystemExit:
+        lock.release()
+        raise
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"fastvideo-ui on http://{host}:{sock.getsockname()[1]}/  (data: {settings.data_dir})", flush=True)
     server = uvicorn.Server(uvicorn_config(settings, app))
-    server.run()
+    server.run(sockets=[sock])
     lock.release()
     return 0 if server.started else 3  # 3: it never served (uvicorn.run's startup-failure code)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound and listening before anything says the
+    server is up (uvicorn binds only once it starts, after the URL has been
+    printed), or SystemExit saying what to change."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # As uvicorn does: a restart need not wait for the last run's connections
+    # to leave TIME_WAIT (a port another socket listens on is still refused).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen()  # connections wait in the backlog until uvicorn accepts them
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit(f"port {port} on {host} is already in use (another server?): stop what holds it, "
+                             f"or choose another port with --port") from None
+        raise SystemExit(f"cannot listen on {host} port {port} (--host, --port): {exc.strerror or exc}") from None
+    return sock
 
 
 def prepare(settings: Settings) -> tuple[DataDirLock, FastAPI]:

@@ -1,0 +1,42 @@
+"""What the CLI prints: the server's text as it is (Rich markup never reads
+it), and model ids whole at any width, since they are copied into commands."""
+
+from __future__ import annotations
+
+import io
+
+from conftest import Server
+from fastvideo_ui.cli import build_parser
+from fastvideo_ui.commands import plain_console, run_client_command
+
+ADVICE = "pip install 'fastvideo-ui[fastvideo]'"  # the catalogue's reason without FastVideo
+WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+
+
+def run(server: Server, *argv: str, width: int = 80) -> tuple[int, str, str]:
+    """A client command in this process, printing to consoles of a set width
+    (a terminal, or a pipe, which Rich takes to be 80 columns)."""
+    out, err = io.StringIO(), io.StringIO()
+    args = build_parser().parse_args([*argv, "--server", server.url])
+    code = run_client_command(args, plain_console(file=out, width=width), plain_console(file=err, width=width))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_models_prints_ids_and_install_advice_whole_at_any_width(server: Server) -> None:
+    ids = [model["id"] for model in server.client.get("/api/models").json()]
+    assert WAN in ids and max(map(len, ids)) > 30
+    for width in (80, 40, 160):
+        code, out, _ = run(server, "models", width=width)
+        assert code == 0
+        lines = out.splitlines()
+        for whole in (*ids, ADVICE):
+            assert any(whole in line for line in lines), f"{whole} cut at {width} columns:\n{out}"
+
+
+def test_errors_and_prompts_keep_their_brackets(server: Server) -> None:
+    code, _, err = run(server, "submit", "a fox", "--model", WAN)
+    assert code == 2 and ADVICE in err and err.startswith("error: model_id:")
+    prompt = "a [bold]fox[/bold] on [/snow] x"  # a stray closing tag made Rich raise
+    job = server.create(prompt=prompt)
+    code, out, _ = run(server, "jobs", width=200)
+    assert code == 0 and prompt in out and job["id"][:8] in out
