@@ -20,6 +20,7 @@ from .workers.devices import detect_inventory
 
 
 MAX_HEADER_BYTES = 64 * 1024
+LISTEN_BACKLOG = 2048
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -52,7 +53,9 @@ def listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-        sock.listen()  # connections wait in the backlog until uvicorn accepts them
+        # uvicorn's own backlog: a burst of connections waits here to be accepted
+        # (and, past --max-connections, to take a waiting one's place).
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
