@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import secrets
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +17,9 @@ import pytest
 
 from conftest import LONG, Server, free_port, wait_for, worker_processes
 from fastvideo_ui.api.auth import Credentials, FailedAttempts
-from fastvideo_ui.config import is_loopback
+from fastvideo_ui.auth.strength import TOKEN_RULE, estimated_bits
+from fastvideo_ui.config import add_server_arguments, is_loopback, settings_from_args
+from fastvideo_ui.webhooks.signing import new_secret
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
@@ -81,6 +86,47 @@ def test_a_short_token_is_refused_with_advice(tmp_path: Path) -> None:
     status, _, stderr = run_server("--api-token", "short", tmp_path=tmp_path)
     assert status == 1
     assert "at least 16 characters" in stderr and "secrets.token_urlsafe" in stderr
+
+
+def parse(*argv: str, env: dict[str, str] | None = None) -> object:
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    old = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        return settings_from_args(parser.parse_args(list(argv)))
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+@pytest.mark.parametrize("weak", ["aaaaaaaaaaaaaaaa", "1234567890123456", "passwordpassword",
+                                  "0123456789abcdef", "v1-token-0123456789abcdefgh"])
+def test_a_token_of_sixteen_characters_but_little_entropy_is_refused_with_the_rule(weak: str) -> None:
+    with pytest.raises(SystemExit) as refused:
+        parse(f"--api-token={weak}")
+    message = str(refused.value)
+    assert "the API token is too weak" in message and TOKEN_RULE in message
+    assert "secrets.token_urlsafe(32)" in message
+    with pytest.raises(SystemExit) as refused:  # the webhook secret has the same rule
+        parse(env={"FASTVIDEO_UI_WEBHOOK_SECRET": weak})
+    assert "the webhook secret is too weak" in str(refused.value) and TOKEN_RULE in str(refused.value)
+
+
+def test_random_tokens_pass_the_rule() -> None:
+    for _ in range(200):
+        for token in (secrets.token_urlsafe(32), secrets.token_hex(16), str(uuid.uuid4())):
+            assert parse(f"--api-token={token}").api_token == token  # type: ignore[attr-defined]
+    assert parse(env={"FASTVIDEO_UI_WEBHOOK_SECRET": new_secret()}).webhook_secret  # type: ignore[attr-defined]
+    assert parse("--api-token", TOKEN).api_token == TOKEN  # type: ignore[attr-defined]
+
+
+def test_the_entropy_estimate() -> None:
+    assert estimated_bits("aaaaaaaaaaaaaaaa") == 4  # one character, of the smallest alphabet holding it: hex
+    assert estimated_bits("passwordpassword") < 40  # the second "password" and the "ss" count nothing
+    assert estimated_bits("abcdefghijklmnop") < 10  # a run
+    assert estimated_bits(secrets.token_hex(32)) > 200
+    assert estimated_bits("") == 0
 
 
 # -- the token ---------------------------------------------------------------------

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .auth.strength import TOKEN_RULE, weakness
+
 ENV_PREFIX = "FASTVIDEO_UI_"
 
 
@@ -153,7 +155,6 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log more")
 
 
-MIN_TOKEN_CHARS = 16
 TOKEN_ADVICE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -181,8 +182,9 @@ def _api_token(args: argparse.Namespace) -> str | None:
     if token is None:
         return None
     token = token.strip()
-    if len(token) < MIN_TOKEN_CHARS:
-        raise SystemExit(f"the API token must be at least {MIN_TOKEN_CHARS} characters; make one with:\n"
+    weak = weakness(token)
+    if weak:
+        raise SystemExit(f"the API token is too weak ({weak}); it needs {TOKEN_RULE}. Make one with:\n"
                          f"  {TOKEN_ADVICE}")
     return token
 
@@ -197,8 +199,10 @@ def _webhook_secret(args: argparse.Namespace) -> str | None:
         secret: str | None = lines[0].strip() if lines else ""
     else:
         secret = _env("WEBHOOK_SECRET")
-    if secret is not None and len(secret) < MIN_TOKEN_CHARS:
-        raise SystemExit(f"the webhook secret must be at least {MIN_TOKEN_CHARS} characters")
+    weak = weakness(secret) if secret is not None else None
+    if weak:
+        raise SystemExit(f"the webhook secret is too weak ({weak}); it needs {TOKEN_RULE}. Make one with:\n"
+                         f"  {TOKEN_ADVICE}  (or leave it unset: the server makes one)")
     return secret
 
 
