@@ -42,6 +42,7 @@ class Settings:
     # repr=False: settings get logged and printed in tracebacks; the token must not be.
     api_token: str | None = field(default=None, repr=False)
     max_queued: int = 1000
+    max_sessions: int = 1000  # signed-in browsers kept; past it, the oldest session ends
     header_timeout_s: float = 10.0  # a request's headers must arrive within this
     max_connections: int = 1024  # open at once; kept below the file descriptor limit
     webhook_url: str | None = None  # where job events go when a job names no webhook_url of its own
@@ -128,6 +129,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow listening on a non-loopback address without a token")
     parser.add_argument("--max-queued", type=_number(int, "MAX_QUEUED"), default=_env("MAX_QUEUED", "1000"),
                         help="queued jobs beyond this are refused with 429 (default 1000)")
+    parser.add_argument("--max-sessions", type=_number(int, "MAX_SESSIONS"), default=_env("MAX_SESSIONS", "1000"),
+                        help="signed-in browsers kept (with a token); signing in past this ends the oldest "
+                             "session (default 1000)")
     parser.add_argument("--header-timeout", type=_number(float, "HEADER_TIMEOUT"), default=_env("HEADER_TIMEOUT", "10"),
                         help="seconds a request's headers may take to arrive before the connection is closed "
                              "(default 10)")
@@ -224,6 +228,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--affinity-wait must be 0 or more")
     if args.max_queued < 1:
         raise SystemExit("--max-queued must be 1 or more")
+    if args.max_sessions < 1:
+        raise SystemExit("--max-sessions must be 1 or more")
     if not args.header_timeout > 0:
         raise SystemExit("--header-timeout must be more than 0 seconds")
     if args.max_connections < 1:
@@ -276,7 +282,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         metrics_public=args.metrics_public,
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
-        max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
+        max_queued=args.max_queued, max_sessions=args.max_sessions, webhook_url=args.webhook_url or None,
+        webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
         webhook_backoff_s=args.webhook_backoff, **kwargs,
     )
