@@ -138,7 +138,7 @@ class Credentials:
         self._stale: OrderedDict[bytes, None] = OrderedDict()
 
     def token_matches(self, candidate: str) -> bool:
-        return hmac.compare_digest(candidate.encode(errors="surrogateescape"), self._token)
+        return hmac.compare_digest(candidate.encode(errors="surrogatepass"), self._token)
 
     def judge(self, scope: Scope) -> Verdict:
         headers = Headers(scope=scope)
@@ -173,7 +173,7 @@ class Credentials:
         return Verdict(authenticated=False, presented=True)
 
     def _first_refusal(self, session_id: str) -> bool:
-        key = hashlib.sha256(session_id.encode(errors="surrogateescape")).digest()
+        key = hashlib.sha256(session_id.encode(errors="surrogatepass")).digest()
         if key in self._stale:
             return False
         self._stale[key] = None

@@ -39,7 +39,7 @@ class SessionBook:
         self._lock = threading.Lock()  # sign-ins run in threads, checks on the event loop
 
     def _digest(self, session_id: str) -> str:
-        return hmac.new(self._key, session_id.encode(errors="surrogateescape"), hashlib.sha256).hexdigest()
+        return hmac.new(self._key, session_id.encode(errors="surrogatepass"), hashlib.sha256).hexdigest()
 
     def load(self, now: float | None = None) -> None:
         """Drop expired sessions, and read the rest (those of an earlier token
