@@ -19,7 +19,7 @@ from fastvideo_ui.jobs.params import InvalidParams
 # The SDK marks its videos methods deprecated (OpenAI's own service is retiring
 # them); the API shape is what other tools still speak.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-TOKEN = "v1-token-0123456789abcdefgh"
+TOKEN = "v1-token-Qx7Rm2Kp9Vd4Lw8Hs3Zb"
 
 
 def sdk(server: Server, key: str = "unused") -> openai.OpenAI:

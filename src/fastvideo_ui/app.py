@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from .api import (docs, errors, events, jobs, media, metrics, queue, session, system, uploads, videos,
                   webhooks, weights)
-from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken
+from .api.auth import PUBLIC_API_PATHS, Credentials, RequireToken, cookie_name
 from .api.limits import BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
 from .api.security import SecurityHeaders
@@ -39,6 +39,8 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
         asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
         runtime = Runtime.build(settings, inventory)
         app.state.runtime = runtime
+        if credentials is not None:
+            credentials.sessions = runtime.sessions
         await runtime.start()
         try:
             yield
@@ -50,9 +52,8 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     app = FastAPI(title="fastvideo-ui", version=__version__, lifespan=lifespan,
                   description="Queue, run, stop and keep text-to-video jobs.",
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
-    credentials = Credentials(settings.api_token) if settings.api_token else None
+    credentials = Credentials(settings.api_token, settings.port) if settings.api_token else None
     app.state.credentials = credentials
-    app.state.failed_attempts = FailedAttempts()
     # Innermost first. Auth sits outside the body cap, so an unauthenticated
     # request is refused before its body is read; CORS and the security headers
     # sit outside auth, so a 401 carries them too.
@@ -63,8 +64,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=1)
     app.add_middleware(BodySizeLimit)
     if credentials is not None:
-        app.add_middleware(RequireToken, credentials=credentials, attempts=app.state.failed_attempts,
-                           metrics_public=settings.metrics_public)
+        app.add_middleware(RequireToken, credentials=credentials, metrics_public=settings.metrics_public)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -113,7 +113,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
                                        "type": "invalid_request_error", "param": None, "code": "not_found"}},
                             status_code=404)
 
-    app.openapi = lambda: _openapi_with_auth(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi_with_auth(app, cookie_name(settings.port))  # type: ignore[method-assign]
     docs.install(app)
 
     if (WEB_DIR / "index.html").is_file():
@@ -133,7 +133,7 @@ def _methods_for(app: FastAPI, scope: Scope) -> list[str]:
             if any(route.matches(dict(scope, method=method))[0] == Match.FULL for route in routes)]
 
 
-def _openapi_with_auth(app: FastAPI) -> dict[str, Any]:
+def _openapi_with_auth(app: FastAPI, session_cookie: str) -> dict[str, Any]:
     """The generated schema, plus how to authenticate: a bearer token, or the
     session cookie from POST /api/session; the public paths need neither."""
     if app.openapi_schema is None:
@@ -141,7 +141,7 @@ def _openapi_with_auth(app: FastAPI) -> dict[str, Any]:
         schema.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer",
                        "description": "the server's --api-token (only when one is set)"},
-            "session": {"type": "apiKey", "in": "cookie", "name": "fastvideo_ui_session",
+            "session": {"type": "apiKey", "in": "cookie", "name": session_cookie,
                         "description": "set by POST /api/session"},
         }
         schema["security"] = [{"bearer": []}, {"session": []}]

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .auth.strength import TOKEN_RULE, weakness
+
 ENV_PREFIX = "FASTVIDEO_UI_"
 
 
@@ -40,6 +42,7 @@ class Settings:
     # repr=False: settings get logged and printed in tracebacks; the token must not be.
     api_token: str | None = field(default=None, repr=False)
     max_queued: int = 1000
+    max_sessions: int = 1000  # signed-in browsers kept; past it, the oldest session ends
     header_timeout_s: float = 10.0  # a request's headers must arrive within this
     max_connections: int = 1024  # open at once; kept below the file descriptor limit
     max_connections_per_client: int = 256  # from one address
@@ -131,6 +134,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow listening on a non-loopback address without a token")
     parser.add_argument("--max-queued", type=_number(int, "MAX_QUEUED"), default=_env("MAX_QUEUED", "1000"),
                         help="queued jobs beyond this are refused with 429 (default 1000)")
+    parser.add_argument("--max-sessions", type=_number(int, "MAX_SESSIONS"), default=_env("MAX_SESSIONS", "1000"),
+                        help="signed-in browsers kept (with a token); signing in past this ends the oldest "
+                             "session (default 1000)")
     parser.add_argument("--header-timeout", type=_number(float, "HEADER_TIMEOUT"), default=_env("HEADER_TIMEOUT", "10"),
                         help="seconds a request's headers may take to arrive before the connection is closed "
                              "(default 10)")
@@ -176,7 +182,6 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log more")
 
 
-MIN_TOKEN_CHARS = 16
 TOKEN_ADVICE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -204,8 +209,9 @@ def _api_token(args: argparse.Namespace) -> str | None:
     if token is None:
         return None
     token = token.strip()
-    if len(token) < MIN_TOKEN_CHARS:
-        raise SystemExit(f"the API token must be at least {MIN_TOKEN_CHARS} characters; make one with:\n"
+    weak = weakness(token)
+    if weak:
+        raise SystemExit(f"the API token is too weak ({weak}); it needs {TOKEN_RULE}. Make one with:\n"
                          f"  {TOKEN_ADVICE}")
     return token
 
@@ -220,8 +226,10 @@ def _webhook_secret(args: argparse.Namespace) -> str | None:
         secret: str | None = lines[0].strip() if lines else ""
     else:
         secret = _env("WEBHOOK_SECRET")
-    if secret is not None and len(secret) < MIN_TOKEN_CHARS:
-        raise SystemExit(f"the webhook secret must be at least {MIN_TOKEN_CHARS} characters")
+    weak = weakness(secret) if secret is not None else None
+    if weak:
+        raise SystemExit(f"the webhook secret is too weak ({weak}); it needs {TOKEN_RULE}. Make one with:\n"
+                         f"  {TOKEN_ADVICE}  (or leave it unset: the server makes one)")
     return secret
 
 
@@ -243,6 +251,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--affinity-wait must be 0 or more")
     if args.max_queued < 1:
         raise SystemExit("--max-queued must be 1 or more")
+    if args.max_sessions < 1:
+        raise SystemExit("--max-sessions must be 1 or more")
     if not args.header_timeout > 0:
         raise SystemExit("--header-timeout must be more than 0 seconds")
     if args.max_connections < 1:
@@ -306,7 +316,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_connections_per_client=args.max_connections_per_client, body_idle_timeout_s=args.body_idle_timeout,
         body_timeout_s=args.body_timeout, body_min_rate=args.body_min_rate, write_timeout_s=args.write_timeout,
         api_token=token,
-        max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
+        max_queued=args.max_queued, max_sessions=args.max_sessions, webhook_url=args.webhook_url or None,
+        webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
         webhook_backoff_s=args.webhook_backoff, **kwargs,
     )

@@ -15,6 +15,7 @@ from functools import partial
 
 from sqlalchemy import Engine
 
+from .auth.sessions import SessionBook
 from .config import Settings
 from .jobs.catalogue import ModelSpec, adopt_fastvideo_models, all_models, availability
 from .jobs.db import make_engine, migrate_apart
@@ -86,6 +87,7 @@ class Runtime:
     webhooks: WebhookStore
     webhook_sender: WebhookSender
     downloads: DownloadManager
+    sessions: SessionBook | None  # signed-in browsers; None: no token, nobody signs in
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
     sweeper: asyncio.Task[None] | None = None  # removes uploads no job used
@@ -120,8 +122,12 @@ class Runtime:
         scheduler.job_listeners.append(sender.observe)
         downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD))
         scheduler.supervisor.fetch_weights = downloads.ensure
+        sessions = None
+        if settings.api_token:
+            sessions = SessionBook(engine, settings.api_token, settings.max_sessions)
+            sessions.load()
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
-                   sender, downloads)
+                   sender, downloads, sessions)
 
     def sweep_uploads(self) -> None:
         swept = self.jobs.uploads.sweep(self.store.referenced_images())

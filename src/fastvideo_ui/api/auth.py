@@ -1,86 +1,72 @@
-"""Bearer-token auth for /api, and the session cookie the web UI logs in for.
+"""Who a request is: one place decides it, for every path that looks at a credential.
 
-`<video>` and EventSource cannot send an Authorization header, so the UI trades
-the token once (POST /api/session) for an HttpOnly cookie. The cookie holds an
-expiry, a nonce and an HMAC keyed by a hash of the token: it never contains the
-token, survives a server restart, and dies when the token changes.
+Scripts send `Authorization: Bearer <token>`. `<video>` and EventSource cannot
+send headers, so the web UI trades the token once (POST /api/session) for an
+HttpOnly cookie holding a server-side session's id (auth/sessions.py), never
+the token. The middleware judges every request to /api, /v1 and a guarded
+/metrics, public paths included, and leaves its verdict in the scope, where
+/api/health and /api/session read it instead of looking at credentials again.
+
+Wrong credentials count against the client's address; past the limit the
+address gets 429 for any credential it presents, before it is compared, so
+the right token and a wrong one answer alike while it is locked out. A live
+session cookie still works from there: checking one tells a guesser nothing
+about the token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+import ipaddress
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..auth.sessions import SessionBook
 from .asgi import send_json_error
 
-COOKIE_NAME = "fastvideo_ui_session"
-SESSION_TTL_S = 30 * 24 * 3600
-# Reachable without credentials: the health probe, and the login itself.
+COOKIE_PREFIX = "fastvideo_ui_session"
+# Reachable without credentials: the health probe, and the sign-in itself.
 PUBLIC_API_PATHS = frozenset({"/api/health", "/api/session"})
 METRICS_PATH = "/metrics"  # Prometheus's usual path; the token guards it unless --metrics-public
+VERDICT_KEY = "fastvideo_ui.auth"  # where the middleware leaves its verdict in the scope
+STALE_COOKIES_KEPT = 1024
 
 
-class Credentials:
-    """Checks a bearer token or a session cookie against the configured token."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token.encode()
-        self._key = hashlib.sha256(b"fastvideo-ui session key\0" + self._token).digest()
-
-    def token_matches(self, candidate: str) -> bool:
-        return hmac.compare_digest(candidate.encode(), self._token)
-
-    def new_session(self, now: float | None = None) -> str:
-        expires = int((now or time.time()) + SESSION_TTL_S)
-        payload = f"{expires}.{secrets.token_urlsafe(12)}"
-        return f"{payload}.{self._sign(payload)}"
-
-    def session_valid(self, cookie: str, now: float | None = None) -> bool:
-        payload, _, signature = cookie.rpartition(".")
-        expires_text = payload.split(".", 1)[0]
-        if not payload or not expires_text.isdigit():
-            return False
-        if not hmac.compare_digest(signature, self._sign(payload)):
-            return False
-        return int(expires_text) > (now or time.time())
-
-    def request_allowed(self, headers: Headers) -> bool:
-        scheme, _, value = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and self.token_matches(value.strip()):
-            return True
-        cookie = session_cookie(headers)
-        return cookie is not None and self.session_valid(cookie)
-
-    def _sign(self, payload: str) -> str:
-        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+def cookie_name(port: int) -> str:
+    """Per port: a browser sends a host's cookies to every port of it, and two
+    servers on one host must neither overwrite nor read each other's."""
+    return f"{COOKIE_PREFIX}_{port}"
 
 
-def session_cookie(headers: Headers) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get("cookie", ""))
-    except Exception:  # noqa: BLE001 - a malformed Cookie header is simply no session
-        return None
-    morsel = jar.get(COOKIE_NAME)
-    return morsel.value if morsel else None
+@dataclass(frozen=True)
+class Verdict:
+    authenticated: bool
+    presented: bool = False  # the request carried a credential, looked at or not
+    retry_after: int | None = None  # this address is locked out: its credentials were not compared
+    session_id: str | None = None  # the live session it came with, which signing out ends
+
+
+OPEN = Verdict(authenticated=True)  # a server without a token
+UNJUDGED = Verdict(authenticated=False)
 
 
 class FailedAttempts:
-    """Wrong tokens per client address: after `limit` in `window_s`, that
+    """Wrong credentials per client address: after `limit` in `window_s`, that
     address is refused (429) until the window has passed, so a token cannot be
-    guessed at network speed. Only a presented wrong token counts, never a
+    guessed at network speed. Only a presented wrong credential counts, never a
     request without credentials."""
 
-    def __init__(self, limit: int = 10, window_s: float = 60.0) -> None:
+    def __init__(self, limit: int = 10, window_s: float = 60.0, max_addresses: int = 10_000) -> None:
         self.limit = limit
         self.window_s = window_s
+        self.max_addresses = max_addresses
         self._failures: dict[str, deque[float]] = {}
 
     def _recent(self, address: str, now: float) -> deque[float]:
@@ -105,18 +91,108 @@ class FailedAttempts:
         now = time.monotonic() if now is None else now
         self._recent(address, now)
         self._failures.setdefault(address, deque()).append(now)
-        if len(self._failures) > 10_000:  # a flood of addresses must not grow this forever
+        if len(self._failures) > self.max_addresses:  # a flood of addresses must not grow this for ever
             self._failures.pop(next(iter(self._failures)))
 
 
 def client_address(scope: Scope) -> str:
+    """The address failures count against. IPv6 by its /64: one host commonly
+    holds a whole /64, and would otherwise get a fresh address per guess."""
     client = scope.get("client")
-    return client[0] if client else "unknown"
+    if not client:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return str(client[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def session_cookie(headers: Headers, name: str) -> str | None:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except Exception:  # noqa: BLE001 - a malformed Cookie header is simply no session
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+class Credentials:
+    """Judges a request's bearer token or session cookie, and a posted token,
+    counting every wrong one against its address."""
+
+    def __init__(self, token: str, port: int, attempts: FailedAttempts | None = None) -> None:
+        self._token = token.encode()
+        self.cookie_name = cookie_name(port)
+        self.attempts = attempts or FailedAttempts()
+        self.sessions: SessionBook | None = None  # the runtime's, attached once it has started
+        # Cookies that were refused once. A browser whose session ended (a new
+        # token, an expiry) sends the same stale cookie with every request of
+        # its page: that counts as one wrong credential, not ten, so the
+        # owner is not locked out of signing in again by their own page.
+        self._stale: OrderedDict[bytes, None] = OrderedDict()
+
+    def token_matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(errors="surrogatepass"), self._token)
+
+    def judge(self, scope: Scope) -> Verdict:
+        headers = Headers(scope=scope)
+        session_id = session_cookie(headers, self.cookie_name)
+        if session_id is not None and self.sessions is not None and self.sessions.valid(session_id):
+            return Verdict(authenticated=True, presented=True, session_id=session_id)
+        address = client_address(scope)
+        retry_after = self.attempts.retry_after(address)
+        authorization = headers.get("authorization")
+        if authorization is None and session_id is None:
+            return Verdict(authenticated=False, retry_after=retry_after)
+        if retry_after is not None:
+            return Verdict(authenticated=False, presented=True, retry_after=retry_after)
+        if authorization is not None:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() == "bearer" and self.token_matches(value.strip()):
+                return Verdict(authenticated=True, presented=True)
+            self.attempts.record(address)
+        elif session_id is not None and self._first_refusal(session_id):
+            self.attempts.record(address)
+        return Verdict(authenticated=False, presented=True)
+
+    def try_token(self, scope: Scope, token: str) -> Verdict:
+        """A token posted to sign in: compared only if the address is not locked out."""
+        address = client_address(scope)
+        retry_after = self.attempts.retry_after(address)
+        if retry_after is not None:
+            return Verdict(authenticated=False, presented=True, retry_after=retry_after)
+        if self.token_matches(token):
+            return Verdict(authenticated=True, presented=True)
+        self.attempts.record(address)
+        return Verdict(authenticated=False, presented=True)
+
+    def _first_refusal(self, session_id: str) -> bool:
+        key = hashlib.sha256(session_id.encode(errors="surrogatepass")).digest()
+        if key in self._stale:
+            return False
+        self._stale[key] = None
+        if len(self._stale) > STALE_COOKIES_KEPT:
+            self._stale.popitem(last=False)
+        return True
+
+
+def verdict_of(request: Request) -> Verdict:
+    """The middleware's verdict on this request (every route that cares about
+    credentials reads it here rather than looking at them itself)."""
+    if request.app.state.credentials is None:
+        return OPEN
+    verdict: Verdict = request.scope.get(VERDICT_KEY, UNJUDGED)
+    return verdict
 
 
 def too_many_attempts_detail(retry_after: int) -> str:
     return f"Too many wrong tokens from this address; try again in {retry_after} s"
-
 
 
 UNAUTHORIZED = ("Authentication required: send 'Authorization: Bearer <token>', "
@@ -126,11 +202,9 @@ UNAUTHORIZED = ("Authentication required: send 'Authorization: Bearer <token>', 
 class RequireToken:
     """Pure ASGI, so the event stream and file responses pass through untouched."""
 
-    def __init__(self, app: ASGIApp, credentials: Credentials, attempts: FailedAttempts,
-                 metrics_public: bool = False) -> None:
+    def __init__(self, app: ASGIApp, credentials: Credentials, metrics_public: bool = False) -> None:
         self.app = app
         self.credentials = credentials
-        self.attempts = attempts
         self.metrics_public = metrics_public
 
     def _guarded(self, path: str) -> bool:
@@ -142,21 +216,23 @@ class RequireToken:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not self._guarded(path):
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        if self.credentials.request_allowed(headers):  # the right credentials are never refused
+        guarded = self._guarded(path)
+        if not guarded and path not in PUBLIC_API_PATHS:  # the page, its files, /docs: no credential looked at
             await self.app(scope, receive, send)
             return
-        address = client_address(scope)
+        verdict = self.credentials.judge(scope)
+        scope[VERDICT_KEY] = verdict
         openai_shape = path.startswith("/v1/")
-        retry_after = self.attempts.retry_after(address)
-        if retry_after is not None:
-            await send_json_error(send, 429, too_many_attempts_detail(retry_after),
-                                  (b"retry-after", str(retry_after).encode()), openai_shape=openai_shape)
-            return
-        if headers.get("authorization"):
-            self.attempts.record(address)
-        await send_json_error(send, 401, UNAUTHORIZED, (b"www-authenticate", b'Bearer realm="fastvideo-ui"'),
-                              openai_shape=openai_shape)
+        if verdict.authenticated:
+            await self.app(scope, receive, send)
+        elif verdict.retry_after is not None and (guarded or verdict.presented):
+            await send_json_error(send, 429, too_many_attempts_detail(verdict.retry_after),
+                                  (b"retry-after", str(verdict.retry_after).encode()), openai_shape=openai_shape)
+        elif guarded:
+            await send_json_error(send, 401, UNAUTHORIZED, (b"www-authenticate", b'Bearer realm="fastvideo-ui"'),
+                                  openai_shape=openai_shape)
+        else:  # a public path: it answers what an anonymous caller may see
+            await self.app(scope, receive, send)

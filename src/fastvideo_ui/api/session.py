@@ -1,14 +1,15 @@
-"""`/api/session`: the web UI's login, so `<video>` and SSE work without a token in the URL."""
+"""`/api/session`: the web UI's sign-in, so `<video>` and SSE work without a token in the URL."""
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from .auth import (
-    COOKIE_NAME, SESSION_TTL_S, Credentials, FailedAttempts, client_address, too_many_attempts_detail,
-)
+from ..auth.sessions import SessionBook
+from .auth import Credentials, too_many_attempts_detail, verdict_of
 from .openapi import errors
 
 router = APIRouter(prefix="/api/session", tags=["session"])
@@ -27,16 +28,15 @@ def _credentials(request: Request) -> Credentials | None:
     return request.app.state.credentials
 
 
-def _state(request: Request) -> SessionState:
-    credentials = _credentials(request)
-    if credentials is None:
-        return SessionState(auth_required=False, authenticated=True)
-    return SessionState(auth_required=True, authenticated=credentials.request_allowed(request.headers))
+def _book(credentials: Credentials) -> SessionBook:
+    assert credentials.sessions is not None, "the runtime attaches its sessions before serving"
+    return credentials.sessions
 
 
-@router.get("", response_model=SessionState)
+@router.get("", response_model=SessionState, responses=errors(429))
 def get_session(request: Request) -> SessionState:
-    return _state(request)
+    auth_required = _credentials(request) is not None
+    return SessionState(auth_required=auth_required, authenticated=verdict_of(request).authenticated)
 
 
 # async: it runs on the event loop, as the middleware does, so the two never
@@ -46,27 +46,33 @@ async def log_in(request: Request, body: LoginRequest, response: Response) -> Se
     credentials = _credentials(request)
     if credentials is None:
         return SessionState(auth_required=False, authenticated=True)
-    attempts: FailedAttempts = request.app.state.failed_attempts
-    address = client_address(request.scope)
-    retry_after = attempts.retry_after(address)
-    if retry_after is not None and not credentials.token_matches(body.token):
-        return JSONResponse({"detail": too_many_attempts_detail(retry_after)}, status_code=429,
-                            headers={"Retry-After": str(retry_after)})
-    if not credentials.token_matches(body.token):
-        attempts.record(address)
+    verdict = credentials.try_token(request.scope, body.token)
+    if verdict.retry_after is not None:
+        return JSONResponse({"detail": too_many_attempts_detail(verdict.retry_after)}, status_code=429,
+                            headers={"Retry-After": str(verdict.retry_after)})
+    if not verdict.authenticated:
         return JSONResponse({"detail": "Wrong token"}, status_code=401,
                             headers={"WWW-Authenticate": 'Bearer realm="fastvideo-ui"'})
+    book = _book(credentials)
+    session_id = await asyncio.to_thread(book.create)
+    previous = verdict_of(request).session_id
+    if previous is not None:  # signing in again replaces this browser's session
+        await asyncio.to_thread(book.revoke, previous)
     response.set_cookie(
-        COOKIE_NAME, credentials.new_session(), max_age=SESSION_TTL_S, path="/",
+        credentials.cookie_name, session_id, max_age=int(book.ttl_s), path="/",
         httponly=True, samesite="strict", secure=request.url.scheme == "https",
     )
     return SessionState(auth_required=True, authenticated=True)
 
 
-@router.delete("", response_model=SessionState)
-def log_out(request: Request, response: Response) -> SessionState:
-    # The cookie is self-contained, so logging out forgets it in this browser;
-    # changing the token is what revokes every session at once.
-    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
-    auth_required = _credentials(request) is not None
-    return SessionState(auth_required=auth_required, authenticated=not auth_required)
+@router.delete("", response_model=SessionState, responses=errors(429))
+async def log_out(request: Request, response: Response) -> SessionState:
+    """Ends this browser's session on the server too: its cookie, replayed, is refused."""
+    credentials = _credentials(request)
+    if credentials is None:
+        return SessionState(auth_required=False, authenticated=True)
+    session_id = verdict_of(request).session_id
+    if session_id is not None:
+        await asyncio.to_thread(_book(credentials).revoke, session_id)
+    response.delete_cookie(credentials.cookie_name, path="/", httponly=True, samesite="strict")
+    return SessionState(auth_required=True, authenticated=False)

@@ -13,6 +13,7 @@ from .. import __version__
 from ..backends.offload import resolve_offload
 from ..runtime import Runtime
 from ..workers.devices import gpu_telemetry
+from .auth import verdict_of
 from .openapi import errors
 from .weights import weights_json
 
@@ -60,15 +61,15 @@ def gpus(request: Request) -> dict[str, Any]:
     return gpu_telemetry(runtime.inventory, runtime.scheduler.snapshot().allocated)
 
 
-@router.get("/health")
+@router.get("/health", responses=errors(429))
 def health(request: Request) -> dict[str, Any]:
-    """Public, for probes; the details (devices, workers, jobs) only with credentials."""
+    """Public, for probes; the details (devices, workers, jobs) only with credentials (a wrong one
+    counts toward the lock-out, as anywhere: 429 while its address is locked out)."""
     runtime = runtime_of(request)
-    credentials = request.app.state.credentials
     fleet = runtime.scheduler.supervisor.fleet
     # Degraded, not down: the API serves and takes jobs while Ray is out of reach.
     status = "degraded" if fleet is not None and not fleet.connected else "ok"
-    if credentials is not None and not credentials.request_allowed(request.headers):
+    if not verdict_of(request).authenticated:
         return {"status": status, "version": __version__}
     inventory = runtime.inventory
     snapshot = runtime.scheduler.snapshot()

@@ -117,3 +117,15 @@ class WebhookAttempt(Base):
     duration_ms: Mapped[float] = mapped_column(Float)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SignInSession(Base):
+    """A browser signed in with POST /api/session (auth/sessions.py). Only an
+    HMAC of its id is kept, keyed by the API token: the cookie's value is not
+    in the database, and a new token leaves every row unmatched."""
+
+    __tablename__ = "sessions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -114,8 +114,11 @@ async function signIn() {
   let session;
   try {
     session = await api.session();
-  } catch {
-    return; // server down: the banner says so, and a later 401 asks again
+  } catch (error) {
+    // 429: this address is locked out after wrong tokens and its cookie is no
+    // session; the dialog says how long to wait when it is tried.
+    if (error.status !== 429) return; // server down: the banner says so, and a later 401 asks again
+    session = { auth_required: true, authenticated: false };
   }
   if (session.auth_required && !session.authenticated) await $("login-dialog").ask();
   $("[data-action='sign-out']").hidden = !session.auth_required;
