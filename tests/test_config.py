@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fastvideo_ui.config import child_environment
+
 
 @pytest.mark.parametrize("env,value,words", [
     ("FASTVIDEO_UI_PORT", "abc", "argument --port: 'abc' is not a whole number"),
@@ -62,3 +64,13 @@ def test_ray_without_ray_installed_says_how_to_get_it(tmp_path: Path, monkeypatc
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
     with pytest.raises(SystemExit, match=r"pip install 'fastvideo-ui\[ray\]'"):
         settings("--data-dir", str(tmp_path), "--ray", "auto")
+
+
+def test_a_child_process_inherits_no_server_setting_or_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTVIDEO_UI_API_TOKEN", "token-0123456789abcdef")
+    monkeypatch.setenv("FASTVIDEO_UI_WEBHOOK_SECRET", "whsec_0123456789abcdef")
+    monkeypatch.setenv("FASTVIDEO_UI_API_TOKEN_FILE", "/etc/token")
+    monkeypatch.setenv("HF_TOKEN", "hf_for_gated_weights")
+    env = child_environment()
+    assert not [name for name in env if name.startswith("FASTVIDEO_UI_")]
+    assert env["HF_TOKEN"] == "hf_for_gated_weights" and env["PATH"] == os.environ["PATH"]

@@ -66,6 +66,17 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(ENV_PREFIX + name, default)
 
 
+def child_environment() -> dict[str, str]:
+    """The environment for a process this server starts (a worker, the Ray
+    bridge, a weights fetch): the server's own, less its settings. Every
+    secret the server holds comes in a FASTVIDEO_UI_ variable (the API token,
+    the webhook secret, the files they are read from), and no child needs one:
+    a child's own (its devices, its log nonce) are set afresh. HF_TOKEN stays:
+    a worker's FastVideo downloads the weights the server did not fetch (on a
+    Ray node, all of them), and a gated model needs it."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+
+
 def _number(kind: type[int] | type[float], env: str) -> Callable[[str], int | float]:
     """argparse's type for a number flag whose default may come from the environment:
     a bad value is a usage error that names both places, not a traceback."""
