@@ -22,7 +22,7 @@ from conftest import LONG, PREVIEW, InProcessServer, Server, wait_for
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import signing
 from fastvideo_ui.webhooks.sender import CheckedNetwork
-from fastvideo_ui.webhooks.targets import TargetRefused, url_problem
+from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, own_addresses
 
 SMALL = {"model_id": PREVIEW, "prompt": "a fox", "num_inference_steps": 2, "num_frames": 5, "height": 64,
          "width": 64}
@@ -222,8 +222,8 @@ def test_loopback_and_link_local_targets_are_refused_by_default(server: Server) 
                               ).status_code == 201
     # A name is checked again when the delivery connects, against every address it resolves to.
     with pytest.raises(TargetRefused, match="loopback"):
-        in_new_loop(CheckedNetwork(allow_local=False).checked_address("localhost", 80))
-    assert in_new_loop(CheckedNetwork(allow_local=True).checked_address("localhost", 80))
+        in_new_loop(CheckedNetwork(TargetPolicy()).checked_address("localhost", 80))
+    assert in_new_loop(CheckedNetwork(TargetPolicy(allow_local=True)).checked_address("localhost", 80))
 
 
 def test_the_server_wide_url_and_settings_are_checked_at_start() -> None:
@@ -237,5 +237,27 @@ def test_the_server_wide_url_and_settings_are_checked_at_start() -> None:
     assert settings("--webhook-url", "http://127.0.0.1:8000/hook", "--webhook-allow-local").webhook_url
     with pytest.raises(SystemExit, match="--webhook-attempts"):
         settings("--webhook-attempts", "0")
-    assert url_problem("https://hooks.example.com/x", allow_local=False) is None
-    assert "2000" in (url_problem("https://example.com/" + "x" * 2000, allow_local=False) or "")
+    assert TargetPolicy().url_problem("https://hooks.example.com/x") is None
+    assert "2000" in (TargetPolicy().url_problem("https://example.com/" + "x" * 2000) or "")
+
+
+def test_a_private_network_needs_the_allow_list_and_this_machine_stays_refused_within_it(tmp_path: Path) -> None:
+    own = next((str(a) for a in own_addresses() if a.version == 4 and not a.is_loopback), None)
+    server = InProcessServer(tmp_path / "data", ["--webhook-allow-network", "10.0.0.0/8",
+                                                 *(["--webhook-allow-network", f"{own}/32"] if own else [])]).start()
+    try:
+        def answer(url: str) -> tuple[int, str]:
+            response = server.client.post("/api/jobs", json=SMALL | {"webhook_url": url})
+            return response.status_code, str(response.json().get("detail"))
+
+        assert answer("http://10.1.2.3:8080/hook")[0] == 201
+        status, detail = answer("http://192.168.1.10/hook")
+        assert status == 422 and "--webhook-allow-network" in detail, detail
+        for url in ("http://100.100.100.200/latest", "http://[fd00:ec2::254]/latest",
+                    "http://[64:ff9b::a9fe:a9fe]/latest", *([f"http://{own}:9/x"] if own else [])):
+            status, detail = answer(url)
+            assert status == 422 and "--webhook-allow-local" in detail, (url, detail)
+    finally:
+        server.terminate()
+        server.client.close()
+

@@ -10,6 +10,10 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .webhooks.targets import TargetPolicy
 
 ENV_PREFIX = "FASTVIDEO_UI_"
 
@@ -44,7 +48,8 @@ class Settings:
     max_connections: int = 1024  # open at once; kept below the file descriptor limit
     webhook_url: str | None = None  # where job events go when a job names no webhook_url of its own
     webhook_secret: str | None = field(default=None, repr=False)  # None: DATA_DIR/webhook-secret, made once
-    webhook_allow_local: bool = False  # post to loopback and link-local addresses too
+    webhook_allow_local: bool = False  # post to any address: loopback, this machine's, private
+    webhook_allow_networks: list[str] = field(default_factory=list)  # private networks webhooks may go to (CIDR)
     webhook_attempts: int = 8
     webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
 
@@ -52,6 +57,11 @@ class Settings:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
         self.output_dir = Path(self.output_dir or self.data_dir / "outputs").expanduser().resolve()
         self.log_dir = Path(self.log_dir or self.data_dir / "logs").expanduser().resolve()
+
+    def webhook_policy(self) -> TargetPolicy:
+        from .webhooks.targets import TargetPolicy
+
+        return TargetPolicy.of(self.webhook_allow_local, self.webhook_allow_networks)
 
     @property
     def uploads_dir(self) -> Path:
@@ -152,8 +162,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "directly; default: made once and kept in DATA_DIR/webhook-secret)")
     parser.add_argument("--webhook-allow-local", action="store_true",
                         default=_env("WEBHOOK_ALLOW_LOCAL") in ("1", "true", "yes"),
-                        help="allow webhooks to loopback and link-local addresses (refused by default: a job "
-                             "could otherwise make this server post to services that trust this machine)")
+                        help="allow webhooks to any address: loopback, link-local, this machine's own, cloud "
+                             "metadata, private (refused by default: a job could otherwise make this server post "
+                             "to services that trust this machine)")
+    parser.add_argument("--webhook-allow-network", action="append", default=None, metavar="CIDR",
+                        help="allow webhooks to this private network, e.g. 10.0.0.0/8 or fd00::/8 (repeatable; "
+                             "default none: private, shared and reserved addresses are refused; this machine's "
+                             "own and metadata addresses stay refused; env FASTVIDEO_UI_WEBHOOK_ALLOW_NETWORKS, "
+                             "comma-separated)")
     parser.add_argument("--webhook-attempts", type=_number(int, "WEBHOOK_ATTEMPTS"),
                         default=_env("WEBHOOK_ATTEMPTS", "8"), help="tries per webhook delivery (default 8)")
     parser.add_argument("--webhook-backoff", type=_number(float, "WEBHOOK_BACKOFF"),
@@ -246,12 +262,18 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--ray-shared-dir is for --ray: without Ray, workers write straight into --output-dir")
     if shared is not None and not shared.is_dir():
         raise SystemExit(f"--ray-shared-dir: {shared} is not a directory here")
-    if args.webhook_url:
-        from .webhooks.targets import url_problem  # only when asked: the check is not needed otherwise
+    networks = args.webhook_allow_network
+    if networks is None:
+        networks = [n.strip() for n in (_env("WEBHOOK_ALLOW_NETWORKS") or "").split(",") if n.strip()]
+    from .webhooks.targets import TargetPolicy  # here, not above: most commands never check a webhook
 
-        problem = url_problem(args.webhook_url, allow_local=args.webhook_allow_local)
-        if problem:
-            raise SystemExit(f"--webhook-url: {problem}")
+    try:
+        policy = TargetPolicy.of(args.webhook_allow_local, networks)
+    except ValueError as exc:
+        raise SystemExit(f"--webhook-allow-network: {exc}") from None
+    problem = policy.url_problem(args.webhook_url) if args.webhook_url else None
+    if problem:
+        raise SystemExit(f"--webhook-url: {problem}")
     token = _api_token(args)
     if token is None and not args.insecure_no_auth and not is_loopback(args.host):
         raise SystemExit(
@@ -284,6 +306,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         cors_origins=origins, allowed_hosts=allowed_hosts, trusted_proxies=proxies, verbose=args.verbose,
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
         max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
-        webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
-        webhook_backoff_s=args.webhook_backoff, **kwargs,
+        webhook_allow_local=args.webhook_allow_local, webhook_allow_networks=networks,
+        webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff, **kwargs,
     )

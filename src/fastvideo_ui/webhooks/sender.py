@@ -18,7 +18,7 @@ import httpcore
 
 from . import signing
 from .store import DELIVERED, FAILED, PENDING, Due, WebhookStore
-from .targets import TargetRefused, address_problem
+from .targets import TargetPolicy, TargetRefused
 
 log = logging.getLogger("fastvideo_ui.webhooks")
 
@@ -31,12 +31,12 @@ RESPONSE_BYTES_READ = 64 * 1024
 
 class CheckedNetwork(httpcore.AsyncNetworkBackend):
     """httpcore's own network, except that a name is resolved here, every
-    address it gives is checked (targets.address_problem), and the connection
-    goes to a checked address. TLS still verifies the certificate against the
-    name in the URL."""
+    address it gives is checked (TargetPolicy.address_problem), and the
+    connection goes to a checked address. TLS still verifies the certificate
+    against the name in the URL."""
 
-    def __init__(self, allow_local: bool) -> None:
-        self.allow_local = allow_local
+    def __init__(self, policy: TargetPolicy) -> None:
+        self.policy = policy
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
@@ -54,11 +54,10 @@ class CheckedNetwork(httpcore.AsyncNetworkBackend):
         addresses = [str(info[4][0]) for info in infos]
         if not addresses:
             raise httpcore.ConnectError(f"{host} has no address")
-        if not self.allow_local:
-            for address in addresses:  # every one: a name that also resolves locally is refused outright
-                problem = address_problem(address)
-                if problem:
-                    raise TargetRefused(f"{host} resolves to {problem}; refused without --webhook-allow-local")
+        for address in addresses:  # every one: a name that also resolves locally is refused outright
+            problem = self.policy.address_problem(address)
+            if problem:
+                raise TargetRefused(f"{host} resolves to {problem}")
         return addresses[0]
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
@@ -85,13 +84,13 @@ def _describe(exc: BaseException) -> str:
 
 class WebhookSender:
     def __init__(self, store: WebhookStore, secret: str, default_url: str | None, attempts: int, backoff_s: float,
-                 allow_local: bool) -> None:
+                 policy: TargetPolicy) -> None:
         self.store = store
         self.secret = secret
         self.default_url = default_url
         self.max_attempts = attempts
         self.backoff_s = backoff_s
-        self._pool = httpcore.AsyncConnectionPool(network_backend=CheckedNetwork(allow_local), retries=0,
+        self._pool = httpcore.AsyncConnectionPool(network_backend=CheckedNetwork(policy), retries=0,
                                                   max_connections=CONCURRENT_POSTS, keepalive_expiry=5.0)
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
