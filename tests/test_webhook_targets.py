@@ -1,5 +1,5 @@
-"""Where a webhook may go: one policy, for the URL a job names and for every
-address a name resolves to."""
+"""Where a webhook may go (one policy, for the URL a job names and for every
+address a name resolves to), and how its URL is shown."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from fastvideo_ui import config
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import targets
 from fastvideo_ui.webhooks.sender import CheckedNetwork
-from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused
+from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, redacted, split_credentials
 
 EVERYWHERE = TargetPolicy.of(False, ["0.0.0.0/0", "::/0"])  # every private network allowed
 
@@ -143,3 +143,14 @@ def test_the_webhook_flags_are_checked_and_come_from_the_environment(monkeypatch
     assert settings.webhook_allow_networks == ["10.0.0.0/8", "fd00::/8"]
     assert settings.webhook_policy().address_problem("fd00::9") is None
 
+
+def test_a_url_is_shown_without_its_credentials_or_query_values() -> None:
+    assert redacted("https://user:pa:ss@hooks.example.com:8443/a/b?token=t0k&v=1&bare#frag") == (
+        "https://user:***@hooks.example.com:8443/a/b?token=***&v=***&***#***")
+    assert redacted("https://only-a-token@hooks.example.com/x") == "https://***@hooks.example.com/x"
+    assert redacted("https://hooks.example.com/x") == "https://hooks.example.com/x"
+    assert redacted("http://[::1") == "***"
+    # What is sent: the credentials as Basic authorization, the URL without them.
+    assert split_credentials("https://us%40er:p%3Ass@h.example/x?y=1") == (
+        "https://h.example/x?y=1", "Basic dXNAZXI6cDpzcw==")
+    assert split_credentials("https://h.example/x") == ("https://h.example/x", None)

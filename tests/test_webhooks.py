@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import http.server
 import json
+import logging
 import os
 import signal
 import threading
@@ -36,6 +38,7 @@ class Receiver:
     def __init__(self, answers: list[int] | None = None, port: int = 0) -> None:
         self.answers = list(answers or [])
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []
         self.release = threading.Event()
         self.release.set()
         receiver = self
@@ -45,6 +48,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 receiver.release.wait(60)
                 receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.paths.append(self.path)
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(status)
                 self.send_header("content-length", "0")
@@ -261,3 +265,42 @@ def test_a_private_network_needs_the_allow_list_and_this_machine_stays_refused_w
         server.terminate()
         server.client.close()
 
+
+
+def test_a_password_in_a_webhook_url_is_shown_nowhere_but_still_sent(
+        serve: Callable[..., Server], receiver: Callable[..., Receiver], caplog: pytest.LogCaptureFixture) -> None:
+    hook = receiver([500])  # one failed attempt: the server logs it, with the URL
+    host = hook.url.split("//")[1]
+    url = f"http://hook-user:hunter2-secret@{host}?token=query-secret&v=1"
+    shown = f"http://hook-user:***@{host}?token=***&v=***"
+    server = serve("--webhook-attempts", "3")
+    caplog.set_level(logging.WARNING, logger="fastvideo_ui.webhooks")
+    job = server.create(**(SMALL | LONG), start=True, webhook_url=url)
+    assert job["webhook_url"] == shown
+    server.wait_status(job["id"], "running")
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    server.wait_status(job["id"], "stopped")
+    # Run again (a retry) and remixed: both post to the stored URL, not the redacted one.
+    server.client.post(f"/api/jobs/{job['id']}/start")
+    server.wait_status(job["id"], "running")
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    server.wait_status(job["id"], "stopped")
+    remix = server.client.post(f"/v1/videos/{job['id']}/remix", json={"prompt": "a fox, again"}).json()
+    server.wait_status(remix["id"], "running")  # a remix keeps the job's settings: this one's many steps
+    server.client.post(f"/api/jobs/{remix['id']}/stop")
+    server.wait_status(remix["id"], "stopped")
+    retried = settled(server, job["id"], 4)
+    remixed = settled(server, remix["id"], 2)
+    assert {d["status"] for d in retried + remixed} == {"delivered"}
+
+    assert [j["webhook_url"] for j in server.client.get("/api/jobs").json()] == [shown, shown]
+    assert {d["url"] for d in retried + remixed} == {shown}
+    sent = [(headers, json.loads(body)) for headers, body in hook.received]
+    assert {event["data"]["id"] for _, event in sent} == {job["id"], remix["id"]}
+    assert {headers["webhook-id"] for headers, _ in sent} >= {f"{job['id']}:started:2", f"{remix['id']}:stopped:1"}
+    assert {event["data"]["webhook_url"] for _, event in sent} == {shown}
+    basic = "Basic " + base64.b64encode(b"hook-user:hunter2-secret").decode()
+    assert {headers.get("authorization") for headers, _ in sent} == {basic}
+    assert set(hook.paths) == {"/hook?token=query-secret&v=1"}
+    assert f"to {shown}, attempt 1 of 3: HTTP 500" in caplog.text
+    assert "hunter2" not in caplog.text and "query-secret" not in caplog.text

@@ -46,7 +46,8 @@ class Settings:
     max_queued: int = 1000
     header_timeout_s: float = 10.0  # a request's headers must arrive within this
     max_connections: int = 1024  # open at once; kept below the file descriptor limit
-    webhook_url: str | None = None  # where job events go when a job names no webhook_url of its own
+    # where job events go when a job names no webhook_url of its own (repr=False: it may hold a password)
+    webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)  # None: DATA_DIR/webhook-secret, made once
     webhook_allow_local: bool = False  # post to any address: loopback, this machine's, private
     webhook_allow_networks: list[str] = field(default_factory=list)  # private networks webhooks may go to (CIDR)

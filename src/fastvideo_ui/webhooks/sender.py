@@ -16,9 +16,10 @@ from typing import Any
 
 import httpcore
 
+from ..jobs.models import JobRow
 from . import signing
 from .store import DELIVERED, FAILED, PENDING, Due, WebhookStore
-from .targets import TargetPolicy, TargetRefused
+from .targets import TargetPolicy, TargetRefused, redacted, split_credentials
 
 log = logging.getLogger("fastvideo_ui.webhooks")
 
@@ -98,10 +99,11 @@ class WebhookSender:
 
     # -- queueing (on the event loop, from the scheduler's job events) -----------
 
-    def observe(self, job: dict[str, Any]) -> None:
-        """Queue the event this job change is, if it is one and has a URL."""
+    def observe(self, row: JobRow, job: dict[str, Any]) -> None:
+        """Queue the event this job change is, if it is one and has a URL. The
+        URL is the stored one: the job's JSON shows it redacted."""
         event = EVENTS.get(job["status"])
-        url = job.get("webhook_url") or self.default_url
+        url = row.webhook_url or self.default_url
         if event is None or not url:
             return
         delivery_id = f"{job['id']}:{event}:{job['attempts']}"
@@ -181,17 +183,20 @@ class WebhookSender:
         else:
             status, next_at = PENDING, time.time() + self.backoff_s * 2 ** (number - 1)
         if error:
-            log.warning("webhook %s to %s, attempt %d of %d: %s%s", due.id, due.url, number, self.max_attempts,
-                        error, "" if status == PENDING else " (giving up)")
+            log.warning("webhook %s to %s, attempt %d of %d: %s%s", due.id, redacted(due.url), number,
+                        self.max_attempts, error, "" if status == PENDING else " (giving up)")
         self.store.record(due.id, number, started, duration_ms, status_code, error, status, next_at)
 
     async def _post(self, due: Due) -> int:
         body = due.payload.encode()
+        url, authorization = split_credentials(due.url)
         headers = {"content-type": "application/json", "user-agent": "fastvideo-ui-webhooks",
                    **signing.headers(self.secret, due.id, int(time.time()), body)}
+        if authorization:
+            headers["authorization"] = authorization
         timeout = {"connect": POST_TIMEOUT_S, "read": POST_TIMEOUT_S, "write": POST_TIMEOUT_S,
                    "pool": POST_TIMEOUT_S}
-        async with self._pool.stream("POST", due.url, headers=list(headers.items()), content=body,
+        async with self._pool.stream("POST", url, headers=list(headers.items()), content=body,
                                      extensions={"timeout": timeout}) as response:
             read = 0
             async for chunk in response.aiter_stream():  # a little of the answer, then hang up

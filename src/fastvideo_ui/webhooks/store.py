@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..jobs.models import WebhookAttempt, WebhookDelivery
+from .targets import redacted
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -84,7 +85,7 @@ class WebhookStore:
                     "status_code": attempt.status_code, "error": attempt.error,
                 })
         return [{
-            "id": delivery.id, "event": delivery.event, "url": delivery.url, "status": delivery.status,
+            "id": delivery.id, "event": delivery.event, "url": redacted(delivery.url), "status": delivery.status,
             "attempts": attempts[delivery.id], "next_attempt_at": delivery.next_attempt_at,
             "created_at": delivery.created_at, "finished_at": delivery.finished_at,
         } for delivery in deliveries]

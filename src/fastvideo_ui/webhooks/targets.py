@@ -3,16 +3,20 @@
 to). The second check is the one that holds: a name can resolve to 127.0.0.1
 at delivery time however it resolved when the job was created, so the
 connection is made to the address that was checked, never to the name again
-(sender.CheckedNetwork). One TargetPolicy makes both checks."""
+(sender.CheckedNetwork). One TargetPolicy makes both checks.
+
+Also how a webhook URL is shown: a password in it is the receiver's, and
+every place that shows the URL shows it redacted (`redacted`)."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psutil
 
@@ -182,3 +186,34 @@ def _network(text: str) -> IPNetwork:
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a network ({exc}); write one like 10.0.0.0/8 or fd00::/8") from None
 
+
+def redacted(url: str) -> str:
+    """The URL as it may be shown (job JSON, deliveries, logs): a password,
+    a lone user part (often a token), every query value and the fragment
+    become ***. The path stays: it is what tells receivers apart."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
+    query = "&".join(f"{name}=***" if equals else "***"
+                     for name, equals, _ in (item.partition("=") for item in parts.query.split("&")))
+    return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "",
+                       "***" if parts.fragment else ""))
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """The URL without its user:password, and the Basic authorization they make
+    (or None): HTTP clients send a URL's credentials that way, and httpcore,
+    which posts webhooks, would otherwise drop them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    credentials = f"{unquote(user)}:{unquote(password)}".encode()
+    return urlunsplit(parts._replace(netloc=host)), "Basic " + base64.b64encode(credentials).decode()
