@@ -18,7 +18,7 @@ from fastvideo_ui import config
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import targets
 from fastvideo_ui.webhooks.sender import CheckedNetwork
-from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, redacted, split_credentials
+from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, redacted, split_credentials, target_of
 
 EVERYWHERE = TargetPolicy.of(False, ["0.0.0.0/0", "::/0"])  # every private network allowed
 
@@ -137,11 +137,19 @@ def test_the_webhook_flags_are_checked_and_come_from_the_environment(monkeypatch
         "http://10.9.9.9/") is None
     with pytest.raises(SystemExit, match="--webhook-allow-network: 'lan' is not a network"):
         parse("--webhook-allow-network", "lan")
-    assert parse().webhook_allow_networks == []
+    with pytest.raises(SystemExit, match="--webhook-timeout must be more than 0"):
+        parse("--webhook-timeout", "0")
+    with pytest.raises(SystemExit, match="--webhook-posts-per-target must be 1 or more"):
+        parse("--webhook-posts-per-target", "0")
+    assert (parse().webhook_timeout_s, parse().webhook_posts_per_target, parse().webhook_allow_networks) == (
+        10.0, 2, [])
     monkeypatch.setenv("FASTVIDEO_UI_WEBHOOK_ALLOW_NETWORKS", "10.0.0.0/8, fd00::/8")
+    monkeypatch.setenv("FASTVIDEO_UI_WEBHOOK_TIMEOUT", "3.5")
+    monkeypatch.setenv("FASTVIDEO_UI_WEBHOOK_POSTS_PER_TARGET", "4")
     settings = parse()
     assert settings.webhook_allow_networks == ["10.0.0.0/8", "fd00::/8"]
     assert settings.webhook_policy().address_problem("fd00::9") is None
+    assert (settings.webhook_timeout_s, settings.webhook_posts_per_target) == (3.5, 4)
 
 
 def test_a_url_is_shown_without_its_credentials_or_query_values() -> None:
@@ -154,3 +162,7 @@ def test_a_url_is_shown_without_its_credentials_or_query_values() -> None:
     assert split_credentials("https://us%40er:p%3Ass@h.example/x?y=1") == (
         "https://h.example/x?y=1", "Basic dXNAZXI6cDpzcw==")
     assert split_credentials("https://h.example/x") == ("https://h.example/x", None)
+    # One receiver, however its URL is written.
+    assert target_of("HTTPS://Hooks.Example./a") == target_of("https://hooks.example:443/b") == (
+        "https://hooks.example:443")
+

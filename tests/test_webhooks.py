@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socketserver
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -265,6 +266,72 @@ def test_a_private_network_needs_the_allow_list_and_this_machine_stays_refused_w
         server.terminate()
         server.client.close()
 
+
+class Trickler:
+    """A receiver that reads a request, then answers one byte at a time, for
+    ever: a per-read timeout never fires on it."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.stop = threading.Event()
+        trickler = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.recv(65536)
+                trickler.requests += 1
+                answer = b"HTTP/1.1 200 OK\r\nx-slow: " + b"a" * 100_000
+                for byte in answer:
+                    if trickler.stop.wait(0.5):
+                        return
+                    try:
+                        self.request.sendall(bytes([byte]))
+                    except OSError:
+                        return
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def trickler() -> Iterator[Trickler]:
+    slow = Trickler()
+    yield slow
+    slow.close()
+
+
+def test_a_receiver_that_trickles_its_answer_holds_up_no_other_receiver(
+        serve: Callable[..., Server], receiver: Callable[..., Receiver], trickler: Trickler) -> None:
+    fast = receiver()
+    server = serve("--webhook-timeout", "600")  # so only the per-receiver cap lets the others through
+    # Four jobs, eight deliveries to the trickler: as many as there are delivery slots.
+    slow_jobs = [server.create(**SMALL, start=True, webhook_url=trickler.url) for _ in range(4)]
+    for job in slow_jobs:
+        server.wait_status(job["id"], "completed")
+    other = server.create(**SMALL, start=True, webhook_url=fast.url)
+    server.wait_status(other["id"], "completed")
+    wait_for(lambda: sorted(fast.events()) == ["job.completed", "job.started"], timeout=30,
+             what="the fast receiver's webhooks, past the trickler's")
+    wait_for(lambda: trickler.requests >= 2, what="the trickler's first posts")
+    assert trickler.requests == 2  # --webhook-posts-per-target; the other six wait their turn
+    assert {d["status"] for job in slow_jobs for d in deliveries(server, job["id"])} == {"pending"}
+
+
+def test_a_post_ends_at_its_deadline_however_steadily_the_answer_trickles(
+        serve: Callable[..., Server], trickler: Trickler) -> None:
+    server = serve("--webhook-timeout", "1")
+    job = server.create(**SMALL, start=True, webhook_url=trickler.url)
+    server.wait_status(job["id"], "completed")
+    errors = wait_for(lambda: [a["error"] for d in deliveries(server, job["id"]) for a in d["attempts"]],
+                      timeout=30, what="an attempt to the trickler to end")
+    assert errors[0].startswith("timed out") and "1 s" in errors[0], errors
 
 
 def test_a_password_in_a_webhook_url_is_shown_nowhere_but_still_sent(

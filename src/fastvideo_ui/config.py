@@ -53,6 +53,8 @@ class Settings:
     webhook_allow_networks: list[str] = field(default_factory=list)  # private networks webhooks may go to (CIDR)
     webhook_attempts: int = 8
     webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
+    webhook_timeout_s: float = 10.0  # one post, connect to last byte
+    webhook_posts_per_target: int = 2  # in flight at once to one receiver
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -171,6 +173,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "default none: private, shared and reserved addresses are refused; this machine's "
                              "own and metadata addresses stay refused; env FASTVIDEO_UI_WEBHOOK_ALLOW_NETWORKS, "
                              "comma-separated)")
+    parser.add_argument("--webhook-timeout", type=_number(float, "WEBHOOK_TIMEOUT"),
+                        default=_env("WEBHOOK_TIMEOUT", "10"), metavar="S",
+                        help="seconds one webhook post may take, connect to last byte, before it counts as failed "
+                             "(default 10)")
+    parser.add_argument("--webhook-posts-per-target", type=_number(int, "WEBHOOK_POSTS_PER_TARGET"),
+                        default=_env("WEBHOOK_POSTS_PER_TARGET", "2"), metavar="N",
+                        help="webhook posts in flight at once to one receiver (scheme, host and port), so a slow "
+                             "one cannot hold up the others (default 2, of 8 in all)")
     parser.add_argument("--webhook-attempts", type=_number(int, "WEBHOOK_ATTEMPTS"),
                         default=_env("WEBHOOK_ATTEMPTS", "8"), help="tries per webhook delivery (default 8)")
     parser.add_argument("--webhook-backoff", type=_number(float, "WEBHOOK_BACKOFF"),
@@ -256,6 +266,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-attempts must be 1 or more")
     if not args.webhook_backoff >= 0:
         raise SystemExit("--webhook-backoff must be 0 or more")
+    if not args.webhook_timeout > 0:
+        raise SystemExit("--webhook-timeout must be more than 0 seconds")
+    if args.webhook_posts_per_target < 1:
+        raise SystemExit("--webhook-posts-per-target must be 1 or more")
     if args.ray is not None:
         _check_ray(args.ray, args.gpus)
     shared = Path(args.ray_shared_dir).expanduser().resolve() if args.ray_shared_dir else None
@@ -308,5 +322,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
         max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_allow_networks=networks,
-        webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff, **kwargs,
+        webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff,
+        webhook_timeout_s=args.webhook_timeout, webhook_posts_per_target=args.webhook_posts_per_target, **kwargs,
     )

@@ -117,7 +117,8 @@ class Runtime:
                           settings.max_queued, policy)
         webhooks = WebhookStore(engine)
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
-                               settings.webhook_backoff_s, policy)
+                               settings.webhook_backoff_s, policy, settings.webhook_timeout_s,
+                               settings.webhook_posts_per_target)
         scheduler.job_listeners.append(sender.observe)
         downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD))
         scheduler.supervisor.fetch_weights = downloads.ensure

@@ -10,7 +10,9 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterable
+from contextlib import closing
 from functools import partial
 from typing import Any
 
@@ -19,14 +21,15 @@ import httpcore
 from ..jobs.models import JobRow
 from . import signing
 from .store import DELIVERED, FAILED, PENDING, Due, WebhookStore
-from .targets import TargetPolicy, TargetRefused, redacted, split_credentials
+from .targets import TargetPolicy, TargetRefused, redacted, split_credentials, target_of
 
 log = logging.getLogger("fastvideo_ui.webhooks")
 
 # A job's status, as the event it is posted as.
 EVENTS = {"running": "started", "completed": "completed", "failed": "failed", "stopped": "stopped"}
 CONCURRENT_POSTS = 8
-POST_TIMEOUT_S = 10.0
+POST_TIMEOUT_S = 10.0  # the whole post, connect to last byte (--webhook-timeout)
+POSTS_PER_TARGET = 2  # in flight at once to one scheme://host:port (--webhook-posts-per-target)
 RESPONSE_BYTES_READ = 64 * 1024
 
 
@@ -85,16 +88,19 @@ def _describe(exc: BaseException) -> str:
 
 class WebhookSender:
     def __init__(self, store: WebhookStore, secret: str, default_url: str | None, attempts: int, backoff_s: float,
-                 policy: TargetPolicy) -> None:
+                 policy: TargetPolicy, timeout_s: float = POST_TIMEOUT_S,
+                 posts_per_target: int = POSTS_PER_TARGET) -> None:
         self.store = store
         self.secret = secret
         self.default_url = default_url
         self.max_attempts = attempts
         self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.posts_per_target = posts_per_target
         self._pool = httpcore.AsyncConnectionPool(network_backend=CheckedNetwork(policy), retries=0,
                                                   max_connections=CONCURRENT_POSTS, keepalive_expiry=5.0)
         self._wake = asyncio.Event()
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: dict[str, tuple[str, asyncio.Task[None]]] = {}  # delivery id: (its target, its post)
         self._task: asyncio.Task[None] | None = None
 
     # -- queueing (on the event loop, from the scheduler's job events) -----------
@@ -124,7 +130,7 @@ class WebhookSender:
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
     async def close(self) -> None:
-        tasks = [task for task in (self._task, *self._in_flight.values()) if task is not None]
+        tasks = [task for task in (self._task, *(post for _, post in self._in_flight.values())) if task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -144,17 +150,37 @@ class WebhookSender:
                 pass
 
     def _start_due(self) -> float | None:
-        """Start every due delivery there is room for; how long until the next is due."""
+        """Start every due delivery there is room for, at most posts_per_target
+        to one receiver, so a slow one cannot take every slot: the deliveries
+        to a busy receiver wait their turn and others pass them. Returns how
+        long until the next delivery that could start is due (None: until a
+        post ends or one is queued)."""
+        now = time.time()
         room = CONCURRENT_POSTS - len(self._in_flight)
-        if room > 0:
-            for due in self.store.due(time.time(), set(self._in_flight), room):
-                task = asyncio.create_task(self._deliver(due), name=f"webhook {due.id}")
-                self._in_flight[due.id] = task
-                task.add_done_callback(partial(self._finished, due.id))
-        if len(self._in_flight) >= CONCURRENT_POSTS:
-            return None  # a finishing delivery wakes the loop
-        next_at = self.store.next_due_at(set(self._in_flight))
-        return None if next_at is None else max(0.0, next_at - time.time())
+        if room <= 0:
+            return None
+        busy = Counter(target for target, _ in self._in_flight.values())
+        chosen: list[tuple[str, str]] = []
+        next_at: float | None = None
+        with closing(self.store.pending()) as pending:
+            for delivery_id, url, at in pending:
+                target = target_of(url)
+                if delivery_id in self._in_flight or busy[target] >= self.posts_per_target:
+                    continue
+                if at > now:
+                    next_at = at
+                    break
+                chosen.append((delivery_id, target))
+                busy[target] += 1
+                room -= 1
+                if room == 0:
+                    break
+        targets = dict(chosen)
+        for due in self.store.load([delivery_id for delivery_id, _ in chosen]):
+            task = asyncio.create_task(self._deliver(due), name=f"webhook {due.id}")
+            self._in_flight[due.id] = (targets[due.id], task)
+            task.add_done_callback(partial(self._finished, due.id))
+        return None if next_at is None else max(0.0, next_at - now)
 
     def _finished(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(delivery_id, None)
@@ -166,13 +192,17 @@ class WebhookSender:
         status_code: int | None = None
         final = False
         try:
-            status_code = await self._post(due)
+            # One deadline for the whole post: httpcore's own timeouts are per read, which a receiver that
+            # trickles its answer a byte at a time never trips.
+            status_code = await asyncio.wait_for(self._post(due), self.timeout_s)
             error = None if 200 <= status_code < 300 else f"HTTP {status_code}" + (
                 " (redirects are not followed)" if 300 <= status_code < 400 else "")
         except TargetRefused as exc:
             error, final = str(exc), True  # refused by policy: trying again cannot help
         except httpcore.UnsupportedProtocol as exc:
             error, final = _describe(exc), True
+        except asyncio.TimeoutError:
+            error = f"timed out: no whole answer within {self.timeout_s:g} s (--webhook-timeout)"
         except Exception as exc:  # noqa: BLE001 - connection refused, reset, timed out, bad answer: try again later
             error = _describe(exc)
         duration_ms = (time.time() - started) * 1000
@@ -194,8 +224,7 @@ class WebhookSender:
                    **signing.headers(self.secret, due.id, int(time.time()), body)}
         if authorization:
             headers["authorization"] = authorization
-        timeout = {"connect": POST_TIMEOUT_S, "read": POST_TIMEOUT_S, "write": POST_TIMEOUT_S,
-                   "pool": POST_TIMEOUT_S}
+        timeout = dict.fromkeys(("connect", "read", "write", "pool"), self.timeout_s)
         async with self._pool.stream("POST", url, headers=list(headers.items()), content=body,
                                      extensions={"timeout": timeout}) as response:
             read = 0

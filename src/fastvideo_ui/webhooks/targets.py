@@ -187,6 +187,17 @@ def _network(text: str) -> IPNetwork:
         raise ValueError(f"{text!r} is not a network ({exc}); write one like 10.0.0.0/8 or fd00::/8") from None
 
 
+def target_of(url: str) -> str:
+    """The receiver a URL names, scheme://host:port: what the per-target cap counts."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return url
+    host = (parts.hostname or "").rstrip(".")
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 def redacted(url: str) -> str:
     """The URL as it may be shown (job JSON, deliveries, logs): a password,
     a lone user part (often a token), every query value and the fragment
