@@ -25,6 +25,7 @@ from fastvideo_ui.jobs.db import make_engine, migrate
 from fastvideo_ui.webhooks.signing import new_secret
 
 TOKEN = "s3cret-token-for-tests-0123456789"
+WEBHOOK_SECRET = "webhook-s3cret-for-tests-0123456789"
 
 
 def cookie_of(server: Server) -> str:
@@ -151,7 +152,8 @@ def test_the_entropy_estimate() -> None:
 
 @pytest.fixture
 def locked(start_server: Callable[..., Server]) -> Server:
-    return start_server("--verbose", env={"FASTVIDEO_UI_API_TOKEN": TOKEN})
+    return start_server("--verbose", env={"FASTVIDEO_UI_API_TOKEN": TOKEN,
+                                          "FASTVIDEO_UI_WEBHOOK_SECRET": WEBHOOK_SECRET})
 
 
 def every_api_request(server: Server, job_id: str) -> list[tuple[str, str]]:
@@ -279,7 +281,7 @@ def test_a_session_belongs_to_its_server_and_its_cookie_to_its_port(guarded: InP
         other.client.close()
 
 
-def test_the_token_appears_in_no_log_file_database_or_worker(locked: Server) -> None:
+def test_the_token_and_webhook_secret_appear_in_no_log_file_database_or_worker(locked: Server) -> None:
     authed(locked)
     job = locked.create(start=True, prompt="a prompt that mentions nothing secret")
     locked.wait_status(job["id"], "completed")
@@ -291,14 +293,17 @@ def test_the_token_appears_in_no_log_file_database_or_worker(locked: Server) -> 
     ours = [w for w in worker_processes() if w.parents() and w.parents()[0].pid == locked.proc.pid]
     assert ours, "no worker of this server to inspect"
     for worker in ours:
-        assert all(TOKEN not in value for value in worker.environ().values())
+        environ = worker.environ()
+        for secret in (TOKEN, WEBHOOK_SECRET):
+            assert all(secret not in value for value in environ.values()), [k for k, v in environ.items()
+                                                                             if secret in v]
     locked.client.post(f"/api/jobs/{long_job['id']}/stop")
     locked.terminate()  # flushes every log
-    needle = TOKEN.encode()
     checked = 0
     for path in locked.data_dir.rglob("*"):
         if path.is_file():
-            assert needle not in path.read_bytes(), f"the token is in {path}"
+            assert TOKEN.encode() not in path.read_bytes(), f"the token is in {path}"
+            assert WEBHOOK_SECRET.encode() not in path.read_bytes(), f"the webhook secret is in {path}"
             checked += 1
     assert checked >= 4  # server output, the database, two job logs (at least)
     assert "GET /api/jobs" in locked.output.read_text()  # --verbose logs requests: the check saw them

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fastvideo_ui.config import child_environment
+
 
 @pytest.mark.parametrize("env,value,words", [
     ("FASTVIDEO_UI_PORT", "abc", "argument --port: 'abc' is not a whole number"),
@@ -80,3 +82,13 @@ def test_connection_limits_come_from_the_environment_too() -> None:
     found = settings(FASTVIDEO_UI_WRITE_TIMEOUT="7", FASTVIDEO_UI_BODY_MIN_RATE="1000",
                      FASTVIDEO_UI_MAX_CONNECTIONS_PER_CLIENT="9")
     assert (found.write_timeout_s, found.body_min_rate, found.max_connections_per_client) == (7.0, 1000, 9)
+
+
+def test_a_child_process_inherits_no_server_setting_or_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTVIDEO_UI_API_TOKEN", "token-0123456789abcdef")
+    monkeypatch.setenv("FASTVIDEO_UI_WEBHOOK_SECRET", "whsec_0123456789abcdef")
+    monkeypatch.setenv("FASTVIDEO_UI_API_TOKEN_FILE", "/etc/token")
+    monkeypatch.setenv("HF_TOKEN", "hf_for_gated_weights")
+    env = child_environment()
+    assert not [name for name in env if name.startswith("FASTVIDEO_UI_")]
+    assert env["HF_TOKEN"] == "hf_for_gated_weights" and env["PATH"] == os.environ["PATH"]

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import http.server
 import json
+import logging
 import os
 import signal
+import socketserver
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +25,7 @@ from conftest import LONG, PREVIEW, InProcessServer, Server, wait_for
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import signing
 from fastvideo_ui.webhooks.sender import CheckedNetwork
-from fastvideo_ui.webhooks.targets import TargetRefused, url_problem
+from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, own_addresses
 
 SMALL = {"model_id": PREVIEW, "prompt": "a fox", "num_inference_steps": 2, "num_frames": 5, "height": 64,
          "width": 64}
@@ -36,6 +39,7 @@ class Receiver:
     def __init__(self, answers: list[int] | None = None, port: int = 0) -> None:
         self.answers = list(answers or [])
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []
         self.release = threading.Event()
         self.release.set()
         receiver = self
@@ -45,6 +49,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 receiver.release.wait(60)
                 receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.paths.append(self.path)
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(status)
                 self.send_header("content-length", "0")
@@ -222,8 +227,8 @@ def test_loopback_and_link_local_targets_are_refused_by_default(server: Server) 
                               ).status_code == 201
     # A name is checked again when the delivery connects, against every address it resolves to.
     with pytest.raises(TargetRefused, match="loopback"):
-        in_new_loop(CheckedNetwork(allow_local=False).checked_address("localhost", 80))
-    assert in_new_loop(CheckedNetwork(allow_local=True).checked_address("localhost", 80))
+        in_new_loop(CheckedNetwork(TargetPolicy()).checked_address("localhost", 80))
+    assert in_new_loop(CheckedNetwork(TargetPolicy(allow_local=True)).checked_address("localhost", 80))
 
 
 def test_the_server_wide_url_and_settings_are_checked_at_start() -> None:
@@ -237,5 +242,132 @@ def test_the_server_wide_url_and_settings_are_checked_at_start() -> None:
     assert settings("--webhook-url", "http://127.0.0.1:8000/hook", "--webhook-allow-local").webhook_url
     with pytest.raises(SystemExit, match="--webhook-attempts"):
         settings("--webhook-attempts", "0")
-    assert url_problem("https://hooks.example.com/x", allow_local=False) is None
-    assert "2000" in (url_problem("https://example.com/" + "x" * 2000, allow_local=False) or "")
+    assert TargetPolicy().url_problem("https://hooks.example.com/x") is None
+    assert "2000" in (TargetPolicy().url_problem("https://example.com/" + "x" * 2000) or "")
+
+
+def test_a_private_network_needs_the_allow_list_and_this_machine_stays_refused_within_it(tmp_path: Path) -> None:
+    own = next((str(a) for a in own_addresses() if a.version == 4 and not a.is_loopback), None)
+    server = InProcessServer(tmp_path / "data", ["--webhook-allow-network", "10.0.0.0/8",
+                                                 *(["--webhook-allow-network", f"{own}/32"] if own else [])]).start()
+    try:
+        def answer(url: str) -> tuple[int, str]:
+            response = server.client.post("/api/jobs", json=SMALL | {"webhook_url": url})
+            return response.status_code, str(response.json().get("detail"))
+
+        assert answer("http://10.1.2.3:8080/hook")[0] == 201
+        status, detail = answer("http://192.168.1.10/hook")
+        assert status == 422 and "--webhook-allow-network" in detail, detail
+        for url in ("http://100.100.100.200/latest", "http://[fd00:ec2::254]/latest",
+                    "http://[64:ff9b::a9fe:a9fe]/latest", *([f"http://{own}:9/x"] if own else [])):
+            status, detail = answer(url)
+            assert status == 422 and "--webhook-allow-local" in detail, (url, detail)
+    finally:
+        server.terminate()
+        server.client.close()
+
+
+class Trickler:
+    """A receiver that reads a request, then answers one byte at a time, for
+    ever: a per-read timeout never fires on it."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.stop = threading.Event()
+        trickler = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.recv(65536)
+                trickler.requests += 1
+                answer = b"HTTP/1.1 200 OK\r\nx-slow: " + b"a" * 100_000
+                for byte in answer:
+                    if trickler.stop.wait(0.5):
+                        return
+                    try:
+                        self.request.sendall(bytes([byte]))
+                    except OSError:
+                        return
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def trickler() -> Iterator[Trickler]:
+    slow = Trickler()
+    yield slow
+    slow.close()
+
+
+def test_a_receiver_that_trickles_its_answer_holds_up_no_other_receiver(
+        serve: Callable[..., Server], receiver: Callable[..., Receiver], trickler: Trickler) -> None:
+    fast = receiver()
+    server = serve("--webhook-timeout", "600")  # so only the per-receiver cap lets the others through
+    # Four jobs, eight deliveries to the trickler: as many as there are delivery slots.
+    slow_jobs = [server.create(**SMALL, start=True, webhook_url=trickler.url) for _ in range(4)]
+    for job in slow_jobs:
+        server.wait_status(job["id"], "completed")
+    other = server.create(**SMALL, start=True, webhook_url=fast.url)
+    server.wait_status(other["id"], "completed")
+    wait_for(lambda: sorted(fast.events()) == ["job.completed", "job.started"], timeout=30,
+             what="the fast receiver's webhooks, past the trickler's")
+    wait_for(lambda: trickler.requests >= 2, what="the trickler's first posts")
+    assert trickler.requests == 2  # --webhook-posts-per-target; the other six wait their turn
+    assert {d["status"] for job in slow_jobs for d in deliveries(server, job["id"])} == {"pending"}
+
+
+def test_a_post_ends_at_its_deadline_however_steadily_the_answer_trickles(
+        serve: Callable[..., Server], trickler: Trickler) -> None:
+    server = serve("--webhook-timeout", "1")
+    job = server.create(**SMALL, start=True, webhook_url=trickler.url)
+    server.wait_status(job["id"], "completed")
+    errors = wait_for(lambda: [a["error"] for d in deliveries(server, job["id"]) for a in d["attempts"]],
+                      timeout=30, what="an attempt to the trickler to end")
+    assert errors[0].startswith("timed out") and "1 s" in errors[0], errors
+
+
+def test_a_password_in_a_webhook_url_is_shown_nowhere_but_still_sent(
+        serve: Callable[..., Server], receiver: Callable[..., Receiver], caplog: pytest.LogCaptureFixture) -> None:
+    hook = receiver([500])  # one failed attempt: the server logs it, with the URL
+    host = hook.url.split("//")[1]
+    url = f"http://hook-user:hunter2-secret@{host}?token=query-secret&v=1"
+    shown = f"http://hook-user:***@{host}?token=***&v=***"
+    server = serve("--webhook-attempts", "3")
+    caplog.set_level(logging.WARNING, logger="fastvideo_ui.webhooks")
+    job = server.create(**(SMALL | LONG), start=True, webhook_url=url)
+    assert job["webhook_url"] == shown
+    server.wait_status(job["id"], "running")
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    server.wait_status(job["id"], "stopped")
+    # Run again (a retry) and remixed: both post to the stored URL, not the redacted one.
+    server.client.post(f"/api/jobs/{job['id']}/start")
+    server.wait_status(job["id"], "running")
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    server.wait_status(job["id"], "stopped")
+    remix = server.client.post(f"/v1/videos/{job['id']}/remix", json={"prompt": "a fox, again"}).json()
+    server.wait_status(remix["id"], "running")  # a remix keeps the job's settings: this one's many steps
+    server.client.post(f"/api/jobs/{remix['id']}/stop")
+    server.wait_status(remix["id"], "stopped")
+    retried = settled(server, job["id"], 4)
+    remixed = settled(server, remix["id"], 2)
+    assert {d["status"] for d in retried + remixed} == {"delivered"}
+
+    assert [j["webhook_url"] for j in server.client.get("/api/jobs").json()] == [shown, shown]
+    assert {d["url"] for d in retried + remixed} == {shown}
+    sent = [(headers, json.loads(body)) for headers, body in hook.received]
+    assert {event["data"]["id"] for _, event in sent} == {job["id"], remix["id"]}
+    assert {headers["webhook-id"] for headers, _ in sent} >= {f"{job['id']}:started:2", f"{remix['id']}:stopped:1"}
+    assert {event["data"]["webhook_url"] for _, event in sent} == {shown}
+    basic = "Basic " + base64.b64encode(b"hook-user:hunter2-secret").decode()
+    assert {headers.get("authorization") for headers, _ in sent} == {basic}
+    assert set(hook.paths) == {"/hook?token=query-secret&v=1"}
+    assert f"to {shown}, attempt 1 of 3: HTTP 500" in caplog.text
+    assert "hunter2" not in caplog.text and "query-secret" not in caplog.text

@@ -10,8 +10,12 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .auth.strength import TOKEN_RULE, weakness
+
+if TYPE_CHECKING:
+    from .webhooks.targets import TargetPolicy
 
 ENV_PREFIX = "FASTVIDEO_UI_"
 
@@ -50,16 +54,25 @@ class Settings:
     body_timeout_s: float = 30.0  # a request body must be whole within this, plus a second per body_min_rate bytes
     body_min_rate: int = 64 * 1024
     write_timeout_s: float = 30.0  # a response nobody reads for this long is abandoned
-    webhook_url: str | None = None  # where job events go when a job names no webhook_url of its own
+    # where job events go when a job names no webhook_url of its own (repr=False: it may hold a password)
+    webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)  # None: DATA_DIR/webhook-secret, made once
-    webhook_allow_local: bool = False  # post to loopback and link-local addresses too
+    webhook_allow_local: bool = False  # post to any address: loopback, this machine's, private
+    webhook_allow_networks: list[str] = field(default_factory=list)  # private networks webhooks may go to (CIDR)
     webhook_attempts: int = 8
     webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
+    webhook_timeout_s: float = 10.0  # one post, connect to last byte
+    webhook_posts_per_target: int = 2  # in flight at once to one receiver
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
         self.output_dir = Path(self.output_dir or self.data_dir / "outputs").expanduser().resolve()
         self.log_dir = Path(self.log_dir or self.data_dir / "logs").expanduser().resolve()
+
+    def webhook_policy(self) -> TargetPolicy:
+        from .webhooks.targets import TargetPolicy
+
+        return TargetPolicy.of(self.webhook_allow_local, self.webhook_allow_networks)
 
     @property
     def uploads_dir(self) -> Path:
@@ -72,6 +85,17 @@ class Settings:
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(ENV_PREFIX + name, default)
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for a process this server starts (a worker, the Ray
+    bridge, a weights fetch): the server's own, less its settings. Every
+    secret the server holds comes in a FASTVIDEO_UI_ variable (the API token,
+    the webhook secret, the files they are read from), and no child needs one:
+    a child's own (its devices, its log nonce) are set afresh. HF_TOKEN stays:
+    a worker's FastVideo downloads the weights the server did not fetch (on a
+    Ray node, all of them), and a gated model needs it."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
 
 
 def _number(kind: type[int] | type[float], env: str) -> Callable[[str], int | float]:
@@ -170,8 +194,22 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "directly; default: made once and kept in DATA_DIR/webhook-secret)")
     parser.add_argument("--webhook-allow-local", action="store_true",
                         default=_env("WEBHOOK_ALLOW_LOCAL") in ("1", "true", "yes"),
-                        help="allow webhooks to loopback and link-local addresses (refused by default: a job "
-                             "could otherwise make this server post to services that trust this machine)")
+                        help="allow webhooks to any address: loopback, link-local, this machine's own, cloud "
+                             "metadata, private (refused by default: a job could otherwise make this server post "
+                             "to services that trust this machine)")
+    parser.add_argument("--webhook-allow-network", action="append", default=None, metavar="CIDR",
+                        help="allow webhooks to this private network, e.g. 10.0.0.0/8 or fd00::/8 (repeatable; "
+                             "default none: private, shared and reserved addresses are refused; this machine's "
+                             "own and metadata addresses stay refused; env FASTVIDEO_UI_WEBHOOK_ALLOW_NETWORKS, "
+                             "comma-separated)")
+    parser.add_argument("--webhook-timeout", type=_number(float, "WEBHOOK_TIMEOUT"),
+                        default=_env("WEBHOOK_TIMEOUT", "10"), metavar="S",
+                        help="seconds one webhook post may take, connect to last byte, before it counts as failed "
+                             "(default 10)")
+    parser.add_argument("--webhook-posts-per-target", type=_number(int, "WEBHOOK_POSTS_PER_TARGET"),
+                        default=_env("WEBHOOK_POSTS_PER_TARGET", "2"), metavar="N",
+                        help="webhook posts in flight at once to one receiver (scheme, host and port), so a slow "
+                             "one cannot hold up the others (default 2, of 8 in all)")
     parser.add_argument("--webhook-attempts", type=_number(int, "WEBHOOK_ATTEMPTS"),
                         default=_env("WEBHOOK_ATTEMPTS", "8"), help="tries per webhook delivery (default 8)")
     parser.add_argument("--webhook-backoff", type=_number(float, "WEBHOOK_BACKOFF"),
@@ -269,6 +307,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-attempts must be 1 or more")
     if not args.webhook_backoff >= 0:
         raise SystemExit("--webhook-backoff must be 0 or more")
+    if not args.webhook_timeout > 0:
+        raise SystemExit("--webhook-timeout must be more than 0 seconds")
+    if args.webhook_posts_per_target < 1:
+        raise SystemExit("--webhook-posts-per-target must be 1 or more")
     if args.ray is not None:
         _check_ray(args.ray, args.gpus)
     shared = Path(args.ray_shared_dir).expanduser().resolve() if args.ray_shared_dir else None
@@ -276,12 +318,18 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--ray-shared-dir is for --ray: without Ray, workers write straight into --output-dir")
     if shared is not None and not shared.is_dir():
         raise SystemExit(f"--ray-shared-dir: {shared} is not a directory here")
-    if args.webhook_url:
-        from .webhooks.targets import url_problem  # only when asked: the check is not needed otherwise
+    networks = args.webhook_allow_network
+    if networks is None:
+        networks = [n.strip() for n in (_env("WEBHOOK_ALLOW_NETWORKS") or "").split(",") if n.strip()]
+    from .webhooks.targets import TargetPolicy  # here, not above: most commands never check a webhook
 
-        problem = url_problem(args.webhook_url, allow_local=args.webhook_allow_local)
-        if problem:
-            raise SystemExit(f"--webhook-url: {problem}")
+    try:
+        policy = TargetPolicy.of(args.webhook_allow_local, networks)
+    except ValueError as exc:
+        raise SystemExit(f"--webhook-allow-network: {exc}") from None
+    problem = policy.url_problem(args.webhook_url) if args.webhook_url else None
+    if problem:
+        raise SystemExit(f"--webhook-url: {problem}")
     token = _api_token(args)
     if token is None and not args.insecure_no_auth and not is_loopback(args.host):
         raise SystemExit(
@@ -315,9 +363,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_timeout_s=args.header_timeout, max_connections=args.max_connections,
         max_connections_per_client=args.max_connections_per_client, body_idle_timeout_s=args.body_idle_timeout,
         body_timeout_s=args.body_timeout, body_min_rate=args.body_min_rate, write_timeout_s=args.write_timeout,
-        api_token=token,
-        max_queued=args.max_queued, max_sessions=args.max_sessions, webhook_url=args.webhook_url or None,
-        webhook_secret=_webhook_secret(args),
-        webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
-        webhook_backoff_s=args.webhook_backoff, **kwargs,
+        api_token=token, max_queued=args.max_queued, max_sessions=args.max_sessions,
+        webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
+        webhook_allow_local=args.webhook_allow_local, webhook_allow_networks=networks,
+        webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff,
+        webhook_timeout_s=args.webhook_timeout, webhook_posts_per_target=args.webhook_posts_per_target, **kwargs,
     )

@@ -114,11 +114,13 @@ class Runtime:
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
         uploads = UploadStore(settings.uploads_dir)
+        policy = settings.webhook_policy()
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
-                          settings.max_queued, settings.webhook_allow_local)
+                          settings.max_queued, policy)
         webhooks = WebhookStore(engine)
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
-                               settings.webhook_backoff_s, settings.webhook_allow_local)
+                               settings.webhook_backoff_s, policy, settings.webhook_timeout_s,
+                               settings.webhook_posts_per_target)
         scheduler.job_listeners.append(sender.observe)
         downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD))
         scheduler.supervisor.fetch_weights = downloads.ensure

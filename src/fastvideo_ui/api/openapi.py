@@ -119,7 +119,8 @@ class Job(BaseModel):
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     retry_on_oom: bool = Field(description="out of memory: queued again once, first, with every offload on")
     remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
-    webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default")
+    webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default. "
+                                                "Shown redacted: a password and query values read ***")
     image: str | None = Field(description="the input image's upload id (image-to-video)")
     image_url: str | None = Field(description="the input image, as stored")
     actions: list[str] = Field(description="what the user may do now: start, stop, delete")

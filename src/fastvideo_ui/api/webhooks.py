@@ -24,7 +24,7 @@ class Attempt(BaseModel):
 class Delivery(BaseModel):
     id: str = Field(description="job:event:run, sent as the webhook-id header (the same on every retry)")
     event: str = Field(description="started, completed, failed or stopped")
-    url: str
+    url: str = Field(description="where it is posted, redacted: a password and query values read ***")
     status: str = Field(description="pending (being tried), delivered or failed (out of attempts)")
     attempts: list[Attempt]
     next_attempt_at: float | None

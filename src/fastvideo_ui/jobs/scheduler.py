@@ -76,8 +76,8 @@ class Scheduler:
         # (whole run, erring long; (run, load), erring short) by model and shape; cleared whenever a run ends
         self._estimates: dict[tuple[str, Shape], tuple[float | None, tuple[float, float] | None]] = {}
         self.paused = store.get_state(PAUSED_KEY) == "1"
-        # Called with every job's JSON as it changes (webhooks watch for ends).
-        self.job_listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Called with every job's row and JSON as it changes (webhooks watch for ends).
+        self.job_listeners: list[Callable[[JobRow, dict[str, Any]], None]] = []
 
     # -- life cycle ---------------------------------------------------------
 
@@ -169,7 +169,7 @@ class Scheduler:
         job = job_json(row, position)
         self.bus.publish(event, job)
         for listener in self.job_listeners:
-            listener(job)
+            listener(row, job)
 
     async def _loop(self) -> None:
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..webhooks.targets import redacted
 from .models import JobRow
 from .states import JobStatus, user_actions
 
@@ -52,6 +53,8 @@ def record_json(record: Sequence[Any], queue_position: int | None = None) -> dic
     job["poster_url"] = f"/api/jobs/{job_id}/poster" if poster_path else None
     job["log_url"] = f"/api/jobs/{job_id}/download_log"
     job["image_url"] = f"/api/uploads/{job['image']}" if job["image"] else None
+    if job["webhook_url"]:  # the stored URL stays whole: the sender reads the row
+        job["webhook_url"] = redacted(job["webhook_url"])
     return job
 
 

@@ -14,7 +14,7 @@ from . import events
 from .events import EventBus
 from .logs import LogBook
 from .models import JobRow
-from ..webhooks.targets import url_problem
+from ..webhooks.targets import TargetPolicy
 from .params import STORED_FIELDS, InvalidParams, resolve_params
 from .scheduler import Scheduler
 from .serialize import job_json
@@ -53,14 +53,14 @@ class QueueFull(Exception):
 class JobService:
     def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
                  availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
-                 max_queued: int = 1000, webhook_allow_local: bool = False) -> None:
+                 max_queued: int = 1000, webhook_policy: TargetPolicy | None = None) -> None:
         self.store = store
         self.availability = availability
         self.logs = logs
         self.bus = bus
         self.scheduler = scheduler
         self.max_queued = max_queued
-        self.webhook_allow_local = webhook_allow_local
+        self.webhook_policy = webhook_policy or TargetPolicy()
         self.uploads = uploads
 
     def check_queue_room(self) -> None:
@@ -83,7 +83,7 @@ class JobService:
         if not available:
             raise InvalidParams([("model_id", f"{spec.id} cannot run on this server: {reason}")])
         webhook_url = asked.get("webhook_url")
-        problem = url_problem(webhook_url, self.webhook_allow_local) if webhook_url else None
+        problem = self.webhook_policy.url_problem(webhook_url) if webhook_url else None
         if problem:
             raise InvalidParams([("webhook_url", problem)])
         self._check_image(spec, asked.get("image"))

@@ -10,33 +10,37 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterable
+from contextlib import closing
 from functools import partial
 from typing import Any
 
 import httpcore
 
+from ..jobs.models import JobRow
 from . import signing
 from .store import DELIVERED, FAILED, PENDING, Due, WebhookStore
-from .targets import TargetRefused, address_problem
+from .targets import TargetPolicy, TargetRefused, redacted, split_credentials, target_of
 
 log = logging.getLogger("fastvideo_ui.webhooks")
 
 # A job's status, as the event it is posted as.
 EVENTS = {"running": "started", "completed": "completed", "failed": "failed", "stopped": "stopped"}
 CONCURRENT_POSTS = 8
-POST_TIMEOUT_S = 10.0
+POST_TIMEOUT_S = 10.0  # the whole post, connect to last byte (--webhook-timeout)
+POSTS_PER_TARGET = 2  # in flight at once to one scheme://host:port (--webhook-posts-per-target)
 RESPONSE_BYTES_READ = 64 * 1024
 
 
 class CheckedNetwork(httpcore.AsyncNetworkBackend):
     """httpcore's own network, except that a name is resolved here, every
-    address it gives is checked (targets.address_problem), and the connection
-    goes to a checked address. TLS still verifies the certificate against the
-    name in the URL."""
+    address it gives is checked (TargetPolicy.address_problem), and the
+    connection goes to a checked address. TLS still verifies the certificate
+    against the name in the URL."""
 
-    def __init__(self, allow_local: bool) -> None:
-        self.allow_local = allow_local
+    def __init__(self, policy: TargetPolicy) -> None:
+        self.policy = policy
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
@@ -54,11 +58,10 @@ class CheckedNetwork(httpcore.AsyncNetworkBackend):
         addresses = [str(info[4][0]) for info in infos]
         if not addresses:
             raise httpcore.ConnectError(f"{host} has no address")
-        if not self.allow_local:
-            for address in addresses:  # every one: a name that also resolves locally is refused outright
-                problem = address_problem(address)
-                if problem:
-                    raise TargetRefused(f"{host} resolves to {problem}; refused without --webhook-allow-local")
+        for address in addresses:  # every one: a name that also resolves locally is refused outright
+            problem = self.policy.address_problem(address)
+            if problem:
+                raise TargetRefused(f"{host} resolves to {problem}")
         return addresses[0]
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
@@ -85,24 +88,28 @@ def _describe(exc: BaseException) -> str:
 
 class WebhookSender:
     def __init__(self, store: WebhookStore, secret: str, default_url: str | None, attempts: int, backoff_s: float,
-                 allow_local: bool) -> None:
+                 policy: TargetPolicy, timeout_s: float = POST_TIMEOUT_S,
+                 posts_per_target: int = POSTS_PER_TARGET) -> None:
         self.store = store
         self.secret = secret
         self.default_url = default_url
         self.max_attempts = attempts
         self.backoff_s = backoff_s
-        self._pool = httpcore.AsyncConnectionPool(network_backend=CheckedNetwork(allow_local), retries=0,
+        self.timeout_s = timeout_s
+        self.posts_per_target = posts_per_target
+        self._pool = httpcore.AsyncConnectionPool(network_backend=CheckedNetwork(policy), retries=0,
                                                   max_connections=CONCURRENT_POSTS, keepalive_expiry=5.0)
         self._wake = asyncio.Event()
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: dict[str, tuple[str, asyncio.Task[None]]] = {}  # delivery id: (its target, its post)
         self._task: asyncio.Task[None] | None = None
 
     # -- queueing (on the event loop, from the scheduler's job events) -----------
 
-    def observe(self, job: dict[str, Any]) -> None:
-        """Queue the event this job change is, if it is one and has a URL."""
+    def observe(self, row: JobRow, job: dict[str, Any]) -> None:
+        """Queue the event this job change is, if it is one and has a URL. The
+        URL is the stored one: the job's JSON shows it redacted."""
         event = EVENTS.get(job["status"])
-        url = job.get("webhook_url") or self.default_url
+        url = row.webhook_url or self.default_url
         if event is None or not url:
             return
         delivery_id = f"{job['id']}:{event}:{job['attempts']}"
@@ -123,7 +130,7 @@ class WebhookSender:
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
     async def close(self) -> None:
-        tasks = [task for task in (self._task, *self._in_flight.values()) if task is not None]
+        tasks = [task for task in (self._task, *(post for _, post in self._in_flight.values())) if task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -143,17 +150,37 @@ class WebhookSender:
                 pass
 
     def _start_due(self) -> float | None:
-        """Start every due delivery there is room for; how long until the next is due."""
+        """Start every due delivery there is room for, at most posts_per_target
+        to one receiver, so a slow one cannot take every slot: the deliveries
+        to a busy receiver wait their turn and others pass them. Returns how
+        long until the next delivery that could start is due (None: until a
+        post ends or one is queued)."""
+        now = time.time()
         room = CONCURRENT_POSTS - len(self._in_flight)
-        if room > 0:
-            for due in self.store.due(time.time(), set(self._in_flight), room):
-                task = asyncio.create_task(self._deliver(due), name=f"webhook {due.id}")
-                self._in_flight[due.id] = task
-                task.add_done_callback(partial(self._finished, due.id))
-        if len(self._in_flight) >= CONCURRENT_POSTS:
-            return None  # a finishing delivery wakes the loop
-        next_at = self.store.next_due_at(set(self._in_flight))
-        return None if next_at is None else max(0.0, next_at - time.time())
+        if room <= 0:
+            return None
+        busy = Counter(target for target, _ in self._in_flight.values())
+        chosen: list[tuple[str, str]] = []
+        next_at: float | None = None
+        with closing(self.store.pending()) as pending:
+            for delivery_id, url, at in pending:
+                target = target_of(url)
+                if delivery_id in self._in_flight or busy[target] >= self.posts_per_target:
+                    continue
+                if at > now:
+                    next_at = at
+                    break
+                chosen.append((delivery_id, target))
+                busy[target] += 1
+                room -= 1
+                if room == 0:
+                    break
+        targets = dict(chosen)
+        for due in self.store.load([delivery_id for delivery_id, _ in chosen]):
+            task = asyncio.create_task(self._deliver(due), name=f"webhook {due.id}")
+            self._in_flight[due.id] = (targets[due.id], task)
+            task.add_done_callback(partial(self._finished, due.id))
+        return None if next_at is None else max(0.0, next_at - now)
 
     def _finished(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(delivery_id, None)
@@ -165,13 +192,17 @@ class WebhookSender:
         status_code: int | None = None
         final = False
         try:
-            status_code = await self._post(due)
+            # One deadline for the whole post: httpcore's own timeouts are per read, which a receiver that
+            # trickles its answer a byte at a time never trips.
+            status_code = await asyncio.wait_for(self._post(due), self.timeout_s)
             error = None if 200 <= status_code < 300 else f"HTTP {status_code}" + (
                 " (redirects are not followed)" if 300 <= status_code < 400 else "")
         except TargetRefused as exc:
             error, final = str(exc), True  # refused by policy: trying again cannot help
         except httpcore.UnsupportedProtocol as exc:
             error, final = _describe(exc), True
+        except asyncio.TimeoutError:
+            error = f"timed out: no whole answer within {self.timeout_s:g} s (--webhook-timeout)"
         except Exception as exc:  # noqa: BLE001 - connection refused, reset, timed out, bad answer: try again later
             error = _describe(exc)
         duration_ms = (time.time() - started) * 1000
@@ -182,17 +213,19 @@ class WebhookSender:
         else:
             status, next_at = PENDING, time.time() + self.backoff_s * 2 ** (number - 1)
         if error:
-            log.warning("webhook %s to %s, attempt %d of %d: %s%s", due.id, due.url, number, self.max_attempts,
-                        error, "" if status == PENDING else " (giving up)")
+            log.warning("webhook %s to %s, attempt %d of %d: %s%s", due.id, redacted(due.url), number,
+                        self.max_attempts, error, "" if status == PENDING else " (giving up)")
         self.store.record(due.id, number, started, duration_ms, status_code, error, status, next_at)
 
     async def _post(self, due: Due) -> int:
         body = due.payload.encode()
+        url, authorization = split_credentials(due.url)
         headers = {"content-type": "application/json", "user-agent": "fastvideo-ui-webhooks",
                    **signing.headers(self.secret, due.id, int(time.time()), body)}
-        timeout = {"connect": POST_TIMEOUT_S, "read": POST_TIMEOUT_S, "write": POST_TIMEOUT_S,
-                   "pool": POST_TIMEOUT_S}
-        async with self._pool.stream("POST", due.url, headers=list(headers.items()), content=body,
+        if authorization:
+            headers["authorization"] = authorization
+        timeout = dict.fromkeys(("connect", "read", "write", "pool"), self.timeout_s)
+        async with self._pool.stream("POST", url, headers=list(headers.items()), content=body,
                                      extensions={"timeout": timeout}) as response:
             read = 0
             async for chunk in response.aiter_stream():  # a little of the answer, then hang up

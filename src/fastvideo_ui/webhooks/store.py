@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select
@@ -9,6 +10,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..jobs.models import WebhookAttempt, WebhookDelivery
+from .targets import redacted
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -36,23 +38,22 @@ class WebhookStore:
         with self._session() as session, session.begin():
             return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
-    def due(self, now: float, exclude: set[str], limit: int) -> list[Due]:
-        query = (select(WebhookDelivery.id, WebhookDelivery.url, WebhookDelivery.payload, WebhookDelivery.attempts)
-                 .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
-                 .order_by(WebhookDelivery.next_attempt_at).limit(limit + len(exclude)))
+    def pending(self) -> Generator[tuple[str, str, float], None, None]:
+        """Every pending delivery's id, URL and when it is due, soonest first,
+        read as they are consumed: the sender stops once its slots are full."""
+        query = (select(WebhookDelivery.id, WebhookDelivery.url, WebhookDelivery.next_attempt_at)
+                 .where(WebhookDelivery.status == PENDING).order_by(WebhookDelivery.next_attempt_at))
         with self._session() as session:
-            rows = [Due(*row) for row in session.execute(query)]
-        return [row for row in rows if row.id not in exclude][:limit]
+            for delivery_id, url, at in session.execute(query):
+                yield delivery_id, url, float(at or 0.0)
 
-    def next_due_at(self, exclude: set[str]) -> float | None:
-        query = (select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
-                 .where(WebhookDelivery.status == PENDING).order_by(WebhookDelivery.next_attempt_at)
-                 .limit(len(exclude) + 1))
+    def load(self, ids: list[str]) -> list[Due]:
+        """These deliveries, in this order (one deleted meanwhile is left out)."""
+        query = select(WebhookDelivery.id, WebhookDelivery.url, WebhookDelivery.payload, WebhookDelivery.attempts
+                       ).where(WebhookDelivery.id.in_(ids))
         with self._session() as session:
-            for delivery_id, at in session.execute(query):
-                if delivery_id not in exclude and at is not None:
-                    return float(at)
-        return None
+            found = {row[0]: Due(*row) for row in session.execute(query)}
+        return [found[delivery_id] for delivery_id in ids if delivery_id in found]
 
     def record(self, delivery_id: str, number: int, at: float, duration_ms: float, status_code: int | None,
                error: str | None, status: str, next_attempt_at: float | None) -> None:
@@ -84,7 +85,7 @@ class WebhookStore:
                     "status_code": attempt.status_code, "error": attempt.error,
                 })
         return [{
-            "id": delivery.id, "event": delivery.event, "url": delivery.url, "status": delivery.status,
+            "id": delivery.id, "event": delivery.event, "url": redacted(delivery.url), "status": delivery.status,
             "attempts": attempts[delivery.id], "next_attempt_at": delivery.next_attempt_at,
             "created_at": delivery.created_at, "finished_at": delivery.finished_at,
         } for delivery in deliveries]

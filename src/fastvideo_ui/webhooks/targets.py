@@ -3,26 +3,96 @@
 to). The second check is the one that holds: a name can resolve to 127.0.0.1
 at delivery time however it resolved when the job was created, so the
 connection is made to the address that was checked, never to the name again
-(sender.CheckedNetwork)."""
+(sender.CheckedNetwork). One TargetPolicy makes both checks.
+
+Also how a webhook URL is shown: a password in it is the receiver's, and
+every place that shows the URL shows it redacted (`redacted`)."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
-from urllib.parse import urlsplit
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import psutil
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_URL_CHARS = 2000
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+ALLOW_LOCAL = "--webhook-allow-local"
+ALLOW_NETWORK = "--webhook-allow-network"
+
+# Cloud metadata services that are not link-local (169.254.169.254, and ECS's
+# 169.254.170.2, are refused as link-local). Refused even inside an allowed
+# network: an operator who opens a private range opens receivers, not these.
+METADATA = {
+    ipaddress.ip_address("100.100.100.200"): "Alibaba Cloud's metadata service",
+    ipaddress.ip_address("168.63.129.16"): "Azure's wireserver (a metadata service)",
+    ipaddress.ip_address("fd00:ec2::254"): "AWS's IPv6 metadata service",
+    ipaddress.ip_address("fd20:ce::254"): "Google Cloud's IPv6 metadata service",
+}
+
+# IPv6 forms that carry an IPv4 address in their last 32 bits, and reach it
+# through a translator or tunnel (IPv4-mapped, 6to4 and Teredo have
+# ipaddress properties of their own).
+_CARRIES_LAST_32 = (
+    (ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"),
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), "local-use NAT64"),
+    (ipaddress.IPv6Network("::ffff:0:0:0/96"), "IPv4-translated"),
+    (ipaddress.IPv6Network("::/96"), "IPv4-compatible"),
+)
+
+# This machine's addresses are read again after this long: interfaces come and
+# go (a VPN, a container bridge), and reading them costs a system call per check.
+OWN_ADDRESSES_TTL_S = 5.0
+_own: tuple[float, frozenset[IPAddress]] = (float("-inf"), frozenset())
 
 
 class TargetRefused(Exception):
     """The webhook's host is, or resolves to, an address it may not be posted to."""
 
 
-def address_problem(text: str) -> str | None:
-    """Why a webhook may not go to this IP address, or None."""
-    address = ipaddress.ip_address(text.split("%")[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+def own_addresses() -> frozenset[IPAddress]:
+    """Every address of this machine's interfaces (read at most every few seconds)."""
+    global _own
+    read_at, addresses = _own
+    if time.monotonic() - read_at > OWN_ADDRESSES_TTL_S:
+        addresses = frozenset(
+            ipaddress.ip_address(nic.address.split("%")[0])
+            for nics in psutil.net_if_addrs().values() for nic in nics
+            if nic.family in (socket.AF_INET, socket.AF_INET6))
+        _own = (time.monotonic(), addresses)
+    return addresses
+
+
+def carried(address: IPAddress) -> list[tuple[ipaddress.IPv4Address, str]]:
+    """The IPv4 addresses an IPv6 address embeds, each with the form's name.
+    A packet to the IPv6 address is delivered to one of them."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found: list[tuple[ipaddress.IPv4Address, str]] = []
+    if address.ipv4_mapped is not None:
+        found.append((address.ipv4_mapped, "IPv4-mapped"))
+    if address.sixtofour is not None:
+        found.append((address.sixtofour, "6to4"))
+    if address.teredo is not None:
+        server, client = address.teredo
+        found += [(client, "Teredo client"), (server, "Teredo server")]
+    for network, form in _CARRIES_LAST_32:
+        if address in network:
+            found.append((ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), form))
+            break
+    return found
+
+
+def _local_problem(address: IPAddress) -> str | None:
+    """Why this address is this machine, or a service that trusts it."""
     if address.is_loopback:
         return f"{address} is a loopback address"
     if address.is_link_local:
@@ -31,33 +101,130 @@ def address_problem(text: str) -> str | None:
         return f"{address} is the unspecified address (it reaches this machine)"
     if address.is_multicast:
         return f"{address} is a multicast address"
+    if address in METADATA:
+        return f"{address} is {METADATA[address]}"
+    if address in own_addresses():
+        return f"{address} is an address of this machine"
     return None
 
 
-def url_problem(url: str, allow_local: bool) -> str | None:
-    """Why this text is not a webhook URL this server will post to, or None."""
-    if len(url) > MAX_URL_CHARS:
-        return f"must be at most {MAX_URL_CHARS} characters"
+def is_public(address: IPAddress) -> bool:
+    """Globally reachable: not private, shared (100.64.0.0/10), reserved,
+    documentation, benchmarking or site-local."""
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return False
+    return address.is_global and not address.is_reserved and not address.is_multicast
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """Where webhooks may go. By default only to public addresses that are not
+    this machine's; `allowed_networks` opens private ranges (a LAN receiver),
+    and `allow_local` lifts every refusal (a receiver on this machine)."""
+
+    allow_local: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def of(cls, allow_local: bool, networks: Iterable[str]) -> TargetPolicy:
+        """From the flags: CIDR networks as text (ValueError naming a bad one)."""
+        return cls(allow_local, tuple(_network(text) for text in networks))
+
+    def _allowed(self, address: IPAddress) -> bool:
+        # The version check matters: ipaddress tests containment by bits alone.
+        return any(address.version == net.version and address in net for net in self.allowed_networks)
+
+    def address_problem(self, text: str) -> str | None:
+        """Why a webhook may not go to this IP address, or None."""
+        if self.allow_local:
+            return None
+        address = ipaddress.ip_address(text.split("%")[0])
+        inner = carried(address)
+        for candidate, form in [(address, ""), *inner]:
+            problem = _local_problem(candidate)
+            if problem:
+                within = f"{address} carries {candidate} ({form}): " if form else ""
+                return f"{within}{problem}; the server refuses it unless started with {ALLOW_LOCAL}"
+        # A form that carries an IPv4 address is judged by that address: it is where the post goes.
+        destinations: list[IPAddress] = [found for found, _ in inner] or [address]
+        for candidate in destinations:
+            if not is_public(candidate) and not self._allowed(candidate):
+                within = f"{address} carries {candidate}: " if candidate != address else ""
+                return (f"{within}{candidate} is a private or reserved address; the server refuses it unless "
+                        f"started with {ALLOW_NETWORK} naming a network that holds it")
+        return None
+
+    def url_problem(self, url: str) -> str | None:
+        """Why this text is not a webhook URL this server will post to, or None."""
+        if len(url) > MAX_URL_CHARS:
+            return f"must be at most {MAX_URL_CHARS} characters"
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            return f"is not a valid URL ({exc})"
+        if parts.scheme not in ("http", "https"):
+            return "must be an http:// or https:// URL"
+        host = parts.hostname
+        if not host:
+            return "must name a host"
+        if port == 0:
+            return "must not use port 0"
+        if self.allow_local:
+            return None
+        if host.rstrip(".").lower() in LOCAL_NAMES or host.rstrip(".").lower().endswith(".localhost"):
+            return f"{host} is this machine; the server refuses loopback targets unless started with {ALLOW_LOCAL}"
+        try:
+            return self.address_problem(host)
+        except ValueError:  # a name: its addresses are checked when the delivery connects
+            return None
+
+
+def _network(text: str) -> IPNetwork:
+    try:
+        return ipaddress.ip_network(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a network ({exc}); write one like 10.0.0.0/8 or fd00::/8") from None
+
+
+def target_of(url: str) -> str:
+    """The receiver a URL names, scheme://host:port: what the per-target cap counts."""
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return f"is not a valid URL ({exc})"
-    if parts.scheme not in ("http", "https"):
-        return "must be an http:// or https:// URL"
-    host = parts.hostname
-    if not host:
-        return "must name a host"
-    if port == 0:
-        return "must not use port 0"
-    if allow_local:
-        return None
-    if host.rstrip(".").lower() in LOCAL_NAMES or host.rstrip(".").lower().endswith(".localhost"):
-        return f"{host} is this machine; the server refuses loopback targets unless started with --webhook-allow-local"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return url
+    host = (parts.hostname or "").rstrip(".")
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def redacted(url: str) -> str:
+    """The URL as it may be shown (job JSON, deliveries, logs): a password,
+    a lone user part (often a token), every query value and the fragment
+    become ***. The path stays: it is what tells receivers apart."""
     try:
-        problem = address_problem(host)
-    except ValueError:  # a name: its addresses are checked when the delivery connects
-        return None
-    if problem:
-        return f"{problem}; the server refuses it unless started with --webhook-allow-local"
-    return None
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
+    query = "&".join(f"{name}=***" if equals else "***"
+                     for name, equals, _ in (item.partition("=") for item in parts.query.split("&")))
+    return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "",
+                       "***" if parts.fragment else ""))
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """The URL without its user:password, and the Basic authorization they make
+    (or None): HTTP clients send a URL's credentials that way, and httpcore,
+    which posts webhooks, would otherwise drop them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    credentials = f"{unquote(user)}:{unquote(password)}".encode()
+    return urlunsplit(parts._replace(netloc=host)), "Basic " + base64.b64encode(credentials).decode()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..config import child_environment
 from .cache import cached_weights, hub_cache_dir, repo_dir
 
 log = logging.getLogger("fastvideo_ui.weights")
@@ -155,7 +156,7 @@ class DownloadManager:
     async def _run(self, download: Download) -> None:
         try:
             download.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "fastvideo_ui.weights.fetch", download.model_id,
+                sys.executable, "-m", "fastvideo_ui.weights.fetch", download.model_id, env=child_environment(),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             assert download.process.stdout is not None
             stderr = asyncio.create_task(download.process.stderr.read())  # type: ignore[union-attr]

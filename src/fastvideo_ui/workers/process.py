@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from ..backends.base import ModelConfig
+from ..config import child_environment
 from ..oserrors import describe_exit
 from . import protocol
 from .handle import ExitHandler, LogHandler, MessageHandler, take_message
@@ -99,10 +100,9 @@ class WorkerProcess:
 
     async def start(self) -> None:
         parent_sock, child_sock = socket.socketpair()
-        env = dict(os.environ)
+        # Workers run model code that may log its environment: the server's secrets stay in the server.
+        env = child_environment()
         env["PYTHONUNBUFFERED"] = "1"
-        # Workers run model code that may log its environment; the token stays in the server.
-        env.pop("FASTVIDEO_UI_API_TOKEN", None)
         # A CPU worker sees no GPU at all; a GPU worker sees only its own.
         env["CUDA_VISIBLE_DEVICES"] = self.cuda_visible_devices if self.device_kind == "gpu" else ""
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA's numbering = NVML's (see devices.nvml_indices)

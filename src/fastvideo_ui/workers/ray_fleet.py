@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
-import os
 import socket
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import ModelConfig
+from ..config import child_environment
 from . import protocol
 from .devices import Inventory
 from .log_router import LogRouter
@@ -209,8 +209,7 @@ class RayFleet:
     async def _run_bridge(self) -> str:
         """Runs one bridge until it ends; returns why it ended."""
         parent, child = socket.socketpair()
-        env = dict(os.environ)
-        env.pop("FASTVIDEO_UI_API_TOKEN", None)
+        env = child_environment()
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "fastvideo_ui.workers.ray_bridge", "--address", self.address,

@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..config import child_environment
 from . import protocol
 from .process import kill_tree
 
@@ -39,7 +40,7 @@ class WorkerHost:
         self.scratch = Path(tempfile.mkdtemp(prefix="fastvideo-ui-"))
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         parent, child = socket.socketpair()
-        env = dict(os.environ)
+        env = child_environment()  # a node started from the server's shell may carry its secrets
         env["PYTHONUNBUFFERED"] = "1"
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         env.setdefault("CUDA_VISIBLE_DEVICES", "")  # no GPU asked for: none seen
