@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..words import plural
+
 PREVIEW_MODEL_ID = "fastvideo-ui/preview"
 
 # FastVideo 0.2.1's own sampling defaults (see shared/spec/fastvideo-api-notes.md).
@@ -233,10 +235,10 @@ def check_params(spec: ModelSpec, params: dict[str, Any], device_count: int | No
             )
     num_gpus = params.get("num_gpus")
     if num_gpus is not None and device_count is not None and num_gpus > device_count:
-        kind = "CPU slots" if spec.device_kind == "cpu" else "GPUs"
+        kind = "CPU slot" if spec.device_kind == "cpu" else "GPU"
         errors.append(FieldError(
-            "num_gpus", f"asks for {num_gpus} devices but this server has {device_count} {kind} for {spec.id}"
-            + (" on its largest Ray node" if elastic else "")
+            "num_gpus", f"asks for {plural(num_gpus, kind)} but this server has {plural(device_count, kind)} "
+                        f"for {spec.id}" + (" on its largest Ray node" if elastic else "")
         ))
     return errors
 

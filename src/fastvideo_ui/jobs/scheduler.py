@@ -18,6 +18,7 @@ from typing import Any
 
 from ..backends.base import ModelConfig
 from ..backends.offload import OFFLOAD_FIELDS
+from ..words import plural
 from ..workers.devices import Inventory
 from . import events
 from .catalogue import find_model
@@ -238,13 +239,13 @@ class Scheduler:
                 continue
             largest = cluster.largest_node(spec.device_kind)
             if job.num_gpus > largest and self.inventory.elastic and spec.device_kind == "gpu":
-                self._say_waiting(job.id, f"waiting for a Ray node with {job.num_gpus} GPUs: "
+                self._say_waiting(job.id, f"waiting for a Ray node with {plural(job.num_gpus, 'GPU')}: "
                                           f"the largest now has {largest}")
                 continue
             if job.num_gpus > largest:
                 pool = len(self.inventory.devices(spec.device_kind))
                 where = f"this server now has {pool}" if largest == pool else f"the largest node has {largest}"
-                self._fail_queued(job.id, f"needs {job.num_gpus} devices; {where}")
+                self._fail_queued(job.id, f"needs {plural(job.num_gpus, 'device')}; {where}")
                 continue
             backends[job.id] = spec.backend
             passed_at = self._passed.get(job.id)
