@@ -35,7 +35,9 @@ def test_models_catalogue(server: Server) -> None:
                                                  "width": 832, "guidance_scale": 3.0, "fps": 16}
     assert wan["limits"]["num_frames"]["form"] == "4k+1"
     for model in models:
-        assert {"id", "label", "type", "available", "reason", "defaults", "limits"} <= model.keys()
+        assert {"id", "label", "type", "available", "reason", "defaults", "limits", "options"} <= model.keys()
+    # the settings a job can carry that mean something to the model's backend
+    assert preview["options"] == [] and "dit_layerwise_offload" in wan["options"]
 
 
 def test_the_documented_job_model_names_every_field_a_job_has(server: Server) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backends.offload import OFFLOAD_FIELDS
 from ..words import plural
 
 PREVIEW_MODEL_ID = "fastvideo-ui/preview"
@@ -58,6 +59,12 @@ class ModelSpec:
     @property
     def device_kind(self) -> str:
         return "cpu" if self.backend == "preview" else "gpu"
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The job settings beyond the generation parameters that mean
+        something to its backend: the preview renderer has no memory to offload."""
+        return OFFLOAD_FIELDS if self.backend == "fastvideo" else ()
 
 
 def _fastvideo_limits(pixel_multiple: int, frame_modulus: int | None, max_side: int = 1280,
