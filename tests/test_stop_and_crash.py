@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from conftest import LONG, LONG_STEPS, Server, process_gone, wait_for, worker_processes
 
@@ -194,6 +195,7 @@ def _stored(data: Path, job_id: str) -> dict[str, Any]:
     return row
 
 
+@pytest.mark.slow
 def test_graceful_shutdown_queues_the_running_job_again(start_server, tmp_path) -> None:
     data = tmp_path / "graceful"
     # Every job event is recorded as a webhook delivery (this receiver cannot be reached offline).
@@ -222,6 +224,7 @@ def test_graceful_shutdown_queues_the_running_job_again(start_server, tmp_path) 
     assert again.wait_status(job["id"], "stopped")["error"] is None
 
 
+@pytest.mark.slow
 def test_ctrl_c_queues_the_running_job_again_before_waiting_for_connections(start_server, tmp_path) -> None:
     """uvicorn waits up to 5 s for open connections (a page's event stream)
     before the app's own shutdown, and a second Ctrl-C skips both: the job's
@@ -257,6 +260,7 @@ def test_ctrl_c_queues_the_running_job_again_before_waiting_for_connections(star
     again.wait_status(job["id"], "stopped")
 
 
+@pytest.mark.slow
 def test_a_job_being_stopped_at_shutdown_ends_stopped(start_server, tmp_path) -> None:
     data = tmp_path / "stopping"
     server = start_server("--stop-grace", "600", data_dir=data)
@@ -270,6 +274,7 @@ def test_a_job_being_stopped_at_shutdown_ends_stopped(start_server, tmp_path) ->
     assert stored["status"] == "stopped" and stored["error"] is None and stored["finished_at"] is not None
 
 
+@pytest.mark.slow
 def test_idle_shutdown_logs_no_signal(start_server) -> None:
     server = start_server()
     job = server.create(start=True)
