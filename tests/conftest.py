@@ -185,10 +185,8 @@ class InProcessServer(Server):
         import shutil
         import threading
 
-        import uvicorn
-
         from fastvideo_ui.config import add_server_arguments, settings_from_args
-        from fastvideo_ui.server import prepare, uvicorn_config
+        from fastvideo_ui.server import GracefulServer, prepare, uvicorn_config
 
         parser = argparse.ArgumentParser()
         add_server_arguments(parser)
@@ -197,7 +195,7 @@ class InProcessServer(Server):
         if not settings.db_path.exists():
             shutil.copyfile(_template_database(), settings.db_path)
         self._lock, app = prepare(settings)
-        self._uvicorn = uvicorn.Server(uvicorn_config(settings, app))
+        self._uvicorn = GracefulServer(uvicorn_config(settings, app), app)
         # uvicorn's logging config stops its records at "uvicorn"; let them reach
         # the root logger, where pytest (caplog) sees them.
         logging.getLogger("uvicorn").propagate = True

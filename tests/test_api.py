@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -32,7 +35,9 @@ def test_models_catalogue(server: Server) -> None:
                                                  "width": 832, "guidance_scale": 3.0, "fps": 16}
     assert wan["limits"]["num_frames"]["form"] == "4k+1"
     for model in models:
-        assert {"id", "label", "type", "available", "reason", "defaults", "limits"} <= model.keys()
+        assert {"id", "label", "type", "available", "reason", "defaults", "limits", "options"} <= model.keys()
+    # the settings a job can carry that mean something to the model's backend
+    assert preview["options"] == [] and "dit_layerwise_offload" in wan["options"]
 
 
 def test_the_documented_job_model_names_every_field_a_job_has(server: Server) -> None:
@@ -140,6 +145,44 @@ def test_bad_input_is_422_naming_the_field(server: Server, change: dict, field: 
     assert any(error["loc"][-1] == field for error in detail), detail
     assert all(error["msg"] for error in detail)
     assert server.client.get("/api/jobs").json() == []
+
+
+def test_a_validators_message_is_the_rule_alone(server: Server) -> None:
+    """Pydantic prefixes a validator's message with "Value error, "; the 422 keeps its shape without it."""
+    detail = server.client.post("/api/jobs", json={"model_id": PREVIEW, "prompt": "   "}).json()["detail"]
+    assert [(error["type"], error["loc"], error["msg"]) for error in detail] == [
+        ("value_error", ["body", "prompt"], "must not be empty")]
+    job = server.create(start=True, **LONG)
+    both = server.client.post(f"/api/jobs/{job['id']}/move", json={"to": "top", "before": job["id"]})
+    assert both.status_code == 422
+    assert both.json()["detail"][0]["msg"].startswith("give exactly one of"), both.json()
+
+
+def test_a_missing_video_says_why(server: Server) -> None:
+    def why(job: dict, what: str = "video") -> str:
+        response = server.client.get(f"/api/jobs/{job['id']}/{what}")
+        assert response.status_code == 404, response.text
+        assert server.client.head(f"/api/jobs/{job['id']}/{what}").status_code == 404
+        return response.json()["detail"]
+
+    pending = server.create(prompt="never started")
+    running = server.create(start=True, **LONG)
+    queued = server.create(start=True, prompt="waits its turn", **LONG)
+    server.wait_status(running["id"], "running")
+    assert why(pending) == f"job {pending['id']} has not been started: it has no video yet"
+    assert why(queued) == f"job {queued['id']} is queued: it has no video yet"
+    assert why(running) == f"job {running['id']} is still running: it has no video yet"
+    server.client.post(f"/api/jobs/{running['id']}/stop")
+    server.wait_status(running["id"], "stopped")
+    assert why(running) == f"job {running['id']} was stopped before it made a video"
+    assert why(running, "poster") == f"job {running['id']} was stopped before it made a poster"
+    server.wait_status(queued["id"], "running")
+    os.kill(server.worker_pids()[0], signal.SIGKILL)
+    failed = server.wait_status(queued["id"], "failed")
+    assert why(queued) == f"job {queued['id']} failed before it made a video: {failed['error']}"
+    done = server.create(start=True)
+    Path(server.wait_status(done["id"], "completed")["output_path"]).unlink()
+    assert why(done) == f"job {done['id']} completed, but its video is no longer in the output directory"
 
 
 def test_missing_fields_and_broken_json(server: Server) -> None:

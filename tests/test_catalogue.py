@@ -23,6 +23,15 @@ def test_too_many_devices_names_num_gpus() -> None:
     assert fields(errors) == {"num_gpus"} and "2" in errors[0].message
 
 
+def test_too_many_devices_counts_them_in_words() -> None:
+    wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    assert wan is not None
+    assert check_params(PREVIEW, {"num_gpus": 2}, 1)[0].message == \
+        "asks for 2 CPU slots but this server has 1 CPU slot for fastvideo-ui/preview"
+    assert check_params(wan, {"num_gpus": 1}, 0)[0].message == \
+        f"asks for 1 GPU but this server has 0 GPUs for {wan.id}"
+
+
 def test_availability_reasons() -> None:
     wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert availability(PREVIEW, False, 0, "") == (True, "")

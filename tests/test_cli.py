@@ -83,6 +83,18 @@ def test_jobs_logs_download_rm_models_and_gpus(server: Server, tmp_path: Path) -
     assert missing.returncode == 2 and "no job id starts with" in missing.stderr
 
 
+def test_download_says_why_a_job_has_no_video(server: Server, tmp_path: Path) -> None:
+    job = server.create(start=True, **LONG)
+    server.wait_status(job["id"], "running")
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    server.wait_status(job["id"], "stopped")
+    target = tmp_path / "none.mp4"
+    refused = cli(server, "download", job["id"][:8], "-o", str(target))
+    assert refused.returncode == 2, refused.stderr
+    assert f"job {job['id']} was stopped before it made a video" in refused.stderr
+    assert not target.exists() and not target.with_name("none.mp4.part").exists()
+
+
 def test_the_token_comes_from_the_environment(start_server: Callable[..., Server]) -> None:
     server = start_server(env={"FASTVIDEO_UI_API_TOKEN": TOKEN})
     refused = cli(server, "jobs")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any
 
 import psutil
+import pytest
 
 from conftest import LONG, LONG_STEPS, Server, process_gone, wait_for, worker_processes
 
@@ -180,14 +185,103 @@ def test_log_isolation_between_concurrent_jobs(start_server) -> None:
     assert "\x1e" not in log_a + log_b  # protocol markers never reach a log
 
 
-def test_graceful_shutdown_records_the_interrupted_job(start_server, tmp_path) -> None:
+def _stored(data: Path, job_id: str) -> dict[str, Any]:
+    """The job's row and its webhook events, read from the database of a server that has exited."""
+    with sqlite3.connect(data / "jobs.sqlite3") as db:
+        db.row_factory = sqlite3.Row
+        row = dict(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+        row["webhooks"] = [event for (event,) in db.execute(
+            "SELECT event FROM webhook_deliveries WHERE job_id = ? ORDER BY created_at", (job_id,))]
+    return row
+
+
+@pytest.mark.slow
+def test_graceful_shutdown_queues_the_running_job_again(start_server, tmp_path) -> None:
     data = tmp_path / "graceful"
-    server = start_server(data_dir=data)
+    # Every job event is recorded as a webhook delivery (this receiver cannot be reached offline).
+    server = start_server("--webhook-url", "https://hooks.example.com/x", data_dir=data)
     job = server.create(start=True, **LONG)
+    behind = server.create(start=True, prompt="queued behind")
     pid = _running_worker(server, job["id"])
     server.terminate()
     assert process_gone(pid)
-    assert "(out of memory?)" not in server.output.read_text()
+    stored = _stored(data, job["id"])
+    assert stored["status"] == "queued", stored["error"]
+    assert stored["error"] is None and stored["finished_at"] is None and stored["started_at"] is None
+    assert stored["attempts"] == 1 and stored["phase"] == "queued"
+    assert "failed" not in stored["webhooks"], stored["webhooks"]
+    # first in the queue, ahead of the job that was waiting behind it
+    assert stored["queue_rank"] < _stored(data, behind["id"])["queue_rank"]
+
+    again = start_server("--webhook-url", "https://hooks.example.com/x", data_dir=data)
+    wait_for(lambda: again.job(job["id"])["attempts"] == 2 and (again.job(job["id"])["step"] or 0) >= 1,
+             what="the job to run again")
+    assert again.job(behind["id"])["status"] == "queued"
+    log_text = again.log_text(job["id"])
+    assert "queued again, first in the queue: the server shut down while the job was running" in log_text
+    assert log_text.count("started on") == 2
+    again.client.post(f"/api/jobs/{job['id']}/stop")
+    assert again.wait_status(job["id"], "stopped")["error"] is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_queues_the_running_job_again_before_waiting_for_connections(start_server, tmp_path) -> None:
+    """uvicorn waits up to 5 s for open connections (a page's event stream)
+    before the app's own shutdown, and a second Ctrl-C skips both: the job's
+    state is written at the first, while the server is still up."""
+    data = tmp_path / "forced"
+    server = start_server(data_dir=data)
+    job = server.create(start=True, **LONG)
+    pid = _running_worker(server, job["id"])
+    with socket.create_connection(("127.0.0.1", server.port)) as stream:
+        stream.sendall(f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+        assert stream.recv(4096).startswith(b"HTTP/1.1 200")
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGINT)
+
+        def refused() -> bool:  # uvicorn closed its listener: it is waiting for the stream
+            try:
+                socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+            except OSError:
+                return True
+            return False
+
+        wait_for(refused, timeout=20, what="the server to stop listening")
+        assert server.proc.poll() is None, "the server did not wait for the open stream"
+        stored = _stored(data, job["id"])
+        assert stored["status"] == "queued", (stored["status"], stored["error"])
+        assert process_gone(pid)
+        server.proc.send_signal(signal.SIGINT)  # the second Ctrl-C: uvicorn's forced exit
+        server.proc.wait(20)
+    assert _stored(data, job["id"])["status"] == "queued"
     again = start_server(data_dir=data)
-    failed = again.job(job["id"])
-    assert failed["status"] == "failed" and "the server shut down" in failed["error"]
+    wait_for(lambda: again.job(job["id"])["attempts"] == 2, what="the job to run again")
+    again.client.post(f"/api/jobs/{job['id']}/stop")
+    again.wait_status(job["id"], "stopped")
+
+
+@pytest.mark.slow
+def test_a_job_being_stopped_at_shutdown_ends_stopped(start_server, tmp_path) -> None:
+    data = tmp_path / "stopping"
+    server = start_server("--stop-grace", "600", data_dir=data)
+    job = server.create(start=True, **LONG)
+    pid = _running_worker(server, job["id"])
+    os.kill(pid, signal.SIGSTOP)  # it cannot honour the stop: the job stays stopping
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    wait_for(lambda: server.job(job["id"])["phase"] == "stopping", what="the job to be stopping")
+    server.terminate()
+    stored = _stored(data, job["id"])
+    assert stored["status"] == "stopped" and stored["error"] is None and stored["finished_at"] is not None
+
+
+@pytest.mark.slow
+def test_idle_shutdown_logs_no_signal(start_server) -> None:
+    server = start_server()
+    job = server.create(start=True)
+    server.wait_status(job["id"], "completed")
+    [pid] = server.worker_pids()  # idle, its model loaded
+    server.terminate()
+    assert process_gone(pid)
+    output = server.output.read_text()
+    assert f"(pid {pid}) ended with the server" in output
+    assert "SIGKILL" not in output, output

@@ -37,7 +37,7 @@ def serve(args: argparse.Namespace) -> int:
         raise
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"fastvideo-ui on http://{host}:{sock.getsockname()[1]}/  (data: {settings.data_dir})", flush=True)
-    server = uvicorn.Server(uvicorn_config(settings, app))
+    server = GracefulServer(uvicorn_config(settings, app), app)
     server.run(sockets=[sock])
     lock.release()
     return 0 if server.started else 3  # 3: it never served (uvicorn.run's startup-failure code)
@@ -82,6 +82,26 @@ def prepare(settings: Settings) -> tuple[DataDirLock, FastAPI]:
         lock.release()
         raise SystemExit(f"cannot use these GPUs: {exc}") from None
     return lock, create_app(settings, inventory)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, which ends the running jobs first when told to stop,
+    before it waits for open connections (an open page's event stream holds
+    one): uvicorn skips the app's own shutdown when a second Ctrl-C cuts that
+    wait short, and the jobs must not read as running after it."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        runtime = getattr(self._app.state, "runtime", None)  # None: it never started
+        if runtime is not None:
+            try:
+                await runtime.scheduler.close()  # the app's shutdown calls it again, to no effect
+            except Exception:  # noqa: BLE001 - the server must still stop
+                logging.getLogger("fastvideo_ui").exception("ending the running jobs failed")
+        await super().shutdown(sockets)
 
 
 def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:

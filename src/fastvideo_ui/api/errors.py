@@ -32,12 +32,18 @@ def _describe(value: Any) -> str:
     return "a string that is not valid UTF-8 (a lone surrogate)" if isinstance(value, str) else type(value).__name__
 
 
+# Pydantic's prefix on a validator's ValueError: its message alone says it ("must not be empty").
+_VALUE_ERROR_PREFIX = "Value error, "
+
+
 def validation_detail(errors: Any) -> list[dict[str, Any]]:
     """FastAPI's 422 detail, made strict JSON: an input (or context) that cannot
     be sent back is described instead of crashing the answer into a 500."""
     detail = []
     for error in errors:
         error = dict(error)
+        if error.get("type") == "value_error" and str(error.get("msg", "")).startswith(_VALUE_ERROR_PREFIX):
+            error["msg"] = error["msg"][len(_VALUE_ERROR_PREFIX):]
         if "input" in error and not _json_safe(error["input"]):
             error["input"] = _describe(error["input"])
         if "ctx" in error and not _json_safe(error["ctx"]):

@@ -154,8 +154,23 @@ def _inside(path_text: str | None, directory: Path) -> Path | None:
     return path
 
 
-def _no_output(what: str) -> JSONResponse:
-    return JSONResponse({"detail": f"This job has no {what} yet"}, status_code=404)
+def _no_output(row: JobRow, what: str) -> JSONResponse:
+    """404 for a video or poster the job does not have, saying why: the CLI's
+    `download` prints it."""
+    status = JobStatus(row.status)
+    if status is JobStatus.STOPPED:
+        why = f"was stopped before it made a {what}"
+    elif status is JobStatus.FAILED:
+        why = f"failed before it made a {what}: {row.error}"
+    elif status is JobStatus.COMPLETED:
+        why = f"completed, but its {what} is no longer in the output directory"
+    elif status is JobStatus.RUNNING:
+        why = f"is still running: it has no {what} yet"
+    elif status is JobStatus.QUEUED:
+        why = f"is queued: it has no {what} yet"
+    else:
+        why = f"has not been started: it has no {what} yet"
+    return JSONResponse({"detail": f"job {row.id} {why}"}, status_code=404)
 
 
 _VIDEO_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -175,7 +190,7 @@ def job_video(request: Request, job_id: str) -> Response:
     row = runtime.store.require(_job_id(job_id))
     path = _inside(row.output_path, runtime.settings.output_dir)  # type: ignore[arg-type]
     if path is None:
-        return _no_output("video")
+        return _no_output(row, "video")
     return FileResponse(path, media_type="video/mp4", filename=f"{row.id}.mp4",
                         content_disposition_type="inline")
 
@@ -186,7 +201,7 @@ def job_poster(request: Request, job_id: str) -> Response:
     row = runtime.store.require(_job_id(job_id))
     path = _inside(row.poster_path, runtime.settings.output_dir)  # type: ignore[arg-type]
     if path is None:
-        return _no_output("poster")
+        return _no_output(row, "poster")
     return FileResponse(path, media_type="image/jpeg")
 
 
@@ -247,5 +262,5 @@ def download_log(request: Request, job_id: str) -> Response:
     row = runtime.store.require(_job_id(job_id))
     path = _inside(str(runtime.logs.path(row.id)), runtime.settings.log_dir)  # type: ignore[arg-type]
     if path is None:
-        return _no_output("log")
+        return JSONResponse({"detail": "This job has no log yet"}, status_code=404)
     return FileResponse(path, media_type="text/plain; charset=utf-8", filename=f"{row.id}.log")

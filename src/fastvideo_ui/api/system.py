@@ -50,6 +50,7 @@ def list_models(request: Request) -> list[dict[str, Any]]:
             "limits": limits,
             "weights": weights_json(runtime, spec),
             "image_input": spec.image_input,
+            "options": list(spec.options),  # the job settings beyond the generation parameters that apply
         })
     return out
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backends.offload import OFFLOAD_FIELDS
+from ..words import plural
+
 PREVIEW_MODEL_ID = "fastvideo-ui/preview"
 
 # FastVideo 0.2.1's own sampling defaults (see shared/spec/fastvideo-api-notes.md).
@@ -56,6 +59,12 @@ class ModelSpec:
     @property
     def device_kind(self) -> str:
         return "cpu" if self.backend == "preview" else "gpu"
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The job settings beyond the generation parameters that mean
+        something to its backend: the preview renderer has no memory to offload."""
+        return OFFLOAD_FIELDS if self.backend == "fastvideo" else ()
 
 
 def _fastvideo_limits(pixel_multiple: int, frame_modulus: int | None, max_side: int = 1280,
@@ -233,10 +242,10 @@ def check_params(spec: ModelSpec, params: dict[str, Any], device_count: int | No
             )
     num_gpus = params.get("num_gpus")
     if num_gpus is not None and device_count is not None and num_gpus > device_count:
-        kind = "CPU slots" if spec.device_kind == "cpu" else "GPUs"
+        kind = "CPU slot" if spec.device_kind == "cpu" else "GPU"
         errors.append(FieldError(
-            "num_gpus", f"asks for {num_gpus} devices but this server has {device_count} {kind} for {spec.id}"
-            + (" on its largest Ray node" if elastic else "")
+            "num_gpus", f"asks for {plural(num_gpus, kind)} but this server has {plural(device_count, kind)} "
+                        f"for {spec.id}" + (" on its largest Ray node" if elastic else "")
         ))
     return errors
 

@@ -1,6 +1,6 @@
 """How a run's end is recorded: the state move, the job's fields and its log
-lines, from how the run went. A pure function of the run, its outcome and its
-job's row (the supervisor applies what it returns).
+lines, from how the run went. Pure functions of the run, its outcome and its
+job's row (the supervisor, or the scheduler at shutdown, applies what they return).
 """
 
 from __future__ import annotations
@@ -69,3 +69,27 @@ def ending(run: Run, outcome: Outcome, row: JobRow, front_of_queue: Callable[[],
     else:
         failed_lines = [failed]
     return Action.FAIL, {"error": error, "phase": "failed", "eta_seconds": None, "finished_at": now}, failed_lines
+
+
+def shutdown_ending(run: Run | None, row: JobRow, front_of_queue: Callable[[], float]) -> Ending:
+    """A run the server ends because it shuts down (gracefully: a crash is
+    recovered at the next start instead). The shutdown says nothing about the
+    job, so it goes back to the front of the queue, its priority kept, to run
+    again from the start after a restart, as a run on a lost Ray node does.
+    A run the user was stopping ends stopped, and one the server was ending
+    fails, as they would have. `run`: None for a running job the supervisor
+    does not hold."""
+    now = time.time()
+    if run is not None:
+        took = f" after {time.monotonic() - run.started:.1f} s"
+    else:
+        took = f" after {now - row.started_at:.0f} s" if row.started_at else ""
+    if run is not None and run.abort_error is not None:
+        return Action.FAIL, {"error": run.abort_error, "phase": "failed", "eta_seconds": None,
+                             "finished_at": now}, [f"failed{took}: {run.abort_error}"]
+    if run is not None and run.stop_requested:
+        return Action.STOP, {"phase": "stopped", "eta_seconds": None, "finished_at": now}, \
+            [f"stopped{took} (the server shut down while the job was stopping)"]
+    return Action.RETRY, {**RESET_RUN_FIELDS, "phase": "queued", "queue_rank": front_of_queue()}, \
+        [f"queued again, first in the queue: the server shut down while the job was running{took}; "
+         f"it runs again from the start when the server is back"]

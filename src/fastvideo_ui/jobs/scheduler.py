@@ -18,6 +18,7 @@ from typing import Any
 
 from ..backends.base import ModelConfig
 from ..backends.offload import OFFLOAD_FIELDS
+from ..words import plural
 from ..workers.devices import Inventory
 from . import events
 from .catalogue import find_model
@@ -28,6 +29,7 @@ from .logs import LogBook
 from .metrics import Metrics
 from .models import JobRow
 from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
+from .run_end import shutdown_ending
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus
 from .store import JobNotFound, JobStore, QueuedJob
@@ -70,6 +72,7 @@ class Scheduler:
         self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self._run_ended, inventory,
                                         output_dir, stop_grace_s, metrics, uploads_dir)
         self._deleting: set[str] = set()
+        self._closed = False
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._last_positions: dict[str, int] = {}
@@ -87,9 +90,17 @@ class Scheduler:
         self.kick()
 
     async def close(self) -> None:
+        """A graceful shutdown. The jobs' new states are written before any
+        worker is killed: a second Ctrl-C cuts the rest short, and a job whose
+        worker is gone must not read as running (the next start would fail it
+        as a crash). Called again, it does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._loop_task:
             self._loop_task.cancel()
-        self._recover_interrupted("the server shut down while this job was running")
+        self.supervisor.closing = True  # ends that race the kills below are expected, and not recorded
+        self._end_running_at_shutdown()
         await self.supervisor.close()
 
     def kick(self) -> None:
@@ -132,8 +143,30 @@ class Scheduler:
     def is_deleting(self, job_id: str) -> bool:
         return job_id in self._deleting
 
-    def _recover_interrupted(self, why: str = "the server stopped while this job was running") -> None:
-        """A job that was running when the server stopped cannot be resumed."""
+    def _end_running_at_shutdown(self) -> None:
+        """Each running job back to the front of the queue (run_end.shutdown_ending).
+        The latest started goes first, so that the earliest started ends up
+        ahead: the running jobs keep their order among themselves."""
+        rows = sorted((self.store.require(job_id) for job_id in self.store.running_ids()),
+                      key=lambda row: row.started_at or 0.0, reverse=True)
+        for row in rows:
+            action, fields, lines = shutdown_ending(self.supervisor.run_of(row.id), row,
+                                                    self.supervisor.front_of_queue)
+            try:
+                row = self.store.transition(row.id, action, **fields)
+            except (IllegalTransition, JobNotFound):
+                continue  # it ended meanwhile
+            for line in lines:
+                self.logs.server_line(row.id, line)
+            self.publish_job(row)
+            log.info("job %s: %s", row.id, lines[-1])
+
+    def _recover_interrupted(self) -> None:
+        """At start: a job still marked running was cut off by a crash (a
+        graceful shutdown queues its running jobs again). Its run cannot be
+        resumed, and the crash may have been its doing (host memory, say), so it
+        fails rather than risk taking the server down again on every start."""
+        why = "the server stopped while this job was running"
         now = time.time()
         for job_id in self.store.running_ids():
             row = self.store.require(job_id)
@@ -206,13 +239,13 @@ class Scheduler:
                 continue
             largest = cluster.largest_node(spec.device_kind)
             if job.num_gpus > largest and self.inventory.elastic and spec.device_kind == "gpu":
-                self._say_waiting(job.id, f"waiting for a Ray node with {job.num_gpus} GPUs: "
+                self._say_waiting(job.id, f"waiting for a Ray node with {plural(job.num_gpus, 'GPU')}: "
                                           f"the largest now has {largest}")
                 continue
             if job.num_gpus > largest:
                 pool = len(self.inventory.devices(spec.device_kind))
                 where = f"this server now has {pool}" if largest == pool else f"the largest node has {largest}"
-                self._fail_queued(job.id, f"needs {job.num_gpus} devices; {where}")
+                self._fail_queued(job.id, f"needs {plural(job.num_gpus, 'device')}; {where}")
                 continue
             backends[job.id] = spec.backend
             passed_at = self._passed.get(job.id)

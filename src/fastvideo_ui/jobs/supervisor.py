@@ -144,6 +144,9 @@ class RunSupervisor:
         await asyncio.gather(*(worker.kill() for worker in list(self._workers)), return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
+        # A request still draining (a delete waits for its job's run) must not wait on a cancelled one.
+        for run in self._runs.values():
+            run.done.set()
 
     def launch(self, row: JobRow, run: Run, worker_id: int | None, retire: tuple[int, ...]) -> None:
         """Start `run` (its job already dispatched in the store) on its devices."""
@@ -265,19 +268,13 @@ class RunSupervisor:
         }
 
     async def _finish(self, run: Run, outcome: Outcome) -> None:
-        action, fields, lines = ending(run, outcome, self.store.require(run.job_id), self._front_of_queue)
-        self.metrics.runs_ended.labels(run.config.model_id, _OUTCOME_LABEL[action]).inc()
-        if action is Action.COMPLETE:
-            self.metrics.run_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
-        try:
-            row = self.store.transition(run.job_id, action, **fields)
-            for line in lines:
-                self.logs.server_line(run.job_id, line)
-            self.publish_job(row)
-        except (IllegalTransition, JobNotFound) as exc:
-            # At shutdown the scheduler has already failed it as interrupted: expected.
-            log.log(logging.DEBUG if self.closing else logging.WARNING,
-                    "job %s: could not record its end: %s", run.job_id, exc)
+        if self.closing:
+            # The scheduler has recorded how every running job ends at shutdown
+            # (run_end.shutdown_ending); this end is the shutdown's kill. Failing
+            # the job now would undo that: a queued job may fail, too.
+            log.debug("job %s: its run ended at shutdown: %s", run.job_id, outcome)
+        else:
+            self._record_end(run, outcome)
         for device in run.devices:
             if self._allocated.get(device) == run.job_id:
                 del self._allocated[device]
@@ -291,7 +288,20 @@ class RunSupervisor:
         run.done.set()
         self.on_finished()
 
-    def _front_of_queue(self) -> float:
+    def _record_end(self, run: Run, outcome: Outcome) -> None:
+        action, fields, lines = ending(run, outcome, self.store.require(run.job_id), self.front_of_queue)
+        self.metrics.runs_ended.labels(run.config.model_id, _OUTCOME_LABEL[action]).inc()
+        if action is Action.COMPLETE:
+            self.metrics.run_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
+        try:
+            row = self.store.transition(run.job_id, action, **fields)
+            for line in lines:
+                self.logs.server_line(run.job_id, line)
+            self.publish_job(row)
+        except (IllegalTransition, JobNotFound) as exc:
+            log.warning("job %s: could not record its end: %s", run.job_id, exc)
+
+    def front_of_queue(self) -> float:
         ranks = [job.queue_rank for job in self.store.queue_order()]
         return min(ranks) - 1 if ranks else time.time()
 
@@ -397,5 +407,9 @@ class RunSupervisor:
         # A worker whose backend cannot stop between steps ends its own process
         # group on a stop: that SIGKILL was asked for too.
         asked = worker.ended_on_purpose or (run is not None and run.stop_requested)
-        how = worker.exit_reason or describe_exit(returncode, oom_hint=not asked)
+        if self.closing and worker.ended_on_purpose and not worker.exit_reason:
+            # The shutdown's own SIGKILL: naming the signal would read like a fault.
+            how = "ended with the server"
+        else:
+            how = worker.exit_reason or describe_exit(returncode, oom_hint=not asked)
         log.info("worker %s (pid %s) %s", worker.worker_id, worker.pid, how)

@@ -3,6 +3,7 @@
 
 import { api } from "./api.js";
 import { loadModels } from "./catalogue.js";
+import { plural } from "./format.js";
 import { live } from "./live.js";
 import { announce, shortPrompt } from "./ui.js";
 import "./components/connection-banner.js";
@@ -141,7 +142,7 @@ async function showServer() {
     const health = await api.health();
     const gpus = health.devices.gpus.length;
     const where = health.ray ? " on Ray" : "";
-    $("#server-info").textContent = gpus ? `${gpus} GPU${gpus === 1 ? "" : "s"}${where}`
+    $("#server-info").textContent = gpus ? `${plural(gpus, "GPU")}${where}`
       : health.ray ? "Ray: no GPU now" : "CPU preview (no GPU)";
     $("#server-info").title = health.devices.gpu_reason || "";
   } catch {

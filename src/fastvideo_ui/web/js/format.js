@@ -1,5 +1,10 @@
 // Pure formatting helpers: no DOM, no state.
 
+// Every count shown in words: "1 video", "2 videos".
+export function plural(count, noun, nouns = `${noun}s`) {
+  return `${count} ${count === 1 ? noun : nouns}`;
+}
+
 export function bytes(count) {
   if (count === null || count === undefined || !Number.isFinite(count)) return "";
   const units = ["B", "KB", "MB", "GB", "TB"];
@@ -40,11 +45,20 @@ export function duration(seconds) {
   return `${h}h ${String(m % 60).padStart(2, "0")}m`;
 }
 
+// To the minute: a list of cards whose times changed every second would never be still.
 export function ago(epochSeconds, now = Date.now() / 1000) {
   const s = now - epochSeconds;
-  if (s < 10) return "just now";
-  if (s < 3600 * 24) return `${duration(s).split(" ")[0]} ago`;
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 3600 * 24) return `${Math.floor(s / 3600)}h ago`;
   return new Date(epochSeconds * 1000).toLocaleDateString();
+}
+
+// When ago(epochSeconds) next reads differently (epoch seconds; Infinity once it is a date).
+export function agoChangesAt(epochSeconds, now = Date.now() / 1000) {
+  const s = Math.max(0, now - epochSeconds);
+  const unit = s < 3600 ? 60 : s < 3600 * 24 ? 3600 : null;
+  return unit === null ? Infinity : epochSeconds + (Math.floor(s / unit) + 1) * unit;
 }
 
 export function timestamp(epochSeconds) {
@@ -54,12 +68,12 @@ export function timestamp(epochSeconds) {
 export function paramsSummary(job) {
   const parts = [
     `${job.width}×${job.height}`,
-    `${job.num_frames} frames @ ${job.fps} fps`,
-    `${job.num_inference_steps} steps`,
+    `${plural(job.num_frames, "frame")} @ ${job.fps} fps`,
+    plural(job.num_inference_steps, "step"),
     `cfg ${job.guidance_scale}`,
     `seed ${job.seed}`,
   ];
-  if (job.num_gpus > 1) parts.push(`${job.num_gpus} GPUs`);
+  if (job.num_gpus > 1) parts.push(plural(job.num_gpus, "GPU"));
   return parts.join(" · ");
 }
 

@@ -4,6 +4,7 @@
 // the cluster lost or back) and whenever a job changes, at most once a second.
 
 import { api } from "../api.js";
+import { plural } from "../format.js";
 import { live } from "../live.js";
 import { h, shortPrompt } from "../ui.js";
 
@@ -67,8 +68,7 @@ export class ClusterPanel extends HTMLElement {
       "jobs that were running there are queued again.";
     const busy = gpus.filter((gpu) => gpu.job_id).length;
     const count = ray.nodes.length;
-    this.summary.textContent = `Ray cluster: ${count} node${count === 1 ? "" : "s"}, ` +
-      `${gpus.length} GPU${gpus.length === 1 ? "" : "s"}, ${busy} busy`;
+    this.summary.textContent = `Ray cluster: ${plural(count, "node")}, ${plural(gpus.length, "GPU")}, ${busy} busy`;
     this.nodes.replaceChildren(...ray.nodes.map((node) => {
       const own = gpus.filter((gpu) => gpu.node === node.key);
       return h("li", { dataset: { node: node.key } },

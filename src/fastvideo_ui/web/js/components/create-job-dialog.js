@@ -6,7 +6,7 @@
 
 import { api, ApiError } from "../api.js";
 import { loadModels, modelById } from "../catalogue.js";
-import { randomSeed, weightsText } from "../format.js";
+import { plural, randomSeed, weightsText } from "../format.js";
 import { live } from "../live.js";
 import { announce, h } from "../ui.js";
 
@@ -246,7 +246,7 @@ export class CreateJobDialog extends HTMLElement {
         if (limit.max === null || limit.max === undefined) {
           hintNode.textContent = elastic ? "the Ray cluster is out of reach: the job waits for it" : "";
         } else {
-          hintNode.textContent = `${limit.max} ${devices}${limit.max === 1 ? "" : "s"} ` +
+          hintNode.textContent = `${plural(limit.max, devices)} ` +
             (elastic ? "on the largest Ray node" : "on this server");
         }
       } else {
@@ -430,7 +430,7 @@ export class CreateJobDialog extends HTMLElement {
         }
       }
       this.close();
-      announce(created.length === 1 ? "Job created" : `${created.length} jobs created`);
+      announce(created.length === 1 ? "Job created" : `${plural(created.length, "job")} created`);
       this.dispatchEvent(new CustomEvent("jobs-created", { bubbles: true, detail: { jobs: created } }));
     } catch (error) {
       this.showError(error, created.length);

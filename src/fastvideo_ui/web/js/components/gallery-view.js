@@ -2,6 +2,7 @@
 // place, a click opens the job's details. Paged like the jobs view.
 
 import { JobFeed } from "../feed.js";
+import { plural } from "../format.js";
 import { live } from "../live.js";
 import { h, requestAction, setText } from "../ui.js";
 
@@ -59,7 +60,8 @@ export class GalleryView extends HTMLElement {
 
   chrome() {
     const shown = this.feed.items.length;
-    setText(this.count, shown === this.feed.total ? `${shown} videos` : `${shown} of ${this.feed.total} videos`);
+    const total = this.feed.total;
+    setText(this.count, shown === total ? plural(shown, "video") : `${shown} of ${plural(total, "video")}`);
     this.more.hidden = !this.feed.hasMore;
     this.empty.hidden = shown > 0;
   }

@@ -3,7 +3,7 @@
 // progress event, so a running job never re-renders the rest of the card.
 
 import { modelLabel } from "../catalogue.js";
-import { paramsSummary, progressText, timings, timestamp } from "../format.js";
+import { agoChangesAt, paramsSummary, progressText, timings, timestamp } from "../format.js";
 import { h, requestAction, setText } from "../ui.js";
 
 const STATUS_LABEL = {
@@ -131,6 +131,7 @@ export class JobCard extends HTMLElement {
       job.started_at && `started ${timestamp(job.started_at)}`,
       job.finished_at && `finished ${timestamp(job.finished_at)}`,
     ].filter(Boolean).join("\n");
+    this.timingDue = 0;
     this.tick();
     this.updateProgress(job);
     if (!previous || previous.video_url !== job.video_url) this.renderMedia();
@@ -146,8 +147,13 @@ export class JobCard extends HTMLElement {
     setText(this.progressLabel, `${percent}% · ${progressText(job)}`);
   }
 
+  // The timing line, only when it reads differently: every second while the
+  // job runs ("running 12s"), else when "created 5m ago" turns to "6m ago".
+  // The list's one timer calls it every second; it touches nothing else.
   tick(now = Date.now() / 1000) {
-    if (this.job) setText(this.timing, timings(this.job, now));
+    if (!this.job || (this.job.status !== "running" && now < this.timingDue)) return;
+    setText(this.timing, timings(this.job, now));
+    this.timingDue = agoChangesAt(this.job.created_at, now);
   }
 
   // Media windowing: the list attaches a <video> only while the card is near

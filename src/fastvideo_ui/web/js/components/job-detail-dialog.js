@@ -1,6 +1,6 @@
 // One job in full: the video, every parameter (seed included), and re-run.
 
-import { modelLabel } from "../catalogue.js";
+import { modelById, modelLabel } from "../catalogue.js";
 import { duration, timestamp } from "../format.js";
 import { h, requestAction } from "../ui.js";
 
@@ -14,9 +14,7 @@ const ROWS = [
   ["Steps", (j) => j.num_inference_steps],
   ["Guidance scale", (j) => j.guidance_scale],
   ["GPUs", (j) => `${j.num_gpus}${j.devices.length ? ` (${j.devices.join(", ")})` : ""}`],
-  ["Offload", (j) => ["dit_layerwise_offload", "dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload"]
-    .filter((k) => j[k]).map((k) => k.replace("_cpu_offload", "").replace("_offload", "")).join(", ") || "none"],
-  ["FSDP inference", (j) => (j.use_fsdp_inference ? "yes" : "no")],
+  "options",
   ["Created", (j) => timestamp(j.created_at)],
   ["Ran for", (j) => (j.started_at && j.finished_at ? duration(j.finished_at - j.started_at) : "—")],
   ["Model load", (j) => (j.load_seconds == null
@@ -24,6 +22,21 @@ const ROWS = [
     : j.load_seconds < 60 ? `${j.load_seconds.toFixed(1)}s` : duration(j.load_seconds))],
   ["Job id", (j) => j.id],
 ];
+
+const OPTION_LABELS = { use_fsdp_inference: "FSDP inference" };
+
+// The settings that mean something to the job's backend, as /api/models lists
+// them for its model (the preview renderer's: none): the offloads on one row.
+function optionRows(job) {
+  const options = modelById(job.model_id)?.options || [];
+  const offload = options.filter((name) => name.endsWith("_offload"));
+  const rows = offload.length ? [["Offload", () => offload.filter((name) => job[name])
+    .map((name) => name.replace("_cpu_offload", "").replace("_offload", "")).join(", ") || "none"]] : [];
+  for (const name of options.filter((option) => !offload.includes(option))) {
+    rows.push([OPTION_LABELS[name] || name, () => (job[name] ? "yes" : "no")]);
+  }
+  return rows;
+}
 
 export class JobDetailDialog extends HTMLElement {
   connectedCallback() {
@@ -57,7 +70,8 @@ export class JobDetailDialog extends HTMLElement {
         h("figcaption", {}, "Input image")));
     }
     this.continueButton.hidden = job.status !== "completed";
-    this.table.replaceChildren(...ROWS.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, String(value(job)))]));
+    const rows = ROWS.flatMap((row) => (row === "options" ? optionRows(job) : [row]));
+    this.table.replaceChildren(...rows.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, String(value(job)))]));
     this.videoLink.href = job.video_url;
     this.logLink.href = job.log_url;
     this.dialog.showModal();

@@ -3,6 +3,7 @@
 
 import { JobFeed } from "../feed.js";
 import { live } from "../live.js";
+import { plural } from "../format.js";
 import { announce, h, setText, shortPrompt } from "../ui.js";
 import "./job-card.js";
 
@@ -34,9 +35,10 @@ export class JobList extends HTMLElement {
       if (entries.some((entry) => entry.isIntersecting)) this.loadMore();
     }, { rootMargin: "800px 0px" });
     this.observeEnd.observe(this.more);
+    // The page's one clock for relative times: each card updates its own line when it is due.
     setInterval(() => {
       const now = Date.now() / 1000;
-      for (const card of this.cards.values()) if (card.job.status === "running") card.tick(now);
+      for (const card of this.cards.values()) card.tick(now);
     }, 1000);
   }
 
@@ -162,7 +164,7 @@ export class JobList extends HTMLElement {
   updateChrome() {
     const shown = this.feed.items.length;
     const total = this.feed.total;
-    setText(this.count, total === shown ? `${total} job${total === 1 ? "" : "s"}` : `${shown} of ${total} jobs`);
+    setText(this.count, total === shown ? plural(total, "job") : `${shown} of ${plural(total, "job")}`);
     this.more.hidden = !this.feed.hasMore;
     const filtered = this.statusSelect.value || this.search.value.trim();
     this.empty.hidden = shown > 0 || !this.feed.loaded;

@@ -3,7 +3,7 @@
 // follows the bottom unless the reader has scrolled up.
 
 import { api } from "../api.js";
-import { FINISHED } from "../format.js";
+import { FINISHED, plural } from "../format.js";
 import { h, shortPrompt } from "../ui.js";
 
 const PAGE_LINES = 5000;
@@ -74,7 +74,7 @@ export class LogConsole extends HTMLElement {
       if (behind) again = 0;
       const current = await api.job(job.id).catch(() => null);
       const finished = current && FINISHED.has(current.status);
-      this.state.textContent = `${page.total} lines${current ? ` · ${current.status}` : ""}`;
+      this.state.textContent = `${plural(page.total, "line")}${current ? ` · ${current.status}` : ""}`;
       if (finished && !behind) {
         // One last read after the end, for lines written as it finished.
         if (this.finishedSeen) return this.stop();
