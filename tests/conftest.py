@@ -60,6 +60,17 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
         time.sleep(interval)
 
 
+def run_in_own_loop(coroutine: Any, timeout: float = 60) -> Any:
+    """asyncio.run in a thread of its own: in the full run, the browser tests'
+    Playwright keeps an event loop running in the main thread, where asyncio.run
+    refuses to start another."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result(timeout=timeout)
+
+
 class Server:
     def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None,
                  command_prefix: list[str] | None = None, python: str | None = None) -> None:

@@ -3,8 +3,9 @@ close, on a store of its own: no server, no workers)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
+
+from conftest import run_in_own_loop
 
 from fastvideo_ui.backends.base import ModelConfig
 from fastvideo_ui.jobs.catalogue import PREVIEW_MODEL_ID
@@ -35,7 +36,7 @@ def test_shutdown_queues_running_jobs_first_in_their_order_and_ends_the_stopping
     events: list[dict[str, object]] = []
     scheduler = Scheduler(store, logs, EventBus(), Inventory((), "none", "", ("cpu0",)), tmp_path / "out", 1.0,
                           Metrics())
-    scheduler.job_listeners.append(events.append)
+    scheduler.job_listeners.append(lambda _row, job: events.append(job))
 
     async def close() -> None:
         config = ModelConfig(PREVIEW_MODEL_ID)
@@ -48,7 +49,7 @@ def test_shutdown_queues_running_jobs_first_in_their_order_and_ends_the_stopping
         await scheduler.close()
         await scheduler.close()  # the app's own shutdown, after uvicorn's: nothing more happens
 
-    asyncio.run(close())
+    run_in_own_loop(close())
     rows = {job_id: store.require(job_id) for job_id in [*running, "waiting"]}
     assert {job_id: row.status for job_id, row in rows.items()} == {
         "early": "queued", "late": "queued", "urgent": "queued", "stopping": "stopped", "aborting": "failed",

@@ -4,8 +4,6 @@ check first, cancel and resume, and delete."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import os
 import re
@@ -17,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import PREVIEW, WAN, InProcessServer, Server, wait_for
+from conftest import PREVIEW, WAN, InProcessServer, Server, run_in_own_loop, wait_for
 from fake_hub import FakeHub
 
 from fastvideo_ui.weights.downloads import DownloadManager
@@ -269,9 +267,7 @@ def test_a_server_closed_just_after_a_fetch_said_done_waits_for_that_fetch_to_ex
         return status, left
 
     try:
-        # In a thread of its own: the browser tests' Playwright keeps an event loop running in this one.
-        with concurrent.futures.ThreadPoolExecutor(1) as thread:
-            status, left = thread.submit(asyncio.run, fetch_then_close()).result(timeout=60)
+        status, left = run_in_own_loop(fetch_then_close())
     finally:
         hub.close()
     assert status == "done"
