@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
@@ -29,7 +29,7 @@ from ..jobs.uploads import UploadRefused
 from ..runtime import Runtime
 from .jobs import _inside, _job_id, runtime_of
 from .openapi import openai_errors
-from .schemas import MAX_PROMPT_CHARS, CreateJobRequest
+from .schemas import MAX_PROMPT_CHARS, CreateJobRequest, one_line_only
 from .video_shape import OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
 
 router = APIRouter(prefix="/v1/videos", tags=["openai"], responses=openai_errors(401, 429))
@@ -88,7 +88,7 @@ class VideoDeleted(BaseModel):
 
 
 class RemixRequest(BaseModel):
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: Annotated[str, AfterValidator(one_line_only)] = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
 
 
 def _video(runtime: Runtime, job_id: str) -> dict[str, Any]:

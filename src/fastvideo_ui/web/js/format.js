@@ -88,3 +88,15 @@ export function randomSeed() {
   crypto.getRandomValues(value);
   return value[0];
 }
+
+// The line breaks a prompt may be pasted with (jobs/prompts.py's list): the
+// server takes a prompt as one line, since FastVideo echoes it where progress is read.
+const LINE_BREAK = /\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*/g;
+
+export function promptLines(text) {
+  return text.split(LINE_BREAK).map((line) => line.trim()).filter(Boolean);
+}
+
+export function oneLine(text) {
+  return text.replace(LINE_BREAK, " ").trim();
+}

@@ -6,7 +6,7 @@
 
 import { api, ApiError } from "../api.js";
 import { loadModels, modelById } from "../catalogue.js";
-import { randomSeed, weightsText } from "../format.js";
+import { oneLine, promptLines, randomSeed, weightsText } from "../format.js";
 import { live } from "../live.js";
 import { announce, h } from "../ui.js";
 
@@ -384,7 +384,7 @@ export class CreateJobDialog extends HTMLElement {
       if (text !== "") out[name] = Number(text);
       else if (this.control(name).validity.badInput) out[name] = this.control(name).value;
     }
-    out.negative_prompt = this.control("negative_prompt").value;
+    out.negative_prompt = oneLine(this.control("negative_prompt").value);
     for (const name of FLAGS) {
       if (!this.control(name).disabled) out[name] = this.control(name).checked;
     }
@@ -398,10 +398,11 @@ export class CreateJobDialog extends HTMLElement {
     const base = this.body();
     const mode = this.batchMode.value;
     if (mode === "lines") {
-      const lines = base.prompt.split("\n").map((line) => line.trim()).filter(Boolean);
+      const lines = promptLines(base.prompt);
       if (!lines.length) return [base]; // let the server name the empty prompt
       return lines.map((prompt) => ({ ...base, prompt }));
     }
+    base.prompt = oneLine(base.prompt); // a pasted multi-line prompt is one prompt
     if (mode === "seeds") {
       const count = Number(this.batchCount.value);
       if (!Number.isInteger(count) || count < 2 || count > MAX_BATCH) {
