@@ -47,6 +47,7 @@ class Settings:
     webhook_allow_local: bool = False  # post to loopback and link-local addresses too
     webhook_attempts: int = 8
     webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
+    max_downloads: int = 2  # weight fetches at once; the rest wait their turn
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -133,6 +134,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         default=_env("MAX_CONNECTIONS", "1024"),
                         help="connections open at once; more are closed on arrival (default 1024, and below "
                              "the file descriptor limit)")
+    parser.add_argument("--max-downloads", type=_number(int, "MAX_DOWNLOADS"), default=_env("MAX_DOWNLOADS", "2"),
+                        metavar="N", help="model weight fetches at once; more wait their turn (default 2)")
     parser.add_argument("--webhook-url", default=_env("WEBHOOK_URL"), metavar="URL",
                         help="post every job's started/completed/failed/stopped events here, unless the job names "
                              "its own webhook_url (env FASTVIDEO_UI_WEBHOOK_URL)")
@@ -224,6 +227,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--header-timeout must be more than 0 seconds")
     if args.max_connections < 1:
         raise SystemExit("--max-connections must be 1 or more")
+    if args.max_downloads < 1:
+        raise SystemExit("--max-downloads must be 1 or more")
     if args.webhook_attempts < 1:
         raise SystemExit("--webhook-attempts must be 1 or more")
     if not args.webhook_backoff >= 0:
@@ -274,5 +279,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
         max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
-        webhook_backoff_s=args.webhook_backoff, **kwargs,
+        webhook_backoff_s=args.webhook_backoff, max_downloads=args.max_downloads, **kwargs,
     )

@@ -118,7 +118,7 @@ class Runtime:
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
                                settings.webhook_backoff_s, settings.webhook_allow_local)
         scheduler.job_listeners.append(sender.observe)
-        downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD))
+        downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD), max_running=settings.max_downloads)
         scheduler.supervisor.fetch_weights = downloads.ensure
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
                    sender, downloads)

@@ -16,6 +16,7 @@ export function bytes(count) {
 export function weightsText(weights) {
   if (!weights) return "";
   const download = weights.download;
+  if (download && download.status === "waiting") return "Weights: waiting for another download to finish";
   if (download && (download.status === "starting" || download.status === "downloading")) {
     const total = download.bytes_total ? ` / ${bytes(download.bytes_total)}` : "";
     const rate = download.rate_bytes_per_s ? `, ${bytes(download.rate_bytes_per_s)}/s` : "";

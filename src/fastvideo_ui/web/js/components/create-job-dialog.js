@@ -17,6 +17,7 @@ const FLAGS = ["dit_layerwise_offload", "dit_cpu_offload", "text_encoder_cpu_off
 // FastVideo turns these off while dit_layerwise_offload is on (the server refuses them then).
 const OVERRIDDEN_BY_LAYERWISE = ["dit_cpu_offload", "use_fsdp_inference"];
 const MAX_BATCH = 100;
+const DOWNLOADING = ["waiting", "starting", "downloading"]; // a download that can be cancelled
 
 function field(name, label, control, hint = "") {
   control.id ||= `cj-${name}`;
@@ -194,7 +195,7 @@ export class CreateJobDialog extends HTMLElement {
     this.weights.hidden = !weights;
     if (!weights) return;
     this.weightsLine.textContent = weightsText(weights);
-    const running = weights.download && ["starting", "downloading"].includes(weights.download.status);
+    const running = weights.download && DOWNLOADING.includes(weights.download.status);
     this.weightsButton.textContent = running ? "Cancel download" : "Download weights";
     this.weightsButton.hidden = Boolean(weights.cached) && !running;
   }
@@ -213,7 +214,7 @@ export class CreateJobDialog extends HTMLElement {
   async toggleDownload() {
     const model = modelById(this.modelSelect.value);
     if (!model || !model.weights) return;
-    const running = model.weights.download && ["starting", "downloading"].includes(model.weights.download.status);
+    const running = model.weights.download && DOWNLOADING.includes(model.weights.download.status);
     try {
       const state = running ? await api.cancelDownload(model.id) : await api.download(model.id);
       this.downloadChanged(state);
