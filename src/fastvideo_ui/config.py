@@ -104,6 +104,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--affinity-wait", type=_number(float, "AFFINITY_WAIT"), default=_env("AFFINITY_WAIT", "0"),
                         metavar="S", help="how long past the time it would have started in a strict queue a job "
                                           "may still be passed by jobs whose model is already loaded (default 0)")
+    parser.add_argument("--max-downloads", type=_number(int, "MAX_DOWNLOADS"), default=_env("MAX_DOWNLOADS", "2"),
+                        metavar="N", help="model weight fetches at once; more wait their turn (default 2)")
     parser.add_argument("--metrics-public", action="store_true", default=_env("METRICS_PUBLIC") == "1",
                         help="serve /metrics without the API token (default: the token guards it, when one is set)")
     parser.add_argument("--stop-grace", type=_number(float, "STOP_GRACE"), default=_env("STOP_GRACE", "10"),
@@ -134,8 +136,6 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         default=_env("MAX_CONNECTIONS", "1024"),
                         help="connections open at once; more are closed on arrival (default 1024, and below "
                              "the file descriptor limit)")
-    parser.add_argument("--max-downloads", type=_number(int, "MAX_DOWNLOADS"), default=_env("MAX_DOWNLOADS", "2"),
-                        metavar="N", help="model weight fetches at once; more wait their turn (default 2)")
     parser.add_argument("--webhook-url", default=_env("WEBHOOK_URL"), metavar="URL",
                         help="post every job's started/completed/failed/stopped events here, unless the job names "
                              "its own webhook_url (env FASTVIDEO_UI_WEBHOOK_URL)")
@@ -221,14 +221,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--stop-grace must be 0 or more")
     if args.affinity_wait < 0:
         raise SystemExit("--affinity-wait must be 0 or more")
+    if args.max_downloads < 1:
+        raise SystemExit("--max-downloads must be 1 or more")
     if args.max_queued < 1:
         raise SystemExit("--max-queued must be 1 or more")
     if not args.header_timeout > 0:
         raise SystemExit("--header-timeout must be more than 0 seconds")
     if args.max_connections < 1:
         raise SystemExit("--max-connections must be 1 or more")
-    if args.max_downloads < 1:
-        raise SystemExit("--max-downloads must be 1 or more")
     if args.webhook_attempts < 1:
         raise SystemExit("--webhook-attempts must be 1 or more")
     if not args.webhook_backoff >= 0:
