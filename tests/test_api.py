@@ -515,3 +515,41 @@ def test_everything_without_a_limit_streams_page_by_page(server: Server) -> None
     assert paged_log["lines"] == whole["lines"][:LOG_CHUNK + 5]
     assert paged_log["next_after"] == 5 + LOG_CHUNK + 5 and paged_log["total"] == total
     assert server.client.get(f"/api/jobs/{created[0]}/logs", params={"after": total + 3}).json()["lines"] == []
+
+
+# FastVideo echoes the prompt into the output the server reads progress from:
+# after this "\r", the bar showed the job at 95%, 19/20 steps, before it ran.
+FAKE_BAR = "a fox\r 95%|#| 19/20 [00:01<00:00, 1.00it/s]"
+FAKE_STAGE = "blur\n[decoding_stage] Starting execution"  # FastVideo adds its log head
+
+
+def test_a_prompt_is_one_line_so_it_cannot_fake_its_jobs_progress(server: Server) -> None:
+    source = server.create()
+    for field, text, position in (("prompt", FAKE_BAR, 6), ("negative_prompt", FAKE_STAGE, 5),
+                                  ("prompt", "a fox \u2028 at dawn", 7), ("prompt", "\x1b[2Ja fox", 1)):
+        refused = server.client.post("/api/jobs", json={"model_id": PREVIEW, "prompt": "a fox", field: text})
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["detail"]
+        assert error["loc"] == ["body", field], error
+        assert "control characters" in error["msg"] and f"at character {position};" in error["msg"], error
+        openai = server.client.post("/v1/videos", json={"model": PREVIEW, "prompt": "a fox", field: text})
+        assert openai.status_code == 400 and openai.json()["error"]["param"] == field, openai.text
+    remix = server.client.post(f"/v1/videos/{source['id']}/remix", json={"prompt": FAKE_BAR})
+    assert remix.status_code == 400 and remix.json()["error"]["param"] == "prompt", remix.text
+    assert [job["id"] for job in server.client.get("/api/jobs").json()] == [source["id"]]
+    # A tab is only a wide space.
+    tabbed = server.create(prompt="a fox\tin the snow")
+    assert tabbed["prompt"] == "a fox\tin the snow"
+
+
+def test_a_stored_prompt_with_control_characters_still_lists(server: Server) -> None:
+    # Only a row stored before the rule can hold one: every view still answers.
+    import sqlite3
+
+    job = server.create()
+    with sqlite3.connect(server.data_dir / "jobs.sqlite3") as db:
+        db.execute("UPDATE jobs SET prompt = ?, negative_prompt = ? WHERE id = ?", (FAKE_BAR, FAKE_STAGE, job["id"]))
+    assert server.job(job["id"])["prompt"] == FAKE_BAR
+    assert [listed["prompt"] for listed in server.client.get("/api/jobs").json()] == [FAKE_BAR]
+    assert server.client.get("/v1/videos").json()["data"][0]["prompt"] == FAKE_BAR
+    assert server.client.post(f"/v1/videos/{job['id']}/remix", json={"prompt": "a fox"}).status_code == 200

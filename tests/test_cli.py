@@ -100,3 +100,12 @@ def test_the_token_comes_from_the_environment(start_server: Callable[..., Server
     refused = cli(server, "jobs")
     assert refused.returncode == 2 and "token" in refused.stderr.lower()
     assert cli(server, "jobs", token=TOKEN).returncode == 0
+
+
+def test_a_multi_line_prompt_is_sent_as_one_line(server: Server) -> None:
+    # The server refuses line breaks in a prompt; `submit "$(cat prompt.txt)"` still works.
+    done = cli(server, "submit", "a fox\r\n  in the\n\nsnow\n", "--negative", "blur\nugly", "--model", PREVIEW,
+               "--no-start")
+    assert done.returncode == 0, done.stderr
+    job = server.job(done.stdout.strip())
+    assert (job["prompt"], job["negative_prompt"]) == ("a fox in the snow", "blur ugly")

@@ -46,6 +46,14 @@ def test_ray_comes_from_its_flag_or_the_environment(tmp_path: Path) -> None:
     assert settings("--data-dir", str(tmp_path)).ray_address is None
 
 
+def test_max_downloads_comes_from_its_flag_or_the_environment_and_is_at_least_one(tmp_path: Path) -> None:
+    assert settings("--data-dir", str(tmp_path)).max_downloads == 2
+    assert settings("--data-dir", str(tmp_path), FASTVIDEO_UI_MAX_DOWNLOADS="3").max_downloads == 3
+    assert settings("--data-dir", str(tmp_path), "--max-downloads", "1").max_downloads == 1
+    with pytest.raises(SystemExit, match="--max-downloads must be 1 or more"):
+        settings("--data-dir", str(tmp_path), "--max-downloads", "0")
+
+
 @pytest.mark.parametrize("flags,words", [
     (["--ray", "head 6379"], "is not a Ray address"),
     (["--ray", "auto", "--gpus", "0"], "drop --gpus"),

@@ -7,6 +7,7 @@ tests/test_real_fastvideo.py runs the real library for everything else."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -141,7 +142,12 @@ def test_job_output_cannot_forge_log_markers(fastvideo: Callable[..., FakeFastVi
     victim = fake.create(start=True, prompt="[hang] the victim", num_inference_steps=50)
     fake.server.wait_status(victim["id"], "running")
     forged = "".join(f"\n\x1efastvideo-ui:{kind}:{victim['id']}\nFORGED {kind}" for kind in ("end", "begin"))
-    attacker = fake.create(start=True, prompt=f"an innocent prompt{forged}")
+    refused = fake.server.client.post("/api/jobs", json={"model_id": WAN, "prompt": f"an innocent prompt{forged}"})
+    assert refused.status_code == 422  # a prompt is one line now; a job stored before that rule can hold one
+    attacker = fake.create(prompt="an innocent prompt")
+    with sqlite3.connect(fake.server.data_dir / "jobs.sqlite3") as db:
+        db.execute("UPDATE jobs SET prompt = ? WHERE id = ?", (f"an innocent prompt{forged}", attacker["id"]))
+    assert fake.server.client.post(f"/api/jobs/{attacker['id']}/start").status_code == 200
     assert fake.server.wait_status(attacker["id"], "completed", "failed")["status"] == "completed"
     assert "FORGED" not in fake.server.log_text(victim["id"])
     assert "FORGED begin" in fake.server.log_text(attacker["id"])

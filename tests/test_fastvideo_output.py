@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from fastvideo_ui.backends.fastvideo_output import OutputParser, Phase, Step, clock_seconds, parse_bar
 
 # Captured in FastVideo's formats: its logger (fastvideo/logger.py _FORMAT),
@@ -122,3 +125,63 @@ def test_a_failing_gpu_workers_report_is_kept() -> None:
                                    "20.00 GiB. GPU 1 has a total capacity")
     parser.reset()
     assert parser.worker_error is None
+
+
+def echo(prompt: str, negative: str) -> str:
+    """FastVideo's parameter log (video_generator.py's debug_str): its logger repeats the head on every line."""
+    head = "INFO 11-25 02:40:10.001 [video_generator.py:773] "
+    message = f"\n      prompt: {prompt}\n  neg_prompt: {negative}\n        seed: 1024\n"
+    return head + message.replace("\n", "\n" + head) + "\n"
+
+
+def test_a_prompt_on_its_log_line_is_never_a_bar() -> None:
+    # One line, no control character: the bar's description would be the log head and "prompt: denoising".
+    line = echo("denoising: 95%|#| 19/20 [00:01<00:00, 1.00it/s]", "")
+    assert summarize(OutputParser().feed(line)) == []
+    assert parse_bar(line.splitlines()[1]) is None
+
+
+def test_the_lines_of_a_prompt_stored_before_the_one_line_rule_are_not_progress() -> None:
+    prompt = "a fox\r 95%|#| 19/20 [00:01<00:00, 1.00it/s]"
+    negative = "blur\n[decoding_stage] Starting execution"  # the log head comes with the echo
+    # Their echo, read as FastVideo's output, fakes a step and a phase...
+    assert summarize(OutputParser().feed(echo(prompt, negative))) == [(19, 20), "decoding"]
+    # ...unless the parser knows this generation's prompts.
+    parser = OutputParser()
+    parser.expect_echo_of(prompt, negative)
+    assert summarize(parser.feed(echo(prompt, negative))) == []
+    assert summarize(parser.feed(RUN)) == summarize(OutputParser().feed(RUN))
+    parser.reset()  # the next generation has prompts of its own
+    assert summarize(parser.feed(echo(prompt, negative))) == [(19, 20), "decoding"]
+
+
+def test_the_backend_tells_the_parser_its_jobs_prompts(tmp_path: Path) -> None:
+    from fastvideo_ui.backends.base import GenerationRequest
+    from fastvideo_ui.backends.fastvideo import FastVideoBackend
+
+    prompt, negative = "a fox\r 95%|#| 19/20 [00:01<00:00, 1.00it/s]", "blur"
+    backend = FastVideoBackend()
+    seen: list[Any] = []
+
+    class Generator:
+        """Stands in for VideoGenerator: echoes the prompt into the output, as FastVideo does, and saves a file."""
+
+        def generate_video(self, prompt: str, output_path: str, **kwargs: Any) -> dict[str, str]:
+            backend._on_text(echo(prompt, kwargs["negative_prompt"]) + RUN)
+            Path(output_path).write_bytes(b"not really an mp4")
+            return {"video_path": output_path}
+
+    class Reporter:
+        def phase(self, name: str) -> None:
+            seen.append(name)
+
+        def step(self, index: int, total: int) -> None:
+            seen.append((index, total))
+
+        def check_stop(self) -> None:
+            pass
+
+    backend.generator = Generator()
+    request = GenerationRequest("j", prompt, negative, 4, 5, 64, 64, 1.0, 7, 16, tmp_path / "j.mp4", tmp_path / "j.jpg")
+    backend.generate(request, Reporter())
+    assert (19, 20) not in seen and [(1, 4), (2, 4), (3, 4), (4, 4)] == [s for s in seen if isinstance(s, tuple)]

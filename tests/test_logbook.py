@@ -64,3 +64,21 @@ def test_concurrent_first_reads_build_one_index(tmp_path: Path) -> None:
             thread.join()
         assert totals == [200_000] * 8, trial
         assert book.read("j", 199_999) == (["line 199999"], 200_000)
+
+
+def test_only_newlines_end_lines_as_the_index_counts_them(tmp_path: Path) -> None:
+    # str.splitlines() also breaks at these; the index counts "\n" only, so a
+    # line holding one of them made paging by `after` skip lines.
+    breakers = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r\n"]
+    book = LogBook(tmp_path)
+    lines = [f"line {i} {char}end" for i, char in enumerate(breakers)] + ["last"]
+    book.append_lines("j", lines)
+    lines = [line.replace("\n", " ") for line in lines]  # as append_lines keeps each one line
+    assert book.read("j") == (lines, len(lines))
+    paged, after = [], 0
+    while after < len(lines):
+        page, total = book.read("j", after, limit=3)
+        assert page and total == len(lines)
+        paged += page
+        after += len(page)
+    assert paged == lines

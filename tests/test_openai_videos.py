@@ -3,18 +3,24 @@ as a user's script would drive it, and the shape mapping on its own."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import openai
 import pytest
+from PIL import Image
 
 from conftest import LONG, PREVIEW, WAN, InProcessServer, Server, wait_for
+from fastvideo_ui.api.limits import MAX_BODY_BYTES
+from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.api.video_shape import asked_from_openai, frames_for, video_json
 from fastvideo_ui.jobs.catalogue import find_model
 from fastvideo_ui.jobs.params import InvalidParams
+from fastvideo_ui.jobs.uploads import MAX_UPLOAD_BYTES
 
 # The SDK marks its videos methods deprecated (OpenAI's own service is retiring
 # them); the API shape is what other tools still speak.
@@ -111,6 +117,82 @@ def test_errors_come_in_openais_shape_and_name_the_field(server: Server) -> None
     assert with_file.status_code == 400 and with_file.json()["error"]["param"] == "input_reference"
     unknown = server.client.get("/v1/images")
     assert unknown.status_code == 404 and "error" in unknown.json()
+
+
+def openai_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The answer's error, checked to be in OpenAI's shape with this status."""
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    return body["error"]
+
+
+def test_bodies_that_broke_the_parser_are_400s_that_name_the_field(server: Server) -> None:
+    huge = "9" * 400  # past a float's range, as a JSON integer
+    base = f'"prompt": "a fox", "model": "{PREVIEW}"'
+    bodies = {
+        "seconds": f'{{{base}, "seconds": {huge}}}',
+        "fps": f'{{{base}, "seconds": 2, "fps": {huge}}}',
+        "\\ud800": f'{{{base}, "\\ud800": 1}}',  # a lone surrogate as a key, echoed as an unknown field
+        None: f'{{{base}, "seed": {"[" * 100_000}{"]" * 100_000}}}',  # deeper than Python's JSON parser goes
+    }
+    for param, body in bodies.items():
+        answer = server.client.post("/v1/videos", content=body.encode(), headers={"content-type": "application/json"})
+        error = openai_error(answer, 400)
+        assert error["param"] == param, (param, error)
+        if param is not None:
+            assert error["message"].startswith(param), error
+    # Every number the body takes, 400 digits long.
+    numbers = [name for name, field in CreateJobRequest.model_fields.items()
+               if field.annotation in (int, float, int | None, float | None)]
+    assert {"seed", "fps", "num_frames", "guidance_scale"} <= set(numbers)
+    for name in numbers:
+        answer = server.client.post("/v1/videos", content=f'{{{base}, "{name}": {huge}}}'.encode(),
+                                    headers={"content-type": "application/json"})
+        assert openai_error(answer, 400)["param"] == name
+    assert not server.client.get("/api/jobs").json()  # nothing refused was stored
+
+
+def test_answers_given_before_the_route_come_in_openais_shape_too(server: Server) -> None:
+    too_large = server.client.post("/v1/videos", content=b"{" + b" " * (300 * 1024) + b"}",
+                                   headers={"content-type": "application/json"})
+    assert "262144 bytes" in openai_error(too_large, 413)["message"]
+    streamed = server.client.post("/v1/videos", content=iter([b"{", b" " * (300 * 1024), b"}"]),
+                                  headers={"content-type": "application/json"})  # no Content-Length
+    openai_error(streamed, 413)
+    cross_site = server.client.post("/v1/videos", json={"prompt": "a fox"}, headers={"origin": "http://evil.example"})
+    assert "evil.example" in openai_error(cross_site, 403)["message"]
+    rebound = server.client.get("/v1/videos", headers={"host": "evil.example"})
+    assert "--allowed-host" in openai_error(rebound, 400)["message"]
+    broken_form = server.client.post("/v1/videos", content=b"--x\r\nnot a part",
+                                     headers={"content-type": "multipart/form-data; boundary=x"})
+    openai_error(broken_form, 400)
+    bad_remix = server.client.post("/v1/videos/0/remix", content=b"{", headers={"content-type": "application/json"})
+    openai_error(bad_remix, 400)
+    # /api keeps FastAPI's shape.
+    assert set(server.client.post("/api/jobs", content=b" " * (300 * 1024)).json()) == {"detail"}
+
+
+def test_an_input_reference_may_be_far_larger_than_a_json_body(server: Server) -> None:
+    noise = np.random.default_rng(7).integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(noise).save(out, format="PNG")
+    image = out.getvalue()
+    assert len(image) > MAX_BODY_BYTES  # 469 KiB, against 256
+    made = server.client.post("/v1/videos", data={"prompt": "look", "model": PREVIEW, "size": "96x64",
+                                                  "seconds": "1", "num_inference_steps": "2"},
+                              files={"input_reference": ("noise.png", image, "image/png")})
+    assert made.status_code == 200, made.text
+    assert server.job(made.json()["id"])["image"]
+    server.wait_status(made.json()["id"], "completed")
+    # The form's cap is the upload's, and a little for the other fields; JSON keeps its own.
+    over = server.client.post("/v1/videos", data={"prompt": "look", "model": PREVIEW},
+                              files={"input_reference": ("big.png", b"\0" * (MAX_UPLOAD_BYTES + MAX_BODY_BYTES),
+                                                         "image/png")})
+    assert str(MAX_UPLOAD_BYTES + MAX_BODY_BYTES) in openai_error(over, 413)["message"]
+    as_json = server.client.post("/v1/videos", json={"prompt": "look", "model": PREVIEW, "pad": "x" * len(image)})
+    openai_error(as_json, 413)
 
 
 def test_cancel_stops_a_running_video(server: Server) -> None:

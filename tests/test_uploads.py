@@ -171,6 +171,45 @@ def test_an_upload_no_job_used_is_swept_at_start_after_a_day(tmp_path: Path) -> 
         second.terminate()
 
 
+def test_two_identical_uploads_at_once_both_succeed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each save writes a temporary file, then renames it into place. Named per
+    # process, the two saves shared one: the first rename took it, and the
+    # second found nothing to rename (a 500). Both are held at the rename
+    # here, so they overlap every time.
+    import threading
+
+    from fastvideo_ui.jobs import uploads as uploads_module
+
+    store = uploads_module.UploadStore(tmp_path / "uploads")
+    real_replace = os.replace
+    both_written = threading.Barrier(2, timeout=30)
+
+    def replace_together(source: Any, target: Any) -> None:
+        both_written.wait()
+        real_replace(source, target)
+
+    monkeypatch.setattr(uploads_module.os, "replace", replace_together)
+    start = threading.Barrier(2, timeout=30)
+    results: list[Any] = []
+
+    def save() -> None:
+        start.wait()
+        try:
+            results.append(store.save(image_bytes()).id)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            results.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == 2 and all(isinstance(result, str) for result in results), results
+    assert results[0] == results[1]
+    assert [path.name for path in (tmp_path / "uploads").iterdir()] == [f"{results[0]}.png"]  # no temp left
+    assert hashlib.sha256((tmp_path / "uploads" / f"{results[0]}.png").read_bytes()).hexdigest() == results[0]
+
+
 def test_a_text_to_video_model_refuses_an_image(fastvideo: Callable[..., Any]) -> None:
     fake = fastvideo()
     image = upload(fake.server, image_bytes()).json()["id"]

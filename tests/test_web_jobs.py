@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from conftest import LONG, Server, card, wait_for
@@ -170,6 +171,21 @@ def test_batch_of_prompt_lines(server: Server, open_page: Callable[..., Page]) -
     expect(page.locator("job-card")).to_have_count(3)
     assert sorted(job["prompt"] for job in server.client.get("/api/jobs").json()) == [
         "first line", "second line", "third line"]
+
+
+@pytest.mark.browser
+def test_a_pasted_multi_line_prompt_is_sent_as_one_line(server: Server, open_page: Callable[..., Page]) -> None:
+    # The server refuses line breaks in a prompt (FastVideo echoes it where progress is read).
+    page = open_page(server)
+    dialog = open_create(page)
+    fill_small(page, "a fox\n  trotting through\n\nfresh snow\n")
+    dialog.locator("details.advanced summary").click()
+    page.fill("#cj-negative_prompt", "blurry\nlow quality")
+    page.uncheck("#cj-start")
+    dialog.get_by_role("button", name="Create").click()
+    expect(page.locator("job-card")).to_have_count(1)
+    job = only_job(server, "a fox trotting through fresh snow")
+    assert job["negative_prompt"] == "blurry low quality"
 
 
 def test_server_422_is_shown_at_its_field(server: Server, open_page: Callable[..., Page]) -> None:

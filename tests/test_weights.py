@@ -4,6 +4,7 @@ check first, cancel and resume, and delete."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 from conftest import PREVIEW, WAN, InProcessServer, Server, run_in_own_loop, wait_for
 from fake_hub import FakeHub
 
+from fastvideo_ui.weights.cache import weights_in_use
 from fastvideo_ui.weights.downloads import DownloadManager
 
 MB = 1024 * 1024
@@ -272,3 +274,123 @@ def test_a_server_closed_just_after_a_fetch_said_done_waits_for_that_fetch_to_ex
         hub.close()
     assert status == "done"
     assert left == "", f"after close: {left}"
+
+
+# -- what a delete removes, and fetches at once ----------------------------------------
+
+UMBRELLA = "org/umbrella-Diffusers"  # one hub repo, a model in each subfolder (FastVideo's org/repo/subfolder ids)
+
+
+def test_what_uses_a_repo_keeps_its_weights() -> None:
+    a, b = f"{UMBRELLA}/t2v-a", f"{UMBRELLA}/t2v-b"
+    # Deleting a's weights removes the repo: a job on b, its sibling, would lose its files.
+    blocked = weights_in_use(a, {"job-1": WAN, "job-2": b}, [])
+    assert blocked == f"job job-2 is running with {b}, whose weights are in the same repo {UMBRELLA}"
+    assert weights_in_use(a, {}, [WAN, b]) == (f"a download of {b}, whose weights are in the same repo {UMBRELLA} "
+                                               f"is under way (cancel it first)")
+    assert weights_in_use(a, {"job-3": a}, []) == "job job-3 is running with them"
+    assert weights_in_use(UMBRELLA, {"job-2": b}, []) is not None  # the repo's own id is in it too
+    assert weights_in_use(a, {"job-1": WAN, "job-4": "org/umbrella-Diffusers-2/t2v-a"}, [WAN]) is None
+
+
+def test_deleting_a_subfolder_models_weights_waits_for_its_siblings_download(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from fastvideo_ui.jobs import catalogue
+
+    a, b = f"{UMBRELLA}/t2v-a", f"{UMBRELLA}/t2v-b"
+    wan = catalogue.find_model(WAN)
+    assert wan is not None
+    for model_id in (a, b):
+        monkeypatch.setitem(catalogue._BY_ID, model_id, replace(wan, id=model_id, label=model_id))
+    files = {"t2v-a/model_index.json": b"{}", "t2v-a/a.bin": b"a" * MB,
+             "t2v-b/model_index.json": b"{}", "t2v-b/b.bin": b"b" * (24 * MB)}
+    hub = FakeHub({UMBRELLA: files}, rate=8 * MB)
+    use_hub(monkeypatch, hub, tmp_path)
+    server = InProcessServer(tmp_path / "data", []).start()
+    try:
+        def state(model_id: str) -> dict[str, Any]:
+            return next(m for m in server.client.get("/api/models").json() if m["id"] == model_id)["weights"]
+
+        server.client.post(download_path(a))
+        wait_for(lambda: state(a)["download"]["status"] == "done", timeout=60, what="a's download")
+        server.client.post(download_path(b))
+        refused = server.client.delete(f"/api/models/{a}/weights")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"] == (f"cannot delete the weights of {a}: a download of {b}, whose weights are "
+                                            f"in the same repo {UMBRELLA} is under way (cancel it first)")
+        assert state(a)["cached"]
+        wait_for(lambda: state(b)["download"]["status"] == "done", timeout=60, what="b's download")
+        # Once nothing uses the repo, deleting either model's weights frees both: they are one repo.
+        assert server.client.delete(f"/api/models/{a}/weights").status_code == 200
+        assert not state(a)["cached"] and not state(b)["cached"]
+    finally:
+        server.terminate()
+        server.client.close()
+        hub.close()
+
+
+def test_at_most_max_downloads_fetches_run_at_once_and_the_rest_wait_in_order(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    repos = {f"org/model-{n}": {"model_index.json": b"{}", "w.bin": bytes([n]) * (2 * MB)} for n in range(5)}
+    hub = FakeHub(repos, rate=4 * MB)
+    use_hub(monkeypatch, hub, tmp_path)
+    seen: list[dict[str, Any]] = []
+    most_at_once = [0]
+
+    async def fetch_all() -> dict[str, str]:
+        manager = DownloadManager(seen.append)  # the default: --max-downloads 2
+
+        def count(event: dict[str, Any]) -> None:
+            seen.append(event)
+            running = [d for d in manager.downloads.values() if d.status in ("starting", "downloading")]
+            most_at_once[0] = max(most_at_once[0], len(running))
+
+        manager.publish = count
+        started = [manager.start(model_id) for model_id in repos]
+        cancelled = await manager.cancel("org/model-4")  # still waiting: no process, no slot
+        assert cancelled is not None and cancelled.process is None
+        while any(download.active for download in started):
+            await asyncio.sleep(0.05)
+        await manager.close()
+        return {download.model_id: download.status for download in started}
+
+    try:
+        ended_as = run_in_own_loop(fetch_all(), timeout=120)
+    finally:
+        hub.close()
+    assert ended_as == {**{f"org/model-{n}": "done" for n in range(4)}, "org/model-4": "cancelled"}
+    assert most_at_once[0] == 2, seen
+    # The third and fourth were asked for while two ran: they said so, and then started in the order asked.
+    firsts = {}
+    for event in seen:
+        firsts.setdefault(event["model_id"], event["status"])
+    assert firsts == {"org/model-0": "starting", "org/model-1": "starting", "org/model-2": "waiting",
+                      "org/model-3": "waiting", "org/model-4": "waiting"}
+    launches = [event["model_id"] for event in seen if event["status"] == "starting"]
+    assert launches == [f"org/model-{n}" for n in range(4)]
+    fetched = [path.split("/")[2] for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path]
+    assert "model-4" not in fetched
+
+
+@pytest.mark.slow
+def test_a_job_waiting_for_a_download_slot_says_so(
+        fastvideo: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    other = "FastVideo/FastWan2.1-T2V-1.3B-Diffusers"
+    hub = FakeHub({WAN: {"model_index.json": b"{}", "transformer/a.safetensors": b"a" * MB},
+                   other: {"model_index.json": b"{}", "transformer/b.safetensors": b"b" * (400 * MB)}}, rate=10 * MB)
+    try:
+        use_hub(monkeypatch, hub, tmp_path)
+        fake = fastvideo("--gpus", "0,1", "--max-downloads", "1", online=True)
+        server = fake.server
+        assert server.client.post(download_path(other)).json()["status"] in ("starting", "downloading")
+        job = fake.create(prompt="waits its turn", start=True)
+        waiting = wait_for(lambda: (found := server.job(job["id"]))["phase"] == "waiting to download" and found,
+                           timeout=30, what="the job to wait for a download slot")
+        assert waiting["progress_msg"] == "waiting for a free download slot (--max-downloads)"
+        assert weights(server)["download"]["status"] == "waiting"
+        server.client.delete(download_path(other))  # the slot comes free
+        assert server.wait_status(job["id"], "completed", "failed", timeout=60)["status"] == "completed"
+    finally:
+        hub.close()

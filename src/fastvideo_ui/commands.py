@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .client import DEFAULT_SERVER, ApiError, Client, Job
+from .jobs.prompts import one_line
 
 
 def add_client_commands(commands: Any) -> None:
@@ -90,11 +91,14 @@ def run_client_command(args: argparse.Namespace, out: Console | None = None, err
 
 
 def _submit(client: Client, args: argparse.Namespace, out: Console) -> int:
-    body: dict[str, Any] = {"prompt": args.prompt, "start": not args.no_start}
+    # A prompt is one line (the server refuses line breaks): "$(cat prompt.txt)" still works.
+    body: dict[str, Any] = {"prompt": one_line(args.prompt), "start": not args.no_start}
     for name in ("num_inference_steps", "num_frames", "seed", "num_gpus", "guidance_scale", "fps",
                  "negative_prompt", "priority", "retry_on_oom", "webhook_url"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
+    if args.negative_prompt is not None:
+        body["negative_prompt"] = one_line(args.negative_prompt)
     if args.size:
         try:
             width, height = (int(part) for part in args.size.lower().split("x"))

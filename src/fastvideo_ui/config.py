@@ -63,6 +63,7 @@ class Settings:
     webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
     webhook_timeout_s: float = 10.0  # one post, connect to last byte
     webhook_posts_per_target: int = 2  # in flight at once to one receiver
+    max_downloads: int = 2  # weight fetches at once; the rest wait their turn
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -135,6 +136,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--affinity-wait", type=_number(float, "AFFINITY_WAIT"), default=_env("AFFINITY_WAIT", "0"),
                         metavar="S", help="how long past the time it would have started in a strict queue a job "
                                           "may still be passed by jobs whose model is already loaded (default 0)")
+    parser.add_argument("--max-downloads", type=_number(int, "MAX_DOWNLOADS"), default=_env("MAX_DOWNLOADS", "2"),
+                        metavar="N", help="model weight fetches at once; more wait their turn (default 2)")
     parser.add_argument("--metrics-public", action="store_true", default=_env("METRICS_PUBLIC") == "1",
                         help="serve /metrics without the API token (default: the token guards it, when one is set)")
     parser.add_argument("--stop-grace", type=_number(float, "STOP_GRACE"), default=_env("STOP_GRACE", "10"),
@@ -287,6 +290,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--stop-grace must be 0 or more")
     if args.affinity_wait < 0:
         raise SystemExit("--affinity-wait must be 0 or more")
+    if args.max_downloads < 1:
+        raise SystemExit("--max-downloads must be 1 or more")
     if args.max_queued < 1:
         raise SystemExit("--max-queued must be 1 or more")
     if args.max_sessions < 1:
@@ -367,5 +372,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_allow_networks=networks,
         webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff,
-        webhook_timeout_s=args.webhook_timeout, webhook_posts_per_target=args.webhook_posts_per_target, **kwargs,
+        webhook_timeout_s=args.webhook_timeout, webhook_posts_per_target=args.webhook_posts_per_target,
+        max_downloads=args.max_downloads, **kwargs,
     )

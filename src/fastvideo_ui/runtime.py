@@ -122,7 +122,7 @@ class Runtime:
                                settings.webhook_backoff_s, policy, settings.webhook_timeout_s,
                                settings.webhook_posts_per_target)
         scheduler.job_listeners.append(sender.observe)
-        downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD))
+        downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD), max_running=settings.max_downloads)
         scheduler.supervisor.fetch_weights = downloads.ensure
         sessions = None
         if settings.api_token:

@@ -13,6 +13,11 @@ from starlette.responses import JSONResponse
 from starlette.types import Send
 
 
+def openai_path(path: str) -> bool:
+    """Whether a path is the OpenAI-style API's, whose clients read errors in OpenAI's shape."""
+    return path == "/v1" or path.startswith("/v1/")
+
+
 async def send_json_error(send: Send, status: int, detail: str, *headers: tuple[bytes, bytes],
                           openai_shape: bool = False) -> None:
     """`{"detail": ...}` with this status, in FastAPI's error shape; for the

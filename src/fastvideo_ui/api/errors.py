@@ -7,13 +7,16 @@ import math
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from ..jobs.params import InvalidParams
 from ..jobs.service import NotInQueue, NotQueued, QueueFull
 from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
+from .asgi import openai_path
 from .video_shape import OpenAIError
 
 
@@ -56,11 +59,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = validation_detail(exc.errors())
-        if request.url.path.startswith("/v1/"):  # OpenAI's shape, for OpenAI's clients
+        if openai_path(request.url.path):  # OpenAI's shape, for OpenAI's clients
             first = detail[0]
             param = ".".join(str(part) for part in first["loc"][1:]) or None
             return OpenAIError(400, f"{param}: {first['msg']}", param, "invalid_value").response()
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        """Starlette's own answers (a body too large as it is read, a form or
+        JSON it cannot parse) in OpenAI's shape under /v1."""
+        if not openai_path(request.url.path):
+            return await http_exception_handler(request, exc)
+        response = OpenAIError(exc.status_code, str(exc.detail)).response()
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(OpenAIError)
     async def _openai(_request: Request, exc: OpenAIError) -> JSONResponse:

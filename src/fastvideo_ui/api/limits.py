@@ -7,7 +7,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .asgi import send_json_error
+from ..jobs.uploads import MAX_UPLOAD_BYTES
+from .asgi import openai_path, send_json_error
 
 # A create body is a few hundred bytes; two 10,000-character prompts in 4-byte
 # UTF-8 are 80 KB. Nothing legitimate comes near this.
@@ -15,7 +16,10 @@ MAX_BODY_BYTES = 256 * 1024
 # Routes that take a file: the MP4 whose settings are read back is spooled to
 # disk as it arrives, never held whole in memory.
 MAX_BODY_BYTES_FOR = {"/api/media/settings": 1024 * 1024 * 1024,
-                      "/api/uploads": 32 * 1024 * 1024 + 64 * 1024}  # jobs.uploads.MAX_UPLOAD_BYTES, and a form
+                      "/api/uploads": MAX_UPLOAD_BYTES + 64 * 1024}  # an image, and a form around it
+# Routes that take a file only in a multipart form: OpenAI's create sends its
+# input_reference image there, beside fields a JSON body would carry.
+MAX_FORM_BYTES_FOR = {"/v1/videos": MAX_UPLOAD_BYTES + MAX_BODY_BYTES}
 
 
 def _too_large_detail(max_bytes: int) -> str:
@@ -32,19 +36,29 @@ class _TooLarge(HTTPException):
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES,
-                 max_bytes_for: dict[str, int] | None = None) -> None:
+                 max_bytes_for: dict[str, int] | None = None, max_form_bytes_for: dict[str, int] | None = None) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.max_bytes_for = MAX_BODY_BYTES_FOR if max_bytes_for is None else max_bytes_for
+        self.max_form_bytes_for = MAX_FORM_BYTES_FOR if max_form_bytes_for is None else max_form_bytes_for
+
+    def _max_bytes(self, path: str, headers: Headers) -> int:
+        if path in self.max_form_bytes_for:
+            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type == "multipart/form-data":
+                return self.max_form_bytes_for[path]
+        return self.max_bytes_for.get(path, self.default_max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self.max_bytes_for.get(scope["path"], self.default_max_bytes)
-        declared = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        max_bytes = self._max_bytes(scope["path"], headers)
+        openai_shape = openai_path(scope["path"])
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            await self._refuse(send, max_bytes)
+            await self._refuse(send, max_bytes, openai_shape)
             return
         received = 0
         started = False
@@ -69,7 +83,7 @@ class BodySizeLimit:
         except _TooLarge:
             if started:
                 raise
-            await self._refuse(send, max_bytes)
+            await self._refuse(send, max_bytes, openai_shape)
 
-    async def _refuse(self, send: Send, max_bytes: int) -> None:
-        await send_json_error(send, 413, _too_large_detail(max_bytes))
+    async def _refuse(self, send: Send, max_bytes: int, openai_shape: bool) -> None:
+        await send_json_error(send, 413, _too_large_detail(max_bytes), openai_shape=openai_shape)

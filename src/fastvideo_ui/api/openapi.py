@@ -67,6 +67,7 @@ def openai_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """/v1's errors, in OpenAI's shape."""
     described = {400: "a field breaks a rule (`param` names it)", 401: "no valid API token (only when one is set)",
                  404: "no such video, or it has no such file yet", 409: "the video's state does not allow this",
+                 413: "the body is over its cap: 256 KiB as JSON, a form with its image 32 MiB more",
                  429: "the queue is full, or this address sent too many wrong tokens"}
     return {code: {"model": OpenAIErrorBody, "description": described[code]} for code in codes}
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .asgi import send_json_error
+from .asgi import openai_path, send_json_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -70,16 +70,17 @@ class BrowserGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        openai_shape = openai_path(scope["path"])
         host = headers.get("host")
         if host is not None and not self.hosts.allows(host):
             await send_json_error(send, 400, f"Host {host_name(host)!r} is not one this server answers to "
                                      f"(a defence against DNS rebinding); start it with --allowed-host "
-                                     f"{host_name(host)} if that name is yours")
+                                     f"{host_name(host)} if that name is yours", openai_shape=openai_shape)
             return
         if scope["method"] not in SAFE_METHODS:
             problem = self._cross_site(headers, scope)
             if problem:
-                await send_json_error(send, 403, problem)
+                await send_json_error(send, 403, problem, openai_shape=openai_shape)
                 return
         await self.app(scope, receive, send)
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 from fastapi import HTTPException
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from ..jobs.prompts import prompt_problem
+
 MAX_PROMPT_CHARS = 10_000
 MAX_SEED = 2**32 - 1
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
@@ -52,7 +54,20 @@ class CreateJobRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
-        return value
+        return one_line_only(value)
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative_prompt_is_one_line(cls, value: str | None) -> str | None:
+        return value if value is None else one_line_only(value)
+
+
+def one_line_only(value: str) -> str:
+    """A prompt, or ValueError: FastVideo echoes it where progress is read (jobs/prompts.py)."""
+    problem = prompt_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 class MoveRequest(BaseModel):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse
 
-from ..jobs.catalogue import ModelSpec, Range, find_model
+from ..jobs.catalogue import ModelSpec, Range, check_params, find_model
 from ..jobs.params import InvalidParams
 
 if TYPE_CHECKING:
@@ -21,11 +22,19 @@ _STATUS = {"pending": "queued", "queued": "queued", "running": "in_progress", "c
            "failed": "failed", "stopped": "failed"}
 
 
+def printable(text: str) -> str:
+    """`text`, with a lone surrogate (which JSON may carry but UTF-8 cannot)
+    written as its escape `\\ud800`, so echoing a client's field name never
+    breaks the answer."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class OpenAIError(Exception):
     """An answer in OpenAI's error shape."""
 
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
                  kind: str = "invalid_request_error") -> None:
+        message, param = printable(message), None if param is None else printable(param)
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
 
@@ -97,10 +106,16 @@ def frames_for(spec: ModelSpec, seconds: Any, fps: int) -> int:
     """Seconds of video at `fps`, as the nearest frame count the model takes."""
     try:
         value = float(seconds)
+    except OverflowError:  # an integer past a float's range: out of range below
+        value = math.inf
     except (TypeError, ValueError):
         raise InvalidParams([("seconds", f"must be a number of seconds, such as 4, not {seconds!r}")]) from None
     if not 0 < value <= MAX_SECONDS:  # also refuses NaN
         raise InvalidParams([("seconds", f"must be more than 0 and at most {MAX_SECONDS:g}")])
+    # The frame count is only as good as the fps it is counted at.
+    problems = check_params(spec, {"fps": fps}, None)
+    if problems:
+        raise InvalidParams([(problem.field, problem.message) for problem in problems])
     return _nearest_frames(value * fps, spec.limits["num_frames"])
 
 

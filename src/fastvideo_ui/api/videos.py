@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from ..jobs.params import InvalidParams
@@ -28,7 +29,7 @@ from ..jobs.uploads import UploadRefused
 from ..runtime import Runtime
 from .jobs import _inside, _job_id, runtime_of
 from .openapi import openai_errors
-from .schemas import MAX_PROMPT_CHARS, CreateJobRequest
+from .schemas import MAX_PROMPT_CHARS, CreateJobRequest, one_line_only
 from .video_shape import OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
 
 router = APIRouter(prefix="/v1/videos", tags=["openai"], responses=openai_errors(401, 429))
@@ -87,7 +88,7 @@ class VideoDeleted(BaseModel):
 
 
 class RemixRequest(BaseModel):
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: Annotated[str, AfterValidator(one_line_only)] = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
 
 
 def _video(runtime: Runtime, job_id: str) -> dict[str, Any]:
@@ -102,6 +103,10 @@ async def _create_body(request: Request) -> dict[str, Any]:
             form = await request.form(max_files=1, max_fields=100)
         except MultiPartException as exc:
             raise OpenAIError(400, f"the body is not a valid form: {exc.message}") from None
+        except HTTPException as exc:  # how Starlette raises a MultiPartException inside an app
+            if exc.status_code != 400:
+                raise
+            raise OpenAIError(400, f"the body is not a valid form: {exc.detail}") from None
         try:
             fields: dict[str, Any] = {key: value for key, value in form.items() if isinstance(value, str)}
             reference = form.get("input_reference")
@@ -116,6 +121,8 @@ async def _create_body(request: Request) -> dict[str, Any]:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as exc:
         raise OpenAIError(400, f"the body is not JSON ({exc}); send JSON or multipart/form-data") from None
+    except RecursionError:  # Python's parser gives up some thousand levels down; a video is one level
+        raise OpenAIError(400, "the body nests arrays or objects too deeply; a video is one flat object") from None
     if not isinstance(body, dict):
         raise OpenAIError(400, "the body must be a JSON object")
     return body
@@ -145,7 +152,7 @@ def _checked(fields: dict[str, Any], prompt: str, model_id: str) -> CreateJobReq
         raise OpenAIError(400, f"{param}: {error['msg']}", param, "invalid_value") from None
 
 
-@router.post("", response_model=Video, responses=openai_errors(400, 404, 429))
+@router.post("", response_model=Video, responses=openai_errors(400, 404, 413, 429))
 async def create_video(request: Request) -> JSONResponse:
     runtime = runtime_of(request)
     body = await _create_body(request)
@@ -202,7 +209,7 @@ async def delete_video(request: Request, video_id: str) -> JSONResponse:
     return JSONResponse({"id": job_id, "object": "video.deleted", "deleted": True})
 
 
-@router.post("/{video_id}/remix", response_model=Video, responses=openai_errors(400, 404, 429))
+@router.post("/{video_id}/remix", response_model=Video, responses=openai_errors(400, 404, 413, 429))
 async def remix_video(request: Request, video_id: str, body: RemixRequest) -> JSONResponse:
     runtime = runtime_of(request)
     with _as_openai_errors(video_id, renamed={"model_id": "model"}):

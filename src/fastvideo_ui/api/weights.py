@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ..jobs.catalogue import ModelSpec, find_model
 from ..runtime import Runtime
-from ..weights.cache import cached_weights, delete_weights
+from ..weights.cache import cached_weights, delete_weights, weights_in_use
 from .openapi import ErrorBody, errors
 
 router = APIRouter(prefix="/api/models", tags=["weights"], responses=errors(401, 429))
@@ -19,7 +19,8 @@ router = APIRouter(prefix="/api/models", tags=["weights"], responses=errors(401,
 
 class DownloadState(BaseModel):
     model_id: str
-    status: str = Field(description="starting, downloading, done, failed or cancelled")
+    status: str = Field(description="waiting (for a free slot: --max-downloads), starting, downloading, done, "
+                                    "failed or cancelled")
     bytes_done: int
     bytes_total: int | None
     rate_bytes_per_s: int | None
@@ -98,8 +99,11 @@ async def cancel_download(request: Request, model_id: str) -> Any:
 
 
 @router.delete("/{model_id:path}/weights", response_model=Deleted,
-               responses={**errors(404), 409: {"model": ErrorBody, "description": "a worker or a download uses them"}})
+               responses={**errors(404), 409: {"model": ErrorBody, "description": "a job or a download uses the repo"}})
 async def remove_weights(request: Request, model_id: str) -> Any:
+    """Delete the model's weights from the cache: its whole hub repo, so for an
+    `org/repo/subfolder` id the sibling subfolders' models lose theirs too.
+    Refused while a job runs with, or a download fetches, any model of that repo."""
     runtime = runtime_of(request)
     refused = _no_weights(model_id)
     if refused is not None:
@@ -112,12 +116,9 @@ async def remove_weights(request: Request, model_id: str) -> Any:
 
 
 def _in_use(runtime: Runtime, model_id: str) -> str | None:
-    if runtime.downloads.active(model_id):
-        return "a download of them is running (cancel it first)"
-    # An idle worker that keeps the model loaded holds it in memory, not on disk:
+    # A running job may still be fetching, or loading, the weights. An idle
+    # worker that keeps the model loaded holds it in memory, not on disk:
     # deleting the files leaves it able to run the model's next job.
-    for job_id in runtime.store.running_ids():
-        row = runtime.store.get(job_id)
-        if row is not None and row.model_id == model_id:
-            return f"job {job_id} is running with them"
-    return None
+    running = {job_id: row.model_id for job_id in runtime.store.running_ids()
+               if (row := runtime.store.get(job_id)) is not None}
+    return weights_in_use(model_id, running, runtime.downloads.active_models())

@@ -105,6 +105,7 @@ class FastVideoBackend:
         assert self.generator is not None, "load() first"
         self.reporter = reporter
         self.parser.reset()
+        self.parser.expect_echo_of(request.prompt, request.negative_prompt)
         self.gpu_worker_signalled = False
         self.phase = "starting"
         reporter.phase("starting")

@@ -12,6 +12,11 @@ checkpoint shards: ..." is not one. A date, or "1/2" inside an echoed prompt,
 is not progress. LTX-2 draws its bar on every rank, so a step never goes back
 within one bar.
 
+FastVideo echoes the prompt. The API refuses control characters in prompts
+(jobs/prompts.py), so an echo stays on its one log line; for a job stored
+before that rule, each line of its prompts after the first is told apart
+(`expect_echo_of`) and never read as progress.
+
 It also keeps what a failing GPU worker logs ("Worker N hit an exception:"
 and its traceback): FastVideo's parent only learns "Forward execution thread
 failed", and the real cause (a CUDA out-of-memory, say) is in that text.
@@ -39,6 +44,7 @@ _TQDM = re.compile(
 _WORKER_PREFIX = re.compile(r"^(?:\x1b\[[\d;]*m)?\(Worker pid=\d+\)(?:\x1b\[[\d;]*m)? ?")
 _WORKER_ERROR = re.compile(r"^Worker (?P<rank>\d+) hit an exception: ?(?P<text>.*)$")
 MAX_ERROR_LINES = 400
+_RECORD_END = re.compile(r"\r\n|\r|\n")  # tqdm ends its records with "\r", logs with "\n"
 _STAGE_START = re.compile(r"^\[(?P<key>\w+)(?:\|(?P<cls>\w+))?\] Starting execution")
 
 _STAGE_PHASES = (
@@ -81,7 +87,7 @@ def clock_seconds(text: str) -> float | None:
 
 def parse_bar(record: str) -> Step | None:
     match = _TQDM.match(record)
-    if not match:
+    if not match or _LOG_LINE.search(record):  # a log line (a prompt's echo among them) is never a bar
         return None
     if match["desc"] and "denois" not in match["desc"].lower():
         return None
@@ -126,18 +132,27 @@ class OutputParser:
         self.worker_error: str | None = None  # what the last failing GPU worker logged
         self._error_lines: list[str] | None = None  # collecting one now
         self._error_head = ""  # the log head its lines repeat
+        self._echoes: frozenset[str] = frozenset()  # lines of this generation's prompts that start a record
 
     def reset(self) -> None:
-        """A new generation (or load) starts: forget the last one's phase and errors."""
+        """A new generation (or load) starts: forget the last one's phase, errors and prompts."""
         self.phase = None
         self._stage_logging_seen = False
         self._last_step = (0, 0)
         self.worker_error = None
         self._error_lines = None
+        self._echoes = frozenset()
+
+    def expect_echo_of(self, *texts: str | None) -> None:
+        """This generation's prompts: a record that is one of their later lines
+        (after a "\r", or after a "\n" and the log head FastVideo repeats) is
+        the prompt's text, never a bar, a stage or an error."""
+        self._echoes = frozenset(line.strip() for text in texts if text
+                                 for line in _RECORD_END.split(text)[1:] if line.strip())
 
     def feed(self, text: str) -> list[Step | Phase]:
         events: list[Step | Phase] = []
-        records = re.split(r"\r\n|\r|\n", self._pending + text)
+        records = _RECORD_END.split(self._pending + text)
         self._pending = records.pop()
         for number, record in enumerate(records):
             if number == 0 and record == self._parsed_pending:
@@ -151,6 +166,8 @@ class OutputParser:
 
     def _parse(self, record: str, events: list[Step | Phase]) -> None:
         record = _WORKER_PREFIX.sub("", record)
+        if self._echoes and self._is_echo(record):
+            return
         if self._collect_error(record):
             return
         phase = parse_phase(record)
@@ -169,6 +186,10 @@ class OutputParser:
             if step is not None and not self._goes_back(step):
                 self._last_step = (step.index, step.total)
                 events.append(step)
+
+    def _is_echo(self, record: str) -> bool:
+        match = _LOG_LINE.search(record)
+        return (match["message"] if match else record).strip() in self._echoes
 
     def _goes_back(self, step: Step) -> bool:
         last_index, last_total = self._last_step

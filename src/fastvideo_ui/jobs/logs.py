@@ -100,7 +100,10 @@ class LogBook:
                 stop = index.offsets[end_line] if end_line < total else index.indexed_to
             handle.seek(start)
             data = handle.read(stop - start)
-        return data.decode("utf-8", errors="replace").splitlines(), total
+        # "\n" only, as the index counts lines: splitlines() also breaks at \r,
+        # \x1c-\x1e, \x85, U+2028 and U+2029, which a line may hold. The data
+        # ends with a "\n", hence the empty last part.
+        return data.decode("utf-8", errors="replace").split("\n")[:-1], total
 
     @staticmethod
     def _extend_index(handle, index: _LineIndex, size: int) -> None:  # type: ignore[no-untyped-def]

@@ -244,7 +244,10 @@ class RunSupervisor:
                                                   f"fetching them first")
             done = download.bytes_total is not None and download.status == "done"
             fraction = download.bytes_done / download.bytes_total if download.bytes_total else 0.0
-            fields = {"phase": "downloading", "progress_msg": f"downloading {download.amounts()}",
+            waiting = download.status == "waiting"  # other models' fetches hold every slot
+            fields = {"phase": "waiting to download" if waiting else "downloading",
+                      "progress_msg": "waiting for a free download slot (--max-downloads)" if waiting
+                      else f"downloading {download.amounts()}",
                       "progress": round(100.0 * min(fraction, 1.0), 1),
                       "eta_seconds": download.as_json()["eta_seconds"]}
             if done:

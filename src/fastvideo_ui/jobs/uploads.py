@@ -9,10 +9,12 @@ deleted when the last job that refers to it is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +100,17 @@ class UploadStore:
         target = self.path(upload_id)
         if not target.exists():
             self.directory.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f"{target.name}.{os.getpid()}.part")
-            partial.write_bytes(png)
-            os.replace(partial, target)
+            # A name of its own per save: two saves of one picture at once each
+            # rename their own file into place (the same bytes, atomically).
+            fd, partial = tempfile.mkstemp(dir=self.directory, prefix=f".{upload_id}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(png)
+                os.replace(partial, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+                raise
         else:
             os.utime(target)  # uploaded again: its grace period starts again
         return Upload(upload_id, width, height, len(png), source)

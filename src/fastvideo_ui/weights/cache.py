@@ -13,6 +13,7 @@ import fnmatch
 import json
 import os
 import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,25 @@ def _snapshot(folder: Path, subfolder: str | None) -> Path | None:
     except (OSError, ValueError, KeyError, TypeError):
         return snapshot
     return snapshot if all((snapshot / name).exists() for name in listed if wanted(name, subfolder)) else None
+
+
+def weights_in_use(model_id: str, running: Mapping[str, str], fetching: Iterable[str]) -> str | None:
+    """Why deleting `model_id`'s weights must wait, or None. Deleting removes
+    its whole repo, so an `org/repo/subfolder` model's siblings lose theirs
+    too: what counts is any job (`running`: job id -> model id) or fetch of a
+    model in the same repo."""
+    repo = split_model_id(model_id)[0]
+
+    def named(other: str) -> str:
+        return "them" if other == model_id else f"{other}, whose weights are in the same repo {repo}"
+
+    for other in fetching:
+        if split_model_id(other)[0] == repo:
+            return f"a download of {named(other)} is under way (cancel it first)"
+    for job_id, other in running.items():
+        if split_model_id(other)[0] == repo:
+            return f"job {job_id} is running with {named(other)}"
+    return None
 
 
 def delete_weights(cache: Path, model_id: str) -> int:

@@ -1,7 +1,11 @@
 """Downloads of model weights ahead of a job: one child process per model
 (weights/fetch.py), its progress turned into rate and ETA and published as
 `download` events; cancel kills it. What it had fetched stays in the cache,
-the file it was in the middle of included, so starting again resumes."""
+the file it was in the middle of included, so starting again resumes.
+
+At most `max_running` fetches run at once (--max-downloads): each takes a
+share of the same link and disk, and a burst of first jobs on new models
+started them all together. The rest wait their turn in order, as `waiting`."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from .cache import cached_weights, hub_cache_dir, repo_dir
 
 log = logging.getLogger("fastvideo_ui.weights")
 RATE_WINDOW_S = 5.0
+MAX_DOWNLOADS = 2  # fetches at once (--max-downloads)
 OFFLINE_VALUES = ("1", "on", "yes", "true")  # how huggingface_hub reads HF_HUB_OFFLINE
 
 
@@ -31,7 +36,7 @@ class WeightsUnavailable(Exception):
 class Download:
     def __init__(self, model_id: str) -> None:
         self.model_id = model_id
-        self.status = "starting"  # starting, downloading, done, failed, cancelled
+        self.status = "starting"  # waiting (for a slot), starting, downloading, done, failed, cancelled
         self.bytes_done = 0
         self.bytes_total: int | None = None
         self.error: str | None = None
@@ -44,7 +49,7 @@ class Download:
 
     @property
     def active(self) -> bool:
-        return self.status in ("starting", "downloading")
+        return self.status in ("waiting", "starting", "downloading")
 
     def record(self, done: int) -> None:
         now = time.monotonic()
@@ -79,10 +84,15 @@ class Download:
 
 
 class DownloadManager:
-    def __init__(self, publish: Callable[[dict[str, Any]], None], cache: Callable[[], Path] = hub_cache_dir) -> None:
+    def __init__(self, publish: Callable[[dict[str, Any]], None], cache: Callable[[], Path] = hub_cache_dir,
+                 max_running: int = MAX_DOWNLOADS) -> None:
         self.publish = publish
         self.cache = cache
+        self.max_running = max_running
         self.downloads: dict[str, Download] = {}
+        self._waiting: deque[Download] = deque()  # for a slot, in the order they were asked for
+        self._running = 0  # fetches holding a slot, from their launch to their task's end
+        self._closing = False
 
     def state(self, model_id: str) -> dict[str, Any] | None:
         download = self.downloads.get(model_id)
@@ -92,21 +102,48 @@ class DownloadManager:
         download = self.downloads.get(model_id)
         return download is not None and download.active
 
+    def active_models(self) -> list[str]:
+        """The models whose weights are being fetched, or wait for a slot to be."""
+        return [model_id for model_id, download in self.downloads.items() if download.active]
+
     def start(self, model_id: str) -> Download:
-        """Start fetching, or the download already under way."""
+        """Start fetching (or queue the fetch for a free slot), or the download already under way."""
         current = self.downloads.get(model_id)
         if current is not None and current.active:
             return current
         download = Download(model_id)
         self.downloads[model_id] = download
-        download.task = asyncio.create_task(self._run(download), name=f"download {model_id}")
+        if self._running < self.max_running and not self._waiting:
+            self._launch(download)
+        else:
+            download.status = "waiting"
+            self._waiting.append(download)
         self.publish(download.as_json())
         return download
+
+    def _launch(self, download: Download) -> None:
+        self._running += 1
+        download.status = "starting"
+        download.task = asyncio.create_task(self._run(download), name=f"download {download.model_id}")
+
+    def _launch_waiting(self) -> None:
+        """A slot came free: the longest-waiting fetches take it."""
+        while self._waiting and self._running < self.max_running and not self._closing:
+            download = self._waiting.popleft()
+            self._launch(download)
+            self.publish(download.as_json())
+            download.changed.set()
 
     async def cancel(self, model_id: str) -> Download | None:
         download = self.downloads.get(model_id)
         if download is None or not download.active:
             return None
+        if download.status == "waiting":  # no process yet, and no slot to give back
+            self._waiting.remove(download)
+            download.status, download.finished_at = "cancelled", time.time()
+            self.publish(download.as_json())
+            download.changed.set()
+            return download
         download.status = "cancelled"
         if download.process is not None and download.process.returncode is None:
             download.process.kill()
@@ -144,6 +181,7 @@ class DownloadManager:
         """Cancel what is under way, and wait for every fetch process to be
         gone, one that has already said done or failed included: none outlives
         the server (or its event loop, which must reap it)."""
+        self._closing = True  # a slot freed now starts nothing
         for model_id in list(self.downloads):
             await self.cancel(model_id)
         finishing = [d for d in self.downloads.values() if d.task is not None and not d.task.done()]
@@ -158,6 +196,8 @@ class DownloadManager:
             download.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "fastvideo_ui.weights.fetch", download.model_id, env=child_environment(),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            if download.status == "cancelled":  # while the process was being started: cancel found none to kill
+                download.process.kill()
             assert download.process.stdout is not None
             stderr = asyncio.create_task(download.process.stderr.read())  # type: ignore[union-attr]
             async for line in download.process.stdout:
@@ -177,6 +217,8 @@ class DownloadManager:
                      f" ({download.error})" if download.error else "")
             self.publish(download.as_json())
             download.changed.set()
+            self._running -= 1
+            self._launch_waiting()
 
     def _apply(self, download: Download, line: bytes) -> None:
         try:

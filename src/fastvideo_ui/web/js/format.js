@@ -21,6 +21,7 @@ export function bytes(count) {
 export function weightsText(weights) {
   if (!weights) return "";
   const download = weights.download;
+  if (download && download.status === "waiting") return "Weights: waiting for another download to finish";
   if (download && (download.status === "starting" || download.status === "downloading")) {
     const total = download.bytes_total ? ` / ${bytes(download.bytes_total)}` : "";
     const rate = download.rate_bytes_per_s ? `, ${bytes(download.rate_bytes_per_s)}/s` : "";
@@ -101,4 +102,16 @@ export function randomSeed() {
   const value = new Uint32Array(1);
   crypto.getRandomValues(value);
   return value[0];
+}
+
+// The line breaks a prompt may be pasted with (jobs/prompts.py's list): the
+// server takes a prompt as one line, since FastVideo echoes it where progress is read.
+const LINE_BREAK = /\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*/g;
+
+export function promptLines(text) {
+  return text.split(LINE_BREAK).map((line) => line.trim()).filter(Boolean);
+}
+
+export function oneLine(text) {
+  return text.replace(LINE_BREAK, " ").trim();
 }

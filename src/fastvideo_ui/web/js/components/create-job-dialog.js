@@ -6,7 +6,7 @@
 
 import { api, ApiError } from "../api.js";
 import { loadModels, modelById } from "../catalogue.js";
-import { plural, randomSeed, weightsText } from "../format.js";
+import { oneLine, plural, promptLines, randomSeed, weightsText } from "../format.js";
 import { live } from "../live.js";
 import { announce, h } from "../ui.js";
 
@@ -17,6 +17,7 @@ const FLAGS = ["dit_layerwise_offload", "dit_cpu_offload", "text_encoder_cpu_off
 // FastVideo turns these off while dit_layerwise_offload is on (the server refuses them then).
 const OVERRIDDEN_BY_LAYERWISE = ["dit_cpu_offload", "use_fsdp_inference"];
 const MAX_BATCH = 100;
+const DOWNLOADING = ["waiting", "starting", "downloading"]; // a download that can be cancelled
 
 function field(name, label, control, hint = "") {
   control.id ||= `cj-${name}`;
@@ -194,7 +195,7 @@ export class CreateJobDialog extends HTMLElement {
     this.weights.hidden = !weights;
     if (!weights) return;
     this.weightsLine.textContent = weightsText(weights);
-    const running = weights.download && ["starting", "downloading"].includes(weights.download.status);
+    const running = weights.download && DOWNLOADING.includes(weights.download.status);
     this.weightsButton.textContent = running ? "Cancel download" : "Download weights";
     this.weightsButton.hidden = Boolean(weights.cached) && !running;
   }
@@ -213,7 +214,7 @@ export class CreateJobDialog extends HTMLElement {
   async toggleDownload() {
     const model = modelById(this.modelSelect.value);
     if (!model || !model.weights) return;
-    const running = model.weights.download && ["starting", "downloading"].includes(model.weights.download.status);
+    const running = model.weights.download && DOWNLOADING.includes(model.weights.download.status);
     try {
       const state = running ? await api.cancelDownload(model.id) : await api.download(model.id);
       this.downloadChanged(state);
@@ -384,7 +385,7 @@ export class CreateJobDialog extends HTMLElement {
       if (text !== "") out[name] = Number(text);
       else if (this.control(name).validity.badInput) out[name] = this.control(name).value;
     }
-    out.negative_prompt = this.control("negative_prompt").value;
+    out.negative_prompt = oneLine(this.control("negative_prompt").value);
     for (const name of FLAGS) {
       if (!this.control(name).disabled) out[name] = this.control(name).checked;
     }
@@ -398,10 +399,11 @@ export class CreateJobDialog extends HTMLElement {
     const base = this.body();
     const mode = this.batchMode.value;
     if (mode === "lines") {
-      const lines = base.prompt.split("\n").map((line) => line.trim()).filter(Boolean);
+      const lines = promptLines(base.prompt);
       if (!lines.length) return [base]; // let the server name the empty prompt
       return lines.map((prompt) => ({ ...base, prompt }));
     }
+    base.prompt = oneLine(base.prompt); // a pasted multi-line prompt is one prompt
     if (mode === "seeds") {
       const count = Number(this.batchCount.value);
       if (!Number.isInteger(count) || count < 2 || count > MAX_BATCH) {
