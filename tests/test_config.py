@@ -62,3 +62,17 @@ def test_ray_without_ray_installed_says_how_to_get_it(tmp_path: Path, monkeypatc
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
     with pytest.raises(SystemExit, match=r"pip install 'fastvideo-ui\[ray\]'"):
         settings("--data-dir", str(tmp_path), "--ray", "auto")
+
+
+def test_the_memory_limits_come_from_their_flags_or_the_environment(tmp_path: Path) -> None:
+    assert settings("--data-dir", str(tmp_path)).max_mp4_boxes == 10_000
+    assert settings("--data-dir", str(tmp_path), "--max-mp4-boxes", "500").max_mp4_boxes == 500
+    assert settings("--data-dir", str(tmp_path), FASTVIDEO_UI_MAX_MP4_BOXES="700").max_mp4_boxes == 700
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--max-mp4-boxes", "10"], "--max-mp4-boxes must be 100 or more"),
+])
+def test_memory_limits_out_of_bounds_are_refused(tmp_path: Path, flags: list[str], words: str) -> None:
+    with pytest.raises(SystemExit, match=words):
+        settings("--data-dir", str(tmp_path), *flags)

@@ -47,6 +47,7 @@ class Settings:
     webhook_allow_local: bool = False  # post to loopback and link-local addresses too
     webhook_attempts: int = 8
     webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
+    max_mp4_boxes: int = 10_000  # boxes the MP4 settings reader walks in one file
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -149,6 +150,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         default=_env("WEBHOOK_BACKOFF", "5"), metavar="S",
                         help="seconds before a failed delivery's second try, doubled for each after (default 5: "
                              "eight tries span about ten minutes)")
+    parser.add_argument("--max-mp4-boxes", type=_number(int, "MAX_MP4_BOXES"), default=_env("MAX_MP4_BOXES", "10000"),
+                        metavar="N", help="boxes the MP4 settings reader walks in one file before it gives up; "
+                                          "a file this tool made has a few dozen (default 10000)")
     parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE") in ("1", "true", "yes"),
                         help="log more")
 
@@ -228,6 +232,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-attempts must be 1 or more")
     if not args.webhook_backoff >= 0:
         raise SystemExit("--webhook-backoff must be 0 or more")
+    if args.max_mp4_boxes < 100:
+        raise SystemExit("--max-mp4-boxes must be 100 or more: an MP4 this tool made has a few dozen boxes")
     if args.ray is not None:
         _check_ray(args.ray, args.gpus)
     shared = Path(args.ray_shared_dir).expanduser().resolve() if args.ray_shared_dir else None
@@ -274,5 +280,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
         max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
-        webhook_backoff_s=args.webhook_backoff, **kwargs,
+        webhook_backoff_s=args.webhook_backoff, max_mp4_boxes=args.max_mp4_boxes, **kwargs,
     )
