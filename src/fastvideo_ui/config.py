@@ -48,6 +48,7 @@ class Settings:
     webhook_attempts: int = 8
     webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
     max_mp4_boxes: int = 10_000  # boxes the MP4 settings reader walks in one file
+    event_replay_bytes: int = 64 * 1024 * 1024  # the SSE replay ring's frames, at most
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -153,11 +154,16 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-mp4-boxes", type=_number(int, "MAX_MP4_BOXES"), default=_env("MAX_MP4_BOXES", "10000"),
                         metavar="N", help="boxes the MP4 settings reader walks in one file before it gives up; "
                                           "a file this tool made has a few dozen (default 10000)")
+    parser.add_argument("--event-replay-bytes", type=_number(int, "EVENT_REPLAY_BYTES"),
+                        default=_env("EVENT_REPLAY_BYTES", str(64 * 1024 * 1024)), metavar="BYTES",
+                        help="the most the event stream keeps for clients that resume (and a quarter of it, the "
+                             "most one client may fall behind before it is dropped to resume) (default 64 MiB)")
     parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE") in ("1", "true", "yes"),
                         help="log more")
 
 
 MIN_TOKEN_CHARS = 16
+MIN_EVENT_REPLAY_BYTES = 1024 * 1024
 TOKEN_ADVICE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -234,6 +240,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-backoff must be 0 or more")
     if args.max_mp4_boxes < 100:
         raise SystemExit("--max-mp4-boxes must be 100 or more: an MP4 this tool made has a few dozen boxes")
+    if args.event_replay_bytes < MIN_EVENT_REPLAY_BYTES:
+        raise SystemExit(f"--event-replay-bytes must be at least {MIN_EVENT_REPLAY_BYTES} (1 MiB): one job's event "
+                         f"can be 80 KB")
     if args.ray is not None:
         _check_ray(args.ray, args.gpus)
     shared = Path(args.ray_shared_dir).expanduser().resolve() if args.ray_shared_dir else None
@@ -280,5 +289,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
         max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
-        webhook_backoff_s=args.webhook_backoff, max_mp4_boxes=args.max_mp4_boxes, **kwargs,
+        webhook_backoff_s=args.webhook_backoff, max_mp4_boxes=args.max_mp4_boxes,
+        event_replay_bytes=args.event_replay_bytes, **kwargs,
     )

@@ -98,7 +98,7 @@ class Runtime:
         migrate_apart(engine, settings.db_path)
         store = JobStore(engine)
         logs = LogBook(settings.log_dir)
-        bus = EventBus()
+        bus = EventBus(replay_bytes=settings.event_replay_bytes)
         inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
         metrics = Metrics()
         scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s, metrics,
