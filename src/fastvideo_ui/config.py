@@ -47,6 +47,7 @@ class Settings:
     webhook_allow_local: bool = False  # post to loopback and link-local addresses too
     webhook_attempts: int = 8
     webhook_backoff_s: float = 5.0  # before the second attempt; doubled for each one after
+    max_image_decodes: int = 2  # uploaded images decoded at once: each may hold 36 MiB of pixels
     max_mp4_boxes: int = 10_000  # boxes the MP4 settings reader walks in one file
     event_replay_bytes: int = 64 * 1024 * 1024  # the SSE replay ring's frames, at most
 
@@ -151,6 +152,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         default=_env("WEBHOOK_BACKOFF", "5"), metavar="S",
                         help="seconds before a failed delivery's second try, doubled for each after (default 5: "
                              "eight tries span about ten minutes)")
+    parser.add_argument("--max-image-decodes", type=_number(int, "MAX_IMAGE_DECODES"),
+                        default=_env("MAX_IMAGE_DECODES", "2"), metavar="N",
+                        help="uploaded images decoded at once, each up to 36 MiB of pixels; more wait (default 2)")
     parser.add_argument("--max-mp4-boxes", type=_number(int, "MAX_MP4_BOXES"), default=_env("MAX_MP4_BOXES", "10000"),
                         metavar="N", help="boxes the MP4 settings reader walks in one file before it gives up; "
                                           "a file this tool made has a few dozen (default 10000)")
@@ -238,6 +242,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-attempts must be 1 or more")
     if not args.webhook_backoff >= 0:
         raise SystemExit("--webhook-backoff must be 0 or more")
+    if args.max_image_decodes < 1:
+        raise SystemExit("--max-image-decodes must be 1 or more")
     if args.max_mp4_boxes < 100:
         raise SystemExit("--max-mp4-boxes must be 100 or more: an MP4 this tool made has a few dozen boxes")
     if args.event_replay_bytes < MIN_EVENT_REPLAY_BYTES:
@@ -289,6 +295,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_timeout_s=args.header_timeout, max_connections=args.max_connections, api_token=token,
         max_queued=args.max_queued, webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_attempts=args.webhook_attempts,
-        webhook_backoff_s=args.webhook_backoff, max_mp4_boxes=args.max_mp4_boxes,
-        event_replay_bytes=args.event_replay_bytes, **kwargs,
+        webhook_backoff_s=args.webhook_backoff, max_image_decodes=args.max_image_decodes,
+        max_mp4_boxes=args.max_mp4_boxes, event_replay_bytes=args.event_replay_bytes, **kwargs,
     )

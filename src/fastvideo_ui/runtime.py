@@ -111,7 +111,7 @@ class Runtime:
                       (lambda: fleet.connected) if fleet is not None else None)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
-        uploads = UploadStore(settings.uploads_dir)
+        uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes)
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
                           settings.max_queued, settings.webhook_allow_local)
         webhooks = WebhookStore(engine)

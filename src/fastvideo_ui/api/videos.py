@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 from starlette.formparsers import MultiPartException
 
@@ -28,6 +27,7 @@ from ..jobs.uploads import UploadRefused
 from ..runtime import Runtime
 from .jobs import _inside, _job_id, runtime_of
 from .openapi import openai_errors
+from .uploads import store_image
 from .schemas import MAX_PROMPT_CHARS, CreateJobRequest
 from .video_shape import OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
 
@@ -124,7 +124,7 @@ async def _create_body(request: Request) -> dict[str, Any]:
 async def _stored_image(request: Request, data: bytes) -> str:
     """An input_reference file, stored as an upload: its id, for the job's `image`."""
     try:
-        upload = await run_in_threadpool(runtime_of(request).jobs.uploads.save, data)
+        upload = await store_image(runtime_of(request).jobs.uploads, data)
     except UploadRefused as exc:
         raise OpenAIError(400, f"input_reference: {exc}", "input_reference", "invalid_image") from None
     return upload.id
