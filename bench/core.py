@@ -37,7 +37,8 @@ from fastvideo_ui.jobs.models import JobRow  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 
-def seed_jobs(data_dir: Path, count: int, prompt_chars: int = 100) -> None:
+def seed_jobs(data_dir: Path, count: int, prompt_chars: int = 100, filler: str = "x",
+              negative_prompts: bool = False) -> None:
     engine = make_engine(data_dir / "jobs.sqlite3")
     migrate(engine)
     now = time.time() - count
@@ -47,8 +48,9 @@ def seed_jobs(data_dir: Path, count: int, prompt_chars: int = 100) -> None:
             job_id = str(uuid.uuid4())
             session.add(JobRow(
                 id=job_id, model_id="fastvideo-ui/preview",
-                prompt=(f"bench prompt number {i} " + "x" * prompt_chars)[:prompt_chars],
-                negative_prompt="", status=statuses[i % len(statuses)], num_inference_steps=30, num_frames=49,
+                prompt=(f"bench prompt number {i} " + filler * prompt_chars)[:prompt_chars],
+                negative_prompt=(filler * prompt_chars)[:prompt_chars] if negative_prompts else "",
+                status=statuses[i % len(statuses)], num_inference_steps=30, num_frames=49,
                 height=480, width=832, guidance_scale=5.0, seed=i, fps=16, num_gpus=1, created_at=now + i,
                 started_at=now + i, finished_at=now + i + 0.5, log_file_path=str(data_dir / "logs" / f"{job_id}.log"),
                 output_path=str(data_dir / "outputs" / f"{job_id}.mp4"), progress=100.0,

@@ -10,9 +10,14 @@ import io
 import os
 import socket
 import struct
+import subprocess
+import sys
+import threading
+import time
 import warnings
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ import pytest
 from PIL import Image
 
 from conftest import PREVIEW, WAN, InProcessServer, Server, wait_for
+from fastvideo_ui.jobs.uploads import UploadRefused, normalize_image
 
 SMALL = {"model_id": PREVIEW, "prompt": "a slow look across", "num_inference_steps": 2, "num_frames": 9,
          "height": 64, "width": 96}
@@ -91,6 +97,7 @@ def test_bad_images_are_refused_by_kind(server: Server) -> None:
         "tiny": upload(server, image_bytes(8, 8)),
         "bomb": upload(server, _png_claiming(20000, 20000)),
         "over our cap": upload(server, _png_claiming(8000, 6000)),
+        "a row over our cap": upload(server, _png_claiming(3073, 3072)),
     }
     # Over the cap: the declared length is enough for a 413, before a byte of the body is read.
     with socket.create_connection(("127.0.0.1", server.port)) as raw:
@@ -99,11 +106,113 @@ def test_bad_images_are_refused_by_kind(server: Server) -> None:
         answers["too large"] = httpx.Response(int(raw.recv(65536).split(b" ", 2)[1]))
     assert {what: answer.status_code for what, answer in answers.items()} == {
         "text": 415, "gif": 415, "not an image type": 415, "truncated": 422, "tiny": 422, "bomb": 422,
-        "over our cap": 422, "too large": 413}
-    assert "40 million pixels" in answers["bomb"].json()["detail"][0]["msg"]
+        "over our cap": 422, "a row over our cap": 422, "too large": 413}
+    assert "9.4 million pixels (3072x3072)" in answers["bomb"].json()["detail"][0]["msg"]
     assert "8000x6000" in answers["over our cap"].json()["detail"][0]["msg"]
+    assert "3073x3072: over the 9.4 million pixels" in answers["a row over our cap"].json()["detail"][0]["msg"]
     assert answers["truncated"].json()["detail"][0]["loc"] == ["body", "file"]
     assert not list((server.data_dir / "uploads").glob("*.png"))  # nothing refused was kept
+
+
+def _loads_recorded(monkeypatch: pytest.MonkeyPatch, hold_s: float = 0.0) -> dict[str, Any]:
+    """Every Pillow decode (ImageFile.load with tiles to read): the size it decodes at, and how many ran at
+    once at most."""
+    from PIL import ImageFile
+
+    real = ImageFile.ImageFile.load
+    seen: dict[str, Any] = {"sizes": [], "running": 0, "most": 0}
+    lock = threading.Lock()
+
+    def load(self: ImageFile.ImageFile) -> Any:
+        if not self.tile:  # decoded already: crop, convert and getexif call load() again
+            return real(self)
+        with lock:
+            seen["sizes"].append(self.size)
+            seen["running"] += 1
+            seen["most"] = max(seen["most"], seen["running"])
+        try:
+            time.sleep(hold_s)
+            return real(self)
+        finally:
+            with lock:
+                seen["running"] -= 1
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    return seen
+
+
+def test_a_picture_over_the_cap_is_refused_by_its_header_before_a_pixel_is_decoded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = _loads_recorded(monkeypatch)
+    with pytest.raises(UploadRefused) as refused:  # issue 24's 6000x6000: 144 MB decoded, 432 MB in all
+        normalize_image(_png_claiming(6000, 6000))
+    assert refused.value.status == 422
+    assert "6000x6000: over the 9.4 million pixels (3072x3072)" in str(refused.value)
+    assert decodes["sizes"] == []
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_every_upload_kept_within_what_models_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = _loads_recorded(monkeypatch)
+    jpeg = io.BytesIO()
+    Image.new("L", (6144, 4096), 90).save(jpeg, format="JPEG")  # 25 million pixels: decoded at 1/4 scale
+    assert normalize_image(jpeg.getvalue())[1:] == (1536, 1024, "JPEG")
+    assert decodes["sizes"] == [(1536, 1024)]
+    # A PNG is decoded whole, then kept within 2048 pixels a side: no model renders more.
+    assert normalize_image(image_bytes(3072, 2048))[1:] == (2048, 1365, "PNG")
+
+
+def test_the_picture_is_reduced_in_bands_as_one_resize_would_reduce_it() -> None:
+    from fastvideo_ui.jobs.uploads import _rgb_fitted
+
+    pixels = np.random.default_rng(7).integers(0, 256, (3001, 2500, 4), dtype=np.uint8)
+    for picture in (Image.fromarray(pixels), Image.fromarray(pixels[..., 0]).convert("P")):
+        whole = picture.convert("RGB").resize((1706, 2048), Image.Resampling.LANCZOS)
+        banded = _rgb_fitted(picture)
+        assert banded.mode == "RGB" and banded.size == (1706, 2048)
+        assert np.array_equal(np.asarray(banded), np.asarray(whole))
+
+
+def test_uploads_at_once_decode_at_most_two_pictures_at_a_time(server: Server,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = _loads_recorded(monkeypatch, hold_s=0.5)
+    pictures = [image_bytes(96 + 8 * i, 64) for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda picture: upload(server, picture).status_code, pictures))
+    assert answers == [201] * 6
+    assert len(decodes["sizes"]) == 6 and decodes["most"] == 2  # --max-image-decodes' default
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads and resets Linux's peak RSS")
+def test_the_largest_upload_costs_under_100_mb_and_its_memory_is_given_back(tmp_path: Path) -> None:
+    # The largest picture accepted, all detail, in a process of its own: its
+    # peak RSS (VmHWM) is the decode's, with nothing else to blur it.
+    pixels = np.random.default_rng(3).integers(0, 256, (769, 769, 4), dtype=np.uint8)
+    picture = tmp_path / "big.png"
+    Image.fromarray(np.repeat(np.repeat(pixels, 4, axis=0), 4, axis=1)[:3072, :3072]).save(picture)
+    script = f"""
+import io, threading
+from PIL import Image
+from fastvideo_ui.jobs.uploads import normalize_image
+def status(key):
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+small = io.BytesIO()
+Image.new("RGB", (64, 64)).save(small, format="PNG")
+normalize_image(small.getvalue())  # Pillow's imports are no cost of the upload
+data = open({str(picture)!r}, "rb").read()
+before = status("VmRSS:")
+open("/proc/self/clear_refs", "w").write("5")  # the peak starts again from here
+worker = threading.Thread(target=normalize_image, args=(data,))  # a worker thread, as in the server
+worker.start()
+worker.join()
+print(status("VmHWM:") - before, status("VmRSS:") - before)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    peak, after = (int(value) for value in done.stdout.split())
+    assert peak < 100_000_000, f"peak +{peak / 2**20:.0f} MiB"
+    assert after < 20 * 2**20, f"+{after / 2**20:.0f} MiB stayed"
 
 
 def test_the_preview_animates_the_image_and_jobs_check_it(server: Server, tmp_path: Path) -> None:

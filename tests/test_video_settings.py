@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import struct
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import PREVIEW, Server
+from conftest import PREVIEW, InProcessServer, Server
 from fastvideo_ui.backends.media import tag_mp4, write_mp4
 from fastvideo_ui.backends.settings_tag import NotAnMp4, read_comment
 
@@ -88,6 +89,56 @@ def test_the_box_reader_finds_the_tag_wherever_the_muxer_put_it() -> None:
     assert read_comment(io.BytesIO(untagged), len(untagged)) is None
     with pytest.raises(NotAnMp4):
         read_comment(io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\0" * 20), 28)
+
+
+def _tiny_boxes(count: int, before: bytes = b"") -> bytes:
+    """An MP4 of `count` empty 8-byte boxes after its ftyp (issue 24: 32 MiB of them cost 786 MB)."""
+    return _box(b"ftyp", b"isom\0\0\2\0") + before + b"\0\0\0\x08free" * count
+
+
+def test_the_box_reader_walks_lazily_and_holds_one_box_at_a_time() -> None:
+    # It stops at the box it wants: a broken box after the tag is never reached.
+    comment = b'{"fastvideo_ui":{"prompt":"x"}}'
+    ilst = _box(b"ilst", _box(b"\xa9cmt", _box(b"data", struct.pack(">II", 1, 0) + comment)))
+    moov = _box(b"moov", _box(b"udta", _box(b"meta", b"\0\0\0\0" + ilst)))
+    file = _box(b"ftyp", b"isom\0\0\2\0") + moov + struct.pack(">I4s", 1 << 20, b"free")
+    assert read_comment(io.BytesIO(file), len(file)) == comment.decode()
+    # A million boxes walked to the end (no cap) cost what one does.
+    many = _tiny_boxes(1_000_000)
+    tracemalloc.start()
+    try:
+        assert read_comment(io.BytesIO(many), len(many), max_boxes=10**7) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000, f"{peak} bytes"
+
+
+def test_a_file_of_countless_tiny_boxes_is_refused_after_the_cap(server: Server, tmp_path: Path) -> None:
+    from fastvideo_ui.backends.settings_tag import TooManyBoxes
+
+    reads = []
+
+    class Counted(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            reads.append(size)
+            return super().read(size)
+
+    many = _tiny_boxes(1_000_000)
+    with pytest.raises(TooManyBoxes, match="more than 10000 boxes"):
+        read_comment(Counted(many), len(many))
+    assert len(reads) <= 10_001 + 1  # the head, then one header a box
+    answer = server.client.post("/api/media/settings", content=_tiny_boxes(20_000),
+                                headers={"Content-Type": "video/mp4"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "file"]
+    assert "more than 10000 boxes before its settings tag" in answer.json()["detail"][0]["msg"]
+    capped = InProcessServer(tmp_path / "capped", ["--max-mp4-boxes", "100"]).start()
+    try:
+        answer = capped.client.post("/api/media/settings", files={"file": ("a.mp4", _tiny_boxes(200), "video/mp4")})
+        assert answer.status_code == 422 and "more than 100 boxes" in answer.json()["detail"][0]["msg"]
+    finally:
+        capped.terminate()
 
 
 def test_tagging_copies_the_streams_untouched(tmp_path: Path) -> None:

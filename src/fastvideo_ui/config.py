@@ -64,6 +64,9 @@ class Settings:
     webhook_timeout_s: float = 10.0  # one post, connect to last byte
     webhook_posts_per_target: int = 2  # in flight at once to one receiver
     max_downloads: int = 2  # weight fetches at once; the rest wait their turn
+    max_image_decodes: int = 2  # uploaded images decoded at once: each may hold 36 MiB of pixels
+    max_mp4_boxes: int = 10_000  # boxes the MP4 settings reader walks in one file
+    event_replay_bytes: int = 64 * 1024 * 1024  # the SSE replay ring's frames, at most
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -219,10 +222,21 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         default=_env("WEBHOOK_BACKOFF", "5"), metavar="S",
                         help="seconds before a failed delivery's second try, doubled for each after (default 5: "
                              "eight tries span about ten minutes)")
+    parser.add_argument("--max-image-decodes", type=_number(int, "MAX_IMAGE_DECODES"),
+                        default=_env("MAX_IMAGE_DECODES", "2"), metavar="N",
+                        help="uploaded images decoded at once, each up to 36 MiB of pixels; more wait (default 2)")
+    parser.add_argument("--max-mp4-boxes", type=_number(int, "MAX_MP4_BOXES"), default=_env("MAX_MP4_BOXES", "10000"),
+                        metavar="N", help="boxes the MP4 settings reader walks in one file before it gives up; "
+                                          "a file this tool made has a few dozen (default 10000)")
+    parser.add_argument("--event-replay-bytes", type=_number(int, "EVENT_REPLAY_BYTES"),
+                        default=_env("EVENT_REPLAY_BYTES", str(64 * 1024 * 1024)), metavar="BYTES",
+                        help="the most the event stream keeps for clients that resume (and a quarter of it, the "
+                             "most one client may fall behind before it is dropped to resume) (default 64 MiB)")
     parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE") in ("1", "true", "yes"),
                         help="log more")
 
 
+MIN_EVENT_REPLAY_BYTES = 1024 * 1024
 TOKEN_ADVICE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -316,6 +330,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-timeout must be more than 0 seconds")
     if args.webhook_posts_per_target < 1:
         raise SystemExit("--webhook-posts-per-target must be 1 or more")
+    if args.max_image_decodes < 1:
+        raise SystemExit("--max-image-decodes must be 1 or more")
+    if args.max_mp4_boxes < 100:
+        raise SystemExit("--max-mp4-boxes must be 100 or more: an MP4 this tool made has a few dozen boxes")
+    if args.event_replay_bytes < MIN_EVENT_REPLAY_BYTES:
+        raise SystemExit(f"--event-replay-bytes must be at least {MIN_EVENT_REPLAY_BYTES} (1 MiB): one job's event "
+                         f"can be 80 KB")
     if args.ray is not None:
         _check_ray(args.ray, args.gpus)
     shared = Path(args.ray_shared_dir).expanduser().resolve() if args.ray_shared_dir else None
@@ -373,5 +394,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         webhook_allow_local=args.webhook_allow_local, webhook_allow_networks=networks,
         webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff,
         webhook_timeout_s=args.webhook_timeout, webhook_posts_per_target=args.webhook_posts_per_target,
-        max_downloads=args.max_downloads, **kwargs,
+        max_downloads=args.max_downloads, max_image_decodes=args.max_image_decodes,
+        max_mp4_boxes=args.max_mp4_boxes, event_replay_bytes=args.event_replay_bytes, **kwargs,
     )

@@ -100,7 +100,7 @@ class Runtime:
         migrate_apart(engine, settings.db_path)
         store = JobStore(engine)
         logs = LogBook(settings.log_dir)
-        bus = EventBus()
+        bus = EventBus(replay_bytes=settings.event_replay_bytes)
         inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
         metrics = Metrics()
         scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s, metrics,
@@ -113,7 +113,7 @@ class Runtime:
                       (lambda: fleet.connected) if fleet is not None else None)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
-        uploads = UploadStore(settings.uploads_dir)
+        uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes)
         policy = settings.webhook_policy()
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
                           settings.max_queued, policy)

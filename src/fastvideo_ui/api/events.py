@@ -25,7 +25,7 @@ async def events(
     since: Annotated[str | None, Query(description="same as the Last-Event-ID header")] = None,
 ) -> StreamingResponse:
     bus = request.app.state.runtime.bus
-    replay, queue = bus.subscribe(last_event_id or since)
+    replay, subscription = bus.subscribe(last_event_id or since)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -34,7 +34,7 @@ async def events(
                 yield event.frame
             while True:
                 try:
-                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    event = await asyncio.wait_for(subscription.get(), KEEPALIVE_S)
                 except asyncio.TimeoutError:
                     yield b": keepalive\n\n"
                     continue
@@ -42,7 +42,7 @@ async def events(
                     return  # fell too far behind; the client resumes from its last id
                 yield event.frame
         finally:
-            bus.unsubscribe(queue)
+            bus.unsubscribe(subscription)
 
     return StreamingResponse(
         stream(),

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ..backends.settings_tag import NotAnMp4, decode, read_comment
+from ..backends.settings_tag import NotAnMp4, TooManyBoxes, decode, read_comment
 from .asgi import FormError, file_problem, form_file
 from .openapi import errors
 
@@ -24,15 +24,21 @@ class VideoSettings(BaseModel):
                                                  "width, height, num_frames, fps, guidance_scale, job_id, version")
 
 
-def _settings_in(file: IO[bytes]) -> dict[str, Any] | str:
+def _settings_in(file: IO[bytes], max_boxes: int) -> dict[str, Any] | JSONResponse:
+    """The settings in the file, or the answer that says why there are none."""
     file.seek(0, 2)
     size = file.tell()
     try:
-        comment = read_comment(file, size)
+        comment = read_comment(file, size, max_boxes)
     except NotAnMp4 as exc:
-        return str(exc)
+        return file_problem(415, str(exc))
+    except TooManyBoxes as exc:
+        return file_problem(422, str(exc))
     settings = decode(comment) if comment else None
-    return settings if settings is not None else ""
+    if settings is None:
+        return file_problem(422, "this MP4 carries no fastvideo-ui settings (it was not made by this tool, "
+                                 "or its tags were stripped)")
+    return settings
 
 
 @router.post("/settings", response_model=VideoSettings,
@@ -46,22 +52,20 @@ async def video_settings(request: Request) -> JSONResponse:
     """The settings stored inside an MP4 this tool made: send the file as the
     body (`Content-Type: video/mp4`) or as the `file` field of a form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    max_boxes = request.app.state.runtime.settings.max_mp4_boxes
     if content_type == "multipart/form-data":
         try:
             async with form_file(request, "MP4") as upload:
-                found = await run_in_threadpool(_settings_in, upload)
+                found = await run_in_threadpool(_settings_in, upload, max_boxes)
         except FormError as exc:
             return file_problem(exc.status, str(exc))
     elif content_type in ("video/mp4", "application/octet-stream", "video/quicktime"):
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             async for chunk in request.stream():
                 await run_in_threadpool(spool.write, chunk)  # past 4 MiB it goes to disk
-            found = await run_in_threadpool(_settings_in, spool)
+            found = await run_in_threadpool(_settings_in, spool, max_boxes)
     else:
         return file_problem(415, "send an MP4: Content-Type video/mp4, or a multipart form with a `file` field")
-    if isinstance(found, str):
-        if found:
-            return file_problem(415, found)
-        return file_problem(422, "this MP4 carries no fastvideo-ui settings (it was not made by this tool, "
-                             "or its tags were stripped)")
+    if isinstance(found, JSONResponse):
+        return found
     return JSONResponse({"settings": found})

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from ..jobs.uploads import FORMATS, MAX_UPLOAD_BYTES, UploadRefused, UploadStore
+from ..jobs.uploads import FORMATS, MAX_UPLOAD_BYTES, Upload, UploadRefused, UploadStore, open_image
 from ..runtime import Runtime
 from .jobs import _inside, _job_id
 from .asgi import FormError, file_problem, form_file
@@ -33,6 +33,17 @@ def uploads_of(request: Request) -> UploadStore:
     return runtime.jobs.uploads
 
 
+async def store_image(store: UploadStore, data: bytes) -> Upload:
+    """`data` stored as an upload. Its header is checked first (a picture over
+    the caps is refused without waiting or decoding); then it waits for one of
+    the store's decode slots, so that N uploads at once hold at most
+    --max-image-decodes decoded pictures. Worker threads are not cancelled
+    (anyio's default), so a slot is held until its decode has really ended."""
+    image = await run_in_threadpool(open_image, data)
+    async with store.decode_slots:
+        return await run_in_threadpool(store.save_opened, image)
+
+
 async def _image_bytes(request: Request) -> bytes | JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -52,14 +63,16 @@ async def _image_bytes(request: Request) -> bytes | JSONResponse:
                  "multipart/form-data": {"schema": {"type": "object", "properties": {
                      "file": {"type": "string", "format": "binary"}}}}}}})
 async def upload_image(request: Request) -> Any:
-    """Store an image: PNG, JPEG or WebP, at most 32 MiB and 40 million pixels.
-    It is turned upright by its EXIF orientation and kept as a PNG without any
-    metadata. The same picture gives the same id."""
+    """Store an image: PNG, JPEG or WebP, at most 32 MiB. A PNG or WebP may have
+    at most 9.4 million pixels (3072x3072); a JPEG, decoded at a reduced scale,
+    may be larger. It is turned upright by its EXIF orientation, brought within
+    2048 pixels a side (the most any model renders) and kept as a PNG without
+    any metadata. The same picture gives the same id."""
     data = await _image_bytes(request)
     if isinstance(data, JSONResponse):
         return data
     try:
-        upload = await run_in_threadpool(uploads_of(request).save, data)
+        upload = await store_image(uploads_of(request), data)
     except UploadRefused as exc:
         return file_problem(exc.status, str(exc))
     return JSONResponse(upload.as_json(), status_code=201)
@@ -75,8 +88,10 @@ async def upload_last_frame(request: Request, job_id: str) -> Any:
     if video is None:
         return JSONResponse({"detail": f"job {row.id} has no video to continue from (it is {row.status})",
                              "status": row.status, "action": "continue"}, status_code=409)
+    store = uploads_of(request)
     try:
-        upload = await run_in_threadpool(uploads_of(request).save_last_frame, video)
+        async with store.decode_slots:
+            upload = await run_in_threadpool(store.save_last_frame, video)
     except UploadRefused as exc:
         return file_problem(exc.status, str(exc))
     return JSONResponse(upload.as_json(), status_code=201)

@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -30,6 +29,7 @@ from ..runtime import Runtime
 from .jobs import _inside, _job_id, runtime_of
 from .openapi import openai_errors
 from .schemas import MAX_PROMPT_CHARS, CreateJobRequest, one_line_only
+from .uploads import store_image
 from .video_shape import OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
 
 router = APIRouter(prefix="/v1/videos", tags=["openai"], responses=openai_errors(401, 429))
@@ -131,7 +131,7 @@ async def _create_body(request: Request) -> dict[str, Any]:
 async def _stored_image(request: Request, data: bytes) -> str:
     """An input_reference file, stored as an upload: its id, for the job's `image`."""
     try:
-        upload = await run_in_threadpool(runtime_of(request).jobs.uploads.save, data)
+        upload = await store_image(runtime_of(request).jobs.uploads, data)
     except UploadRefused as exc:
         raise OpenAIError(400, f"input_reference: {exc}", "input_reference", "invalid_image") from None
     return upload.id

@@ -1,15 +1,18 @@
 """A video's generation settings, kept inside its MP4 (the container's comment
 tag, as JSON), so a file that travels alone still says how it was made.
 
-Reading them back walks the MP4's boxes in pure Python, seeking past the
-media data: an uploaded file of any size is read in a few small pieces, and no
-decoder ever sees it.
+Reading them back walks the MP4's boxes in pure Python, one at a time, seeking
+past the media data: an uploaded file of any size is read in a few small
+pieces, no decoder ever sees it, and a file of countless tiny boxes is refused
+after MAX_BOXES of them.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
+from collections.abc import Iterator
 from typing import IO, Any
 
 from .base import GenerationRequest
@@ -18,12 +21,20 @@ MARK = "fastvideo_ui"  # the JSON's one top-level key
 SETTING_FIELDS = ("prompt", "negative_prompt", "seed", "num_inference_steps", "width", "height", "num_frames",
                   "fps", "guidance_scale")
 MAX_COMMENT_BYTES = 1 << 20
+# Boxes walked in one file, at every level together (--max-mp4-boxes). An MP4
+# this tool made has a few dozen; a 1 GiB file of 8-byte boxes has 134 million.
+MAX_BOXES = 10_000
 # moov/udta/meta/ilst/©cmt/data: where FFmpeg's MP4 muxer puts the comment tag.
 _PATH = (b"moov", b"udta", b"meta", b"ilst", b"\xa9cmt", b"data")
 
 
 class NotAnMp4(ValueError):
     pass
+
+
+class TooManyBoxes(ValueError):
+    """An MP4 (or a file made to look like one) with more boxes than a search
+    should walk: refused rather than read box by box to its end."""
 
 
 def settings_json(request: GenerationRequest, model_id: str, version: str) -> dict[str, Any]:
@@ -45,11 +56,16 @@ def decode(comment: str) -> dict[str, Any] | None:
     return settings if isinstance(settings, dict) else None
 
 
-def _boxes(stream: IO[bytes], start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of each box between start and end."""
-    found = []
+def _boxes(stream: IO[bytes], start: int, end: int, walked: Iterator[int],
+           max_boxes: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of each box between start and end, one
+    at a time: the search stops at the box it wants, and holds one box whatever
+    the file's count. `walked` counts boxes across every level of one search."""
     at = start
     while at + 8 <= end:
+        if next(walked) >= max_boxes:
+            raise TooManyBoxes(f"the MP4 has more than {max_boxes} boxes before its settings tag (one this tool "
+                               f"made has a few dozen)")
         stream.seek(at)
         header = stream.read(8)
         if len(header) < 8:
@@ -66,21 +82,22 @@ def _boxes(stream: IO[bytes], start: int, end: int) -> list[tuple[bytes, int, in
             size = end - at
         if size < payload - at or at + size > end:
             raise NotAnMp4(f"a {kind!r} box at byte {at} runs past its end")
-        found.append((kind, payload, at + size))
+        yield kind, payload, at + size
         at += size
-    return found
 
 
-def read_comment(stream: IO[bytes], size: int) -> str | None:
+def read_comment(stream: IO[bytes], size: int, max_boxes: int = MAX_BOXES) -> str | None:
     """The MP4's comment tag, or None when it has none. NotAnMp4 when the file
-    is not an MP4 (or ISO media) file at all."""
+    is not an MP4 (or ISO media) file at all; TooManyBoxes when more than
+    `max_boxes` boxes come before the tag (or in its place)."""
     stream.seek(0)
     head = stream.read(12)
     if len(head) < 12 or head[4:8] not in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
         raise NotAnMp4("not an MP4 file (no ftyp box at its start)")
     start, end = 0, size
+    walked = itertools.count()
     for depth, wanted in enumerate(_PATH):
-        match = next(((payload, box_end) for kind, payload, box_end in _boxes(stream, start, end)
+        match = next(((payload, box_end) for kind, payload, box_end in _boxes(stream, start, end, walked, max_boxes)
                       if kind == wanted), None)
         if match is None:
             return None

@@ -1,30 +1,62 @@
 """Images uploaded for image-to-video jobs, stored by content.
 
 An upload is decoded with Pillow, checked (type, size in pixels), turned
-upright by its EXIF orientation, and saved again as a PNG with no metadata
-(EXIF, GPS and all): the file kept is `<sha256 of that PNG>.png`, and the hash
-is the upload's id. The same picture uploaded twice is one file. An upload is
-deleted when the last job that refers to it is.
+upright by its EXIF orientation, brought within MAX_SIDE pixels a side, and
+saved again as a PNG with no metadata (EXIF, GPS and all): the file kept is
+`<sha256 of that PNG>.png`, and the hash is the upload's id. The same picture
+uploaded twice is one file. An upload is deleted when the last job that refers
+to it is.
+
+Memory is the cost to watch: a PNG of a few hundred KB can decode to hundreds of
+MB. So the header is checked before any pixel is decoded, a JPEG is decoded at a
+reduced scale where it is larger than any model needs, the decoded picture is
+converted and reduced in bands of rows instead of whole copies, and the heap is
+handed back to the system afterwards. Callers bound how many decodes run at once
+(UploadStore.decode_slots, --max-image-decodes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
+import functools
 import hashlib
 import io
+import math
 import os
 import re
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # 8K is 33 million
+# Pixels decoded at once. Pillow holds 4 bytes a pixel for RGB and RGBA alike,
+# so this is 36 MiB, the bulk of an upload's peak memory (the goal is under
+# 100 MB). A PNG or WebP is decoded whole, so this caps its size (4K UHD
+# passes). A JPEG is decoded at 1/2, 1/4 or 1/8 scale where its longer side
+# stays at least JPEG_SCALED_SIDE, which brings every JPEG within this cap (up to
+# Pillow's own decompression-bomb limit): a 12- or a 48-megapixel photo is
+# decoded at 2016x1512.
+MAX_PIXELS = 3072 * 3072
+# The longest side any model renders (jobs/catalogue.py: 2048 for the preview
+# renderer and models FastVideo adds, 1280 for the built-in FastVideo ones). A
+# job resizes its image to its own width and height, so more is never used.
+MAX_SIDE = 2048
+JPEG_SCALED_SIDE = 1536
 MIN_SIDE = 16
+BAND_ROWS = 32  # output rows converted and resized at a time: a band's scratch is a few MB
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 UNREFERENCED_GRACE_S = 24 * 3600  # an upload no job has used yet is kept this long
 _ID = re.compile(r"^[0-9a-f]{64}$")
+_CAP = f"{MAX_PIXELS / 1e6:.1f} million pixels ({math.isqrt(MAX_PIXELS)}x{math.isqrt(MAX_PIXELS)})"
 
 
 class UploadRefused(Exception):
@@ -52,39 +84,144 @@ def is_upload_id(text: str) -> bool:
     return bool(_ID.match(text))
 
 
-def normalize_image(data: bytes) -> tuple[bytes, int, int, str]:
-    """The image as a clean, upright RGB PNG, its size, and the format it came in."""
-    from PIL import Image, ImageOps, UnidentifiedImageError  # imported on the first upload only
+def fitted(width: int, height: int, side: int = MAX_SIDE) -> tuple[int, int]:
+    """(width, height) scaled down to fit within side x side, or as it is when it does."""
+    scale = side / max(width, height)
+    if scale >= 1:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def jpeg_scale(width: int, height: int) -> int:
+    """The reduction a JPEG is decoded at: the largest of 8, 4 and 2 that leaves
+    its longer side at least JPEG_SCALED_SIDE, else 1."""
+    return next((scale for scale in (8, 4, 2) if max(width, height) / scale >= JPEG_SCALED_SIDE), 1)
+
+
+def open_image(data: bytes) -> "PILImage.Image":
+    """The image, its header read and checked, not a pixel of it decoded yet:
+    refused (UploadRefused) here when its type or size is out of bounds."""
+    from PIL import Image, UnidentifiedImageError  # imported on the first upload only
 
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise UploadRefused(415, "not an image this server reads; send PNG, JPEG or WebP") from None
     except Image.DecompressionBombError:  # Pillow's own guard, for headers far past ours
-        raise UploadRefused(422, f"the image is over {MAX_PIXELS // 1_000_000} million pixels") from None
+        raise UploadRefused(422, f"the image is far over the {_CAP} this server decodes") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise UploadRefused(422, f"the image cannot be read: {exc}") from None
     if image.format not in FORMATS:
         raise UploadRefused(415, f"{image.format} images are not accepted; send PNG, JPEG or WebP")
     width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise UploadRefused(422, f"the image is {width}x{height}: over {MAX_PIXELS // 1_000_000} million pixels")
     if min(width, height) < MIN_SIDE:
         raise UploadRefused(422, f"the image is {width}x{height}: each side must be at least {MIN_SIDE} pixels")
+    scale = jpeg_scale(width, height) if image.format == "JPEG" else 1
+    if scale > 1:
+        # Pillow picks the largest scale that leaves at least the size asked for: this one.
+        image.draft(image.mode, (width // scale, height // scale))
+    if image.size[0] * image.size[1] > MAX_PIXELS:
+        how = "even at 1/8 scale, the most a JPEG is reduced while decoded" if image.format == "JPEG" else (
+            f"a {image.format} is decoded whole; send a smaller one, or a JPEG")
+        raise UploadRefused(422, f"the image is {width}x{height}: over the {_CAP} this server decodes ({how})")
+    return image
+
+
+# EXIF's orientation values, as the transposition that makes the picture upright
+# (the table ImageOps.exif_transpose uses; applied here to the reduced picture,
+# where exif_transpose would copy the full-size one).
+def _upright(orientation: object) -> "PILImage.Transpose | None":
+    from PIL import Image
+
+    turns: dict[object, Image.Transpose] = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90}
+    return turns.get(orientation)
+
+
+def _rgb_fitted(image: "PILImage.Image") -> "PILImage.Image":
+    """`image` as RGB within MAX_SIDE, made band by band: the only full-size
+    copy is the decoded picture itself. Each band is cropped with a margin of
+    rows, so the Lanczos filter sees what it would see in the whole picture
+    and the result is the same as one resize."""
+    from PIL import Image
+
+    width, height = image.size
+    size = fitted(width, height)
+    if size == image.size and image.mode == "RGB":
+        return image
+    if size == image.size:
+        return image.convert("RGB")  # within MAX_SIDE: this copy is at most 16 MiB
+    out = Image.new("RGB", size)
+    rows_per_row = height / size[1]
+    margin = math.ceil(3 * rows_per_row) + 2  # Lanczos reads 3 output pixels' worth of input either side
+    for top in range(0, size[1], BAND_ROWS):
+        bottom = min(size[1], top + BAND_ROWS)
+        y0, y1 = top * rows_per_row, bottom * rows_per_row
+        first, last = max(0, math.floor(y0) - margin), min(height, math.ceil(y1) + margin)
+        band = image.crop((0, first, width, last))
+        if band.mode != "RGB":
+            band = band.convert("RGB")
+        out.paste(band.resize((size[0], bottom - top), Image.Resampling.LANCZOS,
+                              box=(0, y0 - first, width, y1 - first)), (0, top))
+    return out
+
+
+def normalize(image: "PILImage.Image") -> tuple[bytes, int, int, str]:
+    """An opened image (open_image) as a clean, upright RGB PNG within MAX_SIDE,
+    its size, and the format it came in. This is the decode: its caller holds a
+    decode slot."""
+    from PIL import Image
+
+    source = str(image.format)
     try:
         image.load()
-        upright = ImageOps.exif_transpose(image) or image
-        rgb = upright.convert("RGB")
+        orientation = image.getexif().get(0x0112)  # read once the pixels are in: a PNG's may follow them
+        rgb = _rgb_fitted(image)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        image.close()
         raise UploadRefused(422, f"the image cannot be decoded: {exc}") from None
+    if rgb is not image:
+        image.close()  # the full-size picture goes now, not when the request does
+    method = _upright(orientation)
+    if method is not None:
+        rgb = rgb.transpose(method)
     out = io.BytesIO()
     rgb.save(out, format="PNG", optimize=False)  # no exif, no text chunks: nothing but pixels
-    return out.getvalue(), rgb.width, rgb.height, str(image.format)
+    return out.getvalue(), rgb.width, rgb.height, source
+
+
+def normalize_image(data: bytes) -> tuple[bytes, int, int, str]:
+    """The image as a clean, upright RGB PNG within MAX_SIDE, its size, and the format it came in."""
+    return normalize(open_image(data))
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has none): nothing to do
+        return None
+
+
+def give_back_memory() -> None:
+    """Hand freed heap memory back to the system. Pillow allocates pictures in
+    16 MiB blocks with malloc, and glibc keeps what is freed in its arenas: four
+    6000x6000 uploads left 1.4 GB resident after they were done."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class UploadStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, max_decodes: int = 2) -> None:
         self.directory = directory
+        # Held around each decode by the API (--max-image-decodes): N uploads at
+        # once cost at most this many decoded pictures, and waiting costs no thread.
+        self.decode_slots = asyncio.Semaphore(max_decodes)
 
     def path(self, upload_id: str) -> Path:
         if not is_upload_id(upload_id):
@@ -95,7 +232,14 @@ class UploadStore:
         return is_upload_id(upload_id) and self.path(upload_id).is_file()
 
     def save(self, data: bytes) -> Upload:
-        png, width, height, source = normalize_image(data)
+        return self.save_opened(open_image(data))
+
+    def save_opened(self, image: "PILImage.Image") -> Upload:
+        """An image open_image passed, decoded and stored (the caller holds a decode slot)."""
+        try:
+            png, width, height, source = normalize(image)
+        finally:
+            give_back_memory()
         upload_id = hashlib.sha256(png).hexdigest()
         target = self.path(upload_id)
         if not target.exists():
@@ -104,6 +248,7 @@ class UploadStore:
             # rename their own file into place (the same bytes, atomically).
             fd, partial = tempfile.mkstemp(dir=self.directory, prefix=f".{upload_id}.", suffix=".part")
             try:
+                os.fchmod(fd, 0o644)  # as the server's other files; mkstemp makes 0600
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(png)
                 os.replace(partial, target)
