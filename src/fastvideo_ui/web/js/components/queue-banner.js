@@ -28,8 +28,12 @@ export class QueueBanner extends HTMLElement {
   }
 
   async refresh() {
+    // A pause or resume made while this read was on its way is newer than its
+    // answer: a slow read must not undo it (seen on a loaded machine).
+    const asked = (this.changes = (this.changes || 0) + 1);
     try {
-      this.show((await api.queue()).paused);
+      const state = await api.queue();
+      if (asked === this.changes) this.show(state.paused);
     } catch {
       // the connection banner says why
     }
@@ -45,6 +49,7 @@ export class QueueBanner extends HTMLElement {
   }
 
   async setPaused(paused) {
+    this.changes = (this.changes || 0) + 1;
     const state = paused ? await api.pauseQueue() : await api.resumeQueue();
     this.show(state.paused);
     announce(state.paused ? "Queue paused" : "Queue resumed");
