@@ -151,3 +151,33 @@ def test_a_refused_body_still_arriving_is_not_taken_for_headers(server: Server) 
         except (TimeoutError, socket.timeout, ConnectionResetError):
             pass
     assert b"431" not in received, received[:400]
+
+
+def test_connections_to_the_servers_own_socket_send_without_nagles_delay() -> None:
+    import asyncio
+
+    from conftest import run_in_own_loop
+    from fastvideo_ui.server import listen
+
+    listener = listen("127.0.0.1", 0)
+
+    async def nodelay_of_an_accepted_connection() -> int:
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[int] = loop.create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        server = await loop.create_server(Probe, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    # asyncio sets TCP_NODELAY only on sockets that say they are TCP: without
+    # it a response written in two parts waits out the client's delayed ACK.
+    assert run_in_own_loop(nodelay_of_an_accepted_connection()) != 0
