@@ -214,17 +214,29 @@ def _chunk_sizes(body: bytes) -> list[int]:
 
 
 def test_a_page_of_jobs_goes_out_in_bounded_chunks(start_in_process: Any) -> None:
-    from fastvideo_ui.api.streaming import JOB_CHUNK
+    from fastvideo_ui.api.streaming import CHUNK_TEXT_CHARS
 
     server = start_in_process()
-    _big_jobs(server, JOB_CHUNK * 2 + 5)
+    count = 3 * CHUNK_TEXT_CHARS // (2 * len(BIG_PROMPT)) + 5  # three chunks' worth and more
+    _big_jobs(server, count)
     sock = _connect(server)
     sock.sendall(b"GET /api/jobs?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     head, _, body = _answer(sock).partition(b"\r\n\r\n")
     sock.close()
     assert b"transfer-encoding: chunked" in head.lower(), head
     sizes = _chunk_sizes(body)
-    assert sum(sizes) > (JOB_CHUNK * 2 + 5) * 20_000
-    assert len(sizes) >= 3 and max(sizes) < (JOB_CHUNK + 1) * 21_000  # a chunk of jobs at a time, never the page
+    assert sum(sizes) > count * 2 * len(BIG_PROMPT)
+    # A chunk of jobs at a time, never the page: each within the chunk's text and one job's other fields.
+    assert len(sizes) >= 3 and max(sizes) < CHUNK_TEXT_CHARS + 2 * len(BIG_PROMPT) + 2000
     whole = server.client.get("/api/jobs", params={"limit": 1000})
-    assert len(whole.json()) == JOB_CHUNK * 2 + 5 and whole.headers["x-total-count"] == str(JOB_CHUNK * 2 + 5)
+    assert len(whole.json()) == count and whole.headers["x-total-count"] == str(count)
+
+
+def test_chunks_keep_within_their_text_and_order() -> None:
+    from fastvideo_ui.api.streaming import chunked
+
+    keys = [(f"job{i}", 0.0, size) for i, size in enumerate([10, 10, 10, 95, 1, 1, 200, 3])]
+    runs = list(chunked(keys, max_chars=100, max_jobs=3))
+    assert runs == [["job0", "job1", "job2"], ["job3", "job4", "job5"], ["job6"], ["job7"]]
+    assert [job_id for run in runs for job_id in run] == [key[0] for key in keys]
+    assert list(chunked([], max_chars=100)) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,11 +18,12 @@ from ..jobs.store import JobNotFound
 from ..runtime import Runtime
 from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
-from .streaming import JOB_CHUNK, LOG_CHUNK, json_array, json_object_with_lines
+from .streaming import LOG_CHUNK, chunked, json_array, json_object_with_lines
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
 
-_ID, _STATUS, _CREATED_AT = (COPIED.index(name) for name in ("id", "status", "created_at"))
+_ID, _STATUS = (COPIED.index(name) for name in ("id", "status"))
+KEY_PAGE = 1000  # keys read at a time by the unpaginated list
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -66,46 +67,38 @@ def list_jobs(
     if limit is None:  # everything, as the original API answers: a chunk at a time
         pages = _pages(runtime, after, statuses, q)
         return StreamingResponse(json_array(pages), media_type="application/json", headers=headers)
-    # The page's ids first (small), so its Link header can go before its jobs,
-    # which follow a chunk at a time: a client that stops reading holds one
-    # chunk in this process, not the whole page (1,000 jobs with 10,000-character
-    # prompts are about 100 MB).
-    ids = [record[0] for record in runtime.store.list_records(("id",), limit, after, statuses, q)]
-    if len(ids) == limit:
-        next_url = request.url.include_query_params(before=ids[-1])
+    # The page's keys first (small), so its Link header can go before its jobs,
+    # which follow a chunk at a time (streaming.chunked): a client that stops
+    # reading holds a chunk or two in this process, not the whole page.
+    keys = runtime.store.page_keys(limit, after, statuses, q)
+    if len(keys) == limit:
+        next_url = request.url.include_query_params(before=keys[-1][0])
         headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
-        headers["X-Next-Before"] = ids[-1]
-    return StreamingResponse(json_array(_chunks_of(runtime, ids)), media_type="application/json", headers=headers)
+        headers["X-Next-Before"] = keys[-1][0]
+    return StreamingResponse(json_array(_jobs_of(runtime, chunked(keys))), media_type="application/json",
+                             headers=headers)
 
 
-def _json_of(runtime: Runtime, records: list[tuple[Any, ...]],
-             positions: dict[str, int] | None) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
-    """These records' JSON, and the queue positions (read once, when a queued job first appears)."""
-    if positions is None and any(record[_STATUS] == JobStatus.QUEUED.value for record in records):
-        positions = runtime.scheduler.queue_positions()
-    return [record_json(record, positions.get(record[_ID]) if positions else None) for record in records], positions
-
-
-def _pages(runtime: Runtime, after: tuple[float, str] | None, statuses: list[JobStatus], q: str | None,
-           page_size: int = JOB_CHUNK) -> Iterator[list[dict[str, Any]]]:
-    """Chunks of jobs' JSON, newest first; the last one is shorter than page_size."""
-    positions: dict[str, int] | None = None
+def _pages(runtime: Runtime, after: tuple[float, str] | None, statuses: list[JobStatus],
+           q: str | None) -> Iterator[list[dict[str, Any]]]:
+    """Every job, newest first, in chunks: keys a page at a time, then their jobs."""
     while True:
-        records = runtime.store.list_records(RECORD_COLUMNS, page_size, after, statuses, q)
-        jobs, positions = _json_of(runtime, records, positions)
-        yield jobs
-        if len(records) < page_size:
+        keys = runtime.store.page_keys(KEY_PAGE, after, statuses, q)
+        yield from _jobs_of(runtime, chunked(keys))
+        if len(keys) < KEY_PAGE:
             return
-        after = (records[-1][_CREATED_AT], records[-1][_ID])
+        after = (keys[-1][1], keys[-1][0])
 
 
-def _chunks_of(runtime: Runtime, ids: list[str]) -> Iterator[list[dict[str, Any]]]:
-    """These jobs' JSON, in their order, a chunk at a time (a job deleted since is left out)."""
+def _jobs_of(runtime: Runtime, chunks: Iterable[list[str]]) -> Iterator[list[dict[str, Any]]]:
+    """These runs of ids as jobs' JSON, in order (a job deleted since is left
+    out); queue positions are read once, when a queued job first appears."""
     positions: dict[str, int] | None = None
-    for start in range(0, len(ids), JOB_CHUNK):
-        jobs, positions = _json_of(runtime, runtime.store.records_of(RECORD_COLUMNS, ids[start:start + JOB_CHUNK]),
-                                   positions)
-        yield jobs
+    for ids in chunks:
+        records = runtime.store.records_of(RECORD_COLUMNS, ids)
+        if positions is None and any(record[_STATUS] == JobStatus.QUEUED.value for record in records):
+            positions = runtime.scheduler.queue_positions()
+        yield [record_json(record, positions.get(record[_ID]) if positions else None) for record in records]
 
 
 @router.get("/{job_id}", response_model=None, responses=returns(Job, 404))

@@ -11,11 +11,30 @@ from typing import Any
 
 import orjson
 
-# Jobs read and written at a time. A chunk is what a client that stops reading
-# holds here until --write-timeout: at most 100 prompts of 10,000 characters
-# (and their negative prompts), 8 MB in 4-byte UTF-8.
-JOB_CHUNK = 100
+# A listing reads and writes its jobs in chunks of at most this many characters
+# of prompts, negative prompts and errors (1 MB in 4-byte UTF-8), and at most
+# JOB_CHUNK jobs: what a client that stops reading holds here until
+# --write-timeout is a chunk or two, not its page (1,000 jobs with maximal
+# prompts are 80 MB).
+CHUNK_TEXT_CHARS = 256 * 1024
+JOB_CHUNK = 1000
 LOG_CHUNK = 10_000
+
+
+def chunked(keys: Iterable[tuple[str, float, int]], max_chars: int = CHUNK_TEXT_CHARS,
+            max_jobs: int = JOB_CHUNK) -> Iterator[list[str]]:
+    """Ids in order, cut into runs whose text (the keys' third field) stays
+    within max_chars; a job alone past it is a run of its own."""
+    run: list[str] = []
+    chars = 0
+    for job_id, _created_at, text_chars in keys:
+        if run and (chars + text_chars > max_chars or len(run) >= max_jobs):
+            yield run
+            run, chars = [], 0
+        run.append(job_id)
+        chars += text_chars
+    if run:
+        yield run
 
 
 def encode(value: Any) -> bytes:

@@ -109,6 +109,25 @@ class JobStore:
             result = session.connection().execute(query)
             return cast("builtins.list[tuple[Any, ...]]", result.cursor.fetchall())
 
+    def page_keys(
+        self,
+        limit: int,
+        after: tuple[float, str] | None = None,
+        statuses: Iterable[JobStatus] = (),
+        prompt_contains: str | None = None,
+    ) -> builtins.list[tuple[str, float, int]]:
+        """(id, created_at, characters of its long text fields) of a page of jobs,
+        newest first: what a listing needs to cut the page into chunks of a
+        bounded size before it reads the jobs themselves."""
+        text = (func.length(JobRow.prompt) + func.coalesce(func.length(JobRow.negative_prompt), 0)
+                + func.coalesce(func.length(JobRow.error), 0))
+        query = _filtered(select(JobRow.id, JobRow.created_at, text), statuses, prompt_contains)
+        if after is not None:
+            query = query.where(tuple_(JobRow.created_at, JobRow.id) < tuple_(*after))
+        query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
+        with self._session() as session:
+            return cast("builtins.list[tuple[str, float, int]]", session.connection().execute(query).cursor.fetchall())
+
     def records_of(self, columns: Sequence[str], ids: Sequence[str]) -> builtins.list[tuple[Any, ...]]:
         """`columns` of these jobs, in the order of `ids`; a job deleted since is left out.
         `columns` must include "id"."""
