@@ -484,12 +484,11 @@ def test_a_stored_lone_surrogate_still_lists_as_json() -> None:
 
 
 def test_everything_without_a_limit_streams_page_by_page(server: Server) -> None:
-    from fastvideo_ui.api.jobs import KEY_PAGE
-    from fastvideo_ui.api.streaming import LOG_CHUNK
+    from fastvideo_ui.api.streaming import JOB_CHUNK, LOG_CHUNK
 
     # More jobs than one page, and a log of more lines than one chunk: the
     # whole answer, in order, exactly as the paged calls give it.
-    created = [server.create(prompt=f"job {i}")["id"] for i in range(KEY_PAGE + 30)]
+    created = [server.create(prompt=f"job {i}")["id"] for i in range(JOB_CHUNK + 30)]
     everything = server.client.get("/api/jobs")
     assert everything.status_code == 200 and everything.headers["x-total-count"] == str(len(created))
     assert [job["id"] for job in everything.json()] == created[::-1]

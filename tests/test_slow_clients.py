@@ -227,16 +227,40 @@ def test_a_page_of_jobs_goes_out_in_bounded_chunks(start_in_process: Any) -> Non
     sizes = _chunk_sizes(body)
     assert sum(sizes) > count * 2 * len(BIG_PROMPT)
     # A chunk of jobs at a time, never the page: each within the chunk's text and one job's other fields.
-    assert len(sizes) >= 3 and max(sizes) < CHUNK_TEXT_CHARS + 2 * len(BIG_PROMPT) + 2000
+    assert len(sizes) >= 3 and max(sizes) < CHUNK_TEXT_CHARS + 2 * (2 * len(BIG_PROMPT) + 2000)
     whole = server.client.get("/api/jobs", params={"limit": 1000})
     assert len(whole.json()) == count and whole.headers["x-total-count"] == str(count)
+    assert "link" not in whole.headers
+    # A streamed page still says where the next one starts, before its jobs.
+    page = server.client.get("/api/jobs", params={"limit": count - 3})
+    assert page.headers.get("transfer-encoding") == "chunked" and len(page.json()) == count - 3
+    assert page.headers["x-next-before"] == page.json()[-1]["id"]
+    rest = server.client.get("/api/jobs", params={"limit": count - 3, "before": page.headers["x-next-before"]})
+    assert "link" not in rest.headers
+    assert [job["id"] for job in page.json() + rest.json()] == [job["id"] for job in whole.json()]
 
 
-def test_chunks_keep_within_their_text_and_order() -> None:
-    from fastvideo_ui.api.streaming import chunked
+def test_a_chunk_stops_at_its_characters_and_the_next_goes_on_from_there(tmp_path: Path) -> None:
+    from fastvideo_ui.jobs.db import make_engine, migrate
+    from fastvideo_ui.jobs.store import JobStore
 
-    keys = [(f"job{i}", 0.0, size) for i, size in enumerate([10, 10, 10, 95, 1, 1, 200, 3])]
-    runs = list(chunked(keys, max_chars=100, max_jobs=3))
-    assert runs == [["job0", "job1", "job2"], ["job3", "job4", "job5"], ["job6"], ["job7"]]
-    assert [job_id for run in runs for job_id in run] == [key[0] for key in keys]
-    assert list(chunked([], max_chars=100)) == []
+    engine = make_engine(tmp_path / "jobs.sqlite3")
+    migrate(engine)
+    store = JobStore(engine)
+    sizes = [10, 10, 10, 95, 1, 1, 200, 3]
+    for at, size in enumerate(sizes):
+        store.create(id=f"job{at}", model_id=PREVIEW, prompt="p" * size, status="pending", created_at=100.0 - at,
+                     num_inference_steps=3, num_frames=4, height=64, width=64, guidance_scale=1.0, seed=1, fps=8,
+                     num_gpus=1)
+    chunks, after = [], None
+    while True:
+        rows, more = store.list_chunk(("id", "created_at", "prompt"), 1000, after, (), None, max_text_chars=100)
+        chunks.append([row[0] for row in rows])
+        if not more:
+            break
+        after = (rows[-1][1], rows[-1][0])
+    # Each chunk ends at the job that reaches the characters; none is left out or repeated.
+    assert chunks == [["job0", "job1", "job2", "job3"], ["job4", "job5", "job6"], ["job7"]]
+    rows, more = store.list_chunk(("id",), 2, None, (), None, max_text_chars=10**6)
+    assert [row[0] for row in rows] == ["job0", "job1"] and more
+    engine.dispose()

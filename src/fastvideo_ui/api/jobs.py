@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from pathlib import Path
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,12 +19,11 @@ from ..jobs.store import JobNotFound
 from ..runtime import Runtime
 from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
-from .streaming import LOG_CHUNK, chunked, json_array, json_object_with_lines
+from .streaming import CHUNK_TEXT_CHARS, JOB_CHUNK, LOG_CHUNK, encode, json_array, json_object_with_lines
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
 
-_ID, _STATUS = (COPIED.index(name) for name in ("id", "status"))
-KEY_PAGE = 1000  # keys read at a time by the unpaginated list
+_ID, _STATUS, _CREATED_AT = (COPIED.index(name) for name in ("id", "status", "created_at"))
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -65,40 +65,53 @@ def list_jobs(
     statuses = _statuses(status)
     headers = {"X-Total-Count": str(runtime.store.count(statuses, prompt_contains=q))}
     if limit is None:  # everything, as the original API answers: a chunk at a time
-        pages = _pages(runtime, after, statuses, q)
+        pages = (jobs for jobs, _ in _chunks(runtime, statuses, q, after))
         return StreamingResponse(json_array(pages), media_type="application/json", headers=headers)
-    # The page's keys first (small), so its Link header can go before its jobs,
-    # which follow a chunk at a time (streaming.chunked): a client that stops
-    # reading holds a chunk or two in this process, not the whole page.
-    keys = runtime.store.page_keys(limit, after, statuses, q)
+    first, whole = next(_chunks(runtime, statuses, q, after, limit))
+    if whole:  # one chunk, as most pages are: nothing to stream
+        if len(first) == limit:
+            _link_next(request, headers, first[-1]["id"])
+        return Response(encode(first), media_type="application/json", headers=headers)
+    # Past one chunk: the page's last key first, for the Link header that goes
+    # before its jobs (and as the end of the chunks that follow the first).
+    top = (first[-1]["created_at"], first[-1]["id"])
+    keys = runtime.store.list_records(("created_at", "id"), limit, after, statuses, q)
     if len(keys) == limit:
-        next_url = request.url.include_query_params(before=keys[-1][0])
-        headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
-        headers["X-Next-Before"] = keys[-1][0]
-    return StreamingResponse(json_array(_jobs_of(runtime, chunked(keys))), media_type="application/json",
+        _link_next(request, headers, keys[-1][1])
+    rest = (jobs for jobs, _ in _chunks(runtime, statuses, q, top, limit - len(first), oldest=keys[-1]))
+    return StreamingResponse(json_array(itertools.chain((first,), rest)), media_type="application/json",
                              headers=headers)
 
 
-def _pages(runtime: Runtime, after: tuple[float, str] | None, statuses: list[JobStatus],
-           q: str | None) -> Iterator[list[dict[str, Any]]]:
-    """Every job, newest first, in chunks: keys a page at a time, then their jobs."""
-    while True:
-        keys = runtime.store.page_keys(KEY_PAGE, after, statuses, q)
-        yield from _jobs_of(runtime, chunked(keys))
-        if len(keys) < KEY_PAGE:
-            return
-        after = (keys[-1][1], keys[-1][0])
+def _link_next(request: Request, headers: dict[str, str], last_id: str) -> None:
+    next_url = request.url.include_query_params(before=last_id)
+    headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+    headers["X-Next-Before"] = last_id
 
 
-def _jobs_of(runtime: Runtime, chunks: Iterable[list[str]]) -> Iterator[list[dict[str, Any]]]:
-    """These runs of ids as jobs' JSON, in order (a job deleted since is left
-    out); queue positions are read once, when a queued job first appears."""
+def _chunks(runtime: Runtime, statuses: list[JobStatus], q: str | None, after: tuple[float, str] | None,
+            limit: int | None = None, oldest: tuple[float, str] | None = None,
+            ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """The listing's jobs as JSON, newest first, a chunk at a time: at most
+    CHUNK_TEXT_CHARS of their prompts and errors (store.list_chunk), so a client
+    that stops reading holds a chunk or two here until --write-timeout, never
+    the page (1,000 jobs with maximal prompts are 80 MB); each with whether it
+    was the last. Queue positions are read once, when a queued job first appears."""
     positions: dict[str, int] | None = None
-    for ids in chunks:
-        records = runtime.store.records_of(RECORD_COLUMNS, ids)
+    left = limit
+    while True:
+        size = JOB_CHUNK if left is None else min(JOB_CHUNK, left)
+        records, more = runtime.store.list_chunk(RECORD_COLUMNS, size, after, statuses, q, CHUNK_TEXT_CHARS,
+                                                 oldest=oldest)
+        if left is not None:
+            left -= len(records)
+        last = not more or not records or left == 0
         if positions is None and any(record[_STATUS] == JobStatus.QUEUED.value for record in records):
             positions = runtime.scheduler.queue_positions()
-        yield [record_json(record, positions.get(record[_ID]) if positions else None) for record in records]
+        yield [record_json(record, positions.get(record[_ID]) if positions else None) for record in records], last
+        if last:
+            return
+        after = (records[-1][_CREATED_AT], records[-1][_ID])
 
 
 @router.get("/{job_id}", response_model=None, responses=returns(Job, 404))

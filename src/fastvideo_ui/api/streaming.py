@@ -21,22 +21,6 @@ JOB_CHUNK = 1000
 LOG_CHUNK = 10_000
 
 
-def chunked(keys: Iterable[tuple[str, float, int]], max_chars: int = CHUNK_TEXT_CHARS,
-            max_jobs: int = JOB_CHUNK) -> Iterator[list[str]]:
-    """Ids in order, cut into runs whose text (the keys' third field) stays
-    within max_chars; a job alone past it is a run of its own."""
-    run: list[str] = []
-    chars = 0
-    for job_id, _created_at, text_chars in keys:
-        if run and (chars + text_chars > max_chars or len(run) >= max_jobs):
-            yield run
-            run, chars = [], 0
-        run.append(job_id)
-        chars += text_chars
-    if run:
-        yield run
-
-
 def encode(value: Any) -> bytes:
     """Compact UTF-8 JSON. orjson writes a full job list several times faster
     than json; it refuses a lone surrogate, which only a row stored before the
