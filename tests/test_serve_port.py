@@ -48,3 +48,21 @@ def test_the_ready_line_comes_once_the_port_takes_connections(tmp_path: Path) ->
     finally:
         server.terminate()
         server.communicate(timeout=30)
+
+
+def test_ctrl_c_stops_the_server_in_one_quiet_line(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    port = free_port()
+    # Its own process group, as a terminal's foreground job is: Ctrl-C is a
+    # SIGINT to the whole group.
+    server = serve(tmp_path / "data", port, start_new_session=True)
+    assert server.stdout is not None
+    assert server.stdout.readline().startswith(READY)
+    assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=30).status_code == 200
+    os.killpg(server.pid, signal.SIGINT)
+    stdout, stderr = server.communicate(timeout=60)
+    # It used to end in thirty lines of CancelledError and KeyboardInterrupt.
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert server.returncode == 128 + signal.SIGINT  # interrupted, as a shell expects

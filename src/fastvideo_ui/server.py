@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import signal
 import socket
 import sys
 
@@ -38,9 +39,19 @@ def serve(args: argparse.Namespace) -> int:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"fastvideo-ui on http://{host}:{sock.getsockname()[1]}/  (data: {settings.data_dir})", flush=True)
     server = GracefulServer(uvicorn_config(settings, app), app)
-    server.run(sockets=[sock])
-    lock.release()
-    return 0 if server.started else 3  # 3: it never served (uvicorn.run's startup-failure code)
+    interrupted = False
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn has already shut down in good order, then raised the
+        # signal again so that the process ends as interrupted, which asyncio
+        # turns into this exception (and a traceback, to a user who did nothing wrong).
+        interrupted = True
+    finally:
+        lock.release()
+    if not server.started:
+        return 3  # it never served (uvicorn.run's startup-failure code)
+    return 128 + signal.SIGINT if interrupted else 0
 
 
 def listen(host: str, port: int) -> socket.socket:
