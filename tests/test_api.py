@@ -158,6 +158,20 @@ def test_a_validators_message_is_the_rule_alone(server: Server) -> None:
     assert both.json()["detail"][0]["msg"].startswith("give exactly one of"), both.json()
 
 
+def test_a_misspelt_field_is_refused_and_named_not_ignored(server: Server) -> None:
+    # It used to be dropped: the job ran with the model's default 30 steps and no negative prompt.
+    asked = {"model_id": PREVIEW, "prompt": "a fox", "num_inference_step": 5, "negative": "blurry", "stepz": 1}
+    response = server.client.post("/api/jobs", json=asked)
+    assert response.status_code == 422
+    said = {error["loc"][1]: error["msg"] for error in response.json()["detail"]}
+    assert said["num_inference_step"] == "unknown field; did you mean num_inference_steps?"
+    assert said["negative"] == "unknown field; did you mean negative_prompt?"
+    assert said["stepz"].startswith("unknown field; the fields are model_id, prompt,")
+    assert server.client.get("/api/jobs").json() == []  # nothing was created
+    moved = server.client.post(f"/api/jobs/{server.create()['id']}/move", json={"to": "top", "where": "x"})
+    assert moved.status_code == 422 and moved.json()["detail"][0]["loc"] == ["body", "where"]
+
+
 def test_a_missing_video_says_why(server: Server) -> None:
     def why(job: dict, what: str = "video") -> str:
         response = server.client.get(f"/api/jobs/{job['id']}/{what}")

@@ -17,6 +17,7 @@ from ..jobs.service import NotInQueue, NotQueued, QueueFull
 from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
 from .asgi import openai_path
+from .schemas import StrictBody
 from .video_shape import OpenAIError
 
 
@@ -39,12 +40,23 @@ def _describe(value: Any) -> str:
 _VALUE_ERROR_PREFIX = "Value error, "
 
 
-def validation_detail(errors: Any) -> list[dict[str, Any]]:
+def _body_model(request: Request) -> type[StrictBody] | None:
+    """The route's body model, when it is one that refuses unknown fields."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(body, "field_info", None), "annotation", None)
+    return model if isinstance(model, type) and issubclass(model, StrictBody) else None
+
+
+def validation_detail(errors: Any, body: type[StrictBody] | None = None) -> list[dict[str, Any]]:
     """FastAPI's 422 detail, made strict JSON: an input (or context) that cannot
-    be sent back is described instead of crashing the answer into a 500."""
+    be sent back is described instead of crashing the answer into a 500. An
+    unknown field of `body` says which field was perhaps meant."""
     detail = []
     for error in errors:
         error = dict(error)
+        loc = list(error.get("loc") or ())
+        if error.get("type") == "extra_forbidden" and body is not None and len(loc) == 2 and loc[0] == "body":
+            error["msg"] = body.unknown_field(str(loc[1]))
         if error.get("type") == "value_error" and str(error.get("msg", "")).startswith(_VALUE_ERROR_PREFIX):
             error["msg"] = error["msg"][len(_VALUE_ERROR_PREFIX):]
         if "input" in error and not _json_safe(error["input"]):
@@ -58,7 +70,7 @@ def validation_detail(errors: Any) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = validation_detail(exc.errors())
+        detail = validation_detail(exc.errors(), _body_model(request))
         if openai_path(request.url.path):  # OpenAI's shape, for OpenAI's clients
             first = detail[0]
             param = ".".join(str(part) for part in first["loc"][1:]) or None

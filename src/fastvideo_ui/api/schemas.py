@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal
 
 from fastapi import HTTPException
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..jobs.prompts import prompt_problem
 
@@ -14,7 +15,21 @@ MAX_SEED = 2**32 - 1
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
 
 
-class CreateJobRequest(BaseModel):
+class StrictBody(BaseModel):
+    """A body that refuses a field it does not know (a 422 naming it): a
+    misspelt `num_inference_step` must not quietly run a job with the model's
+    default steps on a GPU."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def unknown_field(cls, name: str) -> str:
+        close = difflib.get_close_matches(name, list(cls.model_fields), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else f"; the fields are {', '.join(cls.model_fields)}"
+        return f"unknown field{hint}"
+
+
+class CreateJobRequest(StrictBody):
     """The seed's body, plus `start`, `fps`, `negative_prompt`, `vae_cpu_offload`, `dit_layerwise_offload`,
     `priority`, `retry_on_oom` and `webhook_url`.
 
@@ -70,7 +85,7 @@ def one_line_only(value: str) -> str:
     return value
 
 
-class MoveRequest(BaseModel):
+class MoveRequest(StrictBody):
     """Where to put a queued job: `to` the top or bottom, or just `before` another queued job."""
 
     to: Literal["top", "bottom"] | None = None
@@ -83,7 +98,7 @@ class MoveRequest(BaseModel):
         return self
 
 
-class PriorityRequest(BaseModel):
+class PriorityRequest(StrictBody):
     priority: int = Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)
 
 
