@@ -371,3 +371,19 @@ def test_a_password_in_a_webhook_url_is_shown_nowhere_but_still_sent(
     assert set(hook.paths) == {"/hook?token=query-secret&v=1"}
     assert f"to {shown}, attempt 1 of 3: HTTP 500" in caplog.text
     assert "hunter2" not in caplog.text and "query-secret" not in caplog.text
+
+
+def test_a_name_that_does_not_resolve_says_so() -> None:
+    from fastvideo_ui.webhooks.sender import _describe
+
+    async def connect() -> str:
+        try:
+            await CheckedNetwork(TargetPolicy()).checked_address("no-such-receiver.invalid", 443)
+        except Exception as exc:  # noqa: BLE001 - what the sender would record
+            return _describe(exc)
+        return "connected"
+
+    # The resolver's errno (-2) read as an OS error made "cannot connect: Unknown error -2".
+    said = in_new_loop(connect())
+    assert said.startswith("cannot resolve no-such-receiver.invalid: "), said
+    assert "Unknown error" not in said

@@ -80,9 +80,11 @@ def _describe(exc: BaseException) -> str:
         return f"timed out ({exc or type(exc).__name__})"
     cause: BaseException | None = exc
     while cause is not None:
+        if isinstance(cause, socket.gaierror):  # its errno is resolver's own (-2), which os.strerror cannot name
+            return f"cannot resolve the receiver's name: {cause.strerror}"
         if isinstance(cause, OSError) and cause.errno:
-            return f"cannot connect: {os.strerror(cause.errno)}"
-        cause = cause.__cause__ or cause.__context__
+            return f"cannot connect: {cause.strerror or os.strerror(cause.errno)}"
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
     return str(exc) or type(exc).__name__
 
 
