@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 
-from conftest import Server
-from fastvideo_ui.cli import build_parser
+import pytest
+
+from conftest import PREVIEW, Server
+from fastvideo_ui.cli import build_parser, main
 from fastvideo_ui.commands import plain_console, run_client_command
 
 ADVICE = "pip install 'fastvideo-ui[fastvideo]'"  # the catalogue's reason without FastVideo
@@ -40,3 +42,19 @@ def test_errors_and_prompts_keep_their_brackets(server: Server) -> None:
     job = server.create(prompt=prompt)
     code, out, _ = run(server, "jobs", width=200)
     assert code == 0 and prompt in out and job["id"][:8] in out
+
+
+def test_the_server_option_goes_before_or_after_the_command(server: Server) -> None:
+    for argv in (["--server", server.url, "models"], ["models", "--server", server.url]):
+        args = build_parser().parse_args(argv)
+        assert args.server == server.url, argv
+        out = io.StringIO()
+        assert run_client_command(args, plain_console(file=out), plain_console(file=io.StringIO())) == 0
+        assert PREVIEW in out.getvalue()
+    assert build_parser().parse_args(["jobs"]).server is None  # FASTVIDEO_UI_SERVER, else the default
+
+
+def test_serve_refuses_the_client_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--server", "http://127.0.0.1:9", "serve", "--data-dir", "/dev/null/never"])  # never starts
+    assert "--server is for the client commands" in capsys.readouterr().err

@@ -22,11 +22,18 @@ from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .jobs.prompts import one_line
 
 
+def add_client_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """The options every client command takes. They go on the top parser and on
+    each command's, so they may come before or after the command; a command's
+    parser has them default to SUPPRESS, so that one given before it stands."""
+    parser.add_argument("--server", default=default,
+                        help=f"the server's URL (env FASTVIDEO_UI_SERVER; default {DEFAULT_SERVER})")
+
+
 def add_client_commands(commands: Any) -> None:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--server", default=None,
-                         help=f"the server's URL (env FASTVIDEO_UI_SERVER; default {DEFAULT_SERVER})")
+        add_client_options(sub, default=argparse.SUPPRESS)
         return sub
 
     submit = command("submit", "create a job (and wait for it with --wait)")
