@@ -37,7 +37,7 @@ def test_models_prints_ids_and_install_advice_whole_at_any_width(server: Server)
 
 def test_errors_and_prompts_keep_their_brackets(server: Server) -> None:
     code, _, err = run(server, "submit", "a fox", "--model", WAN)
-    assert code == 2 and ADVICE in err and err.startswith("error: model_id:")
+    assert code == 2 and ADVICE in err and err.startswith("error: --model:")
     prompt = "a [bold]fox[/bold] on [/snow] x"  # a stray closing tag made Rich raise
     job = server.create(prompt=prompt)
     code, out, _ = run(server, "jobs", width=200)
@@ -58,3 +58,13 @@ def test_serve_refuses_the_client_option(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["--server", "http://127.0.0.1:9", "serve", "--data-dir", "/dev/null/never"])  # never starts
     assert "--server is for the client commands" in capsys.readouterr().err
+
+
+def test_a_refusal_names_the_flags_the_user_typed(server: Server) -> None:
+    code, _, err = run(server, "submit", "a fox", "--model", PREVIEW, "--steps", "0", "--size", "60x64", width=300)
+    assert code == 2 and err.startswith("error: --steps: "), err
+    assert "; --size (width): " in err and "num_inference_steps" not in err
+    code, _, err = run(server, "submit", "a fox", "--model", PREVIEW, "--webhook", "ftp://example.com/x")
+    assert code == 2 and err.startswith("error: --webhook: "), err
+    code, _, err = run(server, "submit", "a fox", "--model", WAN)
+    assert code == 2 and err.startswith("error: --model: "), err

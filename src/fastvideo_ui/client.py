@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,18 @@ class ApiError(Exception):
         self.detail = detail
         super().__init__(self.describe(status, detail))
 
+    def message(self, names: Mapping[str, str]) -> str:
+        """This error, with each field named as `names` names it (the CLI's flags)."""
+        return self.describe(self.status, self.detail, names)
+
     @staticmethod
-    def describe(status: int, detail: Any) -> str:
+    def describe(status: int, detail: Any, names: Mapping[str, str] | None = None) -> str:
         if isinstance(detail, list):  # 422: [{"loc": ["body", field], "msg": ...}]
-            return "; ".join(f"{'.'.join(str(part) for part in item.get('loc', [])[1:]) or 'request'}: "
-                             f"{item.get('msg')}" for item in detail if isinstance(item, dict))
+            def field(item: dict[str, Any]) -> str:
+                where = ".".join(str(part) for part in item.get("loc", [])[1:]) or "request"
+                return (names or {}).get(where, where)
+
+            return "; ".join(f"{field(item)}: {item.get('msg')}" for item in detail if isinstance(item, dict))
         return str(detail) if detail else f"HTTP {status}"
 
 

@@ -4,12 +4,13 @@ FASTVIDEO_UI_SERVER; the token from FASTVIDEO_UI_API_TOKEN), so they work
 against a remote server as well as a local one.
 
 Exit codes: 0 done; 1 the job failed or was stopped; 2 the server refused the
-request (the message names the field); 3 the server cannot be reached.
+request (the message names the flag that set the field); 3 the server cannot be reached.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len
@@ -20,6 +21,30 @@ from rich.text import Text
 
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .jobs.prompts import one_line
+
+
+@dataclass(frozen=True)
+class JobFlag:
+    """A submit argument, as typed (`--steps`), and the job fields it sets."""
+
+    dest: str
+    flag: str
+    fields: tuple[str, ...]
+
+
+def _size(text: str) -> dict[str, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, such as 832x480, not {text!r}") from None
+    return {"width": width, "height": height}
+
+
+def flag_names(args: argparse.Namespace) -> dict[str, str]:
+    """The job fields the command's flags set, each by the flag that sets it:
+    a refusal then names what the user typed (`--steps`), not the API's field."""
+    return {field: flag.flag if len(flag.fields) == 1 else f"{flag.flag} ({field})"
+            for flag in getattr(args, "job_flags", ()) for field in flag.fields}
 
 
 def add_client_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
@@ -37,21 +62,32 @@ def add_client_commands(commands: Any) -> None:
         return sub
 
     submit = command("submit", "create a job (and wait for it with --wait)")
-    submit.add_argument("prompt")
-    submit.add_argument("--model", default=None, help="a model id (default: the first this server can run)")
-    submit.add_argument("--steps", type=int, dest="num_inference_steps")
-    submit.add_argument("--frames", type=int, dest="num_frames")
-    submit.add_argument("--size", help="WIDTHxHEIGHT, e.g. 832x480")
-    submit.add_argument("--seed", type=int)
-    submit.add_argument("--gpus", type=int, dest="num_gpus")
-    submit.add_argument("--guidance", type=float, dest="guidance_scale")
-    submit.add_argument("--fps", type=int)
-    submit.add_argument("--negative", dest="negative_prompt")
-    submit.add_argument("--priority", type=int)
-    submit.add_argument("--retry-on-oom", action="store_true", default=None)
-    submit.add_argument("--webhook", dest="webhook_url", metavar="URL",
-                        help="post its started/completed/failed/stopped events here")
-    submit.add_argument("--no-start", action="store_true", help="create it pending, not queued")
+    flags: list[JobFlag] = []
+
+    def job_flag(*names: str, fields: tuple[str, ...] = (), **options: Any) -> None:
+        """A submit argument that sets job fields: its dest is the field's API
+        name unless it names the `fields` it sets (its value then a dict of them)."""
+        action = submit.add_argument(*names, **options)
+        flags.append(JobFlag(action.dest, max(action.option_strings, key=len, default=action.dest),
+                             fields or (action.dest,)))
+
+    # A prompt is one line (the server refuses line breaks): "$(cat prompt.txt)" still works.
+    job_flag("prompt", type=one_line)
+    job_flag("--model", dest="model_id", metavar="MODEL", help="a model id (default: the first this server can run)")
+    job_flag("--steps", type=int, dest="num_inference_steps")
+    job_flag("--frames", type=int, dest="num_frames")
+    job_flag("--size", type=_size, fields=("width", "height"), help="WIDTHxHEIGHT, e.g. 832x480")
+    job_flag("--seed", type=int)
+    job_flag("--gpus", type=int, dest="num_gpus")
+    job_flag("--guidance", type=float, dest="guidance_scale")
+    job_flag("--fps", type=int)
+    job_flag("--negative", type=one_line, dest="negative_prompt")
+    job_flag("--priority", type=int)
+    job_flag("--retry-on-oom", action="store_true", default=None)
+    job_flag("--webhook", dest="webhook_url", metavar="URL",
+             help="post its started/completed/failed/stopped events here")
+    job_flag("--no-start", dest="start", action="store_false", help="create it pending, not queued")
+    submit.set_defaults(job_flags=tuple(flags))
     submit.add_argument("--wait", action="store_true", help="show its progress and wait for it to end")
     submit.add_argument("-o", "--output", help="download the video here when it is done (implies --wait)")
 
@@ -90,7 +126,7 @@ def run_client_command(args: argparse.Namespace, out: Console | None = None, err
         with Client(args.server) as client:
             return _COMMANDS[args.command](client, args, out)
     except ApiError as exc:
-        err.print(Text.assemble(("error:", "red"), f" {exc}"))
+        err.print(Text.assemble(("error:", "red"), f" {exc.message(flag_names(args))}"))
         return 3 if exc.status == 0 else 2
     except KeyboardInterrupt:
         err.print("interrupted; the server keeps the job (`fastvideo-ui stop ID` stops it)")
@@ -98,21 +134,12 @@ def run_client_command(args: argparse.Namespace, out: Console | None = None, err
 
 
 def _submit(client: Client, args: argparse.Namespace, out: Console) -> int:
-    # A prompt is one line (the server refuses line breaks): "$(cat prompt.txt)" still works.
-    body: dict[str, Any] = {"prompt": one_line(args.prompt), "start": not args.no_start}
-    for name in ("num_inference_steps", "num_frames", "seed", "num_gpus", "guidance_scale", "fps",
-                 "negative_prompt", "priority", "retry_on_oom", "webhook_url"):
-        if getattr(args, name) is not None:
-            body[name] = getattr(args, name)
-    if args.negative_prompt is not None:
-        body["negative_prompt"] = one_line(args.negative_prompt)
-    if args.size:
-        try:
-            width, height = (int(part) for part in args.size.lower().split("x"))
-        except ValueError:
-            raise ApiError(422, f"--size must be WIDTHxHEIGHT, such as 832x480, not {args.size!r}") from None
-        body.update(width=width, height=height)
-    body["model_id"] = args.model or _first_available(client)
+    body: dict[str, Any] = {}
+    for flag in args.job_flags:
+        value = getattr(args, flag.dest)
+        if value is not None:
+            body.update(value if isinstance(value, dict) else {flag.dest: value})
+    body["model_id"] = args.model_id or _first_available(client)
     job = client.create(**body)
     if not (args.wait or args.output):
         out.print(job["id"])
