@@ -4,6 +4,7 @@ it), and model ids whole at any width, since they are copied into commands."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -68,3 +69,45 @@ def test_a_refusal_names_the_flags_the_user_typed(server: Server) -> None:
     assert code == 2 and err.startswith("error: --webhook: "), err
     code, _, err = run(server, "submit", "a fox", "--model", WAN)
     assert code == 2 and err.startswith("error: --model: "), err
+
+
+def piped(server: Server, *argv: str) -> tuple[int, str, str]:
+    """A client command printing as it does into a pipe: consoles on files that
+    are not terminals, of no set width."""
+    out, err = io.StringIO(), io.StringIO()
+    args = build_parser().parse_args([*argv, "--server", server.url])
+    code = run_client_command(args, plain_console(file=out), plain_console(file=err))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_piped_output_keeps_each_job_model_and_error_on_one_line(server: Server,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # as in a user's shell: Rich took a pipe to be 80 columns
+    long_prompt = "a red fox walking through deep fresh snow at dawn, " * 3
+    jobs = [server.create(prompt=long_prompt.strip()), server.create(prompt="a lighthouse")]
+    code, out, _ = piped(server, "jobs")
+    header, *rows = out.splitlines()
+    assert code == 0 and [row.split()[0] for row in rows] == [job["id"][:8] for job in reversed(jobs)], out
+    assert all(line == line.rstrip() for line in out.splitlines())
+    code, out, _ = piped(server, "models")
+    ids = [model["id"] for model in server.client.get("/api/models").json()]
+    assert code == 0 and len([line for line in out.splitlines() if not line.startswith("(")]) == 1 + len(ids), out
+    code, _, err = piped(server, "submit", "a fox", "--model", WAN)
+    assert code == 2 and err.count("\n") == 1 and ADVICE in err, err
+
+
+def test_json_and_quiet_output_for_scripts(server: Server) -> None:
+    code, out, _ = piped(server, "submit", "a fox", "--model", PREVIEW, "--no-start", "--json")
+    created = json.loads(out)
+    assert code == 0 and server.job(created["id"])["status"] == "pending" == created["status"]
+    code, out, err = piped(server, "submit", "a lighthouse", "--model", PREVIEW, "--steps", "4", "--frames", "5",
+                           "--size", "64x64", "--wait", "--json")
+    done = json.loads(out)  # the progress went to stderr
+    assert code == 0 and done["status"] == "completed" and done == server.job(done["id"]), out
+    assert f"{done['id'][:8]} done" in err
+    code, out, _ = piped(server, "jobs", "--json")
+    assert code == 0 and json.loads(out) == server.client.get("/api/jobs?limit=20").json()
+    code, out, _ = piped(server, "jobs", "-q", "--status", "pending")
+    assert code == 0 and out.splitlines() == [created["id"]]
+    code, out, _ = piped(server, "models", "--json")
+    assert code == 0 and json.loads(out) == server.client.get("/api/models").json()

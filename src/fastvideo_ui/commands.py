@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
+from .cli_output import plain_console, print_json, print_table
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .jobs.prompts import one_line
 
@@ -56,12 +57,14 @@ def add_client_options(parser: argparse.ArgumentParser, default: Any = None) -> 
 
 
 def add_client_commands(commands: Any) -> None:
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, json: bool = False) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         add_client_options(sub, default=argparse.SUPPRESS)
+        if json:
+            sub.add_argument("--json", action="store_true", help="print the API's JSON, for scripts")
         return sub
 
-    submit = command("submit", "create a job (and wait for it with --wait)")
+    submit = command("submit", "create a job (and wait for it with --wait)", json=True)
     flags: list[JobFlag] = []
 
     def job_flag(*names: str, fields: tuple[str, ...] = (), **options: Any) -> None:
@@ -91,10 +94,11 @@ def add_client_commands(commands: Any) -> None:
     submit.add_argument("--wait", action="store_true", help="show its progress and wait for it to end")
     submit.add_argument("-o", "--output", help="download the video here when it is done (implies --wait)")
 
-    jobs = command("jobs", "list jobs, newest first")
+    jobs = command("jobs", "list jobs, newest first", json=True)
     jobs.add_argument("--status", help="e.g. running or queued,running")
     jobs.add_argument("--search", help="only prompts containing this text")
     jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("-q", "--quiet", action="store_true", help="print only the jobs' ids")
 
     logs = command("logs", "print a job's log")
     logs.add_argument("job", help="a job id, or a unique start of one")
@@ -107,16 +111,8 @@ def add_client_commands(commands: Any) -> None:
     download.add_argument("job", help="a job id, or a unique start of one")
     download.add_argument("-o", "--output", help="where (default: <id>.mp4 here)")
 
-    command("models", "what this server can run")
+    command("models", "what this server can run", json=True)
     command("gpus", "each GPU, its memory and use, and the job on it")
-
-
-def plain_console(**options: Any) -> Console:
-    """A console that prints text as it is. What the commands print comes from
-    the server (prompts, errors, a model's install advice such as
-    `pip install 'fastvideo-ui[fastvideo]'`), where Rich would read [brackets]
-    as markup and drop them; table cells follow this setting too."""
-    return Console(markup=False, highlight=False, **options)
 
 
 def run_client_command(args: argparse.Namespace, out: Console | None = None, err: Console | None = None) -> int:
@@ -124,7 +120,7 @@ def run_client_command(args: argparse.Namespace, out: Console | None = None, err
     err = err or plain_console(stderr=True)
     try:
         with Client(args.server) as client:
-            return _COMMANDS[args.command](client, args, out)
+            return _COMMANDS[args.command](client, args, out, err)
     except ApiError as exc:
         err.print(Text.assemble(("error:", "red"), f" {exc.message(flag_names(args))}"))
         return 3 if exc.status == 0 else 2
@@ -133,7 +129,7 @@ def run_client_command(args: argparse.Namespace, out: Console | None = None, err
         return 130
 
 
-def _submit(client: Client, args: argparse.Namespace, out: Console) -> int:
+def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     body: dict[str, Any] = {}
     for flag in args.job_flags:
         value = getattr(args, flag.dest)
@@ -142,17 +138,20 @@ def _submit(client: Client, args: argparse.Namespace, out: Console) -> int:
     body["model_id"] = args.model_id or _first_available(client)
     job = client.create(**body)
     if not (args.wait or args.output):
-        out.print(job["id"])
+        if args.json:
+            print_json(out, job)
+        else:
+            out.print(job["id"])
         return 0
-    job = _wait_with_progress(client, job, out)
+    job = _wait_with_progress(client, job, err if args.json else out)  # --json: stdout is for the JSON
     if job["status"] != "completed":
-        plain_console(stderr=True).print(f"job {job['id']} {job['status']}: {job['error'] or ''}")
-        return 1
-    if args.output:
-        out.print(str(client.download(job["id"], args.output)))
-    else:
-        out.print(job["output_path"])
-    return 0
+        err.print(f"job {job['id']} {job['status']}: {job['error'] or ''}")
+    saved = client.download(job["id"], args.output) if job["status"] == "completed" and args.output else None
+    if args.json:
+        print_json(out, job)
+    elif job["status"] == "completed":
+        out.print(str(saved or job["output_path"]))
+    return 0 if job["status"] == "completed" else 1
 
 
 def _first_available(client: Client) -> str:
@@ -197,36 +196,44 @@ def _wait_with_lines(client: Client, job: Job, out: Console) -> Job:
     return client.wait(job["id"], on_update=show)
 
 
-def _jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
+def _jobs(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    listed = client.jobs(status=args.status, q=args.search, limit=args.limit)
+    if args.json:
+        print_json(out, listed)
+        return 0
+    if args.quiet:
+        for job in listed:
+            out.out(job["id"], highlight=False)
+        return 0
     table = Table("id", "status", "model", "prompt", "progress", box=None, pad_edge=False)
-    for job in client.jobs(status=args.status, q=args.search, limit=args.limit):
+    for job in listed:
         progress = f"{job['progress']:.0f}%" if job["status"] == "running" else (job["error"] or "")[:40]
         table.add_row(job["id"][:8], job["status"], job["model_id"].split("/")[-1], job["prompt"][:50], progress)
-    out.print(table)
+    print_table(out, table)
     return 0
 
 
-def _logs(client: Client, args: argparse.Namespace, out: Console) -> int:
+def _logs(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     lines = client.follow_logs(args.job) if args.follow else iter(client.logs(args.job)["lines"])
     for line in lines:
         out.out(line, highlight=False)
     return 0
 
 
-def _stop(client: Client, args: argparse.Namespace, out: Console) -> int:
+def _stop(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     job = client.stop(args.job)
     out.print(f"{job['id']} {job['status']}")
     return 0
 
 
-def _rm(client: Client, args: argparse.Namespace, out: Console) -> int:
+def _rm(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     job_id = client.resolve(args.job)
     client.delete(job_id)
     out.print(f"{job_id} deleted")
     return 0
 
 
-def _download(client: Client, args: argparse.Namespace, out: Console) -> int:
+def _download(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     job_id = client.resolve(args.job)
     out.print(str(client.download(job_id, args.output or f"{job_id}.mp4")))
     return 0
@@ -237,13 +244,17 @@ def _download(client: Client, args: argparse.Namespace, out: Console) -> int:
 MODELS_TABLE_ROOM = 30
 
 
-def _models(client: Client, _args: argparse.Namespace, out: Console) -> int:
+def _models(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     """Ids and the reasons a model cannot run (install advice among them) are
     never cut or wrapped by us, so they can be copied: a reason is printed once,
     below, with a number that its models point to."""
+    models = client.models()
+    if args.json:
+        print_json(out, models)
+        return 0
     rows: list[tuple[str, str, str]] = []
     reasons: dict[str, int] = {}
-    for model in client.models():
+    for model in models:
         d = model["defaults"]
         defaults = f"{d['width']}x{d['height']}, {d['num_frames']} frames, {d['num_inference_steps']} steps"
         available = "yes" if model["available"] else f"no ({reasons.setdefault(model['reason'], len(reasons) + 1)})"
@@ -261,13 +272,13 @@ def _models(client: Client, _args: argparse.Namespace, out: Console) -> int:
         table.add_column("defaults")
         for row in rows:
             table.add_row(*row)
-        out.print(table)
+        print_table(out, table)
     for reason, number in reasons.items():
         out.print(f"({number}) {reason}", soft_wrap=True)
     return 0
 
 
-def _gpus(client: Client, _args: argparse.Namespace, out: Console) -> int:
+def _gpus(client: Client, _args: argparse.Namespace, out: Console, err: Console) -> int:
     answer = client.gpus()
     if not answer["gpus"]:
         out.print(f"no GPUs: {answer['reason']}")
@@ -278,7 +289,7 @@ def _gpus(client: Client, _args: argparse.Namespace, out: Console) -> int:
                   if gpu["memory_total_bytes"] else "")
         use = f"{gpu['utilization_percent']}%" if gpu["utilization_percent"] is not None else ""
         table.add_row(str(gpu["id"]), gpu["name"] or "", memory, use, (gpu["job_id"] or "")[:8])
-    out.print(table)
+    print_table(out, table)
     return 0
 
 

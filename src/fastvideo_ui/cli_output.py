@@ -1,0 +1,44 @@
+"""How the client commands print: to a terminal as Rich lays it out, into a
+pipe or a file one record a line, for grep, cut and scripts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# A pipe's width. Rich takes a pipe to be 80 columns (or $COLUMNS) and wraps
+# to it: a prompt split over two rows of `jobs`, an error broken mid-sentence,
+# "50 steps" broken in `models`. Wider than any line the commands print.
+PIPE_WIDTH = 1_000_000
+
+
+def plain_console(**options: Any) -> Console:
+    """A console that prints text as it is. What the commands print comes from
+    the server (prompts, errors, a model's install advice such as
+    `pip install 'fastvideo-ui[fastvideo]'`), where Rich would read [brackets]
+    as markup and drop them; table cells follow this setting too. Not on a
+    terminal, and with no width asked for, it never wraps."""
+    console = Console(markup=False, highlight=False, **options)
+    if not console.is_terminal and "width" not in options:
+        console.width = PIPE_WIDTH
+        console.soft_wrap = True
+    return console
+
+
+def print_table(out: Console, table: Table) -> None:
+    """A table; in a pipe without the spaces Rich pads its last column with."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    with out.capture() as captured:
+        out.print(table)
+    for line in captured.get().splitlines():
+        out.out(line.rstrip(), highlight=False)
+
+
+def print_json(out: Console, value: Any) -> None:
+    """The API's JSON, as `--json` prints it: for scripts (jq), never wrapped."""
+    out.out(json.dumps(value, indent=2), highlight=False)
