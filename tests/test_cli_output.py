@@ -10,7 +10,7 @@ import pytest
 
 from conftest import PREVIEW, Server
 from fastvideo_ui.cli import build_parser, main
-from fastvideo_ui.commands import plain_console, run_client_command
+from fastvideo_ui.commands import again, plain_console, run_client_command
 
 ADVICE = "pip install 'fastvideo-ui[fastvideo]'"  # the catalogue's reason without FastVideo
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
@@ -111,3 +111,20 @@ def test_json_and_quiet_output_for_scripts(server: Server) -> None:
     assert code == 0 and out.splitlines() == [created["id"]]
     code, out, _ = piped(server, "models", "--json")
     assert code == 0 and json.loads(out) == server.client.get("/api/models").json()
+
+
+def test_a_terminal_sees_the_job_id_before_the_progress_bar(server: Server) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    args = build_parser().parse_args(["submit", "a fox", "--model", PREVIEW, "--steps", "4", "--frames", "5",
+                                      "--size", "64x64", "--wait", "--server", server.url])
+    terminal = {"force_terminal": True, "width": 100}
+    assert run_client_command(args, plain_console(file=out, **terminal), plain_console(file=err, **terminal)) == 0
+    job_id = server.client.get("/api/jobs").json()[0]["id"]
+    shown = out.getvalue()
+    assert f"job {job_id}" in shown and shown.index(job_id) < shown.index("steps"), shown
+
+
+def test_a_suggested_command_keeps_the_server_it_was_given() -> None:
+    given = build_parser().parse_args(["jobs", "--server", "http://gpu-box:8189"])
+    assert again(given, "stop", "71a8364d") == "fastvideo-ui --server http://gpu-box:8189 stop 71a8364d"
+    assert again(build_parser().parse_args(["jobs"]), "download", "a b") == "fastvideo-ui download 'a b'"

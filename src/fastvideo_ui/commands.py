@@ -10,6 +10,7 @@ request (the message names the flag that set the field); 3 the server cannot be 
 from __future__ import annotations
 
 import argparse
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +126,7 @@ def run_client_command(args: argparse.Namespace, out: Console | None = None, err
         err.print(Text.assemble(("error:", "red"), f" {exc.message(flag_names(args))}"))
         return 3 if exc.status == 0 else 2
     except KeyboardInterrupt:
-        err.print("interrupted; the server keeps the job (`fastvideo-ui stop ID` stops it)")
+        err.print("interrupted")
         return 130
 
 
@@ -143,7 +144,12 @@ def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console
         else:
             out.print(job["id"])
         return 0
-    job = _wait_with_progress(client, job, err if args.json else out)  # --json: stdout is for the JSON
+    try:
+        job = _wait_with_progress(client, job, err if args.json else out)  # --json: stdout is for the JSON
+    except KeyboardInterrupt:
+        stop = again(args, "stop", job["id"][:8])
+        err.print(f"interrupted; the server keeps job {job['id']} (`{stop}` stops it)", soft_wrap=True)
+        return 130
     if job["status"] != "completed":
         err.print(f"job {job['id']} {job['status']}: {job['error'] or ''}")
     saved = client.download(job["id"], args.output) if job["status"] == "completed" and args.output else None
@@ -152,6 +158,12 @@ def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console
     elif job["status"] == "completed":
         out.print(str(saved or job["output_path"]))
     return 0 if job["status"] == "completed" else 1
+
+
+def again(args: argparse.Namespace, *words: str) -> str:
+    """A command to run next, with this one's --server if it was given."""
+    server = ("--server", args.server) if args.server else ()
+    return shlex.join(("fastvideo-ui", *server, *words))
 
 
 def _first_available(client: Client) -> str:
@@ -164,6 +176,7 @@ def _first_available(client: Client) -> str:
 def _wait_with_progress(client: Client, job: Job, out: Console) -> Job:
     if not out.is_terminal:
         return _wait_with_lines(client, job, out)
+    out.print(f"job {job['id']}", soft_wrap=True)  # the bar does not show it: Ctrl-C, `stop` and `logs` want it
     columns = (TextColumn("{task.fields[phase]:>12}", markup=False), BarColumn(),
                TextColumn("{task.fields[steps]}", markup=False), TimeRemainingColumn())
     with Progress(*columns, console=out) as progress:
