@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
 from conftest import PREVIEW, Server
 from fastvideo_ui.cli import build_parser, main
+from fastvideo_ui.cli_output import video_file_name
 from fastvideo_ui.commands import again, plain_console, run_client_command
 
 ADVICE = "pip install 'fastvideo-ui[fastvideo]'"  # the catalogue's reason without FastVideo
@@ -128,3 +130,36 @@ def test_a_suggested_command_keeps_the_server_it_was_given() -> None:
     given = build_parser().parse_args(["jobs", "--server", "http://gpu-box:8189"])
     assert again(given, "stop", "71a8364d") == "fastvideo-ui --server http://gpu-box:8189 stop 71a8364d"
     assert again(build_parser().parse_args(["jobs"]), "download", "a b") == "fastvideo-ui download 'a b'"
+
+
+def test_waiting_without_o_prints_where_to_fetch_the_video(server: Server, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = piped(server, "submit", "A lighthouse, at night!", "--model", PREVIEW, "--steps", "4",
+                         "--frames", "5", "--size", "64x64", "--wait")
+    job = server.client.get("/api/jobs").json()[0]
+    name = f"{job['id'][:8]}-a-lighthouse-at-night.mp4"
+    assert code == 0 and job["output_path"] not in out, out
+    assert f"{server.url}/api/jobs/{job['id']}/video" in out
+    assert f"fastvideo-ui --server {server.url} download {job['id'][:8]} -o {name}" in out
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = piped(server, "download", job["id"][:8])
+    assert code == 0 and (tmp_path / name).read_bytes()[4:8] == b"ftyp" and out.strip() == name
+
+
+@pytest.mark.parametrize(("prompt", "name"), [
+    ("a red fox in the snow", "71a8364d-a-red-fox-in-the-snow.mp4"),
+    ("../../etc/passwd", "71a8364d-etc-passwd.mp4"),
+    ('C:\\x <y> "z" | w? * : v', "71a8364d-c-x-y-z-w-v.mp4"),
+    ("Un RENARD roux, près du café", "71a8364d-un-renard-roux-près-du-café.mp4"),
+    ("!!! ...", "71a8364d.mp4"),
+    ("", "71a8364d.mp4"),
+])
+def test_a_video_is_named_from_its_short_id_and_prompt(prompt: str, name: str) -> None:
+    assert video_file_name("71a8364d-0000-4000-8000-000000000000", prompt) == name
+
+
+def test_a_video_name_is_bounded() -> None:
+    for prompt in ("fox " * 3000, "x" * 10_000, "狐" * 10_000, "a-b_c " * 500):
+        name = video_file_name("71a8364d-0000-4000-8000-000000000000", prompt)
+        assert name.startswith("71a8364d-") and name.endswith(".mp4") and "/" not in name
+        assert len(name) <= 60 and len(name.encode()) < 255 and "--" not in name and "-.mp4" not in name

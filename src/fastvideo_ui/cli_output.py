@@ -1,9 +1,12 @@
-"""How the client commands print: to a terminal as Rich lays it out, into a
-pipe or a file one record a line, for grep, cut and scripts."""
+"""How the client commands print (to a terminal as Rich lays it out, into a
+pipe or a file one record a line, for grep, cut and scripts), and what they
+name the videos they save."""
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from typing import Any
 
 from rich.console import Console
@@ -42,3 +45,21 @@ def print_table(out: Console, table: Table) -> None:
 def print_json(out: Console, value: Any) -> None:
     """The API's JSON, as `--json` prints it: for scripts (jq), never wrapped."""
     out.out(json.dumps(value, indent=2), highlight=False)
+
+
+# A saved video's name: the job's short id, then its prompt's first words.
+SLUG_CHARS = 40
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script: no separator, dot or control character
+
+
+def video_file_name(job_id: str, prompt: str) -> str:
+    """`71a8364d-a-red-fox-in-the-snow.mp4`: safe as a file name anywhere (no
+    path separator, no dot before the extension, at most 60 characters and
+    well under 255 bytes), and still telling videos apart."""
+    slug = ""
+    for word in _WORD.findall(unicodedata.normalize("NFKC", prompt).casefold()):
+        if len(slug) + 1 + len(word) > SLUG_CHARS:
+            slug = slug or word[:SLUG_CHARS]
+            break
+        slug = f"{slug}-{word}" if slug else word
+    return f"{job_id[:8]}-{slug}.mp4" if slug else f"{job_id[:8]}.mp4"

@@ -59,6 +59,10 @@ class Client:
     def __exit__(self, *_exc: object) -> None:
         self.http.close()
 
+    def url(self, path: str) -> str:
+        """The address of `path` (such as a job's video_url) on this server."""
+        return str(self.http.base_url).rstrip("/") + path
+
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, path, **kwargs)

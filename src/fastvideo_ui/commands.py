@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from .cli_output import plain_console, print_json, print_table
+from .cli_output import plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .jobs.prompts import one_line
 
@@ -110,7 +110,7 @@ def add_client_commands(commands: Any) -> None:
 
     download = command("download", "save a job's video")
     download.add_argument("job", help="a job id, or a unique start of one")
-    download.add_argument("-o", "--output", help="where (default: <id>.mp4 here)")
+    download.add_argument("-o", "--output", help="where (default: here, named from its id and prompt)")
 
     command("models", "what this server can run", json=True)
     command("gpus", "each GPU, its memory and use, and the job on it")
@@ -152,11 +152,17 @@ def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console
         return 130
     if job["status"] != "completed":
         err.print(f"job {job['id']} {job['status']}: {job['error'] or ''}")
-    saved = client.download(job["id"], args.output) if job["status"] == "completed" and args.output else None
+    if job["status"] == "completed" and args.output:
+        saved = client.download(job["id"], args.output)
+        if not args.json:
+            out.print(str(saved), soft_wrap=True)
+    elif job["status"] == "completed" and not args.json:
+        # Not the server's own path, which means nothing on another machine: where to fetch it from.
+        out.print(f"video: {client.url(job['video_url'])}", soft_wrap=True)
+        fetch = again(args, "download", job["id"][:8], "-o", video_file_name(job["id"], job["prompt"]))
+        out.print(f"save it: {fetch}", soft_wrap=True)
     if args.json:
         print_json(out, job)
-    elif job["status"] == "completed":
-        out.print(str(saved or job["output_path"]))
     return 0 if job["status"] == "completed" else 1
 
 
@@ -247,8 +253,9 @@ def _rm(client: Client, args: argparse.Namespace, out: Console, err: Console) ->
 
 
 def _download(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
-    job_id = client.resolve(args.job)
-    out.print(str(client.download(job_id, args.output or f"{job_id}.mp4")))
+    job = client.job(args.job)
+    out.print(str(client.download(job["id"], args.output or video_file_name(job["id"], job["prompt"]))),
+              soft_wrap=True)
     return 0
 
 
