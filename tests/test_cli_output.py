@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from conftest import PREVIEW, Server
+from conftest import LONG, PREVIEW, Server
 from fastvideo_ui.cli import build_parser, main
-from fastvideo_ui.cli_output import video_file_name
+from fastvideo_ui.cli_output import compact_age, compact_run_time, video_file_name
 from fastvideo_ui.commands import again, plain_console, run_client_command
 
 ADVICE = "pip install 'fastvideo-ui[fastvideo]'"  # the catalogue's reason without FastVideo
@@ -163,3 +164,46 @@ def test_a_video_name_is_bounded() -> None:
         name = video_file_name("71a8364d-0000-4000-8000-000000000000", prompt)
         assert name.startswith("71a8364d-") and name.endswith(".mp4") and "/" not in name
         assert len(name) <= 60 and len(name.encode()) < 255 and "--" not in name and "-.mp4" not in name
+
+
+def test_jobs_shows_age_run_time_and_steps(server: Server) -> None:
+    done = server.create(start=True, prompt="a lighthouse", num_inference_steps=4, num_frames=5)
+    server.wait_status(done["id"], "completed")
+    waiting = server.create(prompt="a fox", num_inference_steps=7)
+    code, out, _ = piped(server, "jobs")
+    header, *rows = out.splitlines()
+    assert code == 0 and header.split() == ["id", "status", "age", "run", "steps", "model", "progress", "prompt"]
+    pending, completed = (row.split() for row in rows)
+    assert pending[:2] == [waiting["id"][:8], "pending"] and re.fullmatch(r"\d+s", pending[2])
+    assert pending[3:5] == ["-", "0/7"]
+    assert completed[:2] == [done["id"][:8], "completed"] and completed[4] == "4/4"
+    assert re.fullmatch(r"\d+s", completed[2]) and re.fullmatch(r"\d+s", completed[3])
+
+
+@pytest.mark.parametrize(("seconds", "age", "run"), [
+    (0.4, "0s", "0s"), (59, "59s", "59s"), (65, "1m", "1m05s"), (3725, "1h", "1h02m"),
+    (2 * 86400 + 3 * 3600 + 60, "2d", "2d03h"), (-3, "0s", "0s"),  # a server clock ahead of ours
+])
+def test_ages_and_run_times_are_compact(seconds: float, age: str, run: str) -> None:
+    assert (compact_age(seconds), compact_run_time(seconds)) == (age, run)
+
+
+def test_stop_and_rm_take_several_ids_and_act_on_none_if_one_is_wrong(server: Server) -> None:
+    first, second = (server.create(start=True, prompt=f"long {n}", **LONG) for n in (1, 2))
+    server.wait_status(first["id"], "running")
+    code, out, err = piped(server, "stop", first["id"][:8], second["id"])
+    assert code == 0 and out.splitlines() == [f"{first['id']} stopped", f"{second['id']} stopped"], err
+    code, _, err = piped(server, "rm", first["id"], "ffffffff")
+    assert code == 2 and "ffffffff" in err and server.job(first["id"])["status"] == "stopped"
+    code, out, _ = piped(server, "rm", first["id"][:8], second["id"][:8], first["id"])
+    assert code == 0 and out.splitlines() == [f"{first['id']} deleted", f"{second['id']} deleted"]
+    assert server.client.get("/api/jobs").json() == []
+
+
+def test_an_ambiguous_id_lists_the_jobs_it_could_be(server: Server) -> None:
+    jobs = [server.create(prompt=f"job {n}") for n in range(17)]  # two of 17 share a first hex digit
+    start = next(job["id"][0] for job in jobs if sum(other["id"][0] == job["id"][0] for other in jobs) > 1)
+    code, _, err = piped(server, "logs", start)
+    assert code == 2 and "is the start of more than one job id" in err
+    matching = [job for job in jobs if job["id"].startswith(start)]
+    assert all(f"{job['id']}  pending  {job['prompt']}" in err for job in matching), err

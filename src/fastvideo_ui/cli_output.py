@@ -47,6 +47,25 @@ def print_json(out: Console, value: Any) -> None:
     out.out(json.dumps(value, indent=2), highlight=False)
 
 
+def compact_age(seconds: float) -> str:
+    """How long ago, in its largest unit: 59s, 5m, 3h, 2d."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def compact_run_time(seconds: float) -> str:
+    """How long, in its two largest units: 12s, 1m05s, 1h02m, 2d03h."""
+    seconds = max(0, int(seconds))
+    for (unit, size), (small, small_size) in ((("d", 86400), ("h", 3600)), (("h", 3600), ("m", 60)),
+                                              (("m", 60), ("s", 1))):
+        if seconds >= size:
+            return f"{seconds // size}{unit}{seconds % size // small_size:02d}{small}"
+    return f"{seconds}s"
+
+
 # A saved video's name: the job's short id, then its prompt's first words.
 SLUG_CHARS = 40
 _WORD = re.compile(r"[^\W_]+")  # letters and digits of any script: no separator, dot or control character

@@ -20,6 +20,7 @@ import httpx
 
 DEFAULT_SERVER = "http://127.0.0.1:8189"
 TERMINAL = ("completed", "failed", "stopped")
+AMBIGUOUS_LISTED = 10  # the jobs an ambiguous start of an id lists, to choose from
 Job = dict[str, Any]
 
 
@@ -142,20 +143,23 @@ class Client:
             return str(uuid.UUID(job_id))
         except ValueError:
             pass
-        found: list[str] = []
+        found: list[Job] = []
         before: str | None = None
         while True:
             response = self.http.get("/api/jobs", params={"limit": 1000, **({"before": before} if before else {})})
             if response.status_code >= 400:
                 raise ApiError(response.status_code, response.json().get("detail"))
-            found += [job["id"] for job in response.json() if job["id"].startswith(job_id.lower())]
+            found += [job for job in response.json() if job["id"].startswith(job_id.lower())]
             before = response.headers.get("x-next-before")
-            if len(found) > 1 or not before:
+            if len(found) > AMBIGUOUS_LISTED or not before:
                 break
-        if len(found) != 1:
-            raise ApiError(404, f"no job id starts with {job_id!r}" if not found
-                           else f"{job_id!r} is the start of more than one job id: give more of it")
-        return found[0]
+        if len(found) == 1:
+            return str(found[0]["id"])
+        if not found:
+            raise ApiError(404, f"no job id starts with {job_id!r}")
+        listed = "".join(f"\n  {job['id']}  {job['status']}  {job['prompt'][:60]}" for job in found[:AMBIGUOUS_LISTED])
+        more = "\n  and more" if len(found) > AMBIGUOUS_LISTED else ""
+        raise ApiError(404, f"{job_id!r} is the start of more than one job id; give more of it:{listed}{more}")
 
     # -- the server ---------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from .cli_output import plain_console, print_json, print_table, video_file_name
+from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .jobs.prompts import one_line
 
@@ -105,8 +107,9 @@ def add_client_commands(commands: Any) -> None:
     logs.add_argument("job", help="a job id, or a unique start of one")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
 
-    for name, help_text in (("stop", "stop a queued or running job"), ("rm", "delete a job, its video and log")):
-        command(name, help_text).add_argument("job", help="a job id, or a unique start of one")
+    for name, help_text in (("stop", "stop queued or running jobs"), ("rm", "delete jobs, their videos and logs")):
+        command(name, help_text).add_argument("jobs", nargs="+", metavar="job",
+                                              help="a job id, or a unique start of one")
 
     download = command("download", "save a job's video")
     download.add_argument("job", help="a job id, or a unique start of one")
@@ -224,10 +227,19 @@ def _jobs(client: Client, args: argparse.Namespace, out: Console, err: Console) 
         for job in listed:
             out.out(job["id"], highlight=False)
         return 0
-    table = Table("id", "status", "model", "prompt", "progress", box=None, pad_edge=False)
+    # One row a job: in a terminal the prompt, last, takes the width the others leave and is cut to it.
+    table = Table(box=None, pad_edge=False, expand=out.is_terminal)
+    for name in ("id", "status", "age", "run", "steps", "model"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("progress", max_width=40, no_wrap=True, overflow="ellipsis")
+    table.add_column("prompt", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
+    now = time.time()
     for job in listed:
-        progress = f"{job['progress']:.0f}%" if job["status"] == "running" else (job["error"] or "")[:40]
-        table.add_row(job["id"][:8], job["status"], job["model_id"].split("/")[-1], job["prompt"][:50], progress)
+        progress = f"{job['progress']:.0f}%" if job["status"] == "running" else (job["error"] or "")
+        ran = compact_run_time((job["finished_at"] or now) - job["started_at"]) if job["started_at"] else "-"
+        steps = f"{job['step'] or 0}/{job['total_steps'] or job['num_inference_steps']}"
+        table.add_row(job["id"][:8], job["status"], compact_age(now - job["created_at"]), ran, steps,
+                      job["model_id"].split("/")[-1], progress, job["prompt"])
     print_table(out, table)
     return 0
 
@@ -240,16 +252,31 @@ def _logs(client: Client, args: argparse.Namespace, out: Console, err: Console) 
 
 
 def _stop(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
-    job = client.stop(args.job)
-    out.print(f"{job['id']} {job['status']}")
-    return 0
+    return _each_job(client, args, err, lambda job_id: out.print(f"{job_id} {client.stop(job_id)['status']}"))
 
 
 def _rm(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
-    job_id = client.resolve(args.job)
-    client.delete(job_id)
-    out.print(f"{job_id} deleted")
-    return 0
+    def remove(job_id: str) -> None:
+        client.delete(job_id)
+        out.print(f"{job_id} deleted")
+
+    return _each_job(client, args, err, remove)
+
+
+def _each_job(client: Client, args: argparse.Namespace, err: Console, act: Callable[[str], None]) -> int:
+    """`act` on each job named. Every id is resolved first, so that a mistyped
+    one acts on none; a job the server refuses to act on is reported, and the
+    others still acted on."""
+    refused = 0
+    for job_id in dict.fromkeys(client.resolve(job) for job in args.jobs):
+        try:
+            act(job_id)
+        except ApiError as exc:
+            if exc.status == 0:
+                raise
+            err.print(Text.assemble(("error:", "red"), f" {job_id}: {exc}"))
+            refused += 1
+    return 2 if refused else 0
 
 
 def _download(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
