@@ -6,17 +6,21 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
-from conftest import LONG, PREVIEW, Server
+from conftest import LONG, PREVIEW, Server, wait_for
 from fastvideo_ui.cli import build_parser, main
 from fastvideo_ui.cli_output import compact_age, compact_run_time, video_file_name
+from fastvideo_ui.client import Client
 from fastvideo_ui.commands import again, plain_console, run_client_command
 
 ADVICE = "pip install 'fastvideo-ui[fastvideo]'"  # the catalogue's reason without FastVideo
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+JOB_ID = "71a8364d-0000-4000-8000-000000000000"
 
 
 def run(server: Server, *argv: str, width: int = 80) -> tuple[int, str, str]:
@@ -207,3 +211,49 @@ def test_an_ambiguous_id_lists_the_jobs_it_could_be(server: Server) -> None:
     assert code == 2 and "is the start of more than one job id" in err
     matching = [job for job in jobs if job["id"].startswith(start)]
     assert all(f"{job['id']}  pending  {job['prompt']}" in err for job in matching), err
+
+
+def test_logs_tail_prints_the_last_lines(server: Server) -> None:
+    job = server.create(start=True, num_inference_steps=4, num_frames=5)
+    server.wait_status(job["id"], "completed")
+    whole = server.client.get(f"/api/jobs/{job['id']}/logs").json()["lines"]
+    assert len(whole) > 3
+    for n, expected in ((2, whole[-2:]), (0, []), (len(whole) + 5, whole)):
+        code, out, _ = piped(server, "logs", job["id"][:8], "--tail", str(n))
+        assert code == 0 and out.splitlines() == expected, n
+    code, out, _ = piped(server, "logs", job["id"], "-f", "--tail", "1")
+    assert code == 0 and out.splitlines() == whole[-1:]
+
+
+def test_logs_follow_with_tail_starts_from_the_end(server: Server) -> None:
+    job = server.create(start=True, **LONG)
+    wait_for(lambda: len(server.client.get(f"/api/jobs/{job['id']}/logs").json()["lines"]) > 6, timeout=30)
+    first = server.client.get(f"/api/jobs/{job['id']}/logs").json()["lines"][0]
+    out = io.StringIO()
+    args = build_parser().parse_args(["logs", job["id"], "-f", "--tail", "2", "--server", server.url])
+    following = threading.Thread(target=run_client_command, args=(args, plain_console(file=out),
+                                                                  plain_console(file=io.StringIO())))
+    following.start()
+    wait_for(lambda: out.getvalue().count("\n") >= 2, timeout=30)
+    server.client.post(f"/api/jobs/{job['id']}/stop")
+    following.join(30)
+    assert not following.is_alive()
+    lines = out.getvalue().splitlines()
+    assert first not in lines and lines[-1] == server.client.get(f"/api/jobs/{job['id']}/logs").json()["lines"][-1]
+
+
+def test_the_client_pages_through_a_long_log() -> None:
+    log = [f"line {n}" for n in range(12_345)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/logs"):
+            after, limit = int(request.url.params["after"]), int(request.url.params["limit"])
+            lines = log[after:after + limit]
+            return httpx.Response(200, json={"lines": lines, "total": len(log), "next_after": after + len(lines)})
+        return httpx.Response(200, json={"id": JOB_ID, "status": "completed"})
+
+    with Client("http://fastvideo-ui.test") as client:
+        client.http = httpx.Client(base_url="http://fastvideo-ui.test", transport=httpx.MockTransport(answer))
+        assert list(client.log_lines(JOB_ID)) == log == list(client.log_lines(JOB_ID, follow=True))
+        assert list(client.log_lines(JOB_ID, tail=7_000)) == log[-7_000:]
+        assert list(client.log_lines(JOB_ID, tail=0, follow=True)) == []

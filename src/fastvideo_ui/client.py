@@ -95,22 +95,28 @@ class Client:
     def delete(self, job_id: str) -> None:
         self._call("DELETE", f"/api/jobs/{self.resolve(job_id)}")
 
-    def logs(self, job_id: str, after: int = 0) -> dict[str, Any]:
-        return self._call("GET", f"/api/jobs/{self.resolve(job_id)}/logs", params={"after": after, "limit": 5000})
+    def logs(self, job_id: str, after: int = 0, limit: int = 5000) -> dict[str, Any]:
+        return self._call("GET", f"/api/jobs/{self.resolve(job_id)}/logs", params={"after": after, "limit": limit})
 
-    def follow_logs(self, job_id: str, poll_s: float = 0.5) -> Iterator[str]:
-        """Every line of the log, then new ones as they come, until the job ends."""
+    def log_lines(self, job_id: str, tail: int | None = None, follow: bool = False,
+                  poll_s: float = 0.5) -> Iterator[str]:
+        """The log's lines (its last `tail` lines), page by page; with `follow`,
+        then new ones as they come, until the job ends."""
         job_id = self.resolve(job_id)
-        after = 0
+        after = 0 if tail is None else max(0, self.logs(job_id, limit=1)["total"] - tail)
         while True:
             page = self.logs(job_id, after)
             yield from page["lines"]
             after = page["next_after"]
             if page["lines"]:
                 continue
-            if self.job(job_id)["status"] in TERMINAL and not self.logs(job_id, after)["lines"]:
+            if not follow or (self.job(job_id)["status"] in TERMINAL and not self.logs(job_id, after)["lines"]):
                 return
             time.sleep(poll_s)
+
+    def follow_logs(self, job_id: str, poll_s: float = 0.5) -> Iterator[str]:
+        """Every line of the log, then new ones as they come, until the job ends."""
+        return self.log_lines(job_id, follow=True, poll_s=poll_s)
 
     def wait(self, job_id: str, on_update: Callable[[Job], None] | None = None, poll_s: float = 0.5) -> Job:
         """Poll until the job ends; `on_update` sees each state on the way."""

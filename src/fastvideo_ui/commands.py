@@ -44,6 +44,12 @@ def _size(text: str) -> dict[str, int]:
     return {"width": width, "height": height}
 
 
+def _count(text: str) -> int:
+    if not text.isdecimal():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, not {text!r}")
+    return int(text)
+
+
 def flag_names(args: argparse.Namespace) -> dict[str, str]:
     """The job fields the command's flags set, each by the flag that sets it:
     a refusal then names what the user typed (`--steps`), not the API's field."""
@@ -106,6 +112,7 @@ def add_client_commands(commands: Any) -> None:
     logs = command("logs", "print a job's log")
     logs.add_argument("job", help="a job id, or a unique start of one")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    logs.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines (with -f: then follow)")
 
     for name, help_text in (("stop", "stop queued or running jobs"), ("rm", "delete jobs, their videos and logs")):
         command(name, help_text).add_argument("jobs", nargs="+", metavar="job",
@@ -245,8 +252,7 @@ def _jobs(client: Client, args: argparse.Namespace, out: Console, err: Console) 
 
 
 def _logs(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
-    lines = client.follow_logs(args.job) if args.follow else iter(client.logs(args.job)["lines"])
-    for line in lines:
+    for line in client.log_lines(args.job, tail=args.tail, follow=args.follow):
         out.out(line, highlight=False)
     return 0
 
