@@ -1,5 +1,7 @@
 """What the CLI prints: the server's text as it is (Rich markup never reads
-it), and model ids whole at any width, since they are copied into commands."""
+it), model ids whole at any width, since they are copied into commands, one
+record a line into a pipe, JSON for scripts, and the flags a user typed; and
+the commands a new user reaches for (several ids, a log's tail)."""
 
 from __future__ import annotations
 

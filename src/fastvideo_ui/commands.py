@@ -1,10 +1,12 @@
 """The client commands of `fastvideo-ui`: submit, jobs, logs, stop, rm,
-download, models, gpus. Each talks to a server over HTTP (--server, or
-FASTVIDEO_UI_SERVER; the token from FASTVIDEO_UI_API_TOKEN), so they work
-against a remote server as well as a local one.
+download, models, gpus. Each talks to a server over HTTP (--server, before or
+after the command, or FASTVIDEO_UI_SERVER; the token from
+FASTVIDEO_UI_API_TOKEN), so they work against a remote server as well as a
+local one.
 
 Exit codes: 0 done; 1 the job failed or was stopped; 2 the server refused the
-request (the message names the flag that set the field); 3 the server cannot be reached.
+request (the message names the flag, such as --steps); 3 the server cannot be
+reached; 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -160,20 +162,21 @@ def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console
         stop = again(args, "stop", job["id"][:8])
         err.print(f"interrupted; the server keeps job {job['id']} (`{stop}` stops it)", soft_wrap=True)
         return 130
-    if job["status"] != "completed":
+    completed = job["status"] == "completed"
+    if not completed:
         err.print(f"job {job['id']} {job['status']}: {job['error'] or ''}")
-    if job["status"] == "completed" and args.output:
+    elif args.output:
         saved = client.download(job["id"], args.output)
         if not args.json:
             out.print(str(saved), soft_wrap=True)
-    elif job["status"] == "completed" and not args.json:
+    elif not args.json:
         # Not the server's own path, which means nothing on another machine: where to fetch it from.
         out.print(f"video: {client.url(job['video_url'])}", soft_wrap=True)
         fetch = again(args, "download", job["id"][:8], "-o", video_file_name(job["id"], job["prompt"]))
         out.print(f"save it: {fetch}", soft_wrap=True)
     if args.json:
         print_json(out, job)
-    return 0 if job["status"] == "completed" else 1
+    return 0 if completed else 1
 
 
 def again(args: argparse.Namespace, *words: str) -> str:
