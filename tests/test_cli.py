@@ -4,6 +4,7 @@ real server."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -109,3 +110,17 @@ def test_a_multi_line_prompt_is_sent_as_one_line(server: Server) -> None:
     assert done.returncode == 0, done.stderr
     job = server.job(done.stdout.strip())
     assert (job["prompt"], job["negative_prompt"]) == ("a fox in the snow", "blur ugly")
+
+
+def test_ctrl_c_while_waiting_names_the_job_the_server_keeps(server: Server) -> None:
+    waiting = subprocess.Popen([sys.executable, "-m", "fastvideo_ui.cli", "submit", "long", "--model", PREVIEW,
+                                "--steps", str(LONG["num_inference_steps"]), "--wait"],
+                               env=dict(os.environ, FASTVIDEO_UI_SERVER=server.url), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    running = wait_for(lambda: next((j for j in server.client.get("/api/jobs").json() if j["prompt"] == "long"
+                                     and j["status"] == "running"), None), timeout=30)
+    waiting.send_signal(signal.SIGINT)
+    _, stderr = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130, stderr
+    assert f"the server keeps job {running['id']}" in stderr and f"`fastvideo-ui stop {running['id'][:8]}`" in stderr
+    assert server.job(running["id"])["status"] == "running"

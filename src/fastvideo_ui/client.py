@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import httpx
 
 DEFAULT_SERVER = "http://127.0.0.1:8189"
 TERMINAL = ("completed", "failed", "stopped")
+AMBIGUOUS_LISTED = 10  # the jobs an ambiguous start of an id lists, to choose from
 Job = dict[str, Any]
 
 
@@ -31,11 +32,18 @@ class ApiError(Exception):
         self.detail = detail
         super().__init__(self.describe(status, detail))
 
+    def message(self, names: Mapping[str, str]) -> str:
+        """This error, with each field named as `names` names it (the CLI's flags)."""
+        return self.describe(self.status, self.detail, names)
+
     @staticmethod
-    def describe(status: int, detail: Any) -> str:
+    def describe(status: int, detail: Any, names: Mapping[str, str] | None = None) -> str:
         if isinstance(detail, list):  # 422: [{"loc": ["body", field], "msg": ...}]
-            return "; ".join(f"{'.'.join(str(part) for part in item.get('loc', [])[1:]) or 'request'}: "
-                             f"{item.get('msg')}" for item in detail if isinstance(item, dict))
+            def field(item: dict[str, Any]) -> str:
+                where = ".".join(str(part) for part in item.get("loc", [])[1:]) or "request"
+                return (names or {}).get(where, where)
+
+            return "; ".join(f"{field(item)}: {item.get('msg')}" for item in detail if isinstance(item, dict))
         return str(detail) if detail else f"HTTP {status}"
 
 
@@ -51,6 +59,10 @@ class Client:
 
     def __exit__(self, *_exc: object) -> None:
         self.http.close()
+
+    def url(self, path: str) -> str:
+        """The address of `path` (such as a job's video_url) on this server."""
+        return str(self.http.base_url).rstrip("/") + path
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -83,22 +95,28 @@ class Client:
     def delete(self, job_id: str) -> None:
         self._call("DELETE", f"/api/jobs/{self.resolve(job_id)}")
 
-    def logs(self, job_id: str, after: int = 0) -> dict[str, Any]:
-        return self._call("GET", f"/api/jobs/{self.resolve(job_id)}/logs", params={"after": after, "limit": 5000})
+    def logs(self, job_id: str, after: int = 0, limit: int = 5000) -> dict[str, Any]:
+        return self._call("GET", f"/api/jobs/{self.resolve(job_id)}/logs", params={"after": after, "limit": limit})
 
-    def follow_logs(self, job_id: str, poll_s: float = 0.5) -> Iterator[str]:
-        """Every line of the log, then new ones as they come, until the job ends."""
+    def log_lines(self, job_id: str, tail: int | None = None, follow: bool = False,
+                  poll_s: float = 0.5) -> Iterator[str]:
+        """The log's lines (its last `tail` lines), page by page; with `follow`,
+        then new ones as they come, until the job ends."""
         job_id = self.resolve(job_id)
-        after = 0
+        after = 0 if tail is None else max(0, self.logs(job_id, limit=1)["total"] - tail)
         while True:
             page = self.logs(job_id, after)
             yield from page["lines"]
             after = page["next_after"]
             if page["lines"]:
                 continue
-            if self.job(job_id)["status"] in TERMINAL and not self.logs(job_id, after)["lines"]:
+            if not follow or (self.job(job_id)["status"] in TERMINAL and not self.logs(job_id, after)["lines"]):
                 return
             time.sleep(poll_s)
+
+    def follow_logs(self, job_id: str, poll_s: float = 0.5) -> Iterator[str]:
+        """Every line of the log, then new ones as they come, until the job ends."""
+        return self.log_lines(job_id, follow=True, poll_s=poll_s)
 
     def wait(self, job_id: str, on_update: Callable[[Job], None] | None = None, poll_s: float = 0.5) -> Job:
         """Poll until the job ends; `on_update` sees each state on the way."""
@@ -131,20 +149,23 @@ class Client:
             return str(uuid.UUID(job_id))
         except ValueError:
             pass
-        found: list[str] = []
+        found: list[Job] = []
         before: str | None = None
         while True:
             response = self.http.get("/api/jobs", params={"limit": 1000, **({"before": before} if before else {})})
             if response.status_code >= 400:
                 raise ApiError(response.status_code, response.json().get("detail"))
-            found += [job["id"] for job in response.json() if job["id"].startswith(job_id.lower())]
+            found += [job for job in response.json() if job["id"].startswith(job_id.lower())]
             before = response.headers.get("x-next-before")
-            if len(found) > 1 or not before:
+            if len(found) > AMBIGUOUS_LISTED or not before:
                 break
-        if len(found) != 1:
-            raise ApiError(404, f"no job id starts with {job_id!r}" if not found
-                           else f"{job_id!r} is the start of more than one job id: give more of it")
-        return found[0]
+        if len(found) == 1:
+            return str(found[0]["id"])
+        if not found:
+            raise ApiError(404, f"no job id starts with {job_id!r}")
+        listed = "".join(f"\n  {job['id']}  {job['status']}  {job['prompt'][:60]}" for job in found[:AMBIGUOUS_LISTED])
+        more = "\n  and more" if len(found) > AMBIGUOUS_LISTED else ""
+        raise ApiError(404, f"{job_id!r} is the start of more than one job id; give more of it:{listed}{more}")
 
     # -- the server ---------------------------------------------------------------
 

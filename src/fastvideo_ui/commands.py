@@ -1,15 +1,21 @@
 """The client commands of `fastvideo-ui`: submit, jobs, logs, stop, rm,
-download, models, gpus. Each talks to a server over HTTP (--server, or
-FASTVIDEO_UI_SERVER; the token from FASTVIDEO_UI_API_TOKEN), so they work
-against a remote server as well as a local one.
+download, models, gpus. Each talks to a server over HTTP (--server, before or
+after the command, or FASTVIDEO_UI_SERVER; the token from
+FASTVIDEO_UI_API_TOKEN), so they work against a remote server as well as a
+local one.
 
 Exit codes: 0 done; 1 the job failed or was stopped; 2 the server refused the
-request (the message names the field); 3 the server cannot be reached.
+request (the message names the flag, such as --steps); 3 the server cannot be
+reached; 130 Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len
@@ -18,62 +24,108 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
+from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .jobs.prompts import one_line
 
 
+@dataclass(frozen=True)
+class JobFlag:
+    """A submit argument, as typed (`--steps`), and the job fields it sets."""
+
+    dest: str
+    flag: str
+    fields: tuple[str, ...]
+
+
+def _size(text: str) -> dict[str, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, such as 832x480, not {text!r}") from None
+    return {"width": width, "height": height}
+
+
+def _count(text: str) -> int:
+    if not text.isdecimal():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, not {text!r}")
+    return int(text)
+
+
+def flag_names(args: argparse.Namespace) -> dict[str, str]:
+    """The job fields the command's flags set, each by the flag that sets it:
+    a refusal then names what the user typed (`--steps`), not the API's field."""
+    return {field: flag.flag if len(flag.fields) == 1 else f"{flag.flag} ({field})"
+            for flag in getattr(args, "job_flags", ()) for field in flag.fields}
+
+
+def add_client_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """The options every client command takes. They go on the top parser and on
+    each command's, so they may come before or after the command; a command's
+    parser has them default to SUPPRESS, so that one given before it stands."""
+    parser.add_argument("--server", default=default,
+                        help=f"the server's URL (env FASTVIDEO_UI_SERVER; default {DEFAULT_SERVER})")
+
+
 def add_client_commands(commands: Any) -> None:
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, json: bool = False) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--server", default=None,
-                         help=f"the server's URL (env FASTVIDEO_UI_SERVER; default {DEFAULT_SERVER})")
+        add_client_options(sub, default=argparse.SUPPRESS)
+        if json:
+            sub.add_argument("--json", action="store_true", help="print the API's JSON, for scripts")
         return sub
 
-    submit = command("submit", "create a job (and wait for it with --wait)")
-    submit.add_argument("prompt")
-    submit.add_argument("--model", default=None, help="a model id (default: the first this server can run)")
-    submit.add_argument("--steps", type=int, dest="num_inference_steps")
-    submit.add_argument("--frames", type=int, dest="num_frames")
-    submit.add_argument("--size", help="WIDTHxHEIGHT, e.g. 832x480")
-    submit.add_argument("--seed", type=int)
-    submit.add_argument("--gpus", type=int, dest="num_gpus")
-    submit.add_argument("--guidance", type=float, dest="guidance_scale")
-    submit.add_argument("--fps", type=int)
-    submit.add_argument("--negative", dest="negative_prompt")
-    submit.add_argument("--priority", type=int)
-    submit.add_argument("--retry-on-oom", action="store_true", default=None)
-    submit.add_argument("--webhook", dest="webhook_url", metavar="URL",
-                        help="post its started/completed/failed/stopped events here")
-    submit.add_argument("--no-start", action="store_true", help="create it pending, not queued")
+    submit = command("submit", "create a job (and wait for it with --wait)", json=True)
+    flags: list[JobFlag] = []
+
+    def job_flag(*names: str, fields: tuple[str, ...] = (), **options: Any) -> None:
+        """A submit argument that sets job fields: its dest is the field's API
+        name unless it names the `fields` it sets (its value then a dict of them)."""
+        action = submit.add_argument(*names, **options)
+        flags.append(JobFlag(action.dest, max(action.option_strings, key=len, default=action.dest),
+                             fields or (action.dest,)))
+
+    # A prompt is one line (the server refuses line breaks): "$(cat prompt.txt)" still works.
+    job_flag("prompt", type=one_line)
+    job_flag("--model", dest="model_id", metavar="MODEL", help="a model id (default: the first this server can run)")
+    job_flag("--steps", type=int, dest="num_inference_steps")
+    job_flag("--frames", type=int, dest="num_frames")
+    job_flag("--size", type=_size, fields=("width", "height"), help="WIDTHxHEIGHT, e.g. 832x480")
+    job_flag("--seed", type=int)
+    job_flag("--gpus", type=int, dest="num_gpus")
+    job_flag("--guidance", type=float, dest="guidance_scale")
+    job_flag("--fps", type=int)
+    job_flag("--negative", type=one_line, dest="negative_prompt")
+    job_flag("--priority", type=int)
+    job_flag("--retry-on-oom", action="store_true", default=None)
+    job_flag("--webhook", dest="webhook_url", metavar="URL",
+             help="post its started/completed/failed/stopped events here")
+    job_flag("--no-start", dest="start", action="store_false", help="create it pending, not queued")
+    submit.set_defaults(job_flags=tuple(flags))
     submit.add_argument("--wait", action="store_true", help="show its progress and wait for it to end")
     submit.add_argument("-o", "--output", help="download the video here when it is done (implies --wait)")
 
-    jobs = command("jobs", "list jobs, newest first")
+    jobs = command("jobs", "list jobs, newest first", json=True)
     jobs.add_argument("--status", help="e.g. running or queued,running")
     jobs.add_argument("--search", help="only prompts containing this text")
     jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("-q", "--quiet", action="store_true", help="print only the jobs' ids")
 
     logs = command("logs", "print a job's log")
     logs.add_argument("job", help="a job id, or a unique start of one")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    logs.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines (with -f: then follow)")
 
-    for name, help_text in (("stop", "stop a queued or running job"), ("rm", "delete a job, its video and log")):
-        command(name, help_text).add_argument("job", help="a job id, or a unique start of one")
+    for name, help_text in (("stop", "stop queued or running jobs"), ("rm", "delete jobs, their videos and logs")):
+        command(name, help_text).add_argument("jobs", nargs="+", metavar="job",
+                                              help="a job id, or a unique start of one")
 
     download = command("download", "save a job's video")
     download.add_argument("job", help="a job id, or a unique start of one")
-    download.add_argument("-o", "--output", help="where (default: <id>.mp4 here)")
+    download.add_argument("-o", "--output", help="where (default: here, named from its id and prompt)")
 
-    command("models", "what this server can run")
+    command("models", "what this server can run", json=True)
     command("gpus", "each GPU, its memory and use, and the job on it")
-
-
-def plain_console(**options: Any) -> Console:
-    """A console that prints text as it is. What the commands print comes from
-    the server (prompts, errors, a model's install advice such as
-    `pip install 'fastvideo-ui[fastvideo]'`), where Rich would read [brackets]
-    as markup and drop them; table cells follow this setting too."""
-    return Console(markup=False, highlight=False, **options)
 
 
 def run_client_command(args: argparse.Namespace, out: Console | None = None, err: Console | None = None) -> int:
@@ -81,44 +133,56 @@ def run_client_command(args: argparse.Namespace, out: Console | None = None, err
     err = err or plain_console(stderr=True)
     try:
         with Client(args.server) as client:
-            return _COMMANDS[args.command](client, args, out)
+            return _COMMANDS[args.command](client, args, out, err)
     except ApiError as exc:
-        err.print(Text.assemble(("error:", "red"), f" {exc}"))
+        err.print(Text.assemble(("error:", "red"), f" {exc.message(flag_names(args))}"))
         return 3 if exc.status == 0 else 2
     except KeyboardInterrupt:
-        err.print("interrupted; the server keeps the job (`fastvideo-ui stop ID` stops it)")
+        err.print("interrupted")
         return 130
 
 
-def _submit(client: Client, args: argparse.Namespace, out: Console) -> int:
-    # A prompt is one line (the server refuses line breaks): "$(cat prompt.txt)" still works.
-    body: dict[str, Any] = {"prompt": one_line(args.prompt), "start": not args.no_start}
-    for name in ("num_inference_steps", "num_frames", "seed", "num_gpus", "guidance_scale", "fps",
-                 "negative_prompt", "priority", "retry_on_oom", "webhook_url"):
-        if getattr(args, name) is not None:
-            body[name] = getattr(args, name)
-    if args.negative_prompt is not None:
-        body["negative_prompt"] = one_line(args.negative_prompt)
-    if args.size:
-        try:
-            width, height = (int(part) for part in args.size.lower().split("x"))
-        except ValueError:
-            raise ApiError(422, f"--size must be WIDTHxHEIGHT, such as 832x480, not {args.size!r}") from None
-        body.update(width=width, height=height)
-    body["model_id"] = args.model or _first_available(client)
+def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    body: dict[str, Any] = {}
+    for flag in args.job_flags:
+        value = getattr(args, flag.dest)
+        if value is not None:
+            body.update(value if isinstance(value, dict) else {flag.dest: value})
+    body["model_id"] = args.model_id or _first_available(client)
     job = client.create(**body)
     if not (args.wait or args.output):
-        out.print(job["id"])
+        if args.json:
+            print_json(out, job)
+        else:
+            out.print(job["id"])
         return 0
-    job = _wait_with_progress(client, job, out)
-    if job["status"] != "completed":
-        plain_console(stderr=True).print(f"job {job['id']} {job['status']}: {job['error'] or ''}")
-        return 1
-    if args.output:
-        out.print(str(client.download(job["id"], args.output)))
-    else:
-        out.print(job["output_path"])
-    return 0
+    try:
+        job = _wait_with_progress(client, job, err if args.json else out)  # --json: stdout is for the JSON
+    except KeyboardInterrupt:
+        stop = again(args, "stop", job["id"][:8])
+        err.print(f"interrupted; the server keeps job {job['id']} (`{stop}` stops it)", soft_wrap=True)
+        return 130
+    completed = job["status"] == "completed"
+    if not completed:
+        err.print(f"job {job['id']} {job['status']}: {job['error'] or ''}")
+    elif args.output:
+        saved = client.download(job["id"], args.output)
+        if not args.json:
+            out.print(str(saved), soft_wrap=True)
+    elif not args.json:
+        # Not the server's own path, which means nothing on another machine: where to fetch it from.
+        out.print(f"video: {client.url(job['video_url'])}", soft_wrap=True)
+        fetch = again(args, "download", job["id"][:8], "-o", video_file_name(job["id"], job["prompt"]))
+        out.print(f"save it: {fetch}", soft_wrap=True)
+    if args.json:
+        print_json(out, job)
+    return 0 if completed else 1
+
+
+def again(args: argparse.Namespace, *words: str) -> str:
+    """A command to run next, with this one's --server if it was given."""
+    server = ("--server", args.server) if args.server else ()
+    return shlex.join(("fastvideo-ui", *server, *words))
 
 
 def _first_available(client: Client) -> str:
@@ -131,6 +195,7 @@ def _first_available(client: Client) -> str:
 def _wait_with_progress(client: Client, job: Job, out: Console) -> Job:
     if not out.is_terminal:
         return _wait_with_lines(client, job, out)
+    out.print(f"job {job['id']}", soft_wrap=True)  # the bar does not show it: Ctrl-C, `stop` and `logs` want it
     columns = (TextColumn("{task.fields[phase]:>12}", markup=False), BarColumn(),
                TextColumn("{task.fields[steps]}", markup=False), TimeRemainingColumn())
     with Progress(*columns, console=out) as progress:
@@ -163,38 +228,70 @@ def _wait_with_lines(client: Client, job: Job, out: Console) -> Job:
     return client.wait(job["id"], on_update=show)
 
 
-def _jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
-    table = Table("id", "status", "model", "prompt", "progress", box=None, pad_edge=False)
-    for job in client.jobs(status=args.status, q=args.search, limit=args.limit):
-        progress = f"{job['progress']:.0f}%" if job["status"] == "running" else (job["error"] or "")[:40]
-        table.add_row(job["id"][:8], job["status"], job["model_id"].split("/")[-1], job["prompt"][:50], progress)
-    out.print(table)
+def _jobs(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    listed = client.jobs(status=args.status, q=args.search, limit=args.limit)
+    if args.json:
+        print_json(out, listed)
+        return 0
+    if args.quiet:
+        for job in listed:
+            out.out(job["id"], highlight=False)
+        return 0
+    # One row a job: in a terminal the prompt, last, takes the width the others leave and is cut to it.
+    table = Table(box=None, pad_edge=False, expand=out.is_terminal)
+    for name in ("id", "status", "age", "run", "steps", "model"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("progress", max_width=40, no_wrap=True, overflow="ellipsis")
+    table.add_column("prompt", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
+    now = time.time()
+    for job in listed:
+        progress = f"{job['progress']:.0f}%" if job["status"] == "running" else (job["error"] or "")
+        ran = compact_run_time((job["finished_at"] or now) - job["started_at"]) if job["started_at"] else "-"
+        steps = f"{job['step'] or 0}/{job['total_steps'] or job['num_inference_steps']}"
+        table.add_row(job["id"][:8], job["status"], compact_age(now - job["created_at"]), ran, steps,
+                      job["model_id"].split("/")[-1], progress, job["prompt"])
+    print_table(out, table)
     return 0
 
 
-def _logs(client: Client, args: argparse.Namespace, out: Console) -> int:
-    lines = client.follow_logs(args.job) if args.follow else iter(client.logs(args.job)["lines"])
-    for line in lines:
+def _logs(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    for line in client.log_lines(args.job, tail=args.tail, follow=args.follow):
         out.out(line, highlight=False)
     return 0
 
 
-def _stop(client: Client, args: argparse.Namespace, out: Console) -> int:
-    job = client.stop(args.job)
-    out.print(f"{job['id']} {job['status']}")
-    return 0
+def _stop(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    return _each_job(client, args, err, lambda job_id: out.print(f"{job_id} {client.stop(job_id)['status']}"))
 
 
-def _rm(client: Client, args: argparse.Namespace, out: Console) -> int:
-    job_id = client.resolve(args.job)
-    client.delete(job_id)
-    out.print(f"{job_id} deleted")
-    return 0
+def _rm(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    def remove(job_id: str) -> None:
+        client.delete(job_id)
+        out.print(f"{job_id} deleted")
+
+    return _each_job(client, args, err, remove)
 
 
-def _download(client: Client, args: argparse.Namespace, out: Console) -> int:
-    job_id = client.resolve(args.job)
-    out.print(str(client.download(job_id, args.output or f"{job_id}.mp4")))
+def _each_job(client: Client, args: argparse.Namespace, err: Console, act: Callable[[str], None]) -> int:
+    """`act` on each job named. Every id is resolved first, so that a mistyped
+    one acts on none; a job the server refuses to act on is reported, and the
+    others still acted on."""
+    refused = 0
+    for job_id in dict.fromkeys(client.resolve(job) for job in args.jobs):
+        try:
+            act(job_id)
+        except ApiError as exc:
+            if exc.status == 0:
+                raise
+            err.print(Text.assemble(("error:", "red"), f" {job_id}: {exc}"))
+            refused += 1
+    return 2 if refused else 0
+
+
+def _download(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    job = client.job(args.job)
+    out.print(str(client.download(job["id"], args.output or video_file_name(job["id"], job["prompt"]))),
+              soft_wrap=True)
     return 0
 
 
@@ -203,13 +300,17 @@ def _download(client: Client, args: argparse.Namespace, out: Console) -> int:
 MODELS_TABLE_ROOM = 30
 
 
-def _models(client: Client, _args: argparse.Namespace, out: Console) -> int:
+def _models(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     """Ids and the reasons a model cannot run (install advice among them) are
     never cut or wrapped by us, so they can be copied: a reason is printed once,
     below, with a number that its models point to."""
+    models = client.models()
+    if args.json:
+        print_json(out, models)
+        return 0
     rows: list[tuple[str, str, str]] = []
     reasons: dict[str, int] = {}
-    for model in client.models():
+    for model in models:
         d = model["defaults"]
         defaults = f"{d['width']}x{d['height']}, {d['num_frames']} frames, {d['num_inference_steps']} steps"
         available = "yes" if model["available"] else f"no ({reasons.setdefault(model['reason'], len(reasons) + 1)})"
@@ -227,13 +328,13 @@ def _models(client: Client, _args: argparse.Namespace, out: Console) -> int:
         table.add_column("defaults")
         for row in rows:
             table.add_row(*row)
-        out.print(table)
+        print_table(out, table)
     for reason, number in reasons.items():
         out.print(f"({number}) {reason}", soft_wrap=True)
     return 0
 
 
-def _gpus(client: Client, _args: argparse.Namespace, out: Console) -> int:
+def _gpus(client: Client, _args: argparse.Namespace, out: Console, err: Console) -> int:
     answer = client.gpus()
     if not answer["gpus"]:
         out.print(f"no GPUs: {answer['reason']}")
@@ -244,7 +345,7 @@ def _gpus(client: Client, _args: argparse.Namespace, out: Console) -> int:
                   if gpu["memory_total_bytes"] else "")
         use = f"{gpu['utilization_percent']}%" if gpu["utilization_percent"] is not None else ""
         table.add_row(str(gpu["id"]), gpu["name"] or "", memory, use, (gpu["job_id"] or "")[:8])
-    out.print(table)
+    print_table(out, table)
     return 0
 
 
