@@ -32,6 +32,14 @@ def test_the_lock_goes_with_the_process_even_on_kill_9(start_server: Callable[..
 
 
 
+def test_a_directory_that_cannot_be_made_is_one_line_naming_its_flag(tmp_path: Path) -> None:
+    done = _serve(Path("/dev/null/data"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr  # a NotADirectoryError traceback
+    assert "--data-dir /dev/null/data: cannot make it a directory (Not a directory)" in done.stderr
+    done = _serve(tmp_path / "data", "--output-dir", "/dev/null/videos")
+    assert done.returncode == 1 and "--output-dir /dev/null/videos: cannot make it" in done.stderr
+
+
 def test_a_damaged_database_is_one_line_naming_the_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -52,6 +60,6 @@ def test_an_emptied_database_beside_videos_is_not_replaced(tmp_path: Path) -> No
     assert (data / "jobs.sqlite3").stat().st_size == 0  # left as it was, for the user to look at
 
 
-def _serve(data: Path) -> subprocess.CompletedProcess[str]:
+def _serve(data: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fastvideo_ui.server", "--port", str(free_port()),
-                           "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
+                           "--data-dir", str(data), *flags], capture_output=True, text=True, timeout=60)

@@ -82,6 +82,13 @@ def listen(host: str, port: int) -> socket.socket:
 
 def prepare(settings: Settings) -> tuple[DataDirLock, FastAPI]:
     """The data directory's lock and the app, or SystemExit saying why not."""
+    for flag, directory in (("--data-dir", settings.data_dir), ("--output-dir", settings.output_dir),
+                            ("--log-dir", settings.log_dir)):
+        try:
+            if directory is not None:  # set by Settings from the data dir when not given
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SystemExit(f"{flag} {directory}: cannot make it a directory ({exc.strerror or exc})") from None
     try:
         lock = DataDirLock.acquire(settings.data_dir)
     except DataDirBusy as exc:
