@@ -3,6 +3,7 @@ close, on a store of its own: no server, no workers)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from conftest import run_in_own_loop
@@ -28,7 +29,8 @@ def test_shutdown_queues_running_jobs_first_in_their_order_and_ends_the_stopping
     store = JobStore(engine)
     running = {"early": 100.0, "late": 200.0, "urgent": 300.0, "stopping": 150.0, "aborting": 160.0}
     for job_id, started in running.items():
-        store.create(id=job_id, status="running", created_at=1.0, queue_rank=50.0 + started, started_at=started,
+        store.create(id=job_id, status="running", created_at=1.0, queued_at=50.0, queue_rank=50.0 + started,
+                     started_at=started,
                      attempts=1, devices="cpu0", progress=40.0, step=4, total_steps=10, phase="denoising",
                      priority=5 if job_id == "urgent" else 0, **SHAPE)
     store.create(id="waiting", status="queued", created_at=2.0, queue_rank=10.0, **SHAPE)
@@ -49,6 +51,7 @@ def test_shutdown_queues_running_jobs_first_in_their_order_and_ends_the_stopping
         await scheduler.close()
         await scheduler.close()  # the app's own shutdown, after uvicorn's: nothing more happens
 
+    closed_at = time.time()
     run_in_own_loop(close())
     rows = {job_id: store.require(job_id) for job_id in [*running, "waiting"]}
     assert {job_id: row.status for job_id, row in rows.items()} == {
@@ -62,6 +65,8 @@ def test_shutdown_queues_running_jobs_first_in_their_order_and_ends_the_stopping
         assert (row.attempts, row.error, row.started_at, row.devices, row.progress, row.step) == \
             (1, None, None, None, 0.0, None)
         assert "queued again, first in the queue: the server shut down" in logs.read(job_id)[0][-1]
+        # queued again now: its next run's wait does not count this run as waiting
+        assert row.queued_at is not None and row.queued_at >= closed_at, (job_id, row.queued_at)
     assert rows["stopping"].error is None and rows["stopping"].finished_at is not None
     assert rows["aborting"].error == "its log cannot be written"
     # no job event says "failed" but the one the server was failing anyway

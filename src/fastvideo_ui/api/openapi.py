@@ -107,7 +107,8 @@ class Job(BaseModel):
                                         "dit_cpu_offload and use_fsdp_inference are off")
     fps: int
     negative_prompt: str
-    queued_at: float | None
+    queued_at: float | None = Field(description="when it was last queued: a start, or a return to the queue "
+                                    "(a graceful shutdown, a lost machine, an out-of-memory retry)")
     queue_position: int | None = Field(description="1-based place in its device pool's queue")
     devices: list[str]
     step: int | None

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 Ending = tuple[Action, dict[str, Any], list[str]]
 
 
+def _requeued(now: float, front_of_queue: Callable[[], float]) -> dict[str, Any]:
+    """A run's fields reset, first in the queue, and queued as of now: a job's
+    wait is counted from when it was last queued, not across its earlier run."""
+    return {**RESET_RUN_FIELDS, "phase": "queued", "queued_at": now, "queue_rank": front_of_queue()}
+
+
 def ending(run: Run, outcome: Outcome, row: JobRow, front_of_queue: Callable[[], float]) -> Ending:
     """`front_of_queue`: the rank that puts a retried job first in the queue."""
     now = time.time()
@@ -55,14 +61,13 @@ def ending(run: Run, outcome: Outcome, row: JobRow, front_of_queue: Callable[[],
     if isinstance(outcome, Crashed) and outcome.lost and row.attempts < 2:
         # Requeued, not failed: a lost machine says nothing about the job. Once:
         # a job that takes machines down must not take a second one.
-        return Action.RETRY, {**RESET_RUN_FIELDS, "phase": "queued", "queue_rank": front_of_queue()}, \
+        return Action.RETRY, _requeued(now, front_of_queue), \
             [failed, "queued again, once, first in the queue: its machine was lost, not the job"]
     if "out of memory" in error.lower() and run.backend == "fastvideo" and row.retry_on_oom:
         # More offloading, once: a retry turns on everything FastVideo can offload.
         turned_on = [name for name, value in MOST_OFFLOAD.items() if value and not getattr(row, name)]
         if turned_on:
-            return Action.RETRY, {**RESET_RUN_FIELDS, **MOST_OFFLOAD, "phase": "queued",
-                                  "queue_rank": front_of_queue()}, \
+            return Action.RETRY, {**_requeued(now, front_of_queue), **MOST_OFFLOAD}, \
                 [failed, f"out of memory: queued again, once, first in the queue, with more offloading "
                          f"({', '.join(turned_on)} on)"]
         failed_lines = [failed, "out of memory with every offload already on: not retried"]
@@ -90,6 +95,6 @@ def shutdown_ending(run: Run | None, row: JobRow, front_of_queue: Callable[[], f
     if run is not None and run.stop_requested:
         return Action.STOP, {"phase": "stopped", "eta_seconds": None, "finished_at": now}, \
             [f"stopped{took} (the server shut down while the job was stopping)"]
-    return Action.RETRY, {**RESET_RUN_FIELDS, "phase": "queued", "queue_rank": front_of_queue()}, \
+    return Action.RETRY, _requeued(now, front_of_queue), \
         [f"queued again, first in the queue: the server shut down while the job was running{took}; "
          f"it runs again from the start when the server is back"]

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { loadModels } from "./catalogue.js";
-import { plural } from "./format.js";
+import { hasLog, plural } from "./format.js";
 import { live } from "./live.js";
 import { announce, shortPrompt } from "./ui.js";
 import "./components/connection-banner.js";
@@ -30,9 +30,15 @@ function toast(message) {
   }, 6000);
 }
 
-function route() {
-  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+// A job's details have a URL of their own (#/jobs/<id>), over the view that
+// was shown (the jobs view when the page opens on one).
+const DETAIL = /^\/jobs\/([^/]+)$/;
+let shownView = null;
+let viewHash = null; // the view's hash before details opened: closing them goes back to it
+
+function showView(path, query) {
   const view = path === "/gallery" ? "gallery" : "jobs";
+  shownView = view;
   $("#view-jobs").hidden = view !== "jobs";
   $("#view-gallery").hidden = view !== "gallery";
   for (const link of document.querySelectorAll("nav [data-view]")) {
@@ -40,10 +46,37 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   document.title = view === "gallery" ? "Gallery · fastvideo-ui" : "Jobs · fastvideo-ui";
-  if (view === "gallery") $("gallery-view").activate().catch((error) => toast(error.message));
-  else {
-    const params = new URLSearchParams(query);
-    $("job-list").setQuery({ status: params.get("status") || "", q: params.get("q") || "" });
+  const params = new URLSearchParams(query);
+  const q = params.get("q") || "";
+  if (view === "gallery") $("gallery-view").activate({ q }).catch((error) => toast(error.message));
+  else $("job-list").setQuery({ status: params.get("status") || "", q });
+}
+
+function route() {
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  const detail = DETAIL.exec(path);
+  if (!detail) {
+    viewHash = location.hash || "#/jobs";
+    $("job-detail-dialog").dismiss();
+    showView(path, query);
+    return;
+  }
+  if (!shownView) showView("/jobs", "");
+  const id = decodeURIComponent(detail[1]);
+  $("job-detail-dialog").show(id).catch((error) => {
+    toast(error.status === 404 ? `No job ${id}: it was deleted, or never existed` : `details: ${error.message}`);
+    leaveDetails();
+  });
+}
+
+// Closing a job's details: back to the view they opened over (Back does the same).
+function leaveDetails() {
+  if (!DETAIL.test(location.hash.replace(/^#/, "").split("?")[0])) return; // Back already left them
+  if (viewHash) {
+    history.back();
+  } else {
+    history.replaceState(null, "", "#/jobs");
+    viewHash = "#/jobs";
   }
 }
 
@@ -57,9 +90,12 @@ const ACTIONS = {
   },
   async delete(job) {
     const active = job.status === "running" || job.status === "queued";
+    // Only what it has: a job that never completed has no video, one that never ran no log.
+    const goes = [job.video_url && "video", hasLog(job) && "log"].filter(Boolean);
+    const also = goes.length === 2 ? " Its video and log are deleted too."
+      : goes.length ? ` Its ${goes[0]} is deleted too.` : "";
     const ok = await $("confirm-dialog").ask(
-      `Delete “${shortPrompt(job.prompt, 80)}”?${active ? " It will be stopped first." : ""} `
-        + "Its video and log are deleted too.",
+      `Delete “${shortPrompt(job.prompt, 80)}”?${active ? " It will be stopped first." : ""}${also}`,
       "Delete",
     );
     if (!ok) return;
@@ -77,7 +113,9 @@ const ACTIONS = {
     $("create-job-dialog").open(job, { title: "Continue from the last frame", image: frame.id });
   },
   logs: (job) => $("log-console").open(job),
-  open: (job) => $("job-detail-dialog").open(job),
+  open: (job) => {
+    location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
+  },
 };
 
 document.addEventListener("job-action", async (event) => {
@@ -151,6 +189,7 @@ async function showServer() {
 }
 
 window.addEventListener("hashchange", route);
+$("job-detail-dialog").addEventListener("details-closed", leaveDetails);
 live.addEventListener("state", (event) => {
   if (event.detail === "live") showServer();
 });

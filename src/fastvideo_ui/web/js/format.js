@@ -66,7 +66,8 @@ export function timestamp(epochSeconds) {
   return epochSeconds ? new Date(epochSeconds * 1000).toLocaleString() : "";
 }
 
-export function paramsSummary(job) {
+// `device`: what the job's model runs on, in words ("GPU", "CPU slot").
+export function paramsSummary(job, device = "GPU") {
   const parts = [
     `${job.width}×${job.height}`,
     `${plural(job.num_frames, "frame")} @ ${job.fps} fps`,
@@ -74,7 +75,7 @@ export function paramsSummary(job) {
     `cfg ${job.guidance_scale}`,
     `seed ${job.seed}`,
   ];
-  if (job.num_gpus > 1) parts.push(plural(job.num_gpus, "GPU"));
+  if (job.num_gpus > 1) parts.push(plural(job.num_gpus, device));
   return parts.join(" · ");
 }
 
@@ -97,6 +98,35 @@ export function progressText(job) {
 }
 
 export const FINISHED = new Set(["completed", "failed", "stopped"]);
+
+export const STATUS_LABEL = {
+  pending: "Pending",
+  queued: "Queued",
+  running: "Running",
+  completed: "Completed",
+  failed: "Failed",
+  stopped: "Stopped",
+};
+
+// Which run of its job this is; a queued job's is the run it waits for, so a
+// job put back in the queue (a restart, a lost machine) reads "run 2" at once.
+export function runNumber(job) {
+  const waiting = job.status === "queued" || job.status === "pending";
+  return (job.attempts || 0) + (waiting ? 1 : 0);
+}
+
+// How far a stopped or failed run got ("at step 235/3000", after its status:
+// "Stopped at step 235/3000"); "" where its steps are not known (it ended
+// before denoising, or never ran).
+export function reachedText(job) {
+  if ((job.status !== "stopped" && job.status !== "failed") || !job.total_steps) return "";
+  return `at step ${job.step ?? 0}/${job.total_steps}`;
+}
+
+// Whether a job has a log worth showing: one that never ran has only its "created" line.
+export function hasLog(job) {
+  return job.status !== "pending" || job.attempts > 0;
+}
 
 export function randomSeed() {
   const value = new Uint32Array(1);

@@ -38,6 +38,26 @@ export function shortPrompt(prompt, length = 60) {
   return prompt.length > length ? `${prompt.slice(0, length - 1)}…` : prompt;
 }
 
+// To the clipboard; where the page is not a secure context (http on a LAN
+// address) navigator.clipboard is missing, and a selected textarea still copies.
+export async function copyText(text) {
+  if (navigator.clipboard) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // permission refused: try the old way
+    }
+  }
+  const area = h("textarea", { readonly: true, class: "visually-hidden" });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand("copy");
+  area.remove();
+  return copied;
+}
+
 // Cards and dialogs ask the app to act on a job through this bubbling event.
 export function requestAction(from, action, job) {
   from.dispatchEvent(new CustomEvent("job-action", { bubbles: true, composed: true, detail: { action, job } }));

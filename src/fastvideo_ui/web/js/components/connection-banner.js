@@ -3,8 +3,12 @@
 import { live } from "../live.js";
 import { h } from "../ui.js";
 
+// The page cannot tell a network blip (the server's jobs run on) from a
+// stopped server (a graceful shutdown queues its running jobs again), so the
+// message says what holds in both.
 const MESSAGES = {
-  down: "Cannot reach the server. Retrying… Jobs keep running on the server meanwhile.",
+  down: "Cannot reach the server; retrying… Jobs it was running go on, or, if it was stopped, "
+    + "wait in the queue to run again.",
   polling: "Live updates are unavailable here; the list refreshes every few seconds.",
 };
 

@@ -5,15 +5,13 @@
 // fills the form with the settings stored inside it.
 
 import { api, ApiError } from "../api.js";
-import { loadModels, modelById } from "../catalogue.js";
+import { loadModels, modelById, optionLabel } from "../catalogue.js";
 import { oneLine, plural, promptLines, randomSeed, weightsText } from "../format.js";
 import { live } from "../live.js";
 import { announce, h } from "../ui.js";
 
-const NUMBERS = ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "seed", "num_gpus",
+const NUMBERS = ["num_inference_steps", "num_frames", "width", "height", "guidance_scale", "fps", "seed", "num_gpus",
   "priority"];
-const FLAGS = ["dit_layerwise_offload", "dit_cpu_offload", "text_encoder_cpu_offload", "vae_cpu_offload",
-  "use_fsdp_inference"];
 // FastVideo turns these off while dit_layerwise_offload is on (the server refuses them then).
 const OVERRIDDEN_BY_LAYERWISE = ["dit_cpu_offload", "use_fsdp_inference"];
 const MAX_BATCH = 100;
@@ -66,6 +64,11 @@ export class CreateJobDialog extends HTMLElement {
       max: String(MAX_BATCH), value: "3" });
     this.batchCountField = field("batch_count", "Number of jobs", this.batchCount, "seeds s, s+1, s+2, …");
     this.batchMode.addEventListener("change", () => this.updateBatch());
+    // The chosen model's own settings, as /api/models lists them (applyModel
+    // builds them), then the out-of-memory retry, which only a GPU can need.
+    this.options = [];
+    this.retryCheck = checkbox("retry_on_oom", "Out of memory: retry once with every offload on");
+    this.checks = h("div", { class: "checks" }, this.retryCheck);
     this.formError = h("p", { class: "form-error", role: "alert", hidden: true });
     this.submitButton = h("button", { type: "submit", class: "btn primary" }, "Create");
     this.heading = h("h2", { id: "cj-title" }, "New job");
@@ -94,8 +97,8 @@ export class CreateJobDialog extends HTMLElement {
       h("div", { class: "grid" },
         field("num_inference_steps", "Steps", numberInput("num_inference_steps")),
         field("num_frames", "Frames", numberInput("num_frames")),
-        field("height", "Height", numberInput("height", "8")),
         field("width", "Width", numberInput("width", "8")),
+        field("height", "Height", numberInput("height", "8")),
         field("guidance_scale", "Guidance scale", numberInput("guidance_scale", "0.1")),
         seedField,
         field("num_gpus", "GPUs", numberInput("num_gpus"))),
@@ -103,13 +106,7 @@ export class CreateJobDialog extends HTMLElement {
         h("summary", {}, "Advanced"),
         field("negative_prompt", "Negative prompt", h("textarea", { name: "negative_prompt", id: "cj-negative_prompt", rows: "2" })),
         field("fps", "Frames per second", numberInput("fps")),
-        h("div", { class: "checks" },
-          checkbox("dit_layerwise_offload", "Offload DiT layer by layer"),
-          checkbox("dit_cpu_offload", "Offload DiT to CPU (with layer-by-layer off)"),
-          checkbox("text_encoder_cpu_offload", "Offload text encoder to CPU"),
-          checkbox("vae_cpu_offload", "Offload VAE to CPU"),
-          checkbox("use_fsdp_inference", "FSDP inference"),
-          checkbox("retry_on_oom", "Out of memory: retry once with every offload on")),
+        this.checks,
         field("priority", "Priority", numberInput("priority"), "higher runs first, −100 to 100")),
       h("div", { class: "grid" }, field("batch_mode", "Batch", this.batchMode), this.batchCountField),
       checkbox("start", "Start immediately", true),
@@ -122,7 +119,7 @@ export class CreateJobDialog extends HTMLElement {
     this.append(this.dialog);
     this.modelSelect.addEventListener("change", () => this.applyModel(modelById(this.modelSelect.value), true));
     live.addEventListener("download", (event) => this.downloadChanged(event.detail));
-    this.control("dit_layerwise_offload").addEventListener("change", () => this.updateOffload());
+    this.checks.addEventListener("change", () => this.updateOffload());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -165,11 +162,24 @@ export class CreateJobDialog extends HTMLElement {
   }
 
   updateOffload() {
-    const layerwise = this.control("dit_layerwise_offload").checked;
+    const layerwise = this.control("dit_layerwise_offload")?.checked;
     for (const name of OVERRIDDEN_BY_LAYERWISE) {
-      this.control(name).disabled = layerwise;
-      if (layerwise) this.control(name).checked = false;
+      const control = this.control(name);
+      if (!control) continue;
+      control.disabled = Boolean(layerwise);
+      if (layerwise) control.checked = false;
     }
+  }
+
+  // The checkboxes of the model's options, in the order the server lists them.
+  showOptions(model) {
+    const options = model.options || [];
+    if (options.join() !== this.options.join()) {
+      this.options = options;
+      this.checks.replaceChildren(...options.map((name) => checkbox(name, optionLabel(name))), this.retryCheck);
+    }
+    this.retryCheck.hidden = model.device_kind !== "gpu";
+    this.checks.hidden = !options.length && this.retryCheck.hidden;
   }
 
   updateBatch() {
@@ -229,6 +239,7 @@ export class CreateJobDialog extends HTMLElement {
     if (!model) return;
     this.showWeights(model);
     this.showImageField(model);
+    this.showOptions(model);
     const hint = this.form.querySelector("#cj-model_id-hint");
     hint.textContent = model.available ? model.description || "" : `Unavailable: ${model.reason}`;
     for (const name of ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "num_gpus"]) {
@@ -257,7 +268,7 @@ export class CreateJobDialog extends HTMLElement {
     }
     if (fill) {
       this.control("negative_prompt").value = model.defaults.negative_prompt || "";
-      for (const name of FLAGS) this.control(name).checked = Boolean(model.defaults[name]);
+      for (const name of this.options) this.control(name).checked = Boolean(model.defaults[name]);
       this.updateOffload();
       this.control("priority").value = "0";
       this.control("retry_on_oom").checked = false;
@@ -283,13 +294,13 @@ export class CreateJobDialog extends HTMLElement {
     if (job) {
       this.control("prompt").value = job.prompt;
       for (const name of NUMBERS) if (job[name] !== undefined && job[name] !== null) this.control(name).value = job[name];
-      for (const name of FLAGS) this.control(name).checked = Boolean(job[name]);
+      for (const name of this.options) this.control(name).checked = Boolean(job[name]);
       this.updateOffload();
       this.control("retry_on_oom").checked = Boolean(job.retry_on_oom);
       this.control("negative_prompt").value = job.negative_prompt || "";
       this.form.querySelector("details.advanced").open = Boolean(job.negative_prompt !== (model?.defaults.negative_prompt || "")
-        || FLAGS.some((name) => Boolean(job[name]) !== Boolean(model?.defaults[name]))
-        || Boolean(job.priority) || Boolean(job.retry_on_oom));
+        || this.options.some((name) => Boolean(job[name]) !== Boolean(model?.defaults[name]))
+        || Boolean(job.priority) || (Boolean(job.retry_on_oom) && !this.retryCheck.hidden));
     } else {
       this.control("seed").value = randomSeed();
     }
@@ -386,10 +397,11 @@ export class CreateJobDialog extends HTMLElement {
       else if (this.control(name).validity.badInput) out[name] = this.control(name).value;
     }
     out.negative_prompt = oneLine(this.control("negative_prompt").value);
-    for (const name of FLAGS) {
+    // Only the settings the model has: the preview renderer is sent no offloads.
+    for (const name of this.options) {
       if (!this.control(name).disabled) out[name] = this.control(name).checked;
     }
-    out.retry_on_oom = this.control("retry_on_oom").checked;
+    if (!this.retryCheck.hidden) out.retry_on_oom = this.control("retry_on_oom").checked;
     if (this.imageId && !this.imageField.hidden) out.image = this.imageId;
     out.start = this.control("start").checked;
     return out;

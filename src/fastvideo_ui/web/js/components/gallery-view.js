@@ -1,5 +1,6 @@
 // Completed videos as a grid of posters: hover or focus plays a muted loop in
-// place, a click opens the job's details. Paged like the jobs view.
+// place, a click opens the job's details. Paged like the jobs view; the search
+// lives in the URL (#/gallery?q=...), as the jobs view's does.
 
 import { JobFeed } from "../feed.js";
 import { plural } from "../format.js";
@@ -8,19 +9,25 @@ import { h, requestAction, setText } from "../ui.js";
 
 export class GalleryView extends HTMLElement {
   // Built on first show: the gallery costs nothing until someone opens it.
-  activate() {
-    if (this.feed) return this.feed.loading || Promise.resolve();
+  // `q`: the search from the URL; the same one again keeps what is shown.
+  activate({ q = "" } = {}) {
+    if (this.feed) {
+      if (q === this.search.value) return this.feed.loading || Promise.resolve();
+      this.search.value = q;
+      return this.applyQuery();
+    }
     this.tiles = new Map();
-    this.feed = new JobFeed(live, { statuses: ["completed"] });
+    this.feed = new JobFeed(live, { statuses: ["completed"], q });
     this.count = h("span", { class: "count" });
-    this.search = h("input", { id: "gallery-search", type: "search", placeholder: "Search prompts", autocomplete: "off" });
+    this.search = h("input", { id: "gallery-search", type: "search", placeholder: "Search prompts", autocomplete: "off",
+      value: q });
     let debounce;
     this.search.addEventListener("input", () => {
       clearTimeout(debounce);
-      debounce = setTimeout(() => this.feed.setQuery({ statuses: ["completed"], q: this.search.value }), 250);
+      debounce = setTimeout(() => this.queryChanged(), 250);
     });
     this.grid = h("div", { class: "gallery-grid" });
-    this.empty = h("p", { class: "empty", hidden: true }, "Completed videos appear here.");
+    this.empty = h("p", { class: "empty", hidden: true });
     this.more = h("button", { type: "button", class: "btn more", hidden: true, onclick: () => this.feed.loadMore() },
       "Load more");
     this.append(
@@ -52,6 +59,16 @@ export class GalleryView extends HTMLElement {
     return this.feed.refresh();
   }
 
+  queryChanged() {
+    const q = this.search.value.trim();
+    history.replaceState(null, "", q ? `#/gallery?${new URLSearchParams({ q })}` : "#/gallery");
+    this.applyQuery();
+  }
+
+  applyQuery() {
+    return this.feed.setQuery({ statuses: ["completed"], q: this.search.value });
+  }
+
   renderAll() {
     this.tiles.clear();
     this.grid.replaceChildren(...this.feed.items.map((job) => this.tile(job)));
@@ -63,7 +80,9 @@ export class GalleryView extends HTMLElement {
     const total = this.feed.total;
     setText(this.count, shown === total ? plural(shown, "video") : `${shown} of ${plural(total, "video")}`);
     this.more.hidden = !this.feed.hasMore;
-    this.empty.hidden = shown > 0;
+    this.empty.hidden = shown > 0 || !this.feed.loaded;
+    const q = this.feed.q;
+    setText(this.empty, q ? `No video matches “${q}”.` : "Completed videos appear here.");
   }
 
   tile(job) {

@@ -2,18 +2,15 @@
 // The list calls update() for a changed job and updateProgress() for a
 // progress event, so a running job never re-renders the rest of the card.
 
-import { modelLabel } from "../catalogue.js";
-import { agoChangesAt, paramsSummary, progressText, timings, timestamp } from "../format.js";
-import { h, requestAction, setText } from "../ui.js";
+import { deviceNoun, modelLabel } from "../catalogue.js";
+import {
+  STATUS_LABEL, agoChangesAt, hasLog, paramsSummary, progressText, reachedText, runNumber, timings, timestamp,
+} from "../format.js";
+import { live } from "../live.js";
+import { announce, copyText, h, requestAction, setText } from "../ui.js";
 
-const STATUS_LABEL = {
-  pending: "Pending",
-  queued: "Queued",
-  running: "Running",
-  completed: "Completed",
-  failed: "Failed",
-  stopped: "Stopped",
-};
+// The buttons that work without the server: the rest are disabled while it cannot be reached.
+const LOCAL_ACTIONS = new Set(["duplicate"]);
 
 export class JobCard extends HTMLElement {
   constructor() {
@@ -27,6 +24,10 @@ export class JobCard extends HTMLElement {
     this.setAttribute("role", "article");
     this.setAttribute("aria-labelledby", headingId);
     this.badge = h("span", { class: "badge" });
+    this.run = h("span", { class: "run" });
+    this.reached = h("span", { class: "reached" });
+    // The id the CLI and the logs name (`fastvideo-ui logs 71a8364d`): short here, whole in the title and copy.
+    this.idButton = h("button", { type: "button", class: "job-id", onclick: () => this.copyId() });
     this.model = h("span", { class: "model" });
     this.queuePosition = h("span", { class: "queue-position" });
     this.timing = h("span", { class: "timings" });
@@ -45,7 +46,7 @@ export class JobCard extends HTMLElement {
       stop: button("stop", "Stop", { class: "danger" }),
       duplicate: button("duplicate", "Duplicate"),
       logs: button("logs", "Log"),
-      delete: button("delete", "Delete", { class: "quiet" }),
+      delete: button("delete", "Delete", { class: "danger" }),
       top: button("move-top", "Top", { attrs: { title: "Move to the top of the queue" } }),
       bottom: button("move-bottom", "Bottom", { attrs: { title: "Move to the bottom of the queue" } }),
       hold: button("hold", "Hold", { attrs: { title: "Keep its place in the queue without starting" } }),
@@ -53,10 +54,11 @@ export class JobCard extends HTMLElement {
     };
     this.videoLink = h("a", { class: "btn", dataset: { action: "download-video" }, download: "" }, "Download video");
     this.logLink = h("a", { class: "btn", dataset: { action: "download-log" }, download: "" }, "Download log");
+    this.detailsLink = h("a", { class: "btn", dataset: { action: "details" } }, "Details");
     const b = this.buttons;
     this.actions = h("div", { class: "actions" },
-      b.start, b.stop, b.top, b.bottom, b.hold, b.release, b.duplicate, b.logs, this.videoLink, this.logLink,
-      b.delete);
+      b.start, b.stop, b.top, b.bottom, b.hold, b.release, this.detailsLink, b.duplicate, b.logs, this.videoLink,
+      this.logLink, b.delete);
     this.priority = h("span", { class: "priority" });
     // A queued card can be dragged onto another queued card: it moves just before it.
     this.addEventListener("dragstart", (event) => {
@@ -82,7 +84,8 @@ export class JobCard extends HTMLElement {
       if (target) requestAction(this, target.dataset.action, this.job);
     });
     this.append(
-      h("div", { class: "card-head" }, this.badge, this.queuePosition, this.priority, this.model, this.timing),
+      h("div", { class: "card-head" }, this.badge, this.reached, this.run, this.queuePosition, this.priority,
+        this.model, this.idButton, this.timing),
       h("div", { class: "prompt-row" }, this.inputImage, this.prompt), this.params, this.progressRow, this.error,
       this.media, this.actions,
     );
@@ -101,10 +104,20 @@ export class JobCard extends HTMLElement {
     this.priority.hidden = !job.priority;
     setText(this.priority, job.priority ? `priority ${job.priority}` : "");
     setText(this.model, modelLabel(job.model_id));
+    const run = runNumber(job);
+    this.run.hidden = run < 2;
+    setText(this.run, run < 2 ? "" : `run ${run}`);
+    const reached = reachedText(job);
+    this.reached.hidden = !reached;
+    setText(this.reached, reached);
+    setText(this.idButton, job.id.slice(0, 8));
+    this.idButton.title = `Job id ${job.id} (click to copy)`;
+    this.idButton.setAttribute("aria-label", `Job id ${job.id}, copy`);
+    this.detailsLink.href = `#/jobs/${encodeURIComponent(job.id)}`;
     setText(this.prompt, job.prompt);
     this.inputImage.hidden = !job.image_url;
     if (job.image_url && this.inputImage.getAttribute("src") !== job.image_url) this.inputImage.src = job.image_url;
-    setText(this.params, paramsSummary(job));
+    setText(this.params, paramsSummary(job, deviceNoun(job.model_id)));
     this.queuePosition.hidden = job.status !== "queued" || job.queue_position === null;
     setText(this.queuePosition, job.queue_position === null ? "" : `#${job.queue_position} in queue`);
     this.error.hidden = !job.error || job.status === "completed";
@@ -122,10 +135,9 @@ export class JobCard extends HTMLElement {
     this.videoLink.hidden = !job.video_url;
     if (job.video_url) this.videoLink.href = job.video_url;
     this.logLink.href = job.log_url;
-    // A job that never ran has no log yet.
-    const hasLog = job.status !== "pending" || job.attempts > 0;
-    this.logLink.hidden = !hasLog;
-    this.buttons.logs.hidden = !hasLog;
+    this.logLink.hidden = !hasLog(job);
+    this.buttons.logs.hidden = !hasLog(job);
+    this.setReachable(live.state !== "down");
     this.timing.title = [
       `created ${timestamp(job.created_at)}`,
       job.started_at && `started ${timestamp(job.started_at)}`,
@@ -135,6 +147,21 @@ export class JobCard extends HTMLElement {
     this.tick();
     this.updateProgress(job);
     if (!previous || previous.video_url !== job.video_url) this.renderMedia();
+  }
+
+  // While the server cannot be reached a click would only fail, so the
+  // buttons that ask it to act are disabled; the list enables them on reconnect.
+  setReachable(reachable) {
+    for (const [name, button] of Object.entries(this.buttons)) {
+      if (!LOCAL_ACTIONS.has(name)) button.disabled = !reachable;
+    }
+    const why = reachable ? "" : "The server cannot be reached: these wait until it is back";
+    if (this.actions.title !== why) this.actions.title = why;
+  }
+
+  async copyId() {
+    const id = this.job.id;
+    if (await copyText(id)) announce(`Job id ${id} copied`);
   }
 
   updateProgress(job) {

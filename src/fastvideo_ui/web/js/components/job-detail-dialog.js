@@ -1,11 +1,30 @@
-// One job in full: the video, every parameter (seed included), and re-run.
+// One job in full, whatever its status: the video once there is one, every
+// parameter (seed included), how far it got, and re-run. The app opens it
+// from the URL (#/jobs/<id>), so it can be shared and survives a reload.
 
-import { modelById, modelLabel } from "../catalogue.js";
-import { duration, timestamp } from "../format.js";
-import { h, requestAction } from "../ui.js";
+import { api } from "../api.js";
+import { deviceNoun, modelById, modelLabel, optionLabel } from "../catalogue.js";
+import {
+  STATUS_LABEL, duration, hasLog, plural, progressText, reachedText, runNumber, timestamp,
+} from "../format.js";
+import { live } from "../live.js";
+import { h, requestAction, setText } from "../ui.js";
 
+function statusText(job) {
+  const label = STATUS_LABEL[job.status] || job.status;
+  const reached = reachedText(job);
+  if (reached) return `${label} ${reached}`;
+  if (job.status === "queued" && job.held) return `${label}, held`;
+  return job.status === "running" && progressText(job) ? `${label} · ${progressText(job)}` : label;
+}
+
+// [label, value (null: no row), monospace]
 const ROWS = [
-  ["Model", (j) => `${modelLabel(j.model_id)} (${j.model_id})`],
+  ["Status", (j) => statusText(j)],
+  ["Run", (j) => (runNumber(j) > 1 ? String(runNumber(j)) : null)],
+  ["Error", (j) => j.error || null],
+  ["Model", (j) => modelLabel(j.model_id)],
+  ["Model id", (j) => (modelLabel(j.model_id) === j.model_id ? null : j.model_id), true],
   ["Prompt", (j) => j.prompt],
   ["Negative prompt", (j) => j.negative_prompt || "—"],
   ["Seed", (j) => j.seed],
@@ -13,17 +32,15 @@ const ROWS = [
   ["Frames", (j) => `${j.num_frames} at ${j.fps} fps`],
   ["Steps", (j) => j.num_inference_steps],
   ["Guidance scale", (j) => j.guidance_scale],
-  ["GPUs", (j) => `${j.num_gpus}${j.devices.length ? ` (${j.devices.join(", ")})` : ""}`],
+  ["Devices", (j) => plural(j.num_gpus, deviceNoun(j.model_id)) + (j.devices.length ? ` (${j.devices.join(", ")})` : "")],
   "options",
   ["Created", (j) => timestamp(j.created_at)],
   ["Ran for", (j) => (j.started_at && j.finished_at ? duration(j.finished_at - j.started_at) : "—")],
   ["Model load", (j) => (j.load_seconds == null
     ? (j.started_at ? "none: the worker already held the model" : "—")
     : j.load_seconds < 60 ? `${j.load_seconds.toFixed(1)}s` : duration(j.load_seconds))],
-  ["Job id", (j) => j.id],
+  ["Job id", (j) => j.id, true],
 ];
-
-const OPTION_LABELS = { use_fsdp_inference: "FSDP inference" };
 
 // The settings that mean something to the job's backend, as /api/models lists
 // them for its model (the preview renderer's: none): the offloads on one row.
@@ -33,7 +50,7 @@ function optionRows(job) {
   const rows = offload.length ? [["Offload", () => offload.filter((name) => job[name])
     .map((name) => name.replace("_cpu_offload", "").replace("_offload", "")).join(", ") || "none"]] : [];
   for (const name of options.filter((option) => !offload.includes(option))) {
-    rows.push([OPTION_LABELS[name] || name, () => (job[name] ? "yes" : "no")]);
+    rows.push([optionLabel(name), () => (job[name] ? "yes" : "no")]);
   }
   return rows;
 }
@@ -43,7 +60,7 @@ export class JobDetailDialog extends HTMLElement {
     if (this.dialog) return;
     this.media = h("div", { class: "detail-media" });
     this.table = h("dl", { class: "params-table" });
-    this.heading = h("h2", { id: "detail-title" }, "Video");
+    this.heading = h("h2", { id: "detail-title" }, "Job");
     this.videoLink = h("a", { class: "btn", download: "" }, "Download video");
     this.logLink = h("a", { class: "btn", download: "" }, "Download log");
     this.dialog = h("dialog", { class: "detail", "aria-labelledby": "detail-title" },
@@ -54,37 +71,88 @@ export class JobDetailDialog extends HTMLElement {
           "Continue from last frame"),
         this.videoLink, this.logLink,
         h("button", { type: "button", class: "btn", onclick: () => this.dialog.close() }, "Close")));
-    this.dialog.addEventListener("close", () => this.media.replaceChildren());
+    this.dialog.addEventListener("close", () => {
+      this.media.replaceChildren();
+      this.job = null;
+      this.dispatchEvent(new CustomEvent("details-closed"));
+    });
     this.append(this.dialog);
+    // What it shows stays current while it is open.
+    live.addEventListener("job", (event) => {
+      if (this.job && event.detail.job.id === this.job.id) this.render(event.detail.job);
+    });
+    live.addEventListener("progress", (event) => {
+      if (!this.job || event.detail.id !== this.job.id || !this.statusCell) return;
+      Object.assign(this.job, event.detail);
+      setText(this.statusCell, statusText(this.job));
+    });
+    live.addEventListener("deleted", (event) => {
+      if (this.job && event.detail.id === this.job.id) this.dialog.close();
+    });
   }
 
-  open(job) {
-    this.job = job;
+  // Opens on job `id`, read afresh; rejects (ApiError) where it cannot be read.
+  async show(id) {
+    const asked = (this.asked = id);
+    if (this.job && this.job.id === id && this.dialog.open) return;
+    const job = await api.job(id);
+    if (this.asked !== asked) return; // the page went elsewhere meanwhile
+    this.job = null;
+    this.render(job);
+    if (!this.dialog.open) this.dialog.showModal();
+  }
+
+  // The URL left the details (Back): close without asking to go back again.
+  dismiss() {
+    this.asked = null;
+    if (this.dialog.open) this.dialog.close();
+  }
+
+  render(job) {
+    const previous = this.job;
+    this.job = { ...job }; // its own copy: progress events are merged into it
     this.heading.textContent = job.prompt.length > 80 ? `${job.prompt.slice(0, 79)}…` : job.prompt;
-    const video = h("video", { controls: true, autoplay: true, loop: true, playsinline: true, src: job.video_url });
-    if (job.poster_url) video.poster = job.poster_url;
-    this.media.replaceChildren(video);
+    if (!previous || previous.video_url !== job.video_url || previous.image_url !== job.image_url) {
+      this.renderMedia(job);
+    }
+    this.continueButton.hidden = job.status !== "completed";
+    const rows = ROWS.flatMap((row) => (row === "options" ? optionRows(job) : [row]))
+      .map(([label, value, mono]) => [label, value(job), mono])
+      .filter(([, value]) => value !== null && value !== undefined);
+    const cells = rows.map(([label, value, mono]) => [
+      h("dt", {}, label), h("dd", { class: mono ? "mono" : null }, String(value))]);
+    this.statusCell = cells[0][1]; // the Status row, which progress events keep current
+    this.table.replaceChildren(...cells.flat());
+    this.videoLink.hidden = !job.video_url;
+    if (job.video_url) this.videoLink.href = job.video_url;
+    this.logLink.hidden = !hasLog(job);
+    this.logLink.href = job.log_url;
+  }
+
+  renderMedia(job) {
+    this.media.replaceChildren();
+    if (job.video_url) {
+      const video = h("video", { controls: true, autoplay: true, loop: true, playsinline: true, src: job.video_url });
+      if (job.poster_url) video.poster = job.poster_url;
+      this.media.append(video);
+    }
     if (job.image_url) {
       this.media.append(h("figure", { class: "input-image" },
         h("img", { src: job.image_url, alt: "the input image", loading: "lazy" }),
         h("figcaption", {}, "Input image")));
     }
-    this.continueButton.hidden = job.status !== "completed";
-    const rows = ROWS.flatMap((row) => (row === "options" ? optionRows(job) : [row]));
-    this.table.replaceChildren(...rows.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, String(value(job)))]));
-    this.videoLink.href = job.video_url;
-    this.logLink.href = job.log_url;
-    this.dialog.showModal();
   }
 
   continueFrom() {
+    const job = this.job;
     this.dialog.close();
-    requestAction(this, "continue", this.job);
+    requestAction(this, "continue", job);
   }
 
   rerun() {
+    const job = this.job;
     this.dialog.close();
-    requestAction(this, "duplicate", this.job);
+    requestAction(this, "duplicate", job);
   }
 }
 

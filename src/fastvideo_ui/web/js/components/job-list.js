@@ -35,6 +35,9 @@ export class JobList extends HTMLElement {
       if (entries.some((entry) => entry.isIntersecting)) this.loadMore();
     }, { rootMargin: "800px 0px" });
     this.observeEnd.observe(this.more);
+    live.addEventListener("state", (event) => {
+      for (const card of this.cards.values()) card.setReachable(event.detail !== "down");
+    });
     // The page's one clock for relative times: each card updates its own line when it is due.
     setInterval(() => {
       const now = Date.now() / 1000;
@@ -68,10 +71,14 @@ export class JobList extends HTMLElement {
     );
   }
 
-  // The app sets the query from the URL (#/jobs?status=...&q=...).
+  // The app sets the query from the URL (#/jobs?status=...&q=...); the same
+  // query again (back from a job's details) keeps the list as it is.
   setQuery({ status = "", q = "" }) {
-    this.statusSelect.value = FILTERS.some(([value]) => value === status) ? status : "";
+    const wanted = FILTERS.some(([value]) => value === status) ? status : "";
+    const same = wanted === this.statusSelect.value && q === this.search.value;
+    this.statusSelect.value = wanted;
     this.search.value = q;
+    if (same && this.feed.loaded) return Promise.resolve();
     return this.applyQuery();
   }
 
