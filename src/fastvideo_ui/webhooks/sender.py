@@ -33,6 +33,10 @@ POSTS_PER_TARGET = 2  # in flight at once to one scheme://host:port (--webhook-p
 RESPONSE_BYTES_READ = 64 * 1024
 
 
+class UnresolvedName(httpcore.ConnectError):
+    """The receiver's name has no address (or the resolver failed)."""
+
+
 class CheckedNetwork(httpcore.AsyncNetworkBackend):
     """httpcore's own network, except that a name is resolved here, every
     address it gives is checked (TargetPolicy.address_problem), and the
@@ -54,7 +58,7 @@ class CheckedNetwork(httpcore.AsyncNetworkBackend):
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+            raise UnresolvedName(f"cannot resolve {host}: {exc.strerror}") from None
         addresses = [str(info[4][0]) for info in infos]
         if not addresses:
             raise httpcore.ConnectError(f"{host} has no address")
@@ -78,13 +82,13 @@ def _describe(exc: BaseException) -> str:
     the wrappers around it ("All connection attempts failed")."""
     if isinstance(exc, httpcore.TimeoutException):
         return f"timed out ({exc or type(exc).__name__})"
+    if isinstance(exc, UnresolvedName):  # its context's errno is the resolver's own (-2): "Unknown error -2"
+        return str(exc)
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, socket.gaierror):  # its errno is resolver's own (-2), which os.strerror cannot name
-            return f"cannot resolve the receiver's name: {cause.strerror}"
         if isinstance(cause, OSError) and cause.errno:
-            return f"cannot connect: {cause.strerror or os.strerror(cause.errno)}"
-        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+            return f"cannot connect: {os.strerror(cause.errno)}"
+        cause = cause.__cause__ or cause.__context__
     return str(exc) or type(exc).__name__
 
 
