@@ -396,7 +396,7 @@ def test_the_new_job_dialog_takes_an_image_and_a_job_continues_from_its_last_fra
 
     # Continue from the last frame: the detail view's button opens New job with that frame as the image.
     card.locator("video").wait_for()
-    page.evaluate("(job) => document.querySelector('job-detail-dialog').open(job)", server.job(job["id"]))
+    card.locator("a[data-action=details]").click()
     detail = page.locator("dialog.detail")
     expect(detail.locator(".input-image img")).to_be_visible()
     detail.get_by_role("button", name="Continue from last frame").click()
