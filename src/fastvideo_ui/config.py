@@ -54,6 +54,7 @@ class Settings:
     body_timeout_s: float = 30.0  # a request body must be whole within this, plus a second per body_min_rate bytes
     body_min_rate: int = 64 * 1024
     write_timeout_s: float = 30.0  # a response nobody reads for this long is abandoned
+    max_pipelined: int = 16  # requests queued on one connection behind the one being answered
     # where job events go when a job names no webhook_url of its own (repr=False: it may hold a password)
     webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)  # None: DATA_DIR/webhook-secret, made once
@@ -192,6 +193,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-timeout", type=_number(float, "WRITE_TIMEOUT"), default=_env("WRITE_TIMEOUT", "30"),
                         metavar="S", help="seconds a response may wait for a client that reads nothing before "
                                           "the connection is closed, event streams included (default 30)")
+    parser.add_argument("--max-pipelined", type=_number(int, "MAX_PIPELINED"), default=_env("MAX_PIPELINED", "16"),
+                        metavar="N", help="requests one connection may queue behind the one being answered (HTTP "
+                                          "pipelining); past it the connection is closed (default 16)")
     parser.add_argument("--webhook-url", default=_env("WEBHOOK_URL"), metavar="URL",
                         help="post every job's started/completed/failed/stopped events here, unless the job names "
                              "its own webhook_url (env FASTVIDEO_UI_WEBHOOK_URL)")
@@ -320,6 +324,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
                         ("--write-timeout", args.write_timeout)):
         if not value > 0:
             raise SystemExit(f"{flag} must be more than 0 seconds")
+    if args.max_pipelined < 1:
+        raise SystemExit("--max-pipelined must be 1 or more")
     if args.body_min_rate < 1:
         raise SystemExit("--body-min-rate must be 1 byte a second or more")
     if args.webhook_attempts < 1:
@@ -389,6 +395,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_timeout_s=args.header_timeout, max_connections=args.max_connections,
         max_connections_per_client=args.max_connections_per_client, body_idle_timeout_s=args.body_idle_timeout,
         body_timeout_s=args.body_timeout, body_min_rate=args.body_min_rate, write_timeout_s=args.write_timeout,
+        max_pipelined=args.max_pipelined,
         api_token=token, max_queued=args.max_queued, max_sessions=args.max_sessions,
         webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_allow_networks=networks,

@@ -18,14 +18,15 @@ protocol (httptools):
   held against the client;
 - a response that cannot be written for `write_timeout_s` (the client reads
   nothing, and the socket's buffers are full) is abandoned and the connection
-  closed, event streams included: what was waiting to go out is freed;
+  reset, event streams included: what was waiting to go out is freed, in the
+  kernel too, which also drops a closed connection's unread data after that
+  long (TCP_USER_TIMEOUT);
+- a connection may queue `max_pipelined` requests behind the one being
+  answered (HTTP pipelining), else it is dropped: uvicorn parses every request
+  one read holds, and 256 KiB of short requests were 14,000 of them;
 - at most `max_connections` are open at once, a number kept below the file
-  descriptor limit, and at most `max_per_client` from one address. A
-  connection past either cap takes the place of the one that has waited longest
-  without its request in (a trickling body, unfinished headers, an idle
-  keep-alive), from its own address first: so a flood of slow connections
-  cannot keep a new one out. Only when every other connection is being answered
-  is the newcomer closed, at once, before it is read;
+  descriptor limit, and at most `max_per_client` from one client: admission.py
+  says which connection gives way to a newcomer past a cap;
 - the accept loop's "out of system resource" errors are logged once a minute;
 - at shutdown, responses still streaming (event streams) end at once.
 """
@@ -33,13 +34,18 @@ protocol (httptools):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
+import socket
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .admission import ANSWERING, EVENT_STREAM_PATH, IDLE, RECEIVING, Admission, address_group
 
 log = logging.getLogger("fastvideo_ui.connections")
 
@@ -58,6 +64,7 @@ class ConnectionLimits:
     body_timeout_s: float = 30.0
     body_min_rate: int = 64 * 1024  # bytes a second that earn a body one more second
     write_timeout_s: float = 30.0
+    max_pipelined: int = 16  # requests queued on one connection behind the one being answered
 
 
 def raise_fd_limit() -> int:
@@ -84,13 +91,6 @@ def _status(code: int, reason: str) -> bytes:
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
 
 
-# Where a connection is in its current request; only one that is not ANSWERING
-# may be closed to make room for a newcomer.
-IDLE = "idle"  # waiting for a request's first byte
-RECEIVING = "receiving"  # headers or body arriving
-ANSWERING = "answering"  # the request is in: the app works on it, or its response is being written
-
-
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
@@ -98,9 +98,32 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+def _abort(transport: asyncio.Transport) -> None:
+    """Close at once and drop what is unsent, in the kernel too: a plain close
+    leaves a socket whose client reads nothing holding its unsent data for
+    minutes (a thousand of them held 1.5 GB of the host's TCP memory)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _kernel_gives_up_after(transport: asyncio.Transport, seconds: float) -> None:
+    """Have the kernel drop the connection once its data has gone unread for
+    this long, even after it is closed here: a response small enough for the
+    socket's buffers is handed to the kernel whole, and the connection closed,
+    and nothing here waits on it any more (TCP_USER_TIMEOUT, Linux)."""
+    sock = transport.get_extra_info("socket")
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is not None and option is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, int(seconds * 1000))
+
+
 def guarded_protocol(limits: ConnectionLimits) -> type:
     """An HttpToolsProtocol class with these limits (uvicorn takes the class)."""
-    by_client: dict[str, set[Any]] = {}  # this server's open connections, by the peer's address
+    admission = Admission(limits.max_connections, limits.max_per_client)
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -113,55 +136,42 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
             self._message_done = True
             self._body_last_byte = self._body_deadline = 0.0
             self._enter(IDLE)
-            self._address = self.client[0] if self.client else ""
-            mine = by_client.setdefault(self._address, set())
-            mine.add(self)
-            if not self._make_room(mine):
-                self._forget()
+            self.progress_at = self.phase_since
+            self.answered = 0
+            self.address = address_group(self.client[0]) if self.client else ""
+            if not admission.arrived(self):
+                self.connections.discard(self)
                 transport.abort()  # before a byte is read: the descriptor goes back at once
                 return
+            _kernel_gives_up_after(transport, limits.write_timeout_s)
             self._start_header_timer()
 
-        # -- room for a newcomer ---------------------------------------------------
+        # -- what admission reads (admission.Admitted) -----------------------------
 
         def _enter(self, phase: str) -> None:
-            self._phase = phase
-            self._phase_since = time.monotonic()
+            self.phase = phase
+            self.phase_since = time.monotonic()
 
-        def _make_room(self, mine: set[Any]) -> bool:
-            """Close a waiting connection for each cap this one goes past;
-            False when none could be, and this one must go instead."""
-            if len(mine) > limits.max_per_client and not self._evict_one(mine):
-                return False
-            if len(self.connections) > limits.max_connections:
-                crowded = max(by_client.values(), key=len)  # the address holding most gives way first
-                if not self._evict_one(crowded) and not self._evict_one(self.connections):
-                    return False
-            return True
+        def kept_alive(self) -> bool:
+            return self.phase == IDLE and self.answered > 0
 
-        def _evict_one(self, among: set[Any]) -> bool:
-            waiting = [other for other in among if other is not self and other._phase != ANSWERING
-                       and not other.transport.is_closing()]
-            if not waiting:
-                return False
-            victim = min(waiting, key=lambda other: other._phase_since)
-            victim._close_for_room()
-            return True
+        def waits_on_client(self) -> bool:
+            return self.phase in (IDLE, RECEIVING) or (self.phase == ANSWERING and self.flow.write_paused)
 
-        def _close_for_room(self) -> None:
-            if self._phase == RECEIVING and not (self.cycle is not None and self.cycle.response_started):
-                self.transport.write(_status(503, "Service Unavailable"))
-            self.transport.close()
-            self._forget()
+        def is_event_stream(self) -> bool:
+            return self.cycle is not None and self.cycle.scope.get("path") == EVENT_STREAM_PATH
 
-        def _forget(self) -> None:
-            """Out of the counts now: a closing connection no longer holds a place."""
-            self.connections.discard(self)
-            mine = by_client.get(self._address)
-            if mine is not None:
-                mine.discard(self)
-                if not mine:
-                    del by_client[self._address]
+        def closing(self) -> bool:
+            return self.transport.is_closing()
+
+        def give_way(self) -> None:
+            if self.phase == ANSWERING:  # a stalled response or an event stream: what is unsent is dropped
+                _abort(self.transport)
+            else:
+                if self.phase == RECEIVING and not (self.cycle is not None and self.cycle.response_started):
+                    self.transport.write(_status(503, "Service Unavailable"))
+                self.transport.close()
+            self.connections.discard(self)  # no longer holds a place: uvicorn's count, for its shutdown
 
         # -- headers ---------------------------------------------------------------
 
@@ -184,6 +194,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
                 return
+            self.progress_at = time.monotonic()
             super().data_received(data)
             if self._in_headers:  # this chunk did not finish a request's headers
                 self._header_bytes += len(data)
@@ -191,7 +202,19 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
                     self.transport.write(_status(431, "Request Header Fields Too Large"))
                     self.transport.close()
 
+        # A connection being closed ignores the rest of what was read with it:
+        # one read can hold thousands of pipelined requests (see on_headers_complete).
+        def on_url(self, url: bytes) -> None:
+            if not self.transport.is_closing():
+                super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if not self.transport.is_closing():
+                super().on_header(name, value)
+
         def on_message_begin(self) -> None:
+            if self.transport.is_closing():
+                return
             super().on_message_begin()
             self._in_headers = True
             self._header_bytes = 0
@@ -201,6 +224,15 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
                 self._start_header_timer()
 
         def on_headers_complete(self) -> None:
+            if self.transport.is_closing():
+                return
+            if len(self.pipeline) >= limits.max_pipelined:
+                # uvicorn queues every request a read holds behind the one being
+                # answered: 256 KiB of "GET / HTTP/1.1" lines were 14,000 queued
+                # requests, 16 MiB of memory per connection. Past the cap the
+                # client is not using HTTP as a client does: it is dropped.
+                _abort(self.transport)
+                return
             self._in_headers = False
             self._cancel_header_timer()
             if _has_body(self.headers):
@@ -223,6 +255,8 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
                 self._body_timer = None
 
         def on_body(self, body: bytes) -> None:
+            if self.transport.is_closing():
+                return
             # One timer for the whole body, re-armed when it fires: a timer per
             # chunk would cost more than the chunk on a big upload.
             self._body_last_byte = self.loop.time()
@@ -249,6 +283,8 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
             self._body_timer = self.loop.call_at(min(idle_until, self._body_deadline), self._check_body)
 
         def on_message_complete(self) -> None:
+            if self.transport.is_closing():
+                return
             self._cancel_body_timer()
             self._message_done = True
             answered = self.cycle is not None and self.cycle.response_complete
@@ -263,6 +299,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
             # it all (a 413) leaves still coming: the body timer still runs.
             self._in_headers = False
             self._header_bytes = 0
+            self.answered += 1
             if self._message_done:
                 self._enter(IDLE)
             super().on_response_complete()
@@ -275,6 +312,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
                 self._write_timer = self.loop.call_later(limits.write_timeout_s, self._write_stalled)
 
         def resume_writing(self) -> None:
+            self.progress_at = time.monotonic()  # the client read some
             if self._write_timer is not None:
                 self._write_timer.cancel()
                 self._write_timer = None
@@ -283,12 +321,12 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
         def _write_stalled(self) -> None:
             self._write_timer = None
             if self.flow.write_paused and not self.transport.is_closing():
-                log.debug("closing a connection from %s: it read nothing for %.0f s", self._address,
+                log.debug("closing a connection from %s: it read nothing for %.0f s", self.address,
                           limits.write_timeout_s)
                 # abort, not close: close would wait to write what is buffered,
                 # to a client that does not read. The response's sends become
                 # no-ops and an event stream sees the disconnect.
-                self.transport.abort()
+                _abort(self.transport)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_header_timer()
@@ -296,7 +334,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type:
             if self._write_timer is not None:
                 self._write_timer.cancel()
                 self._write_timer = None
-            self._forget()
+            admission.left(self)
             super().connection_lost(exc)
 
         def shutdown(self) -> None:

@@ -135,7 +135,8 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
             header_timeout_s=settings.header_timeout_s, max_header_bytes=MAX_HEADER_BYTES,
             max_connections=max_connections, max_per_client=settings.max_connections_per_client,
             body_idle_timeout_s=settings.body_idle_timeout_s, body_timeout_s=settings.body_timeout_s,
-            body_min_rate=settings.body_min_rate, write_timeout_s=settings.write_timeout_s)),
+            body_min_rate=settings.body_min_rate, write_timeout_s=settings.write_timeout_s,
+            max_pipelined=settings.max_pipelined)),
         # X-Forwarded-For is believed only from a proxy the user names: from
         # anyone else it would let a client pick its own address (and so
         # dodge the wrong-token lock-out).
