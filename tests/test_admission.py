@@ -99,3 +99,13 @@ def test_whom_a_connection_counts_as() -> None:
     assert address_group("2001:db8:1:3::1") != address_group("2001:db8:1:2::1")
     assert address_group("192.0.2.7") == "192.0.2.7" and address_group("::ffff:192.0.2.7") == "192.0.2.7"
     assert address_group("fe80::1%eth0") == "fe80::/64"
+
+
+def test_a_client_past_its_own_cap_is_still_let_in_to_be_judged() -> None:
+    async def admit() -> list[bool]:
+        admission = Admission(max_connections=10**6, max_per_client=2)
+        # A flood that reconnects at once would keep any headroom of its client full,
+        # and so turn away everyone else of that client (all of this machine, on loopback).
+        return [admission.arrived(Connection(f"c{at}", RECEIVING, float(at))) for at in range(SETTLE_HEADROOM * 3)]
+
+    assert all(run_in_own_loop(admit()))

@@ -38,8 +38,10 @@ RECEIVING = "receiving"  # headers or body arriving
 ANSWERING = "answering"  # the request is in: the app works on it, or its response is being written
 EVENT_STREAM_PATH = "/api/events"
 SETTLE_S = 0.05
-# Connections held past the cap while they settle; past this many more, a
-# newcomer is closed on arrival (the descriptors kept free are RESERVED_FDS).
+# Connections held past --max-connections while they settle; past this many
+# more, a newcomer is closed on arrival (the descriptors kept free are
+# RESERVED_FDS). None past the per-client cap: a flood that reconnects at once
+# would keep its own headroom full, and turn away everyone else of its client.
 SETTLE_HEADROOM = 128
 
 
@@ -112,12 +114,9 @@ class Admission:
 
     def arrived(self, connection: Admitted) -> bool:
         """Count it in; False when it must be closed at once (far past a cap)."""
-        mine = self._by_client.setdefault(connection.address, set())
-        if (len(self._open) >= self.max_connections + SETTLE_HEADROOM
-                or len(mine) >= self.max_per_client + SETTLE_HEADROOM):
-            if not mine:
-                del self._by_client[connection.address]
+        if len(self._open) >= self.max_connections + SETTLE_HEADROOM:
             return False
+        mine = self._by_client.setdefault(connection.address, set())
         self._open.add(connection)
         mine.add(connection)
         over = len(self._open) > self.max_connections or len(mine) > self.max_per_client
