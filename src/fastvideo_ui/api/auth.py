@@ -22,7 +22,6 @@ import ipaddress
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -112,14 +111,23 @@ def client_address(scope: Scope) -> str:
     return str(address)
 
 
-def session_cookie(headers: Headers, name: str) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get("cookie", ""))
-    except Exception:  # noqa: BLE001 - a malformed Cookie header is simply no session
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel else None
+def session_cookies(headers: Headers, name: str) -> list[str]:
+    """Every value the request sends under this cookie name. Parsed leniently,
+    as browsers send cookies: an unrelated cookie that is not RFC 6265 clean
+    (`x=hello world`, `prefs={"theme":"dark"}`, a stray quote or backslash),
+    which any page on another port of this host can set, must not hide the
+    session. All values, not the last: such a page can also set a cookie of
+    this name, with a longer path so that the browser sends it first."""
+    values = []
+    for header in headers.getlist("cookie"):
+        for chunk in header.split(";"):
+            key, equals, value = chunk.partition("=")
+            if equals and key.strip() == name:
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                values.append(value)
+    return values
 
 
 class Credentials:
@@ -142,13 +150,15 @@ class Credentials:
 
     def judge(self, scope: Scope) -> Verdict:
         headers = Headers(scope=scope)
-        session_id = session_cookie(headers, self.cookie_name)
-        if session_id is not None and self.sessions is not None and self.sessions.valid(session_id):
-            return Verdict(authenticated=True, presented=True, session_id=session_id)
+        cookies = session_cookies(headers, self.cookie_name)
+        if cookies and self.sessions is not None:
+            live = next((value for value in cookies if self.sessions.valid(value)), None)
+            if live is not None:
+                return Verdict(authenticated=True, presented=True, session_id=live)
         address = client_address(scope)
         retry_after = self.attempts.retry_after(address)
         authorization = headers.get("authorization")
-        if authorization is None and session_id is None:
+        if authorization is None and not cookies:
             return Verdict(authenticated=False, retry_after=retry_after)
         if retry_after is not None:
             return Verdict(authenticated=False, presented=True, retry_after=retry_after)
@@ -157,7 +167,7 @@ class Credentials:
             if scheme.lower() == "bearer" and self.token_matches(value.strip()):
                 return Verdict(authenticated=True, presented=True)
             self.attempts.record(address)
-        elif session_id is not None and self._first_refusal(session_id):
+        elif any([self._first_refusal(value) for value in cookies]):  # a list: every one is remembered
             self.attempts.record(address)
         return Verdict(authenticated=False, presented=True)
 
