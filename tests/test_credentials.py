@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conftest import InProcessServer
+from fastvideo_ui.addresses import THIS_MACHINE, address_group
 
 TOKEN = "fR3qM8vT1xK6pL2wZ9nB4cY7hJ5dG0sA"
 
@@ -59,3 +60,27 @@ def test_a_planted_cookie_of_the_same_name_does_not_hide_the_session(guarded: In
     answer = httpx.delete(guarded.url + "/api/session", headers={"Cookie": f"{name}=planted; {name}={session}"})
     assert answer.status_code == 200
     assert with_cookie_header(guarded, f"{name}={session}") == 401  # signing out ended the live one
+
+
+def test_every_loopback_address_is_one_client_for_the_lock_out(guarded: InProcessServer) -> None:
+    """127.0.0.0/8 is all this machine's: a local guesser that takes a new
+    source address per guess still gets ten a minute, not ten per address."""
+    def from_address(last: int, token: str) -> int:
+        transport = httpx.HTTPTransport(local_address=f"127.0.0.{last}")
+        with httpx.Client(transport=transport, headers={"Authorization": f"Bearer {token}"}) as client:
+            return client.get(guarded.url + "/api/jobs").status_code
+
+    assert [from_address(2 + i, f"{TOKEN}-guess-{i}") for i in range(12)] == [401] * 10 + [429] * 2
+    assert from_address(200, TOKEN) == 429  # the right token too, from any other loopback address
+    assert guarded.client.get("/api/jobs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 429
+
+
+@pytest.mark.parametrize("host,group", [
+    ("127.0.0.1", THIS_MACHINE), ("127.0.0.2", THIS_MACHINE), ("127.255.255.254", THIS_MACHINE),
+    ("::1", THIS_MACHINE), ("::ffff:127.0.0.9", THIS_MACHINE), ("[::1]", THIS_MACHINE),
+    ("203.0.113.9", "203.0.113.9"), ("::ffff:203.0.113.9", "203.0.113.9"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"), ("2001:db8:1:2:ffff::9", "2001:db8:1:2::/64"),
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"), ("fe80::1%eth0", "fe80::/64"), ("testclient", "testclient"),
+])
+def test_address_groups(host: str, group: str) -> None:
+    assert address_group(host) == group

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..addresses import address_group
 from ..auth.sessions import SessionBook
 from .asgi import send_json_error
 
@@ -95,20 +95,13 @@ class FailedAttempts:
 
 
 def client_address(scope: Scope) -> str:
-    """The address failures count against. IPv6 by its /64: one host commonly
-    holds a whole /64, and would otherwise get a fresh address per guess."""
+    """The address failures count against: its group (addresses.py), so a
+    guesser cannot take a fresh address per guess from its /64, or from
+    127.0.0.0/8 on this machine."""
     client = scope.get("client")
     if not client:
         return "unknown"
-    try:
-        address = ipaddress.ip_address(client[0])
-    except ValueError:
-        return str(client[0])
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+    return address_group(str(client[0]))
 
 
 def session_cookies(headers: Headers, name: str) -> list[str]:
