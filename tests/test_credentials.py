@@ -3,6 +3,7 @@ with the session's, and the many addresses one machine can send from."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from conftest import InProcessServer
 from fastvideo_ui.addresses import THIS_MACHINE, address_group
+from fastvideo_ui.config import add_server_arguments, settings_from_args
 
 TOKEN = "fR3qM8vT1xK6pL2wZ9nB4cY7hJ5dG0sA"
 
@@ -84,3 +86,26 @@ def test_every_loopback_address_is_one_client_for_the_lock_out(guarded: InProces
 ])
 def test_address_groups(host: str, group: str) -> None:
     assert address_group(host) == group
+
+
+def parse(*argv: str) -> argparse.Namespace | object:
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    return settings_from_args(parser.parse_args(list(argv)))
+
+
+def test_the_lock_out_limit_is_a_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert parse().max_wrong_tokens == 10  # type: ignore[attr-defined]
+    monkeypatch.setenv("FASTVIDEO_UI_MAX_WRONG_TOKENS", "50")
+    assert parse().max_wrong_tokens == 50  # type: ignore[attr-defined]
+    assert parse("--max-wrong-tokens", "3").max_wrong_tokens == 3  # type: ignore[attr-defined]
+    with pytest.raises(SystemExit, match="--max-wrong-tokens must be 1 or more"):
+        parse("--max-wrong-tokens", "0")
+    server = InProcessServer(tmp_path / "data", ["--api-token", TOKEN, "--max-wrong-tokens", "3"])
+    try:
+        server.start()
+        wrong = {"Authorization": f"Bearer {TOKEN}-guess"}
+        assert [server.client.get("/api/jobs", headers=wrong).status_code for _ in range(5)] == [401] * 3 + [429] * 2
+    finally:
+        server.terminate()
+        server.client.close()

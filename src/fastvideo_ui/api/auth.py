@@ -36,6 +36,7 @@ PUBLIC_API_PATHS = frozenset({"/api/health", "/api/session"})
 METRICS_PATH = "/metrics"  # Prometheus's usual path; the token guards it unless --metrics-public
 VERDICT_KEY = "fastvideo_ui.auth"  # where the middleware leaves its verdict in the scope
 STALE_COOKIES_KEPT = 1024
+WRONG_TOKENS_PER_MINUTE = 10  # --max-wrong-tokens
 
 
 def cookie_name(port: int) -> str:
@@ -62,7 +63,8 @@ class FailedAttempts:
     guessed at network speed. Only a presented wrong credential counts, never a
     request without credentials."""
 
-    def __init__(self, limit: int = 10, window_s: float = 60.0, max_addresses: int = 10_000) -> None:
+    def __init__(self, limit: int = WRONG_TOKENS_PER_MINUTE, window_s: float = 60.0,
+                 max_addresses: int = 10_000) -> None:
         self.limit = limit
         self.window_s = window_s
         self.max_addresses = max_addresses
