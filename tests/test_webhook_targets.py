@@ -18,7 +18,8 @@ from fastvideo_ui import config
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import targets
 from fastvideo_ui.webhooks.sender import CheckedNetwork
-from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, redacted, split_credentials, target_of
+from fastvideo_ui.webhooks.targets import (TargetPolicy, TargetRefused, receiver_at, redacted, split_credentials,
+                                          target_of)
 
 EVERYWHERE = TargetPolicy.of(False, ["0.0.0.0/0", "::/0"])  # every private network allowed
 
@@ -193,3 +194,14 @@ def test_a_url_is_shown_without_its_credentials_or_query_values() -> None:
     assert target_of("HTTPS://Hooks.Example./a") == target_of("https://hooks.example:443/b") == (
         "https://hooks.example:443")
 
+
+
+def test_the_per_receiver_cap_counts_the_address_connected_to() -> None:
+    this_machine = {receiver_at(address, 9100) for address in ("127.0.0.1", "127.0.0.8", "::1", "::ffff:127.0.0.1")}
+    own = [str(address) for address in targets.own_addresses()]
+    assert {receiver_at(address, 9100) for address in own} <= this_machine and len(this_machine) == 1
+    assert receiver_at("127.0.0.1", 9101) not in this_machine  # another port, another receiver
+    assert receiver_at("2001:db8:1:2::1", 443) == receiver_at("2001:db8:1:2::ffff", 443)  # one /64
+    assert receiver_at("2001:db8:1:3::1", 443) != receiver_at("2001:db8:1:2::1", 443)
+    assert receiver_at("64:ff9b::808:808", 443) == receiver_at("8.8.8.8", 443) == receiver_at("::ffff:8.8.8.8", 443)
+    assert receiver_at("8.8.4.4", 443) != receiver_at("8.8.8.8", 443)

@@ -219,8 +219,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 10)")
     parser.add_argument("--webhook-posts-per-target", type=_number(int, "WEBHOOK_POSTS_PER_TARGET"),
                         default=_env("WEBHOOK_POSTS_PER_TARGET", "2"), metavar="N",
-                        help="webhook posts in flight at once to one receiver (scheme, host and port), so a slow "
-                             "one cannot hold up the others (default 2, of 8 in all)")
+                        help="webhook posts in flight at once to one receiver (the address connected to, and its "
+                             "port), so a slow one cannot hold up the others (default 2, of 8 in all)")
     parser.add_argument("--webhook-attempts", type=_number(int, "WEBHOOK_ATTEMPTS"),
                         default=_env("WEBHOOK_ATTEMPTS", "8"), help="tries per webhook delivery (default 8)")
     parser.add_argument("--webhook-backoff", type=_number(float, "WEBHOOK_BACKOFF"),

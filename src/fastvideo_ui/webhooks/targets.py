@@ -20,6 +20,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psutil
 
+from ..addresses import THIS_MACHINE, address_group
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -208,7 +210,8 @@ def _network(text: str) -> IPNetwork:
 
 
 def target_of(url: str) -> str:
-    """The receiver a URL names, scheme://host:port: what the per-target cap counts."""
+    """The receiver a URL names, scheme://host:port as spelled: the sender's
+    first, cheap filter (receiver_at is what the per-receiver cap counts)."""
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -216,6 +219,21 @@ def target_of(url: str) -> str:
         return url
     host = (parts.hostname or "").rstrip(".")
     return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def receiver_at(address: str, port: int) -> str:
+    """The receiver a post connects to, as the per-receiver cap counts it: the
+    checked address and port, not the URL's spelling of them. Every address of
+    this machine is one receiver (with --webhook-allow-local, 127.0.0.2 and
+    localhost reach the same server as 127.0.0.1), an IPv6 address counts by
+    its /64 (a wildcard DNS name can name a fresh one in it per job), and a
+    form that carries an IPv4 address (NAT64, IPv4-mapped) by that address."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    inner = carried(ip) if not ip.is_loopback else []  # ::1 is in ::/96, but carries no 0.0.0.1
+    if inner:
+        ip = inner[0][0]
+    group = THIS_MACHINE if ip in own_addresses() else address_group(str(ip))
+    return f"{group} port {port}"
 
 
 def redacted(url: str) -> str:
