@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import Server  # noqa: E402
 from core import seed_jobs  # noqa: E402
 
-TOKEN = "load-bench-token-0123456789"
+TOKEN = "load-bench-rDomykYHYdNynB4IvLt8j5gxPeh3"
 MIX = [("list", 35), ("get", 25), ("logs", 20), ("sse", 15), ("create", 5)]
 SMALL = {"model_id": "fastvideo-ui/preview", "height": 64, "width": 64, "num_frames": 4,
          "num_inference_steps": 3, "start": True}

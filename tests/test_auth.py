@@ -24,8 +24,8 @@ from fastvideo_ui.config import add_server_arguments, is_loopback, settings_from
 from fastvideo_ui.jobs.db import make_engine, migrate
 from fastvideo_ui.webhooks.signing import new_secret
 
-TOKEN = "s3cret-token-for-tests-0123456789"
-WEBHOOK_SECRET = "webhook-s3cret-for-tests-0123456789"
+TOKEN = "tests-TQAyeDlTwNJX0axsO6irLJoeY8dn"
+WEBHOOK_SECRET = "webhook-tests-tUl0JgqeC9YzUXDW2eX921SoMhDD"
 
 
 def cookie_of(server: Server) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import LONG, PREVIEW, Server, wait_for
 
-TOKEN = "cli-token-0123456789abcdefgh"
+TOKEN = "cli-_zHojitn0q2HWkeuptzgucG4KKUX"
 
 
 def cli(server: Server, *args: str, token: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from fastvideo_ui.jobs.metrics import Metrics
 from fastvideo_ui.jobs.store import JobStore
 from fastvideo_ui.workers.devices import Inventory
 
-TOKEN = "metrics-token-0123456789abcdef"
+TOKEN = "metrics-k1EVpmnE-_iahHxLbgfZqiB8EFno"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from conftest import InProcessServer, Server, card, wait_for
 
-TOKEN = "ui-test-token-0123456789abcdef"
+TOKEN = "ui-1Q-iaL_7Q1a4bLIvvM-FR-gZxMO0"
 
 
 def test_sign_in_once_then_jobs_events_and_video_work(start_server: Callable[..., Server],

@@ -18,7 +18,8 @@ from fastvideo_ui import config
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import targets
 from fastvideo_ui.webhooks.sender import CheckedNetwork
-from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, redacted, split_credentials, target_of
+from fastvideo_ui.webhooks.targets import (TargetPolicy, TargetRefused, receiver_at, redacted, split_credentials,
+                                          target_of)
 
 EVERYWHERE = TargetPolicy.of(False, ["0.0.0.0/0", "::/0"])  # every private network allowed
 
@@ -43,6 +44,8 @@ LOCAL = [
     "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
     "64:ff9b::127.0.0.1",
     "64:ff9b:1::a9fe:a9fe",  # local-use NAT64
+    "64:ff9b:1:a9fe:a9:fe00:808:808",  # local-use NAT64 at /48 of 169.254.169.254 (8.8.8.8 at /96)
+    "64:ff9b:1:7f00:1:0:808:808",  # local-use NAT64 at /48 of 127.0.1.0 (8.8.8.8 at /96)
     "2002:7f00:1::1",  # 6to4 of 127.0.0.1
     "2002:a9fe:a9fe::",
     teredo("127.0.0.1"),
@@ -50,7 +53,22 @@ LOCAL = [
 ]
 PRIVATE = ["10.1.2.3", "172.16.5.4", "192.168.1.10", "100.64.0.1", "fd12:3456::1", "fc00::1", "fec0::1",
            "198.18.0.1", "240.0.0.1", "64:ff9b::a00:1", "2002:c0a8:10a::1", teredo("192.168.1.10")]
-PUBLIC = ["8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1", teredo("8.8.8.8")]
+PUBLIC = ["8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1", teredo("8.8.8.8"),
+          "64:ff9b:1::808:808", "64:ff9b:1:808:8:800::"]  # local-use NAT64 of 8.8.8.8, at /96 and at /48
+
+
+def nat64(ipv4: str, prefix_length: int, suffix: str = "8.8.8.8") -> str:
+    """`ipv4` in the local-use NAT64 prefix at this length, laid out as RFC
+    6052's table says (bits 64-71 skipped, and zero), over `suffix` in the last
+    32 bits: what a check that reads only those would judge."""
+    packed = bytearray(ipaddress.IPv6Address("64:ff9b:1::").packed[:12] + ipaddress.IPv4Address(suffix).packed)
+    at = prefix_length // 8
+    for octet in ipaddress.IPv4Address(ipv4).packed:
+        at += at == 8
+        packed[at] = octet
+        at += 1
+    packed[8] = 0
+    return str(ipaddress.IPv6Address(bytes(packed)))
 
 
 def url(address: str) -> str:
@@ -65,6 +83,16 @@ def test_this_machine_and_metadata_services_are_refused_in_every_form(address: s
         if "%" not in address:  # a zone is no part of a URL's host
             assert policy.url_problem(url(address)) == problem
     assert TargetPolicy(allow_local=True).address_problem(address) is None
+
+
+@pytest.mark.parametrize("length", [48, 56, 64, 96])
+@pytest.mark.parametrize("inner", ["127.0.0.1", "169.254.169.254", "100.100.100.200", "10.1.2.3"])
+def test_local_use_nat64_is_judged_at_every_prefix_length_rfc_6052_allows(inner: str, length: int) -> None:
+    address = nat64(inner, length)
+    problem = TargetPolicy().address_problem(address)
+    assert problem and problem.startswith(f"{address} carries {inner}"), (address, problem)
+    assert TargetPolicy().url_problem(url(address)) == problem
+    assert TargetPolicy().address_problem(nat64("8.8.4.4", length)) is None
 
 
 @pytest.mark.parametrize("address", PRIVATE)
@@ -166,3 +194,14 @@ def test_a_url_is_shown_without_its_credentials_or_query_values() -> None:
     assert target_of("HTTPS://Hooks.Example./a") == target_of("https://hooks.example:443/b") == (
         "https://hooks.example:443")
 
+
+
+def test_the_per_receiver_cap_counts_the_address_connected_to() -> None:
+    this_machine = {receiver_at(address, 9100) for address in ("127.0.0.1", "127.0.0.8", "::1", "::ffff:127.0.0.1")}
+    own = [str(address) for address in targets.own_addresses()]
+    assert {receiver_at(address, 9100) for address in own} <= this_machine and len(this_machine) == 1
+    assert receiver_at("127.0.0.1", 9101) not in this_machine  # another port, another receiver
+    assert receiver_at("2001:db8:1:2::1", 443) == receiver_at("2001:db8:1:2::ffff", 443)  # one /64
+    assert receiver_at("2001:db8:1:3::1", 443) != receiver_at("2001:db8:1:2::1", 443)
+    assert receiver_at("64:ff9b::808:808", 443) == receiver_at("8.8.8.8", 443) == receiver_at("::ffff:8.8.8.8", 443)
+    assert receiver_at("8.8.4.4", 443) != receiver_at("8.8.8.8", 443)

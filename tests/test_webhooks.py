@@ -324,6 +324,28 @@ def test_a_receiver_that_trickles_its_answer_holds_up_no_other_receiver(
     assert {d["status"] for job in slow_jobs for d in deliveries(server, job["id"])} == {"pending"}
 
 
+def test_spellings_of_one_receiver_share_its_slots(
+        serve: Callable[..., Server], receiver: Callable[..., Receiver], trickler: Trickler) -> None:
+    """The cap counts the address a post connects to, not the URL's text: eight
+    names for the trickler's address took every slot when each got its own two."""
+    fast = receiver()
+    server = serve("--webhook-timeout", "600")
+    port = trickler.server.server_address[1]
+    spellings = ["127.0.0.1", "127.1", "127.0.1", "2130706433", "0x7f000001", "0177.0.0.1", "[::ffff:127.0.0.1]",
+                 "localhost"]
+    slow_jobs = [server.create(**SMALL, start=True, webhook_url=f"http://{host}:{port}/slow") for host in spellings]
+    for job in slow_jobs:
+        server.wait_status(job["id"], "completed")
+    other = server.create(**SMALL, start=True, webhook_url=fast.url)
+    server.wait_status(other["id"], "completed")
+    wait_for(lambda: sorted(fast.events()) == ["job.completed", "job.started"], timeout=30,
+             what="the fast receiver's webhooks, past the trickler's")
+    wait_for(lambda: trickler.requests >= 2, what="the trickler's first posts")
+    waiting = [d for job in slow_jobs for d in deliveries(server, job["id"])]
+    assert trickler.requests == 2  # --webhook-posts-per-target, whatever the spelling
+    assert {d["status"] for d in waiting} == {"pending"} and all(not d["attempts"] for d in waiting)  # put back
+
+
 def test_a_post_ends_at_its_deadline_however_steadily_the_answer_trickles(
         serve: Callable[..., Server], trickler: Trickler) -> None:
     server = serve("--webhook-timeout", "1")

@@ -21,15 +21,13 @@ A connection being answered otherwise is never cut short: while only those
 are left, the excess waits (and is looked at again every SETTLE_S) until one
 of them is done.
 
-Connections count by `address_group`: this machine's loopback addresses are
-one client (a local process can bind any of 127.0.0.0/8), an IPv6 client its
-/64.
+Connections count by client (addresses.address_group: this machine's
+loopback addresses are one, an IPv6 client its /64).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -64,21 +62,6 @@ class Admitted(Protocol):
     def closing(self) -> bool: ...
 
     def give_way(self) -> None: ...
-
-
-def address_group(host: str) -> str:
-    """Whose a connection counts as for --max-connections-per-client."""
-    try:
-        address = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_loopback:
-        return "loopback"
-    if isinstance(address, ipaddress.IPv6Address):
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 def gives_way(among: Iterable[Admitted]) -> Admitted | None:

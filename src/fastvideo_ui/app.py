@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from .api import (docs, errors, events, jobs, media, metrics, queue, session, system, uploads, videos,
                   webhooks, weights)
-from .api.auth import PUBLIC_API_PATHS, Credentials, RequireToken, cookie_name
+from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken, cookie_name
 from .api.limits import BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
 from .api.security import SecurityHeaders
@@ -52,7 +52,8 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     app = FastAPI(title="fastvideo-ui", version=__version__, lifespan=lifespan,
                   description="Queue, run, stop and keep text-to-video jobs.",
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
-    credentials = Credentials(settings.api_token, settings.port) if settings.api_token else None
+    credentials = (Credentials(settings.api_token, settings.port, FailedAttempts(settings.max_wrong_tokens))
+                   if settings.api_token else None)
     app.state.credentials = credentials
     # Innermost first. Auth sits outside the body cap, so an unauthenticated
     # request is refused before its body is read; CORS and the security headers

@@ -47,6 +47,7 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     max_queued: int = 1000
     max_sessions: int = 1000  # signed-in browsers kept; past it, the oldest session ends
+    max_wrong_tokens: int = 10  # a minute, from one address (addresses.py's grouping), before it is locked out
     header_timeout_s: float = 10.0  # a request's headers must arrive within this
     max_connections: int = 1024  # open at once; kept below the file descriptor limit
     max_connections_per_client: int = 256  # from one address
@@ -168,6 +169,10 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sessions", type=_number(int, "MAX_SESSIONS"), default=_env("MAX_SESSIONS", "1000"),
                         help="signed-in browsers kept (with a token); signing in past this ends the oldest "
                              "session (default 1000)")
+    parser.add_argument("--max-wrong-tokens", type=_number(int, "MAX_WRONG_TOKENS"),
+                        default=_env("MAX_WRONG_TOKENS", "10"), metavar="N",
+                        help="wrong tokens or session cookies one address may present in a minute; past this it "
+                             "gets 429 until the minute has passed (default 10; every loopback address is one)")
     parser.add_argument("--header-timeout", type=_number(float, "HEADER_TIMEOUT"), default=_env("HEADER_TIMEOUT", "10"),
                         help="seconds a request's headers may take to arrive before the connection is closed "
                              "(default 10)")
@@ -218,8 +223,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 10)")
     parser.add_argument("--webhook-posts-per-target", type=_number(int, "WEBHOOK_POSTS_PER_TARGET"),
                         default=_env("WEBHOOK_POSTS_PER_TARGET", "2"), metavar="N",
-                        help="webhook posts in flight at once to one receiver (scheme, host and port), so a slow "
-                             "one cannot hold up the others (default 2, of 8 in all)")
+                        help="webhook posts in flight at once to one receiver (the address connected to, and its "
+                             "port), so a slow one cannot hold up the others (default 2, of 8 in all)")
     parser.add_argument("--webhook-attempts", type=_number(int, "WEBHOOK_ATTEMPTS"),
                         default=_env("WEBHOOK_ATTEMPTS", "8"), help="tries per webhook delivery (default 8)")
     parser.add_argument("--webhook-backoff", type=_number(float, "WEBHOOK_BACKOFF"),
@@ -314,6 +319,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--max-queued must be 1 or more")
     if args.max_sessions < 1:
         raise SystemExit("--max-sessions must be 1 or more")
+    if args.max_wrong_tokens < 1:
+        raise SystemExit("--max-wrong-tokens must be 1 or more")
     if not args.header_timeout > 0:
         raise SystemExit("--header-timeout must be more than 0 seconds")
     if args.max_connections < 1:
@@ -397,6 +404,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         body_timeout_s=args.body_timeout, body_min_rate=args.body_min_rate, write_timeout_s=args.write_timeout,
         max_pipelined=args.max_pipelined,
         api_token=token, max_queued=args.max_queued, max_sessions=args.max_sessions,
+        max_wrong_tokens=args.max_wrong_tokens,
         webhook_url=args.webhook_url or None, webhook_secret=_webhook_secret(args),
         webhook_allow_local=args.webhook_allow_local, webhook_allow_networks=networks,
         webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff,

@@ -45,7 +45,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .admission import ANSWERING, EVENT_STREAM_PATH, IDLE, RECEIVING, Admission, address_group
+from .addresses import address_group
+from .admission import ANSWERING, EVENT_STREAM_PATH, IDLE, RECEIVING, Admission
 
 log = logging.getLogger("fastvideo_ui.connections")
 

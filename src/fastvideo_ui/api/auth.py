@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..addresses import address_group
 from ..auth.sessions import SessionBook
 from .asgi import send_json_error
 
@@ -37,6 +36,7 @@ PUBLIC_API_PATHS = frozenset({"/api/health", "/api/session"})
 METRICS_PATH = "/metrics"  # Prometheus's usual path; the token guards it unless --metrics-public
 VERDICT_KEY = "fastvideo_ui.auth"  # where the middleware leaves its verdict in the scope
 STALE_COOKIES_KEPT = 1024
+WRONG_TOKENS_PER_MINUTE = 10  # --max-wrong-tokens
 
 
 def cookie_name(port: int) -> str:
@@ -63,7 +63,8 @@ class FailedAttempts:
     guessed at network speed. Only a presented wrong credential counts, never a
     request without credentials."""
 
-    def __init__(self, limit: int = 10, window_s: float = 60.0, max_addresses: int = 10_000) -> None:
+    def __init__(self, limit: int = WRONG_TOKENS_PER_MINUTE, window_s: float = 60.0,
+                 max_addresses: int = 10_000) -> None:
         self.limit = limit
         self.window_s = window_s
         self.max_addresses = max_addresses
@@ -96,30 +97,32 @@ class FailedAttempts:
 
 
 def client_address(scope: Scope) -> str:
-    """The address failures count against. IPv6 by its /64: one host commonly
-    holds a whole /64, and would otherwise get a fresh address per guess."""
+    """The address failures count against: its group (addresses.py), so a
+    guesser cannot take a fresh address per guess from its /64, or from
+    127.0.0.0/8 on this machine."""
     client = scope.get("client")
     if not client:
         return "unknown"
-    try:
-        address = ipaddress.ip_address(client[0])
-    except ValueError:
-        return str(client[0])
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+    return address_group(str(client[0]))
 
 
-def session_cookie(headers: Headers, name: str) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get("cookie", ""))
-    except Exception:  # noqa: BLE001 - a malformed Cookie header is simply no session
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel else None
+def session_cookies(headers: Headers, name: str) -> list[str]:
+    """Every value the request sends under this cookie name. Parsed leniently,
+    as browsers send cookies: an unrelated cookie that is not RFC 6265 clean
+    (`x=hello world`, `prefs={"theme":"dark"}`, a stray quote or backslash),
+    which any page on another port of this host can set, must not hide the
+    session. All values, not the last: such a page can also set a cookie of
+    this name, with a longer path so that the browser sends it first."""
+    values = []
+    for header in headers.getlist("cookie"):
+        for chunk in header.split(";"):
+            key, equals, value = chunk.partition("=")
+            if equals and key.strip() == name:
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                values.append(value)
+    return values
 
 
 class Credentials:
@@ -142,13 +145,15 @@ class Credentials:
 
     def judge(self, scope: Scope) -> Verdict:
         headers = Headers(scope=scope)
-        session_id = session_cookie(headers, self.cookie_name)
-        if session_id is not None and self.sessions is not None and self.sessions.valid(session_id):
-            return Verdict(authenticated=True, presented=True, session_id=session_id)
+        cookies = session_cookies(headers, self.cookie_name)
+        if cookies and self.sessions is not None:
+            live = next((value for value in cookies if self.sessions.valid(value)), None)
+            if live is not None:
+                return Verdict(authenticated=True, presented=True, session_id=live)
         address = client_address(scope)
         retry_after = self.attempts.retry_after(address)
         authorization = headers.get("authorization")
-        if authorization is None and session_id is None:
+        if authorization is None and not cookies:
             return Verdict(authenticated=False, retry_after=retry_after)
         if retry_after is not None:
             return Verdict(authenticated=False, presented=True, retry_after=retry_after)
@@ -157,7 +162,7 @@ class Credentials:
             if scheme.lower() == "bearer" and self.token_matches(value.strip()):
                 return Verdict(authenticated=True, presented=True)
             self.attempts.record(address)
-        elif session_id is not None and self._first_refusal(session_id):
+        elif any([self._first_refusal(value) for value in cookies]):  # a list: every one is remembered
             self.attempts.record(address)
         return Verdict(authenticated=False, presented=True)
 

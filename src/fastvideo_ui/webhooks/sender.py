@@ -13,15 +13,17 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from contextlib import closing
+from contextvars import ContextVar
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 
 from ..jobs.models import JobRow
 from . import signing
 from .store import DELIVERED, FAILED, PENDING, Due, WebhookStore
-from .targets import TargetPolicy, TargetRefused, redacted, split_credentials, target_of
+from .targets import TargetPolicy, TargetRefused, receiver_at, redacted, split_credentials, target_of
 
 log = logging.getLogger("fastvideo_ui.webhooks")
 
@@ -29,8 +31,20 @@ log = logging.getLogger("fastvideo_ui.webhooks")
 EVENTS = {"running": "started", "completed": "completed", "failed": "failed", "stopped": "stopped"}
 CONCURRENT_POSTS = 8
 POST_TIMEOUT_S = 10.0  # the whole post, connect to last byte (--webhook-timeout)
-POSTS_PER_TARGET = 2  # in flight at once to one scheme://host:port (--webhook-posts-per-target)
+POSTS_PER_TARGET = 2  # in flight at once to one receiver, targets.receiver_at (--webhook-posts-per-target)
 RESPONSE_BYTES_READ = 64 * 1024
+# A delivery whose receiver has every slot it may have goes back to the queue,
+# unattempted, for this long: its slot serves another receiver meanwhile.
+BUSY_RECEIVER_RETRY_S = 1.0
+# How long a name's checked address is reused: a delivery put back while its
+# receiver is busy comes round every second, and need not resolve each time.
+RESOLVED_TTL_S = 5.0
+RESOLVED_KEPT = 1024
+
+# The (host, port, address) a delivery resolved, checked and took its
+# receiver's slot for: its connection goes there, not to a second resolution
+# of the name, which could give another address than the one counted.
+_PINNED: ContextVar[tuple[str, int, str] | None] = ContextVar("fastvideo_ui_webhook_address", default=None)
 
 
 class UnresolvedName(httpcore.ConnectError):
@@ -46,15 +60,31 @@ class CheckedNetwork(httpcore.AsyncNetworkBackend):
     def __init__(self, policy: TargetPolicy) -> None:
         self.policy = policy
         self._inner = httpcore.AnyIOBackend()
+        self._resolved: dict[tuple[str, int], tuple[float, str]] = {}  # (host, port): (until, checked address)
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                           socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
                           ) -> httpcore.AsyncNetworkStream:
-        address = await self.checked_address(host, port)
+        pinned = _PINNED.get()
+        address = pinned[2] if pinned and pinned[:2] == (host, port) else await self.checked_address(host, port)
         return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
                                              socket_options=socket_options)
 
     async def checked_address(self, host: str, port: int) -> str:
+        """The address to connect to for this name: checked, every one it
+        resolves to, and reused for a few seconds."""
+        now = time.monotonic()
+        until, address = self._resolved.get((host, port), (0.0, ""))
+        if until > now:
+            return address
+        address = await self._resolve_and_check(host, port)
+        if len(self._resolved) >= RESOLVED_KEPT:
+            self._resolved = {key: kept for key, kept in self._resolved.items() if kept[0] > now}
+        if len(self._resolved) < RESOLVED_KEPT:
+            self._resolved[(host, port)] = (now + RESOLVED_TTL_S, address)
+        return address
+
+    async def _resolve_and_check(self, host: str, port: int) -> str:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -92,6 +122,10 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class ReceiverBusy(Exception):
+    """The address a delivery resolved to has every slot it may have."""
+
+
 class WebhookSender:
     def __init__(self, store: WebhookStore, secret: str, default_url: str | None, attempts: int, backoff_s: float,
                  policy: TargetPolicy, timeout_s: float = POST_TIMEOUT_S,
@@ -103,10 +137,12 @@ class WebhookSender:
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.posts_per_target = posts_per_target
-        self._pool = httpcore.AsyncConnectionPool(network_backend=CheckedNetwork(policy), retries=0,
+        self._network = CheckedNetwork(policy)
+        self._pool = httpcore.AsyncConnectionPool(network_backend=self._network, retries=0,
                                                   max_connections=CONCURRENT_POSTS, keepalive_expiry=5.0)
         self._wake = asyncio.Event()
         self._in_flight: dict[str, tuple[str, asyncio.Task[None]]] = {}  # delivery id: (its target, its post)
+        self._posting: Counter[str] = Counter()  # posts under way to each receiver (targets.receiver_at)
         self._task: asyncio.Task[None] | None = None
 
     # -- queueing (on the event loop, from the scheduler's job events) -----------
@@ -158,9 +194,10 @@ class WebhookSender:
     def _start_due(self) -> float | None:
         """Start every due delivery there is room for, at most posts_per_target
         to one receiver, so a slow one cannot take every slot: the deliveries
-        to a busy receiver wait their turn and others pass them. Returns how
-        long until the next delivery that could start is due (None: until a
-        post ends or one is queued)."""
+        to a busy receiver wait their turn and others pass them. The URL's
+        spelling is a first filter here; the address it resolves to is what
+        holds (_post). Returns how long until the next delivery that could
+        start is due (None: until a post ends or one is queued)."""
         now = time.time()
         room = CONCURRENT_POSTS - len(self._in_flight)
         if room <= 0:
@@ -203,6 +240,9 @@ class WebhookSender:
             status_code = await asyncio.wait_for(self._post(due), self.timeout_s)
             error = None if 200 <= status_code < 300 else f"HTTP {status_code}" + (
                 " (redirects are not followed)" if 300 <= status_code < 400 else "")
+        except ReceiverBusy:  # not an attempt: back in the queue, its slot free for another receiver
+            self.store.postpone(due.id, time.time() + BUSY_RECEIVER_RETRY_S)
+            return
         except TargetRefused as exc:
             error, final = str(exc), True  # refused by policy: trying again cannot help
         except httpcore.UnsupportedProtocol as exc:
@@ -224,8 +264,25 @@ class WebhookSender:
         self.store.record(due.id, number, started, duration_ms, status_code, error, status, next_at)
 
     async def _post(self, due: Due) -> int:
-        body = due.payload.encode()
         url, authorization = split_credentials(due.url)
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        address = await self._network.checked_address(host, port)
+        receiver = receiver_at(address, port)
+        if self._posting[receiver] >= self.posts_per_target:
+            raise ReceiverBusy(receiver)
+        self._posting[receiver] += 1
+        pinned = _PINNED.set((host, port, address))
+        try:
+            return await self._post_to(due, url, authorization)
+        finally:
+            _PINNED.reset(pinned)
+            self._posting[receiver] -= 1
+            if not self._posting[receiver]:
+                del self._posting[receiver]
+
+    async def _post_to(self, due: Due, url: str, authorization: str | None) -> int:
+        body = due.payload.encode()
         headers = {"content-type": "application/json", "user-agent": "fastvideo-ui-webhooks",
                    **signing.headers(self.secret, due.id, int(time.time()), body)}
         if authorization:

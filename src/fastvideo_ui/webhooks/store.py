@@ -55,6 +55,13 @@ class WebhookStore:
             found = {row[0]: Due(*row) for row in session.execute(query)}
         return [found[delivery_id] for delivery_id in ids if delivery_id in found]
 
+    def postpone(self, delivery_id: str, next_attempt_at: float) -> None:
+        """Put a pending delivery back in the queue until then, as no attempt."""
+        with self._session() as session, session.begin():
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is not None and delivery.status == PENDING:
+                delivery.next_attempt_at = next_attempt_at
+
     def record(self, delivery_id: str, number: int, at: float, duration_ms: float, status_code: int | None,
                error: str | None, status: str, next_attempt_at: float | None) -> None:
         """One attempt, and where the delivery stands after it. A delivery whose

@@ -20,6 +20,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psutil
 
+from ..addresses import THIS_MACHINE, address_group
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -43,10 +45,18 @@ METADATA = {
 # ipaddress properties of their own).
 _CARRIES_LAST_32 = (
     (ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"),
-    (ipaddress.IPv6Network("64:ff9b:1::/48"), "local-use NAT64"),
     (ipaddress.IPv6Network("::ffff:0:0:0/96"), "IPv4-translated"),
     (ipaddress.IPv6Network("::/96"), "IPv4-compatible"),
 )
+# The local-use NAT64 prefix (RFC 8215): its operator may translate with a
+# prefix of any length RFC 6052 allows within it, and each length reads the
+# IPv4 address from other bits, so every reading is where a post may go.
+LOCAL_USE_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+LOCAL_USE_NAT64_LENGTHS = (48, 56, 64, 96)
+# "This network": no translator delivers a packet there (Linux drops it as a
+# martian), and the readings of a local-use address at the lengths its
+# operator does not use are mostly zeros, so they name nothing to refuse.
+_NOWHERE = ipaddress.IPv4Network("0.0.0.0/8")
 
 # This machine's addresses are read again after this long: interfaces come and
 # go (a VPN, a container bridge), and reading them costs a system call per check.
@@ -71,6 +81,14 @@ def own_addresses() -> frozenset[IPAddress]:
     return addresses
 
 
+def rfc6052_embedded(address: ipaddress.IPv6Address, prefix_length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address an IPv6 one carries under a NAT64 prefix of this
+    length (RFC 6052, 2.2): its 32 bits follow the prefix, skipping bits 64-71."""
+    packed = address.packed
+    start = prefix_length // 8
+    return ipaddress.IPv4Address((packed[start:8] + packed[9:])[:4] if prefix_length < 96 else packed[12:])
+
+
 def carried(address: IPAddress) -> list[tuple[ipaddress.IPv4Address, str]]:
     """The IPv4 addresses an IPv6 address embeds, each with the form's name.
     A packet to the IPv6 address is delivered to one of them."""
@@ -88,6 +106,10 @@ def carried(address: IPAddress) -> list[tuple[ipaddress.IPv4Address, str]]:
         if address in network:
             found.append((ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), form))
             break
+    if address in LOCAL_USE_NAT64:
+        readings = ((rfc6052_embedded(address, length), f"local-use NAT64 at /{length}")
+                    for length in LOCAL_USE_NAT64_LENGTHS)
+        found += [(inner, form) for inner, form in readings if inner not in _NOWHERE]
     return found
 
 
@@ -188,7 +210,8 @@ def _network(text: str) -> IPNetwork:
 
 
 def target_of(url: str) -> str:
-    """The receiver a URL names, scheme://host:port: what the per-target cap counts."""
+    """The receiver a URL names, scheme://host:port as spelled: the sender's
+    first, cheap filter (receiver_at is what the per-receiver cap counts)."""
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -196,6 +219,21 @@ def target_of(url: str) -> str:
         return url
     host = (parts.hostname or "").rstrip(".")
     return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def receiver_at(address: str, port: int) -> str:
+    """The receiver a post connects to, as the per-receiver cap counts it: the
+    checked address and port, not the URL's spelling of them. Every address of
+    this machine is one receiver (with --webhook-allow-local, 127.0.0.2 and
+    localhost reach the same server as 127.0.0.1), an IPv6 address counts by
+    its /64 (a wildcard DNS name can name a fresh one in it per job), and a
+    form that carries an IPv4 address (NAT64, IPv4-mapped) by that address."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    inner = carried(ip) if not ip.is_loopback else []  # ::1 is in ::/96, but carries no 0.0.0.1
+    if inner:
+        ip = inner[0][0]
+    group = THIS_MACHINE if ip in own_addresses() else address_group(str(ip))
+    return f"{group} port {port}"
 
 
 def redacted(url: str) -> str:
