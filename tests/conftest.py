@@ -31,7 +31,7 @@ LONG_STEPS = LONG["num_inference_steps"]
 # collection order. These files take the longest; starting them first keeps one
 # of them from being the last thing running while the other workers sit idle.
 SLOW_FILES = ("test_real_fastvideo.py", "test_ray.py", "test_faults.py", "test_gpu_check.py", "test_fuzz.py",
-              "test_fastvideo_backend.py", "test_web_live.py")
+              "test_fastvideo_backend.py", "test_web_live.py", "test_token_strength.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
