@@ -66,6 +66,7 @@ class Settings:
     max_downloads: int = 2  # weight fetches at once; the rest wait their turn
     max_image_decodes: int = 2  # uploaded images decoded at once: each may hold 36 MiB of pixels
     max_mp4_boxes: int = 10_000  # boxes the MP4 settings reader walks in one file
+    max_settings_reads: int = 2  # MP4s whose settings are read at once: each may hold a few MB of tag
     event_replay_bytes: int = 64 * 1024 * 1024  # the SSE replay ring's frames, at most
 
     def __post_init__(self) -> None:
@@ -228,6 +229,10 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-mp4-boxes", type=_number(int, "MAX_MP4_BOXES"), default=_env("MAX_MP4_BOXES", "10000"),
                         metavar="N", help="boxes the MP4 settings reader walks in one file before it gives up; "
                                           "a file this tool made has a few dozen (default 10000)")
+    parser.add_argument("--max-settings-reads", type=_number(int, "MAX_SETTINGS_READS"),
+                        default=_env("MAX_SETTINGS_READS", "2"), metavar="N",
+                        help="MP4s whose settings tag is read at once (POST /api/media/settings), each holding up to "
+                             "1 MiB of tag and what it parses to; more wait (default 2)")
     parser.add_argument("--event-replay-bytes", type=_number(int, "EVENT_REPLAY_BYTES"),
                         default=_env("EVENT_REPLAY_BYTES", str(64 * 1024 * 1024)), metavar="BYTES",
                         help="the most the event stream keeps for clients that resume (and a quarter of it, the "
@@ -334,6 +339,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--max-image-decodes must be 1 or more")
     if args.max_mp4_boxes < 100:
         raise SystemExit("--max-mp4-boxes must be 100 or more: an MP4 this tool made has a few dozen boxes")
+    if args.max_settings_reads < 1:
+        raise SystemExit("--max-settings-reads must be 1 or more")
     if args.event_replay_bytes < MIN_EVENT_REPLAY_BYTES:
         raise SystemExit(f"--event-replay-bytes must be at least {MIN_EVENT_REPLAY_BYTES} (1 MiB): one job's event "
                          f"can be 80 KB")
@@ -395,5 +402,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff,
         webhook_timeout_s=args.webhook_timeout, webhook_posts_per_target=args.webhook_posts_per_target,
         max_downloads=args.max_downloads, max_image_decodes=args.max_image_decodes,
-        max_mp4_boxes=args.max_mp4_boxes, event_replay_bytes=args.event_replay_bytes, **kwargs,
+        max_mp4_boxes=args.max_mp4_boxes, max_settings_reads=args.max_settings_reads,
+        event_replay_bytes=args.event_replay_bytes, **kwargs,
     )

@@ -88,6 +88,7 @@ class Runtime:
     webhook_sender: WebhookSender
     downloads: DownloadManager
     sessions: SessionBook | None  # signed-in browsers; None: no token, nobody signs in
+    settings_reads: asyncio.Semaphore  # held around each MP4 settings read (--max-settings-reads)
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
     sweeper: asyncio.Task[None] | None = None  # removes uploads no job used
@@ -129,7 +130,7 @@ class Runtime:
             sessions = SessionBook(engine, settings.api_token, settings.max_sessions)
             sessions.load()
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
-                   sender, downloads, sessions)
+                   sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads))
 
     def sweep_uploads(self) -> None:
         swept = self.jobs.uploads.sweep(self.store.referenced_images())
