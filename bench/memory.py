@@ -14,17 +14,18 @@ Prints RSS before, at its peak during and after each scenario; asserts nothing.
   24's case), of a 3072x3072 one that is all detail (the largest PNG accepted
   since), and of 12- and 48-megapixel JPEGs; then the third round's: JPEGs
   that libjpeg buffers whole however small the draft (progressive, CMYK, a
-  scan per component) beside a baseline one of the same size, a PNG with
-  63 MiB of zTXt text (`--concurrent-text` at once), WebPs (3072x3072 flat,
-  noisy, RGBA lossless and animated, and the largest accepted since), 31 MiB
+  scan per component) beside a baseline one of the same size, progressive
+  ones within --max-image-memory, a PNG with 63 MiB of zTXt text
+  (`--concurrent-text` at once), WebPs (3072x3072 flat, noisy, RGBA lossless
+  and animated, and 2048x2048 ones near and over the memory cap), 31 MiB
   of metadata in a tiny PNG and WebP, and a /v1/videos create with an empty
   prompt and a progressive input_reference. Each alone, then `--concurrent` of
   them at once (each a different picture), on a fresh server for each kind;
   `--case WORD` runs the cases whose name has WORD.
 - mp4: POST /api/media/settings with an MP4 of `--mib` MiB made of 8-byte boxes,
-  then MP4s whose comment's `data` box is 8 to 16 bytes long (too short for its
-  own header fields from 16 down) before `--media-mib` MiB of media, one with
-  an emoji in it, and one whose `meta` box is too short for its version.
+  then MP4s whose comment's `data` box is 8 to 16 bytes long (under 16, too
+  short for its own type and locale) before `--media-mib` MiB of media, one
+  with an emoji in it, and one whose `meta` box is too short for its version.
 - ring: `--jobs` jobs with maximal prompts (10,000 astral emoji, in the prompt
   and the negative prompt) created, then deleted; RSS after, with no job and no
   event subscriber left.
@@ -314,6 +315,10 @@ def uploads(args: argparse.Namespace) -> None:
                 lambda i: jpeg(13300 + i, 13300, cmyk, progressive=True))
     upload_case(args, "13000x13000 baseline JPEG, 4:2:0, a scan per component", "image/jpeg",
                 lambda i: jpeg(13000 + i, 13000, yuv420, interleaved=False))
+    upload_case(args, "4032x3024 progressive JPEG, 4:2:0 (12 MP)", "image/jpeg",
+                lambda i: jpeg(4032 + i, 3024, yuv420, progressive=True))
+    upload_case(args, "3840x2880 progressive JPEG, 4:4:4 (near --max-image-memory)", "image/jpeg",
+                lambda i: jpeg(3840 + i, 2880, ((1, 1),) * 3, progressive=True))
     upload_case(args, "1000x1000 PNG with 63 MiB of zTXt text", "image/png", text_png, args.concurrent_text)
     upload_case(args, "3072x3072 WebP, flat", "image/webp",
                 lambda i: webp(Image.new("RGB", (3072, 3072), (40, 90, 160 + i))))
@@ -322,6 +327,8 @@ def uploads(args: argparse.Namespace) -> None:
     upload_case(args, "3072x3072 RGBA WebP, lossless", "image/webp",
                 lambda i: webp(Image.fromarray(detailed(3072, 3072, 4, "RGBA", i)), lossless=True, method=0))
     upload_case(args, "3072x3072 WebP, animated, 10 frames", "image/webp", lambda i: animated_webp(3072, i))
+    upload_case(args, "2048x2048 WebP, noisy (near --max-image-memory)", "image/webp",
+                lambda i: webp(Image.fromarray(detailed(2048, 2048, 1, "RGB", i)), quality=80, method=0))
     upload_case(args, "2048x2048 RGBA WebP, lossless, all detail", "image/webp",
                 lambda i: webp(Image.fromarray(detailed(2048, 2048, 1, "RGBA", i)), lossless=True, method=0))
     upload_case(args, "64x64 PNG with a 31 MiB eXIf chunk", "image/png", lambda i: with_metadata("PNG", i))

@@ -26,7 +26,7 @@ from .jobs.logs import LogBook
 from .jobs.scheduler import Scheduler
 from .jobs.service import JobService
 from .jobs.store import JobStore
-from .jobs.uploads import UploadStore
+from .jobs.uploads import ImageLimits, UploadStore
 from .webhooks.sender import WebhookSender
 from .webhooks.signing import new_secret
 from .webhooks.store import WebhookStore
@@ -114,7 +114,8 @@ class Runtime:
                       (lambda: fleet.connected) if fleet is not None else None)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
-        uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes)
+        uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes,
+                              ImageLimits(settings.max_image_memory, settings.max_image_metadata))
         policy = settings.webhook_policy()
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
                           settings.max_queued, policy)
