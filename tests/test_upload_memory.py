@@ -180,8 +180,13 @@ def test_a_pngs_text_is_decompressed_only_up_to_the_cap() -> None:
     with pytest.raises(UploadRefused) as refused:
         open_image(small)
     assert refused.value.status == 422
-    assert "text or ICC profile, decompressed, is over the 4 MiB" in str(refused.value)
+    assert "the PNG's text, decompressed, is over the 4 MiB" in str(refused.value)
     assert normalize_image(text_png(chunks=2))[1:] == (1000, 1000, "PNG")  # 2 MiB of text is read, and dropped
+    # An ICC profile is decompressed through Pillow's cap on one chunk (1 MiB) as before: a bomb is refused.
+    png = _encoded(Image.new("RGB", (64, 64)), "PNG")
+    bomb = png[:33] + _chunk(b"iCCP", b"icc\0\0" + zlib.compress(b"\0" * (100 * 2**20), 9)) + png[33:]
+    with pytest.raises(UploadRefused, match="its ICC profile, decompresses to more than the 1 MiB"):
+        open_image(bomb)
 
 
 # -- the decode slot covers opening ---------------------------------------------

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 # Chunks that carry the picture (or its frames), not metadata.
 _PNG_PICTURE = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT"}
 _WEBP_PICTURE = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF"}
+# What libwebp's animation decoder, which Pillow uses for every WebP, holds a
+# pixel: two canvases of its own and a copy handed to Pillow, besides Pillow's picture.
+WEBP_BYTES_A_PIXEL = 16
 _JPEG_NO_LENGTH = {0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)}  # as Pillow reads them: JPG, RSTn, SOI, EOI, JPGn
 
 
@@ -122,3 +125,10 @@ def jpeg_coefficient_bytes(size: tuple[int, int], sampling: list[tuple[int, int]
     mcus_across = math.ceil(size[0] / (8 * most_h))
     mcus_down = math.ceil(size[1] / (8 * most_v))
     return sum(mcus_across * h * mcus_down * v for h, v in sampling) * 64 * 2
+
+
+def webp_decode_bytes(file_bytes: int, size: tuple[int, int]) -> int:
+    """What decoding a WebP takes, its file included: the file is held twice
+    while the picture is decoded (the upload, the decoder's copy), and three
+    times while it is opened (Pillow's read of it too), before the canvases are."""
+    return 2 * file_bytes + max(file_bytes, WEBP_BYTES_A_PIXEL * size[0] * size[1])

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .image_headers import Headers, jpeg_coefficient_bytes, read_headers
+from .image_headers import WEBP_BYTES_A_PIXEL, Headers, jpeg_coefficient_bytes, read_headers, webp_decode_bytes
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -66,7 +66,6 @@ JPEG_SCALED_SIDE = 1536
 # MiB of the estimate; the goal is under 100 MB an upload. A PNG or a baseline
 # JPEG within MAX_PIXELS always fits the default.
 MAX_IMAGE_MEMORY = 80 * 2**20
-WEBP_BYTES_A_PIXEL = 16
 # Metadata one upload may carry (text, EXIF, XMP, ICC profiles, thumbnails,
 # unknown chunks; --max-image-metadata), and the most of a PNG's text Pillow
 # decompresses. Pillow keeps it all while the picture is read, and we store
@@ -143,7 +142,7 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> "PILImage.Im
                                  f"profile, other chunks): over the {_mib(limits.metadata)} this server reads "
                                  f"(--max-image-metadata). It keeps none of it: save the picture without")
     if headers.canvas is not None:  # a WebP: Pillow copies it whole as it opens it, so check it first
-        _check_memory(limits, "WEBP", headers.canvas, _webp_cost(len(data), headers.canvas))
+        _check_memory(limits, "WEBP", headers.canvas, webp_decode_bytes(len(data), headers.canvas))
     # Pillow decompresses a PNG's text as it reads the header, 64 MiB of it by
     # default. Module settings: set for every open, from this store's limits.
     PngImagePlugin.MAX_TEXT_MEMORY = limits.metadata
@@ -171,7 +170,7 @@ def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> "PILImage.Im
             f"a {image.format} is decoded whole; send a smaller one, or a JPEG")
         raise UploadRefused(422, f"the image is {width}x{height}: over the {_CAP} this server decodes ({how})")
     if image.format == "WEBP":
-        cost = _webp_cost(len(data), image.size)
+        cost = webp_decode_bytes(len(data), image.size)
     else:
         cost = len(data) + 4 * image.size[0] * image.size[1] + coefficients
     _check_memory(limits, "WEBP" if image.format == "WEBP" else layout, (width, height), cost)
@@ -196,12 +195,6 @@ def _buffered_coefficients(image: "PILImage.Image", headers: Headers) -> tuple[i
     return jpeg_coefficient_bytes(image.size, sampling), layout
 
 
-def _webp_cost(file_bytes: int, size: tuple[int, int]) -> int:
-    # The file is held twice while decoded (the body, the decoder's copy) and a
-    # third time while opened (Pillow's read of it), when the canvases are not yet.
-    return 2 * file_bytes + max(file_bytes, WEBP_BYTES_A_PIXEL * size[0] * size[1])
-
-
 def _check_memory(limits: ImageLimits, kind: str, size: tuple[int, int], cost: int) -> None:
     """Refuse an image whose decode would cost more than the limit, saying why:
     `kind` is WEBP, a buffered JPEG's layout, or "" for any other image."""
@@ -222,9 +215,14 @@ def _check_memory(limits: ImageLimits, kind: str, size: tuple[int, int], cost: i
 def _unreadable(doing: str, exc: Exception) -> str:
     from PIL import PngImagePlugin
 
-    if "text chunk" in str(exc) or "MAX_TEXT_CHUNK" in str(exc):  # Pillow's words for the caps open_image sets
-        return (f"the PNG's text or ICC profile, decompressed, is over the {_mib(PngImagePlugin.MAX_TEXT_MEMORY)} "
-                f"this server reads (--max-image-metadata). It keeps none of it: save the picture without")
+    # Pillow's words for the caps open_image sets: on one chunk, and on all of them.
+    if "MAX_TEXT_CHUNK" in str(exc):
+        return (f"one of the PNG's text chunks, or its ICC profile, decompresses to more than the "
+                f"{_mib(PngImagePlugin.MAX_TEXT_CHUNK)} this server reads of one. It keeps none of them: save the "
+                f"picture without")
+    if "text chunk" in str(exc):
+        return (f"the PNG's text, decompressed, is over the {_mib(PngImagePlugin.MAX_TEXT_MEMORY)} this server "
+                f"reads (--max-image-metadata). It keeps none of it: save the picture without")
     return f"the image cannot be {doing}: {exc}"
 
 
