@@ -2,8 +2,8 @@
 Prints RSS before, at its peak during and after each scenario; asserts nothing.
 
     .venv/bin/python bench/memory.py [lists] [--jobs 100000] [--prompt-chars 2000] [--clients 4] [--log-lines 1000000]
-    .venv/bin/python bench/memory.py uploads [--concurrent 4]
-    .venv/bin/python bench/memory.py mp4 [--mib 32]
+    .venv/bin/python bench/memory.py uploads [--concurrent 4] [--concurrent-text 20] [--case WORD]
+    .venv/bin/python bench/memory.py mp4 [--mib 32] [--media-mib 200]
     .venv/bin/python bench/memory.py ring [--jobs 3000]
     .venv/bin/python bench/memory.py stalled [--readers 4] [--jobs 1000]
 
@@ -12,9 +12,20 @@ Prints RSS before, at its peak during and after each scenario; asserts nothing.
   log of `--log-lines` lines.
 - uploads: POST /api/uploads of a 6000x6000 RGBA PNG of a few hundred KB (issue
   24's case), of a 3072x3072 one that is all detail (the largest PNG accepted
-  since), and of 12- and 48-megapixel JPEGs: each alone, then `--concurrent` of
-  them at once (each a different picture), on a fresh server for each kind.
-- mp4: POST /api/media/settings with an MP4 of `--mib` MiB made of 8-byte boxes.
+  since), and of 12- and 48-megapixel JPEGs; then the third round's: JPEGs
+  that libjpeg buffers whole however small the draft (progressive, CMYK, a
+  scan per component) beside a baseline one of the same size, progressive
+  ones within --max-image-memory, a PNG with 63 MiB of zTXt text
+  (`--concurrent-text` at once), WebPs (3072x3072 flat, noisy, RGBA lossless
+  and animated, and 2048x2048 ones near and over the memory cap), 31 MiB
+  of metadata in a tiny PNG and WebP, and a /v1/videos create with an empty
+  prompt and a progressive input_reference. Each alone, then `--concurrent` of
+  them at once (each a different picture), on a fresh server for each kind;
+  `--case WORD` runs the cases whose name has WORD.
+- mp4: POST /api/media/settings with an MP4 of `--mib` MiB made of 8-byte boxes,
+  then MP4s whose comment's `data` box is 8 to 16 bytes long (under 16, too
+  short for its own type and locale) before `--media-mib` MiB of media, one
+  with an emoji in it, and one whose `meta` box is too short for its version.
 - ring: `--jobs` jobs with maximal prompts (10,000 astral emoji, in the prompt
   and the negative prompt) created, then deleted; RSS after, with no job and no
   event subscriber left.
@@ -31,11 +42,13 @@ from __future__ import annotations
 import argparse
 import io
 import socket
+import struct
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import PREVIEW, Server  # noqa: E402
 from core import seed_jobs  # noqa: E402
+from crafted_jpeg import jpeg  # noqa: E402
 
 MAX_PROMPT_CHARS = 10_000
 # An astral character: 4 bytes of UTF-8, 12 as a JSON \\ud83e\\udd8a escape pair.
@@ -225,24 +239,102 @@ def post_image(server: Server, data: bytes, content_type: str) -> int:
                       timeout=600).status_code
 
 
-def upload_case(args: argparse.Namespace, what: str, content_type: str, files: list[bytes]) -> None:
+def post_video_with_reference(server: Server, data: bytes, content_type: str) -> int:
+    """A /v1/videos create with an empty prompt: refused, with or without a decode first."""
+    return httpx.post(f"{server.url}/v1/videos", data={"prompt": " ", "model": PREVIEW},
+                      files={"input_reference": ("ref.jpg", data, content_type)}, timeout=600).status_code
+
+
+def upload_case(args: argparse.Namespace, what: str, content_type: str, files: Callable[[int], bytes],
+                concurrent: int | None = None, post: Callable[[Server, bytes, str], int] = post_image) -> None:
+    if args.case and args.case.lower() not in what.lower():
+        return
+    count = args.concurrent if concurrent is None else concurrent
+    pictures = [files(i) for i in range(count + 1)]  # each a different picture: no two uploads are one file
     small = io.BytesIO()
     Image.new("RGB", (64, 64)).save(small, format="PNG")
-    print(f"{what}: {len(files[0]) // 1024} KB a file", flush=True)
+    print(f"{what}: {len(pictures[0]) // 1024} KB a file", flush=True)
     with serving(args.server_args) as server:  # a fresh one: what the case before kept is not counted
         post_image(server, small.getvalue(), "image/png")  # Pillow's import is no cost of the case
-        measured(server, "  one alone", lambda: f"status {post_image(server, files[0], content_type)}")
-        measured(server, f"  {args.concurrent} at once", lambda: "statuses " + " ".join(
-            str(code) for code in in_threads(lambda i: post_image(server, files[i + 1], content_type),
-                                             args.concurrent)))
+        measured(server, "  one alone", lambda: f"status {post(server, pictures[0], content_type)}")
+        measured(server, f"  {count} at once", lambda: "statuses " + " ".join(
+            str(code) for code in in_threads(lambda i: post(server, pictures[i + 1], content_type), count)))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def text_png(variant: int, chunks: int = 63) -> bytes:
+    """A 1000x1000 PNG of one colour with `chunks` zTXt chunks, each 1 MiB of text
+    compressed to about a kilobyte (the attacker's imgs.ztxt_png)."""
+    out = io.BytesIO()
+    Image.new("RGB", (1000 + variant, 1000), (1, 2, 3)).save(out, format="PNG")
+    png = out.getvalue()
+    text = zlib.compress(b"A" * (2**20 - 64), 9)
+    extra = b"".join(_chunk(b"zTXt", f"k{i}".encode() + b"\0\0" + text) for i in range(chunks))
+    return png[:33] + extra + png[33:]  # after the IHDR
+
+
+def webp(image: Image.Image, **save: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="WEBP", **save)
+    return out.getvalue()
+
+
+def animated_webp(side: int, variant: int, frames: int = 10) -> bytes:
+    pictures = [Image.new("RGB", (side, side), ((i * 20 + variant) % 256, 90, 160)) for i in range(frames)]
+    return webp(pictures[0], save_all=True, append_images=pictures[1:])
+
+
+def with_metadata(kind: str, variant: int, size: int = 31 * 2**20) -> bytes:
+    """A 64x64 picture carrying `size` bytes of metadata: a PNG's eXIf chunk, a WebP's XMP."""
+    blob = np.random.default_rng(variant).integers(0, 256, size, dtype=np.uint8).tobytes()
+    out = io.BytesIO()
+    picture = Image.new("RGB", (64, 64), (variant, 2, 3))
+    if kind == "WEBP":
+        picture.save(out, format="WEBP", xmp=blob)
+        return out.getvalue()
+    picture.save(out, format="PNG")
+    png = out.getvalue()
+    return png[:33] + _chunk(b"eXIf", b"MM\0*" + blob[4:]) + png[33:]
 
 
 def uploads(args: argparse.Namespace) -> None:
-    count = args.concurrent + 1  # each a different picture, so that no two uploads are the same file
-    upload_case(args, "6000x6000 RGBA PNG, flat", "image/png", [flat_png(6000, i) for i in range(count)])
-    upload_case(args, "3072x3072 RGBA PNG, detailed", "image/png", [detailed_png(3072, i) for i in range(count)])
-    upload_case(args, "4032x3024 JPEG (12 MP)", "image/jpeg", [big_jpeg(4032, 3024, i) for i in range(count)])
-    upload_case(args, "8064x6048 JPEG (48 MP)", "image/jpeg", [big_jpeg(8064, 6048, i) for i in range(count)])
+    upload_case(args, "6000x6000 RGBA PNG, flat", "image/png", lambda i: flat_png(6000, i))
+    upload_case(args, "3072x3072 RGBA PNG, detailed", "image/png", lambda i: detailed_png(3072, i))
+    upload_case(args, "4032x3024 JPEG (12 MP)", "image/jpeg", lambda i: big_jpeg(4032, 3024, i))
+    upload_case(args, "8064x6048 JPEG (48 MP)", "image/jpeg", lambda i: big_jpeg(8064, 6048, i))
+    # JPEGs whose every coefficient libjpeg keeps whatever the draft scale (tests/crafted_jpeg.py).
+    yuv420, cmyk = ((2, 2), (1, 1), (1, 1)), ((1, 1),) * 4
+    upload_case(args, "13000x13000 baseline JPEG, 4:2:0", "image/jpeg",
+                lambda i: jpeg(13000 + i, 13000, yuv420))
+    upload_case(args, "13000x13000 progressive JPEG, 4:2:0", "image/jpeg",
+                lambda i: jpeg(13000 + i, 13000, yuv420, progressive=True))
+    upload_case(args, "13300x13300 progressive JPEG, CMYK", "image/jpeg",
+                lambda i: jpeg(13300 + i, 13300, cmyk, progressive=True))
+    upload_case(args, "13000x13000 baseline JPEG, 4:2:0, a scan per component", "image/jpeg",
+                lambda i: jpeg(13000 + i, 13000, yuv420, interleaved=False))
+    upload_case(args, "4032x3024 progressive JPEG, 4:2:0 (12 MP)", "image/jpeg",
+                lambda i: jpeg(4032 + i, 3024, yuv420, progressive=True))
+    upload_case(args, "3840x2880 progressive JPEG, 4:4:4 (near --max-image-memory)", "image/jpeg",
+                lambda i: jpeg(3840 + i, 2880, ((1, 1),) * 3, progressive=True))
+    upload_case(args, "1000x1000 PNG with 63 MiB of zTXt text", "image/png", text_png, args.concurrent_text)
+    upload_case(args, "3072x3072 WebP, flat", "image/webp",
+                lambda i: webp(Image.new("RGB", (3072, 3072), (40, 90, 160 + i))))
+    upload_case(args, "3072x3072 WebP, noisy", "image/webp",
+                lambda i: webp(Image.fromarray(detailed(3072, 3072, 1, "RGB", i)), quality=80, method=0))
+    upload_case(args, "3072x3072 RGBA WebP, lossless", "image/webp",
+                lambda i: webp(Image.fromarray(detailed(3072, 3072, 4, "RGBA", i)), lossless=True, method=0))
+    upload_case(args, "3072x3072 WebP, animated, 10 frames", "image/webp", lambda i: animated_webp(3072, i))
+    upload_case(args, "2048x2048 WebP, noisy (near --max-image-memory)", "image/webp",
+                lambda i: webp(Image.fromarray(detailed(2048, 2048, 1, "RGB", i)), quality=80, method=0))
+    upload_case(args, "2048x2048 RGBA WebP, lossless, all detail", "image/webp",
+                lambda i: webp(Image.fromarray(detailed(2048, 2048, 1, "RGBA", i)), lossless=True, method=0))
+    upload_case(args, "64x64 PNG with a 31 MiB eXIf chunk", "image/png", lambda i: with_metadata("PNG", i))
+    upload_case(args, "64x64 WebP with a 31 MiB XMP chunk", "image/webp", lambda i: with_metadata("WEBP", i))
+    upload_case(args, "/v1/videos, empty prompt, 13000x13000 progressive input_reference", "image/jpeg",
+                lambda i: jpeg(13000 + i, 13000, yuv420, progressive=True), post=post_video_with_reference)
 
 
 # -- mp4: the settings reader ---------------------------------------------------
@@ -252,15 +344,43 @@ def tiny_boxes_mp4(size: int) -> bytes:
     return ftyp + b"\0\0\0\x08free" * ((size - len(ftyp)) // 8)
 
 
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def short_box_mp4(media_mib: int, data_size: int | None = None, emoji: bool = False) -> bytes:
+    """An MP4 whose comment's `data` box says it is `data_size` bytes long (the
+    attacker's mp4bomb.py), or, without one, whose `meta` box is too short for
+    its version and flags; then `media_mib` MiB of media."""
+    if data_size is None:
+        meta = _box(b"meta", b"")
+    else:
+        data = struct.pack(">I4s", data_size, b"data") + b"\0" * (data_size - 8)
+        meta = _box(b"meta", b"\0\0\0\0" + _box(b"ilst", _box(b"\xa9cmt", data)))
+    media = ("\U0001f600".encode() if emoji else b"") + b"A" * (media_mib * 2**20)
+    return (_box(b"ftyp", b"isom\0\0\2\0isomiso2") + _box(b"moov", _box(b"udta", meta))
+            + struct.pack(">I4s", 8 + len(media), b"mdat") + media)
+
+
+def post_mp4(server: Server, data: bytes) -> str:
+    started = time.perf_counter()
+    answer = httpx.post(f"{server.url}/api/media/settings", content=data,
+                        headers={"Content-Type": "video/mp4"}, timeout=600)
+    return f"status {answer.status_code} in {time.perf_counter() - started:.1f} s"
+
+
 def mp4(args: argparse.Namespace) -> None:
     data = tiny_boxes_mp4(args.mib * 2**20)
     with serving(args.server_args) as server:
-        def post() -> str:
-            started = time.perf_counter()
-            answer = httpx.post(f"{server.url}/api/media/settings", content=data,
-                                headers={"Content-Type": "video/mp4"}, timeout=600)
-            return f"status {answer.status_code} in {time.perf_counter() - started:.1f} s"
-        measured(server, f"POST /api/media/settings, {args.mib} MiB of 8-byte boxes", post)
+        measured(server, f"POST /api/media/settings, {args.mib} MiB of 8-byte boxes", lambda: post_mp4(server, data))
+    cases = [(f"a {size}-byte data box", size, False) for size in range(8, 17)]
+    cases.append(("a 15-byte data box and an emoji", 15, True))
+    cases.append(("an 8-byte meta box", None, False))
+    for what, size, emoji in cases:
+        file = short_box_mp4(args.media_mib, size, emoji)
+        with serving(args.server_args) as server:
+            measured(server, f"POST /api/media/settings, {what} before {args.media_mib} MiB of media",
+                     lambda: post_mp4(server, file))  # noqa: B023 - called before the loop moves on
 
 
 # -- ring: events of deleted jobs ----------------------------------------------
@@ -340,8 +460,13 @@ def main() -> None:
     listed.add_argument("--prompt-chars", type=int, default=2000)
     listed.add_argument("--clients", type=int, default=4)
     listed.add_argument("--log-lines", type=int, default=1_000_000)
-    scenarios.add_parser("uploads", help="decoding uploaded images").add_argument("--concurrent", type=int, default=4)
-    scenarios.add_parser("mp4", help="the MP4 settings reader").add_argument("--mib", type=int, default=32)
+    upload = scenarios.add_parser("uploads", help="decoding uploaded images")
+    upload.add_argument("--concurrent", type=int, default=4)
+    upload.add_argument("--concurrent-text", type=int, default=20, help="PNGs with 63 MiB of text sent at once")
+    upload.add_argument("--case", help="only the cases whose name has this word")
+    reader = scenarios.add_parser("mp4", help="the MP4 settings reader")
+    reader.add_argument("--mib", type=int, default=32)
+    reader.add_argument("--media-mib", type=int, default=200, help="media after the short boxes")
     scenarios.add_parser("ring", help="the event replay ring").add_argument("--jobs", type=int, default=3000)
     stall = scenarios.add_parser("stalled", help="readers that never read")
     stall.add_argument("--readers", type=int, default=4)

@@ -105,14 +105,25 @@ def test_a_child_process_inherits_no_server_setting_or_secret(monkeypatch: pytes
 def test_the_memory_limits_come_from_their_flags_or_the_environment(tmp_path: Path) -> None:
     made = settings("--data-dir", str(tmp_path))
     assert (made.max_image_decodes, made.max_mp4_boxes, made.event_replay_bytes) == (2, 10_000, 64 * 2**20)
+    assert made.max_settings_reads == 2
     made = settings("--data-dir", str(tmp_path), "--max-image-decodes", "1", "--max-mp4-boxes", "500",
-                    FASTVIDEO_UI_EVENT_REPLAY_BYTES=str(2**20))
+                    "--max-settings-reads", "3", FASTVIDEO_UI_EVENT_REPLAY_BYTES=str(2**20))
     assert (made.max_image_decodes, made.max_mp4_boxes, made.event_replay_bytes) == (1, 500, 2**20)
+    assert made.max_settings_reads == 3
+    assert settings("--data-dir", str(tmp_path), FASTVIDEO_UI_MAX_SETTINGS_READS="4").max_settings_reads == 4
+    made = settings("--data-dir", str(tmp_path))
+    assert (made.max_image_memory, made.max_image_metadata) == (80 * 2**20, 4 * 2**20)
+    made = settings("--data-dir", str(tmp_path), "--max-image-memory", str(100 * 2**20),
+                    FASTVIDEO_UI_MAX_IMAGE_METADATA=str(2**20))
+    assert (made.max_image_memory, made.max_image_metadata) == (100 * 2**20, 2**20)
 
 
 @pytest.mark.parametrize("flags,words", [
     (["--max-image-decodes", "0"], "--max-image-decodes must be 1 or more"),
     (["--max-mp4-boxes", "10"], "--max-mp4-boxes must be 100 or more"),
+    (["--max-settings-reads", "0"], "--max-settings-reads must be 1 or more"),
+    (["--max-image-memory", str(2**20)], "--max-image-memory must be at least 16777216"),
+    (["--max-image-metadata", "1000"], "--max-image-metadata must be at least 65536"),
     (["--event-replay-bytes", "65536"], "--event-replay-bytes must be at least 1048576"),
 ])
 def test_memory_limits_out_of_bounds_are_refused(tmp_path: Path, flags: list[str], words: str) -> None:

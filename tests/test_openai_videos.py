@@ -195,6 +195,44 @@ def test_an_input_reference_may_be_far_larger_than_a_json_body(server: Server) -
     openai_error(as_json, 413)
 
 
+def test_a_bad_request_is_refused_before_its_input_reference_is_decoded_or_stored(
+        server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The image was decoded and stored first: an empty prompt was refused after
+    # a 13000x13000 progressive JPEG's +496 MiB decode, and the image kept.
+    from fastvideo_ui.jobs import uploads
+
+    opened: list[int] = []
+    real_open = uploads.open_image
+
+    def recorded_open(data: bytes, *limits: Any) -> Any:
+        opened.append(len(data))
+        return real_open(data, *limits)
+
+    monkeypatch.setattr(uploads, "open_image", recorded_open)
+    out = io.BytesIO()
+    Image.new("RGB", (96, 64), (200, 30, 30)).save(out, format="PNG")
+
+    def create(**fields: Any) -> Any:
+        return server.client.post("/v1/videos", data={"model": PREVIEW, "size": "96x64", "seconds": "1", **fields},
+                                  files={"input_reference": ("ref.png", out.getvalue(), "image/png")})
+
+    refused = {
+        "empty prompt": create(prompt=" "),
+        "unknown field": create(prompt="p", colour="red"),
+        "steps over the model's": create(prompt="p", num_inference_steps="100000"),
+        "bad seconds": create(prompt="p", seconds="forever"),
+    }
+    assert {what: answer.status_code for what, answer in refused.items()} == dict.fromkeys(refused, 400)
+    assert openai_error(refused["empty prompt"], 400)["param"] == "prompt"
+    assert openai_error(refused["steps over the model's"], 400)["param"] == "num_inference_steps"
+    assert opened == []
+    assert not list((server.data_dir / "uploads").glob("*.png"))
+    made = create(prompt="a good one", num_inference_steps="2")
+    assert made.status_code == 200, made.text
+    assert len(opened) == 1 and server.job(made.json()["id"])["image"]
+    server.wait_status(made.json()["id"], "completed")  # none left running when the server stops
+
+
 def test_cancel_stops_a_running_video(server: Server) -> None:
     client = sdk(server)
     video = client.videos.create(prompt="long", model=PREVIEW,

@@ -7,9 +7,14 @@ import base64
 import io
 import json
 import struct
+import tempfile
+import threading
+import time
 import tracemalloc
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -18,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from conftest import PREVIEW, InProcessServer, Server
 from fastvideo_ui.backends.media import tag_mp4, write_mp4
-from fastvideo_ui.backends.settings_tag import NotAnMp4, read_comment
+from fastvideo_ui.backends.settings_tag import BrokenMp4, NotAnMp4, read_comment
 
 JOB = {"model_id": PREVIEW, "prompt": "a fox, \u00e9t\u00e9 \U0001f98a", "negative_prompt": "blurry",
        "num_inference_steps": 3, "num_frames": 9, "height": 64, "width": 96, "seed": 4242, "fps": 12,
@@ -139,6 +144,100 @@ def test_a_file_of_countless_tiny_boxes_is_refused_after_the_cap(server: Server,
         assert answer.status_code == 422 and "more than 100 boxes" in answer.json()["detail"][0]["msg"]
     finally:
         capped.terminate()
+
+
+def _short_box_mp4(data_size: int | None, media: bytes = b"\xf0\x9f\x98\x80" + b"A" * 100_000) -> bytes:
+    """The attacker's mp4bomb.py: a comment whose `data` box says it is `data_size`
+    bytes long, or (None) a `meta` box too short for its version and flags; then media."""
+    if data_size is None:
+        meta = _box(b"meta", b"\0\0")
+    else:
+        data = struct.pack(">I4s", data_size, b"data") + b"\0" * (data_size - 8)
+        meta = _box(b"meta", b"\0\0\0\0" + _box(b"ilst", _box(b"\xa9cmt", data)))
+    return _box(b"ftyp", b"isom\0\0\2\0") + _box(b"moov", _box(b"udta", meta)) + _box(b"mdat", media)
+
+
+class _Reads(io.BytesIO):
+    """A file that records the length of every read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.lengths: list[int | None] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.lengths.append(size)
+        return super().read(size)
+
+
+@pytest.mark.parametrize("data_size", [*range(8, 16), None])
+def test_a_box_too_short_for_its_own_fields_is_refused_and_nothing_past_it_read(data_size: int | None) -> None:
+    # The data box's 8 bytes of type and locale were skipped unchecked: size 15
+    # asked for read(-1), the whole rest of the file (a 200 MiB upload cost
+    # +599 MiB), and sizes 9 to 14 for read(-2..-7), a ValueError (a 500) from
+    # a file spooled to disk.
+    file = _short_box_mp4(data_size)
+    stream = _Reads(file)
+    with pytest.raises(BrokenMp4, match="too short for its"):
+        read_comment(stream, len(file))
+    assert all(length is not None and 0 <= length <= 16 for length in stream.lengths), stream.lengths
+    with tempfile.SpooledTemporaryFile(max_size=1024) as spooled:  # on disk, as the API's is past 4 MiB
+        spooled.write(file)
+        with pytest.raises(BrokenMp4):
+            read_comment(spooled, len(file))
+
+
+def test_a_data_box_with_just_its_fields_holds_an_empty_comment() -> None:
+    file = _short_box_mp4(16)
+    stream = _Reads(file)
+    assert read_comment(stream, len(file)) == ""
+    assert max(length or 0 for length in stream.lengths) <= 16
+
+
+def test_short_boxes_and_unreadable_settings_are_422s_never_500s(server: Server) -> None:
+    def post(file: bytes) -> Any:
+        return server.client.post("/api/media/settings", content=file, headers={"Content-Type": "video/mp4"})
+
+    for size in (*range(8, 16), None):
+        answer = post(_short_box_mp4(size, b"A" * (5 << 20)))  # spooled to disk past 4 MiB
+        assert answer.status_code == 422, (size, answer.text)
+        assert "too short for its" in answer.json()["detail"][0]["msg"]
+    # A tag of ours in name that JSON cannot send back: NaN, infinity, a lone
+    # surrogate, nesting past the parser's depth, or any nesting at all.
+    for settings in ('{"seed":NaN}', '{"fps":1e999}', '{"prompt":"\\ud800"}', '{"\\udfff":1}',
+                     '{"prompt":' + "[" * 100_000 + "]" * 100_000 + "}", '{"prompt":["a"]}'):
+        comment = ('{"fastvideo_ui":' + settings + "}").encode()
+        tag = _box(b"data", struct.pack(">II", 1, 0) + comment)
+        moov = _box(b"moov", _box(b"udta", _box(b"meta", b"\0\0\0\0" + _box(b"ilst", _box(b"\xa9cmt", tag)))))
+        answer = post(_box(b"ftyp", b"isom\0\0\2\0") + moov)
+        assert answer.status_code == 422, (settings[:40], answer.text)
+        assert "carries no fastvideo-ui settings" in answer.json()["detail"][0]["msg"]
+
+
+def test_settings_reads_at_once_are_bounded(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastvideo_ui.api import media
+
+    real = media.read_comment
+    seen = {"running": 0, "most": 0}
+    lock = threading.Lock()
+
+    def read_comment_slowly(*args: Any) -> Any:
+        with lock:
+            seen["running"] += 1
+            seen["most"] = max(seen["most"], seen["running"])
+        try:
+            time.sleep(0.5)
+            return real(*args)
+        finally:
+            with lock:
+                seen["running"] -= 1
+
+    monkeypatch.setattr(media, "read_comment", read_comment_slowly)
+    file = _tiny_boxes(10)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: server.client.post("/api/media/settings", content=file, headers={
+            "Content-Type": "video/mp4"}).status_code, range(6)))
+    assert answers == [422] * 6
+    assert seen["most"] == 2  # --max-settings-reads' default
 
 
 def test_tagging_copies_the_streams_untouched(tmp_path: Path) -> None:

@@ -66,8 +66,11 @@ class Settings:
     webhook_timeout_s: float = 10.0  # one post, connect to last byte
     webhook_posts_per_target: int = 2  # in flight at once to one receiver
     max_downloads: int = 2  # weight fetches at once; the rest wait their turn
-    max_image_decodes: int = 2  # uploaded images decoded at once: each may hold 36 MiB of pixels
+    max_image_decodes: int = 2  # uploaded images opened or decoded at once: each may take max_image_memory
+    max_image_memory: int = 80 * 1024 * 1024  # one upload's decode, estimated from its headers
+    max_image_metadata: int = 4 * 1024 * 1024  # text, EXIF, XMP, ICC and other chunks in one upload
     max_mp4_boxes: int = 10_000  # boxes the MP4 settings reader walks in one file
+    max_settings_reads: int = 2  # MP4s whose settings are read at once: each may hold a few MB of tag
     event_replay_bytes: int = 64 * 1024 * 1024  # the SSE replay ring's frames, at most
 
     def __post_init__(self) -> None:
@@ -233,10 +236,24 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "eight tries span about ten minutes)")
     parser.add_argument("--max-image-decodes", type=_number(int, "MAX_IMAGE_DECODES"),
                         default=_env("MAX_IMAGE_DECODES", "2"), metavar="N",
-                        help="uploaded images decoded at once, each up to 36 MiB of pixels; more wait (default 2)")
+                        help="uploaded images opened or decoded at once, each taking up to --max-image-memory; "
+                             "more wait (default 2)")
+    parser.add_argument("--max-image-memory", type=_number(int, "MAX_IMAGE_MEMORY"),
+                        default=_env("MAX_IMAGE_MEMORY", str(80 * 1024 * 1024)), metavar="BYTES",
+                        help="the memory one uploaded image may take while decoded, estimated from its headers "
+                             "before a pixel is: the file, 4 bytes a pixel, a progressive JPEG's coefficients, a "
+                             "WebP's 16 bytes a pixel and its file twice more (default 80 MiB)")
+    parser.add_argument("--max-image-metadata", type=_number(int, "MAX_IMAGE_METADATA"),
+                        default=_env("MAX_IMAGE_METADATA", str(4 * 1024 * 1024)), metavar="BYTES",
+                        help="metadata one uploaded image may carry (text, EXIF, XMP, ICC profile, other chunks; a "
+                             "PNG's text counted decompressed too); none of it is kept (default 4 MiB)")
     parser.add_argument("--max-mp4-boxes", type=_number(int, "MAX_MP4_BOXES"), default=_env("MAX_MP4_BOXES", "10000"),
                         metavar="N", help="boxes the MP4 settings reader walks in one file before it gives up; "
                                           "a file this tool made has a few dozen (default 10000)")
+    parser.add_argument("--max-settings-reads", type=_number(int, "MAX_SETTINGS_READS"),
+                        default=_env("MAX_SETTINGS_READS", "2"), metavar="N",
+                        help="MP4s whose settings tag is read at once (POST /api/media/settings), each holding up to "
+                             "1 MiB of tag and what it parses to; more wait (default 2)")
     parser.add_argument("--event-replay-bytes", type=_number(int, "EVENT_REPLAY_BYTES"),
                         default=_env("EVENT_REPLAY_BYTES", str(64 * 1024 * 1024)), metavar="BYTES",
                         help="the most the event stream keeps for clients that resume (and a quarter of it, the "
@@ -246,6 +263,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 MIN_EVENT_REPLAY_BYTES = 1024 * 1024
+MIN_IMAGE_MEMORY = 16 * 1024 * 1024
+MIN_IMAGE_METADATA = 64 * 1024
 TOKEN_ADVICE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -345,8 +364,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise SystemExit("--webhook-posts-per-target must be 1 or more")
     if args.max_image_decodes < 1:
         raise SystemExit("--max-image-decodes must be 1 or more")
+    if args.max_image_memory < MIN_IMAGE_MEMORY:
+        raise SystemExit(f"--max-image-memory must be at least {MIN_IMAGE_MEMORY} (16 MiB): a 2048x2048 picture "
+                         f"alone is 16 MiB decoded")
+    if args.max_image_metadata < MIN_IMAGE_METADATA:
+        raise SystemExit(f"--max-image-metadata must be at least {MIN_IMAGE_METADATA} (64 KiB): a JPEG's EXIF "
+                         f"alone may be 64 KiB")
     if args.max_mp4_boxes < 100:
         raise SystemExit("--max-mp4-boxes must be 100 or more: an MP4 this tool made has a few dozen boxes")
+    if args.max_settings_reads < 1:
+        raise SystemExit("--max-settings-reads must be 1 or more")
     if args.event_replay_bytes < MIN_EVENT_REPLAY_BYTES:
         raise SystemExit(f"--event-replay-bytes must be at least {MIN_EVENT_REPLAY_BYTES} (1 MiB): one job's event "
                          f"can be 80 KB")
@@ -410,5 +437,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         webhook_attempts=args.webhook_attempts, webhook_backoff_s=args.webhook_backoff,
         webhook_timeout_s=args.webhook_timeout, webhook_posts_per_target=args.webhook_posts_per_target,
         max_downloads=args.max_downloads, max_image_decodes=args.max_image_decodes,
-        max_mp4_boxes=args.max_mp4_boxes, event_replay_bytes=args.event_replay_bytes, **kwargs,
+        max_image_memory=args.max_image_memory, max_image_metadata=args.max_image_metadata,
+        max_mp4_boxes=args.max_mp4_boxes, max_settings_reads=args.max_settings_reads,
+        event_replay_bytes=args.event_replay_bytes, **kwargs,
     )

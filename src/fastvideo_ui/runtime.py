@@ -26,7 +26,7 @@ from .jobs.logs import LogBook
 from .jobs.scheduler import Scheduler
 from .jobs.service import JobService
 from .jobs.store import JobStore
-from .jobs.uploads import UploadStore
+from .jobs.uploads import ImageLimits, UploadStore
 from .webhooks.sender import WebhookSender
 from .webhooks.signing import new_secret
 from .webhooks.store import WebhookStore
@@ -88,6 +88,7 @@ class Runtime:
     webhook_sender: WebhookSender
     downloads: DownloadManager
     sessions: SessionBook | None  # signed-in browsers; None: no token, nobody signs in
+    settings_reads: asyncio.Semaphore  # held around each MP4 settings read (--max-settings-reads)
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
     sweeper: asyncio.Task[None] | None = None  # removes uploads no job used
@@ -113,7 +114,8 @@ class Runtime:
                       (lambda: fleet.connected) if fleet is not None else None)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
-        uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes)
+        uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes,
+                              ImageLimits(settings.max_image_memory, settings.max_image_metadata))
         policy = settings.webhook_policy()
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
                           settings.max_queued, policy)
@@ -129,7 +131,7 @@ class Runtime:
             sessions = SessionBook(engine, settings.api_token, settings.max_sessions)
             sessions.load()
         return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
-                   sender, downloads, sessions)
+                   sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads))
 
     def sweep_uploads(self) -> None:
         swept = self.jobs.uploads.sweep(self.store.referenced_images())

@@ -11,7 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ..backends.settings_tag import NotAnMp4, TooManyBoxes, decode, read_comment
+from ..backends.settings_tag import BrokenMp4, NotAnMp4, TooManyBoxes, decode, read_comment
+from ..runtime import Runtime
 from .asgi import FormError, file_problem, form_file
 from .openapi import errors
 
@@ -30,10 +31,10 @@ def _settings_in(file: IO[bytes], max_boxes: int) -> dict[str, Any] | JSONRespon
     size = file.tell()
     try:
         comment = read_comment(file, size, max_boxes)
+    except (BrokenMp4, TooManyBoxes) as exc:  # an MP4, but not one to read on in
+        return file_problem(422, str(exc))
     except NotAnMp4 as exc:
         return file_problem(415, str(exc))
-    except TooManyBoxes as exc:
-        return file_problem(422, str(exc))
     settings = decode(comment) if comment else None
     if settings is None:
         return file_problem(422, "this MP4 carries no fastvideo-ui settings (it was not made by this tool, "
@@ -52,10 +53,13 @@ async def video_settings(request: Request) -> JSONResponse:
     """The settings stored inside an MP4 this tool made: send the file as the
     body (`Content-Type: video/mp4`) or as the `file` field of a form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    max_boxes = request.app.state.runtime.settings.max_mp4_boxes
+    runtime: Runtime = request.app.state.runtime
+    max_boxes = runtime.settings.max_mp4_boxes
+    # A read holds up to a MiB of tag and what it parses to: --max-settings-reads
+    # of them at once, the rest waiting with their bodies spooled (to disk past 4 MiB).
     if content_type == "multipart/form-data":
         try:
-            async with form_file(request, "MP4") as upload:
+            async with form_file(request, "MP4") as upload, runtime.settings_reads:
                 found = await run_in_threadpool(_settings_in, upload, max_boxes)
         except FormError as exc:
             return file_problem(exc.status, str(exc))
@@ -63,7 +67,8 @@ async def video_settings(request: Request) -> JSONResponse:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             async for chunk in request.stream():
                 await run_in_threadpool(spool.write, chunk)  # past 4 MiB it goes to disk
-            found = await run_in_threadpool(_settings_in, spool, max_boxes)
+            async with runtime.settings_reads:
+                found = await run_in_threadpool(_settings_in, spool, max_boxes)
     else:
         return file_problem(415, "send an MP4: Content-Type video/mp4, or a multipart form with a `file` field")
     if isinstance(found, JSONResponse):

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from ..jobs.uploads import FORMATS, MAX_UPLOAD_BYTES, Upload, UploadRefused, UploadStore, open_image
+from ..jobs.uploads import FORMATS, MAX_UPLOAD_BYTES, Upload, UploadRefused, UploadStore
 from ..runtime import Runtime
 from .jobs import _inside, _job_id
 from .asgi import FormError, file_problem, form_file
@@ -33,15 +33,31 @@ def uploads_of(request: Request) -> UploadStore:
     return runtime.jobs.uploads
 
 
+def _saved(store: UploadStore, data: bytes) -> Upload | tuple[int, str]:
+    """The upload, or why it was refused: returned, not raised. An exception
+    handed from a worker thread to the event loop stays in a reference cycle
+    (the future holds it, its traceback the frame that holds the future) until
+    the garbage collector's next full pass, and with it every frame's locals:
+    the file and Pillow's half-read picture. 20 refused uploads left +116 MiB."""
+    try:
+        return store.save(data)
+    except UploadRefused as refused:
+        return refused.status, str(refused)
+
+
 async def store_image(store: UploadStore, data: bytes) -> Upload:
-    """`data` stored as an upload. Its header is checked first (a picture over
-    the caps is refused without waiting or decoding); then it waits for one of
-    the store's decode slots, so that N uploads at once hold at most
-    --max-image-decodes decoded pictures. Worker threads are not cancelled
-    (anyio's default), so a slot is held until its decode has really ended."""
-    image = await run_in_threadpool(open_image, data)
+    """`data` stored as an upload, once one of the store's decode slots is
+    free: opening an image costs memory too (Pillow decompresses a PNG's text
+    and copies a WebP whole as it reads their headers), so the slot is taken
+    before the first header is read, and N uploads at once hold at most
+    --max-image-decodes opened or decoded pictures. Worker threads are not
+    cancelled (anyio's default), so a slot is held until its work has really
+    ended."""
     async with store.decode_slots:
-        return await run_in_threadpool(store.save_opened, image)
+        saved = await run_in_threadpool(_saved, store, data)
+    if isinstance(saved, Upload):
+        return saved
+    raise UploadRefused(*saved)
 
 
 async def _image_bytes(request: Request) -> bytes | JSONResponse:
@@ -65,9 +81,12 @@ async def _image_bytes(request: Request) -> bytes | JSONResponse:
 async def upload_image(request: Request) -> Any:
     """Store an image: PNG, JPEG or WebP, at most 32 MiB. A PNG or WebP may have
     at most 9.4 million pixels (3072x3072); a JPEG, decoded at a reduced scale,
-    may be larger. It is turned upright by its EXIF orientation, brought within
-    2048 pixels a side (the most any model renders) and kept as a PNG without
-    any metadata. The same picture gives the same id."""
+    may be larger. What decoding it takes, estimated from its headers, must be
+    within --max-image-memory (80 MiB: a WebP up to about 2048x2048, a 4:2:0
+    progressive JPEG up to about 19 megapixels), and its metadata within
+    --max-image-metadata (4 MiB). It is turned upright by its EXIF orientation,
+    brought within 2048 pixels a side (the most any model renders) and kept as a
+    PNG without any metadata. The same picture gives the same id."""
     data = await _image_bytes(request)
     if isinstance(data, JSONResponse):
         return data

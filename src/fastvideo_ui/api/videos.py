@@ -10,13 +10,14 @@ so an SDK raises its own exception types with our message.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
@@ -95,8 +96,11 @@ def _video(runtime: Runtime, job_id: str) -> dict[str, Any]:
     return video_json(runtime.jobs.to_json(runtime.store.require(job_id)))
 
 
-async def _create_body(request: Request) -> dict[str, Any]:
-    """The request's fields, from JSON, or from a form as the OpenAI SDKs send it."""
+@asynccontextmanager
+async def _create_body(request: Request) -> AsyncIterator[tuple[dict[str, Any], UploadFile | None]]:
+    """The request's fields, from JSON, or from a form as the OpenAI SDKs send
+    it, and the form's input_reference file, not yet read: it is decoded last,
+    once the rest has passed, so a refused request costs no decode."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:
@@ -110,13 +114,12 @@ async def _create_body(request: Request) -> dict[str, Any]:
         try:
             fields: dict[str, Any] = {key: value for key, value in form.items() if isinstance(value, str)}
             reference = form.get("input_reference")
-            if reference is not None and not isinstance(reference, str):
-                fields["image"] = await _stored_image(request, await reference.read())
-            elif reference is not None:
+            if isinstance(reference, str):
                 fields["input_reference"] = reference
-            return fields
+            yield fields, reference if isinstance(reference, UploadFile) else None
         finally:
             await form.close()
+        return
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as exc:
@@ -125,7 +128,7 @@ async def _create_body(request: Request) -> dict[str, Any]:
         raise OpenAIError(400, "the body nests arrays or objects too deeply; a video is one flat object") from None
     if not isinstance(body, dict):
         raise OpenAIError(400, "the body must be a JSON object")
-    return body
+    yield body, None
 
 
 async def _stored_image(request: Request, data: bytes) -> str:
@@ -155,23 +158,29 @@ def _checked(fields: dict[str, Any], prompt: str, model_id: str) -> CreateJobReq
 @router.post("", response_model=Video, responses=openai_errors(400, 404, 413, 429))
 async def create_video(request: Request) -> JSONResponse:
     runtime = runtime_of(request)
-    body = await _create_body(request)
-    prompt = body.pop("prompt", None)
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise OpenAIError(400, "prompt: required, a non-empty string", "prompt", "missing_required_parameter")
-    if body.get("input_reference") is not None:
-        raise OpenAIError(400, "input_reference: send the image as a file in a multipart form (or upload it with "
-                               "POST /api/uploads and pass its id as `image`)", "input_reference", "unsupported_value")
-    model_id = body.pop("model", None) or default_model(runtime)
-    if not isinstance(model_id, str):
-        raise OpenAIError(400, "model: must be a string", "model", "invalid_type")
-    size, seconds = body.pop("size", None), body.pop("seconds", None)
-    body.pop("input_reference", None)
-    checked = _checked(body, prompt, model_id)
-    with _as_openai_errors(renamed={"model_id": "model"}):
-        asked, renamed = asked_from_openai(checked.model_dump(exclude={"start"}), size, seconds)
-    with _as_openai_errors(renamed=renamed):
-        row = runtime.jobs.create_job(asked, start=True)
+    async with _create_body(request) as (body, reference):
+        prompt = body.pop("prompt", None)
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise OpenAIError(400, "prompt: required, a non-empty string", "prompt", "missing_required_parameter")
+        if body.get("input_reference") is not None:
+            raise OpenAIError(400, "input_reference: send the image as a file in a multipart form (or upload it "
+                                   "with POST /api/uploads and pass its id as `image`)", "input_reference",
+                              "unsupported_value")
+        model_id = body.pop("model", None) or default_model(runtime)
+        if not isinstance(model_id, str):
+            raise OpenAIError(400, "model: must be a string", "model", "invalid_type")
+        size, seconds = body.pop("size", None), body.pop("seconds", None)
+        body.pop("input_reference", None)
+        checked = _checked(body, prompt, model_id)
+        with _as_openai_errors(renamed={"model_id": "model"}):
+            asked, renamed = asked_from_openai(checked.model_dump(exclude={"start"}), size, seconds)
+        with _as_openai_errors(renamed=renamed):
+            spec, params = runtime.jobs.checked(asked, image_to_come=reference is not None)
+            runtime.jobs.check_queue_room()
+        if reference is not None:  # everything else has passed: now the image is worth decoding
+            params["image"] = await _stored_image(request, await reference.read())
+        with _as_openai_errors(renamed=renamed):
+            row = runtime.jobs.create(spec, params, start=True)
     return JSONResponse(video_json(runtime.jobs.to_json(row)))
 
 

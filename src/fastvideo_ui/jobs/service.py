@@ -74,8 +74,16 @@ class JobService:
         return job_json(row, (positions or {}).get(row.id))
 
     def create_job(self, asked: Mapping[str, Any], start: bool) -> JobRow:
-        """A job from a create request's fields: its model checked, the model's
-        defaults filled in, every limit checked (InvalidParams), then stored."""
+        """A job from a create request's fields: checked (see checked), then stored."""
+        spec, params = self.checked(asked)
+        return self.create(spec, params, start)
+
+    def checked(self, asked: Mapping[str, Any], image_to_come: bool = False) -> tuple[ModelSpec, dict[str, Any]]:
+        """A create request's model and its fields: the model checked, its
+        defaults filled in, every limit checked (InvalidParams); nothing stored.
+        `image_to_come`: the request brings an image that is not stored yet (a
+        /v1/videos form's input_reference, decoded only once all else passed):
+        the model must take one, and it stands in for any `image` id."""
         spec = find_model(str(asked.get("model_id")))
         if spec is None:
             raise InvalidParams([("model_id", f"unknown model {asked.get('model_id')!r}; GET /api/models lists them")])
@@ -86,18 +94,17 @@ class JobService:
         problem = self.webhook_policy.url_problem(webhook_url) if webhook_url else None
         if problem:
             raise InvalidParams([("webhook_url", problem)])
-        self._check_image(spec, asked.get("image"))
-        params = resolve_params(spec, asked, *self._capacity(spec))
-        return self.create(spec, params, start)
+        self._check_image(spec, None if image_to_come else asked.get("image"), image_to_come)
+        return spec, resolve_params(spec, asked, *self._capacity(spec))
 
     def _capacity(self, spec: ModelSpec) -> tuple[int | None, bool]:
         inventory = self.scheduler.inventory
         return inventory.capacity(spec.device_kind), inventory.elastic and spec.device_kind == "gpu"
 
-    def _check_image(self, spec: ModelSpec, image: str | None) -> None:
-        if image and spec.image_input == "none":
+    def _check_image(self, spec: ModelSpec, image: str | None, image_to_come: bool = False) -> None:
+        if (image or image_to_come) and spec.image_input == "none":
             raise InvalidParams([("image", f"{spec.id} does not take an image (it is {spec.type})")])
-        if not image and spec.image_input == "required":
+        if not (image or image_to_come) and spec.image_input == "required":
             raise InvalidParams([("image", f"{spec.id} needs an input image: upload one (POST /api/uploads)")])
         if image and not self.uploads.exists(image):
             raise InvalidParams([("image", "no upload has this id: upload the image first (POST /api/uploads)")])

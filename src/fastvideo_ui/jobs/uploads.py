@@ -8,11 +8,12 @@ uploaded twice is one file. An upload is deleted when the last job that refers
 to it is.
 
 Memory is the cost to watch: a PNG of a few hundred KB can decode to hundreds of
-MB. So the header is checked before any pixel is decoded, a JPEG is decoded at a
-reduced scale where it is larger than any model needs, the decoded picture is
-converted and reduced in bands of rows instead of whole copies, and the heap is
-handed back to the system afterwards. Callers bound how many decodes run at once
-(UploadStore.decode_slots, --max-image-decodes).
+MB. So the headers are checked before any pixel is decoded (the metadata a file
+carries, its size in pixels, and what decoding it will take), a JPEG is decoded
+at a reduced scale where it is larger than any model needs, the decoded picture
+is converted and reduced in bands of rows instead of whole copies, and the heap
+is handed back to the system afterwards. Callers bound how many images are
+opened and decoded at once (UploadStore.decode_slots, --max-image-decodes).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .image_headers import WEBP_BYTES_A_PIXEL, Headers, jpeg_coefficient_bytes, read_headers, webp_decode_bytes
+
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
@@ -51,12 +54,41 @@ MAX_PIXELS = 3072 * 3072
 # job resizes its image to its own width and height, so more is never used.
 MAX_SIDE = 2048
 JPEG_SCALED_SIDE = 1536
+# The memory one upload may take while it is decoded, estimated from its
+# headers before a pixel is (--max-image-memory). What is counted is what
+# bench/memory.py measured: the file, held throughout; 4 bytes a decoded
+# pixel; for a progressive or multi-scan JPEG, 2 bytes for every coefficient
+# of the full-size picture, which libjpeg keeps whatever the scale it decodes
+# at (a 13000x13000 one cost +496 MiB, a baseline one +13); for a WebP, 16
+# bytes a pixel (libwebp's animation decoder, which Pillow uses for every
+# WebP, keeps two canvases and hands Pillow a third) and the file twice more
+# (copied as it is opened, and kept by the decoder). Peaks come within a few
+# MiB of the estimate; the goal is under 100 MB an upload. A PNG or a baseline
+# JPEG within MAX_PIXELS always fits the default.
+MAX_IMAGE_MEMORY = 80 * 2**20
+# Metadata one upload may carry (text, EXIF, XMP, ICC profiles, thumbnails,
+# unknown chunks; --max-image-metadata), and the most of a PNG's text Pillow
+# decompresses. Pillow keeps it all while the picture is read, and we store
+# none of it: a photo's is tens of KB; 31 MiB of it in a 64x64 PNG or WebP
+# cost +125 MiB, and 63 MiB of zTXt in a 70 KB PNG +68 MiB.
+MAX_IMAGE_METADATA = 4 * 2**20
+_PILLOW_TEXT_CHUNK = 1024 * 1024  # Pillow's own cap on one decompressed text chunk or ICC profile
 MIN_SIDE = 16
 BAND_ROWS = 32  # output rows converted and resized at a time: a band's scratch is a few MB
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 UNREFERENCED_GRACE_S = 24 * 3600  # an upload no job has used yet is kept this long
 _ID = re.compile(r"^[0-9a-f]{64}$")
 _CAP = f"{MAX_PIXELS / 1e6:.1f} million pixels ({math.isqrt(MAX_PIXELS)}x{math.isqrt(MAX_PIXELS)})"
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    memory: int = MAX_IMAGE_MEMORY  # --max-image-memory
+    metadata: int = MAX_IMAGE_METADATA  # --max-image-metadata
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 1024:.0f} KiB"
 
 
 class UploadRefused(Exception):
@@ -98,11 +130,23 @@ def jpeg_scale(width: int, height: int) -> int:
     return next((scale for scale in (8, 4, 2) if max(width, height) / scale >= JPEG_SCALED_SIDE), 1)
 
 
-def open_image(data: bytes) -> "PILImage.Image":
-    """The image, its header read and checked, not a pixel of it decoded yet:
-    refused (UploadRefused) here when its type or size is out of bounds."""
-    from PIL import Image, UnidentifiedImageError  # imported on the first upload only
+def open_image(data: bytes, limits: ImageLimits = ImageLimits()) -> "PILImage.Image":
+    """The image, its headers read and checked, not a pixel of it decoded yet:
+    refused (UploadRefused) here when its type, size, metadata or the memory
+    decoding it would take is out of bounds."""
+    from PIL import Image, PngImagePlugin, UnidentifiedImageError  # imported on the first upload only
 
+    headers = read_headers(data)
+    if headers.metadata > limits.metadata:
+        raise UploadRefused(422, f"the image carries {_mib(headers.metadata)} of metadata (text, EXIF, XMP, ICC "
+                                 f"profile, other chunks): over the {_mib(limits.metadata)} this server reads "
+                                 f"(--max-image-metadata). It keeps none of it: save the picture without")
+    if headers.canvas is not None:  # a WebP: Pillow copies it whole as it opens it, so check it first
+        _check_memory(limits, "WEBP", headers.canvas, webp_decode_bytes(len(data), headers.canvas))
+    # Pillow decompresses a PNG's text as it reads the header, 64 MiB of it by
+    # default. Module settings: set for every open, from this store's limits.
+    PngImagePlugin.MAX_TEXT_MEMORY = limits.metadata
+    PngImagePlugin.MAX_TEXT_CHUNK = min(limits.metadata, _PILLOW_TEXT_CHUNK)
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -110,12 +154,13 @@ def open_image(data: bytes) -> "PILImage.Image":
     except Image.DecompressionBombError:  # Pillow's own guard, for headers far past ours
         raise UploadRefused(422, f"the image is far over the {_CAP} this server decodes") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise UploadRefused(422, f"the image cannot be read: {exc}") from None
+        raise UploadRefused(422, _unreadable("read", exc)) from None
     if image.format not in FORMATS:
         raise UploadRefused(415, f"{image.format} images are not accepted; send PNG, JPEG or WebP")
     width, height = image.size
     if min(width, height) < MIN_SIDE:
         raise UploadRefused(422, f"the image is {width}x{height}: each side must be at least {MIN_SIDE} pixels")
+    coefficients, layout = _buffered_coefficients(image, headers)  # of the full-size picture: before the draft
     scale = jpeg_scale(width, height) if image.format == "JPEG" else 1
     if scale > 1:
         # Pillow picks the largest scale that leaves at least the size asked for: this one.
@@ -124,7 +169,61 @@ def open_image(data: bytes) -> "PILImage.Image":
         how = "even at 1/8 scale, the most a JPEG is reduced while decoded" if image.format == "JPEG" else (
             f"a {image.format} is decoded whole; send a smaller one, or a JPEG")
         raise UploadRefused(422, f"the image is {width}x{height}: over the {_CAP} this server decodes ({how})")
+    if image.format == "WEBP":
+        cost = webp_decode_bytes(len(data), image.size)
+    else:
+        cost = len(data) + 4 * image.size[0] * image.size[1] + coefficients
+    _check_memory(limits, "WEBP" if image.format == "WEBP" else layout, (width, height), cost)
     return image
+
+
+def _buffered_coefficients(image: "PILImage.Image", headers: Headers) -> tuple[int, str]:
+    """The bytes libjpeg keeps for a JPEG it must buffer whole, and why it
+    must: it is progressive, or its first scan has fewer components than its
+    frame (a scan per component). (0, "") for any other image: libjpeg then
+    decodes a band of rows at a time, at the draft's scale."""
+    if image.format != "JPEG":
+        return 0, ""
+    layers = getattr(image, "layers", 0)
+    if image.info.get("progressive") or image.info.get("progression"):
+        layout = "a progressive JPEG"
+    elif headers.first_scan_components is not None and headers.first_scan_components < layers:
+        layout = "a JPEG with a scan per component"
+    else:
+        return 0, ""
+    sampling = [(horizontal, vertical) for _, horizontal, vertical, _ in getattr(image, "layer", [])]
+    return jpeg_coefficient_bytes(image.size, sampling), layout
+
+
+def _check_memory(limits: ImageLimits, kind: str, size: tuple[int, int], cost: int) -> None:
+    """Refuse an image whose decode would cost more than the limit, saying why:
+    `kind` is WEBP, a buffered JPEG's layout, or "" for any other image."""
+    if cost <= limits.memory:
+        return
+    width, height = size
+    over = f"about {_mib(cost)}, over the {_mib(limits.memory)} an upload may take here (--max-image-memory)"
+    if kind == "WEBP":
+        raise UploadRefused(422, f"the image is {width}x{height}: a WebP takes {WEBP_BYTES_A_PIXEL} bytes a pixel "
+                                 f"to decode, with its file held twice more: {over}; send it as PNG or JPEG")
+    if kind:
+        raise UploadRefused(422, f"the image is {width}x{height}, {kind}: libjpeg keeps every coefficient of it, "
+                                 f"2 bytes each, whatever the scale it decodes at, so it would take {over}. A "
+                                 f"baseline JPEG of the same size is decoded reduced and fits: save it as one")
+    raise UploadRefused(422, f"the image is {width}x{height}: decoding it would take {over}")
+
+
+def _unreadable(doing: str, exc: Exception) -> str:
+    from PIL import PngImagePlugin
+
+    # Pillow's words for the caps open_image sets: on one chunk, and on all of them.
+    if "MAX_TEXT_CHUNK" in str(exc):
+        return (f"one of the PNG's text chunks, or its ICC profile, decompresses to more than the "
+                f"{_mib(PngImagePlugin.MAX_TEXT_CHUNK)} this server reads of one. It keeps none of them: save the "
+                f"picture without")
+    if "text chunk" in str(exc):
+        return (f"the PNG's text, decompressed, is over the {_mib(PngImagePlugin.MAX_TEXT_MEMORY)} this server "
+                f"reads (--max-image-metadata). It keeps none of it: save the picture without")
+    return f"the image cannot be {doing}: {exc}"
 
 
 # EXIF's orientation values, as the transposition that makes the picture upright
@@ -181,7 +280,7 @@ def normalize(image: "PILImage.Image") -> tuple[bytes, int, int, str]:
         rgb = _rgb_fitted(image)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         image.close()
-        raise UploadRefused(422, f"the image cannot be decoded: {exc}") from None
+        raise UploadRefused(422, _unreadable("decoded", exc)) from None
     if rgb is not image:
         image.close()  # the full-size picture goes now, not when the request does
     method = _upright(orientation)
@@ -217,10 +316,12 @@ def give_back_memory() -> None:
 
 
 class UploadStore:
-    def __init__(self, directory: Path, max_decodes: int = 2) -> None:
+    def __init__(self, directory: Path, max_decodes: int = 2, limits: ImageLimits = ImageLimits()) -> None:
         self.directory = directory
-        # Held around each decode by the API (--max-image-decodes): N uploads at
-        # once cost at most this many decoded pictures, and waiting costs no thread.
+        self.limits = limits
+        # Held by the API around each save, from the first header read to the
+        # last pixel (--max-image-decodes): N uploads at once cost at most this
+        # many opened or decoded pictures, and waiting costs no thread.
         self.decode_slots = asyncio.Semaphore(max_decodes)
 
     def path(self, upload_id: str) -> Path:
@@ -232,12 +333,9 @@ class UploadStore:
         return is_upload_id(upload_id) and self.path(upload_id).is_file()
 
     def save(self, data: bytes) -> Upload:
-        return self.save_opened(open_image(data))
-
-    def save_opened(self, image: "PILImage.Image") -> Upload:
-        """An image open_image passed, decoded and stored (the caller holds a decode slot)."""
+        """An image, checked, decoded and stored (the caller holds a decode slot)."""
         try:
-            png, width, height, source = normalize(image)
+            png, width, height, source = normalize(open_image(data, self.limits))
         finally:
             give_back_memory()
         upload_id = hashlib.sha256(png).hexdigest()
