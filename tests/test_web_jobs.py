@@ -3,6 +3,7 @@ from the create dialog to a played and downloaded video, and every action."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import pytest
@@ -224,6 +225,9 @@ def test_markup_in_a_prompt_is_shown_as_text(server: Server, open_page: Callable
     tile.click()
     expect(page.locator("dialog.detail .params-table")).to_contain_text(hostile)
     page.keyboard.press("Escape")
+    # Closing goes back to the gallery (history.back(), which lands a moment later:
+    # a goto before it landed was undone by it, and the card's buttons were hidden).
+    expect(page).to_have_url(re.compile(r"#/gallery$"))
     page.goto(server.url + "/#/jobs")
     card(page, job["id"]).locator("[data-action=logs]").click()
     expect(page.locator("dialog.log-dialog h2")).to_contain_text(hostile)
