@@ -351,6 +351,7 @@ def test_the_new_job_dialog_takes_an_image_and_a_job_continues_from_its_last_fra
     picture.write_bytes(image_bytes())
     page = open_page(server)
     page.locator("header [data-action=new-job]").click()
+    expect(page.locator("dialog.create-job")).to_be_visible()  # opened, its model list filled
     dialog = page.locator("dialog.create-job")
     expect(page.locator("#cj-image-label")).to_have_text("Input image (optional)")  # the preview takes one
     page.set_input_files("#cj-image-file", str(picture))
@@ -368,6 +369,7 @@ def test_the_new_job_dialog_takes_an_image_and_a_job_continues_from_its_last_fra
 
     # Pasting an image into the dialog sets it too (what Ctrl+V with a copied picture dispatches).
     page.locator("header [data-action=new-job]").click()
+    expect(page.locator("dialog.create-job")).to_be_visible()  # opened, its model list filled
     expect(dialog.locator(".image-thumb")).to_be_hidden()  # a new job starts without one
     page.evaluate("""(data) => {
         const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));

@@ -287,6 +287,7 @@ def test_dropping_an_mp4_on_the_new_job_dialog_fills_the_form(server: Server,
     plain = tmp_path / "plain.mp4"
     write_mp4(plain, (np.zeros((16, 16, 3), np.uint8) for _ in range(3)), 16, 16, 8)
     page.locator("header [data-action=new-job]").click()
+    expect(page.locator("dialog.create-job")).to_be_visible()  # opened, its model list filled
     page.set_input_files("#cj-from-video", str(plain))
     expect(dialog.locator(".form-error")).to_contain_text("plain.mp4: file: this MP4 carries no fastvideo-ui settings")
 

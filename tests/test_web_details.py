@@ -60,6 +60,8 @@ def test_a_preview_job_lists_no_offload_settings(server: Server, open_page: Call
 def test_every_checkbox_sits_beside_its_label(server: Server, open_page: Callable[..., Page], width: int) -> None:
     page = open_page(server, width=width)
     page.locator("header [data-action=new-job]").click()
+    # The dialog fills its model list before it opens: choosing earlier is undone when the list lands.
+    expect(page.locator("dialog.create-job")).to_be_visible()
     # A FastVideo model, which has offload settings (listed, disabled, as fastvideo is not installed here).
     page.eval_on_selector("#cj-model_id", "(select) => { select.value = 'Wan-AI/Wan2.1-T2V-1.3B-Diffusers'; "
                           "select.dispatchEvent(new Event('change')); }")
@@ -81,6 +83,7 @@ def test_every_checkbox_sits_beside_its_label(server: Server, open_page: Callabl
 def test_too_many_devices_counts_them_in_words(server: Server, open_page: Callable[..., Page]) -> None:
     page = open_page(server)
     page.locator("header [data-action=new-job]").click()
+    expect(page.locator("dialog.create-job")).to_be_visible()  # opened, its model list filled
     expect(page.locator("#cj-num_gpus-hint")).to_have_text("1 CPU slot on this server")
     page.fill("#cj-prompt", "two slots please")
     page.fill("#cj-num_gpus", "2")

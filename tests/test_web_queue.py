@@ -47,6 +47,7 @@ def test_priority_top_bottom_drag_hold_and_release(server: Server, open_page: Ca
 
     # Priority from the dialog: the new job goes first.
     page.locator("header [data-action=new-job]").click()
+    expect(page.locator("dialog.create-job")).to_be_visible()  # opened, its model list filled
     page.fill("#cj-prompt", "urgent")
     for name, value in {"height": 64, "width": 64, "num_frames": 4, "num_inference_steps": 3}.items():
         page.fill(f"#cj-{name}", str(value))

@@ -186,6 +186,7 @@ def test_the_new_job_dialog_fetches_weights_with_live_progress(
         server = fastvideo(online=True).server  # the fake FastVideo on two fake GPUs: its models can be chosen
         page = open_page(server)
         page.locator("header [data-action=new-job]").click()
+        expect(page.locator("dialog.create-job")).to_be_visible()  # opened, its model list filled
         page.select_option("#cj-model_id", WAN)
         line = page.locator("#cj-weights")
         expect(line).to_contain_text("Weights: not downloaded")
