@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import protocol
-from .main import describe_error
+from ..oserrors import describe_error
 
 log = logging.getLogger("fastvideo_ui.ray")
 
