@@ -1,4 +1,4 @@
-"""Operating-system errors put in words a user can act on (shared by server and workers)."""
+"""Errors, operating-system ones above all, put in words a user can act on (shared by server and workers)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ import os
 import signal
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception in one line, its type first: "TimeoutError: no answer"."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 def describe_no_space(exc: BaseException, path: object = None) -> str | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import GENERATION_FIELDS, GenerationRequest, ModelConfig, StopRequested
-from ..oserrors import describe_no_space
+from ..oserrors import describe_error, describe_no_space
 from . import protocol
 
 PROGRESS_INTERVAL_S = 0.1
@@ -240,12 +240,6 @@ class Worker:
         self.backend = None
         self.backend_name = None
         self.loaded = None
-
-
-def describe_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
 
 
 def main(argv: list[str] | None = None) -> int:
