@@ -50,9 +50,12 @@ def resolve_later(asked: Mapping[str, Any], fields: Fields = FIELDS) -> tuple[di
     return {name: resolved[name] for name in names}, errors
 
 
-RAW_DEFAULTS: Final = fixed_defaults(FIELDS)
-# What a job runs with when it says nothing (the offloads after the off_when rule).
-EFFECTIVE_DEFAULTS: Final = apply_off_when(RAW_DEFAULTS, {})[0]
+def effective_defaults(fields: Fields = FIELDS) -> dict[str, Any]:
+    """What a job runs with when it says nothing (the offloads after the off_when rule), but the model's."""
+    return apply_off_when(fixed_defaults(fields), {}, fields)[0]
+
+
+EFFECTIVE_DEFAULTS: Final = effective_defaults(FIELDS)
 # The least GPU memory FastVideo can be asked to use (the out-of-memory retry): every offload on,
 # and the rule switches the fields it overrides off again, silently.
 _OFFLOAD_NAMES = tuple(f.name for f in FIELDS if f.offload or f.off_when)

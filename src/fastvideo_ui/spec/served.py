@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from .fields import FIELDS, MODEL, FieldSpec, Group
-from .rules import EFFECTIVE_DEFAULTS
+from .rules import effective_defaults
 
 Fields = Sequence[FieldSpec]
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
@@ -43,11 +43,12 @@ class Capacity:
     scope: Literal["server", "ray node"] = "server"
 
 
-def default_for(f: FieldSpec, model: ModelFacts) -> Any:
-    """What the field is for this model when a job says nothing (None where it is required)."""
+def default_for(f: FieldSpec, model: ModelFacts, effective: Mapping[str, Any]) -> Any:
+    """What the field is for this model when a job says nothing (None where it is required);
+    `effective`: the fields' effective_defaults."""
     if f.default is MODEL:
         return model.defaults.get(f.name)
-    return EFFECTIVE_DEFAULTS.get(f.name)
+    return effective.get(f.name)
 
 
 def _bounds(f: FieldSpec, model: ModelFacts, capacity: Capacity) -> dict[str, Any]:
@@ -75,12 +76,13 @@ def _ui(f: FieldSpec) -> dict[str, Any] | None:
 def fields_json(model: ModelFacts, capacity: Capacity, fields: Fields = FIELDS) -> list[dict[str, Any]]:
     """The fields that apply to `model`, in spec order, with its defaults and bounds."""
     out = []
+    effective = effective_defaults(fields)
     for f in fields:
         if not f.applies.to(model):
             continue
         entry: dict[str, Any] = {
             "name": f.name, "type": _JSON_TYPES.get(f.base_type, "string"), "nullable": f.nullable,
-            "default": default_for(f, model), "required": f.required or f.applies.required_for(model),
+            "default": default_for(f, model, effective), "required": f.required or f.applies.required_for(model),
             **_bounds(f, model, capacity),
             "min_length": f.min_length, "max_length": f.max_length, "pattern": f.pattern,
             "choices": list(f.choices) if f.choices is not None else None,
@@ -95,7 +97,8 @@ def fields_json(model: ModelFacts, capacity: Capacity, fields: Fields = FIELDS) 
 
 def legacy_keys(model: ModelFacts, capacity: Capacity, fields: Fields = FIELDS) -> dict[str, Any]:
     """/api/models' `defaults`, `limits` and `options`, as today's clients read them."""
-    defaults = {f.name: default_for(f, model) for f in fields
+    effective = effective_defaults(fields)
+    defaults = {f.name: default_for(f, model, effective) for f in fields
                 if f.group is not Group.OPTION and not f.required}
     limits: dict[str, Any] = {f.name: dict(model.limits[f.name]) for f in fields
                               if f.model_limits and f.name in model.limits}
