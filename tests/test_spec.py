@@ -75,8 +75,8 @@ def test_groups_and_offloads_match_todays_lists() -> None:
     assert {f.name for f in FIELDS if f.group is Group.GENERATION} == set(GENERATION_FIELDS)
     assert tuple(f.name for f in FIELDS if f.offload or f.off_when) == offload.OFFLOAD_FIELDS
     assert tuple(f.name for f in FIELDS if f.off_when) == offload.OVERRIDDEN_BY_LAYERWISE
-    assert find_model(WAN) is not None and tuple(f.name for f in FIELDS if f.offload or f.off_when) == \
-        find_model(WAN).options  # type: ignore[union-attr]
+    wan = find_model(WAN)
+    assert wan is not None and wan.options == offload.OFFLOAD_FIELDS and PREVIEW.options == ()
 
 
 def test_the_raw_offload_defaults_are_fastvideos() -> None:
