@@ -1,0 +1,360 @@
+"""The job spec: every per-job field, described once.
+
+`JobParams` is one job's per-job values, resolved (every value set): the typed
+carrier from create to stored row to worker. Each of its fields carries a
+`FieldSpec` in its metadata, so `FIELDS` is read off the dataclass: one
+definition, and mypy still knows `params.num_frames: int`. The request model,
+the documented Job, the CLI's flags, /api/models' `fields`, the MP4's settings
+and the worker's wire are all derived from `FIELDS` (each by a function of a
+fields tuple, so a test can derive them for an extra field too).
+
+Stdlib only: the CLI, the worker and the registry probe import it without
+pydantic, SQLAlchemy or torch (tests/test_spec.py checks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Final, Literal, Protocol, Union
+
+from .checks import one_line, one_line_only, parse_size, prompt_text
+
+SPEC: Final = "fastvideo_ui.spec"  # the dataclass field's metadata key
+MAX_PROMPT_CHARS: Final = 10_000
+MAX_SEED: Final = 2**32 - 1
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
+
+
+class Group(str, Enum):  # py3.10: no StrEnum
+    GENERATION = "generation"  # per run; a loaded model runs it as it is
+    LOAD = "load"  # in the worker's key: another value means another load
+    OPTION = "option"  # about the job, not the video: priority, retry, webhook, image
+
+
+class _Marker:
+    """A default that is not a value (MODEL, REQUIRED), or "derive it" (DERIVED)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+MODEL: Final = _Marker("MODEL")  # the chosen model's: ModelSpec.defaults[name], limits ModelSpec.limits[name]
+REQUIRED: Final = _Marker("REQUIRED")
+DERIVED: Final = _Marker("DERIVED")
+
+
+@dataclass(frozen=True)
+class Later:
+    """A default the request shows as null and resolution fills in, so a rule
+    (`off_when`) can tell a value the job asked for from one it defaulted to."""
+
+    value: Any
+
+
+def later(value: Any) -> Later:
+    return Later(value)
+
+
+class ModelTraits(Protocol):
+    """What `Applies` reads of a model (no catalogue import: the spec is below it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def image_input(self) -> str: ...  # "none", "optional" or "required"
+
+    @property
+    def oom_retry(self) -> bool: ...  # its backend requeues a job that ran out of memory
+
+
+@dataclass(frozen=True)
+class Applies:
+    """Which models a field means something to, and what a value sent to
+    another model gets: refused ("refuse"), or stored and ignored ("keep",
+    today's lenient behaviour for the offloads and retry_on_oom)."""
+
+    backends: frozenset[str] | None = None
+    oom_retry: bool | None = None
+    image_input: bool | None = None  # True: only models that take an image
+    required_when: str | None = None  # the model's image_input that makes the field required
+    otherwise: Literal["refuse", "keep"] = "refuse"
+    refusal: str = "{field} does not apply to {model}"
+    required_message: str = "{model} needs {field}"
+
+    def to(self, model: ModelTraits) -> bool:
+        if self.backends is not None and model.backend not in self.backends:
+            return False
+        if self.oom_retry is not None and model.oom_retry != self.oom_retry:
+            return False
+        return self.image_input is None or (model.image_input != "none") == self.image_input
+
+    def required_for(self, model: ModelTraits) -> bool:
+        return self.required_when is not None and model.image_input == self.required_when
+
+    def refused(self, field: str, model: ModelTraits) -> str:
+        return self.refusal.format(field=field, model=model.id, type=model.type)
+
+    def missing(self, field: str, model: ModelTraits) -> str:
+        return self.required_message.format(field=field, model=model.id, type=model.type)
+
+
+EVERYWHERE: Final = Applies()
+
+
+@dataclass(frozen=True)
+class Cli:
+    """A field's `submit` flag. A flag without a leading "-" is positional;
+    `sets`: one flag for several fields (--size), its value a dict of them."""
+
+    flag: str
+    short: str | None = None
+    metavar: str | None = None
+    help: str | None = None  # else the field's own help
+    parse: Callable[[str], Any] | None = None  # else the field's type
+    sets: tuple[str, ...] = ()
+
+
+Widget = Literal["auto", "text", "textarea", "number", "check", "select", "seed", "devices", "upload", "model"]
+
+
+@dataclass(frozen=True)
+class Ui:
+    """How the web UI shows a field: the New job dialog, a job's details, a card's line."""
+
+    label: str
+    widget: Widget = "auto"
+    section: Literal["top", "main", "advanced"] = "main"
+    step: float | None = None
+    hint: str | None = None  # else the limits in words
+    detail: str | None = "{value}"  # its row in the details; None: no row of its own
+    detail_label: str | None = None  # else the label
+    group: str | None = None  # booleans on one row ("Offload: ...")
+    short: str | None = None  # its word on that row
+    summary: str | None = None  # its part of a card's line: "{name}", "{name|noun}" ("device": the model's)
+    summary_at: int = 0  # where that part goes in the line (the line's order is not the spec's)
+    summary_unless: Any = None  # a value that leaves the part out (num_gpus 1)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One per-job field: its rules, and what each derivation needs to know of it."""
+
+    group: Group
+    help: str  # one line: OpenAPI description, CLI help, the dialog's title text
+    default: Any = REQUIRED  # a value, REQUIRED, MODEL, or later(v)
+    minimum: float | None = None
+    maximum: float | None = None
+    multiple_of: int | None = None
+    model_limits: bool = False  # the model's Range applies too (jobs/params.py checks it)
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    finite: bool = False
+    choices: tuple[Any, ...] | None = None
+    check: Callable[[Any], Any] | None = None  # an AfterValidator of the request model
+    server_check: str | None = None  # one only the runtime can make: "webhook_target", "upload"
+    applies: Applies = EVERYWHERE
+    off_when: str | None = None  # FastVideo switches it off while that field is on (rules.apply_off_when)
+    offload: bool = False  # turned on by the out-of-memory retry
+    fastvideo: Literal["sample", "load"] | None = None  # passed by name to generate_video / from_pretrained
+    cost: Literal["work", "devices"] | None = None  # what duration estimates scale with
+    text: bool = False  # counted toward a listing chunk's characters
+    in_settings: bool | None = None  # kept in the MP4 and restored (None: a GENERATION field is)
+    secret: bool = False  # redacted in the job JSON; never sent to a worker, a file or a log
+    upload: bool = False  # names an upload: "<name>_url" in the JSON, a path for the worker
+    storage: Literal["column", "json"] = "json"  # "column" only with a migration that adds it
+    sql_length: int | None = None
+    server_default: Any = None
+    cli: Cli | None | _Marker = DERIVED  # DERIVED: "--<name-with-dashes>"; None: no flag
+    ui: Ui | None | _Marker = DERIVED  # DERIVED: label from the name, widget from the type; None: hidden
+    name: str = ""  # filled in from the JobParams field
+    type: Any = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def nullable(self) -> bool:
+        """The stored value may be None (`str | None`)."""
+        return type(None) in typing.get_args(self.type)
+
+    @property
+    def base_type(self) -> Any:
+        """The type without None: str for `str | None`."""
+        if isinstance(self.type, types.UnionType) or typing.get_origin(self.type) is Union:
+            kinds = [kind for kind in typing.get_args(self.type) if kind is not type(None)]
+            return kinds[0] if len(kinds) == 1 else self.type
+        return self.type
+
+    @property
+    def fixed_default(self) -> Any:
+        """The default before any rule (later's value); None for MODEL and REQUIRED."""
+        if isinstance(self.default, Later):
+            return self.default.value
+        return None if isinstance(self.default, _Marker) else self.default
+
+    @property
+    def restored(self) -> bool:
+        """Kept in an MP4's settings (and filled back in from one); never a secret."""
+        kept = self.group is Group.GENERATION if self.in_settings is None else self.in_settings
+        return kept and not self.secret
+
+    @property
+    def flag(self) -> Cli | None:
+        if self.cli is DERIVED:
+            return Cli("--" + self.name.replace("_", "-"))
+        return self.cli if isinstance(self.cli, Cli) else None
+
+    @property
+    def shown(self) -> Ui | None:
+        if self.ui is DERIVED:
+            return Ui(self.name.replace("_", " ").capitalize())
+        return self.ui if isinstance(self.ui, Ui) else None
+
+
+def param(default: Any = REQUIRED, **spec: Any) -> Any:
+    """A JobParams field: its FieldSpec in the metadata. A plain default is the
+    dataclass's too; MODEL, REQUIRED and later() ones are not (resolution sets them)."""
+    meta = {SPEC: FieldSpec(default=default, **spec)}
+    if isinstance(default, (_Marker, Later)):
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def fields_of(cls: type) -> tuple[FieldSpec, ...]:
+    """The FieldSpecs of a JobParams-like dataclass, in its order, each with its name and type."""
+    hints = typing.get_type_hints(cls)
+    return tuple(dataclasses.replace(f.metadata[SPEC], name=f.name, type=hints[f.name])
+                 for f in dataclasses.fields(cls))
+
+
+_MODEL_SAYS = " (omitted: the chosen model's default)"
+# FastVideo 0.2.1's own defaults (fastvideo_args.py:940-946; shared/spec/fastvideo-on-cpu.md, "Offload"):
+# layerwise, DiT, text encoder and VAE offload on, FSDP inference off. While layerwise is on FastVideo
+# switches dit_cpu_offload and use_fsdp_inference off: that is their `off_when`.
+_FASTVIDEO_ONLY = Applies(backends=frozenset({"fastvideo"}), otherwise="keep")
+_OFFLOAD = "Offload"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobParams:
+    """One job's per-job fields, resolved (every value set), in request order."""
+
+    model_id: str = param(
+        group=Group.LOAD, min_length=1, max_length=200, in_settings=True, storage="column", sql_length=200,
+        help="the model to run: an id from GET /api/models",
+        cli=Cli("--model", metavar="MODEL", help="a model id (default: the first this server can run)"),
+        ui=Ui("Model", widget="model", section="top"))
+    prompt: str = param(
+        group=Group.GENERATION, max_length=MAX_PROMPT_CHARS, check=prompt_text, text=True, storage="column",
+        help="what the video shows: one line of text",
+        cli=Cli("prompt", parse=one_line), ui=Ui("Prompt", widget="textarea", section="top", detail=None))
+    negative_prompt: str = param(
+        MODEL, group=Group.GENERATION, max_length=MAX_PROMPT_CHARS, check=one_line_only, fastvideo="sample",
+        text=True, storage="column", help="what the video should not show, one line" + _MODEL_SAYS,
+        cli=Cli("--negative", parse=one_line), ui=Ui("Negative prompt", widget="textarea", section="advanced"))
+    num_inference_steps: int = param(
+        MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", cost="work",
+        storage="column", help="denoising steps: more is slower, and finer up to a point" + _MODEL_SAYS,
+        cli=Cli("--steps"), ui=Ui("Steps", summary="{num_inference_steps|step}", summary_at=3))
+    num_frames: int = param(
+        MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", cost="work",
+        storage="column", help="frames in the video" + _MODEL_SAYS,
+        cli=Cli("--frames"),
+        ui=Ui("Frames", detail="{num_frames} at {fps} fps", summary="{num_frames|frame} @ {fps} fps", summary_at=2))
+    width: int = param(
+        MODEL, group=Group.GENERATION, minimum=8, multiple_of=8, model_limits=True, fastvideo="sample",
+        cost="work", storage="column", help="the video's width in pixels" + _MODEL_SAYS,
+        cli=Cli("--size", help="WIDTHxHEIGHT, e.g. 832x480", parse=parse_size, sets=("width", "height")),
+        ui=Ui("Width", step=8, detail="{width}×{height}", detail_label="Size", summary="{width}×{height}",
+              summary_at=1))
+    height: int = param(
+        MODEL, group=Group.GENERATION, minimum=8, multiple_of=8, model_limits=True, fastvideo="sample",
+        cost="work", storage="column", help="the video's height in pixels" + _MODEL_SAYS,
+        cli=Cli("--size", help="WIDTHxHEIGHT, e.g. 832x480", parse=parse_size, sets=("width", "height")),
+        ui=Ui("Height", step=8, detail=None))
+    guidance_scale: float = param(
+        MODEL, group=Group.GENERATION, minimum=0, finite=True, model_limits=True, fastvideo="sample",
+        storage="column", help="how closely the video follows the prompt (classifier-free guidance)" + _MODEL_SAYS,
+        cli=Cli("--guidance"), ui=Ui("Guidance scale", step=0.1, summary="cfg {guidance_scale}", summary_at=4))
+    seed: int = param(
+        1024, group=Group.GENERATION, minimum=0, maximum=MAX_SEED, fastvideo="sample", storage="column",
+        help="the random seed: the same seed and settings make the same video",
+        cli=Cli("--seed"), ui=Ui("Seed", widget="seed", summary="seed {seed}", summary_at=5))
+    fps: int = param(
+        MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", storage="column",
+        help="the video's frames per second" + _MODEL_SAYS,
+        cli=Cli("--fps"), ui=Ui("Frames per second", section="advanced", detail=None))
+    num_gpus: int = param(
+        1, group=Group.LOAD, minimum=1, fastvideo="load", cost="devices", storage="column",
+        help="devices the job runs on together: GPUs, or CPU slots for the preview renderer",
+        cli=Cli("--gpus"),
+        ui=Ui("Devices", widget="devices", summary="{num_gpus|device}", summary_at=6, summary_unless=1))
+    # In today's /api/models `options` order (the dialog's checks follow it), not the old request's.
+    dit_layerwise_offload: bool = param(
+        later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
+        help="FastVideo's layer-by-layer DiT offload; while on, dit_cpu_offload and use_fsdp_inference are off",
+        cli=None, ui=Ui("Offload DiT layer by layer", widget="check", section="advanced", group=_OFFLOAD,
+                        short="dit_layerwise"))
+    dit_cpu_offload: bool = param(
+        later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True,
+        off_when="dit_layerwise_offload", storage="column",
+        help="keep the DiT in CPU memory between uses (FastVideo turns it off while dit_layerwise_offload is on)",
+        cli=None, ui=Ui("Offload DiT to CPU (with layer-by-layer off)", widget="check", section="advanced",
+                        group=_OFFLOAD, short="dit_cpu"))
+    use_fsdp_inference: bool = param(
+        later(False), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load",
+        off_when="dit_layerwise_offload", storage="column",
+        help="shard the DiT across the job's GPUs with FSDP (FastVideo turns it off while dit_layerwise_offload "
+             "is on)",
+        cli=None, ui=Ui("FSDP inference", widget="check", section="advanced", group=_OFFLOAD, short="fsdp"))
+    text_encoder_cpu_offload: bool = param(
+        later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
+        help="keep the text encoder in CPU memory",
+        cli=None, ui=Ui("Offload text encoder to CPU", widget="check", section="advanced", group=_OFFLOAD,
+                        short="text_encoder"))
+    vae_cpu_offload: bool = param(
+        later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
+        help="keep the VAE in CPU memory",
+        cli=None, ui=Ui("Offload VAE to CPU", widget="check", section="advanced", group=_OFFLOAD, short="vae"))
+    priority: int = param(
+        0, group=Group.OPTION, minimum=MIN_PRIORITY, maximum=MAX_PRIORITY, storage="column", server_default="0",
+        help="higher runs first, -100 to 100",
+        cli=Cli("--priority"), ui=Ui("Priority", section="advanced", hint="higher runs first, −100 to 100"))
+    retry_on_oom: bool = param(
+        False, group=Group.OPTION, applies=Applies(oom_retry=True, otherwise="keep"), storage="column",
+        server_default=False, help="out of memory: queued again once, first, with every offload on",
+        cli=Cli("--retry-on-oom"),
+        ui=Ui("Out of memory: retry once with every offload on", widget="check", section="advanced"))
+    webhook_url: str | None = param(
+        None, group=Group.OPTION, max_length=2000, secret=True, server_check="webhook_target", storage="column",
+        help="where this job's events are posted; null: the server's default",
+        cli=Cli("--webhook", metavar="URL", help="post its started/completed/failed/stopped events here"),
+        ui=None)
+    image: str | None = param(
+        None, group=Group.OPTION, pattern=r"^[0-9a-f]{64}$", upload=True, server_check="upload", storage="column",
+        sql_length=64,
+        applies=Applies(image_input=True, required_when="required",
+                        refusal="{model} does not take an image (it is {type})",
+                        required_message="{model} needs an input image: upload one (POST /api/uploads)"),
+        help="the input image's upload id (image-to-video)",
+        cli=None, ui=Ui("Input image", widget="upload", section="top"))
+
+
+FIELDS: Final = fields_of(JobParams)
+BY_NAME: Final = {f.name: f for f in FIELDS}

@@ -1,0 +1,141 @@
+"""What is generic over the spec's fields: the off_when rule and the defaults
+it yields, a job's one-line summary, the settings an MP4 keeps, and the
+worker's wire form of JobParams. Each takes a fields tuple (FIELDS unless
+given), so a test can run it over an extra field too."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, TypeVar
+
+from .fields import FIELDS, MODEL, REQUIRED, FieldSpec, JobParams, Later, fields_of
+
+P = TypeVar("P", bound=JobParams)
+Fields = Sequence[FieldSpec]
+
+OFF_WHEN_MESSAGE: Final = ("has no effect while {master} is on (FastVideo turns it off); "
+                           "set {master} to false to use it")
+
+
+def fixed_defaults(fields: Fields = FIELDS) -> dict[str, Any]:
+    """Every default that is not the model's or missing: plain values and later()'s, before any rule."""
+    return {f.name: f.fixed_default for f in fields if f.default is not MODEL and f.default is not REQUIRED}
+
+
+def apply_off_when(values: Mapping[str, Any], asked: Mapping[str, Any],
+                   fields: Fields = FIELDS) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """`values` as FastVideo will run them: a field whose `off_when` field is on
+    is off. A field the request `asked` to turn on then is refused, by name (a
+    job stores what really runs, so what a job says is what ran)."""
+    out = dict(values)
+    errors: list[tuple[str, str]] = []
+    for f in fields:
+        if f.off_when and out.get(f.off_when):
+            if asked.get(f.name):
+                errors.append((f.name, OFF_WHEN_MESSAGE.format(master=f.off_when)))
+            out[f.name] = False
+    return out, errors
+
+
+def resolve_later(asked: Mapping[str, Any], fields: Fields = FIELDS) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The later() fields' values for a request: what it asked (None: the
+    default), then the off_when rule (backends/offload.resolve_offload's job)."""
+    names = [f.name for f in fields if isinstance(f.default, Later)]
+    defaults = fixed_defaults(fields)
+    values = {name: defaults[name] if asked.get(name) is None else bool(asked[name]) for name in names}
+    resolved, errors = apply_off_when(values, asked, fields)
+    return {name: resolved[name] for name in names}, errors
+
+
+def effective_defaults(fields: Fields = FIELDS) -> dict[str, Any]:
+    """What a job runs with when it says nothing (the offloads after the off_when rule), but the model's."""
+    return apply_off_when(fixed_defaults(fields), {}, fields)[0]
+
+
+EFFECTIVE_DEFAULTS: Final = effective_defaults(FIELDS)
+# The least GPU memory FastVideo can be asked to use (the out-of-memory retry): every offload on,
+# and the rule switches the fields it overrides off again, silently.
+_OFFLOAD_NAMES = tuple(f.name for f in FIELDS if f.offload or f.off_when)
+MOST_OFFLOAD: Final = {name: value for name, value in apply_off_when(
+    EFFECTIVE_DEFAULTS | {f.name: True for f in FIELDS if f.offload}, {})[0].items() if name in _OFFLOAD_NAMES}
+
+
+# "{name}" is the value; "{name|noun}" the count with its noun ("33 frames"); the noun "device" is the
+# model's device noun ("GPU", "CPU slot"). The web UI reads the same templates from /api/models.
+_SLOT = re.compile(r"\{(\w+)(?:\|([\w ]+))?\}")
+
+
+def shown(value: Any) -> str:
+    """A value as JavaScript's String() writes it, so Python and the UI give one text (5.0 is "5")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    return "null" if value is None else str(value)
+
+
+def fill(template: str, values: Mapping[str, Any], device_noun: str = "GPU") -> str:
+    def slot(found: re.Match[str]) -> str:
+        value, noun = values[found.group(1)], found.group(2)
+        if noun is None:
+            return shown(value)
+        noun = device_noun if noun == "device" else noun
+        return f"{shown(value)} {noun if value == 1 else noun + 's'}"
+
+    return _SLOT.sub(slot, template)
+
+
+def summarize(values: Mapping[str, Any] | JobParams, device_noun: str = "GPU", fields: Fields = FIELDS) -> str:
+    """A job's settings in one line, as a card shows them:
+    "512×512 · 33 frames @ 16 fps · 600 steps · cfg 5 · seed 4242"."""
+    data = dataclasses.asdict(values) if isinstance(values, JobParams) else values
+    shown_parts = [(ui, f.name) for f in fields if (ui := f.shown) is not None and ui.summary]
+    parts = [fill(ui.summary or "", data, device_noun)
+             for ui, name in sorted(shown_parts, key=lambda part: part[0].summary_at)
+             if ui.summary_unless is None or data[name] != ui.summary_unless]
+    return " · ".join(parts)
+
+
+def settings_of(params: JobParams, fields: Fields | None = None) -> dict[str, Any]:
+    """What an MP4 keeps of its job, to say how it was made and to fill a form
+    back in: model_id, then the generation fields; never a secret."""
+    fields = fields_of(type(params)) if fields is None else fields
+    return {f.name: getattr(params, f.name) for f in fields if f.restored}
+
+
+class WireError(ValueError):
+    """A wire dict that does not hold exactly the fields of the receiving JobParams."""
+
+
+def to_wire(params: JobParams) -> dict[str, Any]:
+    """JobParams as a worker message's JSON: every field but the secrets."""
+    return {f.name: getattr(params, f.name) for f in fields_of(type(params)) if not f.secret}
+
+
+def from_wire(data: Mapping[str, Any], cls: type[P] = JobParams) -> P:  # type: ignore[assignment]
+    """`to_wire` undone; a secret is None. A missing or an unknown key is an
+    error, not a silent default or drop: the two ends are one version."""
+    fields = fields_of(cls)
+    expected = {f.name for f in fields if not f.secret}
+    missing, unknown = expected - set(data), set(data) - expected
+    if missing or unknown:
+        raise WireError(f"job params on the wire: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    values: dict[str, Any] = {f.name: None if f.secret else data[f.name] for f in fields}
+    for f in fields:
+        if not _fits(values[f.name], f):
+            raise WireError(f"job params on the wire: {f.name} is {values[f.name]!r}, not {f.type}")
+    return cls(**values)
+
+
+def _fits(value: Any, f: FieldSpec) -> bool:
+    if value is None:
+        return f.nullable
+    kind = f.base_type
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return not isinstance(kind, type) or isinstance(value, kind)

@@ -1,0 +1,178 @@
+"""The job spec (fastvideo_ui/spec) against what the hand-written code does today:
+the same fields, one set of offload defaults that is what a job really runs
+with, the card's summary, the MP4's settings, and a wire that drops nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fastvideo_ui.api.schemas import CreateJobRequest
+from fastvideo_ui.backends import offload
+from fastvideo_ui.backends.base import GENERATION_FIELDS, GenerationRequest, ModelConfig
+from fastvideo_ui.backends.settings_tag import settings_json
+from fastvideo_ui.jobs.catalogue import PREVIEW, find_model
+from fastvideo_ui.jobs.params import STORED_FIELDS, resolve_params
+from fastvideo_ui.spec.fields import FIELDS, Group, JobParams
+from fastvideo_ui.spec.rules import (
+    EFFECTIVE_DEFAULTS,
+    MOST_OFFLOAD,
+    WireError,
+    apply_off_when,
+    fixed_defaults,
+    from_wire,
+    resolve_later,
+    settings_of,
+    summarize,
+    to_wire,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+NAMES = [f.name for f in FIELDS]
+
+
+def params(**changes: Any) -> JobParams:
+    values: dict[str, Any] = dict(
+        model_id=WAN, prompt="a fox", negative_prompt="", num_inference_steps=600, num_frames=33, width=512,
+        height=512, guidance_scale=5.0, seed=4242, fps=16, num_gpus=1, dit_layerwise_offload=True,
+        dit_cpu_offload=False, use_fsdp_inference=False, text_encoder_cpu_offload=True, vae_cpu_offload=True,
+        priority=0, retry_on_oom=False, webhook_url="https://user:pw@example.com/hook?k=v", image=None)
+    return JobParams(**{**values, **changes})
+
+
+def test_the_spec_imports_nothing_heavy() -> None:
+    code = ("import sys, fastvideo_ui.spec.fields, fastvideo_ui.spec.rules, fastvideo_ui.spec.served; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pydantic', 'sqlalchemy', 'fastapi', 'starlette', 'torch', 'rich', 'alembic', 'httpx')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_spec_has_every_per_job_field_once_in_request_order() -> None:
+    assert len(NAMES) == len(set(NAMES)) == 20
+    assert set(NAMES) == {"model_id", *STORED_FIELDS, "webhook_url"}
+    # Today's request order, but for two intended moves: width before height (the dialog's order,
+    # 7d274cc) and use_fsdp_inference where /api/models `options` (so the dialog's checks) has it.
+    today = [name for name in CreateJobRequest.model_fields if name != "start"]
+    moved = [name for name in today if name not in ("width", "use_fsdp_inference")]
+    moved.insert(moved.index("height"), "width")
+    moved.insert(moved.index("dit_cpu_offload") + 1, "use_fsdp_inference")
+    assert NAMES == moved
+
+
+def test_groups_and_offloads_match_todays_lists() -> None:
+    assert {f.name for f in FIELDS if f.group is Group.GENERATION} == set(GENERATION_FIELDS)
+    assert tuple(f.name for f in FIELDS if f.offload or f.off_when) == offload.OFFLOAD_FIELDS
+    assert tuple(f.name for f in FIELDS if f.off_when) == offload.OVERRIDDEN_BY_LAYERWISE
+    wan = find_model(WAN)
+    assert wan is not None and wan.options == offload.OFFLOAD_FIELDS and PREVIEW.options == ()
+
+
+def test_the_raw_offload_defaults_are_fastvideos() -> None:
+    raw = fixed_defaults()
+    assert {name: raw[name] for name in offload.OFFLOAD_FIELDS} == offload.FASTVIDEO_DEFAULTS
+
+
+@pytest.mark.parametrize("asked", [dict(zip(offload.OFFLOAD_FIELDS, values, strict=True)) for values in
+                                   itertools.product((None, False, True), repeat=len(offload.OFFLOAD_FIELDS))])
+def test_the_off_when_rule_resolves_as_resolve_offload_does(asked: dict[str, bool | None]) -> None:
+    assert resolve_later(asked) == offload.resolve_offload(asked)
+
+
+def test_apply_off_when_names_the_refused_field_in_todays_words() -> None:
+    _, errors = apply_off_when({"dit_layerwise_offload": True, "dit_cpu_offload": True},
+                               {"dit_cpu_offload": True})
+    assert errors == offload.resolve_offload({"dit_cpu_offload": True})[1]
+
+
+def test_effective_defaults_are_what_a_job_that_says_nothing_runs_with() -> None:
+    """The truth is what a created job stores: the request model's defaults,
+    then resolve_params (resolve_offload). ModelConfig's defaults and
+    /api/models' OFFLOAD_DEFAULTS agree; JobRow's Python column defaults do not
+    (text_encoder and vae off), but a create always sets every offload field,
+    so no job made through the API ever gets them."""
+    body = CreateJobRequest.model_validate({"model_id": WAN, "prompt": "a fox"}).model_dump(exclude={"start"})
+    for spec in (find_model(WAN), PREVIEW):
+        assert spec is not None
+        stored = resolve_params(spec, body, 1)
+        assert set(offload.OFFLOAD_FIELDS) <= set(stored)
+        request_defaults = {name: body[name] for name in ("seed", "num_gpus", "priority", "retry_on_oom",
+                                                          "webhook_url", "image")}
+        assert {name: stored.get(name, request_defaults.get(name)) for name in EFFECTIVE_DEFAULTS} == \
+            EFFECTIVE_DEFAULTS
+    config = ModelConfig(WAN)
+    assert {name: getattr(config, name) for name in offload.OFFLOAD_FIELDS} == \
+        {name: EFFECTIVE_DEFAULTS[name] for name in offload.OFFLOAD_FIELDS}
+    from fastvideo_ui.api.system import OFFLOAD_DEFAULTS
+    assert OFFLOAD_DEFAULTS == {name: EFFECTIVE_DEFAULTS[name] for name in offload.OFFLOAD_FIELDS}
+
+
+def test_most_offload_is_todays() -> None:
+    assert MOST_OFFLOAD == offload.MOST_OFFLOAD
+    assert list(MOST_OFFLOAD) == list(offload.MOST_OFFLOAD)
+
+
+def test_summarize_is_the_cards_line() -> None:
+    assert summarize(params()) == "512×512 · 33 frames @ 16 fps · 600 steps · cfg 5 · seed 4242"
+    assert summarize(params(num_gpus=2)).endswith("· seed 4242 · 2 GPUs")
+
+
+JOBS = [params(), params(num_gpus=2, guidance_scale=4.5, num_frames=1), params(num_inference_steps=1, seed=0),
+        params(num_gpus=3, width=1280, height=720, guidance_scale=0.0)]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run web/js/format.js")
+@pytest.mark.parametrize("noun", ["GPU", "CPU slot"])
+def test_summarize_is_word_for_word_what_format_js_writes(noun: str) -> None:
+    jobs = [dataclasses.asdict(job) for job in JOBS]
+    script = (f"import {{ paramsSummary }} from {json.dumps(str(ROOT / 'src/fastvideo_ui/web/js/format.js'))};"
+              f"console.log(JSON.stringify({json.dumps(jobs)}.map((job) => paramsSummary(job, {json.dumps(noun)}))))")
+    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [summarize(job, noun) for job in JOBS]
+
+
+def test_summarize_holds_every_fact_of_todays_created_log_line() -> None:
+    """jobs/service.py logs "created: model M, 512x512, 33 frames, 600 steps, seed 4242"; the plan makes
+    it "created: model M, " + summarize(...), which says the same and more (fps, cfg, devices)."""
+    line = summarize(params())
+    for fact in ("512×512", "33 frames", "600 steps", "seed 4242"):
+        assert fact in line
+
+
+def test_settings_of_is_todays_mp4_settings() -> None:
+    job = params(negative_prompt="blur")
+    request = GenerationRequest(job_id="j", output_path=Path("o"), poster_path=Path("p"),
+                                **{name: getattr(job, name) for name in GENERATION_FIELDS})
+    today = settings_json(request, job.model_id, "1.0")
+    del today["job_id"], today["version"]
+    assert settings_of(job) == today
+    assert "webhook_url" not in settings_of(job)
+
+
+def test_the_wire_round_trips_without_the_secret() -> None:
+    job = params()
+    wire = to_wire(job)
+    assert "webhook_url" not in wire and list(wire) == [name for name in NAMES if name != "webhook_url"]
+    assert from_wire(json.loads(json.dumps(wire))) == dataclasses.replace(job, webhook_url=None)
+
+
+@pytest.mark.parametrize("change", [lambda w: w.pop("fps"), lambda w: w.update(mystery=1),
+                                    lambda w: w.update(webhook_url="https://x"), lambda w: w.update(fps="16"),
+                                    lambda w: w.update(dit_cpu_offload=None)])
+def test_the_wire_refuses_a_missing_unknown_or_mistyped_key(change: Any) -> None:
+    wire = to_wire(params())
+    change(wire)
+    with pytest.raises(WireError):
+        from_wire(wire)
