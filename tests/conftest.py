@@ -289,20 +289,26 @@ class FakeFastVideo:
         return self.server.create(model_id=model_id, **(SMALL_VIDEO | body))
 
 
+def fake_fastvideo_env(record: Path, step_s: float = 0.05, nvml_uuids: str | None = None,
+                       online: bool = False) -> dict[str, str]:
+    """A server environment whose workers import the fake package and record into `record`."""
+    paths = [str(FAKE_FASTVIDEO), str(FAKE_NVML) if nvml_uuids else "", os.environ.get("PYTHONPATH")]
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, paths)),
+        "FAKE_FASTVIDEO_RECORD": str(record),
+        "FAKE_FASTVIDEO_STEP_S": str(step_s),
+        "FAKE_NVML_UUIDS": nvml_uuids or "",
+        # The fake needs no weights: offline, the server fetches none before a job
+        # (online, it fetches them from HF_ENDPOINT, as for the real FastVideo).
+        "HF_HUB_OFFLINE": "" if online else "1",
+    }
+
+
 @pytest.fixture
 def fastvideo(start_server: Callable[..., Server], tmp_path: Path) -> Callable[..., FakeFastVideo]:
     def start(*args: str, step_s: float = 0.05, nvml_uuids: str | None = None, online: bool = False) -> FakeFastVideo:
         record = tmp_path / "fake-fastvideo.jsonl"
-        paths = [str(FAKE_FASTVIDEO), str(FAKE_NVML) if nvml_uuids else "", os.environ.get("PYTHONPATH")]
-        env = {
-            "PYTHONPATH": os.pathsep.join(filter(None, paths)),
-            "FAKE_FASTVIDEO_RECORD": str(record),
-            "FAKE_FASTVIDEO_STEP_S": str(step_s),
-            "FAKE_NVML_UUIDS": nvml_uuids or "",
-            # The fake needs no weights: offline, the server fetches none before a job
-            # (online, it fetches them from HF_ENDPOINT, as for the real FastVideo).
-            "HF_HUB_OFFLINE": "" if online else "1",
-        }
+        env = fake_fastvideo_env(record, step_s, nvml_uuids, online)
         return FakeFastVideo(start_server(*(args or ("--gpus", "0,1")), env=env), record)
 
     return start
