@@ -34,12 +34,29 @@ SLOW_FILES = ("test_real_fastvideo.py", "test_ray.py", "test_faults.py", "test_g
               "test_fastvideo_backend.py", "test_web_live.py", "test_token_strength.py")
 
 
+# A test using one of these drives a browser: it is marked `browser` for it.
+BROWSER_FIXTURES = frozenset({"browser", "open_page"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    derive_tiers(items)
+
     def slowness(item: pytest.Item) -> int:
         name = item.path.name
         return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
 
     items.sort(key=slowness)  # stable: the order within a file and among the rest is kept
+
+
+def derive_tiers(items: list[pytest.Item]) -> None:
+    """The quick lane's marks that follow from what a test uses, so none is
+    forgotten: the real FastVideo is slow, and a browser is a browser test."""
+    for item in items:
+        if item.get_closest_marker("real_fastvideo") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
 
 
 def free_port() -> int:

@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from conftest import LONG, Server, free_port
 
 
+@pytest.mark.slow
 def test_a_second_server_on_the_same_data_dir_refuses(start_server: Callable[..., Server]) -> None:
     first = start_server()
     job = first.create(start=True, **LONG)

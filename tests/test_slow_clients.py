@@ -107,6 +107,7 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline(start_in_pr
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
 
 
+@pytest.mark.slow
 def test_an_upload_that_keeps_up_the_minimum_rate_is_not_cut_off(start_in_process: Any) -> None:
     # The deadline grows with what arrives: 400 KB at about 100 KB/s outlasts
     # a 1 s --body-timeout, and the route still gets the whole body.
