@@ -36,6 +36,8 @@ SLOW_FILES = ("test_real_fastvideo.py", "test_ray.py", "test_faults.py", "test_g
 
 # A test using one of these drives a browser: it is marked `browser` for it.
 BROWSER_FIXTURES = frozenset({"browser", "open_page"})
+# A test using one of these starts the server as a process (seconds each): `slow`.
+SERVER_PROCESS_FIXTURES = frozenset({"start_server", "fastvideo"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
@@ -51,11 +53,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def derive_tiers(items: list[pytest.Item]) -> None:
     """The quick lane's marks that follow from what a test uses, so none is
-    forgotten: the real FastVideo is slow, and a browser is a browser test."""
+    forgotten: the real FastVideo and a server process are slow, and a browser
+    is a browser test."""
     for item in items:
-        if item.get_closest_marker("real_fastvideo") and not item.get_closest_marker("slow"):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if ((item.get_closest_marker("real_fastvideo") or SERVER_PROCESS_FIXTURES & fixtures)
+                and not item.get_closest_marker("slow")):
             item.add_marker(pytest.mark.slow)
-        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("browser"):
+        if BROWSER_FIXTURES & fixtures and not item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.browser)
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from conftest import LONG, Server, free_port
 
+pytestmark = pytest.mark.slow  # every test here starts the server as a process
 
-@pytest.mark.slow
+
 def test_a_second_server_on_the_same_data_dir_refuses(start_server: Callable[..., Server]) -> None:
     first = start_server()
     job = first.create(start=True, **LONG)

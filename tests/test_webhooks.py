@@ -346,6 +346,7 @@ def test_spellings_of_one_receiver_share_its_slots(
     assert {d["status"] for d in waiting} == {"pending"} and all(not d["attempts"] for d in waiting)  # put back
 
 
+@pytest.mark.slow
 def test_a_post_ends_at_its_deadline_however_steadily_the_answer_trickles(
         serve: Callable[..., Server], trickler: Trickler) -> None:
     server = serve("--webhook-timeout", "1")
