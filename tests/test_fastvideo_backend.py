@@ -131,6 +131,7 @@ def test_gpus_named_by_uuid_reach_fastvideo_as_indices(fastvideo: Callable[..., 
     assert load["cuda_visible_devices"] == "1" and load["cuda_device_order"] == "PCI_BUS_ID"
 
 
+@pytest.mark.slow
 def test_an_unknown_gpu_uuid_refuses_to_start(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FAKE_NVML), os.environ.get("PYTHONPATH", "")]),
                FAKE_NVML_UUIDS="GPU-aaaa")

@@ -87,6 +87,7 @@ def test_too_many_devices_is_refused_at_create(start_server) -> None:
     assert "2" in response.json()["detail"][0]["msg"]
 
 
+@pytest.mark.slow
 def test_progress_moves_with_phase_step_and_eta(server: Server) -> None:
     # Long enough (seconds) that a poll every 20 ms sees it running at several steps, even
     # with the suite's other workers loading both cores.
