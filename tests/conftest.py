@@ -34,12 +34,34 @@ SLOW_FILES = ("test_real_fastvideo.py", "test_ray.py", "test_faults.py", "test_g
               "test_fastvideo_backend.py", "test_web_live.py", "test_token_strength.py")
 
 
+# A test using one of these drives a browser: it is marked `browser` for it.
+BROWSER_FIXTURES = frozenset({"browser", "open_page"})
+# A test using one of these starts the server as a process (seconds each): `slow`.
+SERVER_PROCESS_FIXTURES = frozenset({"start_server", "fastvideo"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    derive_tiers(items)
+
     def slowness(item: pytest.Item) -> int:
         name = item.path.name
         return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
 
     items.sort(key=slowness)  # stable: the order within a file and among the rest is kept
+
+
+def derive_tiers(items: list[pytest.Item]) -> None:
+    """The quick lane's marks that follow from what a test uses, so none is
+    forgotten: the real FastVideo and a server process are slow, and a browser
+    is a browser test."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if ((item.get_closest_marker("real_fastvideo") or SERVER_PROCESS_FIXTURES & fixtures)
+                and not item.get_closest_marker("slow")):
+            item.add_marker(pytest.mark.slow)
+        if BROWSER_FIXTURES & fixtures and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
 
 
 def free_port() -> int:
@@ -289,20 +311,26 @@ class FakeFastVideo:
         return self.server.create(model_id=model_id, **(SMALL_VIDEO | body))
 
 
+def fake_fastvideo_env(record: Path, step_s: float = 0.05, nvml_uuids: str | None = None,
+                       online: bool = False) -> dict[str, str]:
+    """A server environment whose workers import the fake package and record into `record`."""
+    paths = [str(FAKE_FASTVIDEO), str(FAKE_NVML) if nvml_uuids else "", os.environ.get("PYTHONPATH")]
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, paths)),
+        "FAKE_FASTVIDEO_RECORD": str(record),
+        "FAKE_FASTVIDEO_STEP_S": str(step_s),
+        "FAKE_NVML_UUIDS": nvml_uuids or "",
+        # The fake needs no weights: offline, the server fetches none before a job
+        # (online, it fetches them from HF_ENDPOINT, as for the real FastVideo).
+        "HF_HUB_OFFLINE": "" if online else "1",
+    }
+
+
 @pytest.fixture
 def fastvideo(start_server: Callable[..., Server], tmp_path: Path) -> Callable[..., FakeFastVideo]:
     def start(*args: str, step_s: float = 0.05, nvml_uuids: str | None = None, online: bool = False) -> FakeFastVideo:
         record = tmp_path / "fake-fastvideo.jsonl"
-        paths = [str(FAKE_FASTVIDEO), str(FAKE_NVML) if nvml_uuids else "", os.environ.get("PYTHONPATH")]
-        env = {
-            "PYTHONPATH": os.pathsep.join(filter(None, paths)),
-            "FAKE_FASTVIDEO_RECORD": str(record),
-            "FAKE_FASTVIDEO_STEP_S": str(step_s),
-            "FAKE_NVML_UUIDS": nvml_uuids or "",
-            # The fake needs no weights: offline, the server fetches none before a job
-            # (online, it fetches them from HF_ENDPOINT, as for the real FastVideo).
-            "HF_HUB_OFFLINE": "" if online else "1",
-        }
+        env = fake_fastvideo_env(record, step_s, nvml_uuids, online)
         return FakeFastVideo(start_server(*(args or ("--gpus", "0,1")), env=env), record)
 
     return start

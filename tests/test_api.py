@@ -393,6 +393,7 @@ def test_no_cors_by_default_and_allowed_origin_on_request(start_server) -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
+@pytest.mark.slow
 def test_server_cli_flags_match(tmp_path) -> None:
     import subprocess
     import sys
@@ -497,6 +498,7 @@ def test_a_stored_lone_surrogate_still_lists_as_json() -> None:
     assert json.loads(encode([{"prompt": "a \ud800 fox"}])) == [{"prompt": "a \ud800 fox"}]
 
 
+@pytest.mark.slow
 def test_everything_without_a_limit_streams_page_by_page(server: Server) -> None:
     from fastvideo_ui.api.streaming import JOB_CHUNK, LOG_CHUNK
 

@@ -47,6 +47,7 @@ class PageParts(HTMLParser):
             self.inline.append(f"script: {data.strip()[:60]}")
 
 
+@pytest.mark.slow
 def test_docs_load_only_this_servers_files_with_no_inline_script(server: Server) -> None:
     page = server.client.get("/docs")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -76,6 +76,7 @@ def run_server(*args: str, env: dict[str, str] | None = None, tmp_path: Path) ->
 
 # -- refusing to listen openly ---------------------------------------------------
 
+@pytest.mark.slow
 def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     status, stdout, message = run_server("--host", "0.0.0.0", tmp_path=tmp_path)
     assert status == 1, (status, stdout, message)
@@ -84,6 +85,7 @@ def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path: Path) ->
     assert "--insecure-no-auth" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["insecure", "env", "file"])
 def test_a_non_loopback_bind_starts_with_a_token_or_the_override(tmp_path: Path, how: str) -> None:
     args = ["--host", "0.0.0.0"]
@@ -101,6 +103,7 @@ def test_a_non_loopback_bind_starts_with_a_token_or_the_override(tmp_path: Path,
     assert "fastvideo-ui on http://0.0.0.0:" in stdout
 
 
+@pytest.mark.slow
 def test_a_short_token_is_refused_with_advice(tmp_path: Path) -> None:
     status, _, stderr = run_server("--api-token", "short", tmp_path=tmp_path)
     assert status == 1
@@ -132,6 +135,7 @@ def test_a_token_of_sixteen_characters_but_little_entropy_is_refused_with_the_ru
     assert "the webhook secret is too weak" in str(refused.value) and TOKEN_RULE in str(refused.value)
 
 
+@pytest.mark.slow
 def test_random_tokens_pass_the_rule() -> None:
     for _ in range(200):
         for token in (secrets.token_urlsafe(32), secrets.token_hex(16), str(uuid.uuid4())):

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from conftest import LONG, Server, wait_for
 from fastvideo_ui.api.origin import AllowedHosts, host_name
 
@@ -72,6 +74,7 @@ def test_host_names_and_allowed_hosts() -> None:
     assert not hosts.allows("rebind.evil.example") and not hosts.allows("localhost.evil.example")
 
 
+@pytest.mark.slow
 def test_a_wildcard_cors_origin_needs_a_token(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "fastvideo_ui.server", "--data-dir", str(tmp_path),
                            "--cors-origin", "*"], capture_output=True, text=True, timeout=60)

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from conftest import LONG, PREVIEW, Server, wait_for
 
 TOKEN = "cli-_zHojitn0q2HWkeuptzgucG4KKUX"
@@ -24,6 +26,7 @@ def cli(server: Server, *args: str, token: str | None = None, timeout: float = 6
                           env=env, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_submit_waits_shows_progress_downloads_and_exits_zero(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "fox.mp4"
     done = cli(server, "submit", "a fox in the snow", "--model", PREVIEW, "--steps", "3000", "--size", "256x256",
@@ -44,6 +47,7 @@ def test_submit_waits_shows_progress_downloads_and_exits_zero(server: Server, tm
     assert quick.returncode == 0 and server.job(quick.stdout.strip())["status"] == "pending"
 
 
+@pytest.mark.slow
 def test_a_refused_or_failed_job_exits_non_zero_saying_why(server: Server) -> None:
     refused = cli(server, "submit", "a fox", "--model", PREVIEW, "--size", "63x64")
     assert refused.returncode == 2 and "width" in refused.stderr
@@ -63,6 +67,7 @@ def test_a_refused_or_failed_job_exits_non_zero_saying_why(server: Server) -> No
     assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
 
 
+@pytest.mark.slow
 def test_jobs_logs_download_rm_models_and_gpus(server: Server, tmp_path: Path) -> None:
     job = server.create(start=True, prompt="a lighthouse")
     server.wait_status(job["id"], "completed")

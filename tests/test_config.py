@@ -12,6 +12,7 @@ import pytest
 from fastvideo_ui.config import child_environment
 
 
+@pytest.mark.slow  # a server process each
 @pytest.mark.parametrize("env,value,words", [
     ("FASTVIDEO_UI_PORT", "abc", "argument --port: 'abc' is not a whole number"),
     ("FASTVIDEO_UI_STOP_GRACE", "soon", "argument --stop-grace: 'soon' is not a number"),

@@ -8,6 +8,7 @@ import time
 from typing import Callable
 
 import psutil
+import pytest
 
 from conftest import Server, wait_for
 from fastvideo_ui.connections import RESERVED_FDS, connection_cap
@@ -57,6 +58,7 @@ def test_a_huge_header_is_431_without_reading_it_all(start_server: Callable[...,
     assert server.client.get("/api/health").status_code == 200
 
 
+@pytest.mark.slow
 def test_connections_beyond_the_cap_are_closed_and_the_server_keeps_serving(
         start_server: Callable[..., Server]) -> None:
     server = start_server("--max-connections", "30", "--header-timeout", "2")

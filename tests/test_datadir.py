@@ -7,7 +7,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from conftest import LONG, Server, free_port
+
+pytestmark = pytest.mark.slow  # every test here starts the server as a process
 
 
 def test_a_second_server_on_the_same_data_dir_refuses(start_server: Callable[..., Server]) -> None:

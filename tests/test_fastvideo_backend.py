@@ -13,9 +13,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from conftest import FAKE_NVML, SMALL_VIDEO, WAN, FakeFastVideo, wait_for
 
 
+@pytest.mark.slow
 def test_progress_moves_step_by_step_to_a_video(fastvideo: Callable[..., FakeFastVideo]) -> None:
     fake = fastvideo(step_s=0.15)
     job = fake.create(num_inference_steps=12, prompt="a clock reading 10:30 on 2026/11/25, 1/2 full")
@@ -72,6 +75,7 @@ def test_out_of_memory_is_one_human_line_and_the_traceback_is_logged(
 
 
 
+@pytest.mark.slow
 def test_two_gpu_jobs_get_disjoint_pairs(fastvideo: Callable[..., FakeFastVideo]) -> None:
     fake = fastvideo("--gpus", "0,1,2,3", step_s=0.2)
     first = fake.create(start=True, num_gpus=2, num_inference_steps=10, prompt="first pair")
@@ -127,6 +131,7 @@ def test_gpus_named_by_uuid_reach_fastvideo_as_indices(fastvideo: Callable[..., 
     assert load["cuda_visible_devices"] == "1" and load["cuda_device_order"] == "PCI_BUS_ID"
 
 
+@pytest.mark.slow
 def test_an_unknown_gpu_uuid_refuses_to_start(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FAKE_NVML), os.environ.get("PYTHONPATH", "")]),
                FAKE_NVML_UUIDS="GPU-aaaa")

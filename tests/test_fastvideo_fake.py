@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # reads, or first downloads, the 0.2.1 wheel
+
 FAKE = Path(__file__).parent / "fake_fastvideo"
 CACHE = Path(__file__).parent / ".cache"
 WHEEL_NAME = "fastvideo-0.2.1-py3-none-any.whl"

@@ -24,6 +24,8 @@ from conftest import PREVIEW, WAN, FakeFastVideo, Server, wait_for
 BIG = {"height": 480, "width": 832, "num_frames": 81, "num_inference_steps": 4}
 DISK_BYTES = 64 * 1024
 
+pytestmark = pytest.mark.slow  # kill -9 soaks, full disks and request storms, each on a server process
+
 
 def integrity(server: Server) -> str:
     with sqlite3.connect(server.data_dir / "jobs.sqlite3") as db:

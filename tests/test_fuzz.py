@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import PREVIEW, Server
 
@@ -23,6 +24,8 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 MIN_CASES = 1000
 LOCKED_OUT = "Too many wrong tokens"  # the lock-out's 429, not the full queue's
+
+pytestmark = pytest.mark.slow  # schemathesis: over a thousand cases, against a server process
 
 
 def config(completed_job_id: str) -> str:

@@ -68,6 +68,7 @@ def test_a_current_database_never_loads_alembic(tmp_path: Path) -> None:
     assert done.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_a_new_database_is_migrated_in_a_child_and_the_server_never_loads_alembic(tmp_path: Path) -> None:
     probe = ("import sys; from pathlib import Path; from fastvideo_ui.config import Settings; "
              "from fastvideo_ui.runtime import Runtime; from fastvideo_ui.jobs.db import stored_revision; "

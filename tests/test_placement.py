@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from schedule_sim import MODEL_LOAD_S, mix_12, poisson_trace, simulate, starved
 
 from fastvideo_ui.jobs.placement import Cluster, IdleWorker, Waiting, passed, place, take_given
@@ -135,6 +137,7 @@ def test_the_twelve_job_mix_is_close_to_its_lower_bound() -> None:
     assert new.makespan < fifo.makespan and new.makespan <= 1.10 * new.lower_bound
 
 
+@pytest.mark.slow
 def test_the_three_model_trace_is_close_to_its_bound_with_half_the_model_loads() -> None:
     """Issue 12's goals on its second trace: 1,000 jobs over 8 GPUs, 3 models."""
     jobs = poisson_trace(1000, 8, seed=1, load=0.8)
@@ -144,6 +147,7 @@ def test_the_three_model_trace_is_close_to_its_bound_with_half_the_model_loads()
     assert new.loads <= fifo.loads / 2
 
 
+@pytest.mark.slow
 def test_no_job_waits_past_its_fifo_wait_plus_the_longest_job() -> None:
     """The starvation bound, over random traces: pools of 2 to 8 GPUs, one to
     three models with their load times, mixed GPU counts and arrivals."""

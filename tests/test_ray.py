@@ -22,6 +22,8 @@ from ray_cluster import RayCluster
 
 pytest.importorskip("ray")
 
+pytestmark = pytest.mark.slow  # a Ray cluster of processes
+
 STEP_S = 0.2
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import LONG, Server, wait_for
 
 
@@ -15,6 +17,7 @@ def test_two_jobs_on_one_slot_run_one_after_the_other(server: Server) -> None:
     assert a["devices"] == b["devices"] == ["cpu0"]
 
 
+@pytest.mark.slow
 def test_two_slot_job_blocks_a_one_slot_job_until_done(start_server) -> None:
     server = start_server("--cpu-slots", "2")
     wide = server.create(start=True, num_gpus=2, **LONG)
@@ -84,6 +87,7 @@ def test_too_many_devices_is_refused_at_create(start_server) -> None:
     assert "2" in response.json()["detail"][0]["msg"]
 
 
+@pytest.mark.slow
 def test_progress_moves_with_phase_step_and_eta(server: Server) -> None:
     # Long enough (seconds) that a poll every 20 ms sees it running at several steps, even
     # with the suite's other workers loading both cores.

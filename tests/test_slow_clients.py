@@ -107,6 +107,7 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline(start_in_pr
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
 
 
+@pytest.mark.slow
 def test_an_upload_that_keeps_up_the_minimum_rate_is_not_cut_off(start_in_process: Any) -> None:
     # The deadline grows with what arrives: 400 KB at about 100 KB/s outlasts
     # a 1 s --body-timeout, and the route still gets the whole body.
@@ -175,6 +176,7 @@ def _big_jobs(server: InProcessServer, count: int) -> None:
         assert response.status_code == 201, response.text
 
 
+@pytest.mark.slow
 def test_a_reader_that_stops_reading_a_job_page_is_let_go(start_in_process: Any) -> None:
     server = start_in_process("--write-timeout", "1")
     _big_jobs(server, 400)
@@ -189,6 +191,7 @@ def test_a_reader_that_stops_reading_a_job_page_is_let_go(start_in_process: Any)
         sock.close()
 
 
+@pytest.mark.slow
 def test_an_event_stream_nobody_reads_is_closed(start_in_process: Any) -> None:
     server = start_in_process("--write-timeout", "1")
     sock = _stalled_request(server, "/api/events")
@@ -311,6 +314,7 @@ def test_an_upload_that_keeps_sending_is_not_the_one_that_gives_way(start_in_pro
             other.close()
 
 
+@pytest.mark.slow
 def test_responses_nobody_reads_do_not_keep_a_new_client_out(start_in_process: Any) -> None:
     server = start_in_process("--max-connections", "20")
     _big_jobs(server, 400)  # a page of them is more than a socket's buffers hold

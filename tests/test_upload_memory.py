@@ -116,6 +116,7 @@ def _webp_padded(extra: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
 
 
+@pytest.mark.slow
 def test_a_webp_is_judged_by_its_decoders_cost_before_pillow_opens_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # libwebp's animation decoder holds 16 bytes a pixel: a 3072x3072 WebP of
     # 16 KB cost +148 MiB. Pillow copies the file as it opens it, so the
@@ -203,6 +204,7 @@ def test_images_are_opened_inside_the_decode_slots(server: Server, monkeypatch: 
     assert opens["calls"] == 6 and opens["most"] == 2  # --max-image-decodes' default
 
 
+@pytest.mark.slow
 def test_a_refused_upload_leaves_nothing_for_the_garbage_collector(server: Server) -> None:
     # A refusal raised in the worker thread reached the event loop in a
     # reference cycle (the future holds the exception, its traceback the frame

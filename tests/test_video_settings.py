@@ -101,6 +101,7 @@ def _tiny_boxes(count: int, before: bytes = b"") -> bytes:
     return _box(b"ftyp", b"isom\0\0\2\0") + before + b"\0\0\0\x08free" * count
 
 
+@pytest.mark.slow
 def test_the_box_reader_walks_lazily_and_holds_one_box_at_a_time() -> None:
     # It stops at the box it wants: a broken box after the tag is never reached.
     comment = b'{"fastvideo_ui":{"prompt":"x"}}'

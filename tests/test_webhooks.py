@@ -324,6 +324,7 @@ def test_a_receiver_that_trickles_its_answer_holds_up_no_other_receiver(
     assert {d["status"] for job in slow_jobs for d in deliveries(server, job["id"])} == {"pending"}
 
 
+@pytest.mark.slow
 def test_spellings_of_one_receiver_share_its_slots(
         serve: Callable[..., Server], receiver: Callable[..., Receiver], trickler: Trickler) -> None:
     """The cap counts the address a post connects to, not the URL's text: eight
@@ -346,6 +347,7 @@ def test_spellings_of_one_receiver_share_its_slots(
     assert {d["status"] for d in waiting} == {"pending"} and all(not d["attempts"] for d in waiting)  # put back
 
 
+@pytest.mark.slow
 def test_a_post_ends_at_its_deadline_however_steadily_the_answer_trickles(
         serve: Callable[..., Server], trickler: Trickler) -> None:
     server = serve("--webhook-timeout", "1")

@@ -88,6 +88,7 @@ def ended(server: Server) -> dict[str, Any]:
                     ("starting", "downloading") and state, timeout=60, what="the download to end")
 
 
+@pytest.mark.slow
 def test_a_prefetch_shows_progress_and_leaves_the_model_cached(hub_server: Callable[..., tuple[Server, FakeHub]],
                                                                 tmp_path: Path) -> None:
     files = {"model_index.json": b'{"_class_name": "WanPipeline"}', "transformer/a.safetensors": b"a" * (24 * MB)}
@@ -115,6 +116,7 @@ def test_a_prefetch_shows_progress_and_leaves_the_model_cached(hub_server: Calla
     assert any(event["rate_bytes_per_s"] and event["eta_seconds"] is not None for event in midway), midway
 
 
+@pytest.mark.slow
 def test_cancel_then_start_again_resumes_where_it_stopped(
         hub_server: Callable[..., tuple[Server, FakeHub]]) -> None:
     files = {"a.safetensors": b"a" * (2 * MB), "b.safetensors": b"b" * (64 * MB)}
@@ -155,6 +157,7 @@ def test_not_enough_disk_is_refused_before_a_byte_is_fetched(
     assert not [path for method, path, _ in hub.requests if "/resolve/" in path]
 
 
+@pytest.mark.slow
 def test_delete_frees_the_cache_but_never_under_a_running_download(
         hub_server: Callable[..., tuple[Server, FakeHub]]) -> None:
     server, _ = hub_server({"a.safetensors": b"a" * (32 * MB)}, rate=8 * MB)
@@ -248,6 +251,7 @@ def test_a_job_stopped_while_its_weights_download_stops_the_download_and_a_faile
         hub.close()
 
 
+@pytest.mark.slow
 def test_a_server_closed_just_after_a_fetch_said_done_waits_for_that_fetch_to_exit(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The fetch process says done, then takes a moment to exit: a shutdown
@@ -294,6 +298,7 @@ def test_what_uses_a_repo_keeps_its_weights() -> None:
     assert weights_in_use(a, {"job-1": WAN, "job-4": "org/umbrella-Diffusers-2/t2v-a"}, [WAN]) is None
 
 
+@pytest.mark.slow
 def test_deleting_a_subfolder_models_weights_waits_for_its_siblings_download(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
@@ -332,6 +337,7 @@ def test_deleting_a_subfolder_models_weights_waits_for_its_siblings_download(
         hub.close()
 
 
+@pytest.mark.slow
 def test_at_most_max_downloads_fetches_run_at_once_and_the_rest_wait_in_order(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     repos = {f"org/model-{n}": {"model_index.json": b"{}", "w.bin": bytes([n]) * (2 * MB)} for n in range(5)}
