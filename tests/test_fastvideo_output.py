@@ -156,6 +156,8 @@ def test_the_lines_of_a_prompt_stored_before_the_one_line_rule_are_not_progress(
 
 
 def test_the_backend_tells_the_parser_its_jobs_prompts(tmp_path: Path) -> None:
+    from job_values import job_params
+
     from fastvideo_ui.backends.base import GenerationRequest
     from fastvideo_ui.backends.fastvideo import FastVideoBackend
 
@@ -182,6 +184,8 @@ def test_the_backend_tells_the_parser_its_jobs_prompts(tmp_path: Path) -> None:
             pass
 
     backend.generator = Generator()
-    request = GenerationRequest("j", prompt, negative, 4, 5, 64, 64, 1.0, 7, 16, tmp_path / "j.mp4", tmp_path / "j.jpg")
+    request = GenerationRequest("j", job_params(prompt=prompt, negative_prompt=negative, num_inference_steps=4,
+                                                num_frames=5, height=64, width=64, guidance_scale=1.0, seed=7, fps=16),
+                                tmp_path / "j.mp4", tmp_path / "j.jpg")
     backend.generate(request, Reporter())
     assert (19, 20) not in seen and [(1, 4), (2, 4), (3, 4), (4, 4)] == [s for s in seen if isinstance(s, tuple)]

@@ -1,4 +1,4 @@
-"""The generation parameters are defined once (backends.base.GENERATION_FIELDS)
+"""The generation parameters are defined once (the spec's GENERATION group)
 and every layer carries them whole; the jobs layer resolves a request's."""
 
 from __future__ import annotations
@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from fastvideo_ui.api.schemas import CreateJobRequest
-from fastvideo_ui.backends.base import GENERATION_FIELDS
 from fastvideo_ui.jobs.catalogue import find_model
 from fastvideo_ui.jobs.models import JobRow
-from fastvideo_ui.jobs.params import JOB_OPTIONS, InvalidParams, resolve_params
+from fastvideo_ui.jobs.params import GENERATION_FIELDS, JOB_OPTIONS, InvalidParams, resolve_params
 from fastvideo_ui.jobs.serialize import COPIED
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import pytest
+from job_values import job_params
 
 from fastvideo_ui.backends.base import GenerationRequest, ModelConfig, StopRequested
 from fastvideo_ui.backends.preview import PreviewBackend
@@ -30,14 +31,16 @@ class Recorder:
 
 
 def render(tmp: Path, name: str, reporter: Recorder | None = None, **overrides) -> Path:
-    params = dict(job_id=name, prompt="a lighthouse at dusk", negative_prompt="", num_inference_steps=5,
-                  num_frames=17, height=96, width=160, guidance_scale=5.0, seed=7, fps=12,
-                  output_path=tmp / f"{name}.mp4", poster_path=tmp / f"{name}.jpg")
-    params.update(overrides)
+    files = {"output_path": tmp / f"{name}.mp4", "poster_path": tmp / f"{name}.jpg"}
+    values = dict(prompt="a lighthouse at dusk", negative_prompt="", num_inference_steps=5,
+                  num_frames=17, height=96, width=160, guidance_scale=5.0, seed=7, fps=12)
+    for key, value in overrides.items():
+        (files if key in ("output_path", "poster_path", "image_path") else values)[key] = value
     backend = PreviewBackend()
     reporter = reporter or Recorder()
     backend.load(ModelConfig("fastvideo-ui/preview"), reporter)
-    return backend.generate(GenerationRequest(**params), reporter).video_path
+    request = GenerationRequest(job_id=name, params=job_params(model_id="fastvideo-ui/preview", **values), **files)
+    return backend.generate(request, reporter).video_path
 
 
 def digest(path: Path) -> str:

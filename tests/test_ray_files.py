@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fake_ray import FakeActor, FakeRay
+from job_values import run_message
 
 from fastvideo_ui.workers.ray_files import FileShipper
 from fastvideo_ui.workers.ray_hosted import Hosted
@@ -30,11 +31,6 @@ def hosted_on_node(scratch: Path) -> Hosted:
     hosted.actor = FakeActor(scratch)
     hosted.scratch = str(scratch)
     return hosted
-
-
-def run_message(home: Path, image: Path | None = None) -> dict[str, Any]:
-    return {"type": "run", "job_id": "j1", "prompt": "a fox", "output_path": str(home / "j1.mp4"),
-            "poster_path": str(home / "j1.jpg"), "image_path": str(image) if image else None}
 
 
 def worker_writes(message: dict[str, Any]) -> dict[str, Any]:

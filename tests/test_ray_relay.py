@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import wait_for
+import job_values
 from fake_ray import FakeActor, FakeRay, Outbox
 
 from fastvideo_ui.workers.ray_bridge import handle
@@ -31,8 +32,7 @@ def relay_with_worker(tmp_path: Path) -> tuple[Relay, FakeRay, Outbox, Hosted]:
 
 
 def run_message(tmp_path: Path) -> dict[str, Any]:
-    return {"type": "run", "job_id": "j1", "output_path": str(tmp_path / "home" / "j1.mp4"),
-            "poster_path": str(tmp_path / "home" / "j1.jpg"), "image_path": None}
+    return job_values.run_message(tmp_path / "home")
 
 
 def test_a_workers_events_reach_the_server_and_its_exit_ends_the_actor(tmp_path: Path) -> None:

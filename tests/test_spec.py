@@ -17,7 +17,7 @@ import pytest
 
 from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.backends import offload
-from fastvideo_ui.backends.base import GENERATION_FIELDS, GenerationRequest, ModelConfig
+from fastvideo_ui.backends.base import ModelConfig
 from fastvideo_ui.backends.settings_tag import settings_json
 from fastvideo_ui.jobs.catalogue import PREVIEW, find_model
 from fastvideo_ui.jobs.params import STORED_FIELDS, resolve_params
@@ -38,6 +38,33 @@ from fastvideo_ui.spec.rules import (
 ROOT = Path(__file__).resolve().parent.parent
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 NAMES = [f.name for f in FIELDS]
+# Today's hand-written lists, as they were before the spec replaced them (golden values).
+GENERATION_FIELDS = ("prompt", "negative_prompt", "num_inference_steps", "num_frames", "height", "width",
+                     "guidance_scale", "seed", "fps")
+OFFLOAD_FIELDS = ("dit_layerwise_offload", "dit_cpu_offload", "use_fsdp_inference", "text_encoder_cpu_offload",
+                  "vae_cpu_offload")
+OVERRIDDEN_BY_LAYERWISE = ("dit_cpu_offload", "use_fsdp_inference")
+FASTVIDEO_DEFAULTS = {"dit_layerwise_offload": True, "dit_cpu_offload": True, "use_fsdp_inference": False,
+                      "text_encoder_cpu_offload": True, "vae_cpu_offload": True}
+TODAYS_MOST_OFFLOAD = {"dit_layerwise_offload": True, "dit_cpu_offload": False, "use_fsdp_inference": False,
+                       "text_encoder_cpu_offload": True, "vae_cpu_offload": True}
+SETTING_FIELDS = ("prompt", "negative_prompt", "seed", "num_inference_steps", "width", "height", "num_frames",
+                  "fps", "guidance_scale")
+LAYERWISE_REFUSAL = ("has no effect while dit_layerwise_offload is on (FastVideo turns it off); "
+                     "set dit_layerwise_offload to false to use it")
+
+
+def todays_resolve_offload(asked: dict[str, bool | None]) -> tuple[dict[str, bool], list[tuple[str, str]]]:
+    """backends/offload.py's resolve_offload as it was written by hand before the spec."""
+    values = {name: FASTVIDEO_DEFAULTS[name] if asked.get(name) is None else bool(asked[name])
+              for name in OFFLOAD_FIELDS}
+    errors: list[tuple[str, str]] = []
+    if values["dit_layerwise_offload"]:
+        for name in OVERRIDDEN_BY_LAYERWISE:
+            if asked.get(name):
+                errors.append((name, LAYERWISE_REFUSAL))
+            values[name] = False
+    return values, errors
 
 
 def params(**changes: Any) -> JobParams:
@@ -73,27 +100,28 @@ def test_the_spec_has_every_per_job_field_once_in_request_order() -> None:
 
 def test_groups_and_offloads_match_todays_lists() -> None:
     assert {f.name for f in FIELDS if f.group is Group.GENERATION} == set(GENERATION_FIELDS)
-    assert tuple(f.name for f in FIELDS if f.offload or f.off_when) == offload.OFFLOAD_FIELDS
-    assert tuple(f.name for f in FIELDS if f.off_when) == offload.OVERRIDDEN_BY_LAYERWISE
+    assert tuple(f.name for f in FIELDS if f.offload or f.off_when) == OFFLOAD_FIELDS
+    assert tuple(f.name for f in FIELDS if f.off_when) == OVERRIDDEN_BY_LAYERWISE
     wan = find_model(WAN)
-    assert wan is not None and wan.options == offload.OFFLOAD_FIELDS and PREVIEW.options == ()
+    assert wan is not None and wan.options == OFFLOAD_FIELDS and PREVIEW.options == ()
 
 
 def test_the_raw_offload_defaults_are_fastvideos() -> None:
     raw = fixed_defaults()
-    assert {name: raw[name] for name in offload.OFFLOAD_FIELDS} == offload.FASTVIDEO_DEFAULTS
+    assert {name: raw[name] for name in OFFLOAD_FIELDS} == FASTVIDEO_DEFAULTS
 
 
-@pytest.mark.parametrize("asked", [dict(zip(offload.OFFLOAD_FIELDS, values, strict=True)) for values in
-                                   itertools.product((None, False, True), repeat=len(offload.OFFLOAD_FIELDS))])
-def test_the_off_when_rule_resolves_as_resolve_offload_does(asked: dict[str, bool | None]) -> None:
-    assert resolve_later(asked) == offload.resolve_offload(asked)
+@pytest.mark.parametrize("asked", [dict(zip(OFFLOAD_FIELDS, values, strict=True)) for values in
+                                   itertools.product((None, False, True), repeat=len(OFFLOAD_FIELDS))])
+def test_the_off_when_rule_resolves_as_resolve_offload_did(asked: dict[str, bool | None]) -> None:
+    assert resolve_later(asked) == todays_resolve_offload(asked)
+    assert offload.resolve_offload(asked) == todays_resolve_offload(asked)
 
 
 def test_apply_off_when_names_the_refused_field_in_todays_words() -> None:
     _, errors = apply_off_when({"dit_layerwise_offload": True, "dit_cpu_offload": True},
                                {"dit_cpu_offload": True})
-    assert errors == offload.resolve_offload({"dit_cpu_offload": True})[1]
+    assert errors == todays_resolve_offload({"dit_cpu_offload": True})[1] == [("dit_cpu_offload", LAYERWISE_REFUSAL)]
 
 
 def test_effective_defaults_are_what_a_job_that_says_nothing_runs_with() -> None:
@@ -106,21 +134,21 @@ def test_effective_defaults_are_what_a_job_that_says_nothing_runs_with() -> None
     for spec in (find_model(WAN), PREVIEW):
         assert spec is not None
         stored = resolve_params(spec, body, 1)
-        assert set(offload.OFFLOAD_FIELDS) <= set(stored)
+        assert set(OFFLOAD_FIELDS) <= set(stored)
         request_defaults = {name: body[name] for name in ("seed", "num_gpus", "priority", "retry_on_oom",
                                                           "webhook_url", "image")}
         assert {name: stored.get(name, request_defaults.get(name)) for name in EFFECTIVE_DEFAULTS} == \
             EFFECTIVE_DEFAULTS
     config = ModelConfig(WAN)
-    assert {name: getattr(config, name) for name in offload.OFFLOAD_FIELDS} == \
-        {name: EFFECTIVE_DEFAULTS[name] for name in offload.OFFLOAD_FIELDS}
+    assert {name: config.option(name) for name in OFFLOAD_FIELDS} == \
+        {name: EFFECTIVE_DEFAULTS[name] for name in OFFLOAD_FIELDS}
     from fastvideo_ui.api.system import OFFLOAD_DEFAULTS
-    assert OFFLOAD_DEFAULTS == {name: EFFECTIVE_DEFAULTS[name] for name in offload.OFFLOAD_FIELDS}
+    assert OFFLOAD_DEFAULTS == {name: EFFECTIVE_DEFAULTS[name] for name in OFFLOAD_FIELDS}
 
 
 def test_most_offload_is_todays() -> None:
-    assert MOST_OFFLOAD == offload.MOST_OFFLOAD
-    assert list(MOST_OFFLOAD) == list(offload.MOST_OFFLOAD)
+    assert MOST_OFFLOAD == TODAYS_MOST_OFFLOAD
+    assert list(MOST_OFFLOAD) == list(TODAYS_MOST_OFFLOAD)
 
 
 def test_summarize_is_the_cards_line() -> None:
@@ -153,11 +181,9 @@ def test_summarize_holds_every_fact_of_todays_created_log_line() -> None:
 
 def test_settings_of_is_todays_mp4_settings() -> None:
     job = params(negative_prompt="blur")
-    request = GenerationRequest(job_id="j", output_path=Path("o"), poster_path=Path("p"),
-                                **{name: getattr(job, name) for name in GENERATION_FIELDS})
-    today = settings_json(request, job.model_id, "1.0")
-    del today["job_id"], today["version"]
+    today = {"model_id": job.model_id, **{name: getattr(job, name) for name in SETTING_FIELDS}}
     assert settings_of(job) == today
+    assert settings_json(job, "j", "1.0") == {**today, "job_id": "j", "version": "1.0"}
     assert "webhook_url" not in settings_of(job)
 
 

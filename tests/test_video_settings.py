@@ -295,14 +295,16 @@ def test_dropping_an_mp4_on_the_new_job_dialog_fills_the_form(server: Server,
 
 def test_a_video_that_cannot_be_tagged_is_still_the_jobs_result(tmp_path: Path,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
-    from fastvideo_ui.backends.base import GenerationRequest, ModelConfig
+    from job_values import job_params
+
+    from fastvideo_ui.backends.base import GenerationRequest
     from fastvideo_ui.workers.main import Worker
 
     video = tmp_path / "not-really.mp4"
     video.write_bytes(b"not an mp4 at all")
-    request = GenerationRequest(job_id="j", prompt="p", negative_prompt="", num_inference_steps=1, num_frames=1,
-                                height=64, width=64, guidance_scale=1.0, seed=1, fps=8, output_path=video,
-                                poster_path=tmp_path / "p.jpg")
-    Worker._tag(request, ModelConfig(model_id=PREVIEW), video)
+    request = GenerationRequest(job_id="j", params=job_params(model_id=PREVIEW, prompt="p", num_inference_steps=1,
+                                                              num_frames=1, seed=1, fps=8),
+                                output_path=video, poster_path=tmp_path / "p.jpg")
+    Worker._tag(request, video)
     assert video.read_bytes() == b"not an mp4 at all"  # untouched, and no exception
     assert "does not carry its settings" in caplog.text

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ..backends.settings_tag import BrokenMp4, NotAnMp4, TooManyBoxes, decode, read_comment
+from ..backends.settings_tag import KEYS, BrokenMp4, NotAnMp4, TooManyBoxes, decode, read_comment
 from ..runtime import Runtime
 from .asgi import FormError, file_problem, form_file
 from .openapi import errors
@@ -21,8 +21,7 @@ SPOOL_IN_MEMORY = 4 * 1024 * 1024
 
 
 class VideoSettings(BaseModel):
-    settings: dict[str, Any] = Field(description="model_id, prompt, negative_prompt, seed, num_inference_steps, "
-                                                 "width, height, num_frames, fps, guidance_scale, job_id, version")
+    settings: dict[str, Any] = Field(description=", ".join(KEYS))
 
 
 def _settings_in(file: IO[bytes], max_boxes: int) -> dict[str, Any] | JSONResponse:

@@ -25,16 +25,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..oserrors import describe_exit
+from ..spec.fields import FIELDS, FieldSpec, JobParams
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
 from .fastvideo_output import OutputParser, Phase, Step
-from ..oserrors import describe_exit
-from .offload import OFFLOAD_FIELDS, memory_advice
+from .offload import memory_advice
 from .output_tap import OutputTap
 
 log = logging.getLogger("fastvideo_ui.fastvideo")
 
+BACKEND = "fastvideo"  # the name jobs/catalogue.py gives this backend
 _tap: OutputTap | None = None
 _tap_lock = threading.Lock()
+
+
+def _ours(f: FieldSpec) -> bool:
+    """The field means something to this backend (Applies by backend; the
+    model-dependent conditions were checked when the job was created)."""
+    return f.applies.backends is None or BACKEND in f.applies.backends
+
+
+def load_kwargs(config: ModelConfig) -> dict[str, Any]:
+    """from_pretrained's keywords: the spec's fastvideo="load" fields, by name,
+    from the reuse key (the model id goes positionally)."""
+    values = {"num_gpus": config.num_gpus, **dict(config.options)}
+    return {f.name: values[f.name] for f in FIELDS if f.fastvideo == "load" and _ours(f)}
+
+
+def sampling_kwargs(params: JobParams) -> dict[str, Any]:
+    """generate_video's keywords: the spec's fastvideo="sample" fields, by name
+    (the prompt goes positionally). The negative prompt is a str even when
+    empty, as JobParams types it: FastVideo keeps None, and its text encoding
+    asserts a str when guidance > 1 (stages/text_encoding.py)."""
+    return {f.name: getattr(params, f.name) for f in FIELDS if f.fastvideo == "sample" and _ours(f)}
 
 
 class FastVideoBackend:
@@ -94,10 +117,7 @@ class FastVideoBackend:
         try:
             # An image-to-video pipeline is another load of the same id (t2v stays FastVideo's default).
             workload = {} if config.workload_type == "t2v" else {"workload_type": config.workload_type}
-            self.generator = VideoGenerator.from_pretrained(
-                config.model_id, num_gpus=config.num_gpus,
-                **{name: getattr(config, name) for name in OFFLOAD_FIELDS}, **workload,
-            )
+            self.generator = VideoGenerator.from_pretrained(config.model_id, **load_kwargs(config), **workload)
         finally:
             _drain()
 
@@ -105,29 +125,21 @@ class FastVideoBackend:
         assert self.generator is not None, "load() first"
         self.reporter = reporter
         self.parser.reset()
-        self.parser.expect_echo_of(request.prompt, request.negative_prompt)
+        params = request.params
+        self.parser.expect_echo_of(params.prompt, params.negative_prompt)
         self.gpu_worker_signalled = False
         self.phase = "starting"
         reporter.phase("starting")
         request.output_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             result = self.generator.generate_video(
-                request.prompt,
+                params.prompt,
                 output_path=str(request.output_path),
                 save_video=True,
-                num_inference_steps=request.num_inference_steps,
-                num_frames=request.num_frames,
-                height=request.height,
-                width=request.width,
-                guidance_scale=request.guidance_scale,
-                seed=request.seed,
-                fps=request.fps,
-                # A str even when empty: FastVideo keeps None, and its text
-                # encoding asserts a str when guidance > 1 (stages/text_encoding.py).
-                negative_prompt=request.negative_prompt,
                 # True (the default) holds a pinned fp32 copy of the whole video in
                 # this process (1.3 GB at 121x704x1280); the file is all we keep.
                 return_frames=False,
+                **sampling_kwargs(params),
                 **({"image_path": str(request.image_path)} if request.image_path is not None else {}),
             )
         finally:

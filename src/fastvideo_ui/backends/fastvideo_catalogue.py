@@ -15,7 +15,11 @@ import os
 import sys
 from typing import Any
 
-FIELDS = ("height", "width", "num_frames", "fps", "num_inference_steps", "guidance_scale", "negative_prompt")
+from ..spec.fields import FIELDS as SPEC_FIELDS
+from ..spec.fields import MODEL
+
+# The model-defaulted sampling fields of the spec: what each registered model's defaults are read for.
+FIELDS = tuple(f.name for f in SPEC_FIELDS if f.fastvideo == "sample" and f.default is MODEL)
 AUDIO_WORKLOADS = {"t2a", "v2a"}  # Stable Audio is registered as t2v too; its output is a .wav
 
 # Where a checkpoint's own config overrides the pipeline config's default VAE,

@@ -6,43 +6,22 @@ off, and while `dit_layerwise_offload` is on it switches `dit_cpu_offload` and
 `use_fsdp_inference` off (fastvideo_args.py, `_resolve_device_offload_conflicts`).
 A job stores the values FastVideo will use, so what a job says is what ran; a
 request that turns on an option FastVideo would silently turn off is refused.
+The defaults and the rule are the spec's (spec/fields.py: the offload fields'
+later() defaults and off_when; spec/rules.py: resolve_later, MOST_OFFLOAD).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-OFFLOAD_FIELDS = ("dit_layerwise_offload", "dit_cpu_offload", "use_fsdp_inference",
-                  "text_encoder_cpu_offload", "vae_cpu_offload")
-FASTVIDEO_DEFAULTS: dict[str, bool] = {
-    "dit_layerwise_offload": True,
-    "dit_cpu_offload": True,
-    "use_fsdp_inference": False,
-    "text_encoder_cpu_offload": True,
-    "vae_cpu_offload": True,
-}
-OVERRIDDEN_BY_LAYERWISE = ("dit_cpu_offload", "use_fsdp_inference")
-# The least GPU memory FastVideo can be asked to use (a retry after running out):
-# layerwise offload keeps one DiT block on the GPU at a time, and switches the
-# options it overrides off.
-MOST_OFFLOAD: dict[str, bool] = {"dit_layerwise_offload": True, "dit_cpu_offload": False,
-                                 "use_fsdp_inference": False, "text_encoder_cpu_offload": True,
-                                 "vae_cpu_offload": True}
+from ..spec.rules import resolve_later
 
 
 def resolve_offload(asked: Mapping[str, bool | None]) -> tuple[dict[str, bool], list[tuple[str, str]]]:
     """The options a job will run with, from what a request asked (None: the
-    default), and (field, message) for each one that could not hold."""
-    values = {name: FASTVIDEO_DEFAULTS[name] if asked.get(name) is None else bool(asked[name])
-              for name in OFFLOAD_FIELDS}
-    errors: list[tuple[str, str]] = []
-    if values["dit_layerwise_offload"]:
-        for name in OVERRIDDEN_BY_LAYERWISE:
-            if asked.get(name):
-                errors.append((name, "has no effect while dit_layerwise_offload is on (FastVideo turns it off); "
-                                     "set dit_layerwise_offload to false to use it"))
-            values[name] = False
-    return values, errors
+    default), and (field, message) for each one that could not hold: the
+    spec's later() fields (the offloads) and its off_when rule."""
+    return resolve_later(asked)
 
 
 def memory_advice(options: Mapping[str, bool]) -> str:

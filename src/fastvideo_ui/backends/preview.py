@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ..spec.fields import JobParams
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
 from .media import write_jpeg, write_mp4
 
@@ -43,12 +44,12 @@ def _latent_factor(frames: int, height: int, width: int) -> int:
     return factor
 
 
-def render_scene(request: GenerationRequest, lat_h: int, lat_w: int) -> np.ndarray:
+def render_scene(params: JobParams, lat_h: int, lat_w: int) -> np.ndarray:
     """The picture the refinement converges to: (frames, lat_h, lat_w, 3) in [-1, 1]."""
-    rng = _rng(request.prompt, request.seed)
-    frames = request.num_frames
+    rng = _rng(params.prompt, params.seed)
+    frames = params.num_frames
     palette = rng.uniform(-0.9, 0.9, size=(5, 3)).astype(np.float32)
-    t = (np.arange(frames, dtype=np.float32) / max(1, request.fps))[:, None, None]
+    t = (np.arange(frames, dtype=np.float32) / max(1, params.fps))[:, None, None]
     ys = np.linspace(0.0, 1.0, lat_h, dtype=np.float32)[None, :, None]
     xs = np.linspace(0.0, 1.0, lat_w, dtype=np.float32)[None, None, :]
 
@@ -71,7 +72,7 @@ def render_scene(request: GenerationRequest, lat_h: int, lat_w: int) -> np.ndarr
         scene = scene * (1.0 - weight) + colour * weight
 
     # guidance_scale plays its usual part: how strongly the picture is pushed
-    contrast = 0.5 + min(request.guidance_scale, 20.0) / 10.0
+    contrast = 0.5 + min(params.guidance_scale, 20.0) / 10.0
     mean = scene.mean(axis=(1, 2), keepdims=True)
     return np.clip(mean + (scene - mean) * contrast, -1.0, 1.0).astype(np.float32)
 
@@ -83,10 +84,10 @@ def load_image(path: Path) -> np.ndarray:
         return frame.to_ndarray(format="rgb24")
 
 
-def animate_image(request: GenerationRequest, image: np.ndarray, lat_h: int, lat_w: int) -> np.ndarray:
+def animate_image(params: JobParams, image: np.ndarray, lat_h: int, lat_w: int) -> np.ndarray:
     """A camera move across `image`, as render_scene's target: (frames, lat_h, lat_w, 3) in [-1, 1].
     The first frame is the image's largest centred crop of the video's shape."""
-    rng = _rng(request.prompt, request.seed)
+    rng = _rng(params.prompt, params.seed)
     source = image.astype(np.float32) / 127.5 - 1.0
     height, width = source.shape[:2]
     aspect = lat_w / lat_h
@@ -94,7 +95,7 @@ def animate_image(request: GenerationRequest, image: np.ndarray, lat_h: int, lat
     base_h = base_w / aspect
     zoom_to = 1.0 + rng.uniform(0.08, 0.22)
     angle = rng.uniform(0.0, 2 * np.pi)
-    frames = request.num_frames
+    frames = params.num_frames
     out = np.empty((frames, lat_h, lat_w, 3), dtype=np.float32)
     for index in range(frames):
         t = index / max(1, frames - 1)
@@ -132,25 +133,26 @@ class PreviewBackend:
 
     def generate(self, request: GenerationRequest, reporter: Reporter) -> GenerationResult:
         log.info(NOTICE)
-        factor = _latent_factor(request.num_frames, request.height, request.width)
-        lat_h, lat_w = max(2, request.height // factor), max(2, request.width // factor)
+        params = request.params
+        factor = _latent_factor(params.num_frames, params.height, params.width)
+        lat_h, lat_w = max(2, params.height // factor), max(2, params.width // factor)
         log.info(
             "rendering %d frames at %dx%d (latent grid %dx%d), %d steps, seed %d",
-            request.num_frames, request.width, request.height, lat_w, lat_h,
-            request.num_inference_steps, request.seed,
+            params.num_frames, params.width, params.height, lat_w, lat_h,
+            params.num_inference_steps, params.seed,
         )
         reporter.phase("encoding prompt")
         if request.image_path is not None:
             log.info("animating the input image %s", request.image_path.name)
-            target = animate_image(request, load_image(request.image_path), lat_h, lat_w)
+            target = animate_image(params, load_image(request.image_path), lat_h, lat_w)
         else:
-            target = render_scene(request, lat_h, lat_w)
+            target = render_scene(params, lat_h, lat_w)
         reporter.check_stop()
 
         reporter.phase("denoising")
-        noise_rng = _rng(request.prompt, request.seed + 1)
+        noise_rng = _rng(params.prompt, params.seed + 1)
         latent = noise_rng.standard_normal(target.shape, dtype=np.float32)
-        total = request.num_inference_steps
+        total = params.num_inference_steps
         for index in range(total):
             reporter.check_stop()
             # Close a share of the remaining gap each step, smoothing what is
@@ -172,12 +174,12 @@ class PreviewBackend:
         write_mp4(
             request.output_path,
             rgb_frames,
-            request.width,
-            request.height,
-            request.fps,
+            params.width,
+            params.height,
+            params.fps,
             on_frame=lambda _i: reporter.check_stop(),
         )
-        write_jpeg(request.poster_path, rgb_frames[len(rgb_frames) // 2], request.width, request.height)
+        write_jpeg(request.poster_path, rgb_frames[len(rgb_frames) // 2], params.width, params.height)
         log.info("saved %s", request.output_path.name)
         return GenerationResult(request.output_path, request.poster_path)
 

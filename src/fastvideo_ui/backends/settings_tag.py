@@ -16,13 +16,14 @@ import json
 import math
 import struct
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, Final
 
-from .base import GenerationRequest
+from ..spec.fields import FIELDS, JobParams
+from ..spec.rules import settings_of
 
 MARK = "fastvideo_ui"  # the JSON's one top-level key
-SETTING_FIELDS = ("prompt", "negative_prompt", "seed", "num_inference_steps", "width", "height", "num_frames",
-                  "fps", "guidance_scale")
+# The keys settings_json writes, in its order (api/media.py documents them).
+KEYS: Final = (*(f.name for f in FIELDS if f.restored), "job_id", "version")
 MAX_COMMENT_BYTES = 1 << 20
 # Boxes walked in one file, at every level together (--max-mp4-boxes). An MP4
 # this tool made has a few dozen; a 1 GiB file of 8-byte boxes has 134 million.
@@ -45,9 +46,9 @@ class TooManyBoxes(ValueError):
     should walk: refused rather than read box by box to its end."""
 
 
-def settings_json(request: GenerationRequest, model_id: str, version: str) -> dict[str, Any]:
-    return {"model_id": model_id, **{name: getattr(request, name) for name in SETTING_FIELDS},
-            "job_id": request.job_id, "version": version}
+def settings_json(params: JobParams, job_id: str, version: str) -> dict[str, Any]:
+    """What the MP4 keeps: the spec's restorable fields (settings_of), and which job and version made it."""
+    return {**settings_of(params), "job_id": job_id, "version": version}
 
 
 def encode(settings: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.offload import OFFLOAD_FIELDS
+from ..backends.base import OPTION_FIELDS
 from ..words import plural
 
 PREVIEW_MODEL_ID = "fastvideo-ui/preview"
@@ -64,7 +64,7 @@ class ModelSpec:
     def options(self) -> tuple[str, ...]:
         """The job settings beyond the generation parameters that mean
         something to its backend: the preview renderer has no memory to offload."""
-        return OFFLOAD_FIELDS if self.backend == "fastvideo" else ()
+        return tuple(f.name for f in OPTION_FIELDS if f.applies.backends is None or self.backend in f.applies.backends)
 
 
 def _fastvideo_limits(pixel_multiple: int, frame_modulus: int | None, max_side: int = 1280,

@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends.base import GENERATION_FIELDS
-from ..backends.offload import OFFLOAD_FIELDS, resolve_offload
+from ..backends.offload import resolve_offload
+from ..spec.fields import FIELDS, Group
 from .catalogue import ModelSpec, check_params
+
+GENERATION_FIELDS = tuple(f.name for f in FIELDS if f.group is Group.GENERATION)
+OFFLOAD_FIELDS = tuple(f.name for f in FIELDS if f.offload or f.off_when)
 
 # What a create request may carry beyond the generation parameters and offload.
 JOB_OPTIONS = ("num_gpus", "priority", "retry_on_oom", "webhook_url", "image")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends.offload import MOST_OFFLOAD
+from ..spec.rules import MOST_OFFLOAD
 from ..oserrors import describe_exit
 from ..workers.protocol import Completed, Crashed, Outcome, Stopped
 from .models import JobRow

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import ModelConfig
-from ..backends.offload import OFFLOAD_FIELDS
 from ..words import plural
 from ..workers.devices import Inventory
 from . import events
@@ -42,8 +41,7 @@ PAUSED_KEY = "queue_paused"
 def model_config(row: JobRow | QueuedJob) -> ModelConfig:
     spec = find_model(row.model_id)
     workload = spec.image_workload if row.image and spec is not None and spec.backend == "fastvideo" else "t2v"
-    return ModelConfig(model_id=row.model_id, num_gpus=row.num_gpus, workload_type=workload,
-                       **{name: bool(getattr(row, name)) for name in OFFLOAD_FIELDS})
+    return ModelConfig.for_params(row, workload)
 
 
 class Scheduler:

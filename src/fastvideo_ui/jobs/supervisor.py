@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import GENERATION_FIELDS, ModelConfig
+from ..backends.base import ModelConfig
 from ..oserrors import describe_exit
+from ..spec.rules import params_of
 from ..weights.downloads import Download, WeightsUnavailable
 from ..workers.devices import Inventory
 from ..workers.handle import WorkerHandle
 from ..workers.process import WorkerProcess
 from ..workers.ray_fleet import RayFleet
-from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, Stopped, decode_outcome
+from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, RunJob, Stopped, decode_outcome
 from . import events
 from .logs import LogBook
 from .metrics import Metrics
@@ -259,16 +260,10 @@ class RunSupervisor:
 
     def _run_message(self, run: Run) -> dict[str, Any]:
         row = self.store.require(run.job_id)
-        return {
-            "type": "run",
-            "run_id": run.run_id,
-            "backend": run.backend,
-            "model": run.config.as_json(),
-            "job": {"id": row.id, **{name: getattr(row, name) for name in GENERATION_FIELDS}},
-            "output_path": str(self.output_dir / f"{row.id}.mp4"),
-            "poster_path": str(self.output_dir / f"{row.id}.jpg"),
-            "image_path": str(self.uploads_dir / f"{row.image}.png") if row.image else None,
-        }
+        return RunJob(run_id=run.run_id, backend=run.backend, model=run.config, job_id=row.id,
+                      params=params_of(row), output_path=self.output_dir / f"{row.id}.mp4",
+                      poster_path=self.output_dir / f"{row.id}.jpg",
+                      image_path=self.uploads_dir / f"{row.image}.png" if row.image else None).encode()
 
     async def _finish(self, run: Run, outcome: Outcome) -> None:
         if self.closing:

@@ -130,6 +130,14 @@ def from_wire(data: Mapping[str, Any], cls: type[P] = JobParams) -> P:  # type: 
     return cls(**values)
 
 
+def params_of(job: Mapping[str, Any] | object, cls: type[P] = JobParams) -> P:  # type: ignore[assignment]
+    """A stored job's per-job values, typed: from a mapping by key, else from
+    an object (a job row) by attribute, reading every field's name off the spec."""
+    if isinstance(job, Mapping):
+        return cls(**{f.name: job[f.name] for f in fields_of(cls)})
+    return cls(**{f.name: getattr(job, f.name) for f in fields_of(cls)})
+
+
 def _fits(value: Any, f: FieldSpec) -> bool:
     if value is None:
         return f.nullable

@@ -55,5 +55,5 @@ async def take_message(worker: WorkerHandle, ready: asyncio.Future[bool], messag
             ready.set_result(True)
         return
     if message["type"] == "loaded":
-        worker.loaded = ModelConfig(**message["model"])
+        worker.loaded = ModelConfig.from_json(message["model"])
     await on_message(worker, message)

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import GENERATION_FIELDS, GenerationRequest, ModelConfig, StopRequested
+from ..backends.base import GenerationRequest, ModelConfig, StopRequested
 from ..oserrors import describe_error, describe_no_space
 from . import protocol
 
@@ -144,17 +144,21 @@ class Worker:
         self.current_run: str | None = None
 
     def run_job(self, message: dict[str, Any]) -> None:
-        job = message["job"]
-        job_id = job["id"]
+        try:
+            run = protocol.RunJob.decode(message)
+        except protocol.BadMessage as exc:
+            self._refuse(message, exc)
+            return
+        job_id = run.job_id
         sys.stdout.write(protocol.begin_marker(self.nonce, job_id))
         sys.stdout.flush()
-        run_id = message["run_id"]  # job id and attempt: a rerun is a new run
+        run_id = run.run_id
         self.current_run = run_id
         if run_id in self.stop_requested and not getattr(self.backend, "cooperative_stop", True):
             _die_with_group()
         reporter = JobReporter(self.channel, run_id, self.stop_requested)
         try:
-            result = self._generate(message, reporter)
+            result = self._generate(run, reporter)
             outcome = {
                 "type": "completed",
                 "video_path": str(result.video_path),
@@ -177,14 +181,12 @@ class Worker:
         if outcome["type"] == "failed":
             self._unload()  # a failure may leave the model in a bad state
 
-    def _generate(self, message: dict[str, Any], reporter: JobReporter):  # type: ignore[no-untyped-def]
-        job = message["job"]
-        config = ModelConfig(**message["model"])
-        backend_name = message["backend"]
-        if self.loaded != config or self.backend_name != backend_name:
+    def _generate(self, run: protocol.RunJob, reporter: JobReporter):  # type: ignore[no-untyped-def]
+        config = run.model
+        if self.loaded != config or self.backend_name != run.backend:
             self._unload()
-            self.backend = make_backend(backend_name)
-            self.backend_name = backend_name
+            self.backend = make_backend(run.backend)
+            self.backend_name = run.backend
             started = time.monotonic()
             self.backend.load(config, reporter)
             self.loaded = config
@@ -194,17 +196,28 @@ class Worker:
             logging.getLogger("fastvideo_ui.worker").info(
                 "reusing the loaded model %s", config.model_id)
         reporter.check_stop()
-        request = GenerationRequest(
-            job_id=job["id"], output_path=Path(message["output_path"]), poster_path=Path(message["poster_path"]),
-            image_path=Path(message["image_path"]) if message.get("image_path") else None,
-            **{name: job[name] for name in GENERATION_FIELDS},
-        )
+        request = GenerationRequest(job_id=run.job_id, params=run.params, output_path=run.output_path,
+                                    poster_path=run.poster_path, image_path=run.image_path)
         result = self.backend.generate(request, reporter)
-        self._tag(request, config, result.video_path)
+        self._tag(request, result.video_path)
         return result
 
+    def _refuse(self, message: dict[str, Any], problem: protocol.BadMessage) -> None:
+        """A run message that cannot be read fails its run, saying why (in the
+        job's log too, when the message names its job), and the worker goes on."""
+        job_id = message.get("job_id")
+        marked = isinstance(job_id, str) and bool(job_id)
+        if marked:
+            sys.stdout.write(protocol.begin_marker(self.nonce, str(job_id)))
+            sys.stdout.flush()
+        print(f"fastvideo-ui worker: {problem}", file=sys.stderr, flush=True)
+        if marked:
+            sys.stdout.write(protocol.end_marker(self.nonce, str(job_id)))
+        sys.stdout.flush()
+        self.channel.send({"type": "failed", "error": str(problem)})
+
     @staticmethod
-    def _tag(request: GenerationRequest, config: ModelConfig, video: Path) -> None:
+    def _tag(request: GenerationRequest, video: Path) -> None:
         """Every backend's video carries its settings, whoever wrote the file.
         A video that cannot be tagged is still the job's result: the GPU time
         is spent, and the file is whole (tagging writes a copy, then swaps)."""
@@ -214,8 +227,8 @@ class Worker:
             from ..backends import settings_tag
             from ..backends.media import tag_mp4
 
-            settings = settings_tag.settings_json(request, config.model_id, __version__)
-            tag_mp4(video, {"comment": settings_tag.encode(settings), "title": request.prompt[:200]})
+            settings = settings_tag.settings_json(request.params, request.job_id, __version__)
+            tag_mp4(video, {"comment": settings_tag.encode(settings), "title": request.params.prompt[:200]})
         except Exception as exc:  # noqa: BLE001 - see above
             logging.getLogger("fastvideo_ui.worker").warning("the video does not carry its settings: %s", exc)
 

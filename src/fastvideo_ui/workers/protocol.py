@@ -1,7 +1,8 @@
 """The worker protocol: JSON lines over a socketpair, and log markers on stdout.
 
-Server -> worker: {"type": "run", "job": {...}, "model": {...}}, {"type": "stop"},
-{"type": "shutdown"}.
+Server -> worker: a run (RunJob, encoded: {"type": "run", "run_id", "backend",
+"model", "job_id", "params", and the output, poster and image paths}),
+{"type": "stop", "run_id"}, {"type": "shutdown"}.
 Worker -> server: {"type": "ready"}, {"type": "loaded", "model": {...}},
 {"type": "phase", "phase": ...}, {"type": "progress", "step": i, "total": n},
 and one terminal message per run: "completed" (video_path, poster_path),
@@ -20,8 +21,14 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from ..backends.base import ModelConfig
+from ..spec.fields import JobParams
+from ..spec.rules import WireError, from_wire, to_wire
 
 NONCE_ENV = "FASTVIDEO_UI_LOG_NONCE"
 TERMINAL = frozenset({"completed", "stopped", "failed"})
@@ -36,6 +43,55 @@ def decode(line: bytes) -> dict[str, Any]:
     if not isinstance(message, dict) or "type" not in message:
         raise ValueError(f"not a protocol message: {line[:200]!r}")
     return message
+
+
+class BadMessage(ValueError):
+    """A run message the worker cannot act on: says which part is wrong."""
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run of a job, as the server hands it to a worker. The job's values
+    travel as the spec's wire form: every field but the secrets (a webhook URL
+    is the server's business, never a worker's)."""
+
+    run_id: str  # the job id and attempt: a rerun is a new run
+    backend: str
+    model: ModelConfig
+    job_id: str
+    params: JobParams
+    output_path: Path
+    poster_path: Path
+    image_path: Path | None = None
+
+    def encode(self) -> dict[str, Any]:
+        """The message (a JSON object; `encode` below makes it a line)."""
+        return {"type": "run", "run_id": self.run_id, "backend": self.backend, "model": self.model.as_json(),
+                "job_id": self.job_id, "params": to_wire(self.params), "output_path": str(self.output_path),
+                "poster_path": str(self.poster_path),
+                "image_path": None if self.image_path is None else str(self.image_path)}
+
+    @classmethod
+    def decode(cls, message: Mapping[str, Any]) -> RunJob:
+        """The message typed, or BadMessage naming what is wrong with it."""
+        try:
+            image = message["image_path"]
+            return cls(run_id=_text(message, "run_id"), backend=_text(message, "backend"),
+                       model=ModelConfig.from_json(message["model"]), job_id=_text(message, "job_id"),
+                       params=from_wire(message["params"]), output_path=Path(_text(message, "output_path")),
+                       poster_path=Path(_text(message, "poster_path")),
+                       image_path=None if image is None else Path(_text(message, "image_path")))
+        except KeyError as exc:
+            raise BadMessage(f"a run message without {exc}") from None
+        except (WireError, ValueError, TypeError) as exc:
+            raise BadMessage(f"a bad run message: {exc}") from None
+
+
+def _text(message: Mapping[str, Any], key: str) -> str:
+    value = message[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} is {value!r}, not a non-empty string")
+    return value
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ on the server), the worker writes there and the files are moved home.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..oserrors import describe_error
+from .protocol import RunJob
 from .ray_hosted import Hosted
 
 log = logging.getLogger("fastvideo_ui.ray")
@@ -28,17 +30,16 @@ class FileShipper:
 
     def localise(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
         """The run message with paths on the worker's node: outputs in its
-        scratch directory, and the input image copied there."""
+        scratch directory, and the input image copied there. A message that is
+        not a run (protocol.BadMessage) fails it, as the worker would."""
+        run = RunJob.decode(message)
         where = str(self.shared_dir) if self.shared_dir else hosted.scratch
-        video = f"{where}/{Path(message['output_path']).name}"
-        poster = f"{where}/{Path(message['poster_path']).name}"
-        hosted.homes = {video: message["output_path"], poster: message["poster_path"]}
-        localised = {**message, "output_path": video, "poster_path": poster}
-        if message.get("image_path"):
-            data = Path(message["image_path"]).read_bytes()
-            localised["image_path"] = self.ray.get(
-                hosted.actor.put_file.remote(Path(message["image_path"]).name, data), timeout=60)
-        return localised
+        video, poster = Path(where) / run.output_path.name, Path(where) / run.poster_path.name
+        hosted.homes = {str(video): str(run.output_path), str(poster): str(run.poster_path)}
+        image = run.image_path
+        if image is not None:
+            image = Path(self.ray.get(hosted.actor.put_file.remote(image.name, image.read_bytes()), timeout=60))
+        return dataclasses.replace(run, output_path=video, poster_path=poster, image_path=image).encode()
 
     def bring_home(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
         """Copies the video and poster into the server's output directory; the
