@@ -71,7 +71,7 @@ def test_a_wan_models_fields() -> None:
     assert fields["negative_prompt"]["default"] == wan.default_negative_prompt
     assert fields["num_gpus"]["maximum"] is None  # capacity not known now
     assert "image" not in fields  # a text-to-video model takes no image
-    offloads = {name: f["default"] for name, f in fields.items() if f["ui"] and f["ui"]["group"] == "Offload"}
+    offloads = {name: f["default"] for name, f in fields.items() if f["group"] == "load" and f["type"] == "boolean"}
     assert offloads == {"dit_layerwise_offload": True, "dit_cpu_offload": False, "use_fsdp_inference": False,
                         "text_encoder_cpu_offload": True, "vae_cpu_offload": True}
     assert fields["dit_cpu_offload"]["off_when"] == "dit_layerwise_offload"
