@@ -263,7 +263,7 @@ class JobParams:
     prompt: str = param(
         group=Group.GENERATION, max_length=MAX_PROMPT_CHARS, check=prompt_text, text=True, storage="column",
         help="what the video shows: one line of text",
-        cli=Cli("prompt", parse=one_line), ui=Ui("Prompt", widget="textarea", section="top", detail=None))
+        cli=Cli("prompt", parse=one_line), ui=Ui("Prompt", widget="textarea", section="top"))
     negative_prompt: str = param(
         MODEL, group=Group.GENERATION, max_length=MAX_PROMPT_CHARS, check=one_line_only, fastvideo="sample",
         text=True, storage="column", help="what the video should not show, one line" + _MODEL_SAYS,
