@@ -45,18 +45,13 @@ export class CreateJobDialog extends HTMLElement {
     this.formError = h("p", { class: "form-error", role: "alert", hidden: true });
     this.submitButton = h("button", { type: "submit", class: "btn primary" }, "Create");
     this.heading = h("h2", { id: "cj-title" }, "New job");
+    // The input image: an upload's controls (uploadNode puts them in a field of the model's upload field).
     this.imageInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", hidden: true,
-      id: "cj-image-file", onchange: () => { if (this.imageInput.files[0]) this.setImage(this.imageInput.files[0]); } });
+      onchange: () => { if (this.imageInput.files[0]) this.setImage(this.imageInput.files[0]); } });
     this.imageThumb = h("img", { class: "image-thumb", alt: "the input image", hidden: true });
-    this.imageNote = h("span", { class: "hint", id: "cj-image-note" }, "Drop, paste or choose an image");
+    this.imageNote = h("span", { class: "hint" }, "Drop, paste or choose an image");
     this.imageRemove = h("button", { type: "button", class: "btn quiet", hidden: true,
       onclick: () => this.clearImage() }, "Remove");
-    this.imageField = h("div", { class: "field image-field", dataset: { field: "image" } },
-      h("label", { for: "cj-image-file", id: "cj-image-label" }, "Input image"),
-      h("div", { class: "image-row" }, this.imageThumb, this.imageNote,
-        h("button", { type: "button", class: "btn", onclick: () => this.imageInput.click() }, "Choose…"),
-        this.imageRemove, this.imageInput),
-      h("p", { class: "field-error", id: "cj-image-error", hidden: true }));
     this.videoInput = h("input", { type: "file", accept: "video/mp4,.mp4", hidden: true, id: "cj-from-video",
       onchange: () => { if (this.videoInput.files[0]) this.fillFromVideo(this.videoInput.files[0]); } });
     const fromVideo = h("button", { type: "button", class: "btn", title: "Fill the form from an MP4 this tool made",
@@ -124,7 +119,7 @@ export class CreateJobDialog extends HTMLElement {
   showFields(model) {
     this.fields = model.fields || [];
     const own = { model: (f) => [fieldNode(f.name, f.ui.label, this.modelSelect), this.weights],
-      upload: () => this.imageField };
+      upload: (f) => this.uploadNode(f) };
     for (const section of SECTIONS) {
       place(this.sections[section], renderFields(this.fields, section, { own, cache: this.nodes }));
     }
@@ -243,26 +238,40 @@ export class CreateJobDialog extends HTMLElement {
     return this.fields.find((f) => f.ui?.widget === "upload") || null;
   }
 
+  uploadNode(f) {
+    this.imageInput.id = `cj-${f.name}-file`;
+    this.imageNote.id = `cj-${f.name}-note`;
+    return h("div", { class: "field image-field", dataset: { field: f.name } },
+      h("label", { for: this.imageInput.id, id: `cj-${f.name}-label` }, f.ui.label),
+      h("div", { class: "image-row" }, this.imageThumb, this.imageNote,
+        h("button", { type: "button", class: "btn", onclick: () => this.imageInput.click() }, "Choose…"),
+        this.imageRemove, this.imageInput),
+      h("p", { class: "field-error", id: `cj-${f.name}-error`, hidden: true }));
+  }
+
   // Its label says whether the model must have one.
   showImageField() {
     const upload = this.uploadField();
     if (upload) {
-      this.form.querySelector("#cj-image-label").textContent =
+      this.form.querySelector(`#cj-${upload.name}-label`).textContent =
         `${upload.ui.label} (${upload.required ? "required" : "optional"})`;
     }
   }
 
   async setImage(file) {
-    this.clearError("image");
+    const name = this.uploadField()?.name;
+    this.clearError(name);
     this.imageNote.textContent = `Uploading ${file.name || "the image"}…`;
     try {
       const stored = await api.upload(file);
       this.showImage(stored.id, `${stored.width}×${stored.height}`);
     } catch (error) {
       this.imageNote.textContent = "Drop, paste or choose an image";
-      const node = this.form.querySelector("#cj-image-error");
-      node.textContent = error instanceof ApiError ? error.message : String(error);
-      node.hidden = false;
+      const node = name && this.form.querySelector(`#cj-${name}-error`);
+      if (node) {
+        node.textContent = error instanceof ApiError ? error.message : String(error);
+        node.hidden = false;
+      }
     } finally {
       this.imageInput.value = "";
     }
