@@ -197,7 +197,7 @@ export class CreateJobDialog extends HTMLElement {
   async open(job = null, { title, upload } = {}) {
     this.clearErrors();
     this.clearImage();
-    // Continuing from a frame needs a model that takes an image: the job's own, else the first that does.
+    // Continuing from a frame needs a model that takes an input image (the job's own, else the first that does).
     let wanted = job ? job.model_id : this.modelSelect.value;
     if (upload) {
       await loadModels();
