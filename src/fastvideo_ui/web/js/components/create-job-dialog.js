@@ -45,7 +45,7 @@ export class CreateJobDialog extends HTMLElement {
     this.formError = h("p", { class: "form-error", role: "alert", hidden: true });
     this.submitButton = h("button", { type: "submit", class: "btn primary" }, "Create");
     this.heading = h("h2", { id: "cj-title" }, "New job");
-    // The input image: an upload's controls (uploadNode puts them in a field of the model's upload field).
+    // An upload's controls, for the input image (uploadNode puts them in a field of the model's upload field).
     this.imageInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", hidden: true,
       onchange: () => { if (this.imageInput.files[0]) this.setImage(this.imageInput.files[0]); } });
     this.imageThumb = h("img", { class: "image-thumb", alt: "the input image", hidden: true });
