@@ -142,8 +142,9 @@ def test_effective_defaults_are_what_a_job_that_says_nothing_runs_with() -> None
     config = ModelConfig(WAN)
     assert {name: config.option(name) for name in OFFLOAD_FIELDS} == \
         {name: EFFECTIVE_DEFAULTS[name] for name in OFFLOAD_FIELDS}
-    from fastvideo_ui.api.system import OFFLOAD_DEFAULTS
-    assert OFFLOAD_DEFAULTS == {name: EFFECTIVE_DEFAULTS[name] for name in OFFLOAD_FIELDS}
+    # What api/system.py served as OFFLOAD_DEFAULTS before /api/models' defaults were derived from the spec
+    # (test_spec_served holds the served ones to the same values).
+    assert offload.resolve_offload({})[0] == {name: EFFECTIVE_DEFAULTS[name] for name in OFFLOAD_FIELDS}
 
 
 def test_most_offload_is_todays() -> None:
@@ -160,12 +161,23 @@ JOBS = [params(), params(num_gpus=2, guidance_scale=4.5, num_frames=1), params(n
         params(num_gpus=3, width=1280, height=720, guidance_scale=0.0)]
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run web/js/format.js")
-@pytest.mark.parametrize("noun", ["GPU", "CPU slot"])
-def test_summarize_is_word_for_word_what_format_js_writes(noun: str) -> None:
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run web/js/components/job-fields.js")
+@pytest.mark.parametrize("model", [PREVIEW.id, WAN])
+def test_summarize_is_word_for_word_what_the_web_ui_writes(model: str) -> None:
+    """A card's line (job-fields.js summary, from the model's served fields) is summarize's; the golden
+    text is test_summarize_is_the_cards_line's. The test holding them to today's format.js was this one."""
+    from fastvideo_ui.api.system import model_facts
+    from fastvideo_ui.spec.served import Capacity, fields_json
+
+    spec = find_model(model)
+    assert spec is not None
+    fields = fields_json(model_facts(spec), Capacity(4))
+    noun = "CPU slot" if spec.device_kind == "cpu" else "GPU"
     jobs = [dataclasses.asdict(job) for job in JOBS]
-    script = (f"import {{ paramsSummary }} from {json.dumps(str(ROOT / 'src/fastvideo_ui/web/js/format.js'))};"
-              f"console.log(JSON.stringify({json.dumps(jobs)}.map((job) => paramsSummary(job, {json.dumps(noun)}))))")
+    module = json.dumps(str(ROOT / "src/fastvideo_ui/web/js/components/job-fields.js"))
+    script = (f"import {{ summary }} from {module};"
+              f"console.log(JSON.stringify({json.dumps(jobs)}.map((job) => summary(job, {json.dumps(fields)}, "
+              f"{json.dumps(noun)}))))")
     done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [summarize(job, noun) for job in JOBS]

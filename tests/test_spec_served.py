@@ -7,34 +7,41 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import Server
+from fastvideo_ui.api.system import model_facts
 from fastvideo_ui.jobs.catalogue import PREVIEW, ModelSpec, all_models, find_model
-from fastvideo_ui.spec.served import Capacity, ModelFacts, fields_json, legacy_keys
+from fastvideo_ui.spec.served import Capacity, fields_json
 
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 I2V = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 
 
-def facts(spec: ModelSpec) -> ModelFacts:
-    """What the catalogue instance will hand the builder (the step that wires it reads BackendSpec.oom_retry;
-    today run_end retries a fastvideo job only)."""
-    return ModelFacts(id=spec.id, type=spec.type, backend=spec.backend, device_kind=spec.device_kind,
-                      image_input=spec.image_input, oom_retry=spec.backend == "fastvideo",
-                      defaults=dict(spec.defaults, negative_prompt=spec.default_negative_prompt),
-                      limits={name: rule.as_json() for name, rule in spec.limits.items()})
-
-
 def by_name(model: ModelSpec, devices: int | None = 1) -> dict[str, dict[str, Any]]:
-    return {f["name"]: f for f in fields_json(facts(model), Capacity(devices))}
+    return {f["name"]: f for f in fields_json(model_facts(model), Capacity(devices))}
 
 
-def test_the_legacy_keys_are_what_api_models_answers_today(server: Server) -> None:
+# What a job that names no offload runs with (FastVideo 0.2.1's defaults after its layerwise rule), and the
+# settings /api/models listed as a FastVideo model's `options`, as the server wrote them by hand before the spec.
+OFFLOAD_DEFAULTS = {"dit_layerwise_offload": True, "dit_cpu_offload": False, "use_fsdp_inference": False,
+                    "text_encoder_cpu_offload": True, "vae_cpu_offload": True}
+FASTVIDEO_OPTIONS = ["dit_layerwise_offload", "dit_cpu_offload", "use_fsdp_inference", "text_encoder_cpu_offload",
+                     "vae_cpu_offload"]
+
+
+def test_the_legacy_keys_are_what_api_models_answered_before_the_spec(server: Server) -> None:
+    """`defaults`, `limits` and `options` are now derived (spec/served.legacy_keys); they equal the
+    hand-written code they replaced, restated here from the catalogue's data."""
     served = {model["id"]: model for model in server.client.get("/api/models").json()}
     assert set(served) == {spec.id for spec in all_models()}
     for spec in all_models():
         today = served[spec.id]
         gpus = today["limits"]["num_gpus"]
-        derived = legacy_keys(facts(spec), Capacity(gpus["max"], gpus["scope"]))
-        assert derived == {key: today[key] for key in ("defaults", "limits", "options")}, spec.id
+        assert gpus["min"] == 1 and gpus["scope"] == "server"
+        assert today["defaults"] == dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024,
+                                         num_gpus=1, **OFFLOAD_DEFAULTS), spec.id
+        assert today["limits"] == {**{name: rule.as_json() for name, rule in spec.limits.items()},
+                                   "num_gpus": gpus}, spec.id
+        assert today["options"] == (FASTVIDEO_OPTIONS if spec.backend == "fastvideo" else []), spec.id
+        assert today["fields"] == fields_json(model_facts(spec), Capacity(gpus["max"], gpus["scope"])), spec.id
 
 
 def test_the_preview_models_fields() -> None:
@@ -64,7 +71,7 @@ def test_a_wan_models_fields() -> None:
     assert fields["negative_prompt"]["default"] == wan.default_negative_prompt
     assert fields["num_gpus"]["maximum"] is None  # capacity not known now
     assert "image" not in fields  # a text-to-video model takes no image
-    offloads = {name: f["default"] for name, f in fields.items() if f["ui"] and f["ui"]["group"] == "Offload"}
+    offloads = {name: f["default"] for name, f in fields.items() if f["group"] == "load" and f["type"] == "boolean"}
     assert offloads == {"dit_layerwise_offload": True, "dit_cpu_offload": False, "use_fsdp_inference": False,
                         "text_encoder_cpu_offload": True, "vae_cpu_offload": True}
     assert fields["dit_cpu_offload"]["off_when"] == "dit_layerwise_offload"

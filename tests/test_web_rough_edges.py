@@ -127,6 +127,9 @@ def test_the_dialog_follows_the_options_the_server_lists(server: Server, open_pa
         for model in models:
             if model["id"] == WAN:
                 model["options"] = ["vae_cpu_offload"]
+                # The dialog is built from `fields`: the same one option there (the load-time booleans).
+                model["fields"] = [field for field in model["fields"] if field["name"] == "vae_cpu_offload"
+                                   or not (field["group"] == "load" and field["type"] == "boolean")]
         route.fulfill(response=response, json=models)
 
     page.route("**/api/models", one_option)

@@ -10,32 +10,44 @@ import psutil
 from fastapi import APIRouter, Request
 
 from .. import __version__
-from ..backends.offload import resolve_offload
+from ..jobs.catalogue import ModelSpec
 from ..runtime import Runtime
+from ..spec.served import Capacity, ModelFacts, fields_json, legacy_keys
 from ..workers.devices import gpu_telemetry
 from .auth import verdict_of
 from .openapi import errors
 from .weights import weights_json
 
 router = APIRouter(prefix="/api", tags=["system"])
-OFFLOAD_DEFAULTS, _ = resolve_offload({})  # what a job that names no offload option runs with
 
 
 def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+def model_facts(spec: ModelSpec) -> ModelFacts:
+    """The catalogue entry as the spec reads it: its data, and whether its backend retries out of memory
+    (jobs/run_end.py requeues a FastVideo job only)."""
+    return ModelFacts(id=spec.id, type=spec.type, backend=spec.backend, device_kind=spec.device_kind,
+                      image_input=spec.image_input, oom_retry=spec.backend == "fastvideo",
+                      defaults=dict(spec.defaults, negative_prompt=spec.default_negative_prompt),
+                      limits={name: rule.as_json() for name, rule in spec.limits.items()})
+
+
 @router.get("/models", responses=errors(401, 429))
 def list_models(request: Request) -> list[dict[str, Any]]:
+    """Each model with its `fields`: the per-job fields that apply to it, with its own defaults and bounds
+    (what the web UI builds its form, details and card line from); `defaults`, `limits` and `options` are
+    derived from the same spec for older clients."""
     runtime = runtime_of(request)
     out = []
     for spec in runtime.models():
         available, reason = runtime.model_availability(spec)
-        limits = {name: rule.as_json() for name, rule in spec.limits.items()}
         # On Ray: the largest node's GPUs, or None while the cluster is out of reach.
         on_ray = runtime.inventory.elastic and spec.device_kind == "gpu"
-        limits["num_gpus"] = {"min": 1, "max": runtime.inventory.capacity(spec.device_kind),
-                              "scope": "ray node" if on_ray else "server"}
+        capacity = Capacity(runtime.inventory.capacity(spec.device_kind), "ray node" if on_ray else "server")
+        facts = model_facts(spec)
+        legacy = legacy_keys(facts, capacity)
         out.append({
             "id": spec.id,
             "label": spec.label,
@@ -45,12 +57,12 @@ def list_models(request: Request) -> list[dict[str, Any]]:
             "available": available,
             "reason": reason,
             "description": spec.description,
-            "defaults": dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024, num_gpus=1,
-                             **OFFLOAD_DEFAULTS),
-            "limits": limits,
+            "defaults": legacy["defaults"],
+            "limits": legacy["limits"],
             "weights": weights_json(runtime, spec),
             "image_input": spec.image_input,
-            "options": list(spec.options),  # the job settings beyond the generation parameters that apply
+            "options": legacy["options"],  # the job settings beyond the generation parameters that apply
+            "fields": fields_json(facts, capacity),
         })
     return out
 

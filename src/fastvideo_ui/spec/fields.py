@@ -139,7 +139,7 @@ class Ui:
     widget: Widget = "auto"
     section: Literal["top", "main", "advanced"] = "main"
     step: float | None = None
-    hint: str | None = None  # else the limits in words
+    hint: str | None = None  # else the limits in words ("": none)
     detail: str | None = "{value}"  # its row in the details; None: no row of its own
     detail_label: str | None = None  # else the label
     group: str | None = None  # booleans on one row ("Offload: ...")
@@ -259,11 +259,11 @@ class JobParams:
         group=Group.LOAD, min_length=1, max_length=200, in_settings=True, storage="column", sql_length=200,
         help="the model to run: an id from GET /api/models",
         cli=Cli("--model", metavar="MODEL", help="a model id (default: the first this server can run)"),
-        ui=Ui("Model", widget="model", section="top"))
+        ui=Ui("Model", widget="model", section="top", detail=None))  # the details name it in words, then by id
     prompt: str = param(
         group=Group.GENERATION, max_length=MAX_PROMPT_CHARS, check=prompt_text, text=True, storage="column",
         help="what the video shows: one line of text",
-        cli=Cli("prompt", parse=one_line), ui=Ui("Prompt", widget="textarea", section="top", detail=None))
+        cli=Cli("prompt", parse=one_line), ui=Ui("Prompt", widget="textarea", section="top"))
     negative_prompt: str = param(
         MODEL, group=Group.GENERATION, max_length=MAX_PROMPT_CHARS, check=one_line_only, fastvideo="sample",
         text=True, storage="column", help="what the video should not show, one line" + _MODEL_SAYS,
@@ -295,7 +295,7 @@ class JobParams:
     seed: int = param(
         1024, group=Group.GENERATION, minimum=0, maximum=MAX_SEED, fastvideo="sample", storage="column",
         help="the random seed: the same seed and settings make the same video",
-        cli=Cli("--seed"), ui=Ui("Seed", widget="seed", summary="seed {seed}", summary_at=5))
+        cli=Cli("--seed"), ui=Ui("Seed", widget="seed", hint="", summary="seed {seed}", summary_at=5))
     fps: int = param(
         MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", storage="column",
         help="the video's frames per second" + _MODEL_SAYS,
@@ -304,7 +304,8 @@ class JobParams:
         1, group=Group.LOAD, minimum=1, fastvideo="load", cost="devices", storage="column",
         help="devices the job runs on together: GPUs, or CPU slots for the preview renderer",
         cli=Cli("--gpus"),
-        ui=Ui("Devices", widget="devices", summary="{num_gpus|device}", summary_at=6, summary_unless=1))
+        ui=Ui("GPUs", widget="devices", detail="{num_gpus|device}", detail_label="Devices", summary="{num_gpus|device}",
+              summary_at=6, summary_unless=1))
     # In today's /api/models `options` order (the dialog's checks follow it), not the old request's.
     dit_layerwise_offload: bool = param(
         later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
@@ -316,13 +317,13 @@ class JobParams:
         off_when="dit_layerwise_offload", storage="column",
         help="keep the DiT in CPU memory between uses (FastVideo turns it off while dit_layerwise_offload is on)",
         cli=None, ui=Ui("Offload DiT to CPU (with layer-by-layer off)", widget="check", section="advanced",
-                        group=_OFFLOAD, short="dit_cpu"))
+                        group=_OFFLOAD, short="dit"))
     use_fsdp_inference: bool = param(
         later(False), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load",
         off_when="dit_layerwise_offload", storage="column",
         help="shard the DiT across the job's GPUs with FSDP (FastVideo turns it off while dit_layerwise_offload "
              "is on)",
-        cli=None, ui=Ui("FSDP inference", widget="check", section="advanced", group=_OFFLOAD, short="fsdp"))
+        cli=None, ui=Ui("FSDP inference", widget="check", section="advanced"))  # not an offload: its own row
     text_encoder_cpu_offload: bool = param(
         later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
         help="keep the text encoder in CPU memory",
@@ -335,12 +336,13 @@ class JobParams:
     priority: int = param(
         0, group=Group.OPTION, minimum=MIN_PRIORITY, maximum=MAX_PRIORITY, storage="column", server_default="0",
         help="higher runs first, -100 to 100",
-        cli=Cli("--priority"), ui=Ui("Priority", section="advanced", hint="higher runs first, −100 to 100"))
+        cli=Cli("--priority"),
+        ui=Ui("Priority", section="advanced", hint="higher runs first, −100 to 100", detail=None))
     retry_on_oom: bool = param(
         False, group=Group.OPTION, applies=Applies(oom_retry=True, otherwise="keep"), storage="column",
         server_default=False, help="out of memory: queued again once, first, with every offload on",
         cli=Cli("--retry-on-oom"),
-        ui=Ui("Out of memory: retry once with every offload on", widget="check", section="advanced"))
+        ui=Ui("Out of memory: retry once with every offload on", widget="check", section="advanced", detail=None))
     webhook_url: str | None = param(
         None, group=Group.OPTION, max_length=2000, secret=True, server_check="webhook_target", storage="column",
         help="where this job's events are posted; null: the server's default",
@@ -353,7 +355,7 @@ class JobParams:
                         refusal="{model} does not take an image (it is {type})",
                         required_message="{model} needs an input image: upload one (POST /api/uploads)"),
         help="the input image's upload id (image-to-video)",
-        cli=None, ui=Ui("Input image", widget="upload", section="top"))
+        cli=None, ui=Ui("Input image", widget="upload", section="top", detail=None))  # the details show the image
 
 
 FIELDS: Final = fields_of(JobParams)

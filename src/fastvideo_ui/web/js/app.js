@@ -110,7 +110,7 @@ const ACTIONS = {
   duplicate: (job) => $("create-job-dialog").open(job),
   continue: async (job) => {
     const frame = await api.lastFrame(job.id);
-    $("create-job-dialog").open(job, { title: "Continue from the last frame", image: frame.id });
+    $("create-job-dialog").open(job, { title: "Continue from the last frame", upload: frame.id });
   },
   logs: (job) => $("log-console").open(job),
   open: (job) => {

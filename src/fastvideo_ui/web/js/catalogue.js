@@ -32,17 +32,12 @@ export function deviceNoun(modelId) {
   return modelById(modelId)?.device_kind === "cpu" ? "CPU slot" : "GPU";
 }
 
-// Words for the settings /api/models lists in a model's `options` (which of
-// them a model has comes from there, never from here); a name with no words
-// here is shown as it is.
-const OPTION_LABELS = {
-  dit_layerwise_offload: "Offload DiT layer by layer",
-  dit_cpu_offload: "Offload DiT to CPU (with layer-by-layer off)",
-  text_encoder_cpu_offload: "Offload text encoder to CPU",
-  vae_cpu_offload: "Offload VAE to CPU",
-  use_fsdp_inference: "FSDP inference",
-};
-
-export function optionLabel(name) {
-  return OPTION_LABELS[name] || name;
+// The per-job fields of a job's model as /api/models serves them (labels,
+// detail and summary templates). A model no longer served: the fields every
+// served model has, since a field's words and templates are its own, not a model's.
+export function fieldsFor(modelId) {
+  const model = modelById(modelId);
+  if (model) return model.fields || [];
+  const lists = models.map((each) => each.fields || []);
+  return (lists[0] || []).filter((field) => lists.every((list) => list.some((other) => other.name === field.name)));
 }

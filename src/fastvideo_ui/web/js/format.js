@@ -66,19 +66,6 @@ export function timestamp(epochSeconds) {
   return epochSeconds ? new Date(epochSeconds * 1000).toLocaleString() : "";
 }
 
-// `device`: what the job's model runs on, in words ("GPU", "CPU slot").
-export function paramsSummary(job, device = "GPU") {
-  const parts = [
-    `${job.width}×${job.height}`,
-    `${plural(job.num_frames, "frame")} @ ${job.fps} fps`,
-    plural(job.num_inference_steps, "step"),
-    `cfg ${job.guidance_scale}`,
-    `seed ${job.seed}`,
-  ];
-  if (job.num_gpus > 1) parts.push(plural(job.num_gpus, device));
-  return parts.join(" · ");
-}
-
 // The timing line of a card: what happened last, and how long things took.
 export function timings(job, now = Date.now() / 1000) {
   const parts = [`created ${ago(job.created_at, now)}`];

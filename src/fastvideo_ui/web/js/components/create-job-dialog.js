@@ -1,41 +1,22 @@
 // The create-job <dialog>: model, prompt, parameters pre-filled from the
-// model's defaults, seed, devices, advanced options and batches. The server
-// validates; its 422 messages are shown next to the field they name. An MP4
-// this tool made, dropped on the dialog (or picked with "From a video…"),
-// fills the form with the settings stored inside it.
+// model's defaults, seed, devices, advanced options and batches. Its field
+// controls are the chosen model's `fields` from /api/models (job-fields.js
+// builds them). The server validates; its 422 messages are shown next to the
+// field they name. An MP4 this tool made, dropped on the dialog (or picked
+// with "From a video…"), fills the form with the settings stored inside it.
 
 import { api, ApiError } from "../api.js";
-import { loadModels, modelById, optionLabel } from "../catalogue.js";
+import { deviceNoun, loadModels, modelById } from "../catalogue.js";
 import { oneLine, plural, promptLines, randomSeed, weightsText } from "../format.js";
 import { live } from "../live.js";
 import { announce, h } from "../ui.js";
+import {
+  applyOffWhen, checkNode, defaultsOf, fieldNode, fillFields, limitFields, place, readFields, renderFields,
+} from "./job-fields.js";
 
-const NUMBERS = ["num_inference_steps", "num_frames", "width", "height", "guidance_scale", "fps", "seed", "num_gpus",
-  "priority"];
-// FastVideo turns these off while dit_layerwise_offload is on (the server refuses them then).
-const OVERRIDDEN_BY_LAYERWISE = ["dit_cpu_offload", "use_fsdp_inference"];
 const MAX_BATCH = 100;
 const DOWNLOADING = ["waiting", "starting", "downloading"]; // a download that can be cancelled
-
-function field(name, label, control, hint = "") {
-  control.id ||= `cj-${name}`;
-  control.name ||= name;
-  const error = h("p", { class: "field-error", id: `cj-${name}-error`, hidden: true });
-  const hintNode = h("p", { class: "hint", id: `cj-${name}-hint` }, hint);
-  control.setAttribute("aria-describedby", `${hintNode.id} ${error.id}`);
-  return h("div", { class: "field", dataset: { field: name } },
-    h("label", { for: control.id }, label), control, hintNode, error);
-}
-
-function numberInput(name, step = "1") {
-  return h("input", { type: "number", name, id: `cj-${name}`, step, inputmode: step === "1" ? "numeric" : "decimal" });
-}
-
-function checkbox(name, label, checked = false) {
-  const input = h("input", { type: "checkbox", name, id: `cj-${name}`, checked });
-  return h("div", { class: "check", dataset: { field: name } }, input, h("label", { for: input.id }, label),
-    h("p", { class: "field-error", id: `cj-${name}-error`, hidden: true }));
-}
+const SECTIONS = ["top", "main", "advanced"];
 
 export class CreateJobDialog extends HTMLElement {
   connectedCallback() {
@@ -49,67 +30,39 @@ export class CreateJobDialog extends HTMLElement {
     this.weightsButton = h("button", { type: "button", class: "btn", onclick: () => this.toggleDownload() });
     this.weights = h("p", { class: "weights", hidden: true, "aria-live": "polite" }, this.weightsLine, " ",
       this.weightsButton);
-    this.prompt = h("textarea", { name: "prompt", id: "cj-prompt", rows: "4", required: true,
-      placeholder: "A red fox trotting through fresh snow at dawn, cinematic" });
-    this.seed = numberInput("seed");
-    const randomize = h("button", { type: "button", class: "btn", onclick: () => { this.seed.value = randomSeed(); } },
-      "Randomize");
-    const seedField = field("seed", "Seed", this.seed);
-    seedField.querySelector("input").after(randomize);
     this.batchMode = h("select", { name: "batch_mode", id: "cj-batch_mode" },
       h("option", { value: "single" }, "One job"),
       h("option", { value: "seeds" }, "N jobs, consecutive seeds"),
       h("option", { value: "lines" }, "One job per prompt line"));
     this.batchCount = h("input", { type: "number", name: "batch_count", id: "cj-batch_count", min: "2",
       max: String(MAX_BATCH), value: "3" });
-    this.batchCountField = field("batch_count", "Number of jobs", this.batchCount, "seeds s, s+1, s+2, …");
+    this.batchCountField = fieldNode("batch_count", "Number of jobs", this.batchCount, "seeds s, s+1, s+2, …");
     this.batchMode.addEventListener("change", () => this.updateBatch());
-    // The chosen model's own settings, as /api/models lists them (applyModel
-    // builds them), then the out-of-memory retry, which only a GPU can need.
-    this.options = [];
-    this.retryCheck = checkbox("retry_on_oom", "Out of memory: retry once with every offload on");
-    this.checks = h("div", { class: "checks" }, this.retryCheck);
+    // The chosen model's fields, by section (applyModel builds them); nodes are kept by field across models.
+    this.fields = [];
+    this.nodes = new Map();
+    this.sections = { top: h("div"), main: h("div", { class: "grid" }), advanced: h("div") };
     this.formError = h("p", { class: "form-error", role: "alert", hidden: true });
     this.submitButton = h("button", { type: "submit", class: "btn primary" }, "Create");
     this.heading = h("h2", { id: "cj-title" }, "New job");
+    // An upload's controls, for the input image (uploadNode puts them in a field of the model's upload field).
     this.imageInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp", hidden: true,
-      id: "cj-image-file", onchange: () => { if (this.imageInput.files[0]) this.setImage(this.imageInput.files[0]); } });
+      onchange: () => { if (this.imageInput.files[0]) this.setImage(this.imageInput.files[0]); } });
     this.imageThumb = h("img", { class: "image-thumb", alt: "the input image", hidden: true });
-    this.imageNote = h("span", { class: "hint", id: "cj-image-note" }, "Drop, paste or choose an image");
+    this.imageNote = h("span", { class: "hint" }, "Drop, paste or choose an image");
     this.imageRemove = h("button", { type: "button", class: "btn quiet", hidden: true,
       onclick: () => this.clearImage() }, "Remove");
-    this.imageField = h("div", { class: "field image-field", dataset: { field: "image" } },
-      h("label", { for: "cj-image-file", id: "cj-image-label" }, "Input image"),
-      h("div", { class: "image-row" }, this.imageThumb, this.imageNote,
-        h("button", { type: "button", class: "btn", onclick: () => this.imageInput.click() }, "Choose…"),
-        this.imageRemove, this.imageInput),
-      h("p", { class: "field-error", id: "cj-image-error", hidden: true }));
     this.videoInput = h("input", { type: "file", accept: "video/mp4,.mp4", hidden: true, id: "cj-from-video",
       onchange: () => { if (this.videoInput.files[0]) this.fillFromVideo(this.videoInput.files[0]); } });
     const fromVideo = h("button", { type: "button", class: "btn", title: "Fill the form from an MP4 this tool made",
       onclick: () => this.videoInput.click() }, "From a video…");
     this.form = h("form", { method: "dialog", novalidate: true },
       h("div", { class: "dialog-heading" }, this.heading, fromVideo, this.videoInput),
-      field("model_id", "Model", this.modelSelect),
-      this.weights,
-      field("prompt", "Prompt", this.prompt),
-      this.imageField,
-      h("div", { class: "grid" },
-        field("num_inference_steps", "Steps", numberInput("num_inference_steps")),
-        field("num_frames", "Frames", numberInput("num_frames")),
-        field("width", "Width", numberInput("width", "8")),
-        field("height", "Height", numberInput("height", "8")),
-        field("guidance_scale", "Guidance scale", numberInput("guidance_scale", "0.1")),
-        seedField,
-        field("num_gpus", "GPUs", numberInput("num_gpus"))),
-      h("details", { class: "advanced" },
-        h("summary", {}, "Advanced"),
-        field("negative_prompt", "Negative prompt", h("textarea", { name: "negative_prompt", id: "cj-negative_prompt", rows: "2" })),
-        field("fps", "Frames per second", numberInput("fps")),
-        this.checks,
-        field("priority", "Priority", numberInput("priority"), "higher runs first, −100 to 100")),
-      h("div", { class: "grid" }, field("batch_mode", "Batch", this.batchMode), this.batchCountField),
-      checkbox("start", "Start immediately", true),
+      this.sections.top,
+      this.sections.main,
+      h("details", { class: "advanced" }, h("summary", {}, "Advanced"), this.sections.advanced),
+      h("div", { class: "grid" }, fieldNode("batch_mode", "Batch", this.batchMode), this.batchCountField),
+      checkNode("start", "Start immediately", true),
       this.formError,
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn", onclick: () => this.close() }, "Cancel"),
@@ -119,7 +72,7 @@ export class CreateJobDialog extends HTMLElement {
     this.append(this.dialog);
     this.modelSelect.addEventListener("change", () => this.applyModel(modelById(this.modelSelect.value), true));
     live.addEventListener("download", (event) => this.downloadChanged(event.detail));
-    this.checks.addEventListener("change", () => this.updateOffload());
+    this.form.addEventListener("change", () => applyOffWhen(this.form, this.fields));
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -161,30 +114,22 @@ export class CreateJobDialog extends HTMLElement {
     return this.form.elements.namedItem(name);
   }
 
-  updateOffload() {
-    const layerwise = this.control("dit_layerwise_offload")?.checked;
-    for (const name of OVERRIDDEN_BY_LAYERWISE) {
-      const control = this.control(name);
-      if (!control) continue;
-      control.disabled = Boolean(layerwise);
-      if (layerwise) control.checked = false;
+  // The chosen model's field controls, section by section; the model picker
+  // (with its weights line) and the input image are the dialog's own.
+  showFields(model) {
+    this.fields = model.fields || [];
+    const own = { model: (f) => [fieldNode(f.name, f.ui.label, this.modelSelect), this.weights],
+      upload: (f) => this.uploadNode(f) };
+    for (const section of SECTIONS) {
+      place(this.sections[section], renderFields(this.fields, section, { own, cache: this.nodes }));
     }
-  }
-
-  // The checkboxes of the model's options, in the order the server lists them.
-  showOptions(model) {
-    const options = model.options || [];
-    if (options.join() !== this.options.join()) {
-      this.options = options;
-      this.checks.replaceChildren(...options.map((name) => checkbox(name, optionLabel(name))), this.retryCheck);
-    }
-    this.retryCheck.hidden = model.device_kind !== "gpu";
-    this.checks.hidden = !options.length && this.retryCheck.hidden;
   }
 
   updateBatch() {
     this.batchCountField.hidden = this.batchMode.value !== "seeds";
-    this.control("prompt").placeholder = this.batchMode.value === "lines"
+    const prompt = this.control("prompt");
+    if (!prompt) return; // not built before a model is chosen
+    prompt.placeholder = this.batchMode.value === "lines"
       ? "One prompt per line: each line becomes a job"
       : "A red fox trotting through fresh snow at dawn, cinematic";
   }
@@ -234,53 +179,27 @@ export class CreateJobDialog extends HTMLElement {
     }
   }
 
-  // Defaults and limits of the chosen model; `fill` replaces the values.
+  // The chosen model's fields, with its limits; `fill` puts its defaults in
+  // (the seed stays: a new job draws one, and another model keeps it).
   applyModel(model, fill) {
     if (!model) return;
+    this.showFields(model);
     this.showWeights(model);
-    this.showImageField(model);
-    this.showOptions(model);
+    this.showImageField();
+    limitFields(this.form, this.fields, deviceNoun(model.id));
     const hint = this.form.querySelector("#cj-model_id-hint");
     hint.textContent = model.available ? model.description || "" : `Unavailable: ${model.reason}`;
-    for (const name of ["num_inference_steps", "num_frames", "height", "width", "guidance_scale", "fps", "num_gpus"]) {
-      const input = this.control(name);
-      const limit = (model.limits || {})[name] || {};
-      if (limit.min !== undefined && limit.min !== null) input.min = limit.min; else input.removeAttribute("min");
-      if (limit.max !== undefined && limit.max !== null) input.max = limit.max; else input.removeAttribute("max");
-      const rules = [];
-      if (limit.min !== undefined && limit.max !== undefined && limit.max !== null) rules.push(`${limit.min}–${limit.max}`);
-      if (limit.multiple_of) rules.push(`multiple of ${limit.multiple_of}`);
-      if (limit.form) rules.push(`of the form ${limit.form}`);
-      const hintNode = this.form.querySelector(`#cj-${name}-hint`);
-      if (name === "num_gpus") {
-        const devices = model.device_kind === "gpu" ? "GPU" : "CPU slot";
-        const elastic = limit.scope === "ray node";
-        if (limit.max === null || limit.max === undefined) {
-          hintNode.textContent = elastic ? "the Ray cluster is out of reach: the job waits for it" : "";
-        } else {
-          hintNode.textContent = `${plural(limit.max, devices)} ` +
-            (elastic ? "on the largest Ray node" : "on this server");
-        }
-      } else {
-        hintNode.textContent = rules.join(", ");
-      }
-      if (fill && model.defaults[name] !== undefined) input.value = model.defaults[name];
-    }
-    if (fill) {
-      this.control("negative_prompt").value = model.defaults.negative_prompt || "";
-      for (const name of this.options) this.control(name).checked = Boolean(model.defaults[name]);
-      this.updateOffload();
-      this.control("priority").value = "0";
-      this.control("retry_on_oom").checked = false;
-    }
+    if (fill) fillFields(this.form, this.fields.filter((f) => f.ui?.widget !== "seed"), defaultsOf(this.fields));
+    applyOffWhen(this.form, this.fields);
   }
 
-  async open(job = null, { title, image } = {}) {
+  // `upload`: an upload's id for the model's upload field (the last frame of a video, to continue from).
+  async open(job = null, { title, upload } = {}) {
     this.clearErrors();
     this.clearImage();
-    // Continuing from a frame needs a model that takes an image: the job's own, else the first that does.
+    // Continuing from a frame needs a model that takes an input image (the job's own, else the first that does).
     let wanted = job ? job.model_id : this.modelSelect.value;
-    if (image) {
+    if (upload) {
       await loadModels();
       const own = modelById(wanted);
       if (!own || own.image_input === "none") {
@@ -292,20 +211,19 @@ export class CreateJobDialog extends HTMLElement {
     this.batchMode.value = "single";
     this.updateBatch();
     if (job) {
-      this.control("prompt").value = job.prompt;
-      for (const name of NUMBERS) if (job[name] !== undefined && job[name] !== null) this.control(name).value = job[name];
-      for (const name of this.options) this.control(name).checked = Boolean(job[name]);
-      this.updateOffload();
-      this.control("retry_on_oom").checked = Boolean(job.retry_on_oom);
-      this.control("negative_prompt").value = job.negative_prompt || "";
-      this.form.querySelector("details.advanced").open = Boolean(job.negative_prompt !== (model?.defaults.negative_prompt || "")
-        || this.options.some((name) => Boolean(job[name]) !== Boolean(model?.defaults[name]))
-        || Boolean(job.priority) || (Boolean(job.retry_on_oom) && !this.retryCheck.hidden));
+      fillFields(this.form, this.fields, job);
+      applyOffWhen(this.form, this.fields);
+      // Open where the job set an advanced field otherwise than the model would.
+      const differs = (f) => (f.type === "boolean" ? Boolean(job[f.name]) !== Boolean(f.default)
+        : job[f.name] !== undefined && job[f.name] !== null && job[f.name] !== f.default);
+      this.form.querySelector("details.advanced").open = this.fields.some((f) => f.ui?.section === "advanced"
+        && differs(f));
     } else {
-      this.control("seed").value = randomSeed();
+      for (const f of this.fields) if (f.ui?.widget === "seed") this.control(f.name).value = randomSeed();
     }
-    const imageId = image || (job && job.image);
-    if (imageId && model && model.image_input !== "none") this.showImage(imageId, image ? "its last frame" : "");
+    const uploadField = this.uploadField();
+    const uploaded = upload || (job && uploadField && job[uploadField.name]);
+    if (uploaded && uploadField) this.showImage(uploaded, upload ? "its last frame" : "");
     this.heading.textContent = title || (job ? "Duplicate job" : "New job");
     this.dialog.showModal();
     this.control("prompt").focus();
@@ -315,25 +233,45 @@ export class CreateJobDialog extends HTMLElement {
     this.dialog.close();
   }
 
-  // The chosen model says whether it takes an input image (none, optional, required).
-  showImageField(model) {
-    const takes = model ? model.image_input || "none" : "none";
-    this.imageField.hidden = takes === "none";
-    this.form.querySelector("#cj-image-label").textContent =
-      takes === "required" ? "Input image (required)" : "Input image (optional)";
+  // The chosen model's input image field, if it takes one.
+  uploadField() {
+    return this.fields.find((f) => f.ui?.widget === "upload") || null;
+  }
+
+  uploadNode(f) {
+    this.imageInput.id = `cj-${f.name}-file`;
+    this.imageNote.id = `cj-${f.name}-note`;
+    return h("div", { class: "field image-field", dataset: { field: f.name } },
+      h("label", { for: this.imageInput.id, id: `cj-${f.name}-label` }, f.ui.label),
+      h("div", { class: "image-row" }, this.imageThumb, this.imageNote,
+        h("button", { type: "button", class: "btn", onclick: () => this.imageInput.click() }, "Choose…"),
+        this.imageRemove, this.imageInput),
+      h("p", { class: "field-error", id: `cj-${f.name}-error`, hidden: true }));
+  }
+
+  // Its label says whether the model must have one.
+  showImageField() {
+    const upload = this.uploadField();
+    if (upload) {
+      this.form.querySelector(`#cj-${upload.name}-label`).textContent =
+        `${upload.ui.label} (${upload.required ? "required" : "optional"})`;
+    }
   }
 
   async setImage(file) {
-    this.clearError("image");
+    const name = this.uploadField()?.name;
+    this.clearError(name);
     this.imageNote.textContent = `Uploading ${file.name || "the image"}…`;
     try {
       const stored = await api.upload(file);
       this.showImage(stored.id, `${stored.width}×${stored.height}`);
     } catch (error) {
       this.imageNote.textContent = "Drop, paste or choose an image";
-      const node = this.form.querySelector("#cj-image-error");
-      node.textContent = error instanceof ApiError ? error.message : String(error);
-      node.hidden = false;
+      const node = name && this.form.querySelector(`#cj-${name}-error`);
+      if (node) {
+        node.textContent = error instanceof ApiError ? error.message : String(error);
+        node.hidden = false;
+      }
     } finally {
       this.imageInput.value = "";
     }
@@ -373,11 +311,8 @@ export class CreateJobDialog extends HTMLElement {
       this.modelSelect.value = model.id;
       this.applyModel(model, true);
     }
-    this.control("prompt").value = settings.prompt ?? "";
-    this.control("negative_prompt").value = settings.negative_prompt ?? "";
-    for (const name of NUMBERS) {
-      if (settings[name] !== undefined && settings[name] !== null) this.control(name).value = settings[name];
-    }
+    // Every field the file keeps, by name; one it lacks keeps the model's default.
+    fillFields(this.form, this.fields.filter((f) => f.restore), settings);
     this.batchMode.value = "single";
     this.updateBatch();
     const note = model ? "" : ` (its model ${settings.model_id} is not served here)`;
@@ -388,21 +323,12 @@ export class CreateJobDialog extends HTMLElement {
     }
   }
 
+  // Only the fields the model has (the preview renderer is sent no offloads); empty numbers are its defaults.
   body() {
-    const out = { model_id: this.modelSelect.value, prompt: this.control("prompt").value };
-    for (const name of NUMBERS) {
-      const text = this.control(name).value.trim();
-      // Empty means "the model's default"; anything else the server checks.
-      if (text !== "") out[name] = Number(text);
-      else if (this.control(name).validity.badInput) out[name] = this.control(name).value;
-    }
-    out.negative_prompt = oneLine(this.control("negative_prompt").value);
-    // Only the settings the model has: the preview renderer is sent no offloads.
-    for (const name of this.options) {
-      if (!this.control(name).disabled) out[name] = this.control(name).checked;
-    }
-    if (!this.retryCheck.hidden) out.retry_on_oom = this.control("retry_on_oom").checked;
-    if (this.imageId && !this.imageField.hidden) out.image = this.imageId;
+    const out = readFields(this.form, this.fields);
+    out.prompt = this.control("prompt").value; // as typed: a batch may take it line by line
+    const upload = this.uploadField();
+    if (this.imageId && upload) out[upload.name] = this.imageId;
     out.start = this.control("start").checked;
     return out;
   }

@@ -2,10 +2,15 @@
 // place, a click opens the job's details. Paged like the jobs view; the search
 // lives in the URL (#/gallery?q=...), as the jobs view's does.
 
+import { deviceNoun, fieldsFor } from "../catalogue.js";
 import { JobFeed } from "../feed.js";
 import { plural } from "../format.js";
 import { live } from "../live.js";
 import { h, requestAction, setText } from "../ui.js";
+import { summary } from "./job-fields.js";
+
+// A tile's short line: the parts of a card's line that say what the picture is and how to make it again.
+const TILE_PARTS = ["width", "seed"];
 
 export class GalleryView extends HTMLElement {
   // Built on first show: the gallery costs nothing until someone opens it.
@@ -94,7 +99,7 @@ export class GalleryView extends HTMLElement {
     const button = h("button", { type: "button", class: "tile", dataset: { id: job.id },
       "aria-label": `Open: ${job.prompt.slice(0, 100)}` },
       frame, h("span", { class: "tile-caption" }, job.prompt), h("span", { class: "tile-meta" },
-        `${job.width}×${job.height} · seed ${job.seed}`));
+        summary(job, fieldsFor(job.model_id), deviceNoun(job.model_id), TILE_PARTS)));
     let video = null;
     const play = () => {
       if (video || !job.video_url) return;

@@ -2,12 +2,13 @@
 // The list calls update() for a changed job and updateProgress() for a
 // progress event, so a running job never re-renders the rest of the card.
 
-import { deviceNoun, modelLabel } from "../catalogue.js";
+import { deviceNoun, fieldsFor, modelLabel } from "../catalogue.js";
 import {
-  STATUS_LABEL, agoChangesAt, hasLog, paramsSummary, progressText, reachedText, runNumber, timings, timestamp,
+  STATUS_LABEL, agoChangesAt, hasLog, progressText, reachedText, runNumber, timings, timestamp,
 } from "../format.js";
 import { live } from "../live.js";
 import { announce, copyText, h, requestAction, setText } from "../ui.js";
+import { summary } from "./job-fields.js";
 
 // The buttons that work without the server: the rest are disabled while it cannot be reached.
 const LOCAL_ACTIONS = new Set(["duplicate"]);
@@ -117,7 +118,7 @@ export class JobCard extends HTMLElement {
     setText(this.prompt, job.prompt);
     this.inputImage.hidden = !job.image_url;
     if (job.image_url && this.inputImage.getAttribute("src") !== job.image_url) this.inputImage.src = job.image_url;
-    setText(this.params, paramsSummary(job, deviceNoun(job.model_id)));
+    setText(this.params, summary(job, fieldsFor(job.model_id), deviceNoun(job.model_id)));
     this.queuePosition.hidden = job.status !== "queued" || job.queue_position === null;
     setText(this.queuePosition, job.queue_position === null ? "" : `#${job.queue_position} in queue`);
     this.error.hidden = !job.error || job.status === "completed";

@@ -3,12 +3,13 @@
 // from the URL (#/jobs/<id>), so it can be shared and survives a reload.
 
 import { api } from "../api.js";
-import { deviceNoun, modelById, modelLabel, optionLabel } from "../catalogue.js";
+import { deviceNoun, fieldsFor, modelLabel } from "../catalogue.js";
 import {
-  STATUS_LABEL, duration, hasLog, plural, progressText, reachedText, runNumber, timestamp,
+  STATUS_LABEL, duration, hasLog, progressText, reachedText, runNumber, timestamp,
 } from "../format.js";
 import { live } from "../live.js";
 import { h, requestAction, setText } from "../ui.js";
+import { detailRows } from "./job-fields.js";
 
 function statusText(job) {
   const label = STATUS_LABEL[job.status] || job.status;
@@ -18,22 +19,14 @@ function statusText(job) {
   return job.status === "running" && progressText(job) ? `${label} · ${progressText(job)}` : label;
 }
 
-// [label, value (null: no row), monospace]
+// [label, value (null: no row), monospace]; "fields": the job's per-job fields, as its model's `fields` say.
 const ROWS = [
   ["Status", (j) => statusText(j)],
   ["Run", (j) => (runNumber(j) > 1 ? String(runNumber(j)) : null)],
   ["Error", (j) => j.error || null],
   ["Model", (j) => modelLabel(j.model_id)],
   ["Model id", (j) => (modelLabel(j.model_id) === j.model_id ? null : j.model_id), true],
-  ["Prompt", (j) => j.prompt],
-  ["Negative prompt", (j) => j.negative_prompt || "—"],
-  ["Seed", (j) => j.seed],
-  ["Size", (j) => `${j.width}×${j.height}`],
-  ["Frames", (j) => `${j.num_frames} at ${j.fps} fps`],
-  ["Steps", (j) => j.num_inference_steps],
-  ["Guidance scale", (j) => j.guidance_scale],
-  ["Devices", (j) => plural(j.num_gpus, deviceNoun(j.model_id)) + (j.devices.length ? ` (${j.devices.join(", ")})` : "")],
-  "options",
+  "fields",
   ["Created", (j) => timestamp(j.created_at)],
   ["Ran for", (j) => (j.started_at && j.finished_at ? duration(j.finished_at - j.started_at) : "—")],
   ["Model load", (j) => (j.load_seconds == null
@@ -42,17 +35,11 @@ const ROWS = [
   ["Job id", (j) => j.id, true],
 ];
 
-// The settings that mean something to the job's backend, as /api/models lists
-// them for its model (the preview renderer's: none): the offloads on one row.
-function optionRows(job) {
-  const options = modelById(job.model_id)?.options || [];
-  const offload = options.filter((name) => name.endsWith("_offload"));
-  const rows = offload.length ? [["Offload", () => offload.filter((name) => job[name])
-    .map((name) => name.replace("_cpu_offload", "").replace("_offload", "")).join(", ") || "none"]] : [];
-  for (const name of options.filter((option) => !offload.includes(option))) {
-    rows.push([optionLabel(name), () => (job[name] ? "yes" : "no")]);
-  }
-  return rows;
+// Only the fields that mean something to the job's model (the preview
+// renderer has no offloads); the devices row names the devices it ran on.
+function fieldRows(job) {
+  return detailRows(job, fieldsFor(job.model_id), deviceNoun(job.model_id)).map(({ label, text, field }) => [
+    label, () => (field.ui.widget === "devices" && job.devices.length ? `${text} (${job.devices.join(", ")})` : text)]);
 }
 
 export class JobDetailDialog extends HTMLElement {
@@ -116,7 +103,7 @@ export class JobDetailDialog extends HTMLElement {
       this.renderMedia(job);
     }
     this.continueButton.hidden = job.status !== "completed";
-    const rows = ROWS.flatMap((row) => (row === "options" ? optionRows(job) : [row]))
+    const rows = ROWS.flatMap((row) => (row === "fields" ? fieldRows(job) : [row]))
       .map(([label, value, mono]) => [label, value(job), mono])
       .filter(([, value]) => value !== null && value !== undefined);
     const cells = rows.map(([label, value, mono]) => [
