@@ -130,3 +130,19 @@ def test_the_memory_limits_come_from_their_flags_or_the_environment(tmp_path: Pa
 def test_memory_limits_out_of_bounds_are_refused(tmp_path: Path, flags: list[str], words: str) -> None:
     with pytest.raises(SystemExit, match=words):
         settings("--data-dir", str(tmp_path), *flags)
+
+
+@pytest.mark.parametrize("value,on", [("1", True), ("true", True), ("yes", True), ("0", False), ("", False)])
+def test_every_yes_no_setting_takes_the_same_words_from_the_environment(tmp_path: Path, value: str, on: bool) -> None:
+    """--metrics-public took only 1; the others took 1, true or yes: all do now, from one rule."""
+    env = {f"FASTVIDEO_UI_{name}": value for name in ("METRICS_PUBLIC", "VERBOSE", "WEBHOOK_ALLOW_LOCAL")}
+    got = settings("--data-dir", str(tmp_path), **env)
+    assert (got.metrics_public, got.verbose, got.webhook_allow_local) == (on, on, on)
+
+
+def test_comma_separated_variables_are_lists_and_a_flag_given_replaces_them(tmp_path: Path) -> None:
+    env = {"FASTVIDEO_UI_TRUSTED_PROXIES": "10.0.0.1,10.0.0.2", "FASTVIDEO_UI_ALLOWED_HOSTS": "gpu-box.lan"}
+    got = settings("--data-dir", str(tmp_path), **env)
+    assert (got.trusted_proxies, got.allowed_hosts, got.cors_origins) == (["10.0.0.1", "10.0.0.2"], ["gpu-box.lan"], [])
+    got = settings("--data-dir", str(tmp_path), "--trusted-proxy", "10.0.0.9", **env)
+    assert got.trusted_proxies == ["10.0.0.9"]

@@ -101,3 +101,53 @@ fastvideo-ui serve --ray auto
 ```
 """
     assert unrunnable_cli_lines(readme) == ["fastvideo-ui jobs", "fastvideo-ui models", "fastvideo-ui gpus"]
+
+
+SERVER_FLAGS = re.compile(r"^## Server flags\n\n\| flag \| env \| default \|\n\| --- \| --- \| --- \|\n"
+                          r"((?:\|.*\n)+)", re.M)
+
+
+def server_flag_rows(readme: str) -> list[tuple[list[str], list[str], str]]:
+    """The README's "Server flags" table: each row's flags, environment
+    variables (a row may hold two settings, `--a` / `--b`) and default text."""
+    table = SERVER_FLAGS.search(readme)
+    assert table, "README.md has no Server flags table"
+    rows = []
+    for line in table.group(1).splitlines():
+        flag, env, default = (cell.strip() for cell in line.strip("|").split(" | ", 2))
+        flags = list(dict.fromkeys(re.findall(r"`(--[a-z0-9-]+)", flag)))  # `--gpus 0,1` / `--gpus none`: one
+        rows.append((flags, re.findall(r"`(FASTVIDEO_UI_[A-Z0-9_]+)", env), default))
+    return rows
+
+
+def test_the_readmes_server_flags_table_is_the_settings_table() -> None:
+    """Every setting is in the README with its environment variable, no flag
+    or variable is there that the server does not take, and a number's default
+    is the one it has: the table is written by hand, so this is what keeps it true."""
+    from fastvideo_ui.config import Settings
+    from fastvideo_ui.settings_table import entries, number_text
+
+    rows = server_flag_rows((ROOT / "README.md").read_text())
+    settings = entries(Settings)
+    flags = {entry.setting.flag: entry for entry in settings if entry.setting.flag}
+    listed = [flag for row_flags, _, _ in rows for flag in row_flags]
+    assert sorted(listed) == sorted(flags), "README's Server flags table and the server's flags differ"
+    envs = {env for _, row_envs, _ in rows for env in row_envs}
+    assert envs == {entry.setting.env for entry in settings}, "README's environment variables differ"
+    for row_flags, row_envs, default in rows:
+        for flag in row_flags:
+            assert flags[flag].setting.env in row_envs, f"README gives {flag} another variable: {row_envs}"
+        entry = flags[row_flags[0]]
+        if len(row_flags) == 1 and entry.kind in (int, float):
+            assert default.startswith(f"`{number_text(entry.default)}`"), f"README's default for {row_flags[0]}"
+
+
+def test_the_server_flags_check_reads_a_row_of_two() -> None:
+    readme = ("## Server flags\n\n| flag | env | default |\n| --- | --- | --- |\n"
+              "| `--gpus 0,1` / `--gpus none` | `FASTVIDEO_UI_GPUS` | all |\n"
+              "| `--body-timeout S` / `--body-min-rate BYTES` | `FASTVIDEO_UI_BODY_TIMEOUT` / "
+              "`FASTVIDEO_UI_BODY_MIN_RATE` | `30` s |\n| `--verbose` | `FASTVIDEO_UI_VERBOSE=1` | off |\n\nText\n")
+    assert server_flag_rows(readme) == [
+        (["--gpus"], ["FASTVIDEO_UI_GPUS"], "all"),
+        (["--body-timeout", "--body-min-rate"], ["FASTVIDEO_UI_BODY_TIMEOUT", "FASTVIDEO_UI_BODY_MIN_RATE"], "`30` s"),
+        (["--verbose"], ["FASTVIDEO_UI_VERBOSE"], "off")]
