@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spec_goldens import CreateJobRequest as GoldenCreateJobRequest
 
 from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.backends import offload
@@ -64,7 +65,7 @@ def test_the_spec_has_every_per_job_field_once_in_request_order() -> None:
     assert set(NAMES) == {"model_id", *STORED_FIELDS, "webhook_url"}
     # Today's request order, but for two intended moves: width before height (the dialog's order,
     # 7d274cc) and use_fsdp_inference where /api/models `options` (so the dialog's checks) has it.
-    today = [name for name in CreateJobRequest.model_fields if name != "start"]
+    today = [name for name in GoldenCreateJobRequest.model_fields if name != "start"]
     moved = [name for name in today if name not in ("width", "use_fsdp_inference")]
     moved.insert(moved.index("height"), "width")
     moved.insert(moved.index("dit_cpu_offload") + 1, "use_fsdp_inference")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from .. import __version__
 from ..backends.offload import resolve_offload
 from ..runtime import Runtime
+from ..spec.fields import BY_NAME
 from ..workers.devices import gpu_telemetry
 from .auth import verdict_of
 from .openapi import errors
@@ -19,6 +20,7 @@ from .weights import weights_json
 
 router = APIRouter(prefix="/api", tags=["system"])
 OFFLOAD_DEFAULTS, _ = resolve_offload({})  # what a job that names no offload option runs with
+SEED_DEFAULT = BY_NAME["seed"].default  # written once, in the spec
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -45,8 +47,8 @@ def list_models(request: Request) -> list[dict[str, Any]]:
             "available": available,
             "reason": reason,
             "description": spec.description,
-            "defaults": dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024, num_gpus=1,
-                             **OFFLOAD_DEFAULTS),
+            "defaults": dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=SEED_DEFAULT,
+                             num_gpus=1, **OFFLOAD_DEFAULTS),
             "limits": limits,
             "weights": weights_json(runtime, spec),
             "image_input": spec.image_input,
