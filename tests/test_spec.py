@@ -152,6 +152,15 @@ def test_summarize_holds_every_fact_of_todays_created_log_line() -> None:
         assert fact in line
 
 
+def test_the_created_log_line_reads_like_the_card(server: Any) -> None:
+    job = server.create(seed=4242, guidance_scale=4.5)
+    lines = server.client.get(f"/api/jobs/{job['id']}/logs").json()["lines"]
+    created = f"created: model {job['model_id']}, {job['width']}×{job['height']} · {job['num_frames']} frames @ " \
+              f"{job['fps']} fps · {job['num_inference_steps']} steps · cfg 4.5 · seed 4242"
+    assert any(line.endswith(created) for line in lines), lines
+    assert summarize(job, "CPU slot") == created.split(", ", 1)[1]
+
+
 def test_settings_of_is_todays_mp4_settings() -> None:
     job = params(negative_prompt="blur")
     request = GenerationRequest(job_id="j", output_path=Path("o"), poster_path=Path("p"),

@@ -27,6 +27,7 @@ from .cli_flags import add_job_flags
 from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .spec.fields import FIELDS
+from .spec.rules import summarize
 
 
 def _count(text: str) -> int:
@@ -255,9 +256,9 @@ def _download(client: Client, args: argparse.Namespace, out: Console, err: Conso
     return 0
 
 
-# Below this many columns beside the longest id, `models` gives each model a
-# block instead of a table row: a table would have to cut ids to fit.
-MODELS_TABLE_ROOM = 30
+# Columns a `models` table row takes beside its id and defaults: the available
+# column ("available", "no (1)") and the gaps between the three.
+MODELS_TABLE_ROOM = len("available") + 4
 
 
 def _models(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -271,12 +272,14 @@ def _models(client: Client, args: argparse.Namespace, out: Console, err: Console
     rows: list[tuple[str, str, str]] = []
     reasons: dict[str, int] = {}
     for model in models:
-        d = model["defaults"]
-        defaults = f"{d['width']}x{d['height']}, {d['num_frames']} frames, {d['num_inference_steps']} steps"
+        defaults = summarize(model["defaults"])  # as a job's card reads (num_gpus 1: no devices named)
         available = "yes" if model["available"] else f"no ({reasons.setdefault(model['reason'], len(reasons) + 1)})"
         rows.append((model["id"], available, defaults))
+    # A table while each model fits on one row; narrower, a block each, so a table never cuts an id
+    # or wraps a card-like line of defaults.
     longest = max((cell_len(model_id) for model_id, _, _ in rows), default=0)
-    if out.width < longest + MODELS_TABLE_ROOM:
+    widest = max((cell_len(defaults) for _, _, defaults in rows), default=0)
+    if out.width < longest + MODELS_TABLE_ROOM + widest:
         for model_id, available, defaults in rows:
             out.print(model_id, soft_wrap=True)
             out.print(f"  available: {available}")

@@ -15,6 +15,7 @@ from .events import EventBus
 from .logs import LogBook
 from .models import JobRow
 from ..webhooks.targets import TargetPolicy
+from ..spec.rules import summarize
 from .params import STORED_FIELDS, InvalidParams, resolve_params
 from .scheduler import Scheduler
 from .serialize import job_json
@@ -130,9 +131,9 @@ class JobService:
             log_file_path=str(self.logs.path(job_id)), phase="", progress=0.0, progress_msg="",
             attempts=0, **params,
         )
-        self.logs.server_line(job_id, f"created: model {spec.id}, {params['width']}x{params['height']}, "
-                                      f"{params['num_frames']} frames, {params['num_inference_steps']} steps, "
-                                      f"seed {params['seed']}")
+        # The job's settings as its card reads them (spec.rules.summarize: the UI's templates).
+        device = "CPU slot" if spec.device_kind == "cpu" else "GPU"
+        self.logs.server_line(job_id, f"created: model {spec.id}, {summarize(params, device)}")
         self.scheduler.publish_job(row, events.CREATED)
         return self.start(job_id) if start else row
 
