@@ -21,7 +21,7 @@ from fastvideo_ui.backends import offload
 from fastvideo_ui.backends.base import GENERATION_FIELDS, GenerationRequest, ModelConfig
 from fastvideo_ui.backends.settings_tag import settings_json
 from fastvideo_ui.jobs.catalogue import PREVIEW, find_model
-from fastvideo_ui.jobs.params import STORED_FIELDS, resolve_params
+from fastvideo_ui.jobs.params import resolve_params
 from fastvideo_ui.spec.fields import FIELDS, Group, JobParams
 from fastvideo_ui.spec.rules import (
     EFFECTIVE_DEFAULTS,
@@ -62,7 +62,13 @@ def test_the_spec_imports_nothing_heavy() -> None:
 
 def test_the_spec_has_every_per_job_field_once_in_request_order() -> None:
     assert len(NAMES) == len(set(NAMES)) == 20
-    assert set(NAMES) == {"model_id", *STORED_FIELDS, "webhook_url"}
+    # What jobs/params.py's STORED_FIELDS listed before the spec (what a remix copies), plus model_id and
+    # webhook_url: GENERATION_FIELDS, OFFLOAD_FIELDS, num_gpus, priority, retry_on_oom, image.
+    stored_fields = ("prompt", "negative_prompt", "num_inference_steps", "num_frames", "height", "width",
+                     "guidance_scale", "seed", "fps", "dit_layerwise_offload", "dit_cpu_offload",
+                     "text_encoder_cpu_offload", "vae_cpu_offload", "use_fsdp_inference", "num_gpus", "priority",
+                     "retry_on_oom", "image")
+    assert set(NAMES) == {"model_id", *stored_fields, "webhook_url"}
     # Today's request order, but for two intended moves: width before height (the dialog's order,
     # 7d274cc) and use_fsdp_inference where /api/models `options` (so the dialog's checks) has it.
     today = [name for name in GoldenCreateJobRequest.model_fields if name != "start"]
