@@ -1,5 +1,5 @@
-"""The generation parameters are defined once (the spec's GENERATION group)
-and every layer carries them whole; the jobs layer resolves a request's."""
+"""The per-job fields are defined once (spec.fields.FIELDS) and every layer
+carries them whole; the jobs layer resolves a request's into all of them."""
 
 from __future__ import annotations
 
@@ -8,16 +8,34 @@ import pytest
 from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.jobs.catalogue import find_model
 from fastvideo_ui.jobs.models import JobRow
-from fastvideo_ui.jobs.params import GENERATION_FIELDS, JOB_OPTIONS, InvalidParams, resolve_params
+from fastvideo_ui.jobs.params import InvalidParams, resolve_params
 from fastvideo_ui.jobs.serialize import COPIED
+from fastvideo_ui.spec.fields import FIELDS, Group, Later
+
+NAMES = [f.name for f in FIELDS]
 
 
-def test_every_layer_carries_every_generation_parameter() -> None:
-    assert set(GENERATION_FIELDS) == {"prompt", "negative_prompt", "num_inference_steps", "num_frames", "height",
-                                      "width", "guidance_scale", "seed", "fps"}
+def test_every_layer_carries_every_per_job_field() -> None:
+    assert {f.name for f in FIELDS if f.group is Group.GENERATION} == {
+        "prompt", "negative_prompt", "num_inference_steps", "num_frames", "height", "width", "guidance_scale",
+        "seed", "fps"}
+    # What the old JOB_OPTIONS listed: the fields beyond generation and offload that a job keeps as asked.
+    assert {f.name for f in FIELDS if f.group is not Group.GENERATION and not isinstance(f.default, Later)} == {
+        "model_id", "num_gpus", "priority", "retry_on_oom", "webhook_url", "image"}
     columns = set(JobRow.__table__.columns.keys())
-    for name in (*GENERATION_FIELDS, *JOB_OPTIONS):
+    for name in NAMES:
         assert name in columns and name in COPIED and name in CreateJobRequest.model_fields, name
+
+
+def test_a_resolved_job_has_every_field_and_a_remix_copies_them() -> None:
+    spec = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    assert spec is not None
+    params = resolve_params(spec, CreateJobRequest(model_id=spec.id, prompt="a fox").model_dump(), device_count=2)
+    assert list(params) == NAMES and None not in (params[name] for name in NAMES if name not in ("webhook_url",
+                                                                                                    "image"))
+    # A remix asks for what its source stored (jobs/service.py): it resolves to the same, but the prompt.
+    again = resolve_params(spec, params | {"prompt": "a cat"}, device_count=2)
+    assert again == params | {"prompt": "a cat"}
 
 
 def test_omitted_parameters_take_the_models_defaults_and_offload_is_resolved() -> None:

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spec_goldens import CreateJobRequest as GoldenCreateJobRequest
 
 from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.backends import offload
 from fastvideo_ui.backends.base import ModelConfig
 from fastvideo_ui.backends.settings_tag import settings_json
 from fastvideo_ui.jobs.catalogue import PREVIEW, find_model
-from fastvideo_ui.jobs.params import STORED_FIELDS, resolve_params
+from fastvideo_ui.jobs.params import resolve_params
 from fastvideo_ui.spec.fields import FIELDS, Group, JobParams
 from fastvideo_ui.spec.rules import (
     EFFECTIVE_DEFAULTS,
@@ -88,10 +89,16 @@ def test_the_spec_imports_nothing_heavy() -> None:
 
 def test_the_spec_has_every_per_job_field_once_in_request_order() -> None:
     assert len(NAMES) == len(set(NAMES)) == 20
-    assert set(NAMES) == {"model_id", *STORED_FIELDS, "webhook_url"}
+    # What jobs/params.py's STORED_FIELDS listed before the spec (what a remix copies), plus model_id and
+    # webhook_url: GENERATION_FIELDS, OFFLOAD_FIELDS, num_gpus, priority, retry_on_oom, image.
+    stored_fields = ("prompt", "negative_prompt", "num_inference_steps", "num_frames", "height", "width",
+                     "guidance_scale", "seed", "fps", "dit_layerwise_offload", "dit_cpu_offload",
+                     "text_encoder_cpu_offload", "vae_cpu_offload", "use_fsdp_inference", "num_gpus", "priority",
+                     "retry_on_oom", "image")
+    assert set(NAMES) == {"model_id", *stored_fields, "webhook_url"}
     # Today's request order, but for two intended moves: width before height (the dialog's order,
     # 7d274cc) and use_fsdp_inference where /api/models `options` (so the dialog's checks) has it.
-    today = [name for name in CreateJobRequest.model_fields if name != "start"]
+    today = [name for name in GoldenCreateJobRequest.model_fields if name != "start"]
     moved = [name for name in today if name not in ("width", "use_fsdp_inference")]
     moved.insert(moved.index("height"), "width")
     moved.insert(moved.index("dit_cpu_offload") + 1, "use_fsdp_inference")
@@ -189,6 +196,15 @@ def test_summarize_holds_every_fact_of_todays_created_log_line() -> None:
     line = summarize(params())
     for fact in ("512×512", "33 frames", "600 steps", "seed 4242"):
         assert fact in line
+
+
+def test_the_created_log_line_reads_like_the_card(server: Any) -> None:
+    job = server.create(seed=4242, guidance_scale=4.5)
+    lines = server.client.get(f"/api/jobs/{job['id']}/logs").json()["lines"]
+    created = f"created: model {job['model_id']}, {job['width']}×{job['height']} · {job['num_frames']} frames @ " \
+              f"{job['fps']} fps · {job['num_inference_steps']} steps · cfg 4.5 · seed 4242"
+    assert any(line.endswith(created) for line in lines), lines
+    assert summarize(job, "CPU slot") == created.split(", ", 1)[1]
 
 
 def test_settings_of_is_todays_mp4_settings() -> None:

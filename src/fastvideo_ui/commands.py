@@ -15,7 +15,6 @@ import argparse
 import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len
@@ -24,26 +23,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
+from .cli_flags import add_job_flags
 from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
-from .jobs.prompts import one_line
-
-
-@dataclass(frozen=True)
-class JobFlag:
-    """A submit argument, as typed (`--steps`), and the job fields it sets."""
-
-    dest: str
-    flag: str
-    fields: tuple[str, ...]
-
-
-def _size(text: str) -> dict[str, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, such as 832x480, not {text!r}") from None
-    return {"width": width, "height": height}
+from .spec.fields import FIELDS
+from .spec.rules import summarize
 
 
 def _count(text: str) -> int:
@@ -76,32 +60,9 @@ def add_client_commands(commands: Any) -> None:
         return sub
 
     submit = command("submit", "create a job (and wait for it with --wait)", json=True)
-    flags: list[JobFlag] = []
-
-    def job_flag(*names: str, fields: tuple[str, ...] = (), **options: Any) -> None:
-        """A submit argument that sets job fields: its dest is the field's API
-        name unless it names the `fields` it sets (its value then a dict of them)."""
-        action = submit.add_argument(*names, **options)
-        flags.append(JobFlag(action.dest, max(action.option_strings, key=len, default=action.dest),
-                             fields or (action.dest,)))
-
-    # A prompt is one line (the server refuses line breaks): "$(cat prompt.txt)" still works.
-    job_flag("prompt", type=one_line)
-    job_flag("--model", dest="model_id", metavar="MODEL", help="a model id (default: the first this server can run)")
-    job_flag("--steps", type=int, dest="num_inference_steps")
-    job_flag("--frames", type=int, dest="num_frames")
-    job_flag("--size", type=_size, fields=("width", "height"), help="WIDTHxHEIGHT, e.g. 832x480")
-    job_flag("--seed", type=int)
-    job_flag("--gpus", type=int, dest="num_gpus")
-    job_flag("--guidance", type=float, dest="guidance_scale")
-    job_flag("--fps", type=int)
-    job_flag("--negative", type=one_line, dest="negative_prompt")
-    job_flag("--priority", type=int)
-    job_flag("--retry-on-oom", action="store_true", default=None)
-    job_flag("--webhook", dest="webhook_url", metavar="URL",
-             help="post its started/completed/failed/stopped events here")
-    job_flag("--no-start", dest="start", action="store_false", help="create it pending, not queued")
-    submit.set_defaults(job_flags=tuple(flags))
+    # One argument per job field with a flag, from the local spec (so --help works offline), then --no-start;
+    # the records they return (args.job_flags) build the body and name the flags in a refusal.
+    add_job_flags(submit, FIELDS)
     submit.add_argument("--wait", action="store_true", help="show its progress and wait for it to end")
     submit.add_argument("-o", "--output", help="download the video here when it is done (implies --wait)")
 
@@ -147,7 +108,7 @@ def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console
     for flag in args.job_flags:
         value = getattr(args, flag.dest)
         if value is not None:
-            body.update(value if isinstance(value, dict) else {flag.dest: value})
+            body.update(value if isinstance(value, dict) else {flag.fields[0]: value})
     body["model_id"] = args.model_id or _first_available(client)
     job = client.create(**body)
     if not (args.wait or args.output):
@@ -295,9 +256,9 @@ def _download(client: Client, args: argparse.Namespace, out: Console, err: Conso
     return 0
 
 
-# Below this many columns beside the longest id, `models` gives each model a
-# block instead of a table row: a table would have to cut ids to fit.
-MODELS_TABLE_ROOM = 30
+# Columns a `models` table row takes beside its id and defaults: the available
+# column ("available", "no (1)") and the gaps between the three.
+MODELS_TABLE_ROOM = len("available") + 4
 
 
 def _models(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -311,12 +272,14 @@ def _models(client: Client, args: argparse.Namespace, out: Console, err: Console
     rows: list[tuple[str, str, str]] = []
     reasons: dict[str, int] = {}
     for model in models:
-        d = model["defaults"]
-        defaults = f"{d['width']}x{d['height']}, {d['num_frames']} frames, {d['num_inference_steps']} steps"
+        defaults = summarize(model["defaults"])  # as a job's card reads (num_gpus 1: no devices named)
         available = "yes" if model["available"] else f"no ({reasons.setdefault(model['reason'], len(reasons) + 1)})"
         rows.append((model["id"], available, defaults))
+    # A table while each model fits on one row; narrower, a block each, so a table never cuts an id
+    # or wraps a card-like line of defaults.
     longest = max((cell_len(model_id) for model_id, _, _ in rows), default=0)
-    if out.width < longest + MODELS_TABLE_ROOM:
+    widest = max((cell_len(defaults) for _, _, defaults in rows), default=0)
+    if out.width < longest + MODELS_TABLE_ROOM + widest:
         for model_id, available, defaults in rows:
             out.print(model_id, soft_wrap=True)
             out.print(f"  available: {available}")

@@ -71,9 +71,11 @@ def _job_placeholders(server: Server, job: dict[str, Any]) -> dict[str, str]:
 
 
 def without_descriptions(schema: Any) -> Any:
-    """A JSON schema minus its prose: descriptions may gain text, types and required may not."""
+    """A JSON schema minus its prose: descriptions may gain text, types and required may not.
+    `required` is a set in JSON Schema, so it is compared sorted."""
     if isinstance(schema, dict):
-        return {key: without_descriptions(item) for key, item in schema.items() if key != "description"}
+        return {key: sorted(item) if key == "required" else without_descriptions(item)
+                for key, item in schema.items() if key != "description"}
     if isinstance(schema, list):
         return [without_descriptions(item) for item in schema]
     return schema
@@ -81,7 +83,8 @@ def without_descriptions(schema: Any) -> Any:
 
 def openapi(server: Server) -> dict[str, Any]:
     schemas = server.client.get("/openapi.json").json()["components"]["schemas"]
-    return {"CreateJobRequest": schemas["CreateJobRequest"],
+    # The plan lets descriptions gain text (the spec's help); everything else of the request stays whole.
+    return {"CreateJobRequest": without_descriptions(schemas["CreateJobRequest"]),
             "Job": without_descriptions(schemas["Job"]),
             "VideoSettings": without_descriptions(schemas["VideoSettings"])}
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+
+from ..spec.fields import FIELDS
+from .spec_models import JobRecord, job_model
 
 
 class ErrorBody(BaseModel):
@@ -76,59 +79,12 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: ERROR_RESPONSES[code] for code in codes}
 
 
-class Job(BaseModel):
-    """A job as GET /api/jobs/{id} returns it (documentation: routes return job_json's dict)."""
-
-    id: str = Field(description="a UUID")
-    model_id: str
-    prompt: str
-    status: Literal["pending", "queued", "running", "completed", "failed", "stopped"]
-    created_at: float = Field(description="Unix time")
-    started_at: float | None
-    finished_at: float | None
-    error: str | None = Field(description="why it failed or stopped, in one line")
-    output_path: str | None = Field(description="the video's absolute path on the server (a seed field)")
-    log_file_path: str | None = Field(description="the log's absolute path on the server (a seed field)")
-    num_inference_steps: int
-    num_frames: int
-    height: int
-    width: int
-    guidance_scale: float
-    seed: int
-    num_gpus: int
-    progress: float = Field(description="0 to 100")
-    progress_msg: str
-    phase: str
-    dit_cpu_offload: bool
-    text_encoder_cpu_offload: bool
-    use_fsdp_inference: bool
-    vae_cpu_offload: bool
-    dit_layerwise_offload: bool = Field(description="FastVideo's layer-by-layer DiT offload; while on, "
-                                        "dit_cpu_offload and use_fsdp_inference are off")
-    fps: int
-    negative_prompt: str
-    queued_at: float | None = Field(description="when it was last queued: a start, or a return to the queue "
-                                    "(a graceful shutdown, a lost machine, an out-of-memory retry)")
-    queue_position: int | None = Field(description="1-based place in its device pool's queue")
-    devices: list[str]
-    step: int | None
-    total_steps: int | None
-    eta_seconds: float | None
-    attempts: int = Field(description="runs so far, an out-of-memory retry included")
-    load_seconds: float | None = Field(description="how long its latest run spent loading the model; null: the "
-                                       "worker already held it, or it has not run")
-    priority: int = Field(description="higher runs first, -100 to 100")
-    held: bool = Field(description="queued but held: it keeps its place and does not start until released")
-    retry_on_oom: bool = Field(description="out of memory: queued again once, first, with every offload on")
-    remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
-    webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default. "
-                                                "Shown redacted: a password and query values read ***")
-    image: str | None = Field(description="the input image's upload id (image-to-video)")
-    image_url: str | None = Field(description="the input image, as stored")
-    actions: list[str] = Field(description="what the user may do now: start, stop, delete")
-    video_url: str | None
-    poster_url: str | None
-    log_url: str
+# A job as GET /api/jobs/{id} returns it: the record (spec_models.JobRecord, hand-written once)
+# and a property per spec field (documentation: routes return job_json's dict).
+if TYPE_CHECKING:  # mypy cannot see a model built at run time: to it, the record
+    class Job(JobRecord): ...
+else:
+    Job = job_model(FIELDS)
 
 
 class DeletedBody(BaseModel):

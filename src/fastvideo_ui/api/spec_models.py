@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, create_model
 
 from ..spec.fields import MODEL, FieldSpec, Later
-from .schemas import StrictBody
+from .strict import StrictBody
 
 Fields = Sequence[FieldSpec]
 REDACTED_NOTE = "Shown redacted: a password and query values read ***"

@@ -27,9 +27,11 @@ from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
 from ..jobs.uploads import UploadRefused
 from ..runtime import Runtime
+from ..spec.checks import one_line_only
+from ..spec.fields import MAX_PROMPT_CHARS
 from .jobs import _inside, _job_id, runtime_of
 from .openapi import openai_errors
-from .schemas import MAX_PROMPT_CHARS, CreateJobRequest, one_line_only
+from .schemas import CreateJobRequest
 from .uploads import store_image
 from .video_shape import OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
 

@@ -7,17 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends.offload import resolve_offload
-from ..spec.fields import FIELDS, Group
+from ..spec.fields import FIELDS, MODEL, REQUIRED, Later
+from ..spec.rules import resolve_later
 from .catalogue import ModelSpec, check_params
-
-GENERATION_FIELDS = tuple(f.name for f in FIELDS if f.group is Group.GENERATION)
-OFFLOAD_FIELDS = tuple(f.name for f in FIELDS if f.offload or f.off_when)
-
-# What a create request may carry beyond the generation parameters and offload.
-JOB_OPTIONS = ("num_gpus", "priority", "retry_on_oom", "webhook_url", "image")
-# Every field a create request can set that a job keeps (a remix copies them).
-STORED_FIELDS = (*GENERATION_FIELDS, *OFFLOAD_FIELDS, "num_gpus", "priority", "retry_on_oom", "image")
 
 
 class InvalidParams(Exception):
@@ -29,6 +21,7 @@ class InvalidParams(Exception):
 
 
 def _default(spec: ModelSpec, name: str) -> Any:
+    """The model's own default for a MODEL field (its data keeps the negative prompt apart)."""
     if name == "negative_prompt":
         return spec.default_negative_prompt
     return spec.defaults.get(name)
@@ -36,13 +29,22 @@ def _default(spec: ModelSpec, name: str) -> Any:
 
 def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int | None,
                    elastic: bool = False) -> dict[str, Any]:
-    """The job's stored parameters, or InvalidParams. `device_count`: the most
-    devices a job may ask for (None: not known now); `elastic`: on a Ray cluster."""
-    params = {name: asked[name] if asked.get(name) is not None else _default(spec, name)
-              for name in GENERATION_FIELDS}
-    params.update({name: asked[name] for name in JOB_OPTIONS if name in asked})
-    offload, errors = resolve_offload({name: asked.get(name) for name in OFFLOAD_FIELDS})
-    params.update(offload)
+    """Every spec field's stored value (model_id as asked: `spec` is its model), or
+    InvalidParams. A field asked as null or not at all takes its default: the
+    model's, a fixed one, or the later() ones' after FastVideo's off_when rule.
+    `device_count`: the most devices a job may ask for (None: not known now);
+    `elastic`: on a Ray cluster."""
+    later, errors = resolve_later(asked)
+    params: dict[str, Any] = {}
+    for f in FIELDS:
+        value = asked.get(f.name)
+        if isinstance(f.default, Later):
+            value = later[f.name]
+        elif value is None and f.default is MODEL:
+            value = _default(spec, f.name)
+        elif value is None and f.default is not REQUIRED:
+            value = f.default
+        params[f.name] = value
     problems = [(problem.field, problem.message) for problem in check_params(spec, params, device_count, elastic)]
     if problems or errors:
         raise InvalidParams(problems + errors)

@@ -15,7 +15,9 @@ from .events import EventBus
 from .logs import LogBook
 from .models import JobRow
 from ..webhooks.targets import TargetPolicy
-from .params import STORED_FIELDS, InvalidParams, resolve_params
+from ..spec.fields import FIELDS
+from ..spec.rules import summarize
+from .params import InvalidParams, resolve_params
 from .scheduler import Scheduler
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus, check_transition
@@ -115,8 +117,8 @@ class JobService:
         spec = find_model(source.model_id)
         if spec is None:
             raise InvalidParams([("model", f"job {job_id}'s model {source.model_id!r} is no longer served here")])
-        asked = {name: getattr(source, name) for name in (*STORED_FIELDS, "webhook_url")}
-        asked["prompt"] = prompt
+        # Every spec field as the source job stored it, but the prompt.
+        asked = {f.name: getattr(source, f.name) for f in FIELDS} | {"prompt": prompt}
         params = resolve_params(spec, asked, *self._capacity(spec))
         return self.create(spec, params | {"remixed_from": source.id}, start=True)
 
@@ -126,13 +128,13 @@ class JobService:
         job_id = str(uuid.uuid4())
         now = time.time()
         row = self.store.create(
-            id=job_id, model_id=spec.id, status=JobStatus.PENDING.value, created_at=now,
+            id=job_id, status=JobStatus.PENDING.value, created_at=now,
             log_file_path=str(self.logs.path(job_id)), phase="", progress=0.0, progress_msg="",
             attempts=0, **params,
         )
-        self.logs.server_line(job_id, f"created: model {spec.id}, {params['width']}x{params['height']}, "
-                                      f"{params['num_frames']} frames, {params['num_inference_steps']} steps, "
-                                      f"seed {params['seed']}")
+        # The job's settings as its card reads them (spec.rules.summarize: the UI's templates).
+        device = "CPU slot" if spec.device_kind == "cpu" else "GPU"
+        self.logs.server_line(job_id, f"created: model {spec.id}, {summarize(params, device)}")
         self.scheduler.publish_job(row, events.CREATED)
         return self.start(job_id) if start else row
 
