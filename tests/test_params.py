@@ -8,7 +8,7 @@ import pytest
 from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.backends.base import GENERATION_FIELDS
 from fastvideo_ui.jobs.catalogue import find_model
-from fastvideo_ui.jobs.models import JobRow
+from fastvideo_ui.database.tables import JobRow
 from fastvideo_ui.jobs.params import JOB_OPTIONS, InvalidParams, resolve_params
 from fastvideo_ui.jobs.serialize import COPIED
 

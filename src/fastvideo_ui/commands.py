@@ -26,7 +26,7 @@ from rich.text import Text
 
 from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
-from .jobs.prompts import one_line
+from .prompts import one_line
 
 
 @dataclass(frozen=True)

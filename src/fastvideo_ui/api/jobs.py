@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from ..jobs.models import JobRow
+from ..database.tables import JobRow
 from ..jobs.serialize import COPIED, RECORD_COLUMNS, record_json
 from ..jobs.states import JobStatus
 from ..jobs.store import JobNotFound

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..jobs.prompts import prompt_problem
+from ..prompts import prompt_problem
 
 MAX_PROMPT_CHARS = 10_000
 MAX_SEED = 2**32 - 1
@@ -78,7 +78,7 @@ class CreateJobRequest(StrictBody):
 
 
 def one_line_only(value: str) -> str:
-    """A prompt, or ValueError: FastVideo echoes it where progress is read (jobs/prompts.py)."""
+    """A prompt, or ValueError: FastVideo echoes it where progress is read (prompts.py)."""
     problem = prompt_problem(value)
     if problem:
         raise ValueError(problem)

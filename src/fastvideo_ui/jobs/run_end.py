@@ -8,17 +8,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..backends.offload import MOST_OFFLOAD
 from ..oserrors import describe_exit
+from ..database.tables import JobRow
 from ..workers.protocol import Completed, Crashed, Outcome, Stopped
-from .models import JobRow
+from .run import Run
 from .states import Action
 from .store import RESET_RUN_FIELDS
-
-if TYPE_CHECKING:
-    from .supervisor import Run
 
 Ending = tuple[Action, dict[str, Any], list[str]]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..backends.base import ModelConfig
 from ..backends.offload import OFFLOAD_FIELDS
+from ..database.tables import JobRow
 from ..words import plural
 from ..workers.devices import Inventory
 from . import events
@@ -27,13 +28,13 @@ from .events import EventBus
 from .fairness import OwedStarts
 from .logs import LogBook
 from .metrics import Metrics
-from .models import JobRow
 from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
 from .run_end import shutdown_ending
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus
 from .store import JobNotFound, JobStore, QueuedJob
-from .supervisor import Run, RunSupervisor, Snapshot
+from .run import Run, Snapshot
+from .supervisor import RunSupervisor
 
 log = logging.getLogger("fastvideo_ui.scheduler")
 PAUSED_KEY = "queue_paused"

@@ -9,12 +9,11 @@ from pathlib import Path
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..database.tables import JobRow
 from .catalogue import ModelSpec, find_model
 from . import events
 from .events import EventBus
 from .logs import LogBook
-from .models import JobRow
-from ..webhooks.targets import TargetPolicy
 from .params import STORED_FIELDS, InvalidParams, resolve_params
 from .scheduler import Scheduler
 from .serialize import job_json
@@ -53,14 +52,16 @@ class QueueFull(Exception):
 class JobService:
     def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
                  availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
-                 max_queued: int = 1000, webhook_policy: TargetPolicy | None = None) -> None:
+                 webhook_problem: Callable[[str], str | None], max_queued: int = 1000) -> None:
         self.store = store
         self.availability = availability
         self.logs = logs
         self.bus = bus
         self.scheduler = scheduler
         self.max_queued = max_queued
-        self.webhook_policy = webhook_policy or TargetPolicy()
+        # Why a webhook URL may not be posted to (webhooks.targets.TargetPolicy.url_problem), or None:
+        # given, so the jobs layer does not import the webhooks layer.
+        self.webhook_problem = webhook_problem
         self.uploads = uploads
 
     def check_queue_room(self) -> None:
@@ -91,7 +92,7 @@ class JobService:
         if not available:
             raise InvalidParams([("model_id", f"{spec.id} cannot run on this server: {reason}")])
         webhook_url = asked.get("webhook_url")
-        problem = self.webhook_policy.url_problem(webhook_url) if webhook_url else None
+        problem = self.webhook_problem(webhook_url) if webhook_url else None
         if problem:
             raise InvalidParams([("webhook_url", problem)])
         self._check_image(spec, None if image_to_come else asked.get("image"), image_to_come)
