@@ -119,7 +119,7 @@ class Runtime:
                               ImageLimits(settings.max_image_memory, settings.max_image_metadata))
         policy = settings.webhook_policy()
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
-                          policy.url_problem, settings.max_queued)
+                          policy.url_problem, settings.output_dir, settings.log_dir, settings.max_queued)
         webhooks = WebhookStore(engine)
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
                                settings.webhook_backoff_s, policy, settings.webhook_timeout_s,

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 
 from .. import __version__
 from ..backends.offload import resolve_offload
-from ..runtime import Runtime
 from ..workers.devices import gpu_telemetry
 from .auth import verdict_of
+from .deps import Bus, Devices, Downloads, Facts, Jobs, ModelsDep
 from .openapi import errors
 from .weights import weights_json
 
@@ -21,20 +21,15 @@ router = APIRouter(prefix="/api", tags=["system"])
 OFFLOAD_DEFAULTS, _ = resolve_offload({})  # what a job that names no offload option runs with
 
 
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
 @router.get("/models", responses=errors(401, 429))
-def list_models(request: Request) -> list[dict[str, Any]]:
-    runtime = runtime_of(request)
+def list_models(models: ModelsDep, inventory: Devices, downloads: Downloads) -> list[dict[str, Any]]:
     out = []
-    for spec in runtime.models():
-        available, reason = runtime.model_availability(spec)
+    for spec in models.all():
+        available, reason = models.availability(spec)
         limits = {name: rule.as_json() for name, rule in spec.limits.items()}
         # On Ray: the largest node's GPUs, or None while the cluster is out of reach.
-        on_ray = runtime.inventory.elastic and spec.device_kind == "gpu"
-        limits["num_gpus"] = {"min": 1, "max": runtime.inventory.capacity(spec.device_kind),
+        on_ray = inventory.elastic and spec.device_kind == "gpu"
+        limits["num_gpus"] = {"min": 1, "max": inventory.capacity(spec.device_kind),
                               "scope": "ray node" if on_ray else "server"}
         out.append({
             "id": spec.id,
@@ -48,7 +43,7 @@ def list_models(request: Request) -> list[dict[str, Any]]:
             "defaults": dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024, num_gpus=1,
                              **OFFLOAD_DEFAULTS),
             "limits": limits,
-            "weights": weights_json(runtime, spec),
+            "weights": weights_json(downloads, spec),
             "image_input": spec.image_input,
             "options": list(spec.options),  # the job settings beyond the generation parameters that apply
         })
@@ -56,44 +51,29 @@ def list_models(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/gpus", responses=errors(401, 429))
-def gpus(request: Request) -> dict[str, Any]:
+def gpus(jobs: Jobs, inventory: Devices) -> dict[str, Any]:
     """Per-GPU name, memory, utilization, temperature and the job holding it."""
-    runtime = runtime_of(request)
-    return gpu_telemetry(runtime.inventory, runtime.scheduler.snapshot().allocated)
+    return gpu_telemetry(inventory, jobs.allocated())
 
 
 @router.get("/health", responses=errors(429))
-def health(request: Request) -> dict[str, Any]:
+def health(request: Request, jobs: Jobs, facts: Facts, bus: Bus) -> dict[str, Any]:
     """Public, for probes; the details (devices, workers, jobs) only with credentials (a wrong one
     counts toward the lock-out, as anywhere: 429 while its address is locked out)."""
-    runtime = runtime_of(request)
-    fleet = runtime.scheduler.supervisor.fleet
-    # Degraded, not down: the API serves and takes jobs while Ray is out of reach.
-    status = "degraded" if fleet is not None and not fleet.connected else "ok"
+    status = jobs.cluster_status()  # degraded, not down, while Ray is out of reach
     if not verdict_of(request).authenticated:
         return {"status": status, "version": __version__}
-    inventory = runtime.inventory
-    snapshot = runtime.scheduler.snapshot()
+    view = jobs.health_view()
     return {
         "status": status,
-        "ray": fleet.status() if fleet is not None else None,  # null: local workers only
+        "ray": view["ray"],
         "version": __version__,
         "pid": os.getpid(),
-        "uptime_s": round(time.time() - runtime.started_at, 1),
+        "uptime_s": round(time.time() - facts.started_at, 1),
         "rss_bytes": psutil.Process().memory_info().rss,
-        "devices": {
-            "gpus": list(inventory.gpus),
-            "gpu_source": inventory.gpu_source,
-            "gpu_reason": inventory.gpu_reason,
-            "cpu_slots": list(inventory.cpu_slots),
-            "allocated": snapshot.allocated,
-        },
-        "workers": snapshot.workers,
-        "jobs": {
-            "queued": len(runtime.store.queue_order()),
-            "total": runtime.store.count(),
-            "running": snapshot.running,
-        },
-        "fastvideo_installed": runtime.fastvideo_installed,
-        "event_subscribers": runtime.bus.subscriber_count,
+        "devices": view["devices"],
+        "workers": view["workers"],
+        "jobs": view["jobs"],
+        "fastvideo_installed": facts.fastvideo_installed,
+        "event_subscribers": bus.subscriber_count,
     }

@@ -1,4 +1,5 @@
-"""What the API can ask of the jobs layer. It never sees a process."""
+"""What the API can ask of the jobs layer: the writes here, the reads in
+queries.py (one object, two rooms). It never sees a process."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from . import events
 from .events import EventBus
 from .logs import LogBook
 from .params import STORED_FIELDS, InvalidParams, resolve_params
+from .queries import JobQueries
 from .scheduler import Scheduler
-from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus, check_transition
 from .store import RESET_RUN_FIELDS, JobNotFound, JobStore, QueuedJob
 from .uploads import UploadStore
@@ -49,11 +50,14 @@ class QueueFull(Exception):
         self.limit = limit
 
 
-class JobService:
+class JobService(JobQueries):
     def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
                  availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
-                 webhook_problem: Callable[[str], str | None], max_queued: int = 1000) -> None:
+                 webhook_problem: Callable[[str], str | None], output_dir: Path, log_dir: Path,
+                 max_queued: int = 1000) -> None:
         self.store = store
+        self.output_dir = output_dir
+        self.log_dir = log_dir
         self.availability = availability
         self.logs = logs
         self.bus = bus
@@ -68,11 +72,6 @@ class JobService:
         """Raise QueueFull when one more queued job would pass the cap."""
         if len(self.store.queue_order()) >= self.max_queued:
             raise QueueFull(self.max_queued)
-
-    def to_json(self, row: JobRow, positions: dict[str, int] | None = None) -> dict[str, Any]:
-        if positions is None and row.status == JobStatus.QUEUED.value:
-            positions = self.scheduler.queue_positions()
-        return job_json(row, (positions or {}).get(row.id))
 
     def create_job(self, asked: Mapping[str, Any], start: bool) -> JobRow:
         """A job from a create request's fields: checked (see checked), then stored."""
