@@ -5,6 +5,7 @@ touches the store, scheduler or log book behind the service's back."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 API = Path(__file__).resolve().parent.parent / "src" / "fastvideo_ui" / "api"
@@ -48,4 +49,14 @@ def test_no_route_module_imports_another_ones_private_helpers() -> None:
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 wrong += [f"{path.name}: {node.module}.{alias.name}" for alias in node.names
                           if alias.name.startswith("_")]
+    assert wrong == []
+
+
+def test_backends_are_described_once() -> None:
+    """What differs between backends is asked of backends/registry.py's BackendSpec, never of a name."""
+    package = API.parent
+    names = re.compile(r"""(backend|name)\s*[!=]=\s*["'](preview|fastvideo)["']|["'](preview|fastvideo)["']\s*[!=]=""")
+    wrong = [f"{path.relative_to(package)}:{number}" for path in sorted(package.rglob("*.py"))
+             if path != package / "backends" / "registry.py"
+             for number, line in enumerate(path.read_text().splitlines(), 1) if names.search(line)]
     assert wrong == []

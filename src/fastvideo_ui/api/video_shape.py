@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse
 
+from ..backends.registry import backend_spec
 from ..jobs.catalogue import ModelSpec, Range, check_params, find_model
 from ..jobs.params import InvalidParams
 
@@ -75,7 +76,7 @@ def default_model(models: Models) -> str:
     server can run, else the first it can run at all (the preview renderer)."""
     runnable = [spec for spec in models.all() if models.availability(spec)[0]]
     for spec in runnable:
-        if spec.backend == "fastvideo":
+        if backend_spec(spec.backend).real_model:
             return spec.id
     return runnable[0].id if runnable else ""
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from ..backends.registry import backend_spec
 from ..jobs.catalogue import ModelSpec, find_model
 from ..weights.cache import cached_weights, delete_weights, weights_in_use
 from ..weights.downloads import DownloadManager
@@ -47,14 +48,14 @@ def _no_weights(model_id: str) -> JSONResponse | None:
     spec = find_model(model_id)
     if spec is None:
         return JSONResponse({"detail": f"unknown model {model_id!r}; GET /api/models lists them"}, status_code=404)
-    if spec.backend != "fastvideo":
+    if not backend_spec(spec.backend).needs_weights:
         return JSONResponse({"detail": f"{model_id} has no weights to fetch: it is {spec.label}"}, status_code=404)
     return None
 
 
 def weights_json(downloads: DownloadManager, spec: ModelSpec) -> dict[str, Any] | None:
     """What /api/models says of a model's weights (None for the preview renderer)."""
-    if spec.backend != "fastvideo":
+    if not backend_spec(spec.backend).needs_weights:
         return None
     found = cached_weights(downloads.cache(), spec.id)
     return {"cached": found.cached, "size_bytes": found.size_bytes, "partial_bytes": found.partial_bytes,

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..backends.base import ModelConfig
 from ..backends.offload import OFFLOAD_FIELDS
+from ..backends.registry import backend_spec
 from ..database.tables import JobRow
 from ..words import plural
 from ..workers.devices import Inventory
@@ -42,7 +43,9 @@ PAUSED_KEY = "queue_paused"
 
 def model_config(row: JobRow | QueuedJob) -> ModelConfig:
     spec = find_model(row.model_id)
-    workload = spec.image_workload if row.image and spec is not None and spec.backend == "fastvideo" else "t2v"
+    workload = "t2v"
+    if row.image and spec is not None and backend_spec(spec.backend).image_workloads:
+        workload = spec.image_workload
     return ModelConfig(model_id=row.model_id, num_gpus=row.num_gpus, workload_type=workload,
                        **{name: bool(getattr(row, name)) for name in OFFLOAD_FIELDS})
 

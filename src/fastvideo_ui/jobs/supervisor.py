@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import GENERATION_FIELDS
+from ..backends.registry import backend_spec
 from ..database.tables import JobRow
 from ..oserrors import describe_exit
 from ..weights.downloads import Download, WeightsUnavailable
@@ -131,7 +132,7 @@ class RunSupervisor:
                                                   f"(model {idle.loaded.model_id if idle.loaded else 'none'}) "
                                                   f"to free {','.join(idle.devices)}")
                 await idle.shutdown()
-            if (self.fetch_weights is not None and run.backend == "fastvideo" and self.fleet is None
+            if (self.fetch_weights is not None and backend_spec(run.backend).needs_weights and self.fleet is None
                     and not await self._weights_ready(run)):
                 await self._finish(run, Stopped())
                 return
