@@ -32,8 +32,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import LONG, Server, wait_for  # noqa: E402
 
-from fastvideo_ui.jobs.db import make_engine, migrate  # noqa: E402
-from fastvideo_ui.jobs.models import JobRow  # noqa: E402
+from fastvideo_ui.database.engine import make_engine  # noqa: E402
+from fastvideo_ui.database.migrate import migrate  # noqa: E402
+from fastvideo_ui.database.tables import JobRow  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 

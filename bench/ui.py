@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import CHROMIUM, CHROMIUM_ARGS, Server, wait_for  # noqa: E402
 from core import seed_jobs  # noqa: E402
 
-from fastvideo_ui.jobs.db import make_engine  # noqa: E402
-from fastvideo_ui.jobs.models import JobRow  # noqa: E402
+from fastvideo_ui.database.engine import make_engine  # noqa: E402
+from fastvideo_ui.database.tables import JobRow  # noqa: E402
 
 FIRST_PAGE_PROBE = """
 window.__firstPage = null;

@@ -264,7 +264,8 @@ _TEMPLATE: list[Path] = []
 def _template_database() -> Path:
     """A migrated, empty job database, made once per test session."""
     if not _TEMPLATE:
-        from fastvideo_ui.jobs.db import make_engine, migrate
+        from fastvideo_ui.database.engine import make_engine
+        from fastvideo_ui.database.migrate import migrate
 
         path = Path(tempfile.mkdtemp(prefix="fastvideo-ui-template-")) / "jobs.sqlite3"
         engine = make_engine(path)

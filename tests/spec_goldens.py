@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from fastvideo_ui.api.strict import StrictBody
-from fastvideo_ui.jobs.prompts import prompt_problem
+from fastvideo_ui.prompts import prompt_problem
 
 MAX_PROMPT_CHARS = 10_000
 MAX_SEED = 2**32 - 1
@@ -65,7 +65,7 @@ class CreateJobRequest(StrictBody):
 
 
 def one_line_only(value: str) -> str:
-    """A prompt, or ValueError: FastVideo echoes it where progress is read (jobs/prompts.py)."""
+    """A prompt, or ValueError: FastVideo echoes it where progress is read (prompts.py)."""
     problem = prompt_problem(value)
     if problem:
         raise ValueError(problem)

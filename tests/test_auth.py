@@ -22,7 +22,8 @@ from fastvideo_ui.api.auth import FailedAttempts, client_address
 from fastvideo_ui.auth.sessions import SessionBook
 from fastvideo_ui.auth.strength import TOKEN_RULE, estimated_bits
 from fastvideo_ui.config import add_server_arguments, is_loopback, settings_from_args
-from fastvideo_ui.jobs.db import make_engine, migrate
+from fastvideo_ui.database.engine import make_engine
+from fastvideo_ui.database.migrate import migrate
 from fastvideo_ui.webhooks.signing import new_secret
 
 TOKEN = "tests-TQAyeDlTwNJX0axsO6irLJoeY8dn"

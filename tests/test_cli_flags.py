@@ -13,7 +13,7 @@ import pytest
 
 from fastvideo_ui.cli_flags import add_job_flags
 from fastvideo_ui.commands import add_client_commands, flag_names
-from fastvideo_ui.jobs.prompts import one_line
+from fastvideo_ui.prompts import one_line
 from fastvideo_ui.spec.fields import FIELDS
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from schedule_sim import mix_12, simulate
 
 from fastvideo_ui.jobs.catalogue import PREVIEW_MODEL_ID
-from fastvideo_ui.jobs.db import make_engine, migrate
+from fastvideo_ui.database.engine import make_engine
+from fastvideo_ui.database.migrate import migrate
 from fastvideo_ui.jobs.events import EventBus
 from fastvideo_ui.jobs.fairness import FifoReference, OwedStarts
 from fastvideo_ui.jobs.logs import LogBook

@@ -59,7 +59,8 @@ def test_the_token_guards_metrics_unless_made_public(start_server: Callable[...,
 
 
 def test_gpu_utilization_and_memory_come_from_nvml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fastvideo_ui.jobs.db import make_engine, migrate
+    from fastvideo_ui.database.engine import make_engine
+    from fastvideo_ui.database.migrate import migrate
 
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml())
     engine = make_engine(tmp_path / "jobs.sqlite3")

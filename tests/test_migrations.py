@@ -15,9 +15,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from fastvideo_ui.jobs.db import (HEAD_REVISION, MIGRATIONS_DIR, make_engine, migrate, migrate_apart,
-                                  stored_revision)
-from fastvideo_ui.jobs.models import Base
+from fastvideo_ui.database.engine import make_engine
+from fastvideo_ui.database.migrate import HEAD_REVISION, MIGRATIONS_DIR, migrate, migrate_apart, stored_revision
+from fastvideo_ui.database.tables import Base
 
 
 def _config() -> Config:
@@ -62,7 +62,8 @@ def test_an_old_database_is_upgraded_and_keeps_its_jobs(tmp_path: Path) -> None:
 def test_a_current_database_never_loads_alembic(tmp_path: Path) -> None:
     db = tmp_path / "jobs.sqlite3"
     migrate(make_engine(db))
-    probe = ("import sys; from pathlib import Path; from fastvideo_ui.jobs.db import make_engine, migrate; "
+    probe = ("import sys; from pathlib import Path; from fastvideo_ui.database.engine import make_engine; "
+             "from fastvideo_ui.database.migrate import migrate; "
              f"migrate(make_engine(Path({str(db)!r}))); print('alembic' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
@@ -71,7 +72,7 @@ def test_a_current_database_never_loads_alembic(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_new_database_is_migrated_in_a_child_and_the_server_never_loads_alembic(tmp_path: Path) -> None:
     probe = ("import sys; from pathlib import Path; from fastvideo_ui.config import Settings; "
-             "from fastvideo_ui.runtime import Runtime; from fastvideo_ui.jobs.db import stored_revision; "
+             "from fastvideo_ui.runtime import Runtime; from fastvideo_ui.database.migrate import stored_revision; "
              f"runtime = Runtime.build(Settings(data_dir=Path({str(tmp_path)!r}), gpus='none')); "
              "print('alembic' in sys.modules, stored_revision(runtime.engine))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -75,3 +75,14 @@ def test_package_data_covers_every_file_the_server_serves() -> None:
     for served in ("web", "docs"):
         files = {path for path in (package / served).rglob("*") if path.is_file()}
         assert files and sorted(files - shipped) == [], served
+
+
+def test_package_data_ships_every_migration() -> None:
+    """A wheel without them would start on an empty database it cannot migrate."""
+    package = ROOT / "src" / "fastvideo_ui"
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = {path for pattern in patterns["fastvideo_ui"] for path in package.glob(pattern)}
+    migrations = package / "database" / "migrations"
+    files = {path for path in migrations.rglob("*") if path.is_file() and "__pycache__" not in path.parts}
+    assert any(path.parent.name == "versions" and path.name != "__init__.py" for path in files)
+    assert sorted(files - shipped) == []

@@ -7,7 +7,7 @@ import pytest
 
 from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.jobs.catalogue import find_model
-from fastvideo_ui.jobs.models import JobRow
+from fastvideo_ui.database.tables import JobRow
 from fastvideo_ui.jobs.params import InvalidParams, resolve_params
 from fastvideo_ui.jobs.serialize import COPIED
 from fastvideo_ui.spec.fields import FIELDS, Group, Later

@@ -9,10 +9,10 @@ import time
 from conftest import run_in_own_loop
 
 from fastvideo_ui.backends.base import ModelConfig
-from fastvideo_ui.jobs.models import JobRow
+from fastvideo_ui.database.tables import JobRow
 from fastvideo_ui.jobs.run_end import ending, shutdown_ending
 from fastvideo_ui.jobs.states import Action
-from fastvideo_ui.jobs.supervisor import Run
+from fastvideo_ui.jobs.run import Run
 from fastvideo_ui.workers.protocol import Crashed, Failed
 
 FIRST_QUEUED, FIRST_STARTED = 1000.0, 1010.0

@@ -10,13 +10,14 @@ from conftest import run_in_own_loop
 
 from fastvideo_ui.backends.base import ModelConfig
 from fastvideo_ui.jobs.catalogue import PREVIEW_MODEL_ID
-from fastvideo_ui.jobs.db import make_engine, migrate
+from fastvideo_ui.database.engine import make_engine
+from fastvideo_ui.database.migrate import migrate
 from fastvideo_ui.jobs.events import EventBus
 from fastvideo_ui.jobs.logs import LogBook
 from fastvideo_ui.jobs.metrics import Metrics
 from fastvideo_ui.jobs.scheduler import Scheduler
 from fastvideo_ui.jobs.store import JobStore
-from fastvideo_ui.jobs.supervisor import Run
+from fastvideo_ui.jobs.run import Run
 from fastvideo_ui.workers.devices import Inventory
 
 SHAPE = {"model_id": PREVIEW_MODEL_ID, "prompt": "p", "num_inference_steps": 10, "num_frames": 5, "height": 64,

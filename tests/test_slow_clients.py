@@ -243,7 +243,8 @@ def test_a_page_of_jobs_goes_out_in_bounded_chunks(start_in_process: Any) -> Non
 
 
 def test_a_chunk_stops_at_its_characters_and_the_next_goes_on_from_there(tmp_path: Path) -> None:
-    from fastvideo_ui.jobs.db import make_engine, migrate
+    from fastvideo_ui.database.engine import make_engine
+    from fastvideo_ui.database.migrate import migrate
     from fastvideo_ui.jobs.store import JobStore
 
     engine = make_engine(tmp_path / "jobs.sqlite3")

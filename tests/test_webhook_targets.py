@@ -18,8 +18,8 @@ from fastvideo_ui import config
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import targets
 from fastvideo_ui.webhooks.sender import CheckedNetwork
-from fastvideo_ui.webhooks.targets import (TargetPolicy, TargetRefused, receiver_at, redacted, split_credentials,
-                                          target_of)
+from fastvideo_ui.urls import redacted, split_credentials
+from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, receiver_at, target_of
 
 EVERYWHERE = TargetPolicy.of(False, ["0.0.0.0/0", "::/0"])  # every private network allowed
 

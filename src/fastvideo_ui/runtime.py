@@ -18,7 +18,8 @@ from sqlalchemy import Engine
 from .auth.sessions import SessionBook
 from .config import Settings
 from .jobs.catalogue import ModelSpec, adopt_fastvideo_models, all_models, availability
-from .jobs.db import make_engine, migrate_apart
+from .database.engine import make_engine
+from .database.migrate import migrate_apart
 from .jobs import events
 from .jobs.events import EventBus
 from .jobs.metrics import Metrics
@@ -118,7 +119,7 @@ class Runtime:
                               ImageLimits(settings.max_image_memory, settings.max_image_metadata))
         policy = settings.webhook_policy()
         jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
-                          settings.max_queued, policy)
+                          policy.url_problem, settings.output_dir, settings.log_dir, settings.max_queued)
         webhooks = WebhookStore(engine)
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
                                settings.webhook_backoff_s, policy, settings.webhook_timeout_s,

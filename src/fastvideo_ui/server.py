@@ -16,7 +16,7 @@ from .app import create_app
 from .config import Settings, add_server_arguments, settings_from_args
 from .connections import ConnectionLimits, connection_cap, guarded_protocol, raise_fd_limit
 from .datadir import DataDirBusy, DataDirLock
-from .jobs.db import database_problem
+from .database.engine import database_problem
 from .workers.devices import detect_inventory
 
 

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
+from .deps import Bus
 from .openapi import errors
 
 router = APIRouter(prefix="/api", tags=["events"], responses=errors(401, 429))
@@ -20,18 +21,17 @@ RETRY_MS = 2000
 @router.get("/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "an endless event stream"}})
 async def events(
-    request: Request,
+    bus: Bus,
     last_event_id: Annotated[str | None, Header()] = None,
     since: Annotated[str | None, Query(description="same as the Last-Event-ID header")] = None,
 ) -> StreamingResponse:
-    bus = request.app.state.runtime.bus
     replay, subscription = bus.subscribe(last_event_id or since)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
             yield f"retry: {RETRY_MS}\n: connected to {bus.boot}\n\n".encode()
-            for event in replay:
-                yield event.frame
+            for replayed in replay:
+                yield replayed.frame
             while True:
                 try:
                     event = await asyncio.wait_for(subscription.get(), KEEPALIVE_S)

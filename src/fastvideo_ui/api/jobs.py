@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import uuid
-from pathlib import Path
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -12,11 +10,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from ..jobs.models import JobRow
+from ..database.tables import JobRow
+from ..jobs.service import JobService
 from ..jobs.serialize import COPIED, RECORD_COLUMNS, record_json
 from ..jobs.states import JobStatus
-from ..jobs.store import JobNotFound
-from ..runtime import Runtime
+from .deps import Jobs, job_id as _job_id
 from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
 from .streaming import CHUNK_TEXT_CHARS, JOB_CHUNK, LOG_CHUNK, encode, json_array, json_object_with_lines
@@ -24,18 +22,6 @@ from .streaming import CHUNK_TEXT_CHARS, JOB_CHUNK, LOG_CHUNK, encode, json_arra
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=errors(401, 429))
 
 _ID, _STATUS, _CREATED_AT = (COPIED.index(name) for name in ("id", "status", "created_at"))
-
-
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-def _job_id(job_id: str) -> str:
-    """Ids are UUIDs; anything else cannot name a job (nor a file)."""
-    try:
-        return str(uuid.UUID(job_id))
-    except ValueError:
-        raise JobNotFound(job_id) from None
 
 
 def _statuses(raw: list[str]) -> list[JobStatus]:
@@ -50,24 +36,24 @@ def _statuses(raw: list[str]) -> list[JobStatus]:
 @router.get("", response_model=None, responses=returns(list[Job], 422, headers=PAGE_HEADERS))
 def list_jobs(
     request: Request,
+    jobs: Jobs,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="page size; all jobs when omitted")] = None,
     before: Annotated[str | None, Query(description="continue after this job id (the Link header gives it)")] = None,
     status: Annotated[list[str], Query(description="only these statuses (repeat or comma-separate)")] = [],  # noqa: B006
     q: Annotated[str | None, Query(max_length=500, description="only prompts containing this text (any case)")] = None,
 ) -> Response:
-    runtime = runtime_of(request)
     after = None
     if before:
-        cursor = runtime.store.get(before)
+        cursor = jobs.get(before)
         if cursor is None:
             raise field_errors([("before", "names no job")])
         after = (cursor.created_at, cursor.id)
     statuses = _statuses(status)
-    headers = {"X-Total-Count": str(runtime.store.count(statuses, prompt_contains=q))}
+    headers = {"X-Total-Count": str(jobs.count(statuses, prompt_contains=q))}
     if limit is None:  # everything, as the original API answers: a chunk at a time
-        pages = (jobs for jobs, _ in _chunks(runtime, statuses, q, after))
+        pages = (page for page, _ in _chunks(jobs, statuses, q, after))
         return StreamingResponse(json_array(pages), media_type="application/json", headers=headers)
-    first, whole = next(_chunks(runtime, statuses, q, after, limit))
+    first, whole = next(_chunks(jobs, statuses, q, after, limit))
     if whole:  # one chunk, as most pages are: nothing to stream
         if len(first) == limit:
             _link_next(request, headers, first[-1]["id"])
@@ -75,10 +61,10 @@ def list_jobs(
     # Past one chunk: the page's last key first, for the Link header that goes
     # before its jobs (and as the end of the chunks that follow the first).
     top = (first[-1]["created_at"], first[-1]["id"])
-    keys = runtime.store.list_records(("created_at", "id"), limit, after, statuses, q)
+    keys = jobs.list_records(("created_at", "id"), limit, after, statuses, q)
     if len(keys) == limit:
         _link_next(request, headers, keys[-1][1])
-    rest = (jobs for jobs, _ in _chunks(runtime, statuses, q, top, limit - len(first), oldest=keys[-1]))
+    rest = (page for page, _ in _chunks(jobs, statuses, q, top, limit - len(first), oldest=keys[-1]))
     return StreamingResponse(json_array(itertools.chain((first,), rest)), media_type="application/json",
                              headers=headers)
 
@@ -89,7 +75,7 @@ def _link_next(request: Request, headers: dict[str, str], last_id: str) -> None:
     headers["X-Next-Before"] = last_id
 
 
-def _chunks(runtime: Runtime, statuses: list[JobStatus], q: str | None, after: tuple[float, str] | None,
+def _chunks(jobs: JobService, statuses: list[JobStatus], q: str | None, after: tuple[float, str] | None,
             limit: int | None = None, oldest: tuple[float, str] | None = None,
             ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
     """The listing's jobs as JSON, newest first, a chunk at a time: at most
@@ -101,13 +87,12 @@ def _chunks(runtime: Runtime, statuses: list[JobStatus], q: str | None, after: t
     left = limit
     while True:
         size = JOB_CHUNK if left is None else min(JOB_CHUNK, left)
-        records, more = runtime.store.list_chunk(RECORD_COLUMNS, size, after, statuses, q, CHUNK_TEXT_CHARS,
-                                                 oldest=oldest)
+        records, more = jobs.list_chunk(RECORD_COLUMNS, size, after, statuses, q, CHUNK_TEXT_CHARS, oldest=oldest)
         if left is not None:
             left -= len(records)
         last = not more or not records or left == 0
         if positions is None and any(record[_STATUS] == JobStatus.QUEUED.value for record in records):
-            positions = runtime.scheduler.queue_positions()
+            positions = jobs.queue_positions()
         yield [record_json(record, positions.get(record[_ID]) if positions else None) for record in records], last
         if last:
             return
@@ -115,49 +100,35 @@ def _chunks(runtime: Runtime, statuses: list[JobStatus], q: str | None, after: t
 
 
 @router.get("/{job_id}", response_model=None, responses=returns(Job, 404))
-def get_job(request: Request, job_id: str) -> JSONResponse:
-    runtime = runtime_of(request)
-    return JSONResponse(runtime.jobs.to_json(runtime.store.require(_job_id(job_id))))
+def get_job(jobs: Jobs, job_id: str) -> JSONResponse:
+    return JSONResponse(jobs.job_json(_job_id(job_id)))
 
 
 # Job bodies go out as JSONResponse: they are plain JSON types already, and
 # FastAPI's generic encoder cost a fifth of the server's CPU under load.
 # Mutations run on the event loop thread, where the scheduler and event bus live.
 @router.post("", status_code=201, response_model=None, responses=returns(Job, 400, 413, 422, 429, status=201))
-async def create_job(request: Request, body: CreateJobRequest) -> JSONResponse:
-    runtime = runtime_of(request)
+async def create_job(jobs: Jobs, body: CreateJobRequest) -> JSONResponse:
     asked = body.model_dump(exclude={"start"})
-    row = runtime.jobs.create_job(asked, start=body.start)
-    return JSONResponse(runtime.jobs.to_json(row), status_code=201)
+    row = jobs.create_job(asked, start=body.start)
+    return JSONResponse(jobs.to_json(row), status_code=201)
 
 
 @router.post("/{job_id}/start", response_model=None, responses=returns(Job, 404, 409, 429))
-async def start_job(request: Request, job_id: str) -> JSONResponse:
-    runtime = runtime_of(request)
-    return JSONResponse(runtime.jobs.to_json(runtime.jobs.start(_job_id(job_id))))
+async def start_job(jobs: Jobs, job_id: str) -> JSONResponse:
+    return JSONResponse(jobs.to_json(jobs.start(_job_id(job_id))))
 
 
 @router.post("/{job_id}/stop", response_model=None, responses=returns(Job, 404, 409))
-async def stop_job(request: Request, job_id: str) -> JSONResponse:
-    runtime = runtime_of(request)
-    return JSONResponse(runtime.jobs.to_json(await runtime.jobs.stop(_job_id(job_id))))
+async def stop_job(jobs: Jobs, job_id: str) -> JSONResponse:
+    return JSONResponse(jobs.to_json(await jobs.stop(_job_id(job_id))))
 
 
 @router.delete("/{job_id}", response_model=None, responses=returns(DeletedBody, 404))
-async def delete_job(request: Request, job_id: str) -> dict[str, str]:
+async def delete_job(jobs: Jobs, job_id: str) -> dict[str, str]:
     job_id = _job_id(job_id)
-    await runtime_of(request).jobs.delete(job_id)
+    await jobs.delete(job_id)
     return {"detail": f"Job {job_id} deleted"}
-
-
-def _inside(path_text: str | None, directory: Path) -> Path | None:
-    """The file, if it exists and really lies inside `directory`."""
-    if not path_text:
-        return None
-    path = Path(path_text).resolve()
-    if not path.is_file() or not path.is_relative_to(directory.resolve()):
-        return None
-    return path
 
 
 def _no_output(row: JobRow, what: str) -> JSONResponse:
@@ -191,10 +162,8 @@ _POSTER_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/{job_id}/video", response_class=FileResponse, responses=_VIDEO_RESPONSES)
-def job_video(request: Request, job_id: str) -> Response:
-    runtime = runtime_of(request)
-    row = runtime.store.require(_job_id(job_id))
-    path = _inside(row.output_path, runtime.settings.output_dir)  # type: ignore[arg-type]
+def job_video(jobs: Jobs, job_id: str) -> Response:
+    row, path = jobs.output(_job_id(job_id), "video")
     if path is None:
         return _no_output(row, "video")
     return FileResponse(path, media_type="video/mp4", filename=f"{row.id}.mp4",
@@ -202,10 +171,8 @@ def job_video(request: Request, job_id: str) -> Response:
 
 
 @router.get("/{job_id}/poster", response_class=FileResponse, responses=_POSTER_RESPONSES)
-def job_poster(request: Request, job_id: str) -> Response:
-    runtime = runtime_of(request)
-    row = runtime.store.require(_job_id(job_id))
-    path = _inside(row.poster_path, runtime.settings.output_dir)  # type: ignore[arg-type]
+def job_poster(jobs: Jobs, job_id: str) -> Response:
+    row, path = jobs.output(_job_id(job_id), "poster")
     if path is None:
         return _no_output(row, "poster")
     return FileResponse(path, media_type="image/jpeg")
@@ -220,17 +187,16 @@ router.add_api_route("/{job_id}/poster", job_poster, methods=["HEAD"], response_
 
 @router.get("/{job_id}/logs", response_model=None, responses=returns(LogPage, 404, 422))
 async def job_logs(
-    request: Request,
+    jobs: Jobs,
     job_id: str,
     after: Annotated[int, Query(ge=0, description="skip this many lines")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many lines")] = None,
 ) -> Response:
-    runtime = runtime_of(request)
-    row = runtime.store.require(_job_id(job_id))
+    row = jobs.require(_job_id(job_id))
     if limit is None or limit > LOG_CHUNK:  # as the original API answers with no limit: a chunk at a time
-        body = await run_in_threadpool(_lines, runtime, row, after, limit)  # its first read indexes the log
+        body = await run_in_threadpool(_lines, jobs, row, after, limit)  # its first read indexes the log
         return StreamingResponse(body, media_type="application/json")
-    lines, total = await run_in_threadpool(runtime.logs.read, row.id, after, limit)
+    lines, total = await run_in_threadpool(jobs.log_lines, row.id, after, limit)
     return JSONResponse({
         "lines": lines,
         "total": total,
@@ -241,16 +207,16 @@ async def job_logs(
     })
 
 
-def _lines(runtime: Runtime, row: JobRow, after: int, limit: int | None) -> Iterator[bytes]:
+def _lines(jobs: JobService, row: JobRow, after: int, limit: int | None) -> Iterator[bytes]:
     """The lines present when the request came (up to `limit`), in chunks; then the page's other fields."""
-    first, total = runtime.logs.read(row.id, after, LOG_CHUNK if limit is None else min(limit, LOG_CHUNK))
+    first, total = jobs.log_lines(row.id, after, LOG_CHUNK if limit is None else min(limit, LOG_CHUNK))
     end = total if limit is None else min(total, after + limit)
 
     def chunks() -> Iterator[list[str]]:
         yield first
         start = after + len(first)
         while start < end:
-            lines, _ = runtime.logs.read(row.id, start, min(LOG_CHUNK, end - start))
+            lines, _ = jobs.log_lines(row.id, start, min(LOG_CHUNK, end - start))
             if not lines:
                 return
             yield lines
@@ -263,10 +229,8 @@ def _lines(runtime: Runtime, row: JobRow, after: int, limit: int | None) -> Iter
 
 @router.get("/{job_id}/download_log", response_class=FileResponse,
             responses={200: {"content": {"text/plain": {}}, "description": "the whole log"}, **errors(404)})
-def download_log(request: Request, job_id: str) -> Response:
-    runtime = runtime_of(request)
-    row = runtime.store.require(_job_id(job_id))
-    path = _inside(str(runtime.logs.path(row.id)), runtime.settings.log_dir)  # type: ignore[arg-type]
+def download_log(jobs: Jobs, job_id: str) -> Response:
+    row, path = jobs.log_file(_job_id(job_id))
     if path is None:
         return JSONResponse({"detail": "This job has no log yet"}, status_code=404)
     return FileResponse(path, media_type="text/plain; charset=utf-8", filename=f"{row.id}.log")

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..backends.settings_tag import KEYS, BrokenMp4, NotAnMp4, TooManyBoxes, decode, read_comment
-from ..runtime import Runtime
 from .asgi import FormError, file_problem, form_file
+from .deps import ServerSettings, SettingsReads
 from .openapi import errors
 
 router = APIRouter(prefix="/api/media", tags=["media"], responses=errors(401, 429))
@@ -48,17 +48,16 @@ def _settings_in(file: IO[bytes], max_boxes: int) -> dict[str, Any] | JSONRespon
                  "video/mp4": {"schema": {"type": "string", "format": "binary"}},
                  "multipart/form-data": {"schema": {"type": "object", "properties": {
                      "file": {"type": "string", "format": "binary"}}}}}}})
-async def video_settings(request: Request) -> JSONResponse:
+async def video_settings(request: Request, settings: ServerSettings, reads: SettingsReads) -> JSONResponse:
     """The settings stored inside an MP4 this tool made: send the file as the
     body (`Content-Type: video/mp4`) or as the `file` field of a form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    runtime: Runtime = request.app.state.runtime
-    max_boxes = runtime.settings.max_mp4_boxes
+    max_boxes = settings.max_mp4_boxes
     # A read holds up to a MiB of tag and what it parses to: --max-settings-reads
     # of them at once, the rest waiting with their bodies spooled (to disk past 4 MiB).
     if content_type == "multipart/form-data":
         try:
-            async with form_file(request, "MP4") as upload, runtime.settings_reads:
+            async with form_file(request, "MP4") as upload, reads:
                 found = await run_in_threadpool(_settings_in, upload, max_boxes)
         except FormError as exc:
             return file_problem(exc.status, str(exc))
@@ -66,7 +65,7 @@ async def video_settings(request: Request) -> JSONResponse:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             async for chunk in request.stream():
                 await run_in_threadpool(spool.write, chunk)  # past 4 MiB it goes to disk
-            async with runtime.settings_reads:
+            async with reads:
                 found = await run_in_threadpool(_settings_in, spool, max_boxes)
     else:
         return file_problem(415, "send an MP4: Content-Type video/mp4, or a multipart form with a `file` field")

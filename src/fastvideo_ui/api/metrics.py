@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .jobs import runtime_of
+from .deps import MetricsDep
 from .openapi import errors
 
 router = APIRouter(tags=["metrics"], responses=errors(401, 429))
@@ -14,7 +14,7 @@ router = APIRouter(tags=["metrics"], responses=errors(401, 429))
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
-def metrics(request: Request) -> Response:
+def metrics(registry: MetricsDep) -> Response:
     """Queue depth, jobs by status, run durations and time to first step by model, model loads, workers,
     and each GPU's utilization and memory (NVML)."""
-    return Response(runtime_of(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -11,8 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ..jobs.uploads import FORMATS, MAX_UPLOAD_BYTES, Upload, UploadRefused, UploadStore
-from ..runtime import Runtime
-from .jobs import _inside, _job_id
+from .deps import Jobs, Uploads, job_id as _job_id
 from .asgi import FormError, file_problem, form_file
 from .openapi import errors
 
@@ -26,11 +25,6 @@ class UploadBody(BaseModel):
     bytes: int
     source_format: str = Field(description="PNG, JPEG or WEBP, as uploaded (it is stored as PNG)")
     url: str
-
-
-def uploads_of(request: Request) -> UploadStore:
-    runtime: Runtime = request.app.state.runtime
-    return runtime.jobs.uploads
 
 
 def _saved(store: UploadStore, data: bytes) -> Upload | tuple[int, str]:
@@ -78,7 +72,7 @@ async def _image_bytes(request: Request) -> bytes | JSONResponse:
                  **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in FORMATS.values()},
                  "multipart/form-data": {"schema": {"type": "object", "properties": {
                      "file": {"type": "string", "format": "binary"}}}}}}})
-async def upload_image(request: Request) -> Any:
+async def upload_image(request: Request, store: Uploads) -> Any:
     """Store an image: PNG, JPEG or WebP, at most 32 MiB. A PNG or WebP may have
     at most 9.4 million pixels (3072x3072); a JPEG, decoded at a reduced scale,
     may be larger. What decoding it takes, estimated from its headers, must be
@@ -91,23 +85,20 @@ async def upload_image(request: Request) -> Any:
     if isinstance(data, JSONResponse):
         return data
     try:
-        upload = await store_image(uploads_of(request), data)
+        upload = await store_image(store, data)
     except UploadRefused as exc:
         return file_problem(exc.status, str(exc))
     return JSONResponse(upload.as_json(), status_code=201)
 
 
 @router.post("/from-job/{job_id}", status_code=201, response_model=UploadBody, responses=errors(404, 409))
-async def upload_last_frame(request: Request, job_id: str) -> Any:
+async def upload_last_frame(jobs: Jobs, store: Uploads, job_id: str) -> Any:
     """A completed job's last frame as an upload: start an image-to-video job
     from it to continue the clip ("Continue from last frame")."""
-    runtime: Runtime = request.app.state.runtime
-    row = runtime.store.require(_job_id(job_id))
-    video = _inside(row.output_path, runtime.settings.output_dir)  # type: ignore[arg-type]
+    row, video = jobs.output(_job_id(job_id), "video")
     if video is None:
         return JSONResponse({"detail": f"job {row.id} has no video to continue from (it is {row.status})",
                              "status": row.status, "action": "continue"}, status_code=409)
-    store = uploads_of(request)
     try:
         async with store.decode_slots:
             upload = await run_in_threadpool(store.save_last_frame, video)
@@ -120,8 +111,7 @@ _IMAGE = {200: {"content": {"image/png": {}}, "description": "the stored PNG"}, 
 
 
 @router.get("/{upload_id}", response_class=FileResponse, responses=_IMAGE)
-def uploaded_image(request: Request, upload_id: str) -> Response:
-    store = uploads_of(request)
+def uploaded_image(store: Uploads, upload_id: str) -> Response:
     if not store.exists(upload_id):
         return JSONResponse({"detail": "no upload has this id"}, status_code=404)
     return FileResponse(store.path(upload_id), media_type="image/png",

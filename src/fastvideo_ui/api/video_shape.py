@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse
 
+from ..backends.registry import backend_spec
 from ..jobs.catalogue import ModelSpec, Range, check_params, find_model
 from ..jobs.params import InvalidParams
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from .deps import Models
 
 OPENAI_FIELDS = ("prompt", "model", "seconds", "size", "input_reference")
 MAX_SECONDS = 120.0
@@ -70,12 +71,12 @@ def video_json(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def default_model(runtime: Runtime) -> str:
+def default_model(models: Models) -> str:
     """The model a request without `model` gets: the first FastVideo model this
     server can run, else the first it can run at all (the preview renderer)."""
-    runnable = [spec for spec in runtime.models() if runtime.model_availability(spec)[0]]
+    runnable = [spec for spec in models.all() if models.availability(spec)[0]]
     for spec in runnable:
-        if spec.backend == "fastvideo":
+        if backend_spec(spec.backend).real_model:
             return spec.id
     return runnable[0].id if runnable else ""
 

@@ -26,10 +26,11 @@ from ..jobs.service import QueueFull
 from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
 from ..jobs.uploads import UploadRefused
-from ..runtime import Runtime
+from ..jobs.service import JobService
+from ..jobs.uploads import UploadStore
 from ..spec.checks import one_line_only
 from ..spec.fields import MAX_PROMPT_CHARS
-from .jobs import _inside, _job_id, runtime_of
+from .deps import Jobs, ModelsDep, Uploads, job_id as _job_id
 from .openapi import openai_errors
 from .schemas import CreateJobRequest
 from .uploads import store_image
@@ -94,8 +95,8 @@ class RemixRequest(BaseModel):
     prompt: Annotated[str, AfterValidator(one_line_only)] = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
 
 
-def _video(runtime: Runtime, job_id: str) -> dict[str, Any]:
-    return video_json(runtime.jobs.to_json(runtime.store.require(job_id)))
+def _video(jobs: JobService, job_id: str) -> dict[str, Any]:
+    return video_json(jobs.job_json(job_id))
 
 
 @asynccontextmanager
@@ -133,10 +134,10 @@ async def _create_body(request: Request) -> AsyncIterator[tuple[dict[str, Any], 
     yield body, None
 
 
-async def _stored_image(request: Request, data: bytes) -> str:
+async def _stored_image(uploads: UploadStore, data: bytes) -> str:
     """An input_reference file, stored as an upload: its id, for the job's `image`."""
     try:
-        upload = await store_image(runtime_of(request).jobs.uploads, data)
+        upload = await store_image(uploads, data)
     except UploadRefused as exc:
         raise OpenAIError(400, f"input_reference: {exc}", "input_reference", "invalid_image") from None
     return upload.id
@@ -158,8 +159,7 @@ def _checked(fields: dict[str, Any], prompt: str, model_id: str) -> CreateJobReq
 
 
 @router.post("", response_model=Video, responses=openai_errors(400, 404, 413, 429))
-async def create_video(request: Request) -> JSONResponse:
-    runtime = runtime_of(request)
+async def create_video(request: Request, jobs: Jobs, models: ModelsDep, uploads: Uploads) -> JSONResponse:
     async with _create_body(request) as (body, reference):
         prompt = body.pop("prompt", None)
         if not isinstance(prompt, str) or not prompt.strip():
@@ -168,7 +168,7 @@ async def create_video(request: Request) -> JSONResponse:
             raise OpenAIError(400, "input_reference: send the image as a file in a multipart form (or upload it "
                                    "with POST /api/uploads and pass its id as `image`)", "input_reference",
                               "unsupported_value")
-        model_id = body.pop("model", None) or default_model(runtime)
+        model_id = body.pop("model", None) or default_model(models)
         if not isinstance(model_id, str):
             raise OpenAIError(400, "model: must be a string", "model", "invalid_type")
         size, seconds = body.pop("size", None), body.pop("seconds", None)
@@ -177,64 +177,60 @@ async def create_video(request: Request) -> JSONResponse:
         with _as_openai_errors(renamed={"model_id": "model"}):
             asked, renamed = asked_from_openai(checked.model_dump(exclude={"start"}), size, seconds)
         with _as_openai_errors(renamed=renamed):
-            spec, params = runtime.jobs.checked(asked, image_to_come=reference is not None)
-            runtime.jobs.check_queue_room()
+            spec, params = jobs.checked(asked, image_to_come=reference is not None)
+            jobs.check_queue_room()
         if reference is not None:  # everything else has passed: now the image is worth decoding
-            params["image"] = await _stored_image(request, await reference.read())
+            params["image"] = await _stored_image(uploads, await reference.read())
         with _as_openai_errors(renamed=renamed):
-            row = runtime.jobs.create(spec, params, start=True)
-    return JSONResponse(video_json(runtime.jobs.to_json(row)))
+            row = jobs.create(spec, params, start=True)
+    return JSONResponse(video_json(jobs.to_json(row)))
 
 
 @router.get("", response_model=VideoList, responses=openai_errors(400, 404))
 def list_videos(
-    request: Request,
+    jobs: Jobs,
     after: Annotated[str | None, Query(description="the last id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Annotated[Literal["asc", "desc"], Query(description="by creation time")] = "desc",
 ) -> JSONResponse:
-    runtime = runtime_of(request)
     cursor = None
     if after:
         with _as_openai_errors(after):
-            row = runtime.store.require(_job_id(after))
+            row = jobs.require(_job_id(after))
         cursor = (row.created_at, row.id)
-    ids = [record[0] for record in runtime.store.list_records(("id",), limit + 1, cursor,
-                                                              ascending=order == "asc")]
-    page = [_video(runtime, job_id) for job_id in ids[:limit]]
+    ids = [record[0] for record in jobs.list_records(("id",), limit + 1, cursor, ascending=order == "asc")]
+    page = [_video(jobs, job_id) for job_id in ids[:limit]]
     return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
                          "last_id": page[-1]["id"] if page else None, "has_more": len(ids) > limit})
 
 
 @router.get("/{video_id}", response_model=Video, responses=openai_errors(404))
-def retrieve_video(request: Request, video_id: str) -> JSONResponse:
+def retrieve_video(jobs: Jobs, video_id: str) -> JSONResponse:
     with _as_openai_errors(video_id):
-        return JSONResponse(_video(runtime_of(request), _job_id(video_id)))
+        return JSONResponse(_video(jobs, _job_id(video_id)))
 
 
 @router.delete("/{video_id}", response_model=VideoDeleted, responses=openai_errors(404))
-async def delete_video(request: Request, video_id: str) -> JSONResponse:
+async def delete_video(jobs: Jobs, video_id: str) -> JSONResponse:
     with _as_openai_errors(video_id):
         job_id = _job_id(video_id)
-        await runtime_of(request).jobs.delete(job_id)
+        await jobs.delete(job_id)
     return JSONResponse({"id": job_id, "object": "video.deleted", "deleted": True})
 
 
 @router.post("/{video_id}/remix", response_model=Video, responses=openai_errors(400, 404, 413, 429))
-async def remix_video(request: Request, video_id: str, body: RemixRequest) -> JSONResponse:
-    runtime = runtime_of(request)
+async def remix_video(jobs: Jobs, video_id: str, body: RemixRequest) -> JSONResponse:
     with _as_openai_errors(video_id, renamed={"model_id": "model"}):
-        row = runtime.jobs.remix(_job_id(video_id), body.prompt)
-    return JSONResponse(video_json(runtime.jobs.to_json(row)))
+        row = jobs.remix(_job_id(video_id), body.prompt)
+    return JSONResponse(video_json(jobs.to_json(row)))
 
 
 @router.post("/{video_id}/cancel", response_model=Video, responses=openai_errors(404, 409))
-async def cancel_video(request: Request, video_id: str) -> JSONResponse:
+async def cancel_video(jobs: Jobs, video_id: str) -> JSONResponse:
     """Not in OpenAI's API: stop a queued or running video (it ends as failed, code `stopped`)."""
-    runtime = runtime_of(request)
     with _as_openai_errors(video_id):
-        row = await runtime.jobs.stop(_job_id(video_id))
-    return JSONResponse(video_json(runtime.jobs.to_json(row)))
+        row = await jobs.stop(_job_id(video_id))
+    return JSONResponse(video_json(jobs.to_json(row)))
 
 
 _CONTENT: dict[int | str, dict[str, Any]] = {
@@ -244,16 +240,13 @@ _CONTENT: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/{video_id}/content", response_class=FileResponse, responses=_CONTENT)
-def video_content(request: Request, video_id: str,
+def video_content(jobs: Jobs, video_id: str,
                   variant: Annotated[str, Query(description="video or thumbnail")] = "video") -> Response:
-    runtime = runtime_of(request)
     if variant not in ("video", "thumbnail"):
         raise OpenAIError(400, f"variant: {variant!r} is not served here; ask for video or thumbnail",
                           "variant", "unsupported_value")
     with _as_openai_errors(video_id):
-        row = runtime.store.require(_job_id(video_id))
-    stored = row.output_path if variant == "video" else row.poster_path
-    path = _inside(stored, runtime.settings.output_dir)  # type: ignore[arg-type]
+        row, path = jobs.output(_job_id(video_id), "video" if variant == "video" else "poster")
     if path is None:
         raise OpenAIError(404, f"video {row.id} has no {variant} (it is {row.status})", "video_id", "not_ready")
     if variant == "video":

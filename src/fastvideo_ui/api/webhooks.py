@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from .jobs import _job_id, runtime_of
+from .deps import Deliveries as DeliveryStore, Jobs, job_id as _job_id
 from .openapi import errors, returns
 
 router = APIRouter(prefix="/api/jobs", tags=["webhooks"], responses=errors(401, 429))
@@ -37,7 +37,6 @@ class Deliveries(BaseModel):
 
 
 @router.get("/{job_id}/webhooks", response_model=None, responses=returns(Deliveries, 404))
-def job_webhooks(request: Request, job_id: str) -> dict[str, Any]:
-    runtime = runtime_of(request)
-    row = runtime.store.require(_job_id(job_id))
-    return {"deliveries": runtime.webhooks.for_job(row.id)}
+def job_webhooks(jobs: Jobs, deliveries: DeliveryStore, job_id: str) -> dict[str, Any]:
+    row = jobs.require(_job_id(job_id))
+    return {"deliveries": deliveries.for_job(row.id)}

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from ..backends.registry import backend_spec
 from ..jobs.catalogue import ModelSpec, find_model
-from ..runtime import Runtime
 from ..weights.cache import cached_weights, delete_weights, weights_in_use
+from ..weights.downloads import DownloadManager
+from .deps import Downloads, Jobs
 from .openapi import ErrorBody, errors
 
 router = APIRouter(prefix="/api/models", tags=["weights"], responses=errors(401, 429))
@@ -42,57 +44,52 @@ class Deleted(BaseModel):
     freed_bytes: int
 
 
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
 def _no_weights(model_id: str) -> JSONResponse | None:
     spec = find_model(model_id)
     if spec is None:
         return JSONResponse({"detail": f"unknown model {model_id!r}; GET /api/models lists them"}, status_code=404)
-    if spec.backend != "fastvideo":
+    if not backend_spec(spec.backend).needs_weights:
         return JSONResponse({"detail": f"{model_id} has no weights to fetch: it is {spec.label}"}, status_code=404)
     return None
 
 
-def weights_json(runtime: Runtime, spec: ModelSpec) -> dict[str, Any] | None:
+def weights_json(downloads: DownloadManager, spec: ModelSpec) -> dict[str, Any] | None:
     """What /api/models says of a model's weights (None for the preview renderer)."""
-    if spec.backend != "fastvideo":
+    if not backend_spec(spec.backend).needs_weights:
         return None
-    found = cached_weights(runtime.downloads.cache(), spec.id)
+    found = cached_weights(downloads.cache(), spec.id)
     return {"cached": found.cached, "size_bytes": found.size_bytes, "partial_bytes": found.partial_bytes,
-            "download": runtime.downloads.state(spec.id)}
+            "download": downloads.state(spec.id)}
 
 
 @router.get("/{model_id:path}/weights", response_model=Weights, responses=errors(404))
-def model_weights(request: Request, model_id: str) -> Any:
-    runtime = runtime_of(request)
+def model_weights(downloads: Downloads, model_id: str) -> Any:
     refused = _no_weights(model_id)
     if refused is not None:
         return refused
     spec = find_model(model_id)
     assert spec is not None
-    return weights_json(runtime, spec)
+    return weights_json(downloads, spec)
 
 
 @router.post("/{model_id:path}/download", status_code=202, response_model=DownloadState, responses=errors(404))
-async def start_download(request: Request, model_id: str) -> Any:
+async def start_download(downloads: Downloads, model_id: str) -> Any:
     """Fetch the weights into the cache now (a disk-space check first). Asking
     again while it runs answers with the download under way; after a cancel or
     a failure it resumes, keeping the files already fetched."""
     refused = _no_weights(model_id)
     if refused is not None:
         return refused
-    return runtime_of(request).downloads.start(model_id).as_json()
+    return downloads.start(model_id).as_json()
 
 
 @router.delete("/{model_id:path}/download", response_model=DownloadState,
                responses={**errors(404), 409: {"model": ErrorBody, "description": "no download of it is running"}})
-async def cancel_download(request: Request, model_id: str) -> Any:
+async def cancel_download(downloads: Downloads, model_id: str) -> Any:
     refused = _no_weights(model_id)
     if refused is not None:
         return refused
-    cancelled = await runtime_of(request).downloads.cancel(model_id)
+    cancelled = await downloads.cancel(model_id)
     if cancelled is None:
         return JSONResponse({"detail": f"no download of {model_id} is running"}, status_code=409)
     return cancelled.as_json()
@@ -100,25 +97,19 @@ async def cancel_download(request: Request, model_id: str) -> Any:
 
 @router.delete("/{model_id:path}/weights", response_model=Deleted,
                responses={**errors(404), 409: {"model": ErrorBody, "description": "a job or a download uses the repo"}})
-async def remove_weights(request: Request, model_id: str) -> Any:
+async def remove_weights(jobs: Jobs, downloads: Downloads, model_id: str) -> Any:
     """Delete the model's weights from the cache: its whole hub repo, so for an
     `org/repo/subfolder` id the sibling subfolders' models lose theirs too.
     Refused while a job runs with, or a download fetches, any model of that repo."""
-    runtime = runtime_of(request)
     refused = _no_weights(model_id)
     if refused is not None:
         return refused
-    in_use = _in_use(runtime, model_id)
-    if in_use:
-        return JSONResponse({"detail": f"cannot delete the weights of {model_id}: {in_use}"}, status_code=409)
-    freed = delete_weights(runtime.downloads.cache(), model_id)
-    return {"model_id": model_id, "freed_bytes": freed}
-
-
-def _in_use(runtime: Runtime, model_id: str) -> str | None:
     # A running job may still be fetching, or loading, the weights. An idle
     # worker that keeps the model loaded holds it in memory, not on disk:
     # deleting the files leaves it able to run the model's next job.
-    running = {job_id: row.model_id for job_id in runtime.store.running_ids()
-               if (row := runtime.store.get(job_id)) is not None}
-    return weights_in_use(model_id, running, runtime.downloads.active_models())
+    in_use = weights_in_use(model_id, jobs.running_models(), downloads.active_models())
+    if in_use:
+        return JSONResponse({"detail": f"cannot delete the weights of {model_id}: {in_use}"}, status_code=409)
+    freed = delete_weights(downloads.cache(), model_id)
+    return {"model_id": model_id, "freed_bytes": freed}
+

@@ -22,7 +22,7 @@ import time
 
 from sqlalchemy import Engine, delete, insert, select
 
-from ..jobs.models import SignInSession
+from ..database.tables import SignInSession
 
 SESSION_TTL_S = 30 * 24 * 3600
 MAX_SESSIONS = 1000

@@ -13,7 +13,7 @@ is not progress. LTX-2 draws its bar on every rank, so a step never goes back
 within one bar.
 
 FastVideo echoes the prompt. The API refuses control characters in prompts
-(jobs/prompts.py), so an echo stays on its one log line; for a job stored
+(prompts.py), so an echo stays on its one log line; for a job stored
 before that rule, each line of its prompts after the first is told apart
 (`expect_echo_of`) and never read as progress.
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import OPTION_FIELDS
+from ..backends.registry import FASTVIDEO, backend_spec
 from ..words import plural
 
 PREVIEW_MODEL_ID = "fastvideo-ui/preview"
@@ -58,7 +59,7 @@ class ModelSpec:
 
     @property
     def device_kind(self) -> str:
-        return "cpu" if self.backend == "preview" else "gpu"
+        return backend_spec(self.backend).device_kind
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -196,7 +197,7 @@ def adopt_fastvideo_models(entries: list[dict[str, Any]]) -> int:
             continue  # Stable Audio is registered as t2v too
         model_id = str(entry["id"])
         known = _BY_ID.get(model_id)
-        if known is not None and known.backend != "fastvideo":
+        if known is not None and known.backend != FASTVIDEO.name:
             continue
         given = entry.get("defaults") or {}
         base = known.defaults if known else _defaults(50, 81, 480, 832, 5.0, 16)
@@ -262,7 +263,7 @@ def _nearest_form(value: int, rule: Range) -> int:
 
 def availability(spec: ModelSpec, fastvideo_installed: bool, gpu_count: int, gpu_reason: str) -> tuple[bool, str]:
     """Whether jobs for `spec` can run on this server, and why not."""
-    if spec.backend == "preview":
+    if backend_spec(spec.backend).requires is None:
         return True, ""
     if not fastvideo_installed:
         return False, "fastvideo is not installed (pip install 'fastvideo-ui[fastvideo]')"

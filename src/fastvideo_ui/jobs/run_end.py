@@ -8,17 +8,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..backends.registry import backend_spec
 from ..spec.rules import MOST_OFFLOAD
 from ..oserrors import describe_exit
+from ..database.tables import JobRow
 from ..workers.protocol import Completed, Crashed, Outcome, Stopped
-from .models import JobRow
+from .run import Run
 from .states import Action
 from .store import RESET_RUN_FIELDS
-
-if TYPE_CHECKING:
-    from .supervisor import Run
 
 Ending = tuple[Action, dict[str, Any], list[str]]
 
@@ -63,7 +62,7 @@ def ending(run: Run, outcome: Outcome, row: JobRow, front_of_queue: Callable[[],
         # a job that takes machines down must not take a second one.
         return Action.RETRY, _requeued(now, front_of_queue), \
             [failed, "queued again, once, first in the queue: its machine was lost, not the job"]
-    if "out of memory" in error.lower() and run.backend == "fastvideo" and row.retry_on_oom:
+    if "out of memory" in error.lower() and backend_spec(run.backend).retries_oom and row.retry_on_oom:
         # More offloading, once: a retry turns on everything FastVideo can offload.
         turned_on = [name for name, value in MOST_OFFLOAD.items() if value and not getattr(row, name)]
         if turned_on:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import ModelConfig
+from ..backends.registry import backend_spec
+from ..database.tables import JobRow
 from ..words import plural
 from ..workers.devices import Inventory
 from . import events
@@ -26,13 +28,13 @@ from .events import EventBus
 from .fairness import OwedStarts
 from .logs import LogBook
 from .metrics import Metrics
-from .models import JobRow
 from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
 from .run_end import shutdown_ending
 from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus
 from .store import JobNotFound, JobStore, QueuedJob
-from .supervisor import Run, RunSupervisor, Snapshot
+from .run import Run, Snapshot
+from .supervisor import RunSupervisor
 
 log = logging.getLogger("fastvideo_ui.scheduler")
 PAUSED_KEY = "queue_paused"
@@ -40,7 +42,9 @@ PAUSED_KEY = "queue_paused"
 
 def model_config(row: JobRow | QueuedJob) -> ModelConfig:
     spec = find_model(row.model_id)
-    workload = spec.image_workload if row.image and spec is not None and spec.backend == "fastvideo" else "t2v"
+    workload = "t2v"
+    if row.image and spec is not None and backend_spec(spec.backend).image_workloads:
+        workload = spec.image_workload
     return ModelConfig.for_params(row, workload)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..webhooks.targets import redacted
-from .models import JobRow
+from ..database.tables import JobRow
+from ..urls import redacted
 from .states import JobStatus, user_actions
 
 # Columns a job's JSON carries as they are stored, in the order they appear there.

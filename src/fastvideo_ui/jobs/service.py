@@ -1,4 +1,5 @@
-"""What the API can ask of the jobs layer. It never sees a process."""
+"""What the API can ask of the jobs layer: the writes here, the reads in
+queries.py (one object, two rooms). It never sees a process."""
 
 from __future__ import annotations
 
@@ -9,17 +10,16 @@ from pathlib import Path
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..database.tables import JobRow
 from .catalogue import ModelSpec, find_model
 from . import events
 from .events import EventBus
 from .logs import LogBook
-from .models import JobRow
-from ..webhooks.targets import TargetPolicy
 from ..spec.fields import FIELDS
 from ..spec.rules import summarize
 from .params import InvalidParams, resolve_params
+from .queries import JobQueries
 from .scheduler import Scheduler
-from .serialize import job_json
 from .states import Action, IllegalTransition, JobStatus, check_transition
 from .store import RESET_RUN_FIELDS, JobNotFound, JobStore, QueuedJob
 from .uploads import UploadStore
@@ -52,28 +52,28 @@ class QueueFull(Exception):
         self.limit = limit
 
 
-class JobService:
+class JobService(JobQueries):
     def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
                  availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
-                 max_queued: int = 1000, webhook_policy: TargetPolicy | None = None) -> None:
+                 webhook_problem: Callable[[str], str | None], output_dir: Path, log_dir: Path,
+                 max_queued: int = 1000) -> None:
         self.store = store
+        self.output_dir = output_dir
+        self.log_dir = log_dir
         self.availability = availability
         self.logs = logs
         self.bus = bus
         self.scheduler = scheduler
         self.max_queued = max_queued
-        self.webhook_policy = webhook_policy or TargetPolicy()
+        # Why a webhook URL may not be posted to (webhooks.targets.TargetPolicy.url_problem), or None:
+        # given, so the jobs layer does not import the webhooks layer.
+        self.webhook_problem = webhook_problem
         self.uploads = uploads
 
     def check_queue_room(self) -> None:
         """Raise QueueFull when one more queued job would pass the cap."""
         if len(self.store.queue_order()) >= self.max_queued:
             raise QueueFull(self.max_queued)
-
-    def to_json(self, row: JobRow, positions: dict[str, int] | None = None) -> dict[str, Any]:
-        if positions is None and row.status == JobStatus.QUEUED.value:
-            positions = self.scheduler.queue_positions()
-        return job_json(row, (positions or {}).get(row.id))
 
     def create_job(self, asked: Mapping[str, Any], start: bool) -> JobRow:
         """A job from a create request's fields: checked (see checked), then stored."""
@@ -93,7 +93,7 @@ class JobService:
         if not available:
             raise InvalidParams([("model_id", f"{spec.id} cannot run on this server: {reason}")])
         webhook_url = asked.get("webhook_url")
-        problem = self.webhook_policy.url_problem(webhook_url) if webhook_url else None
+        problem = self.webhook_problem(webhook_url) if webhook_url else None
         if problem:
             raise InvalidParams([("webhook_url", problem)])
         self._check_image(spec, None if image_to_come else asked.get("image"), image_to_come)

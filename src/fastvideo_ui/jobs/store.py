@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import CursorResult, Engine, Select, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import JobRow, ServerState
+from ..database.tables import JobRow, ServerState
 from .states import Action, IllegalTransition, JobStatus, check_transition
 
 

@@ -10,11 +10,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import ModelConfig
+from ..backends.registry import backend_spec
+from ..database.tables import JobRow
 from ..oserrors import describe_exit
 from ..spec.rules import params_of
 from ..weights.downloads import Download, WeightsUnavailable
@@ -26,54 +26,14 @@ from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, Ru
 from . import events
 from .logs import LogBook
 from .metrics import Metrics
-from .models import JobRow
 from .placement import take_given
+from .run import Run, Snapshot
 from .run_end import ending
 from .serialize import progress_json
 from .states import Action, IllegalTransition
 from .store import JobNotFound, JobStore
 
 log = logging.getLogger("fastvideo_ui.scheduler")
-
-
-@dataclass
-class Run:
-    job_id: str
-    run_id: str
-    kind: str
-    devices: tuple[str, ...]
-    config: ModelConfig
-    backend: str
-    estimate_s: float | None = None  # expected run time when it started; None: unknown
-    started: float = field(default_factory=time.monotonic)
-    worker: WorkerHandle | None = None
-    outcome: asyncio.Future[Outcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    stop_requested: bool = False
-    forced: bool = False
-    phase: str = "starting"
-    denoise_started: float | None = None
-    eta_s: float | None = None
-    stepped: bool = False  # its first denoising step has been seen
-    abort_error: str | None = None  # the server ended it (e.g. its log cannot be written): it failed
-
-    def ends_in_s(self) -> float | None:
-        """Seconds until it is expected to end: its ETA once denoising reports
-        steps, else its estimate less the time it has run; None: unknown."""
-        if self.eta_s is not None:
-            return self.eta_s
-        if self.estimate_s is None:
-            return None
-        return max(0.0, self.estimate_s - (time.monotonic() - self.started))
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A read-only view for health, /api/gpus and the scheduler."""
-
-    allocated: dict[str, str]  # device -> job id
-    workers: list[dict[str, Any]]
-    running: int
 
 
 _OUTCOME_LABEL = {Action.COMPLETE: "completed", Action.FAIL: "failed", Action.STOP: "stopped",
@@ -172,7 +132,7 @@ class RunSupervisor:
                                                   f"(model {idle.loaded.model_id if idle.loaded else 'none'}) "
                                                   f"to free {','.join(idle.devices)}")
                 await idle.shutdown()
-            if (self.fetch_weights is not None and run.backend == "fastvideo" and self.fleet is None
+            if (self.fetch_weights is not None and backend_spec(run.backend).needs_weights and self.fleet is None
                     and not await self._weights_ready(run)):
                 await self._finish(run, Stopped())
                 return

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..jobs.prompts import one_line, prompt_problem
+from ..prompts import one_line, prompt_problem
 
 __all__ = ["one_line", "one_line_only", "parse_size", "prompt_text"]
 
 
 def one_line_only(value: str) -> str:
-    """A prompt, or ValueError: FastVideo echoes it where progress is read (jobs/prompts.py)."""
+    """A prompt, or ValueError: FastVideo echoes it where progress is read (prompts.py)."""
     problem = prompt_problem(value)
     if problem:
         raise ValueError(problem)

@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 
 import httpcore
 
-from ..jobs.models import JobRow
+from ..database.tables import JobRow
+from ..urls import redacted, split_credentials
 from . import signing
 from .store import DELIVERED, FAILED, PENDING, Due, WebhookStore
-from .targets import TargetPolicy, TargetRefused, receiver_at, redacted, split_credentials, target_of
+from .targets import TargetPolicy, TargetRefused, receiver_at, target_of
 
 log = logging.getLogger("fastvideo_ui.webhooks")
 

@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..jobs.models import WebhookAttempt, WebhookDelivery
-from .targets import redacted
+from ..database.tables import WebhookAttempt, WebhookDelivery
+from ..urls import redacted
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 

@@ -5,18 +5,16 @@ at delivery time however it resolved when the job was created, so the
 connection is made to the address that was checked, never to the name again
 (sender.CheckedNetwork). One TargetPolicy makes both checks.
 
-Also how a webhook URL is shown: a password in it is the receiver's, and
-every place that shows the URL shows it redacted (`redacted`)."""
+How a URL is shown, redacted, lives in urls.py: the job JSON shows it too."""
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -235,34 +233,3 @@ def receiver_at(address: str, port: int) -> str:
     group = THIS_MACHINE if ip in own_addresses() else address_group(str(ip))
     return f"{group} port {port}"
 
-
-def redacted(url: str) -> str:
-    """The URL as it may be shown (job JSON, deliveries, logs): a password,
-    a lone user part (often a token), every query value and the fragment
-    become ***. The path stays: it is what tells receivers apart."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
-    query = "&".join(f"{name}=***" if equals else "***"
-                     for name, equals, _ in (item.partition("=") for item in parts.query.split("&")))
-    return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "",
-                       "***" if parts.fragment else ""))
-
-
-def split_credentials(url: str) -> tuple[str, str | None]:
-    """The URL without its user:password, and the Basic authorization they make
-    (or None): HTTP clients send a URL's credentials that way, and httpcore,
-    which posts webhooks, would otherwise drop them."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    credentials = f"{unquote(user)}:{unquote(password)}".encode()
-    return urlunsplit(parts._replace(netloc=host)), "Basic " + base64.b64encode(credentials).decode()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import GenerationRequest, ModelConfig, StopRequested
+from ..backends.registry import backend_spec
 from ..oserrors import describe_error, describe_no_space
 from . import protocol
 
@@ -91,15 +92,7 @@ class JobReporter:
 
 
 def make_backend(name: str):  # type: ignore[no-untyped-def]
-    if name == "preview":
-        from ..backends.preview import PreviewBackend
-
-        return PreviewBackend()
-    if name == "fastvideo":
-        from ..backends.fastvideo import FastVideoBackend
-
-        return FastVideoBackend()
-    raise ValueError(f"unknown backend {name!r}")
+    return backend_spec(name).build()
 
 
 def _die_with_group() -> None:

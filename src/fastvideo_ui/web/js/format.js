@@ -121,7 +121,7 @@ export function randomSeed() {
   return value[0];
 }
 
-// The line breaks a prompt may be pasted with (jobs/prompts.py's list): the
+// The line breaks a prompt may be pasted with (prompts.py's list): the
 // server takes a prompt as one line, since FastVideo echoes it where progress is read.
 const LINE_BREAK = /\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*/g;
 

@@ -1,20 +1,11 @@
-"""The SQLite engine (WAL) and schema migrations, run at start-up."""
+"""The SQLite engine (WAL), and the cheap check that the file is a database at all."""
 
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
-
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# The newest migration's revision (a test checks it against Alembic's head).
-# A database already there is not handed to Alembic at all: importing it
-# costs the server 10 MiB of resident memory for the rest of its life.
-HEAD_REVISION = "0007"
+from sqlalchemy import Engine, create_engine, event
 
 
 def _set_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -41,40 +32,6 @@ def make_engine(db_path: Path) -> Engine:
     return engine
 
 
-def stored_revision(engine: Engine) -> str | None:
-    try:
-        with engine.connect() as connection:
-            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except OperationalError:  # no such table: a new database
-        return None
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (a no-op when it is there)."""
-    if stored_revision(engine) == HEAD_REVISION:
-        return
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-
-def migrate_apart(engine: Engine, db_path: Path) -> None:
-    """As `migrate`, but an upgrade runs in a child process, so the server
-    never imports Alembic (10 MiB it would hold for the rest of its life)."""
-    if stored_revision(engine) == HEAD_REVISION:
-        return
-    done = subprocess.run([sys.executable, "-m", "fastvideo_ui.jobs.db", str(db_path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise RuntimeError(f"migrating {db_path} failed: {lines[-1]}")  # the exception, not its traceback
-
-
 def database_problem(db_path: Path, output_dir: Path) -> str | None:
     """Why the job database cannot be opened as it is, in one line, or None.
 
@@ -98,7 +55,3 @@ def database_problem(db_path: Path, output_dir: Path) -> str | None:
     except sqlite3.DatabaseError as exc:
         return f"{db_path} is not a usable SQLite database ({exc}); {advice}"
     return None
-
-
-if __name__ == "__main__":  # the child migrate_apart runs
-    migrate(make_engine(Path(sys.argv[1])))

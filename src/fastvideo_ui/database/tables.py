@@ -1,4 +1,4 @@
-"""The tables. Their history lives in `jobs/migrations`; change both together."""
+"""The tables. Their history lives in `database/migrations`; change both together."""
 
 from __future__ import annotations
 

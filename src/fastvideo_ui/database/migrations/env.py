@@ -1,8 +1,8 @@
-"""Alembic environment: runs on the connection `db.migrate` hands it."""
+"""Alembic environment: runs on the connection `migrate.migrate` hands it."""
 
 from alembic import context
 
-from fastvideo_ui.jobs.models import Base
+from fastvideo_ui.database.tables import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

@@ -1,0 +1,114 @@
+"""The one door between the routes and the server's runtime: each route names
+what it needs (the JobService, the upload store, ...) as a FastAPI dependency
+from here, and nothing else under api/ reaches app.state.runtime
+(tests/test_layers.py). The dependencies are `async def`: FastAPI runs a sync
+one in the thread pool, a thread hop on every request."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..config import Settings
+from ..jobs.catalogue import ModelSpec
+from ..jobs.events import EventBus
+from ..jobs.metrics import Metrics
+from ..jobs.service import JobService
+from ..jobs.store import JobNotFound
+from ..jobs.uploads import UploadStore
+from ..runtime import Runtime
+from ..webhooks.store import WebhookStore
+from ..weights.downloads import DownloadManager
+from ..workers.devices import Inventory
+
+
+def job_id(text: str) -> str:
+    """Ids are UUIDs; anything else cannot name a job (nor a file): JobNotFound."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise JobNotFound(text) from None
+
+
+@dataclass(frozen=True)
+class Models:
+    """The models this server serves, and whether each can run here (and if not, why)."""
+
+    all: Callable[[], list[ModelSpec]]
+    availability: Callable[[ModelSpec], tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What /api/health says of the server process beyond its jobs."""
+
+    started_at: float
+    fastvideo_installed: bool
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def _jobs(request: Request) -> JobService:
+    return _runtime(request).jobs
+
+
+async def _uploads(request: Request) -> UploadStore:
+    return _runtime(request).jobs.uploads
+
+
+async def _settings(request: Request) -> Settings:
+    return _runtime(request).settings
+
+
+async def _settings_reads(request: Request) -> asyncio.Semaphore:
+    return _runtime(request).settings_reads
+
+
+async def _downloads(request: Request) -> DownloadManager:
+    return _runtime(request).downloads
+
+
+async def _deliveries(request: Request) -> WebhookStore:
+    return _runtime(request).webhooks
+
+
+async def _bus(request: Request) -> EventBus:
+    return _runtime(request).bus
+
+
+async def _metrics(request: Request) -> Metrics:
+    return _runtime(request).metrics
+
+
+async def _inventory(request: Request) -> Inventory:
+    return _runtime(request).inventory
+
+
+async def _models(request: Request) -> Models:
+    runtime = _runtime(request)
+    return Models(runtime.models, runtime.model_availability)
+
+
+async def _facts(request: Request) -> ServerFacts:
+    runtime = _runtime(request)
+    return ServerFacts(runtime.started_at, runtime.fastvideo_installed)
+
+
+Jobs = Annotated[JobService, Depends(_jobs)]
+Uploads = Annotated[UploadStore, Depends(_uploads)]
+ServerSettings = Annotated[Settings, Depends(_settings)]
+SettingsReads = Annotated[asyncio.Semaphore, Depends(_settings_reads)]  # held around each MP4 settings read
+Downloads = Annotated[DownloadManager, Depends(_downloads)]
+Deliveries = Annotated[WebhookStore, Depends(_deliveries)]
+Bus = Annotated[EventBus, Depends(_bus)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+Devices = Annotated[Inventory, Depends(_inventory)]
+ModelsDep = Annotated[Models, Depends(_models)]
+Facts = Annotated[ServerFacts, Depends(_facts)]
