@@ -17,11 +17,14 @@ import pytest
 from conftest import FakeFastVideo, InProcessServer, Server
 from contract import observe
 
+from fastvideo_ui.spec.fields import FIELDS
+
 # Job fields added since the goldens, kept in the `params` JSON column: they may
 # appear wherever job fields do (OpenAPI, a job's JSON, /api/models' defaults,
-# FastVideo's kwargs, `submit`'s flags). Issue 25's step 6 derives this from the
-# spec (`storage="json"`); until then there are none.
-NEW_JOB_FIELDS: frozenset[str] = frozenset()
+# FastVideo's kwargs, `submit`'s flags), an upload field with its `<name>_url`.
+# Derived from the spec (storage="json"); the goldens' fields all have columns.
+NEW_JOB_FIELDS: frozenset[str] = frozenset(
+    name for f in FIELDS if f.storage == "json" for name in (f.name, *([f"{f.name}_url"] if f.upload else [])))
 # Other keys that may be new, each where it may be: (golden, path with [*] for
 # any list index, key).
 ALLOWED_NEW_KEYS = frozenset({

@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "spec": {"prompts"},  # the job spec: stdlib only, below everything that reads a job's fields
     "cli_flags": {"spec"},
     "backends": {"oserrors", "spec"},
-    "database": set(),
+    "database": {"spec"},  # the jobs table's per-job columns are derived from the spec
     "config": {"auth.strength", "settings_table", "webhooks.targets"},  # the webhook policy, inside functions
     "workers": {"__init__", "backends", "config", "oserrors", "spec"},
     "weights": {"config"},

@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, false
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, false, true
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
+from sqlalchemy.types import TypeEngine
+
+from ..spec.fields import FIELDS, FieldSpec
 
 
 class Base(DeclarativeBase):
     pass
 
 
-class JobRow(Base):
+def sql_type(f: FieldSpec) -> TypeEngine[Any]:
+    """A spec field's column type: String(n) with a `sql_length`, else by its Python type."""
+    kind = f.base_type
+    if kind is str:
+        return String(f.sql_length) if f.sql_length else Text()
+    types: dict[type, TypeEngine[Any]] = {bool: Boolean(), int: Integer(), float: Float()}
+    return types[kind]
+
+
+def _column(f: FieldSpec) -> MappedColumn[Any]:
+    if f.server_default is None:
+        return mapped_column(sql_type(f), nullable=f.nullable)
+    value = f.server_default
+    server = (true() if value else false()) if isinstance(value, bool) else str(value)
+    return mapped_column(sql_type(f), nullable=f.nullable, default=value, server_default=server)
+
+
+# The per-job fields stored in columns of their own, derived from the spec: a field added since
+# migration 0008 is a key of `params` instead (database/layout.py), so it needs no migration. mypy
+# sees an Any base (typed access goes through spec.rules.params_of's JobParams).
+JobFields: Any = type("JobFields", (), {f.name: _column(f) for f in FIELDS if f.storage == "column"})
+
+
+class JobRow(JobFields, Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    model_id: Mapped[str] = mapped_column(String(200))
-    prompt: Mapped[str] = mapped_column(Text)
-    negative_prompt: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16))
-
-    num_inference_steps: Mapped[int] = mapped_column(Integer)
-    num_frames: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    width: Mapped[int] = mapped_column(Integer)
-    guidance_scale: Mapped[float] = mapped_column(Float)
-    seed: Mapped[int] = mapped_column(Integer)
-    fps: Mapped[int] = mapped_column(Integer)
-    num_gpus: Mapped[int] = mapped_column(Integer)
-    dit_cpu_offload: Mapped[bool] = mapped_column(Boolean, default=False)
-    text_encoder_cpu_offload: Mapped[bool] = mapped_column(Boolean, default=False)
-    vae_cpu_offload: Mapped[bool] = mapped_column(Boolean, default=False)
-    use_fsdp_inference: Mapped[bool] = mapped_column(Boolean, default=False)
-    dit_layerwise_offload: Mapped[bool] = mapped_column(Boolean, default=True)
 
     created_at: Mapped[float] = mapped_column(Float)
     queued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -47,10 +58,8 @@ class JobRow(Base):
     load_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Queue order: higher priority first, then lower rank (the time it was
     # queued, unless it was moved).
-    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     queue_rank: Mapped[float | None] = mapped_column(Float, nullable=True)
     held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    retry_on_oom: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     progress_msg: Mapped[str] = mapped_column(Text, default="")
@@ -58,18 +67,17 @@ class JobRow(Base):
     step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     total_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # The job this one was remixed from (POST /v1/videos/{id}/remix), and where
-    # its events are posted (else the server's --webhook-url).
+    # The job this one was remixed from (POST /v1/videos/{id}/remix).
     remixed_from: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # The input image of an image-to-video job: an upload's id (jobs/uploads.py).
-    image: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The per-job fields with storage="json", as one JSON object (migration 0008); a key it lacks
+    # reads as the field's default (spec.rules.params_of, database/layout.py).
+    params: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
 
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
         Index("ix_jobs_queue", "status", "priority", "queue_rank", "id"),
-        Index("ix_jobs_image", "image"),
+        Index("ix_jobs_image", "image"),  # jobs that use an upload (jobs/uploads.py deletes unused ones)
     )
 
 

@@ -18,11 +18,18 @@ job into a reservation, and affinity passes it at most once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-# (seconds, load seconds or None, width, height, num_frames, num_inference_steps, num_gpus), newest first
-History = Sequence[tuple[float, float | None, int, int, int, int, int]]
+from ..spec.fields import FIELDS
+
+# What a run's duration scales with, as the spec says: the work (their product) and the devices.
+WORK_FIELDS = tuple(f.name for f in FIELDS if f.cost == "work")
+DEVICES_FIELD = next(f.name for f in FIELDS if f.cost == "devices")
+
+# (seconds, load seconds or None, *the WORK_FIELDS values, the DEVICES_FIELD value), newest first
+History = Sequence[tuple[Any, ...]]
 
 SAME_SHAPE_RUNS = 5
 SCALED_RUNS = 10
@@ -30,20 +37,28 @@ SCALED_PADDING = 1.5
 
 
 class Shape(NamedTuple):
-    width: int
-    height: int
-    num_frames: int
-    num_inference_steps: int
-    num_gpus: int
+    sizes: tuple[int, ...]  # the WORK_FIELDS values
+    devices: int
+
+    @classmethod
+    def of(cls, values: Any) -> Shape:
+        """A job's shape from its values by attribute (JobParams, a queued job's)."""
+        return cls(tuple(getattr(values, name) for name in WORK_FIELDS), getattr(values, DEVICES_FIELD))
 
     @property
     def work(self) -> int:
-        return self.width * self.height * self.num_frames * self.num_inference_steps
+        return math.prod(self.sizes)
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """As a history entry ends."""
+        return (*self.sizes, self.devices)
 
 
 def estimate_seconds(history: History, shape: Shape) -> float | None:
     """The whole run, model load included, erring long."""
-    alike = [seconds for seconds, _load, *rest in history if tuple(rest) == shape][:SAME_SHAPE_RUNS]
+    key = shape.key
+    alike = [seconds for seconds, _load, *rest in history if tuple(rest) == key][:SAME_SHAPE_RUNS]
     if alike:
         return max(alike)
     rates = _rates(history, shape, lambda seconds, _load: seconds)
@@ -55,9 +70,10 @@ def owed_estimate(history: History, shape: Shape) -> tuple[float, float] | None:
     def warm(seconds: float, load: float | None) -> float:
         return max(0.0, seconds - (load or 0.0))
 
+    key = shape.key
     loads = [load for _seconds, load, *_rest in history if load is not None][:SAME_SHAPE_RUNS]
     load_s = min(loads, default=0.0)
-    alike = [warm(seconds, load) for seconds, load, *rest in history if tuple(rest) == shape][:SAME_SHAPE_RUNS]
+    alike = [warm(seconds, load) for seconds, load, *rest in history if tuple(rest) == key][:SAME_SHAPE_RUNS]
     if alike:
         return min(alike), load_s
     rates = _rates(history, shape, warm)
@@ -65,6 +81,6 @@ def owed_estimate(history: History, shape: Shape) -> tuple[float, float] | None:
 
 
 def _rates(history: History, shape: Shape, seconds_of: Callable[[float, float | None], float]) -> list[float]:
-    """Seconds per unit of work of the latest runs on as many GPUs."""
-    return [seconds_of(seconds, load) / (w * h * f * s) for seconds, load, w, h, f, s, g in history
-            if g == shape.num_gpus and w * h * f * s > 0][:SCALED_RUNS]
+    """Seconds per unit of work of the latest runs on as many devices."""
+    return [seconds_of(seconds, load) / work for seconds, load, *sizes, devices in history
+            if devices == shape.devices and (work := math.prod(sizes)) > 0][:SCALED_RUNS]

@@ -86,7 +86,7 @@ class JobQueries:
         positions = self.scheduler.queue_positions()
         return {
             "paused": self.scheduler.paused,
-            "jobs": [{"id": job.id, "model_id": job.model_id, "priority": job.priority, "held": bool(job.held),
+            "jobs": [{"id": job.id, "model_id": job.params.model_id, "priority": job.priority, "held": bool(job.held),
                       "queue_position": positions.get(job.id)} for job in self.store.queue_order()],
         }
 

@@ -19,6 +19,8 @@ from typing import Any
 from ..backends.base import ModelConfig
 from ..backends.registry import backend_spec
 from ..database.tables import JobRow
+from ..spec.fields import FIELDS
+from ..spec.rules import params_of
 from ..words import plural
 from ..workers.devices import Inventory
 from . import events
@@ -40,12 +42,18 @@ log = logging.getLogger("fastvideo_ui.scheduler")
 PAUSED_KEY = "queue_paused"
 
 
-def model_config(row: JobRow | QueuedJob) -> ModelConfig:
-    spec = find_model(row.model_id)
+# A job that names an upload (an input image) runs its model's image workload, another load.
+_UPLOADS = tuple(f.name for f in FIELDS if f.upload)
+
+
+def model_config(values: Any) -> ModelConfig:
+    """The reuse key of a job's values by attribute: JobParams, or a queued job's params."""
+    spec = find_model(values.model_id)
     workload = "t2v"
-    if row.image and spec is not None and backend_spec(spec.backend).image_workloads:
+    if any(getattr(values, name) for name in _UPLOADS) and spec is not None \
+            and backend_spec(spec.backend).image_workloads:
         workload = spec.image_workload
-    return ModelConfig.for_params(row, workload)
+    return ModelConfig.for_params(values, workload)
 
 
 class Scheduler:
@@ -187,7 +195,7 @@ class Scheduler:
         positions: dict[str, int] = {}
         counters: dict[str, int] = {}
         for job in self.store.queue_order():
-            spec = find_model(job.model_id)
+            spec = find_model(job.params.model_id)
             kind = spec.device_kind if spec else "cpu"
             counters[kind] = counters.get(kind, 0) + 1
             positions[job.id] = counters[kind]
@@ -217,9 +225,9 @@ class Scheduler:
             self.publish_queue()
 
     def _estimates_of(self, job: QueuedJob) -> tuple[float | None, tuple[float, float] | None]:
-        key = (job.model_id, Shape(job.width, job.height, job.num_frames, job.num_inference_steps, job.num_gpus))
+        key = (job.params.model_id, Shape.of(job.params))
         if key not in self._estimates:
-            history = self.store.durations(job.model_id)
+            history = self.store.durations(job.params.model_id)
             self._estimates[key] = (estimate_seconds(history, key[1]), owed_estimate(history, key[1]))
         return self._estimates[key]
 
@@ -235,24 +243,25 @@ class Scheduler:
         for job in queue:
             if job.held or job.id in self._deleting or self.supervisor.is_running(job.id):
                 continue
-            spec = find_model(job.model_id)
+            spec = find_model(job.params.model_id)
             if spec is None:
-                self._fail_queued(job.id, f"model {job.model_id} is no longer in the catalogue")
+                self._fail_queued(job.id, f"model {job.params.model_id} is no longer in the catalogue")
                 continue
             largest = cluster.largest_node(spec.device_kind)
-            if job.num_gpus > largest and self.inventory.elastic and spec.device_kind == "gpu":
-                self._say_waiting(job.id, f"waiting for a Ray node with {plural(job.num_gpus, 'GPU')}: "
+            devices = job.params.num_gpus
+            if devices > largest and self.inventory.elastic and spec.device_kind == "gpu":
+                self._say_waiting(job.id, f"waiting for a Ray node with {plural(devices, 'GPU')}: "
                                           f"the largest now has {largest}")
                 continue
-            if job.num_gpus > largest:
+            if devices > largest:
                 pool = len(self.inventory.devices(spec.device_kind))
                 where = f"this server now has {pool}" if largest == pool else f"the largest node has {largest}"
-                self._fail_queued(job.id, f"needs {plural(job.num_gpus, 'device')}; {where}")
+                self._fail_queued(job.id, f"needs {plural(devices, 'device')}; {where}")
                 continue
             backends[job.id] = spec.backend
             passed_at = self._passed.get(job.id)
             estimate, owed = self._estimates_of(job)
-            entry = Waiting(job.id, spec.device_kind, job.num_gpus, (model_config(job), spec.backend), estimate,
+            entry = Waiting(job.id, spec.device_kind, devices, (model_config(job.params), spec.backend), estimate,
                             None if passed_at is None else now - passed_at)
             waiting.append(replace(entry, due_in_s=self._owed.due_in(entry, now, cluster, owed)))
         return waiting, backends
@@ -307,6 +316,6 @@ class Scheduler:
         if start.backfilled:
             self.logs.server_line(row.id, "started ahead of a waiting job that needs more devices: it is "
                                           "expected to end before that job can start, or uses other devices")
-        run = Run(row.id, f"{row.id}#{row.attempts}", job.kind, start.devices, model_config(row), backend,
+        run = Run(row.id, f"{row.id}#{row.attempts}", job.kind, start.devices, model_config(params_of(row)), backend,
                   estimate_s=job.estimate_s)
         self.supervisor.launch(row, run, start.worker_id, start.retire)

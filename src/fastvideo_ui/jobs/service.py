@@ -4,6 +4,7 @@ queries.py (one object, two rooms). It never sees a process."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from pathlib import Path
@@ -15,8 +16,7 @@ from .catalogue import ModelSpec, find_model
 from . import events
 from .events import EventBus
 from .logs import LogBook
-from ..spec.fields import FIELDS
-from ..spec.rules import summarize
+from ..spec.rules import params_of, summarize
 from .params import InvalidParams, resolve_params
 from .queries import JobQueries
 from .scheduler import Scheduler
@@ -117,8 +117,8 @@ class JobService(JobQueries):
         spec = find_model(source.model_id)
         if spec is None:
             raise InvalidParams([("model", f"job {job_id}'s model {source.model_id!r} is no longer served here")])
-        # Every spec field as the source job stored it, but the prompt.
-        asked = {f.name: getattr(source, f.name) for f in FIELDS} | {"prompt": prompt}
+        # Every spec field as the source job stored it (its columns and its params JSON), but the prompt.
+        asked = dataclasses.asdict(params_of(source)) | {"prompt": prompt}
         params = resolve_params(spec, asked, *self._capacity(spec))
         return self.create(spec, params | {"remixed_from": source.id}, start=True)
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
+from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Engine, Select, delete, func, select, tuple_, update
+from sqlalchemy import CursorResult, Engine, Select, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..database.layout import LAYOUT, JobLayout
 from ..database.tables import JobRow, ServerState
+from ..spec.fields import FIELDS, Group
+from .estimates import DEVICES_FIELD, WORK_FIELDS, History
 from .states import Action, IllegalTransition, JobStatus, check_transition
 
 
@@ -22,23 +26,19 @@ RESET_RUN_FIELDS: dict[str, Any] = {
 }
 
 
+# What the scheduler reads of a queued job beyond its place: the LOAD fields (its model key), what
+# its duration scales with (cost) and its uploads (an image-to-video load). The spec says which.
+QUEUE_FIELDS = tuple(f.name for f in FIELDS if f.group is Group.LOAD or f.cost or f.upload)
+# What a listing chunk counts toward its characters: the text fields, and a job's error.
+TEXT_COLUMNS = (*(f.name for f in FIELDS if f.text), "error")
+
+
 class QueuedJob(NamedTuple):
     id: str
-    model_id: str
     priority: int
     queue_rank: float
     held: bool
-    num_gpus: int
-    width: int
-    height: int
-    num_frames: int
-    num_inference_steps: int
-    dit_layerwise_offload: bool
-    dit_cpu_offload: bool
-    use_fsdp_inference: bool
-    text_encoder_cpu_offload: bool
-    vae_cpu_offload: bool
-    image: str | None
+    params: SimpleNamespace  # the QUEUE_FIELDS, by name (job.params.model_id)
 
 
 class JobNotFound(Exception):
@@ -59,8 +59,10 @@ def _filtered(query: Select[Any], statuses: Iterable[JobStatus], prompt_contains
 
 
 class JobStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, layout: JobLayout = LAYOUT) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.layout = layout  # where each per-job field is stored
+        self._uploads = tuple(layout.expression(f.name) for f in layout.fields if f.upload)
         # Every move into or out of `queued` goes through this store (the
         # server is the only writer), so a counter tells when the cached queue
         # order is stale: list requests, events and dispatch all ask for it.
@@ -71,7 +73,7 @@ class JobStore:
         return self._sessions()
 
     def create(self, **fields: Any) -> JobRow:
-        row = JobRow(**fields)
+        row = JobRow(**self.layout.insert_values(fields))
         with self._session() as session, session.begin():
             session.add(row)
         return row
@@ -99,8 +101,7 @@ class JobStore:
         cursor: a listing can read every stored job, and building ORM objects
         (or even SQLAlchemy rows) for each was most of its time. `after` is the
         (created_at, id) of the last job of the previous page."""
-        table = JobRow.__table__
-        query = _filtered(select(*(table.c[name] for name in columns)), statuses, prompt_contains)
+        query = _filtered(select(*map(self.layout.expression, columns)), statuses, prompt_contains)
         key = tuple_(JobRow.created_at, JobRow.id)
         if after is not None:  # a row value: SQLite seeks ix_jobs_created to it
             query = query.where(key > tuple_(*after) if ascending else key < tuple_(*after))
@@ -127,8 +128,7 @@ class JobStore:
         rows are fetched, so the rest is never read. `oldest` (created_at, id)
         is the last row it may read. Also whether more may follow (the chunk
         stopped at `limit` or at the characters)."""
-        table = JobRow.__table__
-        query = _filtered(select(*(table.c[name] for name in columns)), statuses, prompt_contains)
+        query = _filtered(select(*map(self.layout.expression, columns)), statuses, prompt_contains)
         key = tuple_(JobRow.created_at, JobRow.id)
         if after is not None:
             query = query.where(key < tuple_(*after))
@@ -137,7 +137,7 @@ class JobStore:
         query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
         # Counted a batch at a time with C-level maps: per row in Python, the
         # count cost the seed's full list of 10,000 jobs a tenth of its time.
-        texts = [itemgetter(at) for at, name in enumerate(columns) if name in ("prompt", "negative_prompt", "error")]
+        texts = [itemgetter(at) for at, name in enumerate(columns) if name in TEXT_COLUMNS]
         rows: builtins.list[tuple[Any, ...]] = []
         chars = 0
         with self._session() as session:
@@ -175,14 +175,16 @@ class JobStore:
         cached = self._queue_cache
         if cached is not None and cached[0] == version:
             return cached[1]
-        table = JobRow.__table__
         query = (
-            select(*(table.c[name] for name in QueuedJob._fields))
+            select(JobRow.id, JobRow.priority, JobRow.queue_rank, JobRow.held,
+                   *map(self.layout.expression, QUEUE_FIELDS))
             .where(JobRow.status == JobStatus.QUEUED.value)
             .order_by(JobRow.priority.desc(), JobRow.queue_rank, JobRow.id)
         )
         with self._session() as session:
-            order = [QueuedJob(*record) for record in session.execute(query)]
+            order = [QueuedJob(record[0], record[1], record[2], record[3],
+                               SimpleNamespace(**dict(zip(QUEUE_FIELDS, record[4:], strict=True))))
+                     for record in session.execute(query)]
         self._queue_cache = (version, order)
         return order
 
@@ -191,7 +193,8 @@ class JobStore:
         None when it is not queued (any more)."""
         with self._session() as session, session.begin():
             result = cast("CursorResult[Any]", session.execute(
-                update(JobRow).where(JobRow.id == job_id, JobRow.status == JobStatus.QUEUED.value).values(**fields)
+                update(JobRow).where(JobRow.id == job_id, JobRow.status == JobStatus.QUEUED.value)
+                .values(**self.layout.update_values(fields))
             ))
         self._queue_version += 1
         return self.require(job_id) if result.rowcount == 1 else None
@@ -199,7 +202,7 @@ class JobStore:
     def update_fields(self, job_id: str, **fields: Any) -> JobRow:
         """Fields that do not depend on the status (such as priority)."""
         with self._session() as session, session.begin():
-            session.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(**self.layout.update_values(fields)))
         return self.require(job_id)
 
     def get_state(self, key: str) -> str | None:
@@ -211,20 +214,18 @@ class JobStore:
         with self._session() as session, session.begin():
             session.merge(ServerState(key=key, value=value))
 
-    def durations(self, model_id: str, limit: int = 20
-                  ) -> builtins.list[tuple[float, float | None, int, int, int, int, int]]:
-        """(seconds, load seconds or None, width, height, num_frames,
-        num_inference_steps, num_gpus) of the model's latest completed runs,
-        newest first."""
+    def durations(self, model_id: str, limit: int = 20) -> History:
+        """(seconds, load seconds or None, *the cost="work" values, the cost="devices"
+        one) of the model's latest completed runs, newest first (estimates.History)."""
         query = (
-            select(JobRow.finished_at - JobRow.started_at, JobRow.load_seconds, JobRow.width, JobRow.height,
-                   JobRow.num_frames, JobRow.num_inference_steps, JobRow.num_gpus)
+            select(JobRow.finished_at - JobRow.started_at, JobRow.load_seconds,
+                   *map(self.layout.expression, (*WORK_FIELDS, DEVICES_FIELD)))
             .where(JobRow.status == JobStatus.COMPLETED.value, JobRow.model_id == model_id,
                    JobRow.started_at.is_not(None), JobRow.finished_at.is_not(None))
             .order_by(JobRow.finished_at.desc()).limit(limit)
         )
         with self._session() as session:
-            return [tuple(record) for record in session.execute(query)]  # type: ignore[misc]
+            return [tuple(record) for record in session.execute(query)]
 
     def transition(self, job_id: str, action: Action, **fields: Any) -> JobRow:
         """Apply `action` if the state machine allows it from the stored status.
@@ -241,7 +242,7 @@ class JobStore:
             result = cast("CursorResult[Any]", session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == current.value)
-                .values(status=target.value, **fields)
+                .values(status=target.value, **self.layout.update_values(fields))
             ))
             if result.rowcount != 1:
                 session.rollback()
@@ -257,7 +258,7 @@ class JobStore:
             result = cast("CursorResult[Any]", session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == JobStatus.RUNNING.value)
-                .values(**fields)
+                .values(**self.layout.update_values(fields))
             ))
             return result.rowcount == 1
 
@@ -268,12 +269,16 @@ class JobStore:
         return result.rowcount == 1
 
     def image_in_use(self, upload_id: str) -> bool:
+        """Whether a job names the upload in any of its upload fields."""
+        query = select(JobRow.id).where(or_(*(stored == upload_id for stored in self._uploads))).limit(1)
         with self._session() as session:
-            return session.scalar(select(JobRow.id).where(JobRow.image == upload_id).limit(1)) is not None
+            return session.scalar(query) is not None
 
     def referenced_images(self) -> set[str]:
+        """Every upload a job names."""
         with self._session() as session:
-            return set(session.scalars(select(JobRow.image).where(JobRow.image.is_not(None)).distinct()))
+            return {upload for stored in self._uploads
+                    for upload in session.scalars(select(stored).where(stored.is_not(None)).distinct())}
 
     def running_ids(self) -> builtins.list[str]:
         query = select(JobRow.id).where(JobRow.status == JobStatus.RUNNING.value)

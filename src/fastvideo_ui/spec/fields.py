@@ -178,6 +178,8 @@ class FieldSpec:
     upload: bool = False  # names an upload: "<name>_url" in the JSON, a path for the worker
     storage: Literal["column", "json"] = "json"  # "column" only with a migration that adds it
     sql_length: int | None = None
+    # A column's value where a row was stored without one (its migration's server default); also the
+    # default of an insert that leaves it out. None: every insert sets it.
     server_default: Any = None
     cli: Cli | None | _Marker = DERIVED  # DERIVED: "--<name-with-dashes>"; None: no flag
     ui: Ui | None | _Marker = DERIVED  # DERIVED: label from the name, widget from the type; None: hidden
@@ -266,7 +268,7 @@ class JobParams:
         cli=Cli("prompt", parse=one_line), ui=Ui("Prompt", widget="textarea", section="top"))
     negative_prompt: str = param(
         MODEL, group=Group.GENERATION, max_length=MAX_PROMPT_CHARS, check=one_line_only, fastvideo="sample",
-        text=True, storage="column", help="what the video should not show, one line" + _MODEL_SAYS,
+        text=True, storage="column", server_default="", help="what the video should not show, one line" + _MODEL_SAYS,
         cli=Cli("--negative", parse=one_line), ui=Ui("Negative prompt", widget="textarea", section="advanced"))
     num_inference_steps: int = param(
         MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", cost="work",
@@ -309,32 +311,33 @@ class JobParams:
     # In today's /api/models `options` order (the dialog's checks follow it), not the old request's.
     dit_layerwise_offload: bool = param(
         later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
+        server_default=True,  # 0002: FastVideo ran every earlier job with it on
         help="FastVideo's layer-by-layer DiT offload; while on, dit_cpu_offload and use_fsdp_inference are off",
         cli=None, ui=Ui("Offload DiT layer by layer", widget="check", section="advanced", group=_OFFLOAD,
                         short="dit_layerwise"))
     dit_cpu_offload: bool = param(
         later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True,
-        off_when="dit_layerwise_offload", storage="column",
+        off_when="dit_layerwise_offload", storage="column", server_default=False,
         help="keep the DiT in CPU memory between uses (FastVideo turns it off while dit_layerwise_offload is on)",
         cli=None, ui=Ui("Offload DiT to CPU (with layer-by-layer off)", widget="check", section="advanced",
                         group=_OFFLOAD, short="dit"))
     use_fsdp_inference: bool = param(
         later(False), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load",
-        off_when="dit_layerwise_offload", storage="column",
+        off_when="dit_layerwise_offload", storage="column", server_default=False,
         help="shard the DiT across the job's GPUs with FSDP (FastVideo turns it off while dit_layerwise_offload "
              "is on)",
         cli=None, ui=Ui("FSDP inference", widget="check", section="advanced"))  # not an offload: its own row
     text_encoder_cpu_offload: bool = param(
         later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
-        help="keep the text encoder in CPU memory",
+        server_default=False, help="keep the text encoder in CPU memory",
         cli=None, ui=Ui("Offload text encoder to CPU", widget="check", section="advanced", group=_OFFLOAD,
                         short="text_encoder"))
     vae_cpu_offload: bool = param(
         later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
-        help="keep the VAE in CPU memory",
+        server_default=False, help="keep the VAE in CPU memory",
         cli=None, ui=Ui("Offload VAE to CPU", widget="check", section="advanced", group=_OFFLOAD, short="vae"))
     priority: int = param(
-        0, group=Group.OPTION, minimum=MIN_PRIORITY, maximum=MAX_PRIORITY, storage="column", server_default="0",
+        0, group=Group.OPTION, minimum=MIN_PRIORITY, maximum=MAX_PRIORITY, storage="column", server_default=0,
         help="higher runs first, -100 to 100",
         cli=Cli("--priority"),
         ui=Ui("Priority", section="advanced", hint="higher runs first, −100 to 100", detail=None))

@@ -6,6 +6,7 @@ given), so a test can run it over an extra field too."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -130,12 +131,50 @@ def from_wire(data: Mapping[str, Any], cls: type[P] = JobParams) -> P:  # type: 
     return cls(**values)
 
 
+def stored_defaults(fields: Fields = FIELDS) -> dict[str, Any]:
+    """What a storage="json" field reads as where a stored job lacks it (a job stored before the
+    field existed): what a job runs with when it says nothing; None for a model's default."""
+    defaults = effective_defaults(fields)
+    return {f.name: defaults.get(f.name) for f in fields if f.storage == "json"}
+
+
+_LAYOUTS: dict[type, tuple[tuple[FieldSpec, ...], dict[str, Any]]] = {}
+
+
+def _layout(cls: type) -> tuple[tuple[FieldSpec, ...], dict[str, Any]]:
+    """A JobParams class's fields and its json fields' defaults, worked out once per class."""
+    if cls not in _LAYOUTS:
+        fields = fields_of(cls)
+        _LAYOUTS[cls] = fields, stored_defaults(fields)
+    return _LAYOUTS[cls]
+
+
+def from_stored(value: Any, f: FieldSpec) -> Any:
+    """A storage="json" field's value as SQLite's json_extract gives it back: a bool field's 1 is True."""
+    return bool(value) if f.base_type is bool and value is not None else value
+
+
 def params_of(job: Mapping[str, Any] | object, cls: type[P] = JobParams) -> P:  # type: ignore[assignment]
     """A stored job's per-job values, typed: from a mapping by key, else from
-    an object (a job row) by attribute, reading every field's name off the spec."""
-    if isinstance(job, Mapping):
-        return cls(**{f.name: job[f.name] for f in fields_of(cls)})
-    return cls(**{f.name: getattr(job, f.name) for f in fields_of(cls)})
+    an object (a job row) by attribute, reading every field's name off the spec.
+    A storage="json" field is read from the JSON text under `params` (a key it
+    lacks is the field's default) unless a mapping holds it by its own name."""
+    fields, defaults = _layout(cls)
+    mapping = isinstance(job, Mapping)
+
+    def read(name: str) -> Any:
+        return job[name] if mapping else getattr(job, name)  # type: ignore[index]
+
+    values: dict[str, Any] = {}
+    stored: dict[str, Any] | None = None
+    for f in fields:
+        if f.storage == "column" or (mapping and f.name in job):  # type: ignore[operator]
+            values[f.name] = read(f.name)
+            continue
+        if stored is None:
+            stored = json.loads(read("params") or "{}")
+        values[f.name] = from_stored(stored.get(f.name, defaults[f.name]), f)
+    return cls(**values)
 
 
 def _fits(value: Any, f: FieldSpec) -> bool:

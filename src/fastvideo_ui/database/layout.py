@@ -1,0 +1,73 @@
+"""Where each per-job field of a job is stored, and how a query reaches it: a
+column of its own (tables.JobFields: the fields that predate migration 0008)
+or a key of the `params` JSON column (every field added since, so a new field
+needs no migration). A layout is a function of a fields tuple, so a test can
+lay out the spec's fields plus an extra one on the same table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func
+
+from ..spec.fields import FIELDS, FieldSpec
+from ..spec.rules import from_stored, stored_defaults
+from .tables import JobRow
+
+
+class JobLayout:
+    def __init__(self, fields: Sequence[FieldSpec] = FIELDS) -> None:
+        self.fields = tuple(fields)
+        self.in_json = tuple(f for f in self.fields if f.storage == "json")
+        self._json = {f.name: f for f in self.in_json}
+        self._defaults = stored_defaults(self.fields)
+        self._columns = JobRow.__table__.c
+
+    def expression(self, name: str) -> ColumnElement[Any]:
+        """What a SELECT reads for `name`: its column, or its key of `params` (its
+        default where a job lacks the key, as params_of reads it). Only a json
+        field costs a json_extract per row; a column is selected as it is."""
+        f = self._json.get(name)
+        if f is None:
+            return self._columns[name]
+        path = f"$.{name}"
+        value = func.json_extract(JobRow.params, path)
+        default = self._defaults[name]
+        if default is None:
+            return value.label(name)
+        if f.nullable:  # a stored null stays null: only a missing key is the default
+            return case((func.json_type(JobRow.params, path).is_(None), default), else_=value).label(name)
+        return func.coalesce(value, default).label(name)
+
+    def stored_values(self, row: Any) -> dict[str, Any]:
+        """A row's json fields by name, each key it lacks as the field's default ({} with none)."""
+        if not self.in_json:
+            return {}
+        stored = json.loads(row.params or "{}")
+        return {name: from_stored(stored.get(name, self._defaults[name]), f) for name, f in self._json.items()}
+
+    def insert_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A new row's values: the json fields gathered into `params`."""
+        if not self.in_json:
+            return dict(values)
+        out = {name: value for name, value in values.items() if name not in self._json}
+        out["params"] = json.dumps({name: value for name, value in values.items() if name in self._json})
+        return out
+
+    def update_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """An UPDATE's values: each json field set in place with json_set (the
+        other keys of `params` kept), every other one as it is."""
+        changed = [name for name in values if name in self._json]
+        if not changed:
+            return dict(values)
+        out = {name: value for name, value in values.items() if name not in self._json}
+        paths: list[Any] = []
+        for name in changed:  # json(): the value as JSON (true, not 1; a string quoted)
+            paths += [f"$.{name}", func.json(json.dumps(values[name]))]
+        out["params"] = func.json_set(JobRow.params, *paths)
+        return out
+
+
+LAYOUT = JobLayout()
