@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..database.layout import LAYOUT, JobLayout
 from ..database.tables import JobRow, ServerState
-from ..spec.fields import FIELDS, Group
+from ..spec.fields import FieldSpec, Group
 from .estimates import DEVICES_FIELD, WORK_FIELDS, History
 from .states import Action, IllegalTransition, JobStatus, check_transition
 
@@ -26,11 +26,10 @@ RESET_RUN_FIELDS: dict[str, Any] = {
 }
 
 
-# What the scheduler reads of a queued job beyond its place: the LOAD fields (its model key), what
-# its duration scales with (cost) and its uploads (an image-to-video load). The spec says which.
-QUEUE_FIELDS = tuple(f.name for f in FIELDS if f.group is Group.LOAD or f.cost or f.upload)
-# What a listing chunk counts toward its characters: the text fields, and a job's error.
-TEXT_COLUMNS = (*(f.name for f in FIELDS if f.text), "error")
+def queue_fields(fields: Sequence[FieldSpec]) -> tuple[str, ...]:
+    """What the scheduler reads of a queued job beyond its place: the LOAD fields (its model key),
+    what its duration scales with (cost) and its uploads (an image-to-video load)."""
+    return tuple(f.name for f in fields if f.group is Group.LOAD or f.cost or f.upload)
 
 
 class QueuedJob(NamedTuple):
@@ -38,7 +37,7 @@ class QueuedJob(NamedTuple):
     priority: int
     queue_rank: float
     held: bool
-    params: SimpleNamespace  # the QUEUE_FIELDS, by name (job.params.model_id)
+    params: SimpleNamespace  # the queue_fields, by name (job.params.model_id)
 
 
 class JobNotFound(Exception):
@@ -63,6 +62,9 @@ class JobStore:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.layout = layout  # where each per-job field is stored
         self._uploads = tuple(layout.expression(f.name) for f in layout.fields if f.upload)
+        self._queue_fields = queue_fields(layout.fields)
+        # What a listing chunk counts toward its characters: the text fields, and a job's error.
+        self._texts = (*(f.name for f in layout.fields if f.text), "error")
         # Every move into or out of `queued` goes through this store (the
         # server is the only writer), so a counter tells when the cached queue
         # order is stale: list requests, events and dispatch all ask for it.
@@ -137,7 +139,7 @@ class JobStore:
         query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
         # Counted a batch at a time with C-level maps: per row in Python, the
         # count cost the seed's full list of 10,000 jobs a tenth of its time.
-        texts = [itemgetter(at) for at, name in enumerate(columns) if name in TEXT_COLUMNS]
+        texts = [itemgetter(at) for at, name in enumerate(columns) if name in self._texts]
         rows: builtins.list[tuple[Any, ...]] = []
         chars = 0
         with self._session() as session:
@@ -177,13 +179,13 @@ class JobStore:
             return cached[1]
         query = (
             select(JobRow.id, JobRow.priority, JobRow.queue_rank, JobRow.held,
-                   *map(self.layout.expression, QUEUE_FIELDS))
+                   *map(self.layout.expression, self._queue_fields))
             .where(JobRow.status == JobStatus.QUEUED.value)
             .order_by(JobRow.priority.desc(), JobRow.queue_rank, JobRow.id)
         )
         with self._session() as session:
             order = [QueuedJob(record[0], record[1], record[2], record[3],
-                               SimpleNamespace(**dict(zip(QUEUE_FIELDS, record[4:], strict=True))))
+                               SimpleNamespace(**dict(zip(self._queue_fields, record[4:], strict=True))))
                      for record in session.execute(query)]
         self._queue_cache = (version, order)
         return order
