@@ -16,15 +16,18 @@ NAMES = [f.name for f in FIELDS]
 
 
 def test_every_layer_carries_every_per_job_field() -> None:
-    assert {f.name for f in FIELDS if f.group is Group.GENERATION} == {
+    # The fields the spec began with, each in its group (a field added since is stored in the params JSON).
+    old = {f.name for f in FIELDS if f.storage == "column"}
+    assert {f.name for f in FIELDS if f.group is Group.GENERATION} & old == {
         "prompt", "negative_prompt", "num_inference_steps", "num_frames", "height", "width", "guidance_scale",
         "seed", "fps"}
     # What the old JOB_OPTIONS listed: the fields beyond generation and offload that a job keeps as asked.
-    assert {f.name for f in FIELDS if f.group is not Group.GENERATION and not isinstance(f.default, Later)} == {
+    assert {f.name for f in FIELDS if f.group is not Group.GENERATION and not isinstance(f.default, Later)} & old == {
         "model_id", "num_gpus", "priority", "retry_on_oom", "webhook_url", "image"}
     columns = set(JobRow.__table__.columns.keys())
-    for name in NAMES:
-        assert name in columns and name in COPIED and name in CreateJobRequest.model_fields, name
+    for f in FIELDS:
+        stored = f.name in columns if f.storage == "column" else "params" in columns and f.name not in columns
+        assert stored and f.name in COPIED and f.name in CreateJobRequest.model_fields, f.name
 
 
 def test_a_resolved_job_has_every_field_and_a_remix_copies_them() -> None:
@@ -56,3 +59,19 @@ def test_every_broken_rule_is_named_at_once() -> None:
     with pytest.raises(InvalidParams) as info:
         resolve_params(spec, asked, device_count=2)
     assert {field for field, _ in info.value.errors} == {"num_frames", "num_gpus", "dit_cpu_offload"}
+
+
+def test_a_value_for_a_field_that_means_nothing_to_the_model_is_refused_by_the_spec() -> None:
+    preview = find_model("fastvideo-ui/preview")
+    assert preview is not None
+    # The image field's Applies (image_input): the preview renderer takes one, a text-only model does not.
+    wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    assert wan is not None and wan.image_input == "none"
+    with pytest.raises(InvalidParams) as refused:
+        resolve_params(wan, {"model_id": wan.id, "prompt": "p", "image": "a" * 64}, device_count=1)
+    assert ("image", f"{wan.id} does not take an image (it is {wan.type})") in refused.value.errors
+    # A field's own default is no request (a remix copies every field of its source, applicable or not),
+    # and a "keep" field (the offloads) is stored for a model it does not apply to, as before.
+    kept = resolve_params(preview, {"model_id": preview.id, "prompt": "p", "image": None,
+                                    "vae_cpu_offload": False}, device_count=1)
+    assert kept["vae_cpu_offload"] is False

@@ -10,7 +10,6 @@ import psutil
 from fastapi import APIRouter, Request
 
 from .. import __version__
-from ..backends.registry import backend_spec
 from ..jobs.catalogue import ModelSpec
 from ..spec.served import Capacity, ModelFacts, fields_json, legacy_keys
 from ..workers.devices import gpu_telemetry
@@ -25,7 +24,7 @@ router = APIRouter(prefix="/api", tags=["system"])
 def model_facts(spec: ModelSpec) -> ModelFacts:
     """The catalogue entry as the spec reads it: its data, and whether its backend retries out of memory."""
     return ModelFacts(id=spec.id, type=spec.type, backend=spec.backend, device_kind=spec.device_kind,
-                      image_input=spec.image_input, oom_retry=backend_spec(spec.backend).retries_oom,
+                      image_input=spec.image_input, oom_retry=spec.oom_retry,
                       defaults=dict(spec.defaults, negative_prompt=spec.default_negative_prompt),
                       limits={name: rule.as_json() for name, rule in spec.limits.items()})
 

@@ -62,6 +62,11 @@ class ModelSpec:
         return backend_spec(self.backend).device_kind
 
     @property
+    def oom_retry(self) -> bool:
+        """Its backend requeues a job that ran out of memory (a job's retry_on_oom means something)."""
+        return backend_spec(self.backend).retries_oom
+
+    @property
     def options(self) -> tuple[str, ...]:
         """The job settings beyond the generation parameters that mean
         something to its backend: the preview renderer has no memory to offload."""

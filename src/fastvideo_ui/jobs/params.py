@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..spec.fields import FIELDS, MODEL, REQUIRED, Later
+from ..spec.fields import FIELDS, MODEL, REQUIRED, FieldSpec, Later
 from ..spec.rules import resolve_later
 from .catalogue import ModelSpec, check_params
 
@@ -27,6 +27,13 @@ def _default(spec: ModelSpec, name: str) -> Any:
     return spec.defaults.get(name)
 
 
+def _refused(f: FieldSpec, spec: ModelSpec, value: Any) -> bool:
+    """A value sent for a field that means nothing to the model, where the spec says to refuse it. Its own
+    default is no request (a remix copies every field of its source), so only another value is refused."""
+    return (value is not None and value != f.fixed_default and f.applies.otherwise == "refuse"
+            and not f.applies.to(spec))
+
+
 def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int | None,
                    elastic: bool = False) -> dict[str, Any]:
     """Every spec field's stored value (model_id as asked: `spec` is its model), or
@@ -38,6 +45,9 @@ def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int 
     params: dict[str, Any] = {}
     for f in FIELDS:
         value = asked.get(f.name)
+        if _refused(f, spec, value):
+            errors.append((f.name, f.applies.refused(f.name, spec)))
+            value = None
         if isinstance(f.default, Later):
             value = later[f.name]
         elif value is None and f.default is MODEL:
