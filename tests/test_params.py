@@ -44,7 +44,7 @@ def test_omitted_parameters_take_the_models_defaults_and_offload_is_resolved() -
     asked = CreateJobRequest(model_id=spec.id, prompt="a fox", num_frames=33).model_dump()
     params = resolve_params(spec, asked, device_count=2)
     assert params["num_frames"] == 33 and params["num_inference_steps"] == spec.defaults["num_inference_steps"]
-    assert params["negative_prompt"] == spec.default_negative_prompt and params["seed"] == 1024
+    assert params["negative_prompt"] == spec.defaults["negative_prompt"] and params["seed"] == 1024
     assert params["dit_layerwise_offload"] is True and params["dit_cpu_offload"] is False  # FastVideo's rule
 
 

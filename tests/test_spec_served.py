@@ -36,7 +36,7 @@ def test_the_legacy_keys_are_what_api_models_answered_before_the_spec(server: Se
         today = served[spec.id]
         gpus = today["limits"]["num_gpus"]
         assert gpus["min"] == 1 and gpus["scope"] == "server"
-        assert today["defaults"] == dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024,
+        assert today["defaults"] == dict(spec.defaults, seed=1024,
                                          num_gpus=1, **OFFLOAD_DEFAULTS), spec.id
         assert today["limits"] == {**{name: rule.as_json() for name, rule in spec.limits.items()},
                                    "num_gpus": gpus}, spec.id
@@ -68,7 +68,7 @@ def test_a_wan_models_fields() -> None:
     assert (fields["width"]["minimum"], fields["width"]["maximum"], fields["width"]["multiple_of"]) == (64, 1280, 16)
     assert fields["num_frames"]["form"] == "4k+1" and fields["num_frames"]["default"] == 81
     assert fields["guidance_scale"]["default"] == 3.0 and fields["guidance_scale"]["minimum"] == 0
-    assert fields["negative_prompt"]["default"] == wan.default_negative_prompt
+    assert fields["negative_prompt"]["default"] == wan.defaults["negative_prompt"]
     assert fields["num_gpus"]["maximum"] is None  # capacity not known now
     assert "image" not in fields  # a text-to-video model takes no image
     offloads = {name: f["default"] for name, f in fields.items() if f["group"] == "load" and f["type"] == "boolean"}

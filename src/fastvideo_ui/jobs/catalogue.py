@@ -49,10 +49,9 @@ class ModelSpec:
     label: str
     backend: str  # "preview" or "fastvideo"
     type: str
-    defaults: dict[str, Any]
+    defaults: dict[str, Any]  # by field name: each MODEL-defaulted field of the spec, the negative prompt too
     limits: dict[str, Range]
     description: str = ""
-    default_negative_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     image_input: str = "none"  # an input image: "none", "optional" or "required"
     image_workload: str = "t2v"  # FastVideo's workload_type for a job with an image: "i2v" or "ti2v"
@@ -89,7 +88,8 @@ def _wan_limits(pixel_multiple: int = 16) -> dict[str, Range]:
     return _fastvideo_limits(pixel_multiple, 4)
 
 
-def _defaults(steps: int, frames: int, h: int, w: int, guidance: float, fps: int) -> dict[str, Any]:
+def _defaults(steps: int, frames: int, h: int, w: int, guidance: float, fps: int,
+              negative: str = "") -> dict[str, Any]:
     return {
         "num_inference_steps": steps,
         "num_frames": frames,
@@ -97,6 +97,7 @@ def _defaults(steps: int, frames: int, h: int, w: int, guidance: float, fps: int
         "width": w,
         "guidance_scale": guidance,
         "fps": fps,
+        "negative_prompt": negative,
     }
 
 
@@ -125,34 +126,34 @@ PREVIEW = ModelSpec(
 FASTVIDEO_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", label="Wan2.1 T2V 1.3B", backend="fastvideo",
-        type="t2v", defaults=_defaults(50, 81, 480, 832, 3.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="t2v", defaults=_defaults(50, 81, 480, 832, 3.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
     ),
     ModelSpec(
         id="Wan-AI/Wan2.1-T2V-14B-Diffusers", label="Wan2.1 T2V 14B", backend="fastvideo",
-        type="t2v", defaults=_defaults(50, 81, 720, 1280, 5.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="t2v", defaults=_defaults(50, 81, 720, 1280, 5.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
     ),
     ModelSpec(
         id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", label="Wan2.1 I2V 14B 480P", backend="fastvideo",
-        type="i2v", defaults=_defaults(40, 81, 480, 832, 5.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="i2v", defaults=_defaults(40, 81, 480, 832, 5.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
         image_input="required", image_workload="i2v",
     ),
     ModelSpec(
         id="FastVideo/FastWan2.1-T2V-1.3B-Diffusers", label="FastWan2.1 T2V 1.3B (3-step)",
-        backend="fastvideo", type="t2v", defaults=_defaults(3, 61, 448, 832, 3.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        backend="fastvideo", type="t2v", defaults=_defaults(3, 61, 448, 832, 3.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
     ),
     ModelSpec(
         id="Wan-AI/Wan2.2-TI2V-5B-Diffusers", label="Wan2.2 TI2V 5B", backend="fastvideo",
-        type="t2v", defaults=_defaults(50, 121, 704, 1280, 5.0, 24),
-        limits=_wan_limits(32), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="t2v", defaults=_defaults(50, 121, 704, 1280, 5.0, 24, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(32),
     ),
     ModelSpec(
         id="Wan-AI/Wan2.2-T2V-A14B-Diffusers", label="Wan2.2 T2V A14B (MoE)", backend="fastvideo",
-        type="t2v", defaults=_defaults(40, 81, 720, 1280, 4.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="t2v", defaults=_defaults(40, 81, 720, 1280, 4.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
     ),
     ModelSpec(
         id="Lightricks/LTX-2", label="LTX-2", backend="fastvideo", type="t2v",
@@ -202,15 +203,12 @@ def adopt_fastvideo_models(entries: list[dict[str, Any]]) -> int:
         given = entry.get("defaults") or {}
         base = known.defaults if known else _defaults(50, 81, 480, 832, 5.0, 16)
         defaults = {name: given.get(name, value) for name, value in base.items()}
-        negative = given.get("negative_prompt")
         _BY_ID[model_id] = ModelSpec(
             id=model_id,
             label=known.label if known else str(entry.get("label") or model_id),
             backend="fastvideo", type="t2v" if "t2v" in workloads else str(image_workload), defaults=defaults,
             limits=_probed_limits(entry, known),
             description=known.description if known else "from the installed FastVideo's registry",
-            default_negative_prompt=negative if isinstance(negative, str) else
-            (known.default_negative_prompt if known else ""),
             image_input="none" if image_workload is None else ("optional" if "t2v" in workloads else "required"),
             image_workload=image_workload or "t2v",
         )

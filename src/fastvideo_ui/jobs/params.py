@@ -20,13 +20,6 @@ class InvalidParams(Exception):
         self.errors = errors
 
 
-def _default(spec: ModelSpec, name: str) -> Any:
-    """The model's own default for a MODEL field (its data keeps the negative prompt apart)."""
-    if name == "negative_prompt":
-        return spec.default_negative_prompt
-    return spec.defaults.get(name)
-
-
 def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int | None,
                    elastic: bool = False) -> dict[str, Any]:
     """Every spec field's stored value (model_id as asked: `spec` is its model), or
@@ -41,7 +34,7 @@ def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int 
         if isinstance(f.default, Later):
             value = later[f.name]
         elif value is None and f.default is MODEL:
-            value = _default(spec, f.name)
+            value = spec.defaults.get(f.name)
         elif value is None and f.default is not REQUIRED:
             value = f.default
         params[f.name] = value
