@@ -7,7 +7,7 @@ from pathlib import Path
 
 from schedule_sim import mix_12, simulate
 
-from fastvideo_ui.jobs.catalogue import PREVIEW_MODEL_ID
+from fastvideo_ui.jobs.catalogue import PREVIEW_MODEL_ID, Catalogue
 from fastvideo_ui.database.engine import make_engine
 from fastvideo_ui.database.migrate import migrate
 from fastvideo_ui.jobs.events import EventBus
@@ -96,7 +96,7 @@ def test_the_scheduler_gives_placement_owed_starts_from_the_stored_runs(tmp_path
         store.create(id=f"queued{index}", prompt="waits", status="queued", created_at=10 + index,
                      queued_at=10 + index, queue_rank=10 + index, **shape)
     scheduler = Scheduler(store, LogBook(tmp_path / "logs"), EventBus(), Inventory((), "none", "", ("cpu0",)),
-                          tmp_path / "out", 1.0, Metrics())
+                          Catalogue(), tmp_path / "out", 1.0, Metrics())
     waiting, _ = scheduler._waiting(scheduler._cluster())
     # The first starts now; its virtual worker loads (4 s) and runs (6 s); the next runs warm after it.
     assert [job.due_in_s for job in waiting] == [0.0, 10.0, 16.0]

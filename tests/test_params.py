@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fastvideo_ui.api.schemas import CreateJobRequest
-from fastvideo_ui.jobs.catalogue import find_model
+from fastvideo_ui.jobs.catalogue import Catalogue
 from fastvideo_ui.database.tables import JobRow
 from fastvideo_ui.jobs.params import InvalidParams, resolve_params
 from fastvideo_ui.jobs.serialize import COPIED
@@ -28,7 +28,7 @@ def test_every_layer_carries_every_per_job_field() -> None:
 
 
 def test_a_resolved_job_has_every_field_and_a_remix_copies_them() -> None:
-    spec = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    spec = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert spec is not None
     params = resolve_params(spec, CreateJobRequest(model_id=spec.id, prompt="a fox").model_dump(), device_count=2)
     assert list(params) == NAMES and None not in (params[name] for name in NAMES if name not in ("webhook_url",
@@ -39,7 +39,7 @@ def test_a_resolved_job_has_every_field_and_a_remix_copies_them() -> None:
 
 
 def test_omitted_parameters_take_the_models_defaults_and_offload_is_resolved() -> None:
-    spec = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    spec = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert spec is not None
     asked = CreateJobRequest(model_id=spec.id, prompt="a fox", num_frames=33).model_dump()
     params = resolve_params(spec, asked, device_count=2)
@@ -49,7 +49,7 @@ def test_omitted_parameters_take_the_models_defaults_and_offload_is_resolved() -
 
 
 def test_every_broken_rule_is_named_at_once() -> None:
-    spec = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    spec = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert spec is not None
     asked = CreateJobRequest(model_id=spec.id, prompt="a fox", num_frames=34, num_gpus=3,
                              dit_cpu_offload=True).model_dump()

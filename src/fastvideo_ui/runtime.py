@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from .auth.sessions import SessionBook
 from .config import Settings
-from .jobs.catalogue import ModelSpec, adopt_fastvideo_models, all_models, availability
+from .jobs.catalogue import Catalogue, ModelSpec, availability
 from .database.engine import make_engine
 from .database.migrate import migrate_apart
 from .jobs import events
@@ -81,6 +81,7 @@ class Runtime:
     logs: LogBook
     bus: EventBus
     inventory: Inventory
+    catalogue: Catalogue  # the models served: the built-in ones, then what the fastvideo probe adopts
     scheduler: Scheduler
     jobs: JobService
     fastvideo_installed: bool
@@ -104,9 +105,10 @@ class Runtime:
         logs = LogBook(settings.log_dir)
         bus = EventBus(replay_bytes=settings.event_replay_bytes)
         inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
+        catalogue = Catalogue()
         metrics = Metrics()
-        scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s, metrics,
-                              affinity_wait_s=settings.affinity_wait_s, uploads_dir=settings.uploads_dir)
+        scheduler = Scheduler(store, logs, bus, inventory, catalogue, settings.output_dir, settings.stop_grace_s,
+                              metrics, affinity_wait_s=settings.affinity_wait_s, uploads_dir=settings.uploads_dir)
         if settings.ray_address:
             scheduler.supervisor.fleet = RayFleet(settings.ray_address, inventory,
                                                   partial(_cluster_changed, scheduler, bus), settings.ray_shared_dir)
@@ -118,8 +120,8 @@ class Runtime:
         uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes,
                               ImageLimits(settings.max_image_memory, settings.max_image_metadata))
         policy = settings.webhook_policy()
-        jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
-                          policy.url_problem, settings.output_dir, settings.log_dir, settings.max_queued)
+        jobs = JobService(store, logs, bus, scheduler, catalogue, partial(model_availability, inventory, installed),
+                          uploads, policy.url_problem, settings.output_dir, settings.log_dir, settings.max_queued)
         webhooks = WebhookStore(engine)
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
                                settings.webhook_backoff_s, policy, settings.webhook_timeout_s,
@@ -131,8 +133,8 @@ class Runtime:
         if settings.api_token:
             sessions = SessionBook(engine, settings.api_token, settings.max_sessions)
             sessions.load()
-        return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
-                   sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads))
+        return cls(settings, engine, store, logs, bus, inventory, catalogue, scheduler, jobs, installed, metrics,
+                   webhooks, sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads))
 
     def sweep_uploads(self) -> None:
         swept = self.jobs.uploads.sweep(self.store.referenced_images())
@@ -180,9 +182,6 @@ class Runtime:
     def model_availability(self, spec: ModelSpec) -> tuple[bool, str]:
         return model_availability(self.inventory, self.fastvideo_installed, spec)
 
-    def models(self) -> list[ModelSpec]:
-        return all_models()
-
     async def _probe_fastvideo(self) -> None:
         """Ask the installed FastVideo for its models, in a child process
         (importing fastvideo imports torch). Until it answers, or if it fails,
@@ -204,7 +203,7 @@ class Runtime:
                 log.warning("could not read fastvideo's model registry: %s",
                             err.decode(errors="replace").strip().splitlines()[-1:] or process.returncode)
                 return
-            added = adopt_fastvideo_models(json.loads(out))
+            added = self.catalogue.adopt(json.loads(out))
             log.info("fastvideo's registry read: %d more text-to-video model(s)", added)
         except (OSError, ValueError) as exc:
             log.warning("could not read fastvideo's model registry: %s", exc)

@@ -22,7 +22,7 @@ from ..database.tables import JobRow
 from ..words import plural
 from ..workers.devices import Inventory
 from . import events
-from .catalogue import find_model
+from .catalogue import Catalogue, ModelSpec
 from .estimates import Shape, estimate_seconds, owed_estimate
 from .events import EventBus
 from .fairness import OwedStarts
@@ -40,8 +40,8 @@ log = logging.getLogger("fastvideo_ui.scheduler")
 PAUSED_KEY = "queue_paused"
 
 
-def model_config(row: JobRow | QueuedJob) -> ModelConfig:
-    spec = find_model(row.model_id)
+def model_config(row: JobRow | QueuedJob, spec: ModelSpec | None) -> ModelConfig:
+    """What a worker loads for the job; `spec`: its model (None: no longer served)."""
     workload = "t2v"
     if row.image and spec is not None and backend_spec(spec.backend).image_workloads:
         workload = spec.image_workload
@@ -55,6 +55,7 @@ class Scheduler:
         logs: LogBook,
         bus: EventBus,
         inventory: Inventory,
+        catalogue: Catalogue,
         output_dir: Path,
         stop_grace_s: float,
         metrics: Metrics,
@@ -66,6 +67,7 @@ class Scheduler:
         self.logs = logs
         self.bus = bus
         self.inventory = inventory
+        self.catalogue = catalogue
         self.backfill = backfill
         self.affinity_wait_s = affinity_wait_s
         self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
@@ -187,7 +189,7 @@ class Scheduler:
         positions: dict[str, int] = {}
         counters: dict[str, int] = {}
         for job in self.store.queue_order():
-            spec = find_model(job.model_id)
+            spec = self.catalogue.find(job.model_id)
             kind = spec.device_kind if spec else "cpu"
             counters[kind] = counters.get(kind, 0) + 1
             positions[job.id] = counters[kind]
@@ -235,7 +237,7 @@ class Scheduler:
         for job in queue:
             if job.held or job.id in self._deleting or self.supervisor.is_running(job.id):
                 continue
-            spec = find_model(job.model_id)
+            spec = self.catalogue.find(job.model_id)
             if spec is None:
                 self._fail_queued(job.id, f"model {job.model_id} is no longer in the catalogue")
                 continue
@@ -252,7 +254,7 @@ class Scheduler:
             backends[job.id] = spec.backend
             passed_at = self._passed.get(job.id)
             estimate, owed = self._estimates_of(job)
-            entry = Waiting(job.id, spec.device_kind, job.num_gpus, (model_config(job), spec.backend), estimate,
+            entry = Waiting(job.id, spec.device_kind, job.num_gpus, (model_config(job, spec), spec.backend), estimate,
                             None if passed_at is None else now - passed_at)
             waiting.append(replace(entry, due_in_s=self._owed.due_in(entry, now, cluster, owed)))
         return waiting, backends
@@ -307,6 +309,7 @@ class Scheduler:
         if start.backfilled:
             self.logs.server_line(row.id, "started ahead of a waiting job that needs more devices: it is "
                                           "expected to end before that job can start, or uses other devices")
-        run = Run(row.id, f"{row.id}#{row.attempts}", job.kind, start.devices, model_config(row), backend,
+        config = model_config(row, self.catalogue.find(row.model_id))
+        run = Run(row.id, f"{row.id}#{row.attempts}", job.kind, start.devices, config, backend,
                   estimate_s=job.estimate_s)
         self.supervisor.launch(row, run, start.worker_id, start.retire)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..database.tables import JobRow
-from .catalogue import ModelSpec, find_model
+from .catalogue import Catalogue, ModelSpec
 from . import events
 from .events import EventBus
 from .logs import LogBook
@@ -53,13 +53,14 @@ class QueueFull(Exception):
 
 
 class JobService(JobQueries):
-    def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
+    def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler, catalogue: Catalogue,
                  availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
                  webhook_problem: Callable[[str], str | None], output_dir: Path, log_dir: Path,
                  max_queued: int = 1000) -> None:
         self.store = store
         self.output_dir = output_dir
         self.log_dir = log_dir
+        self.catalogue = catalogue
         self.availability = availability
         self.logs = logs
         self.bus = bus
@@ -86,7 +87,7 @@ class JobService(JobQueries):
         `image_to_come`: the request brings an image that is not stored yet (a
         /v1/videos form's input_reference, decoded only once all else passed):
         the model must take one, and it stands in for any `image` id."""
-        spec = find_model(str(asked.get("model_id")))
+        spec = self.catalogue.find(str(asked.get("model_id")))
         if spec is None:
             raise InvalidParams([("model_id", f"unknown model {asked.get('model_id')!r}; GET /api/models lists them")])
         available, reason = self.availability(spec)
@@ -114,7 +115,7 @@ class JobService(JobQueries):
     def remix(self, job_id: str, prompt: str) -> JobRow:
         """A new job with the source job's settings and a new prompt, queued."""
         source = self.store.require(job_id)
-        spec = find_model(source.model_id)
+        spec = self.catalogue.find(source.model_id)
         if spec is None:
             raise InvalidParams([("model", f"job {job_id}'s model {source.model_id!r} is no longer served here")])
         # Every spec field as the source job stored it, but the prompt.
