@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 from ..backends.base import ModelConfig
 from ..backends.registry import backend_spec
@@ -24,17 +21,16 @@ from ..workers.devices import Inventory
 from . import events
 from .catalogue import Catalogue, ModelSpec
 from .estimates import Shape, estimate_seconds, owed_estimate
-from .events import EventBus
 from .fairness import OwedStarts
 from .logs import LogBook
-from .metrics import Metrics
 from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
+from .publisher import JobPublisher
 from .run_end import shutdown_ending
-from .serialize import job_json
-from .states import Action, IllegalTransition, JobStatus
+from .states import Action, IllegalTransition
 from .store import JobNotFound, JobStore, QueuedJob
 from .run import Run, Snapshot
 from .supervisor import RunSupervisor
+from .wakeup import Wakeup
 
 log = logging.getLogger("fastvideo_ui.scheduler")
 PAUSED_KEY = "queue_paused"
@@ -53,38 +49,32 @@ class Scheduler:
         self,
         store: JobStore,
         logs: LogBook,
-        bus: EventBus,
+        publisher: JobPublisher,
         inventory: Inventory,
         catalogue: Catalogue,
-        output_dir: Path,
-        stop_grace_s: float,
-        metrics: Metrics,
+        supervisor: RunSupervisor,
+        wake: Wakeup,
         backfill: bool = True,
         affinity_wait_s: float = 0.0,
-        uploads_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.logs = logs
-        self.bus = bus
+        self.publisher = publisher
         self.inventory = inventory
         self.catalogue = catalogue
+        self.supervisor = supervisor
+        self.wake = wake  # kicked by whatever may let a queued job start
         self.backfill = backfill
         self.affinity_wait_s = affinity_wait_s
         self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
         self._owed = OwedStarts()  # each queued job's first-in-first-out start, which bounds affinity
         self._told: dict[str, str] = {}  # queued job -> why it waits, as its log last said
-        self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self._run_ended, inventory,
-                                        output_dir, stop_grace_s, metrics, uploads_dir)
         self._deleting: set[str] = set()
         self._closed = False
-        self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._last_positions: dict[str, int] = {}
         # (whole run, erring long; (run, load), erring short) by model and shape; cleared whenever a run ends
         self._estimates: dict[tuple[str, Shape], tuple[float | None, tuple[float, float] | None]] = {}
         self.paused = store.get_state(PAUSED_KEY) == "1"
-        # Called with every job's row and JSON as it changes (webhooks watch for ends).
-        self.job_listeners: list[Callable[[JobRow, dict[str, Any]], None]] = []
 
     # -- life cycle ---------------------------------------------------------
 
@@ -108,11 +98,7 @@ class Scheduler:
         await self.supervisor.close()
 
     def kick(self) -> None:
-        self._wake.set()
-
-    def _run_ended(self) -> None:
-        self._estimates.clear()  # a run that completed is new history
-        self.kick()
+        self.wake.kick()
 
     def set_paused(self, paused: bool) -> None:
         """A paused queue starts nothing new; running jobs finish. It stays
@@ -186,32 +172,18 @@ class Scheduler:
 
     def queue_positions(self) -> dict[str, int]:
         """1-based place in its device pool's queue, for every queued job."""
-        positions: dict[str, int] = {}
-        counters: dict[str, int] = {}
-        for job in self.store.queue_order():
-            spec = self.catalogue.find(job.model_id)
-            kind = spec.device_kind if spec else "cpu"
-            counters[kind] = counters.get(kind, 0) + 1
-            positions[job.id] = counters[kind]
-        return positions
+        return self.publisher.positions()
 
     def publish_queue(self, force: bool = False) -> None:
-        positions = self.queue_positions()
-        if force or positions != self._last_positions:
-            self._last_positions = positions
-            self.bus.publish(events.QUEUE, {"positions": positions, "paused": self.paused})
+        self.publisher.queue(self.paused, force)
 
     def publish_job(self, row: JobRow, event: str = events.UPDATED) -> None:
-        position = self.queue_positions().get(row.id) if row.status == JobStatus.QUEUED.value else None
-        job = job_json(row, position)
-        self.bus.publish(event, job)
-        for listener in self.job_listeners:
-            listener(row, job)
+        self.publisher.job(row, event)
 
     async def _loop(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            if await self.wake.wait():
+                self._estimates.clear()  # a run that ended is new history
             try:
                 self._dispatch()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass

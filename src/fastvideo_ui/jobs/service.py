@@ -13,11 +13,11 @@ from typing import Any
 from ..database.tables import JobRow
 from .catalogue import Catalogue, ModelSpec
 from . import events
-from .events import EventBus
 from .logs import LogBook
 from ..spec.fields import FIELDS
 from ..spec.rules import summarize
 from .params import InvalidParams, resolve_params
+from .publisher import JobPublisher
 from .queries import JobQueries
 from .scheduler import Scheduler
 from .states import Action, IllegalTransition, JobStatus, check_transition
@@ -53,8 +53,8 @@ class QueueFull(Exception):
 
 
 class JobService(JobQueries):
-    def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler, catalogue: Catalogue,
-                 availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
+    def __init__(self, store: JobStore, logs: LogBook, publisher: JobPublisher, scheduler: Scheduler,
+                 catalogue: Catalogue, availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
                  webhook_problem: Callable[[str], str | None], output_dir: Path, log_dir: Path,
                  max_queued: int = 1000) -> None:
         self.store = store
@@ -63,7 +63,7 @@ class JobService(JobQueries):
         self.catalogue = catalogue
         self.availability = availability
         self.logs = logs
-        self.bus = bus
+        self.publisher = publisher
         self.scheduler = scheduler
         self.max_queued = max_queued
         # Why a webhook URL may not be posted to (webhooks.targets.TargetPolicy.url_problem), or None:
@@ -262,5 +262,5 @@ class JobService(JobQueries):
                 self.uploads.remove_if_unused(row.image, self.store.image_in_use(row.image))
         finally:
             self.scheduler.end_delete(job_id)
-        self.bus.publish(events.DELETED, {"id": job_id})
+        self.publisher.deleted(job_id)
         self.scheduler.publish_queue()
