@@ -1,4 +1,4 @@
-from fastvideo_ui.jobs.catalogue import PREVIEW, availability, check_params, find_model
+from fastvideo_ui.jobs.catalogue import Catalogue, PREVIEW, availability, check_params
 
 
 def fields(errors):
@@ -6,7 +6,7 @@ def fields(errors):
 
 
 def test_wan_frames_must_be_4k_plus_1() -> None:
-    wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    wan = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert wan is not None
     assert fields(check_params(wan, {"num_frames": 80}, 1)) == {"num_frames"}
     assert "81" in check_params(wan, {"num_frames": 80}, 1)[0].message
@@ -24,7 +24,7 @@ def test_too_many_devices_names_num_gpus() -> None:
 
 
 def test_too_many_devices_counts_them_in_words() -> None:
-    wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    wan = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert wan is not None
     assert check_params(PREVIEW, {"num_gpus": 2}, 1)[0].message == \
         "asks for 2 CPU slots but this server has 1 CPU slot for fastvideo-ui/preview"
@@ -33,7 +33,7 @@ def test_too_many_devices_counts_them_in_words() -> None:
 
 
 def test_availability_reasons() -> None:
-    wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    wan = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert availability(PREVIEW, False, 0, "") == (True, "")
     assert availability(wan, False, 0, "")[1].startswith("fastvideo is not installed")
     assert availability(wan, True, 0, "no driver")[1] == "no CUDA GPU: no driver"

@@ -6,16 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from schedule_sim import mix_12, simulate
+from scheduler_parts import make_scheduler
 
 from fastvideo_ui.jobs.catalogue import PREVIEW_MODEL_ID
 from fastvideo_ui.database.engine import make_engine
 from fastvideo_ui.database.migrate import migrate
-from fastvideo_ui.jobs.events import EventBus
 from fastvideo_ui.jobs.fairness import FifoReference, OwedStarts
 from fastvideo_ui.jobs.logs import LogBook
-from fastvideo_ui.jobs.metrics import Metrics
 from fastvideo_ui.jobs.placement import Cluster, Waiting
-from fastvideo_ui.jobs.scheduler import Scheduler
 from fastvideo_ui.jobs.store import JobStore
 from fastvideo_ui.workers.devices import Inventory
 
@@ -95,8 +93,8 @@ def test_the_scheduler_gives_placement_owed_starts_from_the_stored_runs(tmp_path
     for index in range(3):
         store.create(id=f"queued{index}", prompt="waits", status="queued", created_at=10 + index,
                      queued_at=10 + index, queue_rank=10 + index, **shape)
-    scheduler = Scheduler(store, LogBook(tmp_path / "logs"), EventBus(), Inventory((), "none", "", ("cpu0",)),
-                          tmp_path / "out", 1.0, Metrics())
+    scheduler = make_scheduler(store, LogBook(tmp_path / "logs"), Inventory((), "none", "", ("cpu0",)),
+                               tmp_path / "out")
     waiting, _ = scheduler._waiting(scheduler._cluster())
     # The first starts now; its virtual worker loads (4 s) and runs (6 s); the next runs warm after it.
     assert [job.due_in_s for job in waiting] == [0.0, 10.0, 16.0]

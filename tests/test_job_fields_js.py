@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fastvideo_ui.api.system import model_facts
-from fastvideo_ui.jobs.catalogue import PREVIEW, find_model
+from fastvideo_ui.jobs.catalogue import Catalogue, PREVIEW
 from fastvideo_ui.spec.served import Capacity, fields_json
 from test_spec import WAN, params
 
@@ -23,7 +23,7 @@ MODULE = Path(__file__).resolve().parent.parent / "src/fastvideo_ui/web/js/compo
 
 
 def run(model: str, expression: str, job: dict[str, Any]) -> Any:
-    spec = find_model(model)
+    spec = Catalogue().find(model)
     assert spec is not None
     fields = fields_json(model_facts(spec), Capacity(4))
     script = (f"import * as fields from {json.dumps(str(MODULE))};"

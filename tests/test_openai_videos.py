@@ -18,7 +18,7 @@ from conftest import LONG, PREVIEW, WAN, InProcessServer, Server, wait_for
 from fastvideo_ui.api.limits import MAX_BODY_BYTES
 from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.api.video_shape import asked_from_openai, frames_for, video_json
-from fastvideo_ui.jobs.catalogue import find_model
+from fastvideo_ui.jobs.catalogue import Catalogue
 from fastvideo_ui.jobs.params import InvalidParams
 from fastvideo_ui.jobs.uploads import MAX_UPLOAD_BYTES
 
@@ -269,23 +269,24 @@ def test_the_api_token_guards_v1_as_a_bearer_key(guarded: Server) -> None:
 # -- the mapping, without a server ------------------------------------------------------
 
 def test_size_and_seconds_become_the_models_own_sizes_and_frame_counts() -> None:
-    wan = find_model(WAN)
+    catalogue = Catalogue()
+    wan = catalogue.find(WAN)
     assert wan is not None
-    asked, renamed = asked_from_openai({"model_id": WAN, "fps": None, "num_frames": None, "width": None,
+    asked, renamed = asked_from_openai(catalogue.find, {"model_id": WAN, "fps": None, "num_frames": None, "width": None,
                                         "height": None}, "1003x562", "4")
     # Wan takes multiples of 16 and 4k+1 frames: 4 s at its 16 fps is 64, so 65.
     assert (asked["width"], asked["height"], asked["num_frames"]) == (1008, 560, 65)
     assert renamed == {"model_id": "model", "width": "size", "height": "size", "num_frames": "seconds"}
     # Explicit fields win over size and seconds; fps moves the frame count.
-    asked, _ = asked_from_openai({"model_id": WAN, "fps": 8, "num_frames": 17, "width": 832, "height": None},
-                                 "1280x720", "2")
+    asked, _ = asked_from_openai(catalogue.find, {"model_id": WAN, "fps": 8, "num_frames": 17, "width": 832,
+                                                  "height": None}, "1280x720", "2")
     assert (asked["width"], asked["height"], asked["num_frames"]) == (832, 720, 17)
     assert frames_for(wan, "2", 8) == 17
     for bad in ("0", "-1", "nan", "1e9", "two"):
         with pytest.raises(InvalidParams):
             frames_for(wan, bad, 16)
     with pytest.raises(InvalidParams):
-        asked_from_openai({"model_id": WAN}, "wide", None)
+        asked_from_openai(catalogue.find, {"model_id": WAN}, "wide", None)
 
 
 def test_every_job_status_has_an_openai_status() -> None:

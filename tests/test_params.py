@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fastvideo_ui.api.schemas import CreateJobRequest
-from fastvideo_ui.jobs.catalogue import find_model
+from fastvideo_ui.jobs.catalogue import Catalogue
 from fastvideo_ui.database.tables import JobRow
 from fastvideo_ui.jobs.params import InvalidParams, resolve_params
 from fastvideo_ui.jobs.serialize import COPIED
@@ -31,7 +31,7 @@ def test_every_layer_carries_every_per_job_field() -> None:
 
 
 def test_a_resolved_job_has_every_field_and_a_remix_copies_them() -> None:
-    spec = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    spec = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert spec is not None
     params = resolve_params(spec, CreateJobRequest(model_id=spec.id, prompt="a fox").model_dump(), device_count=2)
     assert list(params) == NAMES and None not in (params[name] for name in NAMES if name not in ("webhook_url",
@@ -42,17 +42,17 @@ def test_a_resolved_job_has_every_field_and_a_remix_copies_them() -> None:
 
 
 def test_omitted_parameters_take_the_models_defaults_and_offload_is_resolved() -> None:
-    spec = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    spec = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert spec is not None
     asked = CreateJobRequest(model_id=spec.id, prompt="a fox", num_frames=33).model_dump()
     params = resolve_params(spec, asked, device_count=2)
     assert params["num_frames"] == 33 and params["num_inference_steps"] == spec.defaults["num_inference_steps"]
-    assert params["negative_prompt"] == spec.default_negative_prompt and params["seed"] == 1024
+    assert params["negative_prompt"] == spec.defaults["negative_prompt"] and params["seed"] == 1024
     assert params["dit_layerwise_offload"] is True and params["dit_cpu_offload"] is False  # FastVideo's rule
 
 
 def test_every_broken_rule_is_named_at_once() -> None:
-    spec = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    spec = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert spec is not None
     asked = CreateJobRequest(model_id=spec.id, prompt="a fox", num_frames=34, num_gpus=3,
                              dit_cpu_offload=True).model_dump()
@@ -62,10 +62,10 @@ def test_every_broken_rule_is_named_at_once() -> None:
 
 
 def test_a_value_for_a_field_that_means_nothing_to_the_model_is_refused_by_the_spec() -> None:
-    preview = find_model("fastvideo-ui/preview")
+    preview = Catalogue().find("fastvideo-ui/preview")
     assert preview is not None
     # The image field's Applies (image_input): the preview renderer takes one, a text-only model does not.
-    wan = find_model("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    wan = Catalogue().find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
     assert wan is not None and wan.image_input == "none"
     with pytest.raises(InvalidParams) as refused:
         resolve_params(wan, {"model_id": wan.id, "prompt": "p", "image": "a" * 64}, device_count=1)

@@ -7,15 +7,13 @@ import time
 from pathlib import Path
 
 from conftest import run_in_own_loop
+from scheduler_parts import make_scheduler
 
 from fastvideo_ui.backends.base import ModelConfig
 from fastvideo_ui.jobs.catalogue import PREVIEW_MODEL_ID
 from fastvideo_ui.database.engine import make_engine
 from fastvideo_ui.database.migrate import migrate
-from fastvideo_ui.jobs.events import EventBus
 from fastvideo_ui.jobs.logs import LogBook
-from fastvideo_ui.jobs.metrics import Metrics
-from fastvideo_ui.jobs.scheduler import Scheduler
 from fastvideo_ui.jobs.store import JobStore
 from fastvideo_ui.jobs.run import Run
 from fastvideo_ui.workers.devices import Inventory
@@ -37,9 +35,8 @@ def test_shutdown_queues_running_jobs_first_in_their_order_and_ends_the_stopping
     store.create(id="waiting", status="queued", created_at=2.0, queue_rank=10.0, **SHAPE)
     logs = LogBook(tmp_path / "logs")
     events: list[dict[str, object]] = []
-    scheduler = Scheduler(store, logs, EventBus(), Inventory((), "none", "", ("cpu0",)), tmp_path / "out", 1.0,
-                          Metrics())
-    scheduler.job_listeners.append(lambda _row, job: events.append(job))
+    scheduler = make_scheduler(store, logs, Inventory((), "none", "", ("cpu0",)), tmp_path / "out",
+                               listeners=[lambda _row, job: events.append(job)])
 
     async def close() -> None:
         config = ModelConfig(PREVIEW_MODEL_ID)

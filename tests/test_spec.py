@@ -20,7 +20,7 @@ from fastvideo_ui.api.schemas import CreateJobRequest
 from fastvideo_ui.backends import offload
 from fastvideo_ui.backends.base import ModelConfig
 from fastvideo_ui.backends.settings_tag import settings_json
-from fastvideo_ui.jobs.catalogue import PREVIEW, find_model
+from fastvideo_ui.jobs.catalogue import Catalogue, PREVIEW
 from fastvideo_ui.jobs.params import resolve_params
 from fastvideo_ui.spec.fields import FIELDS, Group, JobParams
 from fastvideo_ui.spec.rules import (
@@ -109,7 +109,7 @@ def test_groups_and_offloads_match_todays_lists() -> None:
     assert {f.name for f in FIELDS if f.group is Group.GENERATION} == set(GENERATION_FIELDS)
     assert tuple(f.name for f in FIELDS if f.offload or f.off_when) == OFFLOAD_FIELDS
     assert tuple(f.name for f in FIELDS if f.off_when) == OVERRIDDEN_BY_LAYERWISE
-    wan = find_model(WAN)
+    wan = Catalogue().find(WAN)
     assert wan is not None and wan.options == OFFLOAD_FIELDS and PREVIEW.options == ()
 
 
@@ -138,7 +138,7 @@ def test_effective_defaults_are_what_a_job_that_says_nothing_runs_with() -> None
     (text_encoder and vae off), but a create always sets every offload field,
     so no job made through the API ever gets them."""
     body = CreateJobRequest.model_validate({"model_id": WAN, "prompt": "a fox"}).model_dump(exclude={"start"})
-    for spec in (find_model(WAN), PREVIEW):
+    for spec in (Catalogue().find(WAN), PREVIEW):
         assert spec is not None
         stored = resolve_params(spec, body, 1)
         assert set(OFFLOAD_FIELDS) <= set(stored)
@@ -176,7 +176,7 @@ def test_summarize_is_word_for_word_what_the_web_ui_writes(model: str) -> None:
     from fastvideo_ui.api.system import model_facts
     from fastvideo_ui.spec.served import Capacity, fields_json
 
-    spec = find_model(model)
+    spec = Catalogue().find(model)
     assert spec is not None
     fields = fields_json(model_facts(spec), Capacity(4))
     noun = "CPU slot" if spec.device_kind == "cpu" else "GPU"

@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import Server
 from fastvideo_ui.api.system import model_facts
-from fastvideo_ui.jobs.catalogue import PREVIEW, ModelSpec, all_models, find_model
+from fastvideo_ui.jobs.catalogue import Catalogue, ModelSpec, PREVIEW
 from fastvideo_ui.spec.served import Capacity, fields_json
 
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
@@ -31,12 +31,12 @@ def test_the_legacy_keys_are_what_api_models_answered_before_the_spec(server: Se
     """`defaults`, `limits` and `options` are now derived (spec/served.legacy_keys); they equal the
     hand-written code they replaced, restated here from the catalogue's data."""
     served = {model["id"]: model for model in server.client.get("/api/models").json()}
-    assert set(served) == {spec.id for spec in all_models()}
-    for spec in all_models():
+    assert set(served) == {spec.id for spec in Catalogue().all()}
+    for spec in Catalogue().all():
         today = served[spec.id]
         gpus = today["limits"]["num_gpus"]
         assert gpus["min"] == 1 and gpus["scope"] == "server"
-        assert today["defaults"] == dict(spec.defaults, negative_prompt=spec.default_negative_prompt, seed=1024,
+        assert today["defaults"] == dict(spec.defaults, seed=1024,
                                          num_gpus=1, **OFFLOAD_DEFAULTS), spec.id
         assert today["limits"] == {**{name: rule.as_json() for name, rule in spec.limits.items()},
                                    "num_gpus": gpus}, spec.id
@@ -62,13 +62,13 @@ def test_the_preview_models_fields() -> None:
 
 
 def test_a_wan_models_fields() -> None:
-    wan = find_model(WAN)
+    wan = Catalogue().find(WAN)
     assert wan is not None
     fields = by_name(wan, devices=None)
     assert (fields["width"]["minimum"], fields["width"]["maximum"], fields["width"]["multiple_of"]) == (64, 1280, 16)
     assert fields["num_frames"]["form"] == "4k+1" and fields["num_frames"]["default"] == 81
     assert fields["guidance_scale"]["default"] == 3.0 and fields["guidance_scale"]["minimum"] == 0
-    assert fields["negative_prompt"]["default"] == wan.default_negative_prompt
+    assert fields["negative_prompt"]["default"] == wan.defaults["negative_prompt"]
     assert fields["num_gpus"]["maximum"] is None  # capacity not known now
     assert "image" not in fields  # a text-to-video model takes no image
     offloads = {name: f["default"] for name, f in fields.items() if f["group"] == "load" and f["type"] == "boolean"}
@@ -79,6 +79,6 @@ def test_a_wan_models_fields() -> None:
 
 
 def test_an_image_to_video_model_requires_its_image() -> None:
-    i2v = find_model(I2V)
+    i2v = Catalogue().find(I2V)
     assert i2v is not None
     assert by_name(i2v)["image"]["required"] is True

@@ -306,10 +306,10 @@ def test_deleting_a_subfolder_models_weights_waits_for_its_siblings_download(
     from fastvideo_ui.jobs import catalogue
 
     a, b = f"{UMBRELLA}/t2v-a", f"{UMBRELLA}/t2v-b"
-    wan = catalogue.find_model(WAN)
+    wan = catalogue.Catalogue().find(WAN)
     assert wan is not None
-    for model_id in (a, b):
-        monkeypatch.setitem(catalogue._BY_ID, model_id, replace(wan, id=model_id, label=model_id))
+    monkeypatch.setattr(catalogue, "BUILT_IN_MODELS", (*catalogue.BUILT_IN_MODELS, *(
+        replace(wan, id=model_id, label=model_id) for model_id in (a, b))))
     files = {"t2v-a/model_index.json": b"{}", "t2v-a/a.bin": b"a" * MB,
              "t2v-b/model_index.json": b"{}", "t2v-b/b.bin": b"b" * (24 * MB)}
     hub = FakeHub({UMBRELLA: files}, rate=8 * MB)

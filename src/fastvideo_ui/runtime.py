@@ -12,22 +12,26 @@ import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
 from .auth.sessions import SessionBook
 from .config import Settings
-from .jobs.catalogue import ModelSpec, adopt_fastvideo_models, all_models, availability
+from .jobs.catalogue import Catalogue, ModelSpec, availability
 from .database.engine import make_engine
 from .database.migrate import migrate_apart
 from .jobs import events
 from .jobs.events import EventBus
 from .jobs.metrics import Metrics
 from .jobs.logs import LogBook
+from .jobs.publisher import JobPublisher
 from .jobs.scheduler import Scheduler
 from .jobs.service import JobService
 from .jobs.store import JobStore
+from .jobs.supervisor import RunSupervisor
 from .jobs.uploads import ImageLimits, UploadStore
+from .jobs.wakeup import Wakeup
 from .webhooks.sender import WebhookSender
 from .webhooks.signing import new_secret
 from .webhooks.store import WebhookStore
@@ -56,12 +60,10 @@ def webhook_secret(settings: Settings) -> str:
     return secret
 
 
-def _cluster_changed(scheduler: Scheduler, bus: EventBus) -> None:
+def _cluster_changed(wake: Wakeup, bus: EventBus, status: dict[str, Any]) -> None:
     """Ray nodes joined or left, or the cluster went out of reach or came back."""
-    scheduler.kick()
-    fleet = scheduler.supervisor.fleet
-    if fleet is not None:
-        bus.publish(events.CLUSTER, fleet.status())
+    wake.kick()
+    bus.publish(events.CLUSTER, status)
 
 
 def model_availability(inventory: Inventory, fastvideo_installed: bool, spec: ModelSpec) -> tuple[bool, str]:
@@ -81,6 +83,7 @@ class Runtime:
     logs: LogBook
     bus: EventBus
     inventory: Inventory
+    catalogue: Catalogue  # the models served: the built-in ones, then what the fastvideo probe adopts
     scheduler: Scheduler
     jobs: JobService
     fastvideo_installed: bool
@@ -104,35 +107,38 @@ class Runtime:
         logs = LogBook(settings.log_dir)
         bus = EventBus(replay_bytes=settings.event_replay_bytes)
         inventory = inventory or detect_inventory(settings.gpus, settings.cpu_slots)
+        catalogue = Catalogue()
         metrics = Metrics()
-        scheduler = Scheduler(store, logs, bus, inventory, settings.output_dir, settings.stop_grace_s, metrics,
-                              affinity_wait_s=settings.affinity_wait_s, uploads_dir=settings.uploads_dir)
-        if settings.ray_address:
-            scheduler.supervisor.fleet = RayFleet(settings.ray_address, inventory,
-                                                  partial(_cluster_changed, scheduler, bus), settings.ray_shared_dir)
-        fleet = scheduler.supervisor.fleet
-        metrics.watch(store, inventory, lambda: scheduler.snapshot().workers, lambda: scheduler.paused,
-                      (lambda: fleet.connected) if fleet is not None else None)
         # find_spec looks for the package without importing it (and torch with it).
         installed = importlib.util.find_spec("fastvideo") is not None
         uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes,
                               ImageLimits(settings.max_image_memory, settings.max_image_metadata))
         policy = settings.webhook_policy()
-        jobs = JobService(store, logs, bus, scheduler, partial(model_availability, inventory, installed), uploads,
-                          policy.url_problem, settings.output_dir, settings.log_dir, settings.max_queued)
         webhooks = WebhookStore(engine)
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
                                settings.webhook_backoff_s, policy, settings.webhook_timeout_s,
                                settings.webhook_posts_per_target)
-        scheduler.job_listeners.append(sender.observe)
+        publisher = JobPublisher(bus, store, catalogue, listeners=(sender.observe,))
         downloads = DownloadManager(partial(bus.publish, events.DOWNLOAD), max_running=settings.max_downloads)
-        scheduler.supervisor.fetch_weights = downloads.ensure
+        wake = Wakeup()
+        fleet = (RayFleet(settings.ray_address, inventory, partial(_cluster_changed, wake, bus),
+                          settings.ray_shared_dir) if settings.ray_address else None)
+        supervisor = RunSupervisor(store, logs, publisher, wake, inventory, settings.output_dir,
+                                   settings.stop_grace_s, metrics, settings.uploads_dir, fleet=fleet,
+                                   fetch_weights=downloads.ensure)
+        scheduler = Scheduler(store, logs, publisher, inventory, catalogue, supervisor, wake,
+                              affinity_wait_s=settings.affinity_wait_s)
+        metrics.watch(store, inventory, lambda: supervisor.snapshot().workers, lambda: scheduler.paused,
+                      (lambda: fleet.connected) if fleet is not None else None)
+        available = partial(model_availability, inventory, installed)
+        jobs = JobService(store, logs, publisher, scheduler, catalogue, available, uploads, policy.url_problem,
+                          settings.output_dir, settings.log_dir, settings.max_queued)
         sessions = None
         if settings.api_token:
             sessions = SessionBook(engine, settings.api_token, settings.max_sessions)
             sessions.load()
-        return cls(settings, engine, store, logs, bus, inventory, scheduler, jobs, installed, metrics, webhooks,
-                   sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads))
+        return cls(settings, engine, store, logs, bus, inventory, catalogue, scheduler, jobs, installed, metrics,
+                   webhooks, sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads))
 
     def sweep_uploads(self) -> None:
         swept = self.jobs.uploads.sweep(self.store.referenced_images())
@@ -180,9 +186,6 @@ class Runtime:
     def model_availability(self, spec: ModelSpec) -> tuple[bool, str]:
         return model_availability(self.inventory, self.fastvideo_installed, spec)
 
-    def models(self) -> list[ModelSpec]:
-        return all_models()
-
     async def _probe_fastvideo(self) -> None:
         """Ask the installed FastVideo for its models, in a child process
         (importing fastvideo imports torch). Until it answers, or if it fails,
@@ -204,7 +207,7 @@ class Runtime:
                 log.warning("could not read fastvideo's model registry: %s",
                             err.decode(errors="replace").strip().splitlines()[-1:] or process.returncode)
                 return
-            added = adopt_fastvideo_models(json.loads(out))
+            added = self.catalogue.adopt(json.loads(out))
             log.info("fastvideo's registry read: %d more text-to-video model(s)", added)
         except (OSError, ValueError) as exc:
             log.warning("could not read fastvideo's model registry: %s", exc)

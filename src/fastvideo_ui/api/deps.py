@@ -40,6 +40,7 @@ class Models:
     """The models this server serves, and whether each can run here (and if not, why)."""
 
     all: Callable[[], list[ModelSpec]]
+    find: Callable[[str], ModelSpec | None]  # None: no model has this id here
     availability: Callable[[ModelSpec], tuple[bool, str]]
 
 
@@ -93,7 +94,7 @@ async def _inventory(request: Request) -> Inventory:
 
 async def _models(request: Request) -> Models:
     runtime = _runtime(request)
-    return Models(runtime.models, runtime.model_availability)
+    return Models(runtime.catalogue.all, runtime.catalogue.find, runtime.model_availability)
 
 
 async def _facts(request: Request) -> ServerFacts:

@@ -25,7 +25,7 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     """The catalogue entry as the spec reads it: its data, and whether its backend retries out of memory."""
     return ModelFacts(id=spec.id, type=spec.type, backend=spec.backend, device_kind=spec.device_kind,
                       image_input=spec.image_input, oom_retry=spec.oom_retry,
-                      defaults=dict(spec.defaults, negative_prompt=spec.default_negative_prompt),
+                      defaults=spec.defaults,
                       limits={name: rule.as_json() for name, rule in spec.limits.items()})
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse
 
 from ..backends.registry import backend_spec
-from ..jobs.catalogue import ModelSpec, Range, check_params, find_model
+from ..jobs.catalogue import ModelSpec, Range, check_params
 from ..jobs.params import InvalidParams
 
 if TYPE_CHECKING:
@@ -120,11 +121,13 @@ def frames_for(spec: ModelSpec, seconds: Any, fps: int) -> int:
     return _nearest_frames(value * fps, spec.limits["num_frames"])
 
 
-def asked_from_openai(asked: dict[str, Any], size: Any, seconds: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def asked_from_openai(find: Callable[[str], ModelSpec | None], asked: dict[str, Any], size: Any,
+                      seconds: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """The create request's fields with `size` and `seconds` turned into the
     model's width, height and frames (explicit ones win), and which job field
-    came from which OpenAI one, so an error names the field the client sent."""
-    spec = find_model(asked["model_id"])
+    came from which OpenAI one, so an error names the field the client sent.
+    `find`: the served model of an id (the catalogue's)."""
+    spec = find(asked["model_id"])
     if spec is None:
         raise InvalidParams([("model_id", f"unknown model {asked['model_id']!r}; GET /api/models lists them")])
     renamed: dict[str, str] = {"model_id": "model"}

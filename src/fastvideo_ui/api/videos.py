@@ -175,7 +175,7 @@ async def create_video(request: Request, jobs: Jobs, models: ModelsDep, uploads:
         body.pop("input_reference", None)
         checked = _checked(body, prompt, model_id)
         with _as_openai_errors(renamed={"model_id": "model"}):
-            asked, renamed = asked_from_openai(checked.model_dump(exclude={"start"}), size, seconds)
+            asked, renamed = asked_from_openai(models.find, checked.model_dump(exclude={"start"}), size, seconds)
         with _as_openai_errors(renamed=renamed):
             spec, params = jobs.checked(asked, image_to_come=reference is not None)
             jobs.check_queue_room()

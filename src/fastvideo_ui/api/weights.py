@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..backends.registry import backend_spec
-from ..jobs.catalogue import ModelSpec, find_model
+from ..jobs.catalogue import ModelSpec
 from ..weights.cache import cached_weights, delete_weights, weights_in_use
 from ..weights.downloads import DownloadManager
-from .deps import Downloads, Jobs
+from .deps import Downloads, Jobs, Models, ModelsDep
 from .openapi import ErrorBody, errors
 
 router = APIRouter(prefix="/api/models", tags=["weights"], responses=errors(401, 429))
@@ -44,13 +44,14 @@ class Deleted(BaseModel):
     freed_bytes: int
 
 
-def _no_weights(model_id: str) -> JSONResponse | None:
-    spec = find_model(model_id)
+def _with_weights(models: Models, model_id: str) -> ModelSpec | JSONResponse:
+    """The model, or the 404 saying why it has no weights to fetch."""
+    spec = models.find(model_id)
     if spec is None:
         return JSONResponse({"detail": f"unknown model {model_id!r}; GET /api/models lists them"}, status_code=404)
     if not backend_spec(spec.backend).needs_weights:
         return JSONResponse({"detail": f"{model_id} has no weights to fetch: it is {spec.label}"}, status_code=404)
-    return None
+    return spec
 
 
 def weights_json(downloads: DownloadManager, spec: ModelSpec) -> dict[str, Any] | None:
@@ -63,31 +64,29 @@ def weights_json(downloads: DownloadManager, spec: ModelSpec) -> dict[str, Any] 
 
 
 @router.get("/{model_id:path}/weights", response_model=Weights, responses=errors(404))
-def model_weights(downloads: Downloads, model_id: str) -> Any:
-    refused = _no_weights(model_id)
-    if refused is not None:
-        return refused
-    spec = find_model(model_id)
-    assert spec is not None
+def model_weights(models: ModelsDep, downloads: Downloads, model_id: str) -> Any:
+    spec = _with_weights(models, model_id)
+    if isinstance(spec, JSONResponse):
+        return spec
     return weights_json(downloads, spec)
 
 
 @router.post("/{model_id:path}/download", status_code=202, response_model=DownloadState, responses=errors(404))
-async def start_download(downloads: Downloads, model_id: str) -> Any:
+async def start_download(models: ModelsDep, downloads: Downloads, model_id: str) -> Any:
     """Fetch the weights into the cache now (a disk-space check first). Asking
     again while it runs answers with the download under way; after a cancel or
     a failure it resumes, keeping the files already fetched."""
-    refused = _no_weights(model_id)
-    if refused is not None:
+    refused = _with_weights(models, model_id)
+    if isinstance(refused, JSONResponse):
         return refused
     return downloads.start(model_id).as_json()
 
 
 @router.delete("/{model_id:path}/download", response_model=DownloadState,
                responses={**errors(404), 409: {"model": ErrorBody, "description": "no download of it is running"}})
-async def cancel_download(downloads: Downloads, model_id: str) -> Any:
-    refused = _no_weights(model_id)
-    if refused is not None:
+async def cancel_download(models: ModelsDep, downloads: Downloads, model_id: str) -> Any:
+    refused = _with_weights(models, model_id)
+    if isinstance(refused, JSONResponse):
         return refused
     cancelled = await downloads.cancel(model_id)
     if cancelled is None:
@@ -97,12 +96,12 @@ async def cancel_download(downloads: Downloads, model_id: str) -> Any:
 
 @router.delete("/{model_id:path}/weights", response_model=Deleted,
                responses={**errors(404), 409: {"model": ErrorBody, "description": "a job or a download uses the repo"}})
-async def remove_weights(jobs: Jobs, downloads: Downloads, model_id: str) -> Any:
+async def remove_weights(jobs: Jobs, models: ModelsDep, downloads: Downloads, model_id: str) -> Any:
     """Delete the model's weights from the cache: its whole hub repo, so for an
     `org/repo/subfolder` id the sibling subfolders' models lose theirs too.
     Refused while a job runs with, or a download fetches, any model of that repo."""
-    refused = _no_weights(model_id)
-    if refused is not None:
+    refused = _with_weights(models, model_id)
+    if isinstance(refused, JSONResponse):
         return refused
     # A running job may still be fetching, or loading, the weights. An idle
     # worker that keeps the model loaded holds it in memory, not on disk:

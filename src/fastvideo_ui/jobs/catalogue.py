@@ -1,11 +1,13 @@
 """The model catalogue and the parameter rules a job must meet to be created.
 
-Pure data and pure functions: availability is decided by the caller, which
-knows the device inventory and whether fastvideo is installed.
+The built-in models are data; a Catalogue is one server's set of models (the
+runtime's own). Availability is decided by the caller, which knows the device
+inventory and whether fastvideo is installed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +51,9 @@ class ModelSpec:
     label: str
     backend: str  # "preview" or "fastvideo"
     type: str
-    defaults: dict[str, Any]
+    defaults: dict[str, Any]  # by field name: each MODEL-defaulted field of the spec, the negative prompt too
     limits: dict[str, Range]
     description: str = ""
-    default_negative_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     image_input: str = "none"  # an input image: "none", "optional" or "required"
     image_workload: str = "t2v"  # FastVideo's workload_type for a job with an image: "i2v" or "ti2v"
@@ -94,7 +95,8 @@ def _wan_limits(pixel_multiple: int = 16) -> dict[str, Range]:
     return _fastvideo_limits(pixel_multiple, 4)
 
 
-def _defaults(steps: int, frames: int, h: int, w: int, guidance: float, fps: int) -> dict[str, Any]:
+def _defaults(steps: int, frames: int, h: int, w: int, guidance: float, fps: int,
+              negative: str = "") -> dict[str, Any]:
     return {
         "num_inference_steps": steps,
         "num_frames": frames,
@@ -102,6 +104,7 @@ def _defaults(steps: int, frames: int, h: int, w: int, guidance: float, fps: int
         "width": w,
         "guidance_scale": guidance,
         "fps": fps,
+        "negative_prompt": negative,
     }
 
 
@@ -130,34 +133,34 @@ PREVIEW = ModelSpec(
 FASTVIDEO_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", label="Wan2.1 T2V 1.3B", backend="fastvideo",
-        type="t2v", defaults=_defaults(50, 81, 480, 832, 3.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="t2v", defaults=_defaults(50, 81, 480, 832, 3.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
     ),
     ModelSpec(
         id="Wan-AI/Wan2.1-T2V-14B-Diffusers", label="Wan2.1 T2V 14B", backend="fastvideo",
-        type="t2v", defaults=_defaults(50, 81, 720, 1280, 5.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="t2v", defaults=_defaults(50, 81, 720, 1280, 5.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
     ),
     ModelSpec(
         id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", label="Wan2.1 I2V 14B 480P", backend="fastvideo",
-        type="i2v", defaults=_defaults(40, 81, 480, 832, 5.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="i2v", defaults=_defaults(40, 81, 480, 832, 5.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
         image_input="required", image_workload="i2v",
     ),
     ModelSpec(
         id="FastVideo/FastWan2.1-T2V-1.3B-Diffusers", label="FastWan2.1 T2V 1.3B (3-step)",
-        backend="fastvideo", type="t2v", defaults=_defaults(3, 61, 448, 832, 3.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        backend="fastvideo", type="t2v", defaults=_defaults(3, 61, 448, 832, 3.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
     ),
     ModelSpec(
         id="Wan-AI/Wan2.2-TI2V-5B-Diffusers", label="Wan2.2 TI2V 5B", backend="fastvideo",
-        type="t2v", defaults=_defaults(50, 121, 704, 1280, 5.0, 24),
-        limits=_wan_limits(32), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="t2v", defaults=_defaults(50, 121, 704, 1280, 5.0, 24, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(32),
     ),
     ModelSpec(
         id="Wan-AI/Wan2.2-T2V-A14B-Diffusers", label="Wan2.2 T2V A14B (MoE)", backend="fastvideo",
-        type="t2v", defaults=_defaults(40, 81, 720, 1280, 4.0, 16),
-        limits=_wan_limits(), default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        type="t2v", defaults=_defaults(40, 81, 720, 1280, 4.0, 16, WAN_NEGATIVE_PROMPT),
+        limits=_wan_limits(),
     ),
     ModelSpec(
         id="Lightricks/LTX-2", label="LTX-2", backend="fastvideo", type="t2v",
@@ -166,16 +169,55 @@ FASTVIDEO_MODELS: tuple[ModelSpec, ...] = (
     ),
 )
 
-ALL_MODELS: tuple[ModelSpec, ...] = (PREVIEW, *FASTVIDEO_MODELS)
-_BY_ID = {spec.id: spec for spec in ALL_MODELS}
+BUILT_IN_MODELS: tuple[ModelSpec, ...] = (PREVIEW, *FASTVIDEO_MODELS)
 
 
-def find_model(model_id: str) -> ModelSpec | None:
-    return _BY_ID.get(model_id)
+class Catalogue:
+    """The models one server serves: the built-in ones, and those the installed
+    FastVideo's registry adds (`adopt`). The runtime owns one and hands it to
+    whoever looks a model up, so two servers in one process (tests) never share it."""
 
+    def __init__(self, models: Iterable[ModelSpec] | None = None) -> None:
+        # None: BUILT_IN_MODELS as the module holds it now (a test may patch it before a server builds).
+        self._by_id = {spec.id: spec for spec in (BUILT_IN_MODELS if models is None else models)}
 
-def all_models() -> list[ModelSpec]:
-    return list(_BY_ID.values())
+    def find(self, model_id: str) -> ModelSpec | None:
+        return self._by_id.get(model_id)
+
+    def all(self) -> list[ModelSpec]:
+        return list(self._by_id.values())
+
+    def adopt(self, entries: list[dict[str, Any]]) -> int:
+        """Take the installed FastVideo's text- and image-to-video models, their
+        defaults and their size rules (from fastvideo_catalogue's probe).
+        Returns how many models were added. The new table replaces the old one
+        whole, so a route reading the catalogue in a thread meanwhile sees one or the other."""
+        by_id = dict(self._by_id)
+        added = 0
+        for entry in entries:
+            workloads = set(entry.get("workload_types", []))
+            image_workload = next((kind for kind in ("i2v", "ti2v") if kind in workloads), None)
+            if ("t2v" not in workloads and image_workload is None) or workloads & {"t2a", "v2a"}:
+                continue  # Stable Audio is registered as t2v too
+            model_id = str(entry["id"])
+            known = by_id.get(model_id)
+            if known is not None and known.backend != FASTVIDEO.name:
+                continue
+            given = entry.get("defaults") or {}
+            base = known.defaults if known else _defaults(50, 81, 480, 832, 5.0, 16)
+            defaults = {name: given.get(name, value) for name, value in base.items()}
+            by_id[model_id] = ModelSpec(
+                id=model_id,
+                label=known.label if known else str(entry.get("label") or model_id),
+                backend="fastvideo", type="t2v" if "t2v" in workloads else str(image_workload), defaults=defaults,
+                limits=_probed_limits(entry, known),
+                description=known.description if known else "from the installed FastVideo's registry",
+                image_input="none" if image_workload is None else ("optional" if "t2v" in workloads else "required"),
+                image_workload=image_workload or "t2v",
+            )
+            added += known is None
+        self._by_id = by_id
+        return added
 
 
 def _probed_limits(entry: dict[str, Any], known: ModelSpec | None) -> dict[str, Range]:
@@ -188,39 +230,6 @@ def _probed_limits(entry: dict[str, Any], known: ModelSpec | None) -> dict[str, 
     if known is not None:
         return known.limits
     return _fastvideo_limits(8, None, max_side=2048)
-
-
-def adopt_fastvideo_models(entries: list[dict[str, Any]]) -> int:
-    """Take the installed FastVideo's text- and image-to-video models, their
-    defaults and their size rules (from fastvideo_catalogue's probe).
-    Returns how many models were added."""
-    added = 0
-    for entry in entries:
-        workloads = set(entry.get("workload_types", []))
-        image_workload = next((kind for kind in ("i2v", "ti2v") if kind in workloads), None)
-        if ("t2v" not in workloads and image_workload is None) or workloads & {"t2a", "v2a"}:
-            continue  # Stable Audio is registered as t2v too
-        model_id = str(entry["id"])
-        known = _BY_ID.get(model_id)
-        if known is not None and known.backend != FASTVIDEO.name:
-            continue
-        given = entry.get("defaults") or {}
-        base = known.defaults if known else _defaults(50, 81, 480, 832, 5.0, 16)
-        defaults = {name: given.get(name, value) for name, value in base.items()}
-        negative = given.get("negative_prompt")
-        _BY_ID[model_id] = ModelSpec(
-            id=model_id,
-            label=known.label if known else str(entry.get("label") or model_id),
-            backend="fastvideo", type="t2v" if "t2v" in workloads else str(image_workload), defaults=defaults,
-            limits=_probed_limits(entry, known),
-            description=known.description if known else "from the installed FastVideo's registry",
-            default_negative_prompt=negative if isinstance(negative, str) else
-            (known.default_negative_prompt if known else ""),
-            image_input="none" if image_workload is None else ("optional" if "t2v" in workloads else "required"),
-            image_workload=image_workload or "t2v",
-        )
-        added += known is None
-    return added
 
 
 @dataclass(frozen=True)

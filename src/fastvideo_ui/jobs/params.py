@@ -20,13 +20,6 @@ class InvalidParams(Exception):
         self.errors = errors
 
 
-def _default(spec: ModelSpec, name: str) -> Any:
-    """The model's own default for a MODEL field (its data keeps the negative prompt apart)."""
-    if name == "negative_prompt":
-        return spec.default_negative_prompt
-    return spec.defaults.get(name)
-
-
 def _refused(f: FieldSpec, spec: ModelSpec, value: Any) -> bool:
     """A value sent for a field that means nothing to the model, where the spec says to refuse it. Its own
     default is no request (a remix copies every field of its source), so only another value is refused."""
@@ -51,7 +44,7 @@ def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int 
         if isinstance(f.default, Later):
             value = later[f.name]
         elif value is None and f.default is MODEL:
-            value = _default(spec, f.name)
+            value = spec.defaults.get(f.name)
         elif value is None and f.default is not REQUIRED:
             value = f.default
         params[f.name] = value

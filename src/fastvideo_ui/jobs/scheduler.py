@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from ..backends.base import ModelConfig
@@ -24,19 +22,18 @@ from ..spec.rules import params_of
 from ..words import plural
 from ..workers.devices import Inventory
 from . import events
-from .catalogue import find_model
+from .catalogue import Catalogue, ModelSpec
 from .estimates import Shape, estimate_seconds, owed_estimate
-from .events import EventBus
 from .fairness import OwedStarts
 from .logs import LogBook
-from .metrics import Metrics
 from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
+from .publisher import JobPublisher
 from .run_end import shutdown_ending
-from .serialize import job_json
-from .states import Action, IllegalTransition, JobStatus
+from .states import Action, IllegalTransition
 from .store import JobNotFound, JobStore, QueuedJob
 from .run import Run, Snapshot
 from .supervisor import RunSupervisor
+from .wakeup import Wakeup
 
 log = logging.getLogger("fastvideo_ui.scheduler")
 PAUSED_KEY = "queue_paused"
@@ -46,9 +43,9 @@ PAUSED_KEY = "queue_paused"
 _UPLOADS = tuple(f.name for f in FIELDS if f.upload)
 
 
-def model_config(values: Any) -> ModelConfig:
-    """The reuse key of a job's values by attribute: JobParams, or a queued job's params."""
-    spec = find_model(values.model_id)
+def model_config(values: Any, spec: ModelSpec | None) -> ModelConfig:
+    """The reuse key of a job's values by attribute (JobParams, or a queued job's params); `spec`: its
+    model (None: no longer served)."""
     workload = "t2v"
     if any(getattr(values, name) for name in _UPLOADS) and spec is not None \
             and backend_spec(spec.backend).image_workloads:
@@ -61,36 +58,32 @@ class Scheduler:
         self,
         store: JobStore,
         logs: LogBook,
-        bus: EventBus,
+        publisher: JobPublisher,
         inventory: Inventory,
-        output_dir: Path,
-        stop_grace_s: float,
-        metrics: Metrics,
+        catalogue: Catalogue,
+        supervisor: RunSupervisor,
+        wake: Wakeup,
         backfill: bool = True,
         affinity_wait_s: float = 0.0,
-        uploads_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.logs = logs
-        self.bus = bus
+        self.publisher = publisher
         self.inventory = inventory
+        self.catalogue = catalogue
+        self.supervisor = supervisor
+        self.wake = wake  # kicked by whatever may let a queued job start
         self.backfill = backfill
         self.affinity_wait_s = affinity_wait_s
         self._passed: dict[str, float] = {}  # queued job -> when a later job first started ahead of it
         self._owed = OwedStarts()  # each queued job's first-in-first-out start, which bounds affinity
         self._told: dict[str, str] = {}  # queued job -> why it waits, as its log last said
-        self.supervisor = RunSupervisor(store, logs, bus.publish, self.publish_job, self._run_ended, inventory,
-                                        output_dir, stop_grace_s, metrics, uploads_dir)
         self._deleting: set[str] = set()
         self._closed = False
-        self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._last_positions: dict[str, int] = {}
         # (whole run, erring long; (run, load), erring short) by model and shape; cleared whenever a run ends
         self._estimates: dict[tuple[str, Shape], tuple[float | None, tuple[float, float] | None]] = {}
         self.paused = store.get_state(PAUSED_KEY) == "1"
-        # Called with every job's row and JSON as it changes (webhooks watch for ends).
-        self.job_listeners: list[Callable[[JobRow, dict[str, Any]], None]] = []
 
     # -- life cycle ---------------------------------------------------------
 
@@ -114,11 +107,7 @@ class Scheduler:
         await self.supervisor.close()
 
     def kick(self) -> None:
-        self._wake.set()
-
-    def _run_ended(self) -> None:
-        self._estimates.clear()  # a run that completed is new history
-        self.kick()
+        self.wake.kick()
 
     def set_paused(self, paused: bool) -> None:
         """A paused queue starts nothing new; running jobs finish. It stays
@@ -192,32 +181,18 @@ class Scheduler:
 
     def queue_positions(self) -> dict[str, int]:
         """1-based place in its device pool's queue, for every queued job."""
-        positions: dict[str, int] = {}
-        counters: dict[str, int] = {}
-        for job in self.store.queue_order():
-            spec = find_model(job.params.model_id)
-            kind = spec.device_kind if spec else "cpu"
-            counters[kind] = counters.get(kind, 0) + 1
-            positions[job.id] = counters[kind]
-        return positions
+        return self.publisher.positions()
 
     def publish_queue(self, force: bool = False) -> None:
-        positions = self.queue_positions()
-        if force or positions != self._last_positions:
-            self._last_positions = positions
-            self.bus.publish(events.QUEUE, {"positions": positions, "paused": self.paused})
+        self.publisher.queue(self.paused, force)
 
     def publish_job(self, row: JobRow, event: str = events.UPDATED) -> None:
-        position = self.queue_positions().get(row.id) if row.status == JobStatus.QUEUED.value else None
-        job = job_json(row, position)
-        self.bus.publish(event, job)
-        for listener in self.job_listeners:
-            listener(row, job)
+        self.publisher.job(row, event)
 
     async def _loop(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            if await self.wake.wait():
+                self._estimates.clear()  # a run that ended is new history
             try:
                 self._dispatch()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
@@ -243,7 +218,7 @@ class Scheduler:
         for job in queue:
             if job.held or job.id in self._deleting or self.supervisor.is_running(job.id):
                 continue
-            spec = find_model(job.params.model_id)
+            spec = self.catalogue.find(job.params.model_id)
             if spec is None:
                 self._fail_queued(job.id, f"model {job.params.model_id} is no longer in the catalogue")
                 continue
@@ -261,7 +236,7 @@ class Scheduler:
             backends[job.id] = spec.backend
             passed_at = self._passed.get(job.id)
             estimate, owed = self._estimates_of(job)
-            entry = Waiting(job.id, spec.device_kind, devices, (model_config(job.params), spec.backend), estimate,
+            entry = Waiting(job.id, spec.device_kind, devices, (model_config(job.params, spec), spec.backend), estimate,
                             None if passed_at is None else now - passed_at)
             waiting.append(replace(entry, due_in_s=self._owed.due_in(entry, now, cluster, owed)))
         return waiting, backends
@@ -316,6 +291,7 @@ class Scheduler:
         if start.backfilled:
             self.logs.server_line(row.id, "started ahead of a waiting job that needs more devices: it is "
                                           "expected to end before that job can start, or uses other devices")
-        run = Run(row.id, f"{row.id}#{row.attempts}", job.kind, start.devices, model_config(params_of(row)), backend,
+        config = model_config(params_of(row), self.catalogue.find(row.model_id))
+        run = Run(row.id, f"{row.id}#{row.attempts}", job.kind, start.devices, config, backend,
                   estimate_s=job.estimate_s)
         self.supervisor.launch(row, run, start.worker_id, start.retire)

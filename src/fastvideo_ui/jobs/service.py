@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..database.tables import JobRow
-from .catalogue import ModelSpec, find_model
+from .catalogue import Catalogue, ModelSpec
 from . import events
-from .events import EventBus
 from .logs import LogBook
 from ..spec.rules import params_of, summarize
 from .params import InvalidParams, resolve_params
+from .publisher import JobPublisher
 from .queries import JobQueries
 from .scheduler import Scheduler
 from .states import Action, IllegalTransition, JobStatus, check_transition
@@ -53,16 +53,17 @@ class QueueFull(Exception):
 
 
 class JobService(JobQueries):
-    def __init__(self, store: JobStore, logs: LogBook, bus: EventBus, scheduler: Scheduler,
-                 availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
+    def __init__(self, store: JobStore, logs: LogBook, publisher: JobPublisher, scheduler: Scheduler,
+                 catalogue: Catalogue, availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
                  webhook_problem: Callable[[str], str | None], output_dir: Path, log_dir: Path,
                  max_queued: int = 1000) -> None:
         self.store = store
         self.output_dir = output_dir
         self.log_dir = log_dir
+        self.catalogue = catalogue
         self.availability = availability
         self.logs = logs
-        self.bus = bus
+        self.publisher = publisher
         self.scheduler = scheduler
         self.max_queued = max_queued
         # Why a webhook URL may not be posted to (webhooks.targets.TargetPolicy.url_problem), or None:
@@ -86,7 +87,7 @@ class JobService(JobQueries):
         `image_to_come`: the request brings an image that is not stored yet (a
         /v1/videos form's input_reference, decoded only once all else passed):
         the model must take one, and it stands in for any `image` id."""
-        spec = find_model(str(asked.get("model_id")))
+        spec = self.catalogue.find(str(asked.get("model_id")))
         if spec is None:
             raise InvalidParams([("model_id", f"unknown model {asked.get('model_id')!r}; GET /api/models lists them")])
         available, reason = self.availability(spec)
@@ -114,7 +115,7 @@ class JobService(JobQueries):
     def remix(self, job_id: str, prompt: str) -> JobRow:
         """A new job with the source job's settings and a new prompt, queued."""
         source = self.store.require(job_id)
-        spec = find_model(source.model_id)
+        spec = self.catalogue.find(source.model_id)
         if spec is None:
             raise InvalidParams([("model", f"job {job_id}'s model {source.model_id!r} is no longer served here")])
         # Every spec field as the source job stored it (its columns and its params JSON), but the prompt.
@@ -261,5 +262,5 @@ class JobService(JobQueries):
                 self.uploads.remove_if_unused(row.image, self.store.image_in_use(row.image))
         finally:
             self.scheduler.end_delete(job_id)
-        self.bus.publish(events.DELETED, {"id": job_id})
+        self.publisher.deleted(job_id)
         self.scheduler.publish_queue()

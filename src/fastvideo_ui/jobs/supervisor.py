@@ -23,15 +23,15 @@ from ..workers.handle import WorkerHandle
 from ..workers.process import WorkerProcess
 from ..workers.ray_fleet import RayFleet
 from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, RunJob, Stopped, decode_outcome
-from . import events
 from .logs import LogBook
 from .metrics import Metrics
 from .placement import take_given
+from .publisher import JobPublisher
 from .run import Run, Snapshot
 from .run_end import ending
-from .serialize import progress_json
 from .states import Action, IllegalTransition
 from .store import JobNotFound, JobStore
+from .wakeup import Wakeup
 
 log = logging.getLogger("fastvideo_ui.scheduler")
 
@@ -48,16 +48,15 @@ WeightsGate = Callable[[str, Callable[[Download], None], Callable[[], bool]], Aw
 
 
 class RunSupervisor:
-    def __init__(self, store: JobStore, logs: LogBook, publish: Callable[[str, dict[str, Any]], None],
-                 publish_job: Callable[[JobRow], None], on_finished: Callable[[], None],
+    def __init__(self, store: JobStore, logs: LogBook, publisher: JobPublisher, wake: Wakeup,
                  inventory: Inventory, output_dir: Path, stop_grace_s: float, metrics: Metrics,
-                 uploads_dir: Path | None = None) -> None:
+                 uploads_dir: Path | None = None, fleet: RayFleet | None = None,
+                 fetch_weights: WeightsGate | None = None) -> None:
         self.store = store
         self.metrics = metrics
         self.logs = logs
-        self.publish = publish
-        self.publish_job = publish_job
-        self.on_finished = on_finished
+        self.publisher = publisher
+        self.wake = wake  # told when a run ends
         self.inventory = inventory
         self.output_dir = output_dir
         self.uploads_dir = uploads_dir or output_dir.parent / "uploads"
@@ -65,13 +64,13 @@ class RunSupervisor:
         self._allocated: dict[str, str] = {}
         self._runs: dict[str, Run] = {}
         self._workers: list[WorkerHandle] = []
-        self.fleet: RayFleet | None = None  # --ray: GPU jobs run on the cluster
+        self.fleet = fleet  # --ray: GPU jobs run on the cluster
         self._next_worker_id = 1
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
         # Run before a FastVideo job's worker loads its model: fetches missing
         # weights with progress (weights.downloads.DownloadManager.ensure).
-        self.fetch_weights: WeightsGate | None = None
+        self.fetch_weights = fetch_weights
 
     # -- what the scheduler reads ----------------------------------------------
 
@@ -121,7 +120,7 @@ class RunSupervisor:
             self._workers.remove(idle)
         self.logs.reset_write_error(run.job_id)  # a new run gets a fresh chance at the disk
         self._runs[run.job_id] = run
-        self.publish_job(row)
+        self.publisher.job(row)
         self._spawn(self._execute(run, worker, evict))
 
     async def _execute(self, run: Run, worker: WorkerHandle | None, evict: list[WorkerHandle]) -> None:
@@ -214,7 +213,7 @@ class RunSupervisor:
             if done:
                 self.logs.server_line(run.job_id, f"weights fetched: {download.amounts()}")
             if self.store.update_running(run.job_id, **fields):
-                self.publish(events.PROGRESS, progress_json(self.store.require(run.job_id)))
+                self.publisher.progress(self.store.require(run.job_id))
 
         return await self.fetch_weights(run.config.model_id, report, lambda: run.stop_requested)
 
@@ -244,7 +243,7 @@ class RunSupervisor:
                 self._spawn(worker.shutdown())
         self._runs.pop(run.job_id, None)
         run.done.set()
-        self.on_finished()
+        self.wake.run_ended()
 
     def _record_end(self, run: Run, outcome: Outcome) -> None:
         action, fields, lines = ending(run, outcome, self.store.require(run.job_id), self.front_of_queue)
@@ -255,7 +254,7 @@ class RunSupervisor:
             row = self.store.transition(run.job_id, action, **fields)
             for line in lines:
                 self.logs.server_line(run.job_id, line)
-            self.publish_job(row)
+            self.publisher.job(row)
         except (IllegalTransition, JobNotFound) as exc:
             log.warning("job %s: could not record its end: %s", run.job_id, exc)
 
@@ -271,7 +270,7 @@ class RunSupervisor:
             return
         run.stop_requested = True
         if self.store.update_running(run.job_id, phase="stopping", eta_seconds=None):
-            self.publish(events.PROGRESS, progress_json(self.store.require(run.job_id)))
+            self.publisher.progress(self.store.require(run.job_id))
         self.logs.server_line(run.job_id, f"stop requested; waiting up to {self.stop_grace_s:g} s "
                                           f"for the job to stop at its next step")
         if run.worker is not None and run.worker.alive:
@@ -341,7 +340,7 @@ class RunSupervisor:
                           progress_msg=f"{step}/{total} steps",
                           eta_seconds=round(eta, 1) if eta is not None else None)
         if fields and self.store.update_running(run.job_id, **fields):
-            self.publish(events.PROGRESS, progress_json(self.store.require(run.job_id)))
+            self.publisher.progress(self.store.require(run.job_id))
 
     def _on_log(self, worker: WorkerHandle, job_id: str | None, lines: list[str]) -> None:
         run = self._runs.get(job_id or "")

@@ -31,7 +31,7 @@ class ModelFacts:
     device_kind: str
     image_input: str  # "none", "optional" or "required"
     oom_retry: bool  # its backend requeues a job that ran out of memory
-    defaults: Mapping[str, Any]  # its own defaults by field name, negative_prompt included
+    defaults: Mapping[str, Any]  # its own defaults by field name (every MODEL-defaulted field)
     limits: Mapping[str, Mapping[str, Any]]  # its Ranges as JSON (min, max, multiple_of, form) by field name
 
 

@@ -152,12 +152,12 @@ class RayWorker:
 
 
 class RayFleet:
-    def __init__(self, address: str, inventory: Inventory, on_change: Callable[[], None],
+    def __init__(self, address: str, inventory: Inventory, on_change: Callable[[dict[str, Any]], None],
                  shared_dir: Path | None = None) -> None:
         self.address = address
         self.shared_dir = shared_dir
         self.inventory = inventory
-        self.on_change = on_change  # the GPUs changed: the scheduler looks again
+        self.on_change = on_change  # the GPUs changed (called with the new status): the scheduler looks again
         self.workers: dict[int, RayWorker] = {}
         self.node_ids: dict[str, str] = {}  # node key -> Ray's node id
         self.nodes: list[dict[str, Any]] = []
@@ -297,4 +297,4 @@ class RayFleet:
             inventory.gpu_reason = f"no node of the Ray cluster at {self.address} has a GPU"
         else:
             inventory.gpu_reason = f"Ray at {self.address} is out of reach: {self.error}"
-        self.on_change()
+        self.on_change(self.status())
