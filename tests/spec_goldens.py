@@ -10,6 +10,11 @@ from pydantic import BaseModel, Field, field_validator
 
 from fastvideo_ui.api.strict import StrictBody
 from fastvideo_ui.prompts import prompt_problem
+from fastvideo_ui.spec.fields import FIELDS
+
+# The per-job fields added since these goldens were written: each is stored in the params JSON (the
+# goldens' fields all have columns). A golden holds the fields it knew exactly; these may stand beside them.
+ADDED = frozenset(f.name for f in FIELDS if f.storage == "json")
 
 MAX_PROMPT_CHARS = 10_000
 MAX_SEED = 2**32 - 1

@@ -54,6 +54,12 @@ def differences(golden: str, expected: Any, actual: Any, path: str = "") -> list
         found += [f"{path}.{key}: new, and not among the keys allowed to be" for key in actual.keys() - expected.keys()
                   if not allowed(golden, path, key)]
         return found
+    if isinstance(expected, list) and path.endswith(".required") and isinstance(actual, list):
+        # JSON Schema's required names (observe sorts them): the golden's, and a new field's beside them.
+        kept = [name for name in actual if name in expected or not allowed(golden, path, name)]
+        if kept != expected:
+            return [f"{path}: {actual!r}, was {expected!r}"]
+        return []
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{path or '.'}: {actual!r} is not a list of {len(expected)}"]

@@ -1,4 +1,4 @@
-"""A new per-job field is one entry: a test-only `guidance_rescale` (the proof
+"""A new per-job field is one entry: a test-only `detail_boost` (the proof
 field of the design's §8) added through the same machinery reaches the request
 model, the documented Job, the CLI, /api/models' fields, the MP4's settings
 and the worker's wire, with nothing else written for it."""
@@ -21,11 +21,11 @@ from fastvideo_ui.spec.served import Capacity, ModelFacts, fields_json, legacy_k
 
 @dataclass(frozen=True, kw_only=True)
 class WithRescale(JobParams):
-    guidance_rescale: float = param(
+    detail_boost: float = param(
         0.0, group=Group.GENERATION, minimum=0.0, maximum=1.0, finite=True, fastvideo="sample",
         applies=Applies(backends=frozenset({"fastvideo"})),
-        help="rescales classifier-free guidance to keep colours from burning out (0: off)",
-        ui=Ui("Guidance rescale", section="advanced", step=0.05))
+        help="boosts fine detail (0: off)",
+        ui=Ui("Detail boost", section="advanced", step=0.05))
 
 
 EXTRA = fields_of(WithRescale)
@@ -40,53 +40,53 @@ def job() -> WithRescale:
     return WithRescale(model_id="wan", prompt="a fox", negative_prompt="", num_inference_steps=3, num_frames=9,
                        width=64, height=64, guidance_scale=3.0, fps=8, dit_layerwise_offload=True,
                        dit_cpu_offload=False, use_fsdp_inference=False, text_encoder_cpu_offload=True,
-                       vae_cpu_offload=True, guidance_rescale=0.7)
+                       vae_cpu_offload=True, detail_boost=0.7)
 
 
 def test_the_fields_tuple_gains_one_entry_last() -> None:
-    assert EXTRA[:-1] == FIELDS and EXTRA[-1].name == "guidance_rescale" and EXTRA[-1].type is float
+    assert EXTRA[:-1] == FIELDS and EXTRA[-1].name == "detail_boost" and EXTRA[-1].type is float
     assert EXTRA[-1].storage == "json"  # a new field needs no migration
 
 
 def test_the_request_model_takes_it_with_its_bounds() -> None:
     model = request_model(EXTRA)
-    schema = model.model_json_schema()["properties"]["guidance_rescale"]
+    schema = model.model_json_schema()["properties"]["detail_boost"]
     assert schema | {"type": "number", "minimum": 0.0, "maximum": 1.0, "default": 0.0} == schema
-    assert model.model_validate({"model_id": "wan", "prompt": "a", "guidance_rescale": 0.7}).guidance_rescale == 0.7  # type: ignore[attr-defined]
+    assert model.model_validate({"model_id": "wan", "prompt": "a", "detail_boost": 0.7}).detail_boost == 0.7  # type: ignore[attr-defined]
     with pytest.raises(ValidationError):
-        model.model_validate({"model_id": "wan", "prompt": "a", "guidance_rescale": 1.5})
-    assert list(model.model_fields)[-2:] == ["guidance_rescale", "start"]
+        model.model_validate({"model_id": "wan", "prompt": "a", "detail_boost": 1.5})
+    assert list(model.model_fields)[-2:] == ["detail_boost", "start"]
 
 
 def test_the_documented_job_has_it() -> None:
     schema = job_model(EXTRA).model_json_schema()
-    assert schema["properties"]["guidance_rescale"]["type"] == "number"
-    assert "guidance_rescale" in schema["required"]
+    assert schema["properties"]["detail_boost"]["type"] == "number"
+    assert "detail_boost" in schema["required"]
 
 
 def test_the_cli_derives_its_flag() -> None:
     parser = argparse.ArgumentParser()
     flags = add_job_flags(parser, EXTRA)
-    assert ("guidance_rescale", "--guidance-rescale", ("guidance_rescale",)) in \
+    assert ("detail_boost", "--detail-boost", ("detail_boost",)) in \
         [dataclasses.astuple(flag) for flag in flags]
-    assert parser.parse_args(["a fox", "--guidance-rescale", "0.7"]).guidance_rescale == 0.7
-    assert "rescales classifier-free guidance" in parser.format_help()
+    assert parser.parse_args(["a fox", "--detail-boost", "0.7"]).detail_boost == 0.7
+    assert "boosts fine detail" in parser.format_help()
 
 
 def test_api_models_serves_it_to_fastvideo_models_only() -> None:
     wan = {f["name"]: f for f in fields_json(WAN, Capacity(1), EXTRA)}
-    assert wan["guidance_rescale"] | {"default": 0.0, "minimum": 0.0, "maximum": 1.0, "restore": True} == \
-        wan["guidance_rescale"]
-    assert wan["guidance_rescale"]["ui"]["widget"] == "number" and wan["guidance_rescale"]["ui"]["step"] == 0.05
-    assert "guidance_rescale" not in {f["name"] for f in fields_json(PREVIEW, Capacity(1), EXTRA)}
-    assert legacy_keys(WAN, Capacity(1), EXTRA)["defaults"]["guidance_rescale"] == 0.0
+    assert wan["detail_boost"] | {"default": 0.0, "minimum": 0.0, "maximum": 1.0, "restore": True} == \
+        wan["detail_boost"]
+    assert wan["detail_boost"]["ui"]["widget"] == "number" and wan["detail_boost"]["ui"]["step"] == 0.05
+    assert "detail_boost" not in {f["name"] for f in fields_json(PREVIEW, Capacity(1), EXTRA)}
+    assert legacy_keys(WAN, Capacity(1), EXTRA)["defaults"]["detail_boost"] == 0.0
 
 
 def test_the_mp4_keeps_it_and_the_wire_carries_it() -> None:
     params = job()
-    assert settings_of(params)["guidance_rescale"] == 0.7
+    assert settings_of(params)["detail_boost"] == 0.7
     wire = to_wire(params)
-    assert wire["guidance_rescale"] == 0.7
+    assert wire["detail_boost"] == 0.7
     assert from_wire(wire, WithRescale) == params
     with pytest.raises(ValueError):
         from_wire(wire)  # a receiver without the field refuses it rather than drop it

@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import Server
+from spec_goldens import ADDED
 from fastvideo_ui.api.system import model_facts
 from fastvideo_ui.jobs.catalogue import Catalogue, ModelSpec, PREVIEW
+from fastvideo_ui.spec.fields import FIELDS
 from fastvideo_ui.spec.served import Capacity, fields_json
 
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
@@ -36,8 +38,8 @@ def test_the_legacy_keys_are_what_api_models_answered_before_the_spec(server: Se
         today = served[spec.id]
         gpus = today["limits"]["num_gpus"]
         assert gpus["min"] == 1 and gpus["scope"] == "server"
-        assert today["defaults"] == dict(spec.defaults, seed=1024,
-                                         num_gpus=1, **OFFLOAD_DEFAULTS), spec.id
+        added = {f.name: f.fixed_default for f in FIELDS if f.name in ADDED}  # the spec's fields added since
+        assert today["defaults"] == dict(spec.defaults, seed=1024, num_gpus=1, **OFFLOAD_DEFAULTS, **added), spec.id
         assert today["limits"] == {**{name: rule.as_json() for name, rule in spec.limits.items()},
                                    "num_gpus": gpus}, spec.id
         assert today["options"] == (FASTVIDEO_OPTIONS if spec.backend == "fastvideo" else []), spec.id

@@ -32,15 +32,15 @@ from fastvideo_ui.workers.protocol import RunJob
 
 @dataclass(frozen=True, kw_only=True)
 class WithExtra(JobParams):
-    guidance_rescale: float = param(0.0, group=Group.GENERATION, minimum=0.0, maximum=1.0, finite=True,
-                                    help="rescales classifier-free guidance (0: off)")
+    detail_boost: float = param(0.0, group=Group.GENERATION, minimum=0.0, maximum=1.0, finite=True,
+                                    help="boosts fine detail (0: off)")
     sharp_edges: bool = param(True, group=Group.OPTION, help="a test-only flag, on unless asked off")
 
 
 EXTRA = fields_of(WithExtra)
 LAYOUT = JobLayout(EXTRA)
 JSON = JobJson(LAYOUT)
-NEW = ("guidance_rescale", "sharp_edges")
+NEW = ("detail_boost", "sharp_edges")
 
 
 def extra(**changes: Any) -> WithExtra:
@@ -65,33 +65,36 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 def test_the_extra_fields_are_kept_in_params_and_no_column_is_needed(engine: Engine) -> None:
     assert [f.storage for f in EXTRA[len(FIELDS):]] == ["json", "json"]
-    assert LAYOUT.in_json == EXTRA[len(FIELDS):] and JobLayout().in_json == ()
+    spec_json = tuple(f for f in FIELDS if f.storage == "json")  # the spec's own fields added since 0008
+    assert LAYOUT.in_json == spec_json + EXTRA[len(FIELDS):] and JobLayout().in_json == spec_json
     store = JobStore(engine, LAYOUT)
-    store.create(**record("new", 2.0, extra(guidance_rescale=0.7, sharp_edges=False)))
+    store.create(**record("new", 2.0, extra(detail_boost=0.7, sharp_edges=False)))
     with engine.connect() as connection:
         stored = connection.execute(text("SELECT params FROM jobs WHERE id = 'new'")).scalar_one()
-    assert json.loads(stored) == {"guidance_rescale": 0.7, "sharp_edges": False}
-    # The spec's own fields stay in their columns: a job of today's fields stores an empty object.
+    defaults = {f.name: f.fixed_default for f in spec_json}
+    assert json.loads(stored) == defaults | {"detail_boost": 0.7, "sharp_edges": False}
+    # The spec's column fields stay in their columns: a job stores only its json fields in params.
     JobStore(engine).create(**record("today", 1.0, job_params()))
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT params FROM jobs WHERE id = 'today'")).scalar_one() == "{}"
+        assert json.loads(connection.execute(text("SELECT params FROM jobs WHERE id = 'today'")).scalar_one()) \
+            == defaults
 
 
 def test_a_job_round_trips_and_an_older_one_reads_the_defaults(engine: Engine, tmp_path: Path) -> None:
     store = JobStore(engine, LAYOUT)
     JobStore(engine).create(**record("old", 1.0, job_params()))  # stored before the fields existed
-    store.create(**record("new", 2.0, extra(guidance_rescale=0.7, sharp_edges=False, prompt="a heron")))
+    store.create(**record("new", 2.0, extra(detail_boost=0.7, sharp_edges=False, prompt="a heron")))
 
     new, old = store.require("new"), store.require("old")
     params = params_of(new, WithExtra)
-    assert params == extra(guidance_rescale=0.7, sharp_edges=False, prompt="a heron")
-    assert (params_of(old, WithExtra).guidance_rescale, params_of(old, WithExtra).sharp_edges) == (0.0, True)
+    assert params == extra(detail_boost=0.7, sharp_edges=False, prompt="a heron")
+    assert (params_of(old, WithExtra).detail_boost, params_of(old, WithExtra).sharp_edges) == (0.0, True)
     assert params_of(new) == job_params(prompt="a heron")  # today's fields read as they did
 
     # A job's JSON, from its row and from a listing's records (json_extract, its default for the old job).
     single = {job_id: JSON.job_json(store.require(job_id)) for job_id in ("new", "old")}
-    assert (single["new"]["guidance_rescale"], single["new"]["sharp_edges"]) == (0.7, False)
-    assert (single["old"]["guidance_rescale"], single["old"]["sharp_edges"]) == (0.0, True)
+    assert (single["new"]["detail_boost"], single["new"]["sharp_edges"]) == (0.7, False)
+    assert (single["old"]["detail_boost"], single["old"]["sharp_edges"]) == (0.0, True)
     listed = [JSON.record_json(values) for values in store.list_records(JSON.record_columns, 10)]
     assert [job["id"] for job in listed] == ["new", "old"]
     assert listed == [single["new"], single["old"]]
@@ -104,18 +107,19 @@ def test_a_job_round_trips_and_an_older_one_reads_the_defaults(engine: Engine, t
     run = RunJob(run_id="new#1", backend="fastvideo", model=ModelConfig.for_params(params), job_id="new",
                  params=params, output_path=tmp_path / "new.mp4", poster_path=tmp_path / "new.jpg")
     wire = json.loads(json.dumps(run.encode()))["params"]
-    assert (wire["guidance_rescale"], wire["sharp_edges"]) == (0.7, False)
+    assert (wire["detail_boost"], wire["sharp_edges"]) == (0.7, False)
     assert from_wire(wire, WithExtra) == params
 
 
 def test_an_update_sets_a_json_field_in_place(engine: Engine) -> None:
     store = JobStore(engine, LAYOUT)
-    store.create(**record("job", 1.0, extra(guidance_rescale=0.7)))
+    store.create(**record("job", 1.0, extra(detail_boost=0.7)))
     store.update_fields("job", sharp_edges=False, priority=3)
     row = store.require("job")
-    assert (params_of(row, WithExtra).guidance_rescale, params_of(row, WithExtra).sharp_edges, row.priority) == \
+    assert (params_of(row, WithExtra).detail_boost, params_of(row, WithExtra).sharp_edges, row.priority) == \
         (0.7, False, 3)
-    row = store.transition("job", Action.START, queued_at=5.0, queue_rank=5.0, guidance_rescale=0.25)
-    assert json.loads(row.params) == {"guidance_rescale": 0.25, "sharp_edges": False}  # true JSON, not 0
+    row = store.transition("job", Action.START, queued_at=5.0, queue_rank=5.0, detail_boost=0.25)
+    assert {name: value for name, value in json.loads(row.params).items() if name in NEW} == \
+        {"detail_boost": 0.25, "sharp_edges": False}  # true JSON, not 0
     assert row.status == "queued" and params_of(row, WithExtra).prompt == "a fox"
     assert [(job.id, job.params.model_id) for job in store.queue_order()] == [("job", row.model_id)]
