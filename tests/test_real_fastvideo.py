@@ -162,6 +162,29 @@ def test_an_empty_negative_prompt_with_guidance_works(real: Server) -> None:
     assert done["negative_prompt"] == "" and done["guidance_scale"] == 5.0
 
 
+def _frames(server: Server, job: dict[str, Any], name: str) -> list[Any]:
+    path = server.data_dir / name
+    path.write_bytes(server.client.get(job["video_url"]).content)
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(container.streams.video[0])]
+
+
+def test_guidance_rescale_reaches_fastvideos_denoising(real: Server) -> None:
+    """The spec's proof field (one entry in spec/fields.py): FastVideo applies it after CFG when above 0."""
+    asked = {"prompt": "a lighthouse on a cliff at night", "guidance_scale": 3.0, "seed": 77}
+    plain, rescaled = run(real, guidance_rescale=0.0, **asked), run(real, guidance_rescale=0.7, **asked)
+    assert plain["status"] == rescaled["status"] == "completed", (plain["error"], rescaled["error"])
+    settings = real.client.post("/api/media/settings", content=real.client.get(rescaled["video_url"]).content,
+                                headers={"Content-Type": "video/mp4"}).json()["settings"]
+    assert settings["guidance_rescale"] == 0.7 and rescaled["guidance_rescale"] == 0.7
+    before, after = _frames(real, plain, "plain.mp4"), _frames(real, rescaled, "rescaled.mp4")
+    assert len(before) == len(after) == 5
+    # The same seed and settings make the same frames on this CPU, so a difference is the rescale's.
+    again = run(real, guidance_rescale=0.0, **asked)
+    assert all((a == b).all() for a, b in zip(before, _frames(real, again, "again.mp4"), strict=True))
+    assert any((a != b).any() for a, b in zip(before, after, strict=True)), "the rescale changed nothing"
+
+
 def _fastvideo_gpu_workers(server: Server) -> list[psutil.Process]:
     """The GPU worker processes FastVideo spawned under our workers (not
     multiprocessing's resource tracker, which outlives a model by design)."""

@@ -294,6 +294,12 @@ class JobParams:
         MODEL, group=Group.GENERATION, minimum=0, finite=True, model_limits=True, fastvideo="sample",
         storage="column", help="how closely the video follows the prompt (classifier-free guidance)" + _MODEL_SAYS,
         cli=Cli("--guidance"), ui=Ui("Guidance scale", step=0.1, summary="cfg {guidance_scale}", summary_at=4))
+    guidance_rescale: float = param(
+        0.0, group=Group.GENERATION, minimum=0.0, maximum=1.0, finite=True, fastvideo="sample",
+        applies=Applies(backends=frozenset({"fastvideo"})),
+        help="rescales classifier-free guidance to keep colours from burning out (0: off); "
+             "FastVideo's SamplingParam.guidance_rescale",
+        ui=Ui("Guidance rescale", section="advanced", step=0.05, detail=None))
     seed: int = param(
         1024, group=Group.GENERATION, minimum=0, maximum=MAX_SEED, fastvideo="sample", storage="column",
         help="the random seed: the same seed and settings make the same video",
