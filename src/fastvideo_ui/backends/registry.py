@@ -19,7 +19,6 @@ class BackendSpec:
     needs_weights: bool  # model weights in the Hugging Face cache: fetched before a run, listed, deletable
     retries_oom: bool  # a run that ran out of GPU memory is retried with more offload (a job's retry_on_oom)
     image_workloads: bool  # a job with an image runs as its model's i2v/ti2v workload, not t2v
-    offloads: bool  # the offload options (OFFLOAD_FIELDS) mean something to it
     requires: str | None  # the package its worker imports (and the server looks for); None: nothing beyond ours
     real_model: bool  # renders with a real model: what a request naming no model gets first
     module: str  # where its Backend class lives, imported only in a worker (it may import torch)
@@ -32,10 +31,10 @@ class BackendSpec:
 
 
 PREVIEW = BackendSpec("preview", device_kind="cpu", needs_weights=False, retries_oom=False, image_workloads=False,
-                      offloads=False, requires=None, real_model=False, module=".preview",
+                      requires=None, real_model=False, module=".preview",
                       class_name="PreviewBackend")
 FASTVIDEO = BackendSpec("fastvideo", device_kind="gpu", needs_weights=True, retries_oom=True, image_workloads=True,
-                        offloads=True, requires="fastvideo", real_model=True, module=".fastvideo",
+                        requires="fastvideo", real_model=True, module=".fastvideo",
                         class_name="FastVideoBackend")
 BACKENDS = {spec.name: spec for spec in (PREVIEW, FASTVIDEO)}
 
