@@ -38,3 +38,13 @@ def test_availability_reasons() -> None:
     assert availability(wan, False, 0, "")[1].startswith("fastvideo is not installed")
     assert availability(wan, True, 0, "no driver")[1] == "no CUDA GPU: no driver"
     assert availability(wan, True, 1, "") == (True, "")
+
+
+def test_every_model_has_its_own_default_for_each_field_the_spec_leaves_to_the_model() -> None:
+    # A MODEL field a model has no default for is stored as null and refused by the worker at every run:
+    # a new such field must give every model a value (jobs/catalogue.py), even one it does not apply to.
+    from fastvideo_ui.spec.fields import FIELDS, MODEL
+
+    for spec in Catalogue().all():
+        missing = [f.name for f in FIELDS if f.default is MODEL and spec.defaults.get(f.name) is None]
+        assert missing == [], f"{spec.id} has no default for {missing}"

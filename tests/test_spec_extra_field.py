@@ -90,3 +90,32 @@ def test_the_mp4_keeps_it_and_the_wire_carries_it() -> None:
     assert from_wire(wire, WithRescale) == params
     with pytest.raises(ValueError):
         from_wire(wire)  # a receiver without the field refuses it rather than drop it
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithPlainKinds(JobParams):
+    """Fields written with no more than a type, a default and a help: what a contributor's first try looks like."""
+
+    blur: float = param(0.5, group=Group.GENERATION, help="a test-only float, unbounded")
+    steps_extra: int = param(0, group=Group.GENERATION, help="a test-only int")
+    with_audio: bool = param(True, group=Group.OPTION, help="a test-only flag, on unless asked off")
+
+
+PLAIN = fields_of(WithPlainKinds)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "-Infinity", "1e999"])
+def test_a_float_field_refuses_what_is_not_a_number_unless_it_says_otherwise(bad: object) -> None:
+    # A NaN stored in the params JSON would make SQLite refuse the whole document, and every listing.
+    with pytest.raises(ValidationError) as refused:
+        request_model(PLAIN).model_validate({"model_id": "wan", "prompt": "a", "blur": bad})
+    assert refused.value.errors()[0]["loc"] == ("blur",)
+    assert request_model(PLAIN).model_validate({"model_id": "wan", "prompt": "a", "steps_extra": 3}).steps_extra == 3  # type: ignore[attr-defined]
+
+
+def test_a_flag_on_by_default_is_derived_as_the_switch_that_turns_it_off() -> None:
+    parser = argparse.ArgumentParser()
+    flags = {flag.dest: flag.flag for flag in add_job_flags(parser, PLAIN)}
+    assert flags["with_audio"] == "--no-with-audio"
+    assert parser.parse_args(["a fox", "--no-with-audio"]).with_audio is False
+    assert parser.parse_args(["a fox"]).with_audio is None  # unset: the server's default (on)

@@ -21,7 +21,7 @@ def _constraints(f: FieldSpec) -> dict[str, Any]:
     given = {"ge": f.minimum, "le": f.maximum, "multiple_of": f.multiple_of, "min_length": f.min_length,
              "max_length": f.max_length, "pattern": f.pattern}
     out = {key: value for key, value in given.items() if value is not None}
-    if f.finite:
+    if f.finite and f.base_type is float:
         out["allow_inf_nan"] = False
     return out
 

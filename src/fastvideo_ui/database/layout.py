@@ -53,7 +53,9 @@ class JobLayout:
         if not self.in_json:
             return dict(values)
         out = {name: value for name, value in values.items() if name not in self._json}
-        out["params"] = json.dumps({name: value for name, value in values.items() if name in self._json})
+        # Strict JSON (no NaN): SQLite's json_extract refuses the whole document, and so every listing.
+        json_values = {name: value for name, value in values.items() if name in self._json}
+        out["params"] = json.dumps(json_values, allow_nan=False)
         return out
 
     def update_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,7 +67,7 @@ class JobLayout:
         out = {name: value for name, value in values.items() if name not in self._json}
         paths: list[Any] = []
         for name in changed:  # json(): the value as JSON (true, not 1; a string quoted)
-            paths += [f"$.{name}", func.json(json.dumps(values[name]))]
+            paths += [f"$.{name}", func.json(json.dumps(values[name], allow_nan=False))]
         out["params"] = func.json_set(JobRow.params, *paths)
         return out
 

@@ -163,7 +163,7 @@ class FieldSpec:
     min_length: int | None = None
     max_length: int | None = None
     pattern: str | None = None
-    finite: bool = False
+    finite: bool = True  # a float field refuses NaN and the infinities (nothing a job means by them)
     choices: tuple[Any, ...] | None = None
     check: Callable[[Any], Any] | None = None  # an AfterValidator of the request model
     server_check: str | None = None  # one only the runtime can make: "webhook_target", "upload"
@@ -218,8 +218,9 @@ class FieldSpec:
 
     @property
     def flag(self) -> Cli | None:
-        if self.cli is DERIVED:
-            return Cli("--" + self.name.replace("_", "-"))
+        if self.cli is DERIVED:  # a bool that is on by default is turned off: --no-<name>
+            off = self.base_type is bool and self.fixed_default is True
+            return Cli(("--no-" if off else "--") + self.name.replace("_", "-"))
         return self.cli if isinstance(self.cli, Cli) else None
 
     @property
