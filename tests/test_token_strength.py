@@ -40,6 +40,7 @@ def test_a_token_past_zxcvbns_length_cap_is_judged_by_its_start() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about 115 s of zxcvbn alone; beside a full suite on two cores it passed 300 s
 def test_twenty_thousand_random_tokens_pass() -> None:
     """The suggested command's tokens, and hex ones (random hex holds the odd
     word or date, which cost it a few powers of ten): none may be refused."""
