@@ -18,7 +18,6 @@ from spec_goldens import ADDED
 from spec_goldens import CreateJobRequest as GoldenCreateJobRequest
 
 from fastvideo_ui.api.schemas import CreateJobRequest
-from fastvideo_ui.backends import offload
 from fastvideo_ui.backends.base import ModelConfig
 from fastvideo_ui.backends.settings_tag import settings_json
 from fastvideo_ui.jobs.catalogue import Catalogue, PREVIEW
@@ -112,7 +111,12 @@ def test_groups_and_offloads_match_todays_lists() -> None:
     assert tuple(f.name for f in FIELDS if f.offload or f.off_when) == OFFLOAD_FIELDS
     assert tuple(f.name for f in FIELDS if f.off_when) == OVERRIDDEN_BY_LAYERWISE
     wan = Catalogue().find(WAN)
-    assert wan is not None and wan.options == OFFLOAD_FIELDS and PREVIEW.options == ()
+    assert wan is not None
+    from fastvideo_ui.api.system import model_facts
+    from fastvideo_ui.spec.served import Capacity, legacy_keys
+
+    served = {spec.id: legacy_keys(model_facts(spec), Capacity(1))["options"] for spec in (wan, PREVIEW)}
+    assert served == {wan.id: list(OFFLOAD_FIELDS), PREVIEW.id: []}
 
 
 def test_the_raw_offload_defaults_are_fastvideos() -> None:
@@ -124,7 +128,6 @@ def test_the_raw_offload_defaults_are_fastvideos() -> None:
                                    itertools.product((None, False, True), repeat=len(OFFLOAD_FIELDS))])
 def test_the_off_when_rule_resolves_as_resolve_offload_did(asked: dict[str, bool | None]) -> None:
     assert resolve_later(asked) == todays_resolve_offload(asked)
-    assert offload.resolve_offload(asked) == todays_resolve_offload(asked)
 
 
 def test_apply_off_when_names_the_refused_field_in_todays_words() -> None:
@@ -153,7 +156,7 @@ def test_effective_defaults_are_what_a_job_that_says_nothing_runs_with() -> None
         {name: EFFECTIVE_DEFAULTS[name] for name in OFFLOAD_FIELDS}
     # What api/system.py served as OFFLOAD_DEFAULTS before /api/models' defaults were derived from the spec
     # (test_spec_served holds the served ones to the same values).
-    assert offload.resolve_offload({})[0] == {name: EFFECTIVE_DEFAULTS[name] for name in OFFLOAD_FIELDS}
+    assert resolve_later({})[0] == {name: EFFECTIVE_DEFAULTS[name] for name in OFFLOAD_FIELDS}
 
 
 def test_most_offload_is_todays() -> None:

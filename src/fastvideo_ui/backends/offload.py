@@ -14,15 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..spec.rules import resolve_later
-
-
-def resolve_offload(asked: Mapping[str, bool | None]) -> tuple[dict[str, bool], list[tuple[str, str]]]:
-    """The options a job will run with, from what a request asked (None: the
-    default), and (field, message) for each one that could not hold: the
-    spec's later() fields (the offloads) and its off_when rule."""
-    return resolve_later(asked)
-
 
 def memory_advice(options: Mapping[str, bool]) -> str:
     """What to try after running out of GPU memory, naming only options that

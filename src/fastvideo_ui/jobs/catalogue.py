@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.base import OPTION_FIELDS
 from ..backends.registry import FASTVIDEO, backend_spec
 from ..words import plural
 
@@ -67,11 +66,6 @@ class ModelSpec:
         """Its backend requeues a job that ran out of memory (a job's retry_on_oom means something)."""
         return backend_spec(self.backend).retries_oom
 
-    @property
-    def options(self) -> tuple[str, ...]:
-        """The job settings beyond the generation parameters that mean
-        something to its backend: the preview renderer has no memory to offload."""
-        return tuple(f.name for f in OPTION_FIELDS if f.applies.backends is None or self.backend in f.applies.backends)
 
 
 def _fastvideo_limits(pixel_multiple: int, frame_modulus: int | None, max_side: int = 1280,

@@ -43,7 +43,7 @@ def apply_off_when(values: Mapping[str, Any], asked: Mapping[str, Any],
 
 def resolve_later(asked: Mapping[str, Any], fields: Fields = FIELDS) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The later() fields' values for a request: what it asked (None: the
-    default), then the off_when rule (backends/offload.resolve_offload's job)."""
+    default), then the off_when rule (what backends/offload.py describes)."""
     names = [f.name for f in fields if isinstance(f.default, Later)]
     defaults = fixed_defaults(fields)
     values = {name: defaults[name] if asked.get(name) is None else bool(asked[name]) for name in names}
