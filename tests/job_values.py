@@ -27,4 +27,4 @@ def run_message(home: Path, image: Path | None = None, job_id: str = "j1", **cha
     params = job_params(**changes)
     return RunJob(run_id=f"{job_id}#1", backend="fastvideo", model=ModelConfig.for_params(params), job_id=job_id,
                   params=params, output_path=home / f"{job_id}.mp4", poster_path=home / f"{job_id}.jpg",
-                  image_path=image).encode()
+                  uploads={} if image is None else {"image": image}).encode()

@@ -60,4 +60,5 @@ def test_a_preview_jobs_detail_rows_have_no_offloads() -> None:
 
 def test_a_gallery_tiles_line() -> None:
     job = dataclasses.asdict(params(num_gpus=2))
-    assert run(WAN, 'fields.summary(job, served, "GPU", ["width", "seed"])', job) == "512×512 · seed 4242"
+    # The gallery's own expression (gallery-view.js): the parts the spec marks `tile`.
+    assert run(WAN, 'fields.summary(job, served.filter((f) => f.ui?.tile), "GPU")', job) == "512×512 · seed 4242"

@@ -35,7 +35,7 @@ def render(tmp: Path, name: str, reporter: Recorder | None = None, **overrides) 
     values = dict(prompt="a lighthouse at dusk", negative_prompt="", num_inference_steps=5,
                   num_frames=17, height=96, width=160, guidance_scale=5.0, seed=7, fps=12)
     for key, value in overrides.items():
-        (files if key in ("output_path", "poster_path", "image_path") else values)[key] = value
+        (files if key in ("output_path", "poster_path") else values)[key] = value
     backend = PreviewBackend()
     reporter = reporter or Recorder()
     backend.load(ModelConfig("fastvideo-ui/preview"), reporter)

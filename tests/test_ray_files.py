@@ -51,14 +51,14 @@ def test_a_run_writes_into_its_actors_scratch_and_its_image_is_copied_there(dirs
 
     video, poster = str(dirs["scratch"] / "j1.mp4"), str(dirs["scratch"] / "j1.jpg")
     assert localised == {**message, "output_path": video, "poster_path": poster,
-                         "image_path": str(dirs["scratch"] / "cat.png")}
+                         "uploads": {"image": str(dirs["scratch"] / "cat.png")}}
     assert (dirs["scratch"] / "cat.png").read_bytes() == b"png bytes"
     assert hosted.homes == {video: message["output_path"], poster: message["poster_path"]}
 
 
 def test_a_run_without_an_image_sends_none(dirs: dict[str, Path]) -> None:
     localised = FileShipper(FakeRay()).localise(hosted_on_node(dirs["scratch"]), run_message(dirs["home"]))
-    assert localised["image_path"] is None
+    assert localised["uploads"] == {}
 
 
 def test_the_video_and_poster_come_home_through_the_object_store(dirs: dict[str, Path]) -> None:

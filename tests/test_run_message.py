@@ -28,7 +28,7 @@ def test_a_run_round_trips_through_json_without_the_webhook(tmp_path: Path) -> N
     params = job_params(webhook_url="https://user:pw@example.com/hook", image="ab" * 32, negative_prompt="blur")
     run = RunJob(run_id="j1#2", backend="fastvideo", model=ModelConfig.for_params(params, "i2v"), job_id="j1",
                  params=params, output_path=tmp_path / "j1.mp4", poster_path=tmp_path / "j1.jpg",
-                 image_path=tmp_path / "cat.png")
+                 uploads={"image": tmp_path / "cat.png"})
     message = json.loads(json.dumps(run.encode()))
     assert message["type"] == "run" and "webhook_url" not in message["params"]
     assert "hook" not in json.dumps(message)
@@ -43,6 +43,10 @@ def test_a_run_round_trips_through_json_without_the_webhook(tmp_path: Path) -> N
     lambda m: m["model"].pop("vae_cpu_offload"),
     lambda m: m.update(job_id=None),
     lambda m: m.update(output_path=""),
+    lambda m: m.pop("uploads"),
+    lambda m: m.update(uploads={"mystery": "/tmp/x.png"}),
+    lambda m: m.update(uploads={"image": ""}),
+    lambda m: m.update(uploads=["image"]),
 ])
 def test_a_bad_run_message_is_one_clear_error(tmp_path: Path, change: Any) -> None:
     message = run_message(tmp_path)

@@ -141,7 +141,7 @@ class Runtime:
                    webhooks, sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads))
 
     def sweep_uploads(self) -> None:
-        swept = self.jobs.uploads.sweep(self.store.referenced_images())
+        swept = self.jobs.uploads.sweep(self.store.referenced_uploads())
         if swept:
             log.info("removed %d uploaded image(s) no job used", swept)
 

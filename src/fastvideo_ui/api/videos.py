@@ -177,7 +177,7 @@ async def create_video(request: Request, jobs: Jobs, models: ModelsDep, uploads:
         with _as_openai_errors(renamed={"model_id": "model"}):
             asked, renamed = asked_from_openai(models.find, checked.model_dump(exclude={"start"}), size, seconds)
         with _as_openai_errors(renamed=renamed):
-            spec, params = jobs.checked(asked, image_to_come=reference is not None)
+            spec, params = jobs.checked(asked, arriving=frozenset() if reference is None else frozenset({"image"}))
             jobs.check_queue_room()
         if reference is not None:  # everything else has passed: now the image is worth decoding
             params["image"] = await _stored_image(uploads, await reference.read())

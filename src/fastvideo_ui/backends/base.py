@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -87,7 +87,7 @@ class GenerationRequest:
     params: JobParams
     output_path: Path  # where the finished MP4 must end up
     poster_path: Path  # where its JPEG poster must end up
-    image_path: Path | None = None  # the input image (a PNG) of an image-to-video job
+    uploads: Mapping[str, Path] = field(default_factory=dict)  # each upload field's file (a PNG), by field
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ import re
 import shutil
 import signal
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..oserrors import describe_exit
@@ -52,12 +54,15 @@ def load_kwargs(config: ModelConfig) -> dict[str, Any]:
     return {f.name: values[f.name] for f in FIELDS if f.fastvideo == "load" and _ours(f)}
 
 
-def sampling_kwargs(params: JobParams) -> dict[str, Any]:
+def sampling_kwargs(params: JobParams, uploads: Mapping[str, Path] = MappingProxyType({})) -> dict[str, Any]:
     """generate_video's keywords: the spec's fastvideo="sample" fields, by name
-    (the prompt goes positionally). The negative prompt is a str even when
-    empty, as JobParams types it: FastVideo keeps None, and its text encoding
-    asserts a str when guidance > 1 (stages/text_encoding.py)."""
-    return {f.name: getattr(params, f.name) for f in FIELDS if f.fastvideo == "sample" and _ours(f)}
+    (the prompt goes positionally), and an upload field's file as
+    "<name>_path" where the job names one. The negative prompt is a str even
+    when empty, as JobParams types it: FastVideo keeps None, and its text
+    encoding asserts a str when guidance > 1 (stages/text_encoding.py)."""
+    sampled = [f for f in FIELDS if f.fastvideo == "sample" and _ours(f)]
+    return ({f.name: getattr(params, f.name) for f in sampled if not f.upload}
+            | {f"{f.name}_path": str(uploads[f.name]) for f in sampled if f.upload and f.name in uploads})
 
 
 class FastVideoBackend:
@@ -139,8 +144,7 @@ class FastVideoBackend:
                 # True (the default) holds a pinned fp32 copy of the whole video in
                 # this process (1.3 GB at 121x704x1280); the file is all we keep.
                 return_frames=False,
-                **sampling_kwargs(params),
-                **({"image_path": str(request.image_path)} if request.image_path is not None else {}),
+                **sampling_kwargs(params, request.uploads),
             )
         finally:
             _drain()  # every line of this job before its END marker, and any GPU worker's error

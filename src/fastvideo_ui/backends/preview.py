@@ -142,9 +142,10 @@ class PreviewBackend:
             params.num_inference_steps, params.seed,
         )
         reporter.phase("encoding prompt")
-        if request.image_path is not None:
-            log.info("animating the input image %s", request.image_path.name)
-            target = animate_image(params, load_image(request.image_path), lat_h, lat_w)
+        image = request.uploads.get("image")
+        if image is not None:
+            log.info("animating the input image %s", image.name)
+            target = animate_image(params, load_image(image), lat_h, lat_w)
         else:
             target = render_scene(params, lat_h, lat_w)
         reporter.check_stop()

@@ -77,7 +77,8 @@ class JobRow(JobFields, Base):
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
         Index("ix_jobs_queue", "status", "priority", "queue_rank", "id"),
-        Index("ix_jobs_image", "image"),  # jobs that use an upload (jobs/uploads.py deletes unused ones)
+        # Jobs that name an upload, per upload field (an upload no job names is deleted: jobs/uploads.py).
+        *(Index(f"ix_jobs_{f.name}", f.name) for f in FIELDS if f.upload and f.storage == "column"),
     )
 
 

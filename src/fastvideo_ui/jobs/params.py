@@ -20,6 +20,9 @@ class InvalidParams(Exception):
         self.errors = errors
 
 
+_ARRIVING: Any = object()  # stands in for a value that comes with the request (not its default)
+
+
 def _refused(f: FieldSpec, spec: ModelSpec, value: Any) -> bool:
     """A value sent for a field that means nothing to the model, where the spec says to refuse it. Its own
     default is no request (a remix copies every field of its source), so only another value is refused."""
@@ -28,19 +31,22 @@ def _refused(f: FieldSpec, spec: ModelSpec, value: Any) -> bool:
 
 
 def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int | None,
-                   elastic: bool = False) -> dict[str, Any]:
+                   elastic: bool = False, arriving: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Every spec field's stored value (model_id as asked: `spec` is its model), or
     InvalidParams. A field asked as null or not at all takes its default: the
     model's, a fixed one, or the later() ones' after FastVideo's off_when rule.
     `device_count`: the most devices a job may ask for (None: not known now);
-    `elastic`: on a Ray cluster."""
+    `elastic`: on a Ray cluster; `arriving`: upload fields whose file comes
+    with the request, checked as given (the caller stores it and sets the id)."""
     later, errors = resolve_later(asked)
     params: dict[str, Any] = {}
     for f in FIELDS:
         value = asked.get(f.name)
-        if _refused(f, spec, value):
+        if _refused(f, spec, _ARRIVING if f.name in arriving else value):
             errors.append((f.name, f.applies.refused(f.name, spec)))
             value = None
+        elif value is None and f.name not in arriving and f.applies.required_for(spec):
+            errors.append((f.name, f.applies.missing(f.name, spec)))
         if isinstance(f.default, Later):
             value = later[f.name]
         elif value is None and f.default is MODEL:

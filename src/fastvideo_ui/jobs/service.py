@@ -15,7 +15,8 @@ from ..database.tables import JobRow
 from .catalogue import Catalogue, ModelSpec
 from . import events
 from .logs import LogBook
-from ..spec.rules import params_of, summarize
+from ..spec.fields import FIELDS
+from ..spec.rules import params_of, summarize, uploads_of
 from .params import InvalidParams, resolve_params
 from .publisher import JobPublisher
 from .queries import JobQueries
@@ -24,6 +25,8 @@ from .states import Action, IllegalTransition, JobStatus, check_transition
 from .store import RESET_RUN_FIELDS, JobNotFound, JobStore, QueuedJob
 from .uploads import UploadStore
 
+# (field, the name of the check only the runtime can make on its value)
+SERVER_CHECKED = tuple((f, f.server_check) for f in FIELDS if f.server_check)
 # How long a stop request waits for a cooperative stop before answering.
 STOP_ANSWER_WAIT_S = 2.0
 
@@ -70,6 +73,10 @@ class JobService(JobQueries):
         # given, so the jobs layer does not import the webhooks layer.
         self.webhook_problem = webhook_problem
         self.uploads = uploads
+        self._server_checks: dict[str, Callable[[str], str | None]] = {
+            "webhook_target": webhook_problem, "upload": self._upload_problem}
+        unknown = {check for _, check in SERVER_CHECKED} - self._server_checks.keys()
+        assert not unknown, f"a spec field names a server check nobody makes: {unknown}"
 
     def check_queue_room(self) -> None:
         """Raise QueueFull when one more queued job would pass the cap."""
@@ -81,36 +88,43 @@ class JobService(JobQueries):
         spec, params = self.checked(asked)
         return self.create(spec, params, start)
 
-    def checked(self, asked: Mapping[str, Any], image_to_come: bool = False) -> tuple[ModelSpec, dict[str, Any]]:
+    def checked(self, asked: Mapping[str, Any],
+                arriving: frozenset[str] = frozenset()) -> tuple[ModelSpec, dict[str, Any]]:
         """A create request's model and its fields: the model checked, its
         defaults filled in, every limit checked (InvalidParams); nothing stored.
-        `image_to_come`: the request brings an image that is not stored yet (a
-        /v1/videos form's input_reference, decoded only once all else passed):
-        the model must take one, and it stands in for any `image` id."""
+        `arriving`: upload fields the request brings a file for that is not
+        stored yet (a /v1/videos form's input_reference, decoded only once all
+        else passed): each counts as given, and the caller fills in its id."""
         spec = self.catalogue.find(str(asked.get("model_id")))
         if spec is None:
             raise InvalidParams([("model_id", f"unknown model {asked.get('model_id')!r}; GET /api/models lists them")])
         available, reason = self.availability(spec)
         if not available:
             raise InvalidParams([("model_id", f"{spec.id} cannot run on this server: {reason}")])
-        webhook_url = asked.get("webhook_url")
-        problem = self.webhook_problem(webhook_url) if webhook_url else None
-        if problem:
-            raise InvalidParams([("webhook_url", problem)])
-        self._check_image(spec, None if image_to_come else asked.get("image"), image_to_come)
-        return spec, resolve_params(spec, asked, *self._capacity(spec))
+        problems = self._server_problems(spec, asked)
+        try:
+            params = resolve_params(spec, asked, *self._capacity(spec), arriving=arriving)
+        except InvalidParams as exc:
+            raise InvalidParams(problems + exc.errors) from None
+        if problems:
+            raise InvalidParams(problems)
+        return spec, params
 
     def _capacity(self, spec: ModelSpec) -> tuple[int | None, bool]:
         inventory = self.scheduler.inventory
         return inventory.capacity(spec.device_kind), inventory.elastic and spec.device_kind == "gpu"
 
-    def _check_image(self, spec: ModelSpec, image: str | None, image_to_come: bool = False) -> None:
-        if (image or image_to_come) and spec.image_input == "none":
-            raise InvalidParams([("image", f"{spec.id} does not take an image (it is {spec.type})")])
-        if not (image or image_to_come) and spec.image_input == "required":
-            raise InvalidParams([("image", f"{spec.id} needs an input image: upload one (POST /api/uploads)")])
-        if image and not self.uploads.exists(image):
-            raise InvalidParams([("image", "no upload has this id: upload the image first (POST /api/uploads)")])
+    def _server_problems(self, spec: ModelSpec, asked: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The checks only the runtime can make (a field's server_check), on the
+        values a request gives to fields that apply to its model."""
+        return [(f.name, problem) for f, check in SERVER_CHECKED
+                if asked.get(f.name) and f.applies.to(spec)
+                and (problem := self._server_checks[check](asked[f.name]))]
+
+    def _upload_problem(self, upload_id: str) -> str | None:
+        if self.uploads.exists(upload_id):
+            return None
+        return "no upload has this id: upload the file first (POST /api/uploads)"
 
     def remix(self, job_id: str, prompt: str) -> JobRow:
         """A new job with the source job's settings and a new prompt, queued."""
@@ -258,8 +272,8 @@ class JobService(JobQueries):
                 if path:
                     Path(path).unlink(missing_ok=True)
             self.logs.remove(job_id)
-            if row.image:  # the last job that used an upload takes it along
-                self.uploads.remove_if_unused(row.image, self.store.image_in_use(row.image))
+            for upload in uploads_of(params_of(row)).values():  # the last job that used an upload takes it along
+                self.uploads.remove_if_unused(upload, self.store.upload_in_use(upload))
         finally:
             self.scheduler.end_delete(job_id)
         self.publisher.deleted(job_id)

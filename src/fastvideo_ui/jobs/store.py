@@ -270,13 +270,13 @@ class JobStore:
         self._queue_version += 1
         return result.rowcount == 1
 
-    def image_in_use(self, upload_id: str) -> bool:
+    def upload_in_use(self, upload_id: str) -> bool:
         """Whether a job names the upload in any of its upload fields."""
         query = select(JobRow.id).where(or_(*(stored == upload_id for stored in self._uploads))).limit(1)
         with self._session() as session:
             return session.scalar(query) is not None
 
-    def referenced_images(self) -> set[str]:
+    def referenced_uploads(self) -> set[str]:
         """Every upload a job names."""
         with self._session() as session:
             return {upload for stored in self._uploads

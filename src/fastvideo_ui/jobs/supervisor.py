@@ -16,7 +16,8 @@ from typing import Any
 from ..backends.registry import backend_spec
 from ..database.tables import JobRow
 from ..oserrors import describe_exit
-from ..spec.rules import params_of
+from ..spec.fields import JobParams
+from ..spec.rules import params_of, uploads_of
 from ..weights.downloads import Download, WeightsUnavailable
 from ..workers.devices import Inventory
 from ..workers.handle import WorkerHandle
@@ -219,10 +220,12 @@ class RunSupervisor:
 
     def _run_message(self, run: Run) -> dict[str, Any]:
         row = self.store.require(run.job_id)
+        params: JobParams = params_of(row)
         return RunJob(run_id=run.run_id, backend=run.backend, model=run.config, job_id=row.id,
-                      params=params_of(row), output_path=self.output_dir / f"{row.id}.mp4",
+                      params=params, output_path=self.output_dir / f"{row.id}.mp4",
                       poster_path=self.output_dir / f"{row.id}.jpg",
-                      image_path=self.uploads_dir / f"{row.image}.png" if row.image else None).encode()
+                      uploads={name: self.uploads_dir / f"{upload}.png" for name, upload in uploads_of(params).items()}
+                      ).encode()
 
     async def _finish(self, run: Run, outcome: Outcome) -> None:
         if self.closing:

@@ -147,6 +147,7 @@ class Ui:
     summary: str | None = None  # its part of a card's line: "{name}", "{name|noun}" ("device": the model's)
     summary_at: int = 0  # where that part goes in the line (the line's order is not the spec's)
     summary_unless: Any = None  # a value that leaves the part out (num_gpus 1)
+    tile: bool = False  # its summary part is on a gallery tile's short line too
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ class FieldSpec:
     text: bool = False  # counted toward a listing chunk's characters
     in_settings: bool | None = None  # kept in the MP4 and restored (None: a GENERATION field is)
     secret: bool = False  # redacted in the job JSON; never sent to a worker, a file or a log
-    upload: bool = False  # names an upload: "<name>_url" in the JSON, a path for the worker
+    # Names an upload: "<name>_url" in the JSON; the worker gets the file's path, FastVideo as "<name>_path".
+    upload: bool = False
     storage: Literal["column", "json"] = "json"  # "column" only with a migration that adds it
     sql_length: int | None = None
     # A column's value where a row was stored without one (its migration's server default); also the
@@ -285,7 +287,7 @@ class JobParams:
         cost="work", storage="column", help="the video's width in pixels" + _MODEL_SAYS,
         cli=Cli("--size", help="WIDTHxHEIGHT, e.g. 832x480", parse=parse_size, sets=("width", "height")),
         ui=Ui("Width", step=8, detail="{width}×{height}", detail_label="Size", summary="{width}×{height}",
-              summary_at=1))
+              summary_at=1, tile=True))
     height: int = param(
         MODEL, group=Group.GENERATION, minimum=8, multiple_of=8, model_limits=True, fastvideo="sample",
         cost="work", storage="column", help="the video's height in pixels" + _MODEL_SAYS,
@@ -304,7 +306,8 @@ class JobParams:
     seed: int = param(
         1024, group=Group.GENERATION, minimum=0, maximum=MAX_SEED, fastvideo="sample", storage="column",
         help="the random seed: the same seed and settings make the same video",
-        cli=Cli("--seed"), ui=Ui("Seed", widget="seed", hint="", summary="seed {seed}", summary_at=5))
+        cli=Cli("--seed"), ui=Ui("Seed", widget="seed", hint="", summary="seed {seed}", summary_at=5,
+                                  tile=True))
     fps: int = param(
         MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", storage="column",
         help="the video's frames per second" + _MODEL_SAYS,
@@ -359,7 +362,8 @@ class JobParams:
         cli=Cli("--webhook", metavar="URL", help="post its started/completed/failed/stopped events here"),
         ui=None)
     image: str | None = param(
-        None, group=Group.OPTION, pattern=r"^[0-9a-f]{64}$", upload=True, server_check="upload", storage="column",
+        None, group=Group.OPTION, pattern=r"^[0-9a-f]{64}$", upload=True, server_check="upload", fastvideo="sample",
+        storage="column",
         sql_length=64,
         applies=Applies(image_input=True, required_when="required",
                         refusal="{model} does not take an image (it is {type})",
@@ -370,3 +374,4 @@ class JobParams:
 
 FIELDS: Final = fields_of(JobParams)
 BY_NAME: Final = {f.name: f for f in FIELDS}
+UPLOADS: Final = tuple(f for f in FIELDS if f.upload)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
 
-from .fields import FIELDS, MODEL, REQUIRED, FieldSpec, JobParams, Later, fields_of
+from .fields import FIELDS, MODEL, REQUIRED, UPLOADS, FieldSpec, JobParams, Later, fields_of
 
 P = TypeVar("P", bound=JobParams)
 Fields = Sequence[FieldSpec]
@@ -186,3 +186,8 @@ def _fits(value: Any, f: FieldSpec) -> bool:
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return not isinstance(kind, type) or isinstance(value, kind)
+
+
+def uploads_of(params: JobParams) -> dict[str, str]:
+    """The uploads a job names: its upload fields that are set, by field name."""
+    return {f.name: value for f in UPLOADS if (value := getattr(params, f.name))}

@@ -190,7 +190,7 @@ class Worker:
                 "reusing the loaded model %s", config.model_id)
         reporter.check_stop()
         request = GenerationRequest(job_id=run.job_id, params=run.params, output_path=run.output_path,
-                                    poster_path=run.poster_path, image_path=run.image_path)
+                                    poster_path=run.poster_path, uploads=run.uploads)
         result = self.backend.generate(request, reporter)
         self._tag(request, result.video_path)
         return result

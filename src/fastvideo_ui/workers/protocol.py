@@ -1,7 +1,8 @@
 """The worker protocol: JSON lines over a socketpair, and log markers on stdout.
 
 Server -> worker: a run (RunJob, encoded: {"type": "run", "run_id", "backend",
-"model", "job_id", "params", and the output, poster and image paths}),
+"model", "job_id", "params", the output and poster paths, and the path of each
+upload the job names, by field}),
 {"type": "stop", "run_id"}, {"type": "shutdown"}.
 Worker -> server: {"type": "ready"}, {"type": "loaded", "model": {...}},
 {"type": "phase", "phase": ...}, {"type": "progress", "step": i, "total": n},
@@ -22,12 +23,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..backends.base import ModelConfig
-from ..spec.fields import JobParams
+from ..spec.fields import UPLOADS, JobParams
 from ..spec.rules import WireError, from_wire, to_wire
 
 NONCE_ENV = "FASTVIDEO_UI_LOG_NONCE"
@@ -62,29 +63,37 @@ class RunJob:
     params: JobParams
     output_path: Path
     poster_path: Path
-    image_path: Path | None = None
+    uploads: Mapping[str, Path] = field(default_factory=dict)  # an upload field's file, by field name
 
     def encode(self) -> dict[str, Any]:
         """The message (a JSON object; `encode` below makes it a line)."""
         return {"type": "run", "run_id": self.run_id, "backend": self.backend, "model": self.model.as_json(),
                 "job_id": self.job_id, "params": to_wire(self.params), "output_path": str(self.output_path),
                 "poster_path": str(self.poster_path),
-                "image_path": None if self.image_path is None else str(self.image_path)}
+                "uploads": {name: str(path) for name, path in self.uploads.items()}}
 
     @classmethod
     def decode(cls, message: Mapping[str, Any]) -> RunJob:
         """The message typed, or BadMessage naming what is wrong with it."""
         try:
-            image = message["image_path"]
             return cls(run_id=_text(message, "run_id"), backend=_text(message, "backend"),
                        model=ModelConfig.from_json(message["model"]), job_id=_text(message, "job_id"),
                        params=from_wire(message["params"]), output_path=Path(_text(message, "output_path")),
                        poster_path=Path(_text(message, "poster_path")),
-                       image_path=None if image is None else Path(_text(message, "image_path")))
+                       uploads=_uploads(message["uploads"]))
         except KeyError as exc:
             raise BadMessage(f"a run message without {exc}") from None
         except (WireError, ValueError, TypeError) as exc:
             raise BadMessage(f"a bad run message: {exc}") from None
+
+
+_UPLOAD_NAMES = frozenset(f.name for f in UPLOADS)
+
+
+def _uploads(given: Any) -> dict[str, Path]:
+    if not isinstance(given, dict) or not given.keys() <= _UPLOAD_NAMES:
+        raise ValueError(f"uploads is {given!r}, not an object of upload fields ({sorted(_UPLOAD_NAMES)})")
+    return {name: Path(_text(given, name)) for name in given}
 
 
 def _text(message: Mapping[str, Any], key: str) -> str:

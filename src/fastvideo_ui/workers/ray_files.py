@@ -30,16 +30,15 @@ class FileShipper:
 
     def localise(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
         """The run message with paths on the worker's node: outputs in its
-        scratch directory, and the input image copied there. A message that is
+        scratch directory, and the job's uploads copied there. A message that is
         not a run (protocol.BadMessage) fails it, as the worker would."""
         run = RunJob.decode(message)
         where = str(self.shared_dir) if self.shared_dir else hosted.scratch
         video, poster = Path(where) / run.output_path.name, Path(where) / run.poster_path.name
         hosted.homes = {str(video): str(run.output_path), str(poster): str(run.poster_path)}
-        image = run.image_path
-        if image is not None:
-            image = Path(self.ray.get(hosted.actor.put_file.remote(image.name, image.read_bytes()), timeout=60))
-        return dataclasses.replace(run, output_path=video, poster_path=poster, image_path=image).encode()
+        uploads = {name: Path(self.ray.get(hosted.actor.put_file.remote(path.name, path.read_bytes()), timeout=60))
+                   for name, path in run.uploads.items()}
+        return dataclasses.replace(run, output_path=video, poster_path=poster, uploads=uploads).encode()
 
     def bring_home(self, hosted: Hosted, message: dict[str, Any]) -> dict[str, Any]:
         """Copies the video and poster into the server's output directory; the

@@ -32,6 +32,16 @@ export function deviceNoun(modelId) {
   return modelById(modelId)?.device_kind === "cpu" ? "CPU slot" : "GPU";
 }
 
+// The upload fields of every served model, once each: a job's input files
+// are shown wherever the job is, its model served here or not.
+export function uploadFields() {
+  const byName = new Map();
+  for (const model of models) {
+    for (const field of model.fields || []) if (field.upload && !byName.has(field.name)) byName.set(field.name, field);
+  }
+  return [...byName.values()];
+}
+
 // The per-job fields of a job's model as /api/models serves them (labels,
 // detail and summary templates). A model no longer served: the fields every
 // served model has, since a field's words and templates are its own, not a model's.

@@ -2,15 +2,12 @@
 // place, a click opens the job's details. Paged like the jobs view; the search
 // lives in the URL (#/gallery?q=...), as the jobs view's does.
 
-import { deviceNoun, fieldsFor } from "../catalogue.js";
+import { deviceNoun, fieldsFor, uploadFields } from "../catalogue.js";
 import { JobFeed } from "../feed.js";
 import { plural } from "../format.js";
 import { live } from "../live.js";
 import { h, requestAction, setText } from "../ui.js";
-import { summary } from "./job-fields.js";
-
-// A tile's short line: the parts of a card's line that say what the picture is and how to make it again.
-const TILE_PARTS = ["width", "seed"];
+import { inputFiles, summary } from "./job-fields.js";
 
 export class GalleryView extends HTMLElement {
   // Built on first show: the gallery costs nothing until someone opens it.
@@ -93,13 +90,15 @@ export class GalleryView extends HTMLElement {
   tile(job) {
     const poster = h("img", { src: job.poster_url || "", alt: "", loading: "lazy", width: job.width, height: job.height });
     const frame = h("div", { class: "tile-media" }, poster);
-    if (job.image_url) {
-      frame.append(h("img", { class: "input-thumb", src: job.image_url, alt: "input image", loading: "lazy" }));
+    for (const input of inputFiles(job, uploadFields()).slice(0, 1)) {
+      frame.append(h("img", { class: "input-thumb", src: input.url, alt: input.label, loading: "lazy" }));
     }
     const button = h("button", { type: "button", class: "tile", dataset: { id: job.id },
       "aria-label": `Open: ${job.prompt.slice(0, 100)}` },
       frame, h("span", { class: "tile-caption" }, job.prompt), h("span", { class: "tile-meta" },
-        summary(job, fieldsFor(job.model_id), deviceNoun(job.model_id), TILE_PARTS)));
+        // A tile's short line: the parts of a card's line the spec marks `tile` (what the picture is, how to
+        // make it again).
+        summary(job, fieldsFor(job.model_id).filter((f) => f.ui?.tile), deviceNoun(job.model_id))));
     let video = null;
     const play = () => {
       if (video || !job.video_url) return;

@@ -2,13 +2,13 @@
 // The list calls update() for a changed job and updateProgress() for a
 // progress event, so a running job never re-renders the rest of the card.
 
-import { deviceNoun, fieldsFor, modelLabel } from "../catalogue.js";
+import { deviceNoun, fieldsFor, modelLabel, uploadFields } from "../catalogue.js";
 import {
   STATUS_LABEL, agoChangesAt, hasLog, progressText, reachedText, runNumber, timings, timestamp,
 } from "../format.js";
 import { live } from "../live.js";
 import { announce, copyText, h, requestAction, setText } from "../ui.js";
-import { summary } from "./job-fields.js";
+import { inputFiles, summary } from "./job-fields.js";
 
 // The buttons that work without the server: the rest are disabled while it cannot be reached.
 const LOCAL_ACTIONS = new Set(["duplicate"]);
@@ -116,8 +116,11 @@ export class JobCard extends HTMLElement {
     this.idButton.setAttribute("aria-label", `Job id ${job.id}, copy`);
     this.detailsLink.href = `#/jobs/${encodeURIComponent(job.id)}`;
     setText(this.prompt, job.prompt);
-    this.inputImage.hidden = !job.image_url;
-    if (job.image_url && this.inputImage.getAttribute("src") !== job.image_url) this.inputImage.src = job.image_url;
+    const [input] = inputFiles(job, uploadFields());
+    this.inputImage.hidden = !input;
+    if (input && this.inputImage.getAttribute("src") !== input.url) {
+      Object.assign(this.inputImage, { src: input.url, alt: input.label });
+    }
     setText(this.params, summary(job, fieldsFor(job.model_id), deviceNoun(job.model_id)));
     this.queuePosition.hidden = job.status !== "queued" || job.queue_position === null;
     setText(this.queuePosition, job.queue_position === null ? "" : `#${job.queue_position} in queue`);

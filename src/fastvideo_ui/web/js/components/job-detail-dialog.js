@@ -3,13 +3,13 @@
 // from the URL (#/jobs/<id>), so it can be shared and survives a reload.
 
 import { api } from "../api.js";
-import { deviceNoun, fieldsFor, modelLabel } from "../catalogue.js";
+import { deviceNoun, fieldsFor, modelLabel, uploadFields } from "../catalogue.js";
 import {
   STATUS_LABEL, duration, hasLog, progressText, reachedText, runNumber, timestamp,
 } from "../format.js";
 import { live } from "../live.js";
 import { h, requestAction, setText } from "../ui.js";
-import { detailRows } from "./job-fields.js";
+import { detailRows, inputFiles } from "./job-fields.js";
 
 function statusText(job) {
   const label = STATUS_LABEL[job.status] || job.status;
@@ -99,7 +99,8 @@ export class JobDetailDialog extends HTMLElement {
     const previous = this.job;
     this.job = { ...job }; // its own copy: progress events are merged into it
     this.heading.textContent = job.prompt.length > 80 ? `${job.prompt.slice(0, 79)}…` : job.prompt;
-    if (!previous || previous.video_url !== job.video_url || previous.image_url !== job.image_url) {
+    const inputs = (each) => inputFiles(each, uploadFields()).map((input) => input.url).join(" ");
+    if (!previous || previous.video_url !== job.video_url || inputs(previous) !== inputs(job)) {
       this.renderMedia(job);
     }
     this.continueButton.hidden = job.status !== "completed";
@@ -123,10 +124,10 @@ export class JobDetailDialog extends HTMLElement {
       if (job.poster_url) video.poster = job.poster_url;
       this.media.append(video);
     }
-    if (job.image_url) {
+    for (const input of inputFiles(job, uploadFields())) {
       this.media.append(h("figure", { class: "input-image" },
-        h("img", { src: job.image_url, alt: "the input image", loading: "lazy" }),
-        h("figcaption", {}, "Input image")));
+        h("img", { src: input.url, alt: input.label, loading: "lazy" }),
+        h("figcaption", {}, input.label)));
     }
   }
 

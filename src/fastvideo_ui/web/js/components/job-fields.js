@@ -19,15 +19,21 @@ export function fill(template, values, device = "GPU") {
 }
 
 // A job's settings in one line, as spec/rules.summarize writes it:
-// "512×512 · 33 frames @ 16 fps · 600 steps · cfg 5 · seed 4242". `names`:
-// only those fields' parts (a gallery tile's short line).
-export function summary(values, fields, device = "GPU", names = null) {
+// "512×512 · 33 frames @ 16 fps · 600 steps · cfg 5 · seed 4242".
+export function summary(values, fields, device = "GPU") {
   return fields
-    .filter((f) => f.ui && f.ui.summary && (!names || names.includes(f.name)))
+    .filter((f) => f.ui && f.ui.summary)
     .sort((a, b) => a.ui.summary_at - b.ui.summary_at)
     .filter((f) => f.ui.summary_unless === null || values[f.name] !== f.ui.summary_unless)
     .map((f) => fill(f.ui.summary, values, device))
     .join(" · ");
+}
+
+// The files a job names in its upload fields (spec `upload`: "<name>_url"
+// in the job JSON), each {url, label}.
+export function inputFiles(job, fields) {
+  return fields.filter((f) => f.upload && job[`${f.name}_url`])
+    .map((f) => ({ url: job[`${f.name}_url`], label: f.ui ? f.ui.label : f.name }));
 }
 
 // A job's rows in its details, in spec order: {label, text, field}. Booleans
