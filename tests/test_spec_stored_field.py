@@ -100,6 +100,10 @@ def test_a_job_round_trips_and_an_older_one_reads_the_defaults(engine: Engine, t
     assert listed == [single["new"], single["old"]]
     assert json.dumps(listed) == json.dumps([single["new"], single["old"]])  # the flag a bool, not SQLite's 1
     assert set(single["new"]) - set(RECORD_COLUMNS) >= set(NEW)
+    # GET /api/jobs/{id}'s read (store.record, one job's record by id): the same JSON again.
+    assert {job_id: JSON.record_json(store.record(job_id, JSON.record_columns) or ())
+            for job_id in ("new", "old")} == single
+    assert store.record("missing", JSON.record_columns) is None
     chunk, more = store.list_chunk(JSON.record_columns, 10, None, (), "heron", 10**6)
     assert [JSON.record_json(values) for values in chunk] == [single["new"]] and not more
 

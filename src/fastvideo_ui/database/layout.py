@@ -23,6 +23,7 @@ class JobLayout:
         self.in_json = tuple(f for f in self.fields if f.storage == "json")
         self._json = {f.name: f for f in self.in_json}
         self._defaults = stored_defaults(self.fields)
+        self._json_defaults = tuple((f.name, f, self._defaults[f.name]) for f in self.in_json)
         self._columns = JobRow.__table__.c
         # Built once: a fresh json_extract per listing cost a tenth of a page of 50's time to build and key.
         self._expressions = {f.name: self._expression(f.name) for f in self.fields}
@@ -52,7 +53,7 @@ class JobLayout:
         if not self.in_json:
             return {}
         stored = json.loads(row.params or "{}")
-        return {name: from_stored(stored.get(name, self._defaults[name]), f) for name, f in self._json.items()}
+        return {name: from_stored(stored.get(name, default), f) for name, f, default in self._json_defaults}
 
     def insert_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A new row's values: the json fields gathered into `params`."""

@@ -11,9 +11,11 @@ from typing import Any, Literal
 from ..database.tables import JobRow
 from .logs import LogBook
 from .scheduler import Scheduler
-from .serialize import job_json
+from .serialize import RECORD_COLUMNS, job_json, record_json
 from .states import JobStatus
-from .store import JobStore
+from .store import JobNotFound, JobStore
+
+_STATUS = RECORD_COLUMNS.index("status")
 
 
 def inside(path_text: str | None, directory: Path) -> Path | None:
@@ -46,7 +48,12 @@ class JobQueries:
         return job_json(row, (positions or {}).get(row.id))
 
     def job_json(self, job_id: str) -> dict[str, Any]:
-        return self.to_json(self.store.require(job_id))
+        """A job's JSON read as a listing reads it (store.record), not through its ORM row."""
+        record = self.store.record(job_id, RECORD_COLUMNS)
+        if record is None:
+            raise JobNotFound(job_id)
+        queued = record[_STATUS] == JobStatus.QUEUED.value
+        return record_json(record, self.scheduler.queue_positions().get(job_id) if queued else None)
 
     def count(self, statuses: Iterable[JobStatus] = (), prompt_contains: str | None = None) -> int:
         return self.store.count(statuses, prompt_contains=prompt_contains)

@@ -8,7 +8,7 @@ from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Engine, Select, delete, func, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Engine, Select, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..database.layout import LAYOUT, JobLayout
@@ -63,6 +63,9 @@ class JobStore:
         self.layout = layout  # where each per-job field is stored
         self._uploads = tuple(layout.expression(f.name) for f in layout.fields if f.upload)
         self._queue_fields = queue_fields(layout.fields)
+        self._record_queries: dict[tuple[str, ...], Select[Any]] = {}
+        self._rows_version = 0  # bumped by each create and delete (this store is the only writer)
+        self._total_cache: tuple[int, int] | None = None  # (rows version, how many jobs)
         # What a listing chunk counts toward its characters: the text fields, and a job's error.
         self._texts = (*(f.name for f in layout.fields if f.text), "error")
         # Every move into or out of `queued` goes through this store (the
@@ -78,11 +81,24 @@ class JobStore:
         row = JobRow(**self.layout.insert_values(fields))
         with self._session() as session, session.begin():
             session.add(row)
+        self._rows_version += 1
         return row
 
     def get(self, job_id: str) -> JobRow | None:
         with self._session() as session:
             return session.get(JobRow, job_id)
+
+    def record(self, job_id: str, columns: tuple[str, ...]) -> tuple[Any, ...] | None:
+        """One job's `columns` as a listing reads them (list_records), or None:
+        a statement built once per column set and a plain tuple from the
+        cursor, half the time of loading the ORM row."""
+        query = self._record_queries.get(columns)
+        if query is None:
+            query = select(*map(self.layout.expression, columns)).where(JobRow.id == bindparam("job_id"))
+            self._record_queries[columns] = query
+        with self._session() as session:
+            found = session.connection().execute(query, {"job_id": job_id}).first()
+        return None if found is None else tuple(found)
 
     def require(self, job_id: str) -> JobRow:
         row = self.get(job_id)
@@ -161,9 +177,17 @@ class JobStore:
         return rows, len(rows) >= limit or chars >= max_text_chars
 
     def count(self, statuses: Iterable[JobStatus] = (), prompt_contains: str | None = None) -> int:
+        statuses = tuple(statuses)
+        unfiltered = not statuses and not prompt_contains
+        version = self._rows_version  # read first: a create or delete during the query marks it stale
+        if unfiltered and self._total_cache is not None and self._total_cache[0] == version:
+            return self._total_cache[1]
         query = _filtered(select(func.count()).select_from(JobRow), statuses, prompt_contains)
         with self._session() as session:
-            return int(session.scalar(query) or 0)
+            counted = int(session.scalar(query) or 0)
+        if unfiltered:  # every listing's X-Total-Count: only a create or a delete changes it
+            self._total_cache = (version, counted)
+        return counted
 
     def count_by_status(self) -> dict[str, int]:
         query = select(JobRow.status, func.count()).group_by(JobRow.status)
@@ -267,6 +291,7 @@ class JobStore:
     def delete(self, job_id: str) -> bool:
         with self._session() as session, session.begin():
             result = cast("CursorResult[Any]", session.execute(delete(JobRow).where(JobRow.id == job_id)))
+        self._rows_version += 1
         self._queue_version += 1
         return result.rowcount == 1
 

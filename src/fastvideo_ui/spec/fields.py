@@ -15,6 +15,7 @@ pydantic, SQLAlchemy or torch (tests/test_spec.py checks).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -197,7 +198,7 @@ class FieldSpec:
         """The stored value may be None (`str | None`)."""
         return type(None) in typing.get_args(self.type)
 
-    @property
+    @functools.cached_property  # read per stored value (a listing's rows): worked out once
     def base_type(self) -> Any:
         """The type without None: str for `str | None`."""
         if isinstance(self.type, types.UnionType) or typing.get_origin(self.type) is Union:
@@ -205,7 +206,7 @@ class FieldSpec:
             return kinds[0] if len(kinds) == 1 else self.type
         return self.type
 
-    @property
+    @functools.cached_property  # read for every field of every create
     def fixed_default(self) -> Any:
         """The default before any rule (later's value); None for MODEL and REQUIRED."""
         if isinstance(self.default, Later):
@@ -225,7 +226,7 @@ class FieldSpec:
             return Cli(("--no-" if off else "--") + self.name.replace("_", "-"))
         return self.cli if isinstance(self.cli, Cli) else None
 
-    @property
+    @functools.cached_property  # the same Ui object each time, built once
     def shown(self) -> Ui | None:
         if self.ui is DERIVED:
             return Ui(self.name.replace("_", " ").capitalize())

@@ -10,11 +10,12 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Callable, Final, TypeVar, cast
 
 from .fields import FIELDS, MODEL, REQUIRED, UPLOADS, FieldSpec, JobParams, Later, fields_of
 
 P = TypeVar("P", bound=JobParams)
+T = TypeVar("T")
 Fields = Sequence[FieldSpec]
 
 OFF_WHEN_MESSAGE: Final = ("has no effect while {master} is on (FastVideo turns it off); "
@@ -23,7 +24,24 @@ OFF_WHEN_MESSAGE: Final = ("has no effect while {master} is on (FastVideo turns 
 
 def fixed_defaults(fields: Fields = FIELDS) -> dict[str, Any]:
     """Every default that is not the model's or missing: plain values and later()'s, before any rule."""
-    return {f.name: f.fixed_default for f in fields if f.default is not MODEL and f.default is not REQUIRED}
+    return dict(per_fields(fields, "fixed_defaults", lambda: {
+        f.name: f.fixed_default for f in fields if f.default is not MODEL and f.default is not REQUIRED}))
+
+
+_DERIVED: dict[tuple[int, str], tuple[Fields, Any]] = {}
+
+
+def per_fields(fields: Fields, what: str, derive: Callable[[], T]) -> T:
+    """`derive()`, worked out once per fields sequence (by identity: hashing the
+    spec's FieldSpecs costs more than most derivations) and kept."""
+    known = _DERIVED.get((id(fields), what))
+    if known is not None and known[0] is fields:
+        return cast(T, known[1])
+    value = derive()
+    if len(_DERIVED) >= 64:  # tests lay out other field sets; the server has one
+        _DERIVED.clear()
+    _DERIVED[(id(fields), what)] = (fields, value)
+    return value
 
 
 def apply_off_when(values: Mapping[str, Any], asked: Mapping[str, Any],
@@ -44,8 +62,8 @@ def apply_off_when(values: Mapping[str, Any], asked: Mapping[str, Any],
 def resolve_later(asked: Mapping[str, Any], fields: Fields = FIELDS) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The later() fields' values for a request: what it asked (None: the
     default), then the off_when rule (what backends/offload.py describes)."""
-    names = [f.name for f in fields if isinstance(f.default, Later)]
-    defaults = fixed_defaults(fields)
+    names = per_fields(fields, "later", lambda: [f.name for f in fields if isinstance(f.default, Later)])
+    defaults = per_fields(fields, "fixed_defaults_view", lambda: fixed_defaults(fields))
     values = {name: defaults[name] if asked.get(name) is None else bool(asked[name]) for name in names}
     resolved, errors = apply_off_when(values, asked, fields)
     return {name: resolved[name] for name in names}, errors
@@ -78,26 +96,53 @@ def shown(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def fill(template: str, values: Mapping[str, Any], device_noun: str = "GPU") -> str:
-    def slot(found: re.Match[str]) -> str:
-        value, noun = values[found.group(1)], found.group(2)
-        if noun is None:
-            return shown(value)
-        noun = device_noun if noun == "device" else noun
-        return f"{shown(value)} {noun if value == 1 else noun + 's'}"
+_TEMPLATES: dict[str, list[tuple[str, str | None, str | None]]] = {}
 
-    return _SLOT.sub(slot, template)
+
+def _parsed(template: str) -> list[tuple[str, str | None, str | None]]:
+    """(text before, slot name, noun) for each slot, then (the rest, None, None): parsed once."""
+    parts = _TEMPLATES.get(template)
+    if parts is None:
+        parts, at = [], 0
+        for found in _SLOT.finditer(template):
+            parts.append((template[at:found.start()], found.group(1), found.group(2)))
+            at = found.end()
+        parts.append((template[at:], None, None))
+        _TEMPLATES[template] = parts
+    return parts
+
+
+def fill(template: str, values: Mapping[str, Any], device_noun: str = "GPU") -> str:
+    out: list[str] = []
+    for text, name, noun in _parsed(template):
+        out.append(text)
+        if name is None:
+            continue
+        value = values[name]
+        if noun is None:
+            out.append(shown(value))
+        else:
+            noun = device_noun if noun == "device" else noun
+            out.append(f"{shown(value)} {noun if value == 1 else noun + 's'}")
+    return "".join(out)
 
 
 def summarize(values: Mapping[str, Any] | JobParams, device_noun: str = "GPU", fields: Fields = FIELDS) -> str:
     """A job's settings in one line, as a card shows them:
     "512×512 · 33 frames @ 16 fps · 600 steps · cfg 5 · seed 4242"."""
     data = dataclasses.asdict(values) if isinstance(values, JobParams) else values
-    shown_parts = [(ui, f.name) for f in fields if (ui := f.shown) is not None and ui.summary]
     parts = [fill(ui.summary or "", data, device_noun)
-             for ui, name in sorted(shown_parts, key=lambda part: part[0].summary_at)
+             for ui, name in _summary_parts(fields)
              if ui.summary_unless is None or data[name] != ui.summary_unless]
     return " · ".join(parts)
+
+
+def _summary_parts(fields: Fields) -> list[tuple[Any, str]]:
+    """(Ui, name) of each field with a part in the line, in the line's order."""
+    def derive() -> list[tuple[Any, str]]:
+        shown_parts = [(ui, f.name) for f in fields if (ui := f.shown) is not None and ui.summary]
+        return sorted(shown_parts, key=lambda part: part[0].summary_at)
+    return per_fields(fields, "summary", derive)
 
 
 def settings_of(params: JobParams, fields: Fields | None = None) -> dict[str, Any]:
