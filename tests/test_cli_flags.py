@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from fastvideo_ui.cli_flags import add_job_flags
+from fastvideo_ui.cli_flags import add_job_flags, finite_float
 from fastvideo_ui.commands import add_client_commands, flag_names
 from fastvideo_ui.prompts import one_line
-from fastvideo_ui.spec.fields import FIELDS
+from fastvideo_ui.spec.fields import BY_NAME, FIELDS
 
 
 def _golden_size(text: str) -> dict[str, int]:
@@ -95,8 +95,10 @@ def test_the_same_flags_with_the_same_dests_types_defaults_and_actions(built: An
         if was.help:  # help may gain text where there was none, never lose it
             assert now.help == was.help, dest
         assert (now.type is None) == (was.type is None), dest
-        if was.type in (int, float):
+        if was.type is int:
             assert now.type is was.type, dest
+        if was.type is float:  # now refusing NaN and the infinities, which crashed the client (not JSON)
+            assert now.type is (finite_float if BY_NAME[dest].finite else float), dest
 
 
 @pytest.mark.parametrize("text", ["832x480", "64X64", "83x", "x", "a fox", "7x9x3"])
@@ -137,3 +139,13 @@ def test_the_same_argv_parses_to_the_same_values(argv: list[str]) -> None:
     old = today.parse_args(argv)
     new = derived.parse_args(argv)
     assert {dest: getattr(new, dest) for dest in dests} == {dest: getattr(old, dest) for dest in dests}
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", "abc"])
+def test_a_float_flag_refuses_what_is_not_a_finite_number(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_submit().parse_args(["a fox", f"--guidance={value}"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --guidance: must be a" in error and repr(value) in error
+    assert cli_submit().parse_args(["a fox", "--guidance", "1e1"]).guidance_scale == 10.0

@@ -5,6 +5,7 @@ one argparse argument per field with a `cli`, a flag that sets several fields
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,17 @@ class JobFlag:
     fields: tuple[str, ...]
 
 
+def finite_float(text: str) -> float:
+    """A float flag's value; NaN and the infinities mean nothing to a job (and are not JSON)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
 def _options(f: FieldSpec) -> dict[str, Any]:
     cli = f.flag
     assert cli is not None
@@ -30,6 +42,8 @@ def _options(f: FieldSpec) -> dict[str, Any]:
         on = not f.fixed_default
         return {**options, "action": "store_true" if on else "store_false", "default": None}
     kind = cli.parse or (None if f.base_type is str else f.base_type)
+    if kind is float and f.finite:
+        kind = finite_float
     if kind is not None:
         options["type"] = kind
     if cli.metavar:
