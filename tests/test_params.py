@@ -75,3 +75,24 @@ def test_a_value_for_a_field_that_means_nothing_to_the_model_is_refused_by_the_s
     kept = resolve_params(preview, {"model_id": preview.id, "prompt": "p", "image": None,
                                     "vae_cpu_offload": False}, device_count=1)
     assert kept["vae_cpu_offload"] is False
+
+
+def test_what_the_model_refuses_or_requires_is_the_first_error() -> None:
+    """As before the spec: the image rule is about the model, so it leads a 422 that also has limit errors
+    (an OpenAI client's `param` is the first one)."""
+    catalogue = Catalogue()
+    wan = catalogue.find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    i2v = catalogue.find("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers")
+    assert wan is not None and i2v is not None
+    with pytest.raises(InvalidParams) as refused:
+        resolve_params(wan, {"model_id": wan.id, "prompt": "p", "image": "a" * 64, "width": 4096}, device_count=1)
+    assert [field for field, _ in refused.value.errors] == ["image", "width"]
+    with pytest.raises(InvalidParams) as needs:
+        resolve_params(i2v, {"model_id": i2v.id, "prompt": "p", "width": 4096}, device_count=1)
+    assert [field for field, _ in needs.value.errors] == ["image", "width"]
+    assert needs.value.errors[0][1] == f"{i2v.id} needs an input image: upload one (POST /api/uploads)"
+    # An image that comes with the request (a /v1/videos file) counts as given, and as refused.
+    resolve_params(i2v, {"model_id": i2v.id, "prompt": "p"}, device_count=1, arriving=frozenset({"image"}))
+    with pytest.raises(InvalidParams) as arriving:
+        resolve_params(wan, {"model_id": wan.id, "prompt": "p"}, device_count=1, arriving=frozenset({"image"}))
+    assert [field for field, _ in arriving.value.errors] == ["image"]

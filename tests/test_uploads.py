@@ -328,6 +328,21 @@ def test_a_text_to_video_model_refuses_an_image(fastvideo: Callable[..., Any]) -
     assert "does not take an image" in refused.json()["detail"][0]["msg"]
 
 
+def test_an_input_reference_file_replaces_an_image_id_sent_beside_it(server: Server) -> None:
+    """The file is the job's image: an id beside it is not checked (it was not before the spec either)."""
+    created = server.client.post("/v1/videos", data={"prompt": "look", "model": PREVIEW, "size": "96x64",
+                                                     "seconds": "1", "image": "0" * 64},
+                                 files={"input_reference": ("ref.png", image_bytes(), "image/png")})
+    assert created.status_code == 200, created.text
+    job = server.job(created.json()["id"])
+    assert job["image"] == hashlib.sha256(server.client.get(f"/api/uploads/{job['image']}").content).hexdigest()
+    unknown = server.client.post("/api/jobs", json={"model_id": PREVIEW, "prompt": "p", "image": "0" * 64})
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "image"]
+    assert unknown.json()["detail"][0]["msg"] == ("no upload has this id: upload the input image first "
+                                                  "(POST /api/uploads)")
+    server.wait_status(job["id"], "completed")
+
+
 def test_openais_input_reference_becomes_the_jobs_image(server: Server) -> None:
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
     with warnings.catch_warnings():

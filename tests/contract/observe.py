@@ -122,6 +122,10 @@ def bad_creates(server: Server) -> dict[str, Any]:
 def _type_name(kind: Any) -> str | None:
     if kind is None:
         return None
+    from fastvideo_ui.cli_flags import finite_float
+
+    if kind is finite_float:  # float, with NaN and the infinities refused (they crashed the client: 113bd2e)
+        return "float"
     return kind.__name__ if kind in (int, float, str) else "text rule"
 
 

@@ -39,14 +39,17 @@ def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int 
     `elastic`: on a Ray cluster; `arriving`: upload fields whose file comes
     with the request, checked as given (the caller stores it and sets the id)."""
     later, errors = resolve_later(asked)
+    # What the chosen model refuses or requires outright comes first: it is about the model, and a
+    # limit of a field may read differently once the model is right.
+    model_errors: list[tuple[str, str]] = []
     params: dict[str, Any] = {}
     for f in FIELDS:
         value = asked.get(f.name)
         if _refused(f, spec, _ARRIVING if f.name in arriving else value):
-            errors.append((f.name, f.applies.refused(f.name, spec)))
+            model_errors.append((f.name, f.applies.refused(f.name, spec)))
             value = None
         elif value is None and f.name not in arriving and f.applies.required_for(spec):
-            errors.append((f.name, f.applies.missing(f.name, spec)))
+            model_errors.append((f.name, f.applies.missing(f.name, spec)))
         if isinstance(f.default, Later):
             value = later[f.name]
         elif value is None and f.default is MODEL:
@@ -55,6 +58,6 @@ def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int 
             value = f.default
         params[f.name] = value
     problems = [(problem.field, problem.message) for problem in check_params(spec, params, device_count, elastic)]
-    if problems or errors:
-        raise InvalidParams(problems + errors)
+    if model_errors or problems or errors:
+        raise InvalidParams(model_errors + problems + errors)
     return params

@@ -15,7 +15,7 @@ from ..database.tables import JobRow
 from .catalogue import Catalogue, ModelSpec
 from . import events
 from .logs import LogBook
-from ..spec.fields import FIELDS
+from ..spec.fields import FIELDS, FieldSpec
 from ..spec.rules import params_of, summarize, uploads_of
 from .params import InvalidParams, resolve_params
 from .publisher import JobPublisher
@@ -73,8 +73,8 @@ class JobService(JobQueries):
         # given, so the jobs layer does not import the webhooks layer.
         self.webhook_problem = webhook_problem
         self.uploads = uploads
-        self._server_checks: dict[str, Callable[[str], str | None]] = {
-            "webhook_target": webhook_problem, "upload": self._upload_problem}
+        self._server_checks: dict[str, Callable[[FieldSpec, str], str | None]] = {
+            "webhook_target": lambda _, url: webhook_problem(url), "upload": self._upload_problem}
         unknown = {check for _, check in SERVER_CHECKED} - self._server_checks.keys()
         assert not unknown, f"a spec field names a server check nobody makes: {unknown}"
 
@@ -101,7 +101,7 @@ class JobService(JobQueries):
         available, reason = self.availability(spec)
         if not available:
             raise InvalidParams([("model_id", f"{spec.id} cannot run on this server: {reason}")])
-        problems = self._server_problems(spec, asked)
+        problems = self._server_problems(spec, asked, arriving)
         try:
             params = resolve_params(spec, asked, *self._capacity(spec), arriving=arriving)
         except InvalidParams as exc:
@@ -114,17 +114,20 @@ class JobService(JobQueries):
         inventory = self.scheduler.inventory
         return inventory.capacity(spec.device_kind), inventory.elastic and spec.device_kind == "gpu"
 
-    def _server_problems(self, spec: ModelSpec, asked: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def _server_problems(self, spec: ModelSpec, asked: Mapping[str, Any],
+                         arriving: frozenset[str]) -> list[tuple[str, str]]:
         """The checks only the runtime can make (a field's server_check), on the
-        values a request gives to fields that apply to its model."""
+        values a request gives to fields that apply to its model (not one whose
+        file comes with the request: that file replaces it)."""
         return [(f.name, problem) for f, check in SERVER_CHECKED
-                if asked.get(f.name) and f.applies.to(spec)
-                and (problem := self._server_checks[check](asked[f.name]))]
+                if f.name not in arriving and asked.get(f.name) and f.applies.to(spec)
+                and (problem := self._server_checks[check](f, asked[f.name]))]
 
-    def _upload_problem(self, upload_id: str) -> str | None:
+    def _upload_problem(self, f: FieldSpec, upload_id: str) -> str | None:
         if self.uploads.exists(upload_id):
             return None
-        return "no upload has this id: upload the file first (POST /api/uploads)"
+        what = f.shown.label.lower() if f.shown else "file"
+        return f"no upload has this id: upload the {what} first (POST /api/uploads)"
 
     def remix(self, job_id: str, prompt: str) -> JobRow:
         """A new job with the source job's settings and a new prompt, queued."""

@@ -180,8 +180,9 @@ class JobStore:
         statuses = tuple(statuses)
         unfiltered = not statuses and not prompt_contains
         version = self._rows_version  # read first: a create or delete during the query marks it stale
-        if unfiltered and self._total_cache is not None and self._total_cache[0] == version:
-            return self._total_cache[1]
+        cached = self._total_cache  # read once: another thread may replace it meanwhile
+        if unfiltered and cached is not None and cached[0] == version:
+            return cached[1]
         query = _filtered(select(func.count()).select_from(JobRow), statuses, prompt_contains)
         with self._session() as session:
             counted = int(session.scalar(query) or 0)
