@@ -204,7 +204,10 @@ def test_a_ray_client_address_works_too(start_server: Callable[..., Server], clu
 def test_a_node_that_joins_adds_capacity_and_a_lost_node_requeues_its_job_once(
         ray_server: Server, cluster: RayCluster, open_page: Callable[..., Any]) -> None:
     page = open_page(ray_server)
-    long = [create(ray_server, num_gpus=2, num_inference_steps=200, prompt=f"holds a node {n}") for n in range(2)]
+    # They hold their nodes until stopped (the fake's [hang]): 200 steps of 0.2 s ran out on a loaded CI
+    # machine before the node below was lost, and the requeued job then ran at once on a freed node.
+    long = [create(ray_server, num_gpus=2, num_inference_steps=200, prompt=f"holds a node {n} [hang]")
+            for n in range(2)]
     for job in long:
         ray_server.wait_status(job["id"], "running")
     # The page shows node -> GPU -> the job holding it.
