@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,19 +177,27 @@ class FastVideoBackend:
 
     def explain_error(self, exc: BaseException) -> str | None:
         visible = [d for d in os.environ.get("FASTVIDEO_UI_WORKER_DEVICES", "").split(",") if d]
-        failure = GpuWorkerFailure(self.parser.worker_error, self._dead_gpu_workers(), self.gpu_worker_signalled)
+        dead = self._dead_gpu_workers()
+        if not any(code for _, code in dead) and (self.gpu_worker_signalled or _FORWARD_FAILED in str(exc)):
+            dead = self._dead_gpu_workers(wait_s=DEAD_WORKER_WAIT_S)
+        failure = GpuWorkerFailure(self.parser.worker_error, dead, self.gpu_worker_signalled)
         options = self.config.as_json() if self.config else {}
         return explain_error(exc, self.phase, visible, self.model_id, options, failure)
 
-    def _dead_gpu_workers(self) -> list[tuple[int, int]]:
-        """(rank, exit code) of each FastVideo GPU worker that has ended."""
-        dead = []
+    def _dead_gpu_workers(self, wait_s: float = 0.0) -> list[tuple[int, int]]:
+        """(rank, exit code) of each FastVideo GPU worker that has ended; with
+        `wait_s`, waiting that long for one that failed to be reapable."""
+        deadline = time.monotonic() + wait_s
         workers = getattr(getattr(self.generator, "executor", None), "workers", None) or []
-        for index, worker in enumerate(workers):
-            code = getattr(getattr(worker, "proc", None), "exitcode", None)
-            if code is not None:
-                dead.append((int(getattr(worker, "rank", index)), int(code)))
-        return dead
+        while True:
+            dead = []
+            for index, worker in enumerate(workers):
+                code = getattr(getattr(worker, "proc", None), "exitcode", None)
+                if code is not None:
+                    dead.append((int(getattr(worker, "rank", index)), int(code)))
+            if any(code for _, code in dead) or time.monotonic() >= deadline:
+                return dead
+            time.sleep(0.02)
 
 
 def _drain() -> None:
@@ -209,6 +218,9 @@ _OFFLINE = (
     "cannot find the requested files in the local cache", "Failed to download or parse a Diffusers manifest",
 )
 _FORWARD_FAILED = "Forward execution thread failed"
+# A killed GPU worker's pipes close before the kernel lets its parent reap it: the
+# failure can reach us first, and on a loaded machine its exit code a little later.
+DEAD_WORKER_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
