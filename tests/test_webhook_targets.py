@@ -17,7 +17,7 @@ import pytest
 from fastvideo_ui import config
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import targets
-from fastvideo_ui.webhooks.sender import CheckedNetwork
+from fastvideo_ui.webhooks.network import CheckedNetwork
 from fastvideo_ui.urls import redacted, split_credentials
 from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, receiver_at, target_of
 
@@ -205,3 +205,15 @@ def test_the_per_receiver_cap_counts_the_address_connected_to() -> None:
     assert receiver_at("2001:db8:1:3::1", 443) != receiver_at("2001:db8:1:2::1", 443)
     assert receiver_at("64:ff9b::808:808", 443) == receiver_at("8.8.8.8", 443) == receiver_at("::ffff:8.8.8.8", 443)
     assert receiver_at("8.8.4.4", 443) != receiver_at("8.8.8.8", 443)
+
+
+def test_the_server_imports_the_webhook_network_only_to_post() -> None:
+    """httpcore is 14 ms of a start; a server that posts no webhook never needs it."""
+    import subprocess
+    import sys
+
+    code = "import sys, fastvideo_ui.server; print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpcore', " \
+           "'httpx') or m == 'fastvideo_ui.webhooks.network'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -24,7 +24,7 @@ import pytest
 from conftest import LONG, PREVIEW, InProcessServer, Server, wait_for
 from fastvideo_ui.config import add_server_arguments, settings_from_args
 from fastvideo_ui.webhooks import signing
-from fastvideo_ui.webhooks.sender import CheckedNetwork
+from fastvideo_ui.webhooks.network import CheckedNetwork
 from fastvideo_ui.webhooks.targets import TargetPolicy, TargetRefused, own_addresses
 
 SMALL = {"model_id": PREVIEW, "prompt": "a fox", "num_inference_steps": 2, "num_frames": 5, "height": 64,
@@ -398,13 +398,13 @@ def test_a_password_in_a_webhook_url_is_shown_nowhere_but_still_sent(
 
 
 def test_a_name_that_does_not_resolve_says_so() -> None:
-    from fastvideo_ui.webhooks.sender import _describe
+    from fastvideo_ui.webhooks.network import describe
 
     async def connect() -> str:
         try:
             await CheckedNetwork(TargetPolicy()).checked_address("no-such-receiver.invalid", 443)
         except Exception as exc:  # noqa: BLE001 - what the sender would record
-            return _describe(exc)
+            return describe(exc)
         return "connected"
 
     # The resolver's errno (-2) read as an OS error made "cannot connect: Unknown error -2".

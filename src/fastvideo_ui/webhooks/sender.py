@@ -7,24 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import socket
 import time
 from collections import Counter
-from collections.abc import Iterable
 from contextlib import closing
-from contextvars import ContextVar
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpcore
 
 from ..database.tables import JobRow
 from ..urls import redacted, split_credentials
 from . import signing
 from .store import DELIVERED, FAILED, PENDING, Due, WebhookStore
 from .targets import TargetPolicy, TargetRefused, receiver_at, target_of
+
+if TYPE_CHECKING:
+    from .network import Http
 
 log = logging.getLogger("fastvideo_ui.webhooks")
 
@@ -37,92 +34,6 @@ RESPONSE_BYTES_READ = 64 * 1024
 # A delivery whose receiver has every slot it may have goes back to the queue,
 # unattempted, for this long: its slot serves another receiver meanwhile.
 BUSY_RECEIVER_RETRY_S = 1.0
-# How long a name's checked address is reused: a delivery put back while its
-# receiver is busy comes round every second, and need not resolve each time.
-RESOLVED_TTL_S = 5.0
-RESOLVED_KEPT = 1024
-
-# The (host, port, address) a delivery resolved, checked and took its
-# receiver's slot for: its connection goes there, not to a second resolution
-# of the name, which could give another address than the one counted.
-_PINNED: ContextVar[tuple[str, int, str] | None] = ContextVar("fastvideo_ui_webhook_address", default=None)
-
-
-class UnresolvedName(httpcore.ConnectError):
-    """The receiver's name has no address (or the resolver failed)."""
-
-
-class CheckedNetwork(httpcore.AsyncNetworkBackend):
-    """httpcore's own network, except that a name is resolved here, every
-    address it gives is checked (TargetPolicy.address_problem), and the
-    connection goes to a checked address. TLS still verifies the certificate
-    against the name in the URL."""
-
-    def __init__(self, policy: TargetPolicy) -> None:
-        self.policy = policy
-        self._inner = httpcore.AnyIOBackend()
-        self._resolved: dict[tuple[str, int], tuple[float, str]] = {}  # (host, port): (until, checked address)
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
-        pinned = _PINNED.get()
-        address = pinned[2] if pinned and pinned[:2] == (host, port) else await self.checked_address(host, port)
-        return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                             socket_options=socket_options)
-
-    async def checked_address(self, host: str, port: int) -> str:
-        """The address to connect to for this name: checked, every one it
-        resolves to, and reused for a few seconds."""
-        now = time.monotonic()
-        until, address = self._resolved.get((host, port), (0.0, ""))
-        if until > now:
-            return address
-        address = await self._resolve_and_check(host, port)
-        if len(self._resolved) >= RESOLVED_KEPT:
-            self._resolved = {key: kept for key, kept in self._resolved.items() if kept[0] > now}
-        if len(self._resolved) < RESOLVED_KEPT:
-            self._resolved[(host, port)] = (now + RESOLVED_TTL_S, address)
-        return address
-
-    async def _resolve_and_check(self, host: str, port: int) -> str:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise UnresolvedName(f"cannot resolve {host}: {exc.strerror}") from None
-        addresses = [str(info[4][0]) for info in infos]
-        if not addresses:
-            raise httpcore.ConnectError(f"{host} has no address")
-        for address in addresses:  # every one: a name that also resolves locally is refused outright
-            problem = self.policy.address_problem(address)
-            if problem:
-                raise TargetRefused(f"{host} resolves to {problem}")
-        return addresses[0]
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
-        raise TargetRefused("webhooks are not posted to Unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _describe(exc: BaseException) -> str:
-    """One line: the innermost OS error says more ("Connection refused") than
-    the wrappers around it ("All connection attempts failed")."""
-    if isinstance(exc, httpcore.TimeoutException):
-        return f"timed out ({exc or type(exc).__name__})"
-    if isinstance(exc, UnresolvedName):  # its context's errno is the resolver's own (-2): "Unknown error -2"
-        return str(exc)
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.errno:
-            return f"cannot connect: {os.strerror(cause.errno)}"
-        cause = cause.__cause__ or cause.__context__
-    return str(exc) or type(exc).__name__
-
-
 class ReceiverBusy(Exception):
     """The address a delivery resolved to has every slot it may have."""
 
@@ -138,9 +49,8 @@ class WebhookSender:
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.posts_per_target = posts_per_target
-        self._network = CheckedNetwork(policy)
-        self._pool = httpcore.AsyncConnectionPool(network_backend=self._network, retries=0,
-                                                  max_connections=CONCURRENT_POSTS, keepalive_expiry=5.0)
+        self._policy = policy
+        self._http: Http | None = None  # made at the first post (_client)
         self._wake = asyncio.Event()
         self._in_flight: dict[str, tuple[str, asyncio.Task[None]]] = {}  # delivery id: (its target, its post)
         self._posting: Counter[str] = Counter()  # posts under way to each receiver (targets.receiver_at)
@@ -177,7 +87,17 @@ class WebhookSender:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._pool.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _client(self) -> Http:
+        if self._http is None:
+            # httpcore comes with the first post: a server that sends no webhooks never imports it
+            # (14 ms of every start).
+            from .network import Http
+
+            self._http = Http(self._policy, CONCURRENT_POSTS)
+        return self._http
 
     async def _run(self) -> None:
         while True:
@@ -246,12 +166,12 @@ class WebhookSender:
             return
         except TargetRefused as exc:
             error, final = str(exc), True  # refused by policy: trying again cannot help
-        except httpcore.UnsupportedProtocol as exc:
-            error, final = _describe(exc), True
         except asyncio.TimeoutError:
             error = f"timed out: no whole answer within {self.timeout_s:g} s (--webhook-timeout)"
         except Exception as exc:  # noqa: BLE001 - connection refused, reset, timed out, bad answer: try again later
-            error = _describe(exc)
+            from .network import describe, unsupported
+
+            error, final = describe(exc), unsupported(exc)  # an unsupported scheme: trying again cannot help
         duration_ms = (time.time() - started) * 1000
         if error is None:
             status, next_at = DELIVERED, None
@@ -268,29 +188,29 @@ class WebhookSender:
         url, authorization = split_credentials(due.url)
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-        address = await self._network.checked_address(host, port)
+        http = self._client()
+        address = await http.network.checked_address(host, port)
         receiver = receiver_at(address, port)
         if self._posting[receiver] >= self.posts_per_target:
             raise ReceiverBusy(receiver)
         self._posting[receiver] += 1
-        pinned = _PINNED.set((host, port, address))
         try:
-            return await self._post_to(due, url, authorization)
+            with http.pinned(host, port, address):
+                return await self._post_to(http, due, url, authorization)
         finally:
-            _PINNED.reset(pinned)
             self._posting[receiver] -= 1
             if not self._posting[receiver]:
                 del self._posting[receiver]
 
-    async def _post_to(self, due: Due, url: str, authorization: str | None) -> int:
+    async def _post_to(self, http: Http, due: Due, url: str, authorization: str | None) -> int:
         body = due.payload.encode()
         headers = {"content-type": "application/json", "user-agent": "fastvideo-ui-webhooks",
                    **signing.headers(self.secret, due.id, int(time.time()), body)}
         if authorization:
             headers["authorization"] = authorization
         timeout = dict.fromkeys(("connect", "read", "write", "pool"), self.timeout_s)
-        async with self._pool.stream("POST", url, headers=list(headers.items()), content=body,
-                                     extensions={"timeout": timeout}) as response:
+        async with http.pool.stream("POST", url, headers=list(headers.items()), content=body,
+                                    extensions={"timeout": timeout}) as response:
             read = 0
             async for chunk in response.aiter_stream():  # a little of the answer, then hang up
                 read += len(chunk)

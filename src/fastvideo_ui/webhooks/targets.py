@@ -3,7 +3,7 @@
 to). The second check is the one that holds: a name can resolve to 127.0.0.1
 at delivery time however it resolved when the job was created, so the
 connection is made to the address that was checked, never to the name again
-(sender.CheckedNetwork). One TargetPolicy makes both checks.
+(network.CheckedNetwork). One TargetPolicy makes both checks.
 
 How a URL is shown, redacted, lives in urls.py: the job JSON shows it too."""
 
