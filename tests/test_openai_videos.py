@@ -273,20 +273,20 @@ def test_size_and_seconds_become_the_models_own_sizes_and_frame_counts() -> None
     wan = catalogue.find(WAN)
     assert wan is not None
     asked, renamed = asked_from_openai(catalogue.find, {"model_id": WAN, "fps": None, "num_frames": None, "width": None,
-                                        "height": None}, "1003x562", "4")
+                                        "height": None}, {"size": "1003x562", "seconds": "4"})
     # Wan takes multiples of 16 and 4k+1 frames: 4 s at its 16 fps is 64, so 65.
     assert (asked["width"], asked["height"], asked["num_frames"]) == (1008, 560, 65)
     assert renamed == {"model_id": "model", "width": "size", "height": "size", "num_frames": "seconds"}
     # Explicit fields win over size and seconds; fps moves the frame count.
     asked, _ = asked_from_openai(catalogue.find, {"model_id": WAN, "fps": 8, "num_frames": 17, "width": 832,
-                                                  "height": None}, "1280x720", "2")
+                                                  "height": None}, {"size": "1280x720", "seconds": "2"})
     assert (asked["width"], asked["height"], asked["num_frames"]) == (832, 720, 17)
     assert frames_for(wan, "2", 8) == 17
     for bad in ("0", "-1", "nan", "1e9", "two"):
         with pytest.raises(InvalidParams):
             frames_for(wan, bad, 16)
     with pytest.raises(InvalidParams):
-        asked_from_openai(catalogue.find, {"model_id": WAN}, "wide", None)
+        asked_from_openai(catalogue.find, {"model_id": WAN}, {"size": "wide"})
 
 
 def test_every_job_status_has_an_openai_status() -> None:

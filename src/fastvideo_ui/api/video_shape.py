@@ -12,11 +12,19 @@ from fastapi.responses import JSONResponse
 from ..backends.registry import backend_spec
 from ..jobs.catalogue import ModelSpec, Range, check_params
 from ..jobs.params import InvalidParams
+from ..spec.fields import FIELDS, FieldSpec, OpenAi
 
 if TYPE_CHECKING:
     from .deps import Models
 
-OPENAI_FIELDS = ("prompt", "model", "seconds", "size", "input_reference")
+# The fields with a name of their own in OpenAI's API (the spec's `openai`), as its conversions
+# run: a size first, then seconds (counted at the fps the request ends with).
+_ORDER = {"size": 0, "seconds": 1, "file": 2}
+ALIASED: tuple[tuple[FieldSpec, OpenAi], ...] = tuple(sorted(
+    ((f, f.openai) for f in FIELDS if f.openai is not None), key=lambda pair: _ORDER[pair[1].kind]))
+DURATION = next(f for f, alias in ALIASED if alias.kind == "seconds")
+FILE = next((f, alias) for f, alias in ALIASED if alias.kind == "file")  # input_reference: the job's upload
+OPENAI_FIELDS = ("prompt", "model", *(alias.name for _, alias in ALIASED))
 MAX_SECONDS = 120.0
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
 # A job's status, as OpenAI's four.
@@ -65,11 +73,20 @@ def video_json(job: dict[str, Any]) -> dict[str, Any]:
         "progress": 100 if completed else int(job["progress"] or 0),
         "prompt": job["prompt"],
         "remixed_from_video_id": job["remixed_from"],
-        "seconds": f"{job['num_frames'] / fps:.2f}".rstrip("0").rstrip("."),
-        "size": f"{job['width']}x{job['height']}",
+        **{alias.name: _openai_value(job, f, alias, fps) for f, alias in _IN_VIDEO},
         "status": status,
         "error": error,
     }
+
+
+_IN_VIDEO = sorted(((f, alias) for f, alias in ALIASED if alias.kind != "file"), key=lambda pair: pair[1].name)
+
+
+def _openai_value(job: dict[str, Any], f: FieldSpec, alias: OpenAi, fps: int) -> str:
+    """A field's value as OpenAI's video object says it: seconds as text ("5.06"), a size "832x480"."""
+    if alias.kind == "seconds":
+        return f"{job[f.name] / fps:.2f}".rstrip("0").rstrip(".")
+    return "x".join(str(job[name]) for name in alias.sets)
 
 
 def default_model(models: Models) -> str:
@@ -93,19 +110,17 @@ def _nearest_frames(frames: float, rule: Range) -> int:
     return k * rule.modulus + rule.remainder
 
 
-def size_params(spec: ModelSpec, size: str) -> dict[str, int]:
-    """WIDTHxHEIGHT, each side rounded to the nearest size the model takes."""
-    match = _SIZE.match(size)
+def size_params(spec: ModelSpec, size: Any, alias: OpenAi) -> dict[str, int]:
+    """WIDTHxHEIGHT for the alias's `sets` fields, each rounded to the nearest the model takes."""
+    match = _SIZE.match(size) if isinstance(size, str) else None
     if not match:
-        raise InvalidParams([("size", f"must be WIDTHxHEIGHT, such as 832x480, not {size!r}")])
-    width, height = int(match.group(1)), int(match.group(2))
-    multiple_w = spec.limits["width"].multiple_of or 1
-    multiple_h = spec.limits["height"].multiple_of or 1
-    return {"width": _nearest_multiple(width, multiple_w), "height": _nearest_multiple(height, multiple_h)}
+        raise InvalidParams([(alias.name, f"must be WIDTHxHEIGHT, such as 832x480, not {size!r}")])
+    return {name: _nearest_multiple(int(match.group(at + 1)), spec.limits[name].multiple_of or 1)
+            for at, name in enumerate(alias.sets)}
 
 
-def frames_for(spec: ModelSpec, seconds: Any, fps: int) -> int:
-    """Seconds of video at `fps`, as the nearest frame count the model takes."""
+def frames_for(spec: ModelSpec, seconds: Any, fps: int, field: FieldSpec = DURATION) -> int:
+    """Seconds of video at `fps`, as the nearest count of `field` (the frames) the model takes."""
     try:
         value = float(seconds)
     except OverflowError:  # an integer past a float's range: out of range below
@@ -118,27 +133,31 @@ def frames_for(spec: ModelSpec, seconds: Any, fps: int) -> int:
     problems = check_params(spec, {"fps": fps}, None)
     if problems:
         raise InvalidParams([(problem.field, problem.message) for problem in problems])
-    return _nearest_frames(value * fps, spec.limits["num_frames"])
+    return _nearest_frames(value * fps, spec.limits[field.name])
 
 
-def asked_from_openai(find: Callable[[str], ModelSpec | None], asked: dict[str, Any], size: Any,
-                      seconds: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """The create request's fields with `size` and `seconds` turned into the
-    model's width, height and frames (explicit ones win), and which job field
-    came from which OpenAI one, so an error names the field the client sent.
-    `find`: the served model of an id (the catalogue's)."""
+def asked_from_openai(find: Callable[[str], ModelSpec | None], asked: dict[str, Any],
+                      given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The create request's fields with OpenAI's own (`given` by their names:
+    `size`, `seconds`) turned into the model's fields (explicit ones win), and
+    which job field came from which OpenAI one, so an error names the field
+    the client sent. `find`: the served model of an id (the catalogue's)."""
     spec = find(asked["model_id"])
     if spec is None:
         raise InvalidParams([("model_id", f"unknown model {asked['model_id']!r}; GET /api/models lists them")])
     renamed: dict[str, str] = {"model_id": "model"}
-    if size is not None:
-        if not isinstance(size, str):
-            raise InvalidParams([("size", "must be a string WIDTHxHEIGHT")])
-        for name, value in size_params(spec, size).items():
-            if asked.get(name) is None:
-                asked[name] = value
-                renamed[name] = "size"
-    if seconds is not None and asked.get("num_frames") is None:
-        asked["num_frames"] = frames_for(spec, seconds, asked.get("fps") or spec.defaults["fps"])
-        renamed["num_frames"] = "seconds"
+    for f, alias in ALIASED:
+        value = given.get(alias.name)
+        if value is None or alias.kind == "file":  # a file is stored by the route, once all else passed
+            continue
+        if alias.kind == "size":
+            if not isinstance(value, str):
+                raise InvalidParams([(alias.name, "must be a string WIDTHxHEIGHT")])
+            for name, size in size_params(spec, value, alias).items():
+                if asked.get(name) is None:
+                    asked[name] = size
+                    renamed[name] = alias.name
+        elif alias.kind == "seconds" and asked.get(f.name) is None:
+            asked[f.name] = frames_for(spec, value, asked.get("fps") or spec.defaults["fps"], f)
+            renamed[f.name] = alias.name
     return asked, renamed

@@ -34,7 +34,7 @@ from .deps import Jobs, ModelsDep, Uploads, job_id as _job_id
 from .openapi import openai_errors
 from .schemas import CreateJobRequest
 from .uploads import store_image
-from .video_shape import OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
+from .video_shape import ALIASED, FILE, OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
 
 router = APIRouter(prefix="/v1/videos", tags=["openai"], responses=openai_errors(401, 429))
 
@@ -116,9 +116,9 @@ async def _create_body(request: Request) -> AsyncIterator[tuple[dict[str, Any], 
             raise OpenAIError(400, f"the body is not a valid form: {exc.detail}") from None
         try:
             fields: dict[str, Any] = {key: value for key, value in form.items() if isinstance(value, str)}
-            reference = form.get("input_reference")
+            reference = form.get(FILE[1].name)
             if isinstance(reference, str):
-                fields["input_reference"] = reference
+                fields[FILE[1].name] = reference
             yield fields, reference if isinstance(reference, UploadFile) else None
         finally:
             await form.close()
@@ -135,11 +135,12 @@ async def _create_body(request: Request) -> AsyncIterator[tuple[dict[str, Any], 
 
 
 async def _stored_image(uploads: UploadStore, data: bytes) -> str:
-    """An input_reference file, stored as an upload: its id, for the job's `image`."""
+    """An input_reference file, stored as an upload: its id, for the job's upload field."""
+    reference_name = FILE[1].name
     try:
         upload = await store_image(uploads, data)
     except UploadRefused as exc:
-        raise OpenAIError(400, f"input_reference: {exc}", "input_reference", "invalid_image") from None
+        raise OpenAIError(400, f"{reference_name}: {exc}", reference_name, "invalid_image") from None
     return upload.id
 
 
@@ -164,23 +165,23 @@ async def create_video(request: Request, jobs: Jobs, models: ModelsDep, uploads:
         prompt = body.pop("prompt", None)
         if not isinstance(prompt, str) or not prompt.strip():
             raise OpenAIError(400, "prompt: required, a non-empty string", "prompt", "missing_required_parameter")
-        if body.get("input_reference") is not None:
-            raise OpenAIError(400, "input_reference: send the image as a file in a multipart form (or upload it "
-                                   "with POST /api/uploads and pass its id as `image`)", "input_reference",
+        field, reference_name = FILE[0].name, FILE[1].name
+        if body.get(reference_name) is not None:
+            raise OpenAIError(400, f"{reference_name}: send the image as a file in a multipart form (or upload it "
+                                   f"with POST /api/uploads and pass its id as `{field}`)", reference_name,
                               "unsupported_value")
         model_id = body.pop("model", None) or default_model(models)
         if not isinstance(model_id, str):
             raise OpenAIError(400, "model: must be a string", "model", "invalid_type")
-        size, seconds = body.pop("size", None), body.pop("seconds", None)
-        body.pop("input_reference", None)
+        given = {alias.name: body.pop(alias.name, None) for _, alias in ALIASED}
         checked = _checked(body, prompt, model_id)
         with _as_openai_errors(renamed={"model_id": "model"}):
-            asked, renamed = asked_from_openai(models.find, checked.model_dump(exclude={"start"}), size, seconds)
+            asked, renamed = asked_from_openai(models.find, checked.model_dump(exclude={"start"}), given)
         with _as_openai_errors(renamed=renamed):
-            spec, params = jobs.checked(asked, arriving=frozenset() if reference is None else frozenset({"image"}))
+            spec, params = jobs.checked(asked, arriving=frozenset() if reference is None else frozenset({field}))
             jobs.check_queue_room()
         if reference is not None:  # everything else has passed: now the image is worth decoding
-            params["image"] = await _stored_image(uploads, await reference.read())
+            params[field] = await _stored_image(uploads, await reference.read())
         with _as_openai_errors(renamed=renamed):
             row = jobs.create(spec, params, start=True)
     return JSONResponse(video_json(jobs.to_json(row)))

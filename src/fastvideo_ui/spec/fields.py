@@ -117,6 +117,19 @@ EVERYWHERE: Final = Applies()
 
 
 @dataclass(frozen=True)
+class OpenAi:
+    """A field's name in OpenAI's videos API (POST /v1/videos), where it has
+    one of its own, and how that value becomes the field's (api/video_shape.py):
+    "size": "WIDTHxHEIGHT" for the `sets` fields, each rounded to the model's
+    multiple; "seconds": a duration at the job's fps, as the nearest count the
+    model takes; "file": a multipart file, stored as an upload (its id)."""
+
+    name: str
+    kind: Literal["size", "seconds", "file"]
+    sets: tuple[str, ...] = ()  # "size": the fields it sets, in its order
+
+
+@dataclass(frozen=True)
 class Cli:
     """A field's `submit` flag. A flag without a leading "-" is positional;
     `sets`: one flag for several fields (--size), its value a dict of them."""
@@ -185,6 +198,7 @@ class FieldSpec:
     # default of an insert that leaves it out. None: every insert sets it.
     server_default: Any = None
     cli: Cli | None | _Marker = DERIVED  # DERIVED: "--<name-with-dashes>"; None: no flag
+    openai: OpenAi | None = None  # its own name in OpenAI's videos API, if it has one
     ui: Ui | None | _Marker = DERIVED  # DERIVED: label from the name, widget from the type; None: hidden
     name: str = ""  # filled in from the JobParams field
     type: Any = None
@@ -281,12 +295,13 @@ class JobParams:
     num_frames: int = param(
         MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", cost="work",
         storage="column", help="frames in the video" + _MODEL_SAYS,
-        cli=Cli("--frames"),
+        cli=Cli("--frames"), openai=OpenAi("seconds", "seconds"),
         ui=Ui("Frames", detail="{num_frames} at {fps} fps", summary="{num_frames|frame} @ {fps} fps", summary_at=2))
     width: int = param(
         MODEL, group=Group.GENERATION, minimum=8, multiple_of=8, model_limits=True, fastvideo="sample",
         cost="work", storage="column", help="the video's width in pixels" + _MODEL_SAYS,
         cli=Cli("--size", help="WIDTHxHEIGHT, e.g. 832x480", parse=parse_size, sets=("width", "height")),
+        openai=OpenAi("size", "size", sets=("width", "height")),
         ui=Ui("Width", step=8, detail="{width}×{height}", detail_label="Size", summary="{width}×{height}",
               summary_at=1, tile=True))
     height: int = param(
@@ -364,8 +379,7 @@ class JobParams:
         ui=None)
     image: str | None = param(
         None, group=Group.OPTION, pattern=r"^[0-9a-f]{64}$", upload=True, server_check="upload", fastvideo="sample",
-        storage="column",
-        sql_length=64,
+        storage="column", sql_length=64, openai=OpenAi("input_reference", "file"),
         applies=Applies(image_input=True, required_when="required",
                         refusal="{model} does not take an image (it is {type})",
                         required_message="{model} needs an input image: upload one (POST /api/uploads)"),
