@@ -224,6 +224,8 @@ def test_a_bad_request_is_refused_before_its_input_reference_is_decoded_or_store
     }
     assert {what: answer.status_code for what, answer in refused.items()} == dict.fromkeys(refused, 400)
     assert openai_error(refused["empty prompt"], 400)["param"] == "prompt"
+    assert openai_error(refused["unknown field"], 400)["message"].startswith(
+        "colour: unknown field; besides prompt, model, seconds, size, input_reference a video takes ")
     assert openai_error(refused["steps over the model's"], 400)["param"] == "num_inference_steps"
     assert opened == []
     assert not list((server.data_dir / "uploads").glob("*.png"))

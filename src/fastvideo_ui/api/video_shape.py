@@ -24,7 +24,7 @@ ALIASED: tuple[tuple[FieldSpec, OpenAi], ...] = tuple(sorted(
     ((f, f.openai) for f in FIELDS if f.openai is not None), key=lambda pair: _ORDER[pair[1].kind]))
 DURATION = next(f for f, alias in ALIASED if alias.kind == "seconds")
 FILE = next((f, alias) for f, alias in ALIASED if alias.kind == "file")  # input_reference: the job's upload
-OPENAI_FIELDS = ("prompt", "model", *(alias.name for _, alias in ALIASED))
+OPENAI_FIELDS = ("prompt", "model", *(f.openai.name for f in FIELDS if f.openai is not None))
 MAX_SECONDS = 120.0
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
 # A job's status, as OpenAI's four.

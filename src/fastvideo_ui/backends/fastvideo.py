@@ -178,7 +178,9 @@ class FastVideoBackend:
     def explain_error(self, exc: BaseException) -> str | None:
         visible = [d for d in os.environ.get("FASTVIDEO_UI_WORKER_DEVICES", "").split(",") if d]
         dead = self._dead_gpu_workers()
-        if not any(code for _, code in dead) and (self.gpu_worker_signalled or _FORWARD_FAILED in str(exc)):
+        # Only a worker that died without a word (killed: no report of its own) is worth waiting for.
+        if (self.parser.worker_error is None and not any(code for _, code in dead)
+                and (self.gpu_worker_signalled or _FORWARD_FAILED in str(exc))):
             dead = self._dead_gpu_workers(wait_s=DEAD_WORKER_WAIT_S)
         failure = GpuWorkerFailure(self.parser.worker_error, dead, self.gpu_worker_signalled)
         options = self.config.as_json() if self.config else {}
@@ -195,7 +197,7 @@ class FastVideoBackend:
                 code = getattr(getattr(worker, "proc", None), "exitcode", None)
                 if code is not None:
                     dead.append((int(getattr(worker, "rank", index)), int(code)))
-            if any(code for _, code in dead) or time.monotonic() >= deadline:
+            if any(code for _, code in dead) or len(dead) == len(workers) or time.monotonic() >= deadline:
                 return dead
             time.sleep(0.02)
 
