@@ -219,20 +219,31 @@ class InProcessServer(Server):
         import threading
 
         from fastvideo_ui.config import add_server_arguments, settings_from_args
-        from fastvideo_ui.server import GracefulServer, prepare, uvicorn_config
+        from fastvideo_ui.server import GracefulServer, listen, prepare, uvicorn_config
 
+        # The port is bound here and held, as the server's own start does (server.listen): a port
+        # free_port() found free could be taken by another test's socket before uvicorn bound it
+        # (CI at 80bbbd0: "address already in use").
+        self._socket = listen("127.0.0.1", 0)
+        self.port = self._socket.getsockname()[1]
+        self.client.base_url = httpx.URL(f"http://127.0.0.1:{self.port}")
         parser = argparse.ArgumentParser()
         add_server_arguments(parser)
         settings = settings_from_args(parser.parse_args(
             ["--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]))
         if not settings.db_path.exists():
             shutil.copyfile(_template_database(), settings.db_path)
-        self._lock, app = prepare(settings)
+        try:
+            self._lock, app = prepare(settings)
+        except BaseException:
+            self._socket.close()
+            raise
         self._uvicorn = GracefulServer(uvicorn_config(settings, app), app)
         # uvicorn's logging config stops its records at "uvicorn"; let them reach
         # the root logger, where pytest (caplog) sees them.
         logging.getLogger("uvicorn").propagate = True
-        self._thread = threading.Thread(target=self._uvicorn.run, name=f"server-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [self._socket]},
+                                        name=f"server-{self.port}", daemon=True)
         self._thread.start()
         wait_for(self._healthy, timeout=30, what="the in-process server to answer /api/health")
         return self
@@ -254,6 +265,7 @@ class InProcessServer(Server):
             return
         uvicorn_server.should_exit = True
         self._thread.join(30)
+        self._socket.close()
         self._lock.release()
         self._uvicorn = None
 
