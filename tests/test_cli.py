@@ -129,3 +129,30 @@ def test_ctrl_c_while_waiting_names_the_job_the_server_keeps(server: Server) -> 
     assert waiting.returncode == 130, stderr
     assert f"the server keeps job {running['id']}" in stderr and f"`fastvideo-ui stop {running['id'][:8]}`" in stderr
     assert server.job(running["id"])["status"] == "running"
+
+
+@pytest.mark.slow
+def test_submit_image_uploads_the_picture_and_the_job_names_it(server: Server, tmp_path: Path) -> None:
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    picture = tmp_path / "cat.png"
+    out = io.BytesIO()
+    Image.new("RGB", (96, 64), (30, 160, 90)).save(out, format="PNG")
+    picture.write_bytes(out.getvalue())
+    done = cli(server, "submit", "the picture moves", "--model", PREVIEW, "--image", str(picture), "--size",
+               "96x64", "--frames", "5", "--steps", "2", "--json", "--wait")
+    assert done.returncode == 0, done.stderr
+    job = server.job(server.client.get("/api/jobs").json()[0]["id"])
+    assert job["status"] == "completed" and job["image"]
+    stored = server.client.get(job["image_url"])
+    assert hashlib.sha256(stored.content).hexdigest() == job["image"]
+    # A file that is not there, or not a picture, is an error on --image (exit 2), and no job is made.
+    missing = cli(server, "submit", "p", "--model", PREVIEW, "--image", str(tmp_path / "nope.png"))
+    assert missing.returncode == 2 and "--image: cannot read" in missing.stderr and "nope.png" in missing.stderr
+    (tmp_path / "notes.txt").write_text("not a picture")
+    junk = cli(server, "submit", "p", "--model", PREVIEW, "--image", str(tmp_path / "notes.txt"))
+    assert junk.returncode == 2 and "--image:" in junk.stderr and "notes.txt" in junk.stderr, junk.stderr
+    assert len(server.client.get("/api/jobs").json()) == 1

@@ -69,8 +69,9 @@ def derived_submit() -> argparse.ArgumentParser:
     return parser
 
 
-# Flags of the fields added since the golden (each stored in the params JSON): derived, never written by hand.
-NEW_FLAGS = {f.name for f in FIELDS if f.storage == "json" and f.flag is not None}
+# Flags added since the golden: of the fields added since (each stored in the params JSON), derived, never
+# written by hand; and --image, which uploads a file for the input image (a new user found none).
+NEW_FLAGS = {f.name for f in FIELDS if f.storage == "json" and f.flag is not None} | {"image"}
 
 
 def _actions(parser: argparse.ArgumentParser, dests: set[str]) -> dict[str, argparse.Action]:

@@ -129,6 +129,12 @@ class Client:
                 return job
             time.sleep(poll_s)
 
+    def upload(self, path: str | Path) -> dict[str, Any]:
+        """A picture stored on the server (POST /api/uploads): `{id, width, height, ...}`;
+        a job names it by its id. OSError if the file cannot be read."""
+        with open(path, "rb") as picture:
+            return self._call("POST", "/api/uploads", files={"file": (Path(path).name, picture)})
+
     def download(self, job_id: str, path: str | Path) -> Path:
         job_id = self.resolve(job_id)
         target = Path(path)

@@ -26,7 +26,7 @@ from rich.text import Text
 from .cli_flags import add_job_flags
 from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
-from .spec.fields import FIELDS
+from .spec.fields import FIELDS, UPLOADS
 from .spec.rules import summarize
 
 
@@ -103,6 +103,19 @@ def run_client_command(args: argparse.Namespace, out: Console | None = None, err
         return 130
 
 
+def _uploaded(client: Client, field: str, path: str) -> str:
+    """The upload id of the file at `path`; a file that cannot be read or is
+    refused is an error on the field's flag (exit 2)."""
+    try:
+        return str(client.upload(path)["id"])
+    except OSError as exc:
+        raise ApiError(422, [{"loc": ["body", field], "msg": f"cannot read {path}: {exc.strerror or exc}"}]) from None
+    except ApiError as exc:
+        if exc.status == 0:  # the server is out of reach: said as such
+            raise
+        raise ApiError(exc.status, [{"loc": ["body", field], "msg": f"{path}: {exc}"}]) from None
+
+
 def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     body: dict[str, Any] = {}
     for flag in args.job_flags:
@@ -110,6 +123,9 @@ def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console
         if value is not None:
             body.update(value if isinstance(value, dict) else {flag.fields[0]: value})
     body["model_id"] = args.model_id or _first_available(client)
+    for f in UPLOADS:  # a file named on the command line goes up first: the job names its upload
+        if body.get(f.name) is not None:
+            body[f.name] = _uploaded(client, f.name, body[f.name])
     job = client.create(**body)
     if not (args.wait or args.output):
         if args.json:

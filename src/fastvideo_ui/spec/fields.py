@@ -384,7 +384,9 @@ class JobParams:
                         refusal="{model} does not take an image (it is {type})",
                         required_message="{model} needs an input image: upload one (POST /api/uploads)"),
         help="the input image's upload id (image-to-video)",
-        cli=None, ui=Ui("Input image", widget="upload", section="top", detail=None))  # the details show the image
+        cli=Cli("--image", metavar="FILE", help="an input picture (PNG, JPEG or WebP) for a model that takes one: "
+                "uploaded first, then named by the job"),
+        ui=Ui("Input image", widget="upload", section="top", detail=None))  # the details show the image
 
 
 FIELDS: Final = fields_of(JobParams)
