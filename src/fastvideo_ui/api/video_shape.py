@@ -23,7 +23,8 @@ _ORDER = {"size": 0, "seconds": 1, "file": 2}
 ALIASED: tuple[tuple[FieldSpec, OpenAi], ...] = tuple(sorted(
     ((f, f.openai) for f in FIELDS if f.openai is not None), key=lambda pair: _ORDER[pair[1].kind]))
 DURATION = next(f for f, alias in ALIASED if alias.kind == "seconds")
-FILE = next((f, alias) for f, alias in ALIASED if alias.kind == "file")  # input_reference: the job's upload
+# input_reference, OpenAI's file, and the job field that names it once stored as an upload.
+UPLOAD_FIELD, REFERENCE = next((f.name, alias.name) for f, alias in ALIASED if alias.kind == "file")
 OPENAI_FIELDS = ("prompt", "model", *(f.openai.name for f in FIELDS if f.openai is not None))
 MAX_SECONDS = 120.0
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
@@ -79,7 +80,8 @@ def video_json(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_IN_VIDEO = sorted(((f, alias) for f, alias in ALIASED if alias.kind != "file"), key=lambda pair: pair[1].name)
+# What the video object says of them, in the spec's order (seconds, then size).
+_IN_VIDEO = tuple((f, f.openai) for f in FIELDS if f.openai is not None and f.openai.kind != "file")
 
 
 def _openai_value(job: dict[str, Any], f: FieldSpec, alias: OpenAi, fps: int) -> str:

@@ -34,7 +34,8 @@ from .deps import Jobs, ModelsDep, Uploads, job_id as _job_id
 from .openapi import openai_errors
 from .schemas import CreateJobRequest
 from .uploads import store_image
-from .video_shape import ALIASED, FILE, OPENAI_FIELDS, OpenAIError, asked_from_openai, default_model, video_json
+from .video_shape import (ALIASED, OPENAI_FIELDS, REFERENCE, UPLOAD_FIELD, OpenAIError, asked_from_openai,
+                          default_model, video_json)
 
 router = APIRouter(prefix="/v1/videos", tags=["openai"], responses=openai_errors(401, 429))
 
@@ -116,9 +117,9 @@ async def _create_body(request: Request) -> AsyncIterator[tuple[dict[str, Any], 
             raise OpenAIError(400, f"the body is not a valid form: {exc.detail}") from None
         try:
             fields: dict[str, Any] = {key: value for key, value in form.items() if isinstance(value, str)}
-            reference = form.get(FILE[1].name)
+            reference = form.get(REFERENCE)
             if isinstance(reference, str):
-                fields[FILE[1].name] = reference
+                fields[REFERENCE] = reference
             yield fields, reference if isinstance(reference, UploadFile) else None
         finally:
             await form.close()
@@ -136,11 +137,10 @@ async def _create_body(request: Request) -> AsyncIterator[tuple[dict[str, Any], 
 
 async def _stored_image(uploads: UploadStore, data: bytes) -> str:
     """An input_reference file, stored as an upload: its id, for the job's upload field."""
-    reference_name = FILE[1].name
     try:
         upload = await store_image(uploads, data)
     except UploadRefused as exc:
-        raise OpenAIError(400, f"{reference_name}: {exc}", reference_name, "invalid_image") from None
+        raise OpenAIError(400, f"{REFERENCE}: {exc}", REFERENCE, "invalid_image") from None
     return upload.id
 
 
@@ -165,10 +165,9 @@ async def create_video(request: Request, jobs: Jobs, models: ModelsDep, uploads:
         prompt = body.pop("prompt", None)
         if not isinstance(prompt, str) or not prompt.strip():
             raise OpenAIError(400, "prompt: required, a non-empty string", "prompt", "missing_required_parameter")
-        field, reference_name = FILE[0].name, FILE[1].name
-        if body.get(reference_name) is not None:
-            raise OpenAIError(400, f"{reference_name}: send the image as a file in a multipart form (or upload it "
-                                   f"with POST /api/uploads and pass its id as `{field}`)", reference_name,
+        if body.get(REFERENCE) is not None:
+            raise OpenAIError(400, f"{REFERENCE}: send the image as a file in a multipart form (or upload it "
+                                   f"with POST /api/uploads and pass its id as `{UPLOAD_FIELD}`)", REFERENCE,
                               "unsupported_value")
         model_id = body.pop("model", None) or default_model(models)
         if not isinstance(model_id, str):
@@ -178,10 +177,10 @@ async def create_video(request: Request, jobs: Jobs, models: ModelsDep, uploads:
         with _as_openai_errors(renamed={"model_id": "model"}):
             asked, renamed = asked_from_openai(models.find, checked.model_dump(exclude={"start"}), given)
         with _as_openai_errors(renamed=renamed):
-            spec, params = jobs.checked(asked, arriving=frozenset() if reference is None else frozenset({field}))
+            spec, params = jobs.checked(asked, arriving=frozenset() if reference is None else frozenset({UPLOAD_FIELD}))
             jobs.check_queue_room()
         if reference is not None:  # everything else has passed: now the image is worth decoding
-            params[field] = await _stored_image(uploads, await reference.read())
+            params[UPLOAD_FIELD] = await _stored_image(uploads, await reference.read())
         with _as_openai_errors(renamed=renamed):
             row = jobs.create(spec, params, start=True)
     return JSONResponse(video_json(jobs.to_json(row)))
