@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from conftest import LONG, InProcessServer, Server, free_port, wait_for, worker_processes
+from conftest import LONG, InProcessServer, Server, wait_for, worker_processes
 from fastvideo_ui.api.auth import FailedAttempts, client_address
 from fastvideo_ui.auth.sessions import SessionBook
 from fastvideo_ui.auth.strength import TOKEN_RULE, estimated_bits
@@ -52,19 +54,28 @@ def authed(server: Server) -> Server:
 
 def run_server(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> tuple[int | None, str, str]:
     """Start the server: (its exit status, or None while it still serves once
-    /api/health answers; stdout; stderr). A refusal exits at once."""
-    port = free_port()
-    command = [sys.executable, "-m", "fastvideo_ui.server", "--port", str(port),
-               "--data-dir", str(tmp_path / "data"), *args]
+    /api/health answers; stdout; stderr). A refusal exits at once. It listens
+    on a port of the kernel's choosing (--port 0) and says which: a port
+    free_port() found could be another test's server by the time this one
+    binds, and that server's /api/health would answer for it."""
+    command = [sys.executable, "-m", "fastvideo_ui.server", "--port", "0", "--data-dir", str(tmp_path / "data"),
+               *args]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FASTVIDEO_UI_")}
     full_env.update(env or {})
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+    assert proc.stdout is not None
+    said: list[str] = []  # its first line: the address it serves on, or nothing if it exits
+    reader = threading.Thread(target=lambda: said.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(30)
+    line = said[0] if said else ""
+    port = re.search(r":(\d+)/", line)
 
     def answered_or_exited() -> bool:
         if proc.poll() is not None:
             return True
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
+            return port is not None and httpx.get(f"http://127.0.0.1:{port.group(1)}/api/health").status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -73,7 +84,7 @@ def run_server(*args: str, env: dict[str, str] | None = None, tmp_path: Path) ->
     if status is None:
         proc.terminate()
     stdout, stderr = proc.communicate(timeout=20)
-    return status, stdout, stderr
+    return status, line + stdout, stderr
 
 
 # -- refusing to listen openly ---------------------------------------------------
