@@ -48,3 +48,14 @@ def test_every_model_has_its_own_default_for_each_field_the_spec_leaves_to_the_m
     for spec in Catalogue().all():
         missing = [f.name for f in FIELDS if f.default is MODEL and spec.defaults.get(f.name) is None]
         assert missing == [], f"{spec.id} has no default for {missing}"
+
+
+def test_a_probed_model_takes_the_features_fastvideo_reports_else_the_built_in_ones() -> None:
+    catalogue = Catalogue()
+    wan22 = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+    catalogue.adopt([{"id": "org/new", "workload_types": ["t2v"], "features": ["vsa"]},
+                     {"id": wan22, "workload_types": ["t2v"]},
+                     {"id": "org/bare", "workload_types": ["t2v"]}])
+    found = {model_id: spec.features for model_id in ("org/new", wan22, "org/bare")
+             if (spec := catalogue.find(model_id)) is not None}
+    assert found == {"org/new": {"vsa"}, wan22: {"vsa", "experts"}, "org/bare": frozenset()}

@@ -29,6 +29,7 @@ NEW_JOB_FIELDS: frozenset[str] = frozenset(
 # any list index, key).
 ALLOWED_NEW_KEYS = frozenset({
     ("models", "[*]", "fields"),  # the spec served to the dialog and the CLI (issue 25, step 7)
+    ("models", "[*]", "features"),  # what a field may need of a model (issue 26: vsa_sparsity needs "vsa")
     ("submit_flags", "", "image"),  # submit --image FILE: the input picture, uploaded first
 })
 

@@ -62,3 +62,11 @@ def test_a_gallery_tiles_line() -> None:
     job = dataclasses.asdict(params(num_gpus=2))
     # The gallery's own expression (gallery-view.js): the parts the spec marks `tile`.
     assert run(WAN, 'fields.summary(job, served.filter((f) => f.ui?.tile), "GPU")', job) == "512×512 · seed 4242"
+
+
+def test_a_value_in_words_is_pythons_rules_shown() -> None:
+    from fastvideo_ui.spec.rules import shown
+
+    values = [5.0, 0.5, True, None, "ink", [], [{"lora": "a.safetensors", "strength": 0.8, "expert": None},
+                                               {"lora": "org/repo", "strength": 1.0, "expert": "high"}]]
+    assert run(WAN, "job.map(fields.shown)", values) == [shown(value) for value in values]  # type: ignore[arg-type]

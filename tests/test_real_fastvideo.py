@@ -313,6 +313,7 @@ def test_size_rules_come_from_fastvideos_configs(real: Server) -> None:
         built_in = {name: rule.as_json() for name, rule in spec.limits.items()}
         probed = models[spec.id]["limits"]
         assert built_in["height"] == probed["height"] and built_in["num_frames"] == probed["num_frames"], spec.id
+        assert sorted(spec.features) == models[spec.id]["features"], spec.id  # read from its config, as built in
     refused = real.client.post("/api/jobs", json={"prompt": "p", **TINY, "height": 72})
     assert refused.status_code == 422 and "multiple of 16" in refused.json()["detail"][0]["msg"]
 

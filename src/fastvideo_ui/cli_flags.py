@@ -48,6 +48,8 @@ def _options(f: FieldSpec) -> dict[str, Any]:
         options["type"] = kind
     if cli.metavar:
         options["metavar"] = cli.metavar
+    if cli.repeat:  # once per item; unset (None): the server's default
+        options["action"] = "append"
     return options
 
 

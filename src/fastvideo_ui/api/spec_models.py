@@ -26,10 +26,34 @@ def _constraints(f: FieldSpec) -> dict[str, Any]:
     return out
 
 
+def _kind(f: FieldSpec) -> Any:
+    """The request's type of one value: a list field's a tuple of its record's model; a field with
+    choices a Literal of them (a 422 then lists them)."""
+    if f.is_list:
+        assert f.item is not None, f"list field {f.name} names no item record"
+        return tuple[_record_model(f), ...]  # type: ignore[misc]
+    if f.choices is not None:
+        return Literal[f.choices]
+    return f.base_type
+
+
+_RECORDS: dict[str, type[StrictBody]] = {}
+
+
+def _record_model(f: FieldSpec) -> type[StrictBody]:
+    """A list field's item as a strict body of its own fields (one model per field, built once)."""
+    assert f.item is not None
+    if f.name not in _RECORDS or _RECORDS[f.name].__name__ != f.item.__name__:
+        _RECORDS[f.name] = create_model(  # type: ignore[call-overload]
+            f.item.__name__, __base__=StrictBody, __module__=__name__, __doc__=f.item.__doc__,
+            **{item.name: _request_field(item) for item in f.items})
+    return _RECORDS[f.name]
+
+
 def _request_field(f: FieldSpec) -> Any:
     """Its annotated type: `T | None` defaulting to null where the model or a rule fills it in."""
     fill_later = f.default is MODEL or isinstance(f.default, Later)
-    kind = f.base_type | None if fill_later or f.nullable else f.base_type
+    kind = _kind(f) | None if fill_later or f.nullable else _kind(f)
     info: Any = Field(description=f.help, **_constraints(f)) if f.required else Field(
         default=None if fill_later else f.default, description=f.help, **_constraints(f))
     if f.check is None:

@@ -25,7 +25,7 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     """The catalogue entry as the spec reads it: its data, and whether its backend retries out of memory."""
     return ModelFacts(id=spec.id, type=spec.type, backend=spec.backend, device_kind=spec.device_kind,
                       image_input=spec.image_input, oom_retry=spec.oom_retry,
-                      defaults=spec.defaults,
+                      defaults=spec.defaults, features=spec.features,
                       limits={name: rule.as_json() for name, rule in spec.limits.items()})
 
 
@@ -55,6 +55,7 @@ def list_models(models: ModelsDep, inventory: Devices, downloads: Downloads) -> 
             "limits": legacy["limits"],
             "weights": weights_json(downloads, spec),
             "image_input": spec.image_input,
+            "features": sorted(spec.features),  # what a field may need of it (vsa: VSA sparsity applies)
             "options": legacy["options"],  # the job settings beyond the generation parameters that apply
             "fields": fields_json(facts, capacity),
         })

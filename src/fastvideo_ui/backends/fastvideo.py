@@ -49,10 +49,22 @@ def _ours(f: FieldSpec) -> bool:
 
 
 def load_kwargs(config: ModelConfig) -> dict[str, Any]:
-    """from_pretrained's keywords: the spec's fastvideo="load" fields, by name,
-    from the reuse key (the model id goes positionally)."""
+    """from_pretrained's keywords: the spec's fastvideo="load" fields, by
+    FastVideo's name for each, from the reuse key (the model id goes
+    positionally). A field left null is left out: FastVideo's default
+    (sp_size -1, "derive it") is not ours to restate."""
     values = {"num_gpus": config.num_gpus, **dict(config.options)}
-    return {f.name: values[f.name] for f in FIELDS if f.fastvideo == "load" and _ours(f)}
+    return {f.fastvideo_name or f.name: values[f.name] for f in FIELDS
+            if f.fastvideo == "load" and _ours(f) and not f.env and values[f.name] is not None}
+
+
+def load_environment(config: ModelConfig) -> dict[str, str | None]:
+    """The variables the load sets in this worker's environment (its FastVideo GPU
+    workers inherit them): each `env` field's value, None (unset) where the job
+    leaves it null, so a later load does not inherit an earlier job's choice."""
+    values = dict(config.options)
+    return {f.env: None if values[f.name] is None else str(values[f.name])
+            for f in FIELDS if f.env and _ours(f)}
 
 
 def sampling_kwargs(params: JobParams, uploads: Mapping[str, Path] = MappingProxyType({})) -> dict[str, Any]:
@@ -120,6 +132,12 @@ class FastVideoBackend:
 
         log.info("loading %s on %d GPU(s) [CUDA_VISIBLE_DEVICES=%s]", config.model_id, config.num_gpus,
                  os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+        for name, value in load_environment(config).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                log.info("%s=%s", name, value)
+                os.environ[name] = value
         try:
             # An image-to-video pipeline is another load of the same id (t2v stays FastVideo's default).
             workload = {} if config.workload_type == "t2v" else {"workload_type": config.workload_type}

@@ -56,6 +56,18 @@ def size_rules(model_id: str) -> dict[str, int]:
     return {"pixel_multiple": multiple, "frame_modulus": int(getattr(vae, "temporal_compression_ratio", 1))}
 
 
+def model_features(model_id: str) -> list[str]:
+    """What the model's pipeline config says it can do, as the spec's fields ask
+    (Applies.feature): "vsa", its DiT lists FastVideo's video sparse attention;
+    "experts", two transformers split by a boundary ratio (Wan2.2 A14B)."""
+    from fastvideo.registry import get_pipeline_config_cls_from_name
+
+    config = get_pipeline_config_cls_from_name(model_id)()
+    backends = getattr(config.dit_config.arch_config, "_supported_attention_backends", ())
+    features = ["vsa"] if any(getattr(b, "name", None) == "VIDEO_SPARSE_ATTN" for b in backends) else []
+    return features + (["experts"] if getattr(config, "boundary_ratio", None) is not None else [])
+
+
 def probe() -> list[dict[str, Any]]:
     from fastvideo import SamplingParam
     from fastvideo.registry import get_registered_models_with_workloads
@@ -78,8 +90,13 @@ def probe() -> list[dict[str, Any]]:
             rules = size_rules(entry["id"])
         except Exception as exc:  # noqa: BLE001 - FastVideo's own check (multiples of 8) still applies
             print(f"no size rules for {entry['id']}: {exc}", file=sys.stderr)
+        found: dict[str, Any] = {}
+        try:
+            found["features"] = model_features(entry["id"])
+        except Exception as exc:  # noqa: BLE001 - unknown: the built-in entry's, or none
+            print(f"no features for {entry['id']}: {exc}", file=sys.stderr)
         models.append({"id": entry["id"], "label": entry.get("label") or entry["id"],
-                       "workload_types": workloads, "defaults": defaults, "size_rules": rules})
+                       "workload_types": workloads, "defaults": defaults, "size_rules": rules, **found})
     return models
 
 

@@ -56,6 +56,7 @@ class ModelSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     image_input: str = "none"  # an input image: "none", "optional" or "required"
     image_workload: str = "t2v"  # FastVideo's workload_type for a job with an image: "i2v" or "ti2v"
+    features: frozenset[str] = frozenset()  # what it can do that a field may need (spec Applies.feature)
 
     @property
     def device_kind(self) -> str:
@@ -124,42 +125,45 @@ PREVIEW = ModelSpec(
     },
 )
 
+# What FastVideo 0.2.1's configs say of each built-in model (fastvideo_catalogue.model_features reads the same
+# from the installed FastVideo): every one's DiT lists VSA among its attention backends; Wan2.2 A14B has two experts.
+_VSA = frozenset({"vsa"})
 FASTVIDEO_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", label="Wan2.1 T2V 1.3B", backend="fastvideo",
         type="t2v", defaults=_defaults(50, 81, 480, 832, 3.0, 16, WAN_NEGATIVE_PROMPT),
-        limits=_wan_limits(),
+        limits=_wan_limits(), features=_VSA,
     ),
     ModelSpec(
         id="Wan-AI/Wan2.1-T2V-14B-Diffusers", label="Wan2.1 T2V 14B", backend="fastvideo",
         type="t2v", defaults=_defaults(50, 81, 720, 1280, 5.0, 16, WAN_NEGATIVE_PROMPT),
-        limits=_wan_limits(),
+        limits=_wan_limits(), features=_VSA,
     ),
     ModelSpec(
         id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", label="Wan2.1 I2V 14B 480P", backend="fastvideo",
         type="i2v", defaults=_defaults(40, 81, 480, 832, 5.0, 16, WAN_NEGATIVE_PROMPT),
         limits=_wan_limits(),
-        image_input="required", image_workload="i2v",
+        image_input="required", image_workload="i2v", features=_VSA,
     ),
     ModelSpec(
         id="FastVideo/FastWan2.1-T2V-1.3B-Diffusers", label="FastWan2.1 T2V 1.3B (3-step)",
         backend="fastvideo", type="t2v", defaults=_defaults(3, 61, 448, 832, 3.0, 16, WAN_NEGATIVE_PROMPT),
-        limits=_wan_limits(),
+        limits=_wan_limits(), features=_VSA,
     ),
     ModelSpec(
         id="Wan-AI/Wan2.2-TI2V-5B-Diffusers", label="Wan2.2 TI2V 5B", backend="fastvideo",
         type="t2v", defaults=_defaults(50, 121, 704, 1280, 5.0, 24, WAN_NEGATIVE_PROMPT),
-        limits=_wan_limits(32),
+        limits=_wan_limits(32), features=_VSA,
     ),
     ModelSpec(
         id="Wan-AI/Wan2.2-T2V-A14B-Diffusers", label="Wan2.2 T2V A14B (MoE)", backend="fastvideo",
         type="t2v", defaults=_defaults(40, 81, 720, 1280, 4.0, 16, WAN_NEGATIVE_PROMPT),
-        limits=_wan_limits(),
+        limits=_wan_limits(), features=_VSA | {"experts"},
     ),
     ModelSpec(
         id="Lightricks/LTX-2", label="LTX-2", backend="fastvideo", type="t2v",
         defaults=_defaults(40, 121, 512, 768, 3.0, 24),
-        limits=_fastvideo_limits(32, 8),
+        limits=_fastvideo_limits(32, 8), features=_VSA,
     ),
 )
 
@@ -208,6 +212,8 @@ class Catalogue:
                 description=known.description if known else "from the installed FastVideo's registry",
                 image_input="none" if image_workload is None else ("optional" if "t2v" in workloads else "required"),
                 image_workload=image_workload or "t2v",
+                features=frozenset(entry["features"]) if "features" in entry else (
+                    known.features if known else frozenset()),
             )
             added += known is None
         self._by_id = by_id

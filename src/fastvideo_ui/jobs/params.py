@@ -20,6 +20,7 @@ class InvalidParams(Exception):
         self.errors = errors
 
 
+_RULED = tuple(f for f in FIELDS if f.rule is not None)
 _ARRIVING: Any = object()  # stands in for a value that comes with the request (not its default)
 
 
@@ -58,6 +59,9 @@ def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int 
             value = f.default
         params[f.name] = value
     problems = [(problem.field, problem.message) for problem in check_params(spec, params, device_count, elastic)]
+    problems += [(f.name, problem) for f in _RULED
+                 if params[f.name] != f.fixed_default and params[f.name] is not None
+                 and (problem := f.rule(params[f.name], params)) is not None]  # type: ignore[misc]
     if model_errors or problems or errors:
         raise InvalidParams(model_errors + problems + errors)
     return params

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Final, Literal, Protocol, Union
@@ -81,6 +82,9 @@ class ModelTraits(Protocol):
     @property
     def oom_retry(self) -> bool: ...  # its backend requeues a job that ran out of memory
 
+    @property
+    def features(self) -> frozenset[str]: ...  # what its backend found it can do ("vsa")
+
 
 @dataclass(frozen=True)
 class Applies:
@@ -92,6 +96,7 @@ class Applies:
     oom_retry: bool | None = None
     image_input: bool | None = None  # True: only models that take an image
     required_when: str | None = None  # the model's image_input that makes the field required
+    feature: str | None = None  # a model feature the field needs (ModelTraits.features: "vsa")
     otherwise: Literal["refuse", "keep"] = "refuse"
     refusal: str = "{field} does not apply to {model}"
     required_message: str = "{model} needs {field}"
@@ -100,6 +105,8 @@ class Applies:
         if self.backends is not None and model.backend not in self.backends:
             return False
         if self.oom_retry is not None and model.oom_retry != self.oom_retry:
+            return False
+        if self.feature is not None and self.feature not in model.features:
             return False
         return self.image_input is None or (model.image_input != "none") == self.image_input
 
@@ -140,9 +147,11 @@ class Cli:
     help: str | None = None  # else the field's own help
     parse: Callable[[str], Any] | None = None  # else the field's type
     sets: tuple[str, ...] = ()
+    repeat: bool = False  # a list field: the flag is given once per item, each parsed by `parse`
 
 
-Widget = Literal["auto", "text", "textarea", "number", "check", "select", "seed", "devices", "upload", "model"]
+Widget = Literal["auto", "text", "textarea", "number", "check", "select", "seed", "devices", "upload", "model",
+                 "loras"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,12 @@ class FieldSpec:
     off_when: str | None = None  # FastVideo switches it off while that field is on (rules.apply_off_when)
     offload: bool = False  # turned on by the out-of-memory retry
     fastvideo: Literal["sample", "load"] | None = None  # passed by name to generate_video / from_pretrained
+    fastvideo_name: str | None = None  # FastVideo's own spelling, where it is not the field's (VSA_sparsity)
+    env: str | None = None  # a load field FastVideo reads from the worker's environment: set there, not passed
+    # A rule over the job's other values, once resolved: why this value cannot run with them, or None.
+    # Only a value other than the field's default is checked (the default always runs).
+    rule: Callable[[Any, Mapping[str, Any]], str | None] | None = None
+    item: type | None = None  # a list field's record: a dataclass of param()s (fields_of reads it)
     cost: Literal["work", "devices"] | None = None  # what duration estimates scale with
     text: bool = False  # counted toward a listing chunk's characters
     in_settings: bool | None = None  # kept in the MP4 and restored (None: a GENERATION field is)
@@ -219,6 +234,16 @@ class FieldSpec:
             kinds = [kind for kind in typing.get_args(self.type) if kind is not type(None)]
             return kinds[0] if len(kinds) == 1 else self.type
         return self.type
+
+    @functools.cached_property
+    def is_list(self) -> bool:
+        """A list field (its `item` records): a tuple in JobParams, a JSON array outside."""
+        return typing.get_origin(self.base_type) in (tuple, list)
+
+    @functools.cached_property
+    def items(self) -> tuple[FieldSpec, ...]:
+        """A list field's record fields (none for any other field)."""
+        return fields_of(self.item) if self.item is not None else ()
 
     @functools.cached_property  # read for every field of every create
     def fixed_default(self) -> Any:

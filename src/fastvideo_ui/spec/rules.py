@@ -88,7 +88,13 @@ _SLOT = re.compile(r"\{(\w+)(?:\|([\w ]+))?\}")
 
 
 def shown(value: Any) -> str:
-    """A value as JavaScript's String() writes it, so Python and the UI give one text (5.0 is "5")."""
+    """A value as the UI's `shown` (job-fields.js) writes it, so Python and the UI give one text: a number
+    as JavaScript's String() (5.0 is "5"); a record its values joined by ":" ("style.safetensors:0.8",
+    as the CLI takes it); a list its items joined by ", "."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(shown(item) for item in value)
+    if isinstance(value, Mapping):
+        return ":".join(shown(item) for item in value.values() if item is not None)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
@@ -133,8 +139,13 @@ def summarize(values: Mapping[str, Any] | JobParams, device_noun: str = "GPU", f
     data = dataclasses.asdict(values) if isinstance(values, JobParams) else values
     parts = [fill(ui.summary or "", data, device_noun)
              for ui, name in _summary_parts(fields)
-             if ui.summary_unless is None or data[name] != ui.summary_unless]
+             if (ui.summary_unless is None or data[name] != ui.summary_unless) and not _empty_list(data[name])]
     return " · ".join(parts)
+
+
+def _empty_list(value: Any) -> bool:
+    """A list field with no items has no part in the line (as none in the UI's)."""
+    return isinstance(value, (list, tuple)) and not value
 
 
 def _summary_parts(fields: Fields) -> list[tuple[Any, str]]:
@@ -169,11 +180,16 @@ def from_wire(data: Mapping[str, Any], cls: type[P] = JobParams) -> P:  # type: 
     missing, unknown = expected - set(data), set(data) - expected
     if missing or unknown:
         raise WireError(f"job params on the wire: missing {sorted(missing)}, unknown {sorted(unknown)}")
-    values: dict[str, Any] = {f.name: None if f.secret else data[f.name] for f in fields}
+    values: dict[str, Any] = {f.name: None if f.secret else _listed(data[f.name], f) for f in fields}
     for f in fields:
         if not _fits(values[f.name], f):
             raise WireError(f"job params on the wire: {f.name} is {values[f.name]!r}, not {f.type}")
     return cls(**values)
+
+
+def _listed(value: Any, f: FieldSpec) -> Any:
+    """A list field's JSON array as the tuple JobParams holds."""
+    return tuple(value) if f.is_list and isinstance(value, list) else value
 
 
 def stored_defaults(fields: Fields = FIELDS) -> dict[str, Any]:
@@ -195,8 +211,15 @@ def _layout(cls: type) -> tuple[tuple[FieldSpec, ...], dict[str, Any]]:
 
 
 def from_stored(value: Any, f: FieldSpec) -> Any:
-    """A storage="json" field's value as SQLite's json_extract gives it back: a bool field's 1 is True."""
-    return bool(value) if f.base_type is bool and value is not None else value
+    """A field's value as JSON or SQLite's json_extract gives it back, typed as JobParams holds it: a bool
+    field's 1 is True, a list field's array a tuple."""
+    if value is None:
+        return value
+    if f.base_type is bool:
+        return bool(value)
+    if f.is_list and isinstance(value, list):
+        return tuple(value)
+    return value
 
 
 def params_of(job: Mapping[str, Any] | object, cls: type[P] = JobParams) -> P:  # type: ignore[assignment]
@@ -214,7 +237,7 @@ def params_of(job: Mapping[str, Any] | object, cls: type[P] = JobParams) -> P:  
     stored: dict[str, Any] | None = None
     for f in fields:
         if f.storage == "column" or (mapping and f.name in job):  # type: ignore[operator]
-            values[f.name] = read(f.name)
+            values[f.name] = _listed(read(f.name), f)
             continue
         if stored is None:
             stored = json.loads(read("params") or "{}")
@@ -226,6 +249,11 @@ def _fits(value: Any, f: FieldSpec) -> bool:
     if value is None:
         return f.nullable
     kind = f.base_type
+    if f.is_list:
+        names = {item.name for item in f.items}
+        return isinstance(value, tuple) and all(isinstance(entry, Mapping) and set(entry) == names
+                                                and all(_fits(entry[item.name], item) for item in f.items)
+                                                for entry in value)
     if kind is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind is int:

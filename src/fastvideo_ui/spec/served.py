@@ -33,6 +33,7 @@ class ModelFacts:
     oom_retry: bool  # its backend requeues a job that ran out of memory
     defaults: Mapping[str, Any]  # its own defaults by field name (every MODEL-defaulted field)
     limits: Mapping[str, Mapping[str, Any]]  # its Ranges as JSON (min, max, multiple_of, form) by field name
+    features: frozenset[str] = frozenset()  # what its backend found it can do ("vsa")
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,19 @@ def _ui(f: FieldSpec) -> dict[str, Any] | None:
         return None
     out = asdict(ui)
     if out["widget"] == "auto":
-        out["widget"] = _WIDGETS.get(f.base_type, "text")
+        out["widget"] = "select" if f.choices is not None else _WIDGETS.get(f.base_type, "text")
     return out
+
+
+def _json_type(f: FieldSpec) -> str:
+    return "array" if f.is_list else _JSON_TYPES.get(f.base_type, "string")
+
+
+def _item_json(f: FieldSpec) -> dict[str, Any]:
+    """One field of a list field's record: its type, default and bounds (a record has no model limits)."""
+    return {"name": f.name, "type": _json_type(f), "default": f.fixed_default, "required": f.required,
+            "minimum": f.minimum, "maximum": f.maximum, "min_length": f.min_length, "max_length": f.max_length,
+            "pattern": f.pattern, "help": f.help}
 
 
 def fields_json(model: ModelFacts, capacity: Capacity, fields: Fields = FIELDS) -> list[dict[str, Any]]:
@@ -81,7 +93,7 @@ def fields_json(model: ModelFacts, capacity: Capacity, fields: Fields = FIELDS) 
         if not f.applies.to(model):
             continue
         entry: dict[str, Any] = {
-            "name": f.name, "type": _JSON_TYPES.get(f.base_type, "string"), "nullable": f.nullable,
+            "name": f.name, "type": _json_type(f), "nullable": f.nullable,
             "default": default_for(f, model, effective), "required": f.required or f.applies.required_for(model),
             **_bounds(f, model, capacity),
             "min_length": f.min_length, "max_length": f.max_length, "pattern": f.pattern,
@@ -91,6 +103,8 @@ def fields_json(model: ModelFacts, capacity: Capacity, fields: Fields = FIELDS) 
         }
         if f.cost == "devices":
             entry["scope"] = capacity.scope
+        if f.is_list:
+            entry["items"] = [_item_json(item) for item in f.items]
         out.append(entry)
     return out
 

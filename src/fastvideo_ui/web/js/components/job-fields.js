@@ -7,16 +7,30 @@
 import { oneLine, plural, randomSeed } from "../format.js";
 import { h } from "../ui.js";
 
+// A value in words, as Python's rules.shown writes it: a number or text as
+// String() does; a record (a list field's item) its values joined by ":"
+// ("style.safetensors:0.8", as the CLI takes it; a null left out); a list
+// its items joined by ", ".
+export function shown(value) {
+  if (Array.isArray(value)) return value.map(shown).join(", ");
+  if (value !== null && typeof value === "object") {
+    return Object.values(value).filter((item) => item !== null && item !== undefined).map(shown).join(":");
+  }
+  return String(value);
+}
+
 // spec/rules.py's mini-template: "{name}" is the value; "{name|noun}" the
 // count with its noun ("33 frames"); the noun "device" is the model's
-// ("GPU", "CPU slot"). String(value) is what Python's rules.shown mirrors.
+// ("GPU", "CPU slot").
 const SLOT = /\{(\w+)(?:\|([\w ]+))?\}/g;
 
 export function fill(template, values, device = "GPU") {
   return template.replace(SLOT, (_, name, noun) => (noun === undefined
-    ? String(values[name])
+    ? shown(values[name])
     : plural(values[name], noun === "device" ? device : noun)));
 }
+
+const emptyList = (value) => Array.isArray(value) && value.length === 0;
 
 // A job's settings in one line, as spec/rules.summarize writes it:
 // "512×512 · 33 frames @ 16 fps · 600 steps · cfg 5 · seed 4242".
@@ -24,7 +38,8 @@ export function summary(values, fields, device = "GPU") {
   return fields
     .filter((f) => f.ui && f.ui.summary)
     .sort((a, b) => a.ui.summary_at - b.ui.summary_at)
-    .filter((f) => f.ui.summary_unless === null || values[f.name] !== f.ui.summary_unless)
+    .filter((f) => (f.ui.summary_unless === null || values[f.name] !== f.ui.summary_unless)
+      && !emptyList(values[f.name]))
     .map((f) => fill(f.ui.summary, values, device))
     .join(" · ");
 }
@@ -64,7 +79,7 @@ export function detailRows(values, fields, device = "GPU") {
       text = values[field.name] ? "yes" : "no";
     } else if (field.ui.detail === "{value}") {
       const value = values[field.name];
-      text = value === "" || value === null || value === undefined ? "—" : String(value);
+      text = value === "" || value === null || value === undefined || emptyList(value) ? "—" : shown(value);
     } else {
       text = fill(field.ui.detail, values, device);
     }
@@ -109,6 +124,10 @@ const WIDGETS = {
   number: (f) => fieldNode(f.name, f.ui.label, numberInput(f)),
   devices: (f) => fieldNode(f.name, f.ui.label, numberInput(f)),
   check: (f) => checkNode(f.name, f.ui.label),
+  // Empty: the server's choice (FastVideo's own), then each of the spec's choices.
+  select: (f) => fieldNode(f.name, f.ui.label, h("select", { name: f.name, id: `cj-${f.name}` },
+    h("option", { value: "" }, f.nullable ? "automatic" : "default"),
+    ...(f.choices || []).map((choice) => h("option", { value: String(choice) }, String(choice))))),
   seed: (f) => {
     const input = numberInput(f);
     const node = fieldNode(f.name, f.ui.label, input);
@@ -221,6 +240,8 @@ export function readFields(form, fields) {
       const text = control.value.trim();
       if (text !== "") out[f.name] = Number(text);
       else if (control.validity.badInput) out[f.name] = control.value;
+    } else if (control.localName === "select") {
+      if (control.value !== "") out[f.name] = control.value;
     } else {
       out[f.name] = f.ui.widget === "textarea" ? oneLine(control.value) : control.value;
     }
