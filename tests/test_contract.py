@@ -25,6 +25,8 @@ from fastvideo_ui.spec.fields import BY_NAME, FIELDS
 # Derived from the spec (storage="json"); the goldens' fields all have columns.
 NEW_JOB_FIELDS: frozenset[str] = frozenset(
     name for f in FIELDS if f.storage == "json" for name in (f.name, *([f"{f.name}_url"] if f.upload else [])))
+# A job's record keys added since (not per-job fields): anywhere a job's JSON or its schema is.
+NEW_RECORD_KEYS = frozenset({"warnings"})  # issue 26: what its latest run warned of
 # Other keys that may be new, each where it may be: (golden, path with [*] for
 # any list index, key).
 ALLOWED_NEW_KEYS = frozenset({
@@ -35,6 +37,8 @@ ALLOWED_NEW_KEYS = frozenset({
 
 
 def allowed(golden: str, path: str, key: str) -> bool:
+    if key in NEW_RECORD_KEYS:
+        return "mp4_settings" not in path
     if key in NEW_JOB_FIELDS:
         # An MP4's settings keep their nine keys as they were (the golden holds them); a new generation field
         # joins them, as "From a video…" restores it (a reader ignores a key it does not know).

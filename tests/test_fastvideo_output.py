@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastvideo_ui.backends.fastvideo_output import OutputParser, Phase, Step, clock_seconds, parse_bar
+from fastvideo_ui.backends.fastvideo_output import Notice, OutputParser, Phase, Step, clock_seconds, parse_bar
 
 # Captured in FastVideo's formats: its logger (fastvideo/logger.py _FORMAT),
 # tqdm's default bar for `tqdm(total=N)` on a pipe (10-character bar), and the
@@ -189,3 +189,14 @@ def test_the_backend_tells_the_parser_its_jobs_prompts(tmp_path: Path) -> None:
                                 tmp_path / "j.mp4", tmp_path / "j.jpg")
     backend.generate(request, Reporter())
     assert (19, 20) not in seen and [(1, 4), (2, 4), (3, 4), (4, 4)] == [s for s in seen if isinstance(s, tuple)]
+
+
+def test_a_lora_that_reached_no_layer_or_left_weights_over_is_a_notice() -> None:
+    # pipelines/lora_pipeline.py's lines, as FastVideo 0.2.1's rank-0 GPU worker logs them.
+    head = "\x1b[1;36m(Worker pid=7)\x1b[0;0m {} 12-06 10:00:00.000 [lora_pipeline.py:{}] "
+    text = (head.format("INFO", 462) + "Rank 0: LoRA adapter /l/a.safetensors applied to 0 layers\n"
+            + head.format("INFO", 462) + "Rank 0: LoRA adapter /l/b.safetensors applied to 24 layers\n"
+            + head.format("WARNING", 475) + "LoRA adapter /l/b.safetensors: 3 weights did not reach a layer\n"
+            + head.format("INFO", 462) + "Rank 1: LoRA adapter /l/a.safetensors applied to 0 layers\n")
+    events = OutputParser().feed(text)
+    assert events == [Notice("/l/a.safetensors", layers=0), Notice("/l/b.safetensors", unmatched_weights=3)]

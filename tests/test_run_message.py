@@ -47,6 +47,9 @@ def test_a_run_round_trips_through_json_without_the_webhook(tmp_path: Path) -> N
     lambda m: m.update(uploads={"mystery": "/tmp/x.png"}),
     lambda m: m.update(uploads={"image": ""}),
     lambda m: m.update(uploads=["image"]),
+    lambda m: m.pop("resolved"),
+    lambda m: m.update(resolved={"mystery": "/tmp/x.safetensors"}),
+    lambda m: m.update(resolved=[]),
 ])
 def test_a_bad_run_message_is_one_clear_error(tmp_path: Path, change: Any) -> None:
     message = run_message(tmp_path)

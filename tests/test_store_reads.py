@@ -51,3 +51,13 @@ def test_one_jobs_record_is_its_listing_record(store: JobStore) -> None:
     assert store.record("a", RECORD_COLUMNS) == listed[0]
     assert record_json(store.record("a", RECORD_COLUMNS) or ()) == record_json(listed[0])
     assert store.record("b", RECORD_COLUMNS) is None
+
+
+def test_a_runs_warnings_read_as_a_list_from_a_listing_and_from_its_row(store: JobStore) -> None:
+    from fastvideo_ui.jobs.serialize import job_json
+
+    add(store, "a", status="running")
+    assert record_json(store.list_records(RECORD_COLUMNS, 10)[0])["warnings"] == []
+    assert store.update_running("a", warnings='["LoRA x matched no layer"]')
+    assert record_json(store.list_records(RECORD_COLUMNS, 10)[0])["warnings"] == ["LoRA x matched no layer"]
+    assert job_json(store.require("a"))["warnings"] == ["LoRA x matched no layer"]

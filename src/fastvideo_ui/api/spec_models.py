@@ -102,6 +102,8 @@ class JobRecord(BaseModel):
                                        "worker already held it, or it has not run")
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
+    warnings: list[str] = Field(description="what its latest run warned about, one line each (a LoRA that "
+                                "matched no layer of the model, say); also in its log")
     actions: list[str] = Field(description="what the user may do now: start, stop, delete")
     video_url: str | None
     poster_url: str | None

@@ -88,6 +88,8 @@ class GenerationRequest:
     output_path: Path  # where the finished MP4 must end up
     poster_path: Path  # where its JPEG poster must end up
     uploads: Mapping[str, Path] = field(default_factory=dict)  # each upload field's file (a PNG), by field
+    # A `resolve` field's value as the server resolved it for this run (a LoRA's file), by field.
+    resolved: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class Reporter(Protocol):
     def phase(self, name: str) -> None: ...
 
     def step(self, index: int, total: int) -> None: ...
+
+    def warn(self, text: str) -> None:
+        """Something the user should know of this run that did not fail it (in its job's `warnings`)."""
 
     def check_stop(self) -> None:
         """Raise StopRequested if a stop was asked for; call it between steps."""

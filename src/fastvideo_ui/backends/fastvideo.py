@@ -31,7 +31,7 @@ from typing import Any
 from ..oserrors import describe_exit
 from ..spec.fields import FIELDS, FieldSpec, JobParams
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
-from .fastvideo_output import OutputParser, Phase, Step
+from .fastvideo_output import Notice, OutputParser, Phase, Step
 from .offload import memory_advice
 from .output_tap import OutputTap
 
@@ -89,6 +89,7 @@ class FastVideoBackend:
         self.phase = "loading model"
         self.model_id: str | None = None
         self.gpu_worker_signalled = False
+        self.lora_names: dict[str, str] = {}  # a LoRA file FastVideo names in its output -> the job's name for it
 
     # -- output ------------------------------------------------------------------
 
@@ -108,6 +109,17 @@ class FastVideoBackend:
                     reporter.phase(event.name)
             elif isinstance(event, Step) and reporter is not None and event.index > 0:
                 reporter.step(event.index, event.total)
+            elif isinstance(event, Notice) and reporter is not None:
+                reporter.warn(self._notice_text(event))
+
+    def _notice_text(self, notice: Notice) -> str:
+        """A partly applied LoRA in words, named as the job names it (FastVideo names its file)."""
+        name = self.lora_names.get(notice.lora_path, notice.lora_path)
+        if notice.layers == 0:
+            return (f"LoRA {name} matched no layer of {self.model_id}: FastVideo skipped all of its weights, "
+                    f"so it changed nothing")
+        return (f"LoRA {name}: {notice.unmatched_weights} of its weights matched no layer of {self.model_id} "
+                f"and were skipped")
 
     # -- the backend protocol ----------------------------------------------------
 

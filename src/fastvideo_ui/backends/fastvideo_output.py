@@ -17,6 +17,10 @@ FastVideo echoes the prompt. The API refuses control characters in prompts
 before that rule, each line of its prompts after the first is told apart
 (`expect_echo_of`) and never read as progress.
 
+FastVideo only logs a LoRA that reached no layer of the model (it skips keys
+it cannot map): "applied to 0 layers", or "N weights did not reach a layer".
+Those lines become a `Notice`, which the backend turns into the job's warning.
+
 It also keeps what a failing GPU worker logs ("Worker N hit an exception:"
 and its traceback): FastVideo's parent only learns "Forward execution thread
 failed", and the real cause (a CUDA out-of-memory, say) is in that text.
@@ -45,6 +49,9 @@ _WORKER_PREFIX = re.compile(r"^(?:\x1b\[[\d;]*m)?\(Worker pid=\d+\)(?:\x1b\[[\d;
 _WORKER_ERROR = re.compile(r"^Worker (?P<rank>\d+) hit an exception: ?(?P<text>.*)$")
 MAX_ERROR_LINES = 400
 _RECORD_END = re.compile(r"\r\n|\r|\n")  # tqdm ends its records with "\r", logs with "\n"
+# pipelines/lora_pipeline.py (0.2.1), on rank 0: after every set_lora_adapter, and for weights left over.
+_LORA_APPLIED = re.compile(r"^Rank 0: LoRA adapter (?P<path>.+) applied to (?P<layers>\d+) layers$")
+_LORA_UNMATCHED = re.compile(r"^LoRA adapter (?P<path>.+): (?P<weights>\d+) weights did not reach a layer$")
 _STAGE_START = re.compile(r"^\[(?P<key>\w+)(?:\|(?P<cls>\w+))?\] Starting execution")
 
 _STAGE_PHASES = (
@@ -73,6 +80,28 @@ class Step:
 @dataclass(frozen=True)
 class Phase:
     name: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A LoRA FastVideo applied only in part, or not at all: `layers` it reached (None: not said), `weights`
+    of it that reached none (None: not said)."""
+
+    lora_path: str
+    layers: int | None = None
+    unmatched_weights: int | None = None
+
+
+def parse_notice(record: str) -> Notice | None:
+    match = _LOG_LINE.search(record)
+    if not match:
+        return None
+    applied = _LORA_APPLIED.match(match["message"])
+    if applied:
+        layers = int(applied["layers"])
+        return Notice(applied["path"], layers=layers) if layers == 0 else None
+    unmatched = _LORA_UNMATCHED.match(match["message"])
+    return Notice(unmatched["path"], unmatched_weights=int(unmatched["weights"])) if unmatched else None
 
 
 def clock_seconds(text: str) -> float | None:
@@ -150,8 +179,8 @@ class OutputParser:
         self._echoes = frozenset(line.strip() for text in texts if text
                                  for line in _RECORD_END.split(text)[1:] if line.strip())
 
-    def feed(self, text: str) -> list[Step | Phase]:
-        events: list[Step | Phase] = []
+    def feed(self, text: str) -> list[Step | Phase | Notice]:
+        events: list[Step | Phase | Notice] = []
         records = _RECORD_END.split(self._pending + text)
         self._pending = records.pop()
         for number, record in enumerate(records):
@@ -164,11 +193,15 @@ class OutputParser:
             self._parsed_pending = self._pending
         return events
 
-    def _parse(self, record: str, events: list[Step | Phase]) -> None:
+    def _parse(self, record: str, events: list[Step | Phase | Notice]) -> None:
         record = _WORKER_PREFIX.sub("", record)
         if self._echoes and self._is_echo(record):
             return
         if self._collect_error(record):
+            return
+        notice = parse_notice(record)
+        if notice is not None:
+            events.append(notice)
             return
         phase = parse_phase(record)
         if phase is not None:

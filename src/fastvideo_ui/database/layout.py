@@ -41,6 +41,8 @@ class JobLayout:
             return self._columns[name]
         path = f"$.{name}"
         value = func.json_extract(JobRow.params, path)
+        if f.is_list:  # json_extract gives an array back as its JSON text: the record decodes it
+            return func.coalesce(value, "[]").label(name)
         default = self._defaults[name]
         if default is None:
             return value.label(name)

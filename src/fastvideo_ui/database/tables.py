@@ -69,6 +69,8 @@ class JobRow(JobFields, Base):
     eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     # The job this one was remixed from (POST /v1/videos/{id}/remix).
     remixed_from: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # What its latest run warned about, a JSON list of lines (migration 0009).
+    warnings: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     # The per-job fields with storage="json", as one JSON object (migration 0008); a key it lacks
     # reads as the field's default (spec.rules.params_of, database/layout.py).
     params: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")

@@ -34,6 +34,8 @@ class Run:
     eta_s: float | None = None
     stepped: bool = False  # its first denoising step has been seen
     abort_error: str | None = None  # the server ended it (e.g. its log cannot be written): it failed
+    resolved: dict[str, Any] = field(default_factory=dict)  # its `resolve` fields, resolved (jobs/inputs.py)
+    warnings: list[str] = field(default_factory=list)  # what its worker warned of, as the job's `warnings` holds
 
     def ends_in_s(self) -> float | None:
         """Seconds until it is expected to end: its ETA once denoising reports

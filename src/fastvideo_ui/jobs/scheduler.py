@@ -284,7 +284,7 @@ class Scheduler:
             row = self.store.transition(
                 row.id, Action.DISPATCH, started_at=time.time(), finished_at=None,
                 devices=",".join(start.devices), attempts=row.attempts + 1, phase="starting", load_seconds=None,
-                progress=0.0, progress_msg="", step=None, total_steps=None, eta_seconds=None, error=None,
+                warnings="[]", progress=0.0, progress_msg="", step=None, total_steps=None, eta_seconds=None, error=None,
             )
         except (IllegalTransition, JobNotFound):
             return

@@ -7,6 +7,7 @@ unpaginated `GET /api/jobs` stay fast at tens of thousands of jobs).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,8 @@ class JobJson:
         # SQLite hands booleans back as 0 and 1 (json_extract too); the JSON says true and false.
         self.flags = (*(c.name for c in table.columns if isinstance(c.type, Boolean)),
                       *(f.name for f in layout.in_json if f.base_type is bool))
+        # JSON text in a listing's record (SQLite hands an array back as text), a tuple from a row: a list.
+        self.lists = ("warnings", *(f.name for f in layout.in_json if f.is_list))
         self.uploads = tuple((f.name, f"{f.name}_url") for f in layout.fields if f.upload)  # an upload's URL
         self.secrets = tuple(f.name for f in layout.fields if f.secret)  # shown redacted
 
@@ -52,6 +55,9 @@ class JobJson:
         for flag in self.flags:
             if job[flag] is not None:
                 job[flag] = bool(job[flag])
+        for name in self.lists:
+            value = job[name]
+            job[name] = json.loads(value) if isinstance(value, str) else list(value or ())
         devices, poster_path = record[-2], record[-1]
         job_id = job["id"]
         job["queue_position"] = queue_position

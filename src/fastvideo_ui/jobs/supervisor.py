@@ -7,9 +7,10 @@ decides what starts where, and reads them only through `snapshot`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..workers.handle import WorkerHandle
 from ..workers.process import WorkerProcess
 from ..workers.ray_fleet import RayFleet
 from ..workers.protocol import TERMINAL, Completed, Crashed, Failed, Outcome, RunJob, Stopped, decode_outcome
+from .inputs import InputUnavailable, Resolver, Stopping, resolve_inputs
 from .logs import LogBook
 from .metrics import Metrics
 from .placement import take_given
@@ -52,7 +54,7 @@ class RunSupervisor:
     def __init__(self, store: JobStore, logs: LogBook, publisher: JobPublisher, wake: Wakeup,
                  inventory: Inventory, output_dir: Path, stop_grace_s: float, metrics: Metrics,
                  uploads_dir: Path | None = None, fleet: RayFleet | None = None,
-                 fetch_weights: WeightsGate | None = None) -> None:
+                 fetch_weights: WeightsGate | None = None, resolvers: Mapping[str, Resolver] | None = None) -> None:
         self.store = store
         self.metrics = metrics
         self.logs = logs
@@ -72,6 +74,7 @@ class RunSupervisor:
         # Run before a FastVideo job's worker loads its model: fetches missing
         # weights with progress (weights.downloads.DownloadManager.ensure).
         self.fetch_weights = fetch_weights
+        self.resolvers = dict(resolvers or {})  # by name: what a `resolve` field's value becomes for the worker
 
     # -- what the scheduler reads ----------------------------------------------
 
@@ -133,9 +136,11 @@ class RunSupervisor:
                                                   f"to free {','.join(idle.devices)}")
                 await idle.shutdown()
             if (self.fetch_weights is not None and backend_spec(run.backend).needs_weights and self.fleet is None
-                    and not await self._weights_ready(run)):
+                    and not await self._weights_ready(run, run.config.model_id)):
                 await self._finish(run, Stopped())
                 return
+            run.resolved = await resolve_inputs(params_of(self.store.require(run.job_id)), self.resolvers,
+                                                lambda repo: self._weights_ready(run, repo))
             if worker is None:
                 worker = self._new_worker(run)
                 self._workers.append(worker)
@@ -154,8 +159,10 @@ class RunSupervisor:
                 await worker.send(self._run_message(run))
                 outcome = await run.outcome
                 await worker.wait_job_log_end(run.job_id)
-        except WeightsUnavailable as exc:
+        except (WeightsUnavailable, InputUnavailable) as exc:
             outcome = Failed(str(exc))
+        except Stopping:
+            outcome = Stopped()
         except Exception as exc:  # noqa: BLE001 - the job fails, the server stays up
             if worker is not None and worker.exit_reason:  # a Ray node lost as its worker started
                 outcome = Crashed(-1, worker.exit_reason)
@@ -192,17 +199,19 @@ class RunSupervisor:
                 moved.devices = devices
             self.store.update_running(job_id, devices=",".join(devices))
 
-    async def _weights_ready(self, run: Run) -> bool:
-        """The model's weights are in the cache, fetched now if they were not;
-        the job shows "downloading 12.3 / 28.0 GB" meanwhile. False: stopped."""
-        assert self.fetch_weights is not None
+    async def _weights_ready(self, run: Run, repo: str) -> bool:
+        """A Hub repo's weights (the model's, or a LoRA's) are in the cache,
+        fetched now if they were not; the job shows "downloading 12.3 / 28.0 GB"
+        meanwhile. False: stopped. Without a fetcher (on Ray), True: the
+        worker's own load says what is missing."""
+        if self.fetch_weights is None:
+            return True
         said: list[bool] = []
 
         def report(download: Download) -> None:
             if not said:
                 said.append(True)
-                self.logs.server_line(run.job_id, f"the weights of {run.config.model_id} are not in the cache: "
-                                                  f"fetching them first")
+                self.logs.server_line(run.job_id, f"the weights of {repo} are not in the cache: fetching them first")
             done = download.bytes_total is not None and download.status == "done"
             fraction = download.bytes_done / download.bytes_total if download.bytes_total else 0.0
             waiting = download.status == "waiting"  # other models' fetches hold every slot
@@ -216,7 +225,7 @@ class RunSupervisor:
             if self.store.update_running(run.job_id, **fields):
                 self.publisher.progress(self.store.require(run.job_id))
 
-        return await self.fetch_weights(run.config.model_id, report, lambda: run.stop_requested)
+        return await self.fetch_weights(repo, report, lambda: run.stop_requested)
 
     def _run_message(self, run: Run) -> dict[str, Any]:
         row = self.store.require(run.job_id)
@@ -224,8 +233,8 @@ class RunSupervisor:
         return RunJob(run_id=run.run_id, backend=run.backend, model=run.config, job_id=row.id,
                       params=params, output_path=self.output_dir / f"{row.id}.mp4",
                       poster_path=self.output_dir / f"{row.id}.jpg",
-                      uploads={name: self.uploads_dir / f"{upload}.png" for name, upload in uploads_of(params).items()}
-                      ).encode()
+                      uploads={name: self.uploads_dir / f"{upload}.png" for name, upload in uploads_of(params).items()},
+                      resolved=run.resolved).encode()
 
     async def _finish(self, run: Run, outcome: Outcome) -> None:
         if self.closing:
@@ -308,6 +317,8 @@ class RunSupervisor:
         if kind in TERMINAL:
             if not run.outcome.done():
                 run.outcome.set_result(decode_outcome(message))
+        elif kind == "warning":
+            self._warned(run, str(message.get("text") or ""))
         elif kind == "loaded":
             worker.backend = run.backend
             self.metrics.model_loads.labels(run.config.model_id).inc()
@@ -319,6 +330,18 @@ class RunSupervisor:
             self._progress(run, phase=message["phase"])
         elif kind == "progress":
             self._progress(run, step=int(message["step"]), total=int(message["total"]))
+
+    MAX_WARNINGS = 20  # a run that warns on every layer still has a readable job
+
+    def _warned(self, run: Run, text: str) -> None:
+        """A worker's warning: in the job's log, and in its `warnings` (once each, a few at most)."""
+        text = " ".join(text.split())[:500]
+        if not text or text in run.warnings or len(run.warnings) >= self.MAX_WARNINGS:
+            return
+        run.warnings.append(text)
+        self.logs.server_line(run.job_id, f"warning: {text}")
+        if self.store.update_running(run.job_id, warnings=json.dumps(run.warnings)):
+            self.publisher.job(self.store.require(run.job_id))
 
     def _progress(self, run: Run, phase: str | None = None, step: int | None = None,
                   total: int | None = None) -> None:

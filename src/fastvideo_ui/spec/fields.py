@@ -201,6 +201,9 @@ class FieldSpec:
     # Only a value other than the field's default is checked (the default always runs).
     rule: Callable[[Any, Mapping[str, Any]], str | None] | None = None
     item: type | None = None  # a list field's record: a dataclass of param()s (fields_of reads it)
+    # The server resolves the value for the worker before each run (a LoRA's name to its file, fetching a
+    # Hub one first): the resolver's name (jobs/inputs.py). The worker gets it beside the job's values.
+    resolve: str | None = None
     cost: Literal["work", "devices"] | None = None  # what duration estimates scale with
     text: bool = False  # counted toward a listing chunk's characters
     in_settings: bool | None = None  # kept in the MP4 and restored (None: a GENERATION field is)

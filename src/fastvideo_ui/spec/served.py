@@ -119,6 +119,8 @@ def legacy_keys(model: ModelFacts, capacity: Capacity, fields: Fields = FIELDS) 
     for f in fields:
         if f.cost == "devices":
             limits[f.name] = {"min": f.minimum, "max": capacity.devices, "scope": capacity.scope}
-    # The job settings beyond the generation parameters that mean something to its backend.
-    options = [f.name for f in fields if f.group is Group.LOAD and f.base_type is bool and f.applies.to(model)]
+    # The memory settings that mean something to its backend (the offloads and what they switch off), as
+    # older clients drew them as checkboxes; a later load option (torch.compile) is in `fields` only.
+    options = [f.name for f in fields if f.group is Group.LOAD and f.base_type is bool and (f.offload or f.off_when)
+               and f.applies.to(model)]
     return {"defaults": defaults, "limits": limits, "options": options}

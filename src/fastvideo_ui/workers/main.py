@@ -86,6 +86,9 @@ class JobReporter:
             self._last_sent = time.monotonic()
             self.channel.send({"type": "progress", "step": index, "total": total})
 
+    def warn(self, text: str) -> None:
+        self.channel.send({"type": "warning", "text": text})
+
     def check_stop(self) -> None:
         if self.run_id in self.stop_requested:
             raise StopRequested()
@@ -190,7 +193,7 @@ class Worker:
                 "reusing the loaded model %s", config.model_id)
         reporter.check_stop()
         request = GenerationRequest(job_id=run.job_id, params=run.params, output_path=run.output_path,
-                                    poster_path=run.poster_path, uploads=run.uploads)
+                                    poster_path=run.poster_path, uploads=run.uploads, resolved=run.resolved)
         result = self.backend.generate(request, reporter)
         self._tag(request, result.video_path)
         return result

@@ -1,11 +1,13 @@
 """The worker protocol: JSON lines over a socketpair, and log markers on stdout.
 
 Server -> worker: a run (RunJob, encoded: {"type": "run", "run_id", "backend",
-"model", "job_id", "params", the output and poster paths, and the path of each
-upload the job names, by field}),
+"model", "job_id", "params", the output and poster paths, the path of each
+upload the job names, by field, and each `resolve` field's value as the server
+resolved it, by field}),
 {"type": "stop", "run_id"}, {"type": "shutdown"}.
 Worker -> server: {"type": "ready"}, {"type": "loaded", "model": {...}},
 {"type": "phase", "phase": ...}, {"type": "progress", "step": i, "total": n},
+{"type": "warning", "text": ...},
 and one terminal message per run: "completed" (video_path, poster_path),
 "stopped", or "failed" (error).
 
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import ModelConfig
-from ..spec.fields import UPLOADS, JobParams
+from ..spec.fields import FIELDS, UPLOADS, JobParams
 from ..spec.rules import WireError, from_wire, to_wire
 
 NONCE_ENV = "FASTVIDEO_UI_LOG_NONCE"
@@ -64,13 +66,14 @@ class RunJob:
     output_path: Path
     poster_path: Path
     uploads: Mapping[str, Path] = field(default_factory=dict)  # an upload field's file, by field name
+    resolved: Mapping[str, Any] = field(default_factory=dict)  # a `resolve` field's resolved value, by name
 
     def encode(self) -> dict[str, Any]:
         """The message (a JSON object; `encode` below makes it a line)."""
         return {"type": "run", "run_id": self.run_id, "backend": self.backend, "model": self.model.as_json(),
                 "job_id": self.job_id, "params": to_wire(self.params), "output_path": str(self.output_path),
                 "poster_path": str(self.poster_path),
-                "uploads": {name: str(path) for name, path in self.uploads.items()}}
+                "uploads": {name: str(path) for name, path in self.uploads.items()}, "resolved": dict(self.resolved)}
 
     @classmethod
     def decode(cls, message: Mapping[str, Any]) -> RunJob:
@@ -80,7 +83,7 @@ class RunJob:
                        model=ModelConfig.from_json(message["model"]), job_id=_text(message, "job_id"),
                        params=from_wire(message["params"]), output_path=Path(_text(message, "output_path")),
                        poster_path=Path(_text(message, "poster_path")),
-                       uploads=_uploads(message["uploads"]))
+                       uploads=_uploads(message["uploads"]), resolved=_resolved(message["resolved"]))
         except KeyError as exc:
             raise BadMessage(f"a run message without {exc}") from None
         except (WireError, ValueError, TypeError) as exc:
@@ -94,6 +97,15 @@ def _uploads(given: Any) -> dict[str, Path]:
     if not isinstance(given, dict) or not given.keys() <= _UPLOAD_NAMES:
         raise ValueError(f"uploads is {given!r}, not an object of upload fields ({sorted(_UPLOAD_NAMES)})")
     return {name: Path(_text(given, name)) for name in given}
+
+
+_RESOLVED_NAMES = frozenset(f.name for f in FIELDS if f.resolve)
+
+
+def _resolved(given: Any) -> dict[str, Any]:
+    if not isinstance(given, dict) or not given.keys() <= _RESOLVED_NAMES:
+        raise ValueError(f"resolved is {given!r}, not an object of resolved fields ({sorted(_RESOLVED_NAMES)})")
+    return dict(given)
 
 
 def _text(message: Mapping[str, Any], key: str) -> str:

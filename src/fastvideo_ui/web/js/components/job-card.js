@@ -39,6 +39,7 @@ export class JobCard extends HTMLElement {
     this.progressLabel = h("span", { class: "progress-text" });
     this.progressRow = h("div", { class: "progress-row" }, this.bar, this.progressLabel);
     this.error = h("p", { class: "error" });
+    this.warnings = h("p", { class: "warnings" });
     this.media = h("div", { class: "media" });
     const button = (action, label, extra = {}) =>
       h("button", { type: "button", class: `btn ${extra.class || ""}`, dataset: { action }, ...extra.attrs }, label);
@@ -88,7 +89,7 @@ export class JobCard extends HTMLElement {
       h("div", { class: "card-head" }, this.badge, this.reached, this.run, this.queuePosition, this.priority,
         this.model, this.idButton, this.timing),
       h("div", { class: "prompt-row" }, this.inputImage, this.prompt), this.params, this.progressRow, this.error,
-      this.media, this.actions,
+      this.warnings, this.media, this.actions,
     );
   }
 
@@ -126,6 +127,9 @@ export class JobCard extends HTMLElement {
     setText(this.queuePosition, job.queue_position === null ? "" : `#${job.queue_position} in queue`);
     this.error.hidden = !job.error || job.status === "completed";
     setText(this.error, job.error || "");
+    const warnings = job.warnings || [];
+    this.warnings.hidden = warnings.length === 0;
+    setText(this.warnings, warnings.map((line) => `⚠ ${line}`).join("\n"));
     const actions = new Set(job.actions || []);
     this.buttons.start.hidden = !actions.has("start");
     setText(this.buttons.start, job.status === "pending" ? "Start" : "Run again");

@@ -24,6 +24,7 @@ const ROWS = [
   ["Status", (j) => statusText(j)],
   ["Run", (j) => (runNumber(j) > 1 ? String(runNumber(j)) : null)],
   ["Error", (j) => j.error || null],
+  ["Warnings", (j) => ((j.warnings || []).length ? j.warnings.join("\n") : null)],
   ["Model", (j) => modelLabel(j.model_id)],
   ["Model id", (j) => (modelLabel(j.model_id) === j.model_id ? null : j.model_id), true],
   "fields",
