@@ -26,6 +26,8 @@ from .store import RESET_RUN_FIELDS, JobNotFound, JobStore, QueuedJob
 from .uploads import UploadStore
 
 # (field, the name of the check only the runtime can make on its value)
+# Why a value of the field cannot be used on this server, or None.
+ServerCheck = Callable[[FieldSpec, Any], "str | None"]
 SERVER_CHECKED = tuple((f, f.server_check) for f in FIELDS if f.server_check)
 # How long a stop request waits for a cooperative stop before answering.
 STOP_ANSWER_WAIT_S = 2.0
@@ -59,7 +61,7 @@ class JobService(JobQueries):
     def __init__(self, store: JobStore, logs: LogBook, publisher: JobPublisher, scheduler: Scheduler,
                  catalogue: Catalogue, availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
                  webhook_problem: Callable[[str], str | None], output_dir: Path, log_dir: Path,
-                 max_queued: int = 1000) -> None:
+                 max_queued: int = 1000, checks: Mapping[str, ServerCheck] | None = None) -> None:
         self.store = store
         self.output_dir = output_dir
         self.log_dir = log_dir
@@ -73,8 +75,9 @@ class JobService(JobQueries):
         # given, so the jobs layer does not import the webhooks layer.
         self.webhook_problem = webhook_problem
         self.uploads = uploads
-        self._server_checks: dict[str, Callable[[FieldSpec, str], str | None]] = {
-            "webhook_target": lambda _, url: webhook_problem(url), "upload": self._upload_problem}
+        # By a field's server_check name; `checks` adds the runtime's own (a LoRA library's names).
+        self._server_checks: dict[str, ServerCheck] = {
+            "webhook_target": lambda _, url: webhook_problem(url), "upload": self._upload_problem, **(checks or {})}
         unknown = {check for _, check in SERVER_CHECKED} - self._server_checks.keys()
         assert not unknown, f"a spec field names a server check nobody makes: {unknown}"
 
