@@ -7,14 +7,16 @@ export class ApiError extends Error {
     this.detail = detail;
   }
 
-  // FastAPI's 422 detail is [{loc: ["body", field], msg}]; this maps field -> messages.
+  // FastAPI's 422 detail is [{loc: ["body", field, ...], msg}]; this maps field -> messages. A list
+  // field's item is named within it ("loras", "#2 strength: ...").
   get fieldErrors() {
     const out = {};
     if (this.status === 422 && Array.isArray(this.detail)) {
       for (const item of this.detail) {
         const loc = Array.isArray(item.loc) ? item.loc : [];
-        const field = loc.length > 1 ? String(loc[loc.length - 1]) : "_form";
-        (out[field] ??= []).push(item.msg);
+        const field = loc.length > 1 ? String(loc[1]) : "_form";
+        const within = loc.slice(2).map((part) => (typeof part === "number" ? `#${part + 1}` : part)).join(" ");
+        (out[field] ??= []).push(within ? `${within}: ${item.msg}` : item.msg);
       }
     }
     return out;
