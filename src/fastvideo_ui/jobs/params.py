@@ -61,7 +61,7 @@ def resolve_params(spec: ModelSpec, asked: Mapping[str, Any], device_count: int 
     problems = [(problem.field, problem.message) for problem in check_params(spec, params, device_count, elastic)]
     problems += [(f.name, problem) for f in _RULED
                  if params[f.name] != f.fixed_default and params[f.name] is not None
-                 and (problem := f.rule(params[f.name], params)) is not None]  # type: ignore[misc]
+                 and (problem := f.rule(params[f.name], params, spec)) is not None]  # type: ignore[misc]
     if model_errors or problems or errors:
         raise InvalidParams(model_errors + problems + errors)
     return params

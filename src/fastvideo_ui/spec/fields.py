@@ -197,9 +197,9 @@ class FieldSpec:
     fastvideo: Literal["sample", "load"] | None = None  # passed by name to generate_video / from_pretrained
     fastvideo_name: str | None = None  # FastVideo's own spelling, where it is not the field's (VSA_sparsity)
     env: str | None = None  # a load field FastVideo reads from the worker's environment: set there, not passed
-    # A rule over the job's other values, once resolved: why this value cannot run with them, or None.
-    # Only a value other than the field's default is checked (the default always runs).
-    rule: Callable[[Any, Mapping[str, Any]], str | None] | None = None
+    # A rule over the job's other values, once resolved, and its model: why this value cannot run with
+    # them, or None. Only a value other than the field's default is checked (the default always runs).
+    rule: Callable[[Any, Mapping[str, Any], ModelTraits], str | None] | None = None
     item: type | None = None  # a list field's record: a dataclass of param()s (fields_of reads it)
     # The server resolves the value for the worker before each run (a LoRA's name to its file, fetching a
     # Hub one first): the resolver's name (jobs/inputs.py). The worker gets it beside the job's values.
