@@ -122,6 +122,9 @@ class Job(BaseModel):
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     retry_on_oom: bool = Field(description="out of memory: queued again once, first, with every offload on")
     remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
+    # Issue 26: a record key (not a per-job field), what its latest run warned of.
+    warnings: list[str] = Field(description="what its latest run warned about, one line each (a LoRA that "
+                                "matched no layer of the model, say); also in its log")
     webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default. "
                                                 "Shown redacted: a password and query values read ***")
     image: str | None = Field(description="the input image's upload id (image-to-video)")
