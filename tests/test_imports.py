@@ -31,7 +31,10 @@ ALLOWED: dict[str, set[str]] = {
     "client": set(),
     "auth.strength": set(),
     "settings_table": set(),
-    "spec": {"prompts"},  # the job spec: stdlib only, below everything that reads a job's fields
+    "loras": set(),  # the LoRA library: files on disk, stdlib only
+    # the job spec: stdlib only, below everything that reads a job's fields (a job's `loras` checked as the
+    # library names them)
+    "spec": {"prompts", "loras.choice", "loras.names"},
     "cli_flags": {"spec"},
     "backends": {"oserrors", "spec"},
     "database": {"spec"},  # the jobs table's per-job columns are derived from the spec
@@ -40,15 +43,16 @@ ALLOWED: dict[str, set[str]] = {
     "weights": {"config"},
     "webhooks": {"database", "urls", "addresses"},
     "auth": {"database"},
-    "jobs": {"database", "backends", "workers", "weights", "words", "oserrors", "urls", "spec"},
-    "runtime": {"auth", "config", "database", "jobs", "webhooks", "weights", "workers"},
+    "jobs": {"database", "backends", "workers", "weights", "words", "oserrors", "urls", "spec", "loras"},
+    "runtime": {"auth", "config", "database", "jobs", "loras", "webhooks", "weights", "workers"},
     # runtime only from api/deps.py, the one door (tests/test_layers.py)
-    "api": {"__init__", "addresses", "auth", "backends", "config", "database", "jobs", "prompts", "runtime",
-            "spec", "webhooks", "weights", "workers"},
+    "api": {"__init__", "addresses", "auth", "backends", "config", "database", "jobs", "loras", "prompts",
+            "runtime", "spec", "webhooks", "weights", "workers"},
     "connections": {"addresses", "admission"},
     "app": {"__init__", "api", "config", "connections", "runtime", "workers"},
     "server": {"app", "config", "connections", "database.engine", "datadir", "workers"},
-    "commands": {"cli_flags", "cli_output", "client", "prompts", "spec"},
+    "lora_commands": {"cli_output", "client"},
+    "commands": {"cli_flags", "cli_output", "client", "lora_commands", "prompts", "spec"},
     "cli": {"__init__", "commands", "config", "server"},
     "__main__": {"cli"},
 }

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -64,7 +65,7 @@ class Client:
         """The address of `path` (such as a job's video_url) on this server."""
         return str(self.http.base_url).rstrip("/") + path
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -75,7 +76,11 @@ class Client:
             except ValueError:
                 detail = response.text[:200]
             raise ApiError(response.status_code, detail)
-        return response.json()
+        return response
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        return None if response.status_code == 204 else response.json()
 
     # -- jobs ------------------------------------------------------------------
 
@@ -172,6 +177,26 @@ class Client:
         listed = "".join(f"\n  {job['id']}  {job['status']}  {job['prompt'][:60]}" for job in found[:AMBIGUOUS_LISTED])
         more = "\n  and more" if len(found) > AMBIGUOUS_LISTED else ""
         raise ApiError(404, f"{job_id!r} is the start of more than one job id; give more of it:{listed}{more}")
+
+    # -- the LoRA library -----------------------------------------------------------
+
+    def loras(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/loras")
+
+    def add_lora(self, path: str | Path, name: str | None = None) -> tuple[dict[str, Any], bool]:
+        """The .safetensors file at `path` added to the server's LoRA library
+        (as `name`, else its file name), streamed from the file, never read
+        whole: its entry, and whether it is new (False: the same file was there).
+        OSError if the file cannot be read."""
+        with open(path, "rb") as file:
+            response = self._send("POST", "/api/loras", params={"name": name or Path(path).name}, content=file,
+                                  headers={"Content-Type": "application/octet-stream"},
+                                  # the server syncs gigabytes to disk before it answers
+                                  timeout=httpx.Timeout(self.http.timeout.connect, read=600))
+        return response.json(), response.status_code == 201
+
+    def remove_lora(self, name: str) -> None:
+        self._call("DELETE", f"/api/loras/{quote(name, safe='')}")
 
     # -- the server ---------------------------------------------------------------
 

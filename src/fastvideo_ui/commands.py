@@ -1,5 +1,5 @@
 """The client commands of `fastvideo-ui`: submit, jobs, logs, stop, rm,
-download, models, gpus. Each talks to a server over HTTP (--server, before or
+download, models, gpus (and loras, in lora_commands.py). Each talks to a server over HTTP (--server, before or
 after the command, or FASTVIDEO_UI_SERVER; the token from
 FASTVIDEO_UI_API_TOKEN), so they work against a remote server as well as a
 local one.
@@ -26,6 +26,7 @@ from rich.text import Text
 from .cli_flags import add_job_flags
 from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
+from .lora_commands import add_lora_commands, run_loras
 from .spec.fields import FIELDS, UPLOADS
 from .spec.rules import summarize
 
@@ -87,6 +88,7 @@ def add_client_commands(commands: Any) -> None:
 
     command("models", "what this server can run", json=True)
     command("gpus", "each GPU, its memory and use, and the job on it")
+    add_lora_commands(command, lambda parser: add_client_options(parser, default=argparse.SUPPRESS))
 
 
 def run_client_command(args: argparse.Namespace, out: Console | None = None, err: Console | None = None) -> int:
@@ -329,4 +331,4 @@ def _gpus(client: Client, _args: argparse.Namespace, out: Console, err: Console)
 
 
 _COMMANDS = {"submit": _submit, "jobs": _jobs, "logs": _logs, "stop": _stop, "rm": _rm, "download": _download,
-             "models": _models, "gpus": _gpus}
+             "models": _models, "gpus": _gpus, "loras": run_loras}

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 MIN_EVENT_REPLAY_BYTES = 1024 * 1024
 MIN_IMAGE_MEMORY = 16 * 1024 * 1024
 MIN_IMAGE_METADATA = 64 * 1024
+MIN_LORA_BYTES = 1024 * 1024
 TOKEN_ADVICE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -41,6 +42,8 @@ class Settings:
     data_dir: Path = option("--data-dir", None, "where the job database lives", factory=default_data_dir)
     output_dir: Path | None = option("--output-dir", None, "where videos are written", default_text="DATA_DIR/outputs")
     log_dir: Path | None = option("--log-dir", None, "where job logs are written", default_text="DATA_DIR/logs")
+    lora_dir: Path | None = option("--lora-dir", None, "the LoRA library: the .safetensors adapters jobs may "
+                                   "name, uploaded or copied in", default_text="DATA_DIR/loras")
     gpus: str | None = option("--gpus", None, "GPU ids to use, e.g. 0,1, or 'none'",
                               default_text="CUDA_VISIBLE_DEVICES, else all NVML sees")
     ray_address: str | None = option(
@@ -142,6 +145,10 @@ class Settings:
     max_settings_reads: int = option(
         "--max-settings-reads", 2, "MP4s whose settings tag is read at once (POST /api/media/settings), each "
         "holding up to 1 MiB of tag and what it parses to; more wait", minimum=1, metavar="N")
+    max_lora_bytes: int = option(
+        "--max-lora-bytes", 4 * 1024**3, "the largest LoRA file an upload may send; it is streamed to disk, "
+        "never held in memory", minimum=MIN_LORA_BYTES, size=True, metavar="BYTES",
+        why="a small LoRA is a few MiB")
     event_replay_bytes: int = option(
         "--event-replay-bytes", 64 * 1024 * 1024, "the most the event stream keeps for clients that resume (and a "
         "quarter of it, the most one client may fall behind before it is dropped to resume)",
@@ -152,6 +159,7 @@ class Settings:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
         self.output_dir = Path(self.output_dir or self.data_dir / "outputs").expanduser().resolve()
         self.log_dir = Path(self.log_dir or self.data_dir / "logs").expanduser().resolve()
+        self.lora_dir = Path(self.lora_dir or self.data_dir / "loras").expanduser().resolve()
         if self.ray_shared_dir is not None:
             self.ray_shared_dir = Path(self.ray_shared_dir).expanduser().resolve()
 

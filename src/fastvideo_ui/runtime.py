@@ -23,6 +23,7 @@ from .database.engine import make_engine
 from .database.migrate import migrate_apart
 from .jobs import events
 from .jobs.events import EventBus
+from .jobs.lora_use import jobs_using_lora
 from .jobs.metrics import Metrics
 from .jobs.logs import LogBook
 from .jobs.publisher import JobPublisher
@@ -32,6 +33,7 @@ from .jobs.store import JobStore
 from .jobs.supervisor import RunSupervisor
 from .jobs.uploads import ImageLimits, UploadStore
 from .jobs.wakeup import Wakeup
+from .loras.library import LoraLibrary
 from .webhooks.sender import WebhookSender
 from .webhooks.signing import new_secret
 from .webhooks.store import WebhookStore
@@ -93,13 +95,14 @@ class Runtime:
     downloads: DownloadManager
     sessions: SessionBook | None  # signed-in browsers; None: no token, nobody signs in
     settings_reads: asyncio.Semaphore  # held around each MP4 settings read (--max-settings-reads)
+    loras: LoraLibrary  # the LoRA adapters in --lora-dir
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
     sweeper: asyncio.Task[None] | None = None  # removes uploads no job used
 
     @classmethod
     def build(cls, settings: Settings, inventory: Inventory | None = None) -> "Runtime":
-        assert settings.output_dir is not None and settings.log_dir is not None
+        assert settings.output_dir is not None and settings.log_dir is not None and settings.lora_dir is not None
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.db_path)
         migrate_apart(engine, settings.db_path)
@@ -113,6 +116,7 @@ class Runtime:
         installed = importlib.util.find_spec("fastvideo") is not None
         uploads = UploadStore(settings.uploads_dir, settings.max_image_decodes,
                               ImageLimits(settings.max_image_memory, settings.max_image_metadata))
+        loras = LoraLibrary(settings.lora_dir, settings.max_lora_bytes, in_use=partial(jobs_using_lora, engine))
         policy = settings.webhook_policy()
         webhooks = WebhookStore(engine)
         sender = WebhookSender(webhooks, webhook_secret(settings), settings.webhook_url, settings.webhook_attempts,
@@ -138,7 +142,7 @@ class Runtime:
             sessions = SessionBook(engine, settings.api_token, settings.max_sessions)
             sessions.load()
         return cls(settings, engine, store, logs, bus, inventory, catalogue, scheduler, jobs, installed, metrics,
-                   webhooks, sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads))
+                   webhooks, sender, downloads, sessions, asyncio.Semaphore(settings.max_settings_reads), loras)
 
     def sweep_uploads(self) -> None:
         swept = self.jobs.uploads.sweep(self.store.referenced_uploads())

@@ -21,6 +21,7 @@ from ..jobs.metrics import Metrics
 from ..jobs.service import JobService
 from ..jobs.store import JobNotFound
 from ..jobs.uploads import UploadStore
+from ..loras.library import LoraLibrary
 from ..runtime import Runtime
 from ..webhooks.store import WebhookStore
 from ..weights.downloads import DownloadManager
@@ -64,6 +65,10 @@ async def _uploads(request: Request) -> UploadStore:
     return _runtime(request).jobs.uploads
 
 
+async def _loras(request: Request) -> LoraLibrary:
+    return _runtime(request).loras
+
+
 async def _settings(request: Request) -> Settings:
     return _runtime(request).settings
 
@@ -104,6 +109,7 @@ async def _facts(request: Request) -> ServerFacts:
 
 Jobs = Annotated[JobService, Depends(_jobs)]
 Uploads = Annotated[UploadStore, Depends(_uploads)]
+Loras = Annotated[LoraLibrary, Depends(_loras)]
 ServerSettings = Annotated[Settings, Depends(_settings)]
 SettingsReads = Annotated[asyncio.Semaphore, Depends(_settings_reads)]  # held around each MP4 settings read
 Downloads = Annotated[DownloadManager, Depends(_downloads)]

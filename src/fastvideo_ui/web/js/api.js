@@ -96,6 +96,10 @@ export const api = {
     { file: file.type ? file : new Blob([file], { type: "video/mp4" }) })).data.settings,
   // An input image: stored by the server (cleaned, by content); the job names its id.
   upload: async (file) => (await request("POST", "/api/uploads", { file })).data,
+  // The LoRA library (GET /api/loras), and a .safetensors file added to it (streamed, checked by its header).
+  loras: async () => (await request("GET", "/api/loras")).data,
+  addLora: async (file) => (await request("POST", "/api/loras", { params: { name: file.name },
+    file: new Blob([file], { type: "application/octet-stream" }) })).data,
   lastFrame: async (id) => (await request("POST", `/api/uploads/from-job/${id}`)).data,
   download: async (modelId) => (await request("POST", `/api/models/${modelId}/download`)).data,
   cancelDownload: async (modelId) => (await request("DELETE", `/api/models/${modelId}/download`)).data,
