@@ -308,3 +308,13 @@ def test_a_video_that_cannot_be_tagged_is_still_the_jobs_result(tmp_path: Path,
     Worker._tag(request, video)
     assert video.read_bytes() == b"not an mp4 at all"  # untouched, and no exception
     assert "does not carry its settings" in caplog.text
+
+
+def test_a_list_fields_records_are_settings_and_nothing_deeper_is() -> None:
+    from fastvideo_ui.backends.settings_tag import decode, encode
+
+    loras = [{"lora": "ink", "strength": 0.8, "expert": None}, {"lora": "org/repo", "strength": -1, "expert": None}]
+    assert decode(encode({"prompt": "p", "loras": loras})) == {"prompt": "p", "loras": loras}
+    for bad in ([{"lora": {"deeper": 1}}], [["a"]], [1.5], [{"lora": "x"}] * 17):
+        assert decode(encode({"prompt": "p", "loras": bad})) is None, bad
+    assert decode('{"fastvideo_ui": {"loras": [{"strength": NaN}]}}') is None

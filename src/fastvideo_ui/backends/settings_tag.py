@@ -77,17 +77,30 @@ def _encodes(text: str) -> bool:
     return True
 
 
+MAX_RECORDS = 16  # a list field's items in one setting (the spec allows at most 4 LoRAs)
+
+
+def _setting(value: object) -> bool:
+    """A plain value, or a list field's value: a short list of flat objects of plain values."""
+    if isinstance(value, list):
+        return len(value) <= MAX_RECORDS and all(
+            isinstance(item, dict) and all(_plain(key) and _plain(inner) for key, inner in item.items())
+            for item in value)
+    return _plain(value)
+
+
 def decode(comment: str) -> dict[str, Any] | None:
     """The settings in a comment tag, or None when it holds none of ours. Ours
-    are one flat object of plain values (what settings_json writes): anything
-    else (nesting, NaN, a lone surrogate) is no settings of ours, and would
-    otherwise break the answer that sends them back."""
+    are one object of plain values and lists of flat records (what
+    settings_json writes): anything else (deeper nesting, NaN, a lone
+    surrogate) is no settings of ours, and would otherwise break the answer
+    that sends them back."""
     try:
         value = json.loads(comment, parse_constant=_no_constant)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return None
     settings = value.get(MARK) if isinstance(value, dict) else None
-    if not isinstance(settings, dict) or not all(_plain(key) and _plain(item) for key, item in settings.items()):
+    if not isinstance(settings, dict) or not all(_plain(key) and _setting(item) for key, item in settings.items()):
         return None
     return settings
 
