@@ -29,6 +29,10 @@ CHECKED = {
         "VideoGenerator.from_pretrained": "fastvideo.entrypoints.video_generator:VideoGenerator.from_pretrained",
         "VideoGenerator.generate_video": "fastvideo.entrypoints.video_generator:VideoGenerator.generate_video",
         "VideoGenerator.shutdown": "fastvideo.entrypoints.video_generator:VideoGenerator.shutdown",
+        "VideoGenerator.set_lora_adapter": "fastvideo.entrypoints.video_generator:VideoGenerator.set_lora_adapter",
+    },
+    "fastvideo/models/loader/lora_patch.py": {
+        "DenseLoRAPatch.from_adapter": "fastvideo.models.loader.lora_patch:DenseLoRAPatch.from_adapter",
     },
     "fastvideo/registry.py": {
         "get_registered_model_paths": "fastvideo.registry:get_registered_model_paths",

@@ -31,6 +31,7 @@ from typing import Any
 from ..oserrors import describe_exit
 from ..spec.fields import FIELDS, FieldSpec, JobParams
 from .base import GenerationRequest, GenerationResult, ModelConfig, Reporter
+from .fastvideo_lora import AdapterState, LoraRefused, adapters_of
 from .fastvideo_output import Notice, OutputParser, Phase, Step
 from .offload import memory_advice
 from .output_tap import OutputTap
@@ -58,12 +59,16 @@ def load_kwargs(config: ModelConfig) -> dict[str, Any]:
             if f.fastvideo == "load" and _ours(f) and not f.env and values[f.name] is not None}
 
 
+# What this worker was started with: a job that leaves an `env` field null gets the server's own setting back.
+_INHERITED = {f.env: os.environ.get(f.env) for f in FIELDS if f.env}
+
+
 def load_environment(config: ModelConfig) -> dict[str, str | None]:
     """The variables the load sets in this worker's environment (its FastVideo GPU
-    workers inherit them): each `env` field's value, None (unset) where the job
-    leaves it null, so a later load does not inherit an earlier job's choice."""
+    workers inherit them): each `env` field's value; where the job leaves it null,
+    what the worker started with (None: unset), not an earlier job's choice."""
     values = dict(config.options)
-    return {f.env: None if values[f.name] is None else str(values[f.name])
+    return {f.env: _INHERITED.get(f.env) if values[f.name] is None else str(values[f.name])
             for f in FIELDS if f.env and _ours(f)}
 
 
@@ -90,6 +95,7 @@ class FastVideoBackend:
         self.model_id: str | None = None
         self.gpu_worker_signalled = False
         self.lora_names: dict[str, str] = {}  # a LoRA file FastVideo names in its output -> the job's name for it
+        self.adapters = AdapterState()  # the LoRAs the loaded generator holds
 
     # -- output ------------------------------------------------------------------
 
@@ -127,7 +133,7 @@ class FastVideoBackend:
         self.gpu_worker_signalled = True
         log.warning("a FastVideo GPU worker failed (it sent SIGQUIT); its error follows")
 
-    def load(self, config: ModelConfig, reporter: Reporter) -> None:
+    def load(self, config: ModelConfig, reporter: Reporter, **lora: Any) -> None:
         # Stage lines are FastVideo's only phase signal; its workers read this
         # when they start, so it is set before the load spawns them.
         os.environ.setdefault("FASTVIDEO_STAGE_LOGGING", "1")
@@ -153,7 +159,8 @@ class FastVideoBackend:
         try:
             # An image-to-video pipeline is another load of the same id (t2v stays FastVideo's default).
             workload = {} if config.workload_type == "t2v" else {"workload_type": config.workload_type}
-            self.generator = VideoGenerator.from_pretrained(config.model_id, **load_kwargs(config), **workload)
+            self.adapters = AdapterState()
+            self.generator = VideoGenerator.from_pretrained(config.model_id, **load_kwargs(config), **workload, **lora)
         finally:
             _drain()
 
@@ -164,6 +171,7 @@ class FastVideoBackend:
         params = request.params
         self.parser.expect_echo_of(params.prompt, params.negative_prompt)
         self.gpu_worker_signalled = False
+        self._adapt(request, reporter)
         self.phase = "starting"
         reporter.phase("starting")
         request.output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,6 +206,27 @@ class FastVideoBackend:
             log.warning("no poster: %s", exc)
             poster = None
         return GenerationResult(request.output_path, poster)
+
+    def _adapt(self, request: GenerationRequest, reporter: Reporter) -> None:
+        """The job's LoRAs merged: switched at run time, or (a dense adapter) by loading the model again."""
+        wanted = adapters_of(request.resolved.get("loras", ()))
+        self.lora_names = {adapter.path: adapter.name for adapter in wanted}
+        reason = self.adapters.reload_reason(wanted)
+        if reason is not None:
+            assert self.config is not None
+            log.info("loading %s again: %s", self.config.model_id, reason)
+            config, lora = self.config, AdapterState.load_kwargs(wanted)
+            self.unload()
+            self.load(config, reporter, **lora)
+            self.adapters = AdapterState(wanted if lora else ())
+        if self.adapters.applied != wanted:
+            self.phase = "applying LoRAs"
+            reporter.phase("applying LoRAs")
+            try:
+                self.adapters.switch(self.generator, wanted)
+            finally:
+                _drain()
+            log.info("LoRAs now merged: %s", ", ".join(f"{a.name} at {a.strength:g}" for a in wanted) or "none")
 
     def unload(self) -> None:
         generator, self.generator, self.config = self.generator, None, None
@@ -286,6 +315,8 @@ def explain_error(exc: BaseException, phase: str, visible: list[str], model_id: 
     `visible` names the job's GPUs as the user knows them, in CUDA's order, so
     CUDA's "GPU 1" becomes the id the user gave for it."""
     failure = failure or GpuWorkerFailure(None, [], False)
+    if isinstance(exc, LoraRefused):
+        return str(exc)
     text = _exception_text(exc)
     evidence = text + "\n" + (failure.report or "")
     # The last such line: a traceback quotes source lines before the exception's own message.

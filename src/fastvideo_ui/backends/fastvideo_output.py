@@ -96,12 +96,15 @@ def parse_notice(record: str) -> Notice | None:
     match = _LOG_LINE.search(record)
     if not match:
         return None
+    # A switch by nickname logs its path as "None": a LoRA back at strength 0, not one a job applies.
     applied = _LORA_APPLIED.match(match["message"])
     if applied:
         layers = int(applied["layers"])
-        return Notice(applied["path"], layers=layers) if layers == 0 else None
+        return Notice(applied["path"], layers=layers) if layers == 0 and applied["path"] != "None" else None
     unmatched = _LORA_UNMATCHED.match(match["message"])
-    return Notice(unmatched["path"], unmatched_weights=int(unmatched["weights"])) if unmatched else None
+    if unmatched is None or unmatched["path"] == "None":
+        return None
+    return Notice(unmatched["path"], unmatched_weights=int(unmatched["weights"]))
 
 
 def clock_seconds(text: str) -> float | None:

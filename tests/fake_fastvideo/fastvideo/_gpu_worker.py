@@ -71,6 +71,8 @@ def main() -> None:
             command = json.loads(line)
             if command["type"] == "exit":
                 return
+            if command["type"] == "fail":  # a set_lora_adapter that raised (the parent keeps the fake pipeline)
+                raise RuntimeError(command["error"])
             answer = run(rank, command)
             sys.stdout.write(json.dumps(answer) + "\n")
             sys.stdout.flush()

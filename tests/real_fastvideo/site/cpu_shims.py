@@ -79,6 +79,28 @@ def _mend_video_generator(module: ModuleType) -> None:
     module.VideoGenerator.from_pretrained = classmethod(from_pretrained)
 
 
+def _mend_lora_linear(module: ModuleType) -> None:
+    if not _no_cuda():
+        return
+    layer = module.BaseLayerWithLoRA
+    init, unmerge = layer.__init__, layer.unmerge_lora_weights
+
+    def __init__(self: Any, base_layer: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, base_layer, *args, **kwargs)
+        if self.cpu_weight.data_ptr() == base_layer.weight.data_ptr():
+            del self.cpu_weight  # the weight itself, registered as a second parameter
+            self.cpu_weight = base_layer.weight.detach().clone()
+
+    def unmerge_lora_weights(self: Any, *args: Any, **kwargs: Any) -> None:
+        unmerge(self, *args, **kwargs)
+        weight = self.base_layer.weight
+        if weight.data_ptr() == self.cpu_weight.data_ptr():
+            weight.data = self.cpu_weight.clone()
+
+    layer.__init__ = __init__
+    layer.unmerge_lora_weights = unmerge_lora_weights
+
+
 def _define_torchvision_ops() -> None:
     import torch
 
@@ -95,4 +117,5 @@ def install() -> None:
     after_import("fastvideo.distributed.parallel_state", _mend_parallel_state)
     after_import("fastvideo.platforms.cpu", _mend_cpu_platform)
     after_import("fastvideo.entrypoints.video_generator", _mend_video_generator)
+    after_import("fastvideo.layers.lora.linear", _mend_lora_linear)
     before_import("torchvision", _define_torchvision_ops)

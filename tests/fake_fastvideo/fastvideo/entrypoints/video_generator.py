@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from .._log import log
+from ..lora import FakeLoraPipeline
 from ..registry import get_registered_model_paths
 
 
@@ -67,9 +68,18 @@ class VideoGenerator:
         ]
         self.executor = _Executor(self.workers)
         log("Creating pipeline stages...", "composed_pipeline_base.py", 276)
+        self.pipeline = FakeLoraPipeline()
+        if kwargs.get("lora_path"):  # lora_pipeline.py:209-219: the constructor's adapter, dense payload allowed
+            from ..models.loader.lora_patch import DenseLoRAPatch
+
+            if DenseLoRAPatch.from_adapter(kwargs["lora_path"]) is not None:
+                self.pipeline.constructor_dense = kwargs["lora_path"]
+            self.pipeline.set_lora_adapter(kwargs.get("lora_nickname", "default"), kwargs["lora_path"],
+                                           float(kwargs.get("lora_strength", 1.0)), False, constructing=True)
         _record({"event": "load", "model": model_path, "kwargs": kwargs, "pid": os.getpid(),
                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                  "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),
+                 "attention_backend_env": os.environ.get("FASTVIDEO_ATTENTION_BACKEND"),
                  "worker_pids": [w.pid for w in self.workers]})
 
     @classmethod
@@ -127,9 +137,29 @@ class VideoGenerator:
         if output.suffix != ".mp4":
             output = output / f"{(prompt or 'video')[:100]}.mp4"
         if mode != "missing-output":
-            _write_mp4(output, int(kwargs["num_frames"]), width, height, int(kwargs["fps"]), int(kwargs["seed"]))
+            _write_mp4(output, int(kwargs["num_frames"]), width, height, int(kwargs["fps"]), int(kwargs["seed"]),
+                       self.pipeline.shade())
             log(f"Saved video to {output}", "video_generator.py", 991)
         return {"video_path": str(output), "prompt": prompt, "generation_time": time.monotonic() - started}
+
+    def set_lora_adapter(self,
+                         lora_nickname: str,
+                         lora_path: str | None = None,
+                         strength: float = 1.0,
+                         accumulate: bool = False) -> None:
+        """Runs in FastVideo's GPU workers: an exception there ends the worker (SIGQUIT to this process), and
+        this call then fails with the pipe's EOFError (worker/multiproc_executor.py:584-593)."""
+        _record({"event": "lora", "nickname": lora_nickname, "path": lora_path, "strength": strength,
+                 "accumulate": accumulate})
+        try:
+            self.pipeline.set_lora_adapter(lora_nickname, lora_path, strength, accumulate)
+        except Exception as exc:  # noqa: BLE001 - as the real worker reports it, then dies
+            for worker in self.workers[:1]:
+                worker.stdin.write(json.dumps({"type": "fail", "error": f"{type(exc).__name__}: {exc}"}) + "\n")
+                worker.stdin.flush()
+                worker.wait(10)
+            raise EOFError() from None
+        log(f"Worker 0 set LoRA adapter {lora_nickname} with path {lora_path}", "gpu_worker.py", 127)
 
     def shutdown(self):
         for worker in self.workers:
@@ -143,10 +173,10 @@ class VideoGenerator:
         _record({"event": "shutdown", "model": self.model_path})
 
 
-def _write_mp4(path: Path, frames: int, width: int, height: int, fps: int, seed: int) -> None:
+def _write_mp4(path: Path, frames: int, width: int, height: int, fps: int, seed: int, shade: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    base = rng.integers(0, 255, size=3)
+    base = (rng.integers(0, 255, size=3) + shade) % 255
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
