@@ -12,6 +12,8 @@ one before it. These tests never skip: without the environment they fail.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ import httpx
 import psutil
 import pytest
 
-from conftest import WAN, Server, process_gone, real_env, real_python, wait_for
+from conftest import REAL_SITE, WAN, Server, process_gone, real_env, real_python, wait_for
 
 pytestmark = pytest.mark.real_fastvideo
 
@@ -30,6 +32,7 @@ TINY = {"model_id": WAN, "height": 64, "width": 64, "num_frames": 5, "num_infere
 SECOND_MODEL = "Wan-AI/Wan2.1-T2V-14B-Diffusers"  # the same tiny weights, FastVideo's 720P pipeline config
 NOT_CACHED = "FastVideo/FastWan2.1-T2V-1.3B-Diffusers"
 I2V = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"  # tests/real_fastvideo/build_tiny_wan.py builds it too
+BUILD_TINY_LORA = Path(__file__).parent / "real_fastvideo" / "build_tiny_lora.py"
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +186,50 @@ def test_guidance_rescale_reaches_fastvideos_denoising(real: Server) -> None:
     again = run(real, guidance_rescale=0.0, **asked)
     assert all((a == b).all() for a, b in zip(before, _frames(real, again, "again.mp4"), strict=True))
     assert any((a != b).any() for a, b in zip(before, after, strict=True)), "the rescale changed nothing"
+
+
+def _tiny_lora(server: Server, hf_home: Path, name: str, *flags: str) -> None:
+    """A random LoRA for the tiny checkpoint's attention and feed-forward layers, into the server's library."""
+    path = server.data_dir / name
+    subprocess.run([real_python(), str(BUILD_TINY_LORA), str(path), "--hf-home", str(hf_home), *flags],
+                   env=dict(os.environ, **real_env(hf_home)), check=True, timeout=120, capture_output=True)
+    added = server.client.post("/api/loras", params={"name": name}, content=path.read_bytes(),
+                               headers={"Content-Type": "application/octet-stream"})
+    assert added.status_code == 201, added.text
+
+
+def test_a_lora_changes_the_video_a_switch_needs_no_load_and_none_is_the_plain_video(
+        real: Server, tiny_wan_home: Path) -> None:
+    _tiny_lora(real, tiny_wan_home, "tiny.safetensors", "--seed", "1")
+    _tiny_lora(real, tiny_wan_home, "nowhere.safetensors", "--unmatched")
+    asked = {"prompt": "a paper boat on a pond", "guidance_scale": 1.0, "seed": 5}
+    plain = run(real, **asked)
+    styled = run(real, loras=[{"lora": "tiny", "strength": 1.0}], **asked)
+    half = run(real, loras=[{"lora": "tiny", "strength": 0.5}], **asked)
+    again = run(real, **asked)
+    for job in (plain, styled, half, again):
+        assert job["status"] == "completed", job["error"]
+    assert styled["load_seconds"] is None and half["load_seconds"] is None and again["load_seconds"] is None
+    frames = [_frames(real, job, f"{job['id']}.mp4") for job in (plain, styled, half, again)]
+    differs = [any((a != b).any() for a, b in zip(frames[0], other, strict=True)) for other in frames[1:]]
+    assert differs[:2] == [True, True], "the LoRA changed nothing"
+    assert any((a != b).any() for a, b in zip(frames[1], frames[2], strict=True)), "the strength changed nothing"
+    assert not differs[2], "no LoRA after one is not the plain video"
+    log = real.client.get(f"/api/jobs/{half['id']}/logs").text
+    assert "applied to 40 layers" not in log and "LoRAs now merged: tiny at 0.5" in log and "loading" not in log
+    nowhere = run(real, loras=[{"lora": "nowhere"}], **asked)
+    assert nowhere["status"] == "completed" and nowhere["warnings"][0].startswith("LoRA nowhere matched no layer")
+    assert all((a == b).all() for a, b in zip(frames[0], _frames(real, nowhere, "nowhere.mp4"), strict=True))
+
+
+def test_the_attention_backends_offered_are_fastvideos() -> None:
+    from fastvideo_ui.spec.fields import ATTENTION_BACKENDS
+
+    out = subprocess.run([real_python(), "-c", "from fastvideo.platforms.interface import AttentionBackendEnum as "
+                          "e; print('backends:', *(m.name for m in e))"], capture_output=True, text=True, timeout=120,
+                         check=True, env=dict(os.environ, PYTHONPATH=str(REAL_SITE))).stdout  # FastVideo logs there too
+    names = next(line for line in out.splitlines() if line.startswith("backends: ")).split()[1:]
+    assert set(ATTENTION_BACKENDS) == set(names) - {"ATTN_QAT_TRAIN", "NO_ATTENTION"}  # training and "none"
 
 
 def _fastvideo_gpu_workers(server: Server) -> list[psutil.Process]:

@@ -14,9 +14,10 @@ import pytest
 from job_values import job_params, run_message
 from spec_goldens import ADDED
 
-from fastvideo_ui.backends.base import ModelConfig
+from fastvideo_ui.backends.base import OPTION_FIELDS, ModelConfig
 from fastvideo_ui.backends.fastvideo import load_kwargs, sampling_kwargs
 from fastvideo_ui.workers.main import Worker
+from fastvideo_ui.spec.fields import BY_NAME
 from fastvideo_ui.workers.protocol import BadMessage, RunJob
 
 # /api/health's workers[].model, as ModelConfig's dataclass fields made it before the spec.
@@ -81,11 +82,13 @@ def test_the_worker_fails_a_run_it_cannot_read_and_goes_on(tmp_path: Path, capsy
 
 def test_the_reuse_key_keeps_todays_json_and_defaults() -> None:
     config = ModelConfig("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
-    assert config.as_json() == {"model_id": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "num_gpus": 1,
-                                "dit_cpu_offload": False, "text_encoder_cpu_offload": True,
-                                "vae_cpu_offload": True, "use_fsdp_inference": False,
-                                "dit_layerwise_offload": True, "workload_type": "t2v"}
-    assert set(config.as_json()) == TODAYS_MODEL_KEYS
+    todays = {name: value for name, value in config.as_json().items() if name not in ADDED}
+    assert todays == {"model_id": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "num_gpus": 1,
+                      "dit_cpu_offload": False, "text_encoder_cpu_offload": True,
+                      "vae_cpu_offload": True, "use_fsdp_inference": False,
+                      "dit_layerwise_offload": True, "workload_type": "t2v"}
+    # Load fields added since (issue 26's speed options) join the key, and so the JSON.
+    assert set(config.as_json()) == TODAYS_MODEL_KEYS | {f.name for f in OPTION_FIELDS if f.name in ADDED}
     assert ModelConfig.from_json(config.as_json()) == config
     assert ModelConfig.for_params(job_params()) == config  # a job that said nothing: the defaults
     changed = ModelConfig.for_params(job_params(num_gpus=2, dit_layerwise_offload=False), "i2v")
@@ -98,9 +101,10 @@ def test_fastvideos_keywords_are_todays() -> None:
     """What backends/fastvideo.py passed by hand before the spec."""
     params = job_params(negative_prompt="", dit_layerwise_offload=False, dit_cpu_offload=True)
     config = ModelConfig.for_params(params)
-    assert load_kwargs(config) == {"num_gpus": 1, "dit_cpu_offload": True, "text_encoder_cpu_offload": True,
-                                   "vae_cpu_offload": True, "use_fsdp_inference": False,
-                                   "dit_layerwise_offload": False}
+    added = {BY_NAME[name].fastvideo_name or name for name in ADDED}  # issue 26's load options, FastVideo's names
+    assert {name: value for name, value in load_kwargs(config).items() if name not in added} == {
+        "num_gpus": 1, "dit_cpu_offload": True, "text_encoder_cpu_offload": True, "vae_cpu_offload": True,
+        "use_fsdp_inference": False, "dit_layerwise_offload": False}
     sampled = {name: value for name, value in sampling_kwargs(params).items() if name not in ADDED}
     assert sampled == {"num_inference_steps": 4, "num_frames": 5, "height": 64, "width": 64,
                        "guidance_scale": 1.0, "seed": 7, "fps": 16, "negative_prompt": ""}

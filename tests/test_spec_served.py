@@ -4,6 +4,8 @@ carry each model's own defaults and bounds."""
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 from conftest import Server
@@ -38,12 +40,14 @@ def test_the_legacy_keys_are_what_api_models_answered_before_the_spec(server: Se
         today = served[spec.id]
         gpus = today["limits"]["num_gpus"]
         assert gpus["min"] == 1 and gpus["scope"] == "server"
-        added = {f.name: f.fixed_default for f in FIELDS if f.name in ADDED}  # the spec's fields added since
+        # The spec's fields added since, as JSON has them (a list field's () is []).
+        added = {f.name: json.loads(json.dumps(f.fixed_default)) for f in FIELDS if f.name in ADDED}
         assert today["defaults"] == dict(spec.defaults, seed=1024, num_gpus=1, **OFFLOAD_DEFAULTS, **added), spec.id
         assert today["limits"] == {**{name: rule.as_json() for name, rule in spec.limits.items()},
                                    "num_gpus": gpus}, spec.id
         assert today["options"] == (FASTVIDEO_OPTIONS if spec.backend == "fastvideo" else []), spec.id
-        assert today["fields"] == fields_json(model_facts(spec), Capacity(gpus["max"], gpus["scope"])), spec.id
+        assert today["fields"] == json.loads(json.dumps(fields_json(model_facts(spec), Capacity(gpus["max"],
+                                                                                            gpus["scope"])))), spec.id
 
 
 def test_the_preview_models_fields() -> None:
@@ -75,7 +79,7 @@ def test_a_wan_models_fields() -> None:
     assert "image" not in fields  # a text-to-video model takes no image
     offloads = {name: f["default"] for name, f in fields.items() if f["group"] == "load" and f["type"] == "boolean"}
     assert offloads == {"dit_layerwise_offload": True, "dit_cpu_offload": False, "use_fsdp_inference": False,
-                        "text_encoder_cpu_offload": True, "vae_cpu_offload": True}
+                        "text_encoder_cpu_offload": True, "vae_cpu_offload": True, "enable_torch_compile": False}
     assert fields["dit_cpu_offload"]["off_when"] == "dit_layerwise_offload"
     assert "retry_on_oom" in fields
 

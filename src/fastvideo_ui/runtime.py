@@ -23,6 +23,7 @@ from .database.engine import make_engine
 from .database.migrate import migrate_apart
 from .jobs import events
 from .jobs.events import EventBus
+from .jobs.lora_inputs import LoraResolver
 from .jobs.lora_use import jobs_using_lora
 from .jobs.metrics import Metrics
 from .jobs.logs import LogBook
@@ -127,16 +128,18 @@ class Runtime:
         wake = Wakeup()
         fleet = (RayFleet(settings.ray_address, inventory, partial(_cluster_changed, wake, bus),
                           settings.ray_shared_dir) if settings.ray_address else None)
+        lora_inputs = LoraResolver(loras)  # a job's `loras`: checked at create, resolved to files before each run
         supervisor = RunSupervisor(store, logs, publisher, wake, inventory, settings.output_dir,
                                    settings.stop_grace_s, metrics, settings.uploads_dir, fleet=fleet,
-                                   fetch_weights=downloads.ensure)
+                                   fetch_weights=downloads.ensure, resolvers={"lora": lora_inputs})
         scheduler = Scheduler(store, logs, publisher, inventory, catalogue, supervisor, wake,
                               affinity_wait_s=settings.affinity_wait_s)
         metrics.watch(store, inventory, lambda: supervisor.snapshot().workers, lambda: scheduler.paused,
                       (lambda: fleet.connected) if fleet is not None else None)
         available = partial(model_availability, inventory, installed)
         jobs = JobService(store, logs, publisher, scheduler, catalogue, available, uploads, policy.url_problem,
-                          settings.output_dir, settings.log_dir, settings.max_queued)
+                          settings.output_dir, settings.log_dir, settings.max_queued,
+                          checks={"lora": lora_inputs.problem})
         sessions = None
         if settings.api_token:
             sessions = SessionBook(engine, settings.api_token, settings.max_sessions)

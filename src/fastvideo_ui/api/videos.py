@@ -29,7 +29,7 @@ from ..jobs.uploads import UploadRefused
 from ..jobs.service import JobService
 from ..jobs.uploads import UploadStore
 from ..spec.checks import one_line_only
-from ..spec.fields import MAX_PROMPT_CHARS
+from ..spec.fields import FIELDS, MAX_PROMPT_CHARS
 from .deps import Jobs, ModelsDep, Uploads, job_id as _job_id
 from .openapi import openai_errors
 from .schemas import CreateJobRequest
@@ -117,6 +117,7 @@ async def _create_body(request: Request) -> AsyncIterator[tuple[dict[str, Any], 
             raise OpenAIError(400, f"the body is not a valid form: {exc.detail}") from None
         try:
             fields: dict[str, Any] = {key: value for key, value in form.items() if isinstance(value, str)}
+            fields.update(_form_lists(form.multi_items(), fields))
             reference = form.get(REFERENCE)
             if isinstance(reference, str):
                 fields[REFERENCE] = reference
@@ -133,6 +134,39 @@ async def _create_body(request: Request) -> AsyncIterator[tuple[dict[str, Any], 
     if not isinstance(body, dict):
         raise OpenAIError(400, "the body must be a JSON object")
     yield body, None
+
+
+LIST_FIELDS = tuple(f for f in FIELDS if f.is_list)
+
+
+def _form_lists(items: list[tuple[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:
+    """A list field as a form carries it. The OpenAI SDKs send extra_body's
+    `loras: [{lora, strength}, ...]` as repeated `loras[][lora]` and
+    `loras[][strength]`, grouped by key, not by item: the n-th value of each key
+    is the n-th item's, and a form where the keys' counts differ cannot be read
+    back (400, saying so). A client may also send the list as one JSON value.
+    The bracketed keys are taken out of `fields`."""
+    out: dict[str, Any] = {}
+    for f in LIST_FIELDS:
+        prefix = f"{f.name}[]["
+        columns: dict[str, list[str]] = {}
+        for key, value in items:
+            if key.startswith(prefix) and key.endswith("]") and isinstance(value, str):
+                fields.pop(key, None)
+                columns.setdefault(key[len(prefix):-1], []).append(value)
+        if columns:
+            counts = {len(values) for values in columns.values()}
+            if len(counts) > 1:
+                raise OpenAIError(400, f"{f.name}: in a form, give every item the same keys ("
+                                       f"{', '.join(sorted(columns))}), or send {f.name} as one JSON value: "
+                                       f"a form keeps each key's values apart, not each item's", f.name)
+            out[f.name] = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+        elif isinstance(fields.get(f.name), str):
+            try:
+                out[f.name] = json.loads(fields[f.name])
+            except ValueError:
+                pass  # left as sent: the request model names the field
+    return out
 
 
 async def _stored_image(uploads: UploadStore, data: bytes) -> str:

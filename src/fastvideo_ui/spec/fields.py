@@ -17,6 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from collections.abc import Mapping
+from typing import Any
+
+from ..loras.choice import MAX_LORAS, MAX_STRENGTH, expert_rule, lora_ref, parse_lora_flag
 from .checks import one_line, one_line_only, parse_size, prompt_text
 from .field_spec import (DERIVED, EVERYWHERE, MODEL, REQUIRED, SPEC, Applies, Cli, FieldSpec, Group, Later,
                          ModelTraits, OpenAi, Ui, Widget, fields_of, later, param)
@@ -35,7 +39,42 @@ _MODEL_SAYS = " (omitted: the chosen model's default)"
 # layerwise, DiT, text encoder and VAE offload on, FSDP inference off. While layerwise is on FastVideo
 # switches dit_cpu_offload and use_fsdp_inference off: that is their `off_when`.
 _FASTVIDEO_ONLY = Applies(backends=frozenset({"fastvideo"}), otherwise="keep")
+_FASTVIDEO = Applies(backends=frozenset({"fastvideo"}))
 _OFFLOAD = "Offload"
+# FastVideo 0.2.1's AttentionBackendEnum (platforms/interface.py) but the training and "none" entries;
+# tests/test_real_fastvideo.py holds this to the installed wheel's.
+ATTENTION_BACKENDS: Final = ("FLASH_ATTN", "TORCH_SDPA", "SAGE_ATTN", "SAGE_ATTN_THREE", "ATTN_QAT_INFER",
+                             "VIDEO_SPARSE_ATTN", "VIDEO_SPARSE_ATTN_H3", "BSA_ATTN", "VMOBA_ATTN", "SLA_ATTN",
+                             "SAGE_SLA_ATTN", "NABLA_ATTN")
+_VSA_BACKENDS = ("VIDEO_SPARSE_ATTN", "VIDEO_SPARSE_ATTN_H3")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoraChoice:
+    """One LoRA adapter of a job, and how strongly it applies."""
+
+    lora: str = param(group=Group.GENERATION, min_length=1, max_length=300, check=lora_ref,
+                      help="a LoRA in the library (GET /api/loras), a Hugging Face repo id, or "
+                           "repo_id/file.safetensors")
+    strength: float = param(1.0, group=Group.GENERATION, minimum=-MAX_STRENGTH, maximum=MAX_STRENGTH,
+                            help="how strongly it applies: 1 as trained, 0 not at all, negative against it")
+    expert: str | None = param(None, group=Group.GENERATION, choices=("high_noise", "low_noise"),
+                               help="one expert of a two-expert model (Wan2.2 A14B): FastVideo 0.2.1 cannot, so a "
+                                    "job that names one is refused, saying why")
+
+
+def _splits_devices(value: Any, values: Mapping[str, Any], model: ModelTraits) -> str | None:
+    gpus = values["num_gpus"]
+    if gpus <= 1:
+        return "splits a job across its GPUs: it needs num_gpus above 1"
+    return None if gpus % value == 0 else f"must divide num_gpus ({gpus})"
+
+
+def _sparse_attention(value: Any, values: Mapping[str, Any], model: ModelTraits) -> str | None:
+    if values["attention_backend"] in _VSA_BACKENDS:
+        return None
+    return ("only FastVideo's video sparse attention reads it: set attention_backend to VIDEO_SPARSE_ATTN "
+            "(another backend would run the job dense and ignore it)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +168,37 @@ class JobParams:
         later(True), group=Group.LOAD, applies=_FASTVIDEO_ONLY, fastvideo="load", offload=True, storage="column",
         server_default=False, help="keep the VAE in CPU memory",
         cli=None, ui=Ui("Offload VAE to CPU", widget="check", section="advanced", group=_OFFLOAD, short="vae"))
+    enable_torch_compile: bool = param(
+        False, group=Group.LOAD, applies=_FASTVIDEO, fastvideo="load",
+        help="compile the DiT with torch.compile: a slower first job on a worker, faster steps after",
+        cli=Cli("--compile"), ui=Ui("torch.compile the DiT", widget="check", section="advanced", detail=None))
+    attention_backend: str | None = param(
+        None, group=Group.LOAD, choices=ATTENTION_BACKENDS, applies=_FASTVIDEO, fastvideo="load",
+        env="FASTVIDEO_ATTENTION_BACKEND", help="FastVideo's attention backend; null: FastVideo picks one",
+        cli=Cli("--attention", metavar="BACKEND"), ui=Ui("Attention backend", section="advanced"))
+    vsa_sparsity: float = param(
+        0.0, group=Group.LOAD, minimum=0.0, maximum=0.95, applies=Applies(
+            backends=frozenset({"fastvideo"}), feature="vsa",
+            refusal="{model}'s DiT has no video sparse attention (VSA): vsa_sparsity does not apply"),
+        fastvideo="load", fastvideo_name="VSA_sparsity", rule=_sparse_attention,
+        help="the share of attention video sparse attention skips, 0 to 0.95 (with attention_backend "
+             "VIDEO_SPARSE_ATTN)",
+        cli=Cli("--vsa-sparsity"), ui=Ui("VSA sparsity", section="advanced", step=0.05))
+    sp_size: int | None = param(
+        None, group=Group.LOAD, minimum=1, applies=_FASTVIDEO, fastvideo="load", rule=_splits_devices,
+        help="sequence-parallel size, a divisor of num_gpus; null: FastVideo's (all the job's GPUs)",
+        ui=Ui("Sequence parallel size", section="advanced", hint="a divisor of GPUs, with 2 or more"))
+    tp_size: int | None = param(
+        None, group=Group.LOAD, minimum=1, applies=_FASTVIDEO, fastvideo="load", rule=_splits_devices,
+        help="tensor-parallel size, a divisor of num_gpus; null: FastVideo's (1)",
+        ui=Ui("Tensor parallel size", section="advanced", hint="a divisor of GPUs, with 2 or more"))
+    enable_teacache: bool = param(
+        False, group=Group.GENERATION, fastvideo="sample", applies=Applies(
+            backends=frozenset({"fastvideo"}), feature="teacache",
+            refusal="FastVideo 0.2.1 has no TeaCache for {model}: SamplingParam takes enable_teacache, and no "
+                    "model's DiT reads it"),
+        help="reuse a step's result where the next would differ little (TeaCache), where the model has it",
+        cli=Cli("--teacache"), ui=Ui("TeaCache", widget="check", section="advanced"))
     priority: int = param(
         0, group=Group.OPTION, minimum=MIN_PRIORITY, maximum=MAX_PRIORITY, storage="column", server_default=0,
         help="higher runs first, -100 to 100",
@@ -154,6 +224,14 @@ class JobParams:
         cli=Cli("--image", metavar="FILE", help="an input picture (PNG, JPEG or WebP) for a model that takes one: "
                 "uploaded first, then named by the job"),
         ui=Ui("Input image", widget="upload", section="top", detail=None))  # the details show the image
+    loras: tuple[dict[str, Any], ...] = param(
+        (), group=Group.GENERATION, item=LoraChoice, max_length=MAX_LORAS, applies=_FASTVIDEO,
+        server_check="lora", resolve="lora", rule=expert_rule,
+        help=f"LoRA adapters to apply, at most {MAX_LORAS}, in order; a worker that holds the model switches "
+             f"them without a reload",
+        cli=Cli("--lora", metavar="NAME[:STRENGTH]", parse=parse_lora_flag, repeat=True,
+                help="a LoRA (a library name or a Hub repo id) and its strength (default 1); again for another"),
+        ui=Ui("LoRAs", widget="loras", detail_label="LoRAs", summary="LoRA {loras}", summary_at=7, tile=True))
 
 
 FIELDS: Final = fields_of(JobParams)

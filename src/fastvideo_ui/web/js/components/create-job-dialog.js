@@ -10,6 +10,7 @@ import { deviceNoun, loadModels, modelById } from "../catalogue.js";
 import { oneLine, plural, promptLines, randomSeed, weightsText } from "../format.js";
 import { live } from "../live.js";
 import { announce, h } from "../ui.js";
+import "./lora-picker.js";
 import {
   applyOffWhen, checkNode, defaultsOf, fieldNode, fillFields, limitFields, place, readFields, renderFields,
 } from "./job-fields.js";
@@ -98,7 +99,9 @@ export class CreateJobDialog extends HTMLElement {
       this.dialog.classList.remove("dropping");
       if (!file) return;
       event.preventDefault();
+      const loras = this.control("loras");
       if (file.type.startsWith("image/")) this.setImage(file);
+      else if (file.name.toLowerCase().endsWith(".safetensors") && loras) loras.uploadAll([...event.dataTransfer.files]);
       else this.fillFromVideo(file);
     });
     this.dialog.addEventListener("paste", (event) => {
@@ -119,10 +122,16 @@ export class CreateJobDialog extends HTMLElement {
   showFields(model) {
     this.fields = model.fields || [];
     const own = { model: (f) => [fieldNode(f.name, f.ui.label, this.modelSelect), this.weights],
-      upload: (f) => this.uploadNode(f) };
+      upload: (f) => this.uploadNode(f), loras: (f) => this.lorasNode(f) };
     for (const section of SECTIONS) {
       place(this.sections[section], renderFields(this.fields, section, { own, cache: this.nodes }));
     }
+  }
+
+  lorasNode(f) {
+    const picker = h("lora-picker", { name: f.name, id: `cj-${f.name}` });
+    picker.configure(f);
+    return fieldNode(f.name, f.ui.label, picker, f.help);
   }
 
   updateBatch() {

@@ -1,0 +1,84 @@
+"""A job's `loras` on this server: each library name checked when the job is
+created (the server check), and before each run every entry resolved to the
+file FastVideo loads (the resolver): a library name to its file in
+--lora-dir, a Hub reference to its file in the Hugging Face cache, fetched
+first through the weights fetch (its progress is the job's)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..loras.choice import hub_parts
+from ..loras.library import LoraLibrary
+from ..loras.names import SUFFIX
+from ..spec.fields import FieldSpec
+from ..weights.cache import cached_weights, hub_cache_dir, repo_dir
+from ..weights.downloads import OFFLINE_VALUES
+from .inputs import Fetch, InputUnavailable, Stopping
+
+# A repo named without a file: diffusers' name first (FastVideo 0.2.1's maybe_download_lora prefers it too), then
+# PEFT's, else the repo's one .safetensors file. Where FastVideo would take the first of several in directory
+# order, the job is refused instead, asking for the file by name.
+PREFERRED_FILES = ("pytorch_lora_weights.safetensors", "adapter_model.safetensors")
+_NOT_WEIGHTS = ("scheduler", "optimizer", "checkpoint")  # diffusers' _best_guess_weight_name skips these too
+
+
+class LoraResolver:
+    def __init__(self, library: LoraLibrary) -> None:
+        self.library = library
+
+    def problem(self, _field: FieldSpec, loras: Sequence[dict[str, Any]]) -> str | None:
+        """The server check: every library name a job gives is in the library now."""
+        missing = [entry["lora"] for entry in loras if hub_parts(entry["lora"]) is None
+                   and not self.library.has(entry["lora"])]
+        if not missing:
+            return None
+        return (f"no LoRA named {', '.join(missing)} in the library: GET /api/loras lists them, "
+                f"POST /api/loras adds one (a Hub repo is named owner/name)")
+
+    async def __call__(self, value: Sequence[dict[str, Any]], fetch: Fetch) -> list[dict[str, Any]]:
+        """Each of the job's `loras` as the worker applies it: {lora (as the job names it), path, strength}."""
+        return [{"lora": entry["lora"], "path": str(await self._file(entry["lora"], fetch)),
+                 "strength": float(entry["strength"])} for entry in value]
+
+    async def _file(self, lora: str, fetch: Fetch) -> Path:
+        parts = hub_parts(lora)
+        if parts is None:
+            path = self.library.path(lora)
+            if path is None:
+                raise InputUnavailable(f"LoRA {lora} is no longer in the library (deleted since the job was made)")
+            return path
+        repo, file = parts
+        cache = hub_cache_dir()
+        if not cached_weights(cache, repo).cached:
+            if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
+                raise InputUnavailable(f"LoRA {lora} is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE "
+                                       f"forbids fetching it: fetch {repo} where the Hub can be reached, or "
+                                       f"upload the file to the library")
+            if not await fetch(repo):
+                raise Stopping()
+        return _snapshot_file(cache, repo, file, lora)
+
+
+def _snapshot_file(cache: Path, repo: str, file: str | None, lora: str) -> Path:
+    folder = repo_dir(cache, repo)
+    try:
+        snapshot = folder / "snapshots" / (folder / "refs" / "main").read_text().strip()
+    except OSError:
+        raise InputUnavailable(f"LoRA {lora}: {repo} is not in the Hugging Face cache ({cache})") from None
+    if file is not None:
+        if not (snapshot / file).is_file():
+            raise InputUnavailable(f"LoRA {lora}: {repo} has no file {file}")
+        return snapshot / file
+    found = sorted(path.name for path in snapshot.glob(f"*{SUFFIX}")
+                   if not any(word in path.name for word in _NOT_WEIGHTS))
+    for name in (*PREFERRED_FILES, *(found if len(found) == 1 else ())):
+        if (snapshot / name).is_file():
+            return snapshot / name
+    if not found:
+        raise InputUnavailable(f"LoRA {lora}: {repo} holds no .safetensors file at its top")
+    raise InputUnavailable(f"LoRA {lora}: {repo} holds several .safetensors files ({', '.join(found)}): "
+                           f"name one, as {repo}/<file>")

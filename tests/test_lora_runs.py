@@ -1,0 +1,164 @@
+"""LoRAs through the real server and worker, on the fake FastVideo (which
+keeps 0.2.1's set_lora_adapter and its quirks: tests/fake_fastvideo/fastvideo/
+lora.py): a job's LoRAs are switched on a warm worker without a load, a job
+without LoRAs gets the plain video back, a LoRA that reaches no layer is a
+warning on its job, a dense adapter reloads saying why, and the speed
+options reach FastVideo's load."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from test_loras import safetensors
+
+from conftest import WAN, FakeFastVideo, Server
+
+pytestmark = pytest.mark.slow  # a server process with the fake FastVideo on its workers' path
+
+TINY = {"height": 64, "width": 64, "num_frames": 5, "num_inference_steps": 2, "seed": 7, "start": True}
+LAYERS = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn2.to_q")
+
+
+def lora_file(blocks: tuple[int, ...] = (0, 1), extra: dict[str, tuple[str, list[int]]] | None = None) -> bytes:
+    """A tiny LoRA in PEFT's key format for the given blocks' attention layers."""
+    tensors = {f"diffusion_model.blocks.{block}.{layer}.lora_{part}.weight": ("F32", [2, 2])
+               for block in blocks for layer in LAYERS for part in "AB"}
+    return safetensors({**tensors, **(extra or {})})
+
+
+def add(server: Server, name: str, data: bytes) -> None:
+    answer = server.client.post("/api/loras", params={"name": name}, content=data,
+                                headers={"Content-Type": "application/octet-stream"})
+    assert answer.status_code == 201, answer.text
+
+
+def run(fake: FakeFastVideo, **body: Any) -> dict[str, Any]:
+    job = fake.create(**(TINY | body))
+    return fake.server.wait_status(job["id"], "completed", "failed", timeout=120)
+
+
+def pixel(server: Server, job: dict[str, Any]) -> list[int]:
+    video = server.client.get(f"/api/jobs/{job['id']}/video").content
+    with av.open(__import__("io").BytesIO(video)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    return [int(value) for value in np.asarray(frame)[0, 0]]
+
+
+def test_loras_switch_on_a_warm_worker_and_no_lora_is_the_plain_video(
+        fastvideo: Callable[..., FakeFastVideo]) -> None:
+    fake = fastvideo("--gpus", "0")
+    server = fake.server
+    add(server, "style", lora_file())
+    plain = run(fake)
+    assert plain["status"] == "completed" and plain["loras"] == []
+    styled = run(fake, loras=[{"lora": "style", "strength": 1.0}])
+    assert styled["status"] == "completed", styled["error"]
+    assert styled["loras"] == [{"lora": "style", "strength": 1.0, "expert": None}]
+    assert styled["load_seconds"] is None and len(fake.events("load")) == 1  # the warm worker switched
+    half = run(fake, loras=[{"lora": "style", "strength": 0.5}])
+    again = run(fake)
+    assert len(fake.events("load")) == 1 and half["load_seconds"] is None and again["load_seconds"] is None
+    colours = [pixel(server, job) for job in (plain, styled, half, again)]
+    assert colours[0] != colours[1] != colours[2] and colours[3] == colours[0], colours
+    calls = [(event["strength"], event["accumulate"]) for event in fake.events("lora")]
+    assert calls == [(1.0, False), (0.0, False), (0.5, False), (0.0, False)]  # back to 0, then the job's
+    log = server.client.get(f"/api/jobs/{half['id']}/logs").text
+    assert "LoRAs now merged: style at 0.5" in log and "loading" not in half["phase"]
+
+
+def test_a_stack_is_merged_in_order_and_a_lora_that_reaches_no_layer_is_a_warning(
+        fastvideo: Callable[..., FakeFastVideo]) -> None:
+    fake = fastvideo("--gpus", "0")
+    server = fake.server
+    add(server, "first", lora_file((0,)))
+    add(server, "second", lora_file((1,)))
+    add(server, "elsewhere", lora_file((7,)))  # blocks the model does not have
+    stacked = run(fake, loras=[{"lora": "first"}, {"lora": "second", "strength": -0.5}])
+    assert stacked["status"] == "completed" and stacked["warnings"] == []
+    assert [(event["strength"], event["accumulate"]) for event in fake.events("lora")] == [(1.0, False),
+                                                                                           (-0.5, True)]
+    nowhere = run(fake, loras=[{"lora": "elsewhere"}])
+    assert nowhere["status"] == "completed"
+    assert nowhere["warnings"] == [
+        f"LoRA elsewhere matched no layer of {WAN}: FastVideo skipped all of its weights, so it changed nothing",
+        f"LoRA elsewhere: 8 of its weights matched no layer of {WAN} and were skipped"]
+    assert "warning: LoRA elsewhere matched no layer" in server.client.get(f"/api/jobs/{nowhere['id']}/logs").text
+    after = run(fake)
+    assert after["warnings"] == []  # a run's warnings are its own
+
+
+def test_a_dense_adapter_loads_with_the_model_and_the_log_says_why(fastvideo: Callable[..., FakeFastVideo]) -> None:
+    fake = fastvideo("--gpus", "0")
+    server = fake.server
+    add(server, "dense", lora_file(extra={"diffusion_model.blocks.0.attn1.to_q.diff": ("F32", [2, 2])}))
+    add(server, "light", lora_file())
+    run(fake)
+    dense = run(fake, loras=[{"lora": "dense", "strength": 0.7}])
+    assert dense["status"] == "completed", dense["error"]
+    loads = fake.events("load")
+    assert len(loads) == 2 and loads[1]["kwargs"]["lora_strength"] == 0.7
+    assert loads[1]["kwargs"]["lora_path"].endswith("/dense.safetensors")
+    log = server.client.get(f"/api/jobs/{dense['id']}/logs").text
+    assert "carries a dense payload (.diff/.set_weight keys), which FastVideo applies only when the model loads" in log
+    light = run(fake, loras=[{"lora": "light"}])  # FastVideo refuses any change now: a plain load, then a switch
+    assert light["status"] == "completed" and len(fake.events("load")) == 3
+    assert "lora_path" not in fake.events("load")[2]["kwargs"]
+    both = run(fake, loras=[{"lora": "dense"}, {"lora": "light"}])
+    assert both["status"] == "failed" and "applies such an adapter only alone" in both["error"]
+    assert run(fake)["status"] == "completed"  # the worker goes on
+
+
+def test_a_deleted_library_lora_fails_its_job_before_a_worker_runs_it(fastvideo: Callable[..., FakeFastVideo]) -> None:
+    fake = fastvideo("--gpus", "0")
+    server = fake.server
+    add(server, "brief", lora_file())
+    job = fake.create(**(TINY | {"start": False, "loras": [{"lora": "brief"}]}))
+    assert server.client.delete("/api/loras/brief").status_code == 204  # a pending job does not hold it
+    server.client.post(f"/api/jobs/{job['id']}/start")
+    failed = server.wait_status(job["id"], "completed", "failed", timeout=60)
+    assert failed["status"] == "failed" and "LoRA brief is no longer in the library" in failed["error"]
+    assert fake.events("lora") == []
+
+
+def test_the_speed_options_reach_the_load_and_are_part_of_the_workers_key(
+        fastvideo: Callable[..., FakeFastVideo]) -> None:
+    fake = fastvideo("--gpus", "0")
+    run(fake)
+    fast = run(fake, enable_torch_compile=True, attention_backend="VIDEO_SPARSE_ATTN", vsa_sparsity=0.8)
+    assert fast["status"] == "completed", fast["error"]
+    plain, loaded = fake.events("load")
+    assert plain["attention_backend_env"] is None and "VSA_sparsity" in plain["kwargs"]
+    assert (loaded["kwargs"]["enable_torch_compile"], loaded["kwargs"]["VSA_sparsity"]) == (True, 0.8)
+    assert loaded["attention_backend_env"] == "VIDEO_SPARSE_ATTN" and "attention_backend" not in loaded["kwargs"]
+    run(fake)
+    assert fake.events("load")[2]["attention_backend_env"] is None  # the next load does not inherit it
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_v1_videos_takes_loras_in_extra_body_as_the_openai_sdk_sends_them(
+        fastvideo: Callable[..., FakeFastVideo]) -> None:
+    import openai
+
+    fake = fastvideo("--gpus", "0")
+    add(fake.server, "style", lora_file())
+    client = openai.OpenAI(base_url=fake.server.url + "/v1", api_key="unused", max_retries=0, timeout=30)
+    video = client.videos.create(prompt="a fox", model=WAN, size="64x64", extra_body={
+        "num_inference_steps": 2, "loras": [{"lora": "style", "strength": 0.5}, {"lora": "org/repo", "strength": 1}]})
+    job = fake.server.job(video.id)  # the SDK sent a form: each key's values together (loras[][lora] twice, ...)
+    assert job["loras"] == [{"lora": "style", "strength": 0.5, "expert": None},
+                            {"lora": "org/repo", "strength": 1.0, "expert": None}]
+    with pytest.raises(openai.BadRequestError) as lossy:  # which LoRA would the one strength be?
+        client.videos.create(prompt="a fox", model=WAN, size="64x64",
+                             extra_body={"loras": [{"lora": "style", "strength": 0.5}, {"lora": "org/repo"}]})
+    assert "give every item the same keys" in str(lossy.value)
+    as_json = fake.server.client.post("/v1/videos", data={"prompt": "a fox", "model": WAN, "size": "64x64",
+                                                          "loras": '[{"lora": "style", "strength": 0.25}]'})
+    assert as_json.status_code == 200, as_json.text
+    assert fake.server.job(as_json.json()["id"])["loras"][0]["strength"] == 0.25
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.videos.create(prompt="a fox", model=WAN, size="64x64", extra_body={"loras": [{"lora": "nowhere"}]})
+    assert "no LoRA named nowhere in the library" in str(refused.value)
