@@ -57,7 +57,7 @@ def test_a_runs_warnings_read_as_a_list_from_a_listing_and_from_its_row(store: J
     from fastvideo_ui.jobs.serialize import job_json
 
     add(store, "a", status="running")
-    assert record_json(store.list_records(RECORD_COLUMNS, 10)[0])["warnings"] == []
+    assert record_json(store.list_records(RECORD_COLUMNS, 10)[0])["warnings"] == ()  # JSON's []
     assert store.update_running("a", warnings='["LoRA x matched no layer"]')
-    assert record_json(store.list_records(RECORD_COLUMNS, 10)[0])["warnings"] == ["LoRA x matched no layer"]
-    assert job_json(store.require("a"))["warnings"] == ["LoRA x matched no layer"]
+    assert record_json(store.list_records(RECORD_COLUMNS, 10)[0])["warnings"] == ("LoRA x matched no layer",)
+    assert job_json(store.require("a"))["warnings"] == ("LoRA x matched no layer",)

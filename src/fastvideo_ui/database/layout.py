@@ -24,6 +24,10 @@ class JobLayout:
         self._json = {f.name: f for f in self.in_json}
         self._defaults = stored_defaults(self.fields)
         self._json_defaults = tuple((f.name, f, self._defaults[f.name]) for f in self.in_json)
+        # As JSON has a default: a list field's () is [].
+        self._json_listed = tuple((name, f, list(default) if f.is_list else default)
+                                  for name, f, default in self._json_defaults)
+        self._decoded: dict[str, dict[str, Any]] = {}
         self._columns = JobRow.__table__.c
         # Built once: a fresh json_extract per listing cost a tenth of a page of 50's time to build and key.
         self._expressions = {f.name: self._expression(f.name) for f in self.fields}
@@ -49,6 +53,21 @@ class JobLayout:
         if f.nullable:  # a stored null stays null: only a missing key is the default
             return case((func.json_type(JobRow.params, path).is_(None), default), else_=value).label(name)
         return func.coalesce(value, default).label(name)
+
+    def json_values(self, params: str | None) -> dict[str, Any]:
+        """The json fields of a `params` text by name, each key it lacks as the field's default, as
+        JSON has them (a listing's record carries the text, decoded here once per distinct text: most
+        jobs hold the same few, and one parse serves every json field of a row, where a json_extract
+        per field re-read the text in the query)."""
+        text = params or "{}"
+        found = self._decoded.get(text)
+        if found is None:
+            stored = json.loads(text)
+            found = {name: stored.get(name, default) for name, _, default in self._json_listed}
+            if len(self._decoded) >= 4096:  # bounded: distinct texts (a seed each, say) come and go
+                self._decoded.clear()
+            self._decoded[text] = found
+        return found
 
     def stored_values(self, row: Any) -> dict[str, Any]:
         """A row's json fields by name, each key it lacks as the field's default ({} with none)."""

@@ -21,6 +21,7 @@ from .states import JobStatus, user_actions
 # Columns a job's JSON does not carry as they are: its queue place (queue_position
 # says it), the devices and poster (derived below) and the json fields' container.
 INTERNAL = ("queue_rank", "devices", "poster_path", "params")
+_TRUTH = {0: False, 1: True, None: None}  # a Boolean column as SQLite hands it back (True and False hash as 1, 0)
 _ACTIONS = {status.value: tuple(user_actions(status)) for status in JobStatus}
 
 
@@ -31,38 +32,50 @@ class JobJson:
         table = JobRow.__table__
         self.layout = layout
         # Values a job's JSON carries as they are stored: every column but the internal ones, then the
-        # json fields; the record adds those the JSON derives fields from.
-        self.copied = (*(c.name for c in table.columns if c.name not in INTERNAL), *(f.name for f in layout.in_json))
-        self.record_columns = (*self.copied, "devices", "poster_path")
-        # SQLite hands booleans back as 0 and 1 (json_extract too); the JSON says true and false.
-        self.flags = (*(c.name for c in table.columns if isinstance(c.type, Boolean)),
-                      *(f.name for f in layout.in_json if f.base_type is bool))
-        # JSON text in a listing's record (SQLite hands an array back as text), a tuple from a row: a list.
+        # json fields; the record holds the columns, then `params` (the json fields, decoded once per
+        # distinct text: layout.json_values) and those the JSON derives fields from.
+        self.columns = tuple(c.name for c in table.columns if c.name not in INTERNAL)
+        self.copied = (*self.columns, *(f.name for f in layout.in_json))
+        self.record_columns = (*self.columns, "params", "devices", "poster_path")
+        self._params_at = len(self.columns)
+        # SQLite hands a Boolean column back as 0 or 1; the JSON says true and false (a json field is JSON's).
+        self.flags = tuple(c.name for c in table.columns if isinstance(c.type, Boolean))
+        # JSON text (a column of a JSON list), or a json field's list or tuple: a list.
         self.lists = ("warnings", *(f.name for f in layout.in_json if f.is_list))
         self.uploads = tuple((f.name, f"{f.name}_url") for f in layout.fields if f.upload)  # an upload's URL
         self.secrets = tuple(f.name for f in layout.fields if f.secret)  # shown redacted
+        # Every key of a job's JSON, in its order: a copy of it is filled in place, where a dict built key by
+        # key grew (and rehashed) several times on the way to its seventy keys.
+        derived = ("queue_position", "devices", "actions", "video_url", "poster_url", "log_url")
+        self._keys: dict[str, Any] = dict.fromkeys((*self.copied, *derived, *(url for _, url in self.uploads)))
 
     def job_json(self, row: JobRow, queue_position: int | None = None) -> dict[str, Any]:
         # A loaded attribute straight from the instance's __dict__ (an ORM attribute read costs
         # several times more, and a create reads every one twice: its event and its answer).
-        values = row.__dict__ | self.layout.stored_values(row)
+        values = row.__dict__
         return self.record_json(tuple(values[name] if name in values else getattr(row, name)
                                       for name in self.record_columns), queue_position)
 
     def record_json(self, record: Sequence[Any], queue_position: int | None = None) -> dict[str, Any]:
         """A job's JSON from its record_columns values."""
-        job = dict(zip(self.copied, record, strict=False))  # the record ends with the derived-from columns
+        job = self._keys.copy()
+        job.update(zip(self.columns, record, strict=False))  # the record goes on past the columns
+        job.update(self.layout.json_values(record[self._params_at]))
         for flag in self.flags:
-            if job[flag] is not None:
-                job[flag] = bool(job[flag])
+            job[flag] = _TRUTH[job[flag]]
+        # Arrays as tuples: an empty one is no object of its own, and a job dict that holds no list is one
+        # the garbage collector need not track (a listing builds ten thousand).
         for name in self.lists:
             value = job[name]
-            job[name] = json.loads(value) if isinstance(value, str) else list(value or ())
+            if value.__class__ is str:
+                job[name] = () if value == "[]" else tuple(json.loads(value))
+            else:
+                job[name] = tuple(value) if value else ()
         devices, poster_path = record[-2], record[-1]
         job_id = job["id"]
         job["queue_position"] = queue_position
-        job["devices"] = devices.split(",") if devices else []
-        job["actions"] = list(_ACTIONS[job["status"]])
+        job["devices"] = tuple(devices.split(",")) if devices else ()
+        job["actions"] = _ACTIONS[job["status"]]
         job["video_url"] = f"/api/jobs/{job_id}/video" if job["output_path"] else None
         job["poster_url"] = f"/api/jobs/{job_id}/poster" if poster_path else None
         job["log_url"] = f"/api/jobs/{job_id}/download_log"
