@@ -8,6 +8,10 @@ It prints, and exits 1 if any does not hold:
 - a job completes, with the denoising steps the server saw;
 - a stopped job's GPU memory is given back: NVML's used memory returns to its
   baseline once the job is stopped (skipped, and said so, in the CPU dry run);
+- a LoRA (a tiny random one for the checkpoint): a job with it on the warm
+  worker switches it in without a load (the switch's time, from the job's
+  log), its frames differ from the plain job's, another strength differs
+  again, and a job without it makes the plain job's frames;
 - the runner's overhead against a direct VideoGenerator call with the same
   parameters: a cold job (worker start, load, generate) against a fresh
   process doing from_pretrained + generate_video, and a warm job on the
@@ -37,6 +41,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 BUILD = ROOT / "tests" / "real_fastvideo" / "build_tiny_wan.py"
+BUILD_LORA = ROOT / "tests" / "real_fastvideo" / "build_tiny_lora.py"
 SITE = ROOT / "tests" / "real_fastvideo" / "site"
 MEMORY_SLACK = 64 * 2**20  # NVML counts a little driver bookkeeping
 
@@ -82,6 +87,53 @@ def gpu_memory_used() -> int | None:
         return int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(0)).used)
     finally:
         pynvml.nvmlShutdown()
+
+
+def frames(path: Path) -> Any:
+    """The video's frames, decoded with imageio's ffmpeg (PyAV is not on the device)."""
+    import imageio.v2 as imageio
+    import numpy as np
+
+    with imageio.get_reader(str(path), "ffmpeg") as reader:
+        return np.stack([frame for frame in reader])
+
+
+def lora_case(runner: Runner, work: Path, env: dict[str, str], params: dict[str, Any],
+              plain: dict[str, Any], failures: list[str]) -> None:
+    """The warm worker switches a LoRA in and out; the frames say it applied, and that it left."""
+    lora = work / "tiny-lora.safetensors"
+    subprocess.run([sys.executable, str(BUILD_LORA), str(lora), "--hf-home", str(work / "hf"), "--seed", "1"],
+                   env=env, check=True, capture_output=True, timeout=300)
+    added = runner.client.post("/api/loras", params={"name": lora.name}, content=lora.read_bytes(),
+                               headers={"Content-Type": "application/octet-stream"})
+    if added.status_code != 201:
+        failures.append(f"the LoRA upload was refused: {added.status_code} {added.text}")
+        return
+    jobs = {}
+    for label, loras in (("lora 1.0", [{"lora": lora.name, "strength": 1.0}]),
+                         ("lora 0.5", [{"lora": lora.name, "strength": 0.5}]), ("none", [])):
+        job, _ = runner.follow(runner.job(prompt="a red fox runs through the snow", loras=loras, **params)["id"],
+                               ("completed", "failed", "stopped"), timeout=300)
+        log = runner.client.get(f"/api/jobs/{job['id']}/logs").text
+        switched = next((line.split("merged in ")[1].split(" ms")[0] for line in log.splitlines()
+                         if "LoRAs now merged in" in line), "?")
+        print(f"job ({label}): {job['status']}, load {job['load_seconds']}, switch {switched} ms, "
+              f"run {job['finished_at'] - job['started_at']:.2f} s")
+        if job["status"] != "completed" or job["load_seconds"] is not None:
+            failures.append(f"the {label} job ended {job['status']} (load {job['load_seconds']}): {job['error']}")
+            return
+        jobs[label] = job
+    seen = {}
+    for label, job in (("plain", plain), *jobs.items()):
+        path = work / f"{label.replace(' ', '-')}.mp4"
+        path.write_bytes(runner.client.get(f"/api/jobs/{job['id']}/video").content)
+        seen[label] = frames(path)
+    changed = {label: float(abs(seen[label].astype(int) - seen["plain"].astype(int)).max()) for label in jobs}
+    print(f"  largest pixel change from the plain job: {changed}")
+    if not changed["lora 1.0"] or not changed["lora 0.5"] or (seen["lora 1.0"] == seen["lora 0.5"]).all():
+        failures.append("the LoRA did not change the frames (or its strength did not)")
+    if changed["none"]:
+        failures.append("a job without the LoRA after it did not make the plain job's frames")
 
 
 def keep_evidence(work: Path, keep: str | None) -> None:
@@ -200,6 +252,7 @@ def main() -> int:
             print(f"job 2 (warm: the loaded worker): {warm['status']}, steps seen: {steps}")
             if warm["status"] != "completed":
                 failures.append(f"the warm job ended {warm['status']}: {warm['error']}")
+            lora_case(runner, work, env, params, cold, failures)
 
             long = runner.job(prompt="waves on a rocky shore, to be stopped", **long_job)
             running, _ = runner.follow(long["id"], ("completed", "failed", "stopped"), timeout=300, min_step=3)

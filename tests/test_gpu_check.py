@@ -25,5 +25,6 @@ def test_the_prepared_gpu_check_passes_its_cpu_dry_run() -> None:
     out = done.stdout
     assert "job 1 (cold: worker start, load, generate): completed" in out and "steps seen: [" in out
     assert "stop at step" in out and ": stopped;" in out
+    assert "job (lora 1.0): completed, load None, switch" in out and "job (none): completed" in out
     assert "runner overhead, cold:" in out and "runner overhead, warm:" in out
     assert out.rstrip().endswith("GPU check: passed (CPU dry run)")

@@ -7,7 +7,9 @@ options reach FastVideo's load."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import av
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 from test_loras import safetensors
 
-from conftest import WAN, FakeFastVideo, Server
+from conftest import WAN, FakeFastVideo, Server, wait_for
 
 pytestmark = pytest.mark.slow  # a server process with the fake FastVideo on its workers' path
 
@@ -67,7 +69,7 @@ def test_loras_switch_on_a_warm_worker_and_no_lora_is_the_plain_video(
     calls = [(event["strength"], event["accumulate"]) for event in fake.events("lora")]
     assert calls == [(1.0, False), (0.0, False), (0.5, False), (0.0, False)]  # back to 0, then the job's
     log = server.client.get(f"/api/jobs/{half['id']}/logs").text
-    assert "LoRAs now merged: style at 0.5" in log and "loading" not in half["phase"]
+    assert re.search(r"LoRAs now merged in [\d.]+ ms: style at 0.5", log) and "loading" not in half["phase"]
 
 
 def test_a_stack_is_merged_in_order_and_a_lora_that_reaches_no_layer_is_a_warning(
@@ -162,3 +164,32 @@ def test_v1_videos_takes_loras_in_extra_body_as_the_openai_sdk_sends_them(
     with pytest.raises(openai.BadRequestError) as refused:
         client.videos.create(prompt="a fox", model=WAN, size="64x64", extra_body={"loras": [{"lora": "nowhere"}]})
     assert "no LoRA named nowhere in the library" in str(refused.value)
+
+
+def test_a_hub_lora_is_fetched_before_its_job_with_the_jobs_progress(
+        fastvideo: Callable[..., FakeFastVideo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from fake_hub import FakeHub
+    from test_weights import use_hub
+
+    big = safetensors({f"diffusion_model.blocks.0.{layer}.lora_{part}.weight": ("F32", [512, 256])
+                       for layer in LAYERS for part in "AB"})  # 4 MiB: long enough to watch at 2 MiB/s
+    hub = FakeHub({WAN: {"model_index.json": b"{}"}, "owner/ink": {"pytorch_lora_weights.safetensors": big,
+                                                                   "README.md": b"an ink LoRA"}}, rate=2 << 20)
+    try:
+        use_hub(monkeypatch, hub, tmp_path)
+        fake = fastvideo("--gpus", "0", online=True)
+        server = fake.server
+        first = fake.create(**(TINY | {"loras": [{"lora": "owner/ink", "strength": 0.8}]}))
+        seen = wait_for(lambda: (job := server.job(first["id"]))["phase"] == "downloading"
+                        and "owner/ink" not in job["progress_msg"] and job, timeout=30, what="the LoRA's download")
+        assert seen["progress_msg"].startswith("downloading ")
+        done = server.wait_status(first["id"], "completed", "failed", timeout=60)
+        assert done["status"] == "completed", done["error"]
+        assert "the weights of owner/ink are not in the cache: fetching them first" in server.log_text(first["id"])
+        applied = fake.events("lora")[0]
+        assert applied["path"].endswith("/snapshots/" + "a" * 40 + "/pytorch_lora_weights.safetensors")
+        assert applied["strength"] == 0.8
+        again = run(fake, loras=[{"lora": "owner/ink"}])
+        assert again["status"] == "completed" and "fetching them first" not in server.log_text(again["id"])
+    finally:
+        hub.close()

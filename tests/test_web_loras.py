@@ -1,9 +1,10 @@
 """New job's LoRA picker in Chromium, on the fake FastVideo: a LoRA chosen
 from the library (or uploaded from the picker), its strength, and the card
-that shows it; Run again brings the LoRAs back."""
+that shows it; Run again and "From a video…" bring the LoRAs back."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -23,7 +24,7 @@ def new_job(page: Page) -> None:
 
 
 def test_a_lora_picked_in_new_job_is_on_the_card(fastvideo: Callable[..., FakeFastVideo],
-                                                 open_page: Callable[..., Page]) -> None:
+                                                 open_page: Callable[..., Page], tmp_path: Path) -> None:
     fake = fastvideo("--gpus", "0")
     add(fake.server, "style", lora_file())
     page = open_page(fake.server)
@@ -52,5 +53,14 @@ def test_a_lora_picked_in_new_job_is_on_the_card(fastvideo: Callable[..., FakeFa
     fake.server.wait_status(job["id"], "completed", "failed", timeout=120)
     card(page, job["id"]).locator("[data-action=duplicate]").click()
     expect(picker.get_by_label("LoRA 1", exact=True)).to_have_value("style.safetensors")
+    expect(picker.get_by_label("LoRA 1 strength")).to_have_value("0.6")
+    expect(picker.get_by_label("LoRA 2", exact=True)).to_have_value("ink.safetensors")
+    page.keyboard.press("Escape")
+    # "From a video…": the LoRAs inside the MP4's settings come back into the picker.
+    video = tmp_path / "made.mp4"
+    video.write_bytes(fake.server.client.get(f"/api/jobs/{job['id']}/video").content)
+    page.locator("header [data-action=new-job]").click()
+    expect(picker.get_by_label("LoRA 1", exact=True)).to_have_count(0)  # a new job starts with none
+    page.set_input_files("#cj-from-video", str(video))
     expect(picker.get_by_label("LoRA 1 strength")).to_have_value("0.6")
     expect(picker.get_by_label("LoRA 2", exact=True)).to_have_value("ink.safetensors")

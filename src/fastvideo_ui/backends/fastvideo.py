@@ -222,11 +222,13 @@ class FastVideoBackend:
         if self.adapters.applied != wanted:
             self.phase = "applying LoRAs"
             reporter.phase("applying LoRAs")
+            started = time.perf_counter()
             try:
                 self.adapters.switch(self.generator, wanted)
             finally:
                 _drain()
-            log.info("LoRAs now merged: %s", ", ".join(f"{a.name} at {a.strength:g}" for a in wanted) or "none")
+            log.info("LoRAs now merged in %.1f ms: %s", (time.perf_counter() - started) * 1000,
+                     ", ".join(f"{a.name} at {a.strength:g}" for a in wanted) or "none")
 
     def unload(self) -> None:
         generator, self.generator, self.config = self.generator, None, None
