@@ -148,6 +148,10 @@ def test_the_library_names_a_job_gives_are_checked_and_resolved_to_files(tmp_pat
     library.remove("style")
     with pytest.raises(InputUnavailable, match="no longer in the library"):
         asyncio.run(resolver([{"lora": "style", "strength": 0.5}], fetch))
+    (tmp_path / "loras" / "dropped.safetensors").write_bytes(b"copied in by hand, and broken")
+    assert resolver.problem(field, [{"lora": "dropped"}]) is None  # found at create, not read there
+    with pytest.raises(InputUnavailable, match="not a safetensors file FastVideo can read"):
+        asyncio.run(resolver([{"lora": "dropped", "strength": 1.0}], fetch))
 
 
 def _cached_repo(hub: Path, repo: str, files: dict[str, bytes]) -> None:
@@ -170,7 +174,8 @@ def test_a_hub_lora_is_fetched_first_then_its_file_found_in_the_cache(tmp_path: 
 
     async def fetch(repo: str) -> bool:
         fetched.append(repo)
-        _cached_repo(hub, repo, {"pytorch_lora_weights.safetensors": safetensors(), "other.safetensors": b"x"})
+        _cached_repo(hub, repo, {"pytorch_lora_weights.safetensors": safetensors(), "other.safetensors": safetensors(),
+                                 "broken.safetensors": b"not a safetensors file"})
         return True
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -178,6 +183,8 @@ def test_a_hub_lora_is_fetched_first_then_its_file_found_in_the_cache(tmp_path: 
     assert fetched == ["org/style"] and out[0]["path"].endswith("/pytorch_lora_weights.safetensors")
     out = asyncio.run(resolver([{"lora": "org/style/other.safetensors", "strength": 1.0}], fetch))
     assert fetched == ["org/style"] and out[0]["path"].endswith("/other.safetensors")  # cached: no fetch
+    with pytest.raises(InputUnavailable, match="is not a safetensors file FastVideo can read"):
+        asyncio.run(resolver([{"lora": "org/style/broken.safetensors", "strength": 1.0}], fetch))
     _cached_repo(hub, "org/two", {"a.safetensors": b"a", "b.safetensors": b"b"})
     with pytest.raises(InputUnavailable, match="several .safetensors files"):
         asyncio.run(resolver([{"lora": "org/two", "strength": 1.0}], fetch))

@@ -6,6 +6,7 @@ first through the weights fetch (its progress is the job's)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from ..loras.choice import hub_parts
 from ..loras.library import LoraLibrary
 from ..loras.names import SUFFIX
+from ..loras.safetensors_header import NotSafetensors, read_header
 from ..spec.fields import FieldSpec
 from ..weights.cache import cached_weights, hub_cache_dir, repo_dir
 from ..weights.downloads import OFFLINE_VALUES
@@ -31,18 +33,28 @@ class LoraResolver:
         self.library = library
 
     def problem(self, _field: FieldSpec, loras: Sequence[dict[str, Any]]) -> str | None:
-        """The server check: every library name a job gives is in the library now."""
+        """The server check: every library name a job gives is a file in the library now (found, not read:
+        a create runs on the event loop, and a file copied in by hand is hashed when it is first listed)."""
         missing = [entry["lora"] for entry in loras if hub_parts(entry["lora"]) is None
-                   and not self.library.has(entry["lora"])]
+                   and self.library.path(entry["lora"]) is None]
         if not missing:
             return None
         return (f"no LoRA named {', '.join(missing)} in the library: GET /api/loras lists them, "
                 f"POST /api/loras adds one (a Hub repo is named owner/name)")
 
     async def __call__(self, value: Sequence[dict[str, Any]], fetch: Fetch) -> list[dict[str, Any]]:
-        """Each of the job's `loras` as the worker applies it: {lora (as the job names it), path, strength}."""
-        return [{"lora": entry["lora"], "path": str(await self._file(entry["lora"], fetch)),
-                 "strength": float(entry["strength"])} for entry in value]
+        """Each of the job's `loras` as the worker applies it: {lora (as the job names it), path, strength}.
+        Each file's header is checked first (in a thread): FastVideo reads a LoRA in its GPU worker, and
+        a file it cannot read ends that worker and the loaded model with it."""
+        out = []
+        for entry in value:
+            path = await self._file(entry["lora"], fetch)
+            problem = await asyncio.to_thread(_header_problem, path)
+            if problem is not None:
+                raise InputUnavailable(f"LoRA {entry['lora']} ({path}) is not a safetensors file FastVideo can "
+                                       f"read: {problem}")
+            out.append({"lora": entry["lora"], "path": str(path), "strength": float(entry["strength"])})
+        return out
 
     async def _file(self, lora: str, fetch: Fetch) -> Path:
         parts = hub_parts(lora)
@@ -61,6 +73,17 @@ class LoraResolver:
             if not await fetch(repo):
                 raise Stopping()
         return _snapshot_file(cache, repo, file, lora)
+
+
+def _header_problem(path: Path) -> str | None:
+    try:
+        with path.open("rb") as file:
+            read_header(file, os.fstat(file.fileno()).st_size)
+    except NotSafetensors as exc:
+        return str(exc)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def _snapshot_file(cache: Path, repo: str, file: str | None, lora: str) -> Path:
