@@ -122,7 +122,7 @@ BAD_FILES = {
                        "b": {"dtype": "U8", "shape": [8], "data_offsets": [4, 12]}}, 12), 422, "overlaps"),
     "gap": (lying({"a": {"dtype": "U8", "shape": [4], "data_offsets": [4, 8]}}, 8), 422, "belong to no tensor"),
     "past the data": (VALID + b"\0" * 4, 422, "follow the last tensor"),
-    "huge header": (raw(b"{}", length=500_000_000), 422, "at most 16777216"),
+    "huge header": (raw(b"{}", length=500_000_000), 422, "at most 4194304"),
     "bad json": (raw(b"{not json"), 422, "not JSON"),
     "not an object": (raw(b"[1, 2]"), 422, "not a JSON object"),
     "no tensors": (raw(b"{}"), 422, "no tensors"),
@@ -354,3 +354,27 @@ def test_the_cli_lists_adds_and_removes(server: Server, tmp_path: Path, capsys: 
     code, out, err = run_cli(server, capsys, "loras", "rm", "my-style", "nothing")
     assert code == 2 and "my-style deleted" in out and "no LoRA called 'nothing'" in err
     assert lora_files(server) == []
+
+
+def test_a_header_of_giant_or_many_dimensions_is_refused_at_once() -> None:
+    import time
+
+    from fastvideo_ui.loras.safetensors_header import check_header
+
+    for shape in ([7] * 9, [10**200, 10**200], [1 << 49]):
+        header = json.dumps({"t": {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]}}).encode()
+        started = time.perf_counter()
+        with pytest.raises(NotSafetensors, match="shape has more than 8 dimensions or one over"):
+            check_header(header, len(header))
+        assert time.perf_counter() - started < 1  # no product of giant numbers is worked out
+    many = json.dumps({f"t{i}": {"dtype": "U8", "shape": [1], "data_offsets": [i, i + 1]}
+                       for i in range(70_000)}).encode()
+    with pytest.raises(NotSafetensors, match="70000 tensors, over the 65536"):
+        check_header(many, len(many))
+
+
+def test_names_that_show_other_than_they_are_are_refused_and_one_name_is_one_form() -> None:
+    for hidden in ("\u202eevil", "a\u200bb", "\ufeffink", "ink\u2028x", "\ue000"):
+        with pytest.raises(LoraRefused, match="format"):
+            lora_name(hidden)
+    assert lora_name("cafe\u0301") == lora_name("caf\u00e9") == "caf\u00e9.safetensors"

@@ -45,11 +45,12 @@ class LoraBody(BaseModel):
 
 class LoraConflict(BaseModel):
     detail: str
-    jobs: list[str] = Field(default_factory=list, description="the queued or running jobs that use it")
+    jobs: list[str] = Field(default_factory=list,
+                            description="the jobs not yet ended (pending, queued, running) that use it")
 
 
-_CONFLICT = {"model": LoraConflict, "description": "another file has this name (upload), or a queued or running "
-                                                  "job uses it (delete)"}
+_CONFLICT = {"model": LoraConflict, "description": "another file has this name (upload), or a pending, queued or "
+                                                  "running job uses it (delete)"}
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ async def add_lora(request: Request, library: Loras, name: Annotated[str | None,
     """Add a LoRA: a .safetensors file, as a multipart form's `file` or as the
     body with `?name=`, streamed to disk. Its header is checked as it arrives
     (a pickle is 415; a truncated file, a header that lies about its tensors,
-    or one over 16 MiB is 422) and nothing is kept of a refused one. Over
+    or one over 4 MiB is 422) and nothing is kept of a refused one. Over
     --max-lora-bytes is 413. The same file under the same name again is 200;
     a different file under a name in use is 409."""
     upload = _Upload(library)
@@ -211,7 +212,7 @@ async def add_lora(request: Request, library: Loras, name: Annotated[str | None,
 
 @router.delete("/{name}", status_code=204, responses={409: _CONFLICT, **errors(404, 422)})
 def delete_lora(library: Loras, name: str) -> Response:
-    """Remove a LoRA from the library: 409 while a queued or running job names it."""
+    """Remove a LoRA from the library: 409 while a job that has not ended (pending, queued or running) names it."""
     try:
         library.remove(name)
     except LoraRefused as exc:

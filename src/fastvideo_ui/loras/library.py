@@ -9,7 +9,7 @@ place), so a restart does not read gigabytes again. A link that leads out of
 the directory is not followed: the library serves only what is in it.
 
 No HTTP here: api/loras.py puts it on the web, and the runtime hands in
-`in_use`, the query for the queued or running jobs that name a LoRA."""
+`in_use`, the query for the jobs not yet ended (pending, queued, running) that name a LoRA."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class LoraNotFound(Exception):
 
 class LoraInUse(Exception):
     def __init__(self, name: str, job_ids: list[str]) -> None:
-        super().__init__(f"{name} is used by {len(job_ids)} queued or running job(s): "
+        super().__init__(f"{name} is used by {len(job_ids)} job(s) not yet ended: "
                          f"{', '.join(job_ids[:10])}; stop them, or wait for them to end")
         self.job_ids = job_ids
 
@@ -83,7 +83,7 @@ class LoraLibrary:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory.resolve()
         self.max_bytes = max_bytes
-        self.in_use = in_use  # the ids of the queued or running jobs that name it (as the job spells it)
+        self.in_use = in_use  # the ids of the jobs not yet ended that name it (as the job spells it)
         self._lock = threading.Lock()  # the cache and the index
         self._publish = threading.Lock()  # the check for a file of the same name and the move into place
         self._known: dict[str, _Known] = self._load_index()
@@ -155,6 +155,9 @@ class LoraLibrary:
         except NotSafetensors as exc:  # not listed, and said why, once
             self._skip(path, info, str(exc))
             return None
+        except (ArithmeticError, ValueError, RecursionError) as exc:  # what a crafted header may still raise
+            self._skip(path, info, f"its header cannot be read: {type(exc).__name__}")
+            return None
         return _Known(info.st_size, info.st_mtime_ns, digest.hexdigest(), base_model(header.metadata))
 
     def _skip(self, path: Path, info: os.stat_result, why: str) -> None:
@@ -208,7 +211,7 @@ class LoraLibrary:
 
     def remove(self, name: str) -> None:
         """LoraRefused for a name the library cannot hold, LoraNotFound, or
-        LoraInUse while a queued or running job names it."""
+        LoraInUse while a job that has not ended (pending, queued or running) names it."""
         canonical = lora_name(name)
         path = self.path(canonical)
         if path is None:

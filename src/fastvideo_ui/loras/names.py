@@ -11,7 +11,8 @@ import unicodedata
 SUFFIX = ".safetensors"
 # What the pickle formats are called; their files run code when loaded (safetensors_header.PICKLE_WHY).
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
-MAX_NAME_BYTES = 200  # in UTF-8, the ending included: well within any file system's 255
+MAX_NAME_BYTES = 200
+_HIDDEN = ("Cc", "Cs", "Cf", "Co", "Zl", "Zp")  # in UTF-8, the ending included: well within any file system's 255
 
 
 class LoraRefused(Exception):
@@ -33,8 +34,11 @@ def lora_name(text: str) -> str:
     LoraRefused saying which rule it breaks: 415 for a pickle's ending, else 422."""
     if not text:
         raise _bad("must not be empty")
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in text):
-        raise _bad("must not hold control characters")
+    # Characters a name shows differently from what it is (bidi overrides, zero widths, private use,
+    # line separators) are refused; one name in two Unicode forms (macOS writes NFD) is one file.
+    if any(unicodedata.category(char) in _HIDDEN for char in text):
+        raise _bad("must not hold control, format (bidi, zero-width), private-use or line-separator characters")
+    text = unicodedata.normalize("NFC", text)
     if "/" in text or "\\" in text:
         raise _bad("must be a plain file name, without / or \\")
     if ".." in text:

@@ -22,8 +22,14 @@ from typing import Any
 
 # A LoRA's header is tens of KB (one entry per tensor, ~100 bytes each), a few
 # hundred with kohya's training metadata. The safetensors library allows 100 MB;
-# parsed, JSON takes several times its size in Python objects, so well below that.
-MAX_HEADER_BYTES = 16 * 1024 * 1024
+# parsed, JSON takes ten times its size in Python objects (a 16 MiB header of empty
+# tensors took 184 MB and 2 s of CPU), so well below that.
+MAX_HEADER_BYTES = 4 * 1024 * 1024
+MAX_TENSORS = 65_536  # a Wan 14B LoRA has about 2,400
+# A tensor's shape: what a weight has (a LoRA's are 2-D; a convolution's 5-D at most), and sizes a file can
+# hold. Past these, a product of giant numbers would cost the header check quadratic CPU.
+MAX_DIMS = 8
+MAX_DIM = 1 << 48
 LENGTH_BYTES = 8
 # Bits per element, per safetensors dtype (the sub-byte float formats included).
 DTYPE_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "I16": 16, "U16": 16,
@@ -88,15 +94,19 @@ def _tensor_span(name: str, info: Any) -> tuple[int, int]:
         raise _broken(f"tensor {_shown(name)} has an unknown dtype {str(dtype)[:20]!r}")
     if not isinstance(shape, list) or not all(_whole(size) for size in shape):
         raise _broken(f"tensor {_shown(name)}'s shape is not a list of whole numbers")
-    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_whole(at) for at in offsets):
-        raise _broken(f"tensor {_shown(name)}'s data_offsets are not [begin, end]")
+    if len(shape) > MAX_DIMS or any(size > MAX_DIM for size in shape):
+        raise _broken(f"tensor {_shown(name)}'s shape has more than {MAX_DIMS} dimensions or one over {MAX_DIM}: "
+                      f"no weight is that")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_whole(at) and at <= 1 << 64 for at in offsets):
+        raise _broken(f"tensor {_shown(name)}'s data_offsets are not [begin, end] within a file")
     begin, end = offsets
     if end < begin:
         raise _broken(f"tensor {_shown(name)} ends ({end}) before it begins ({begin})")
     bits = math.prod(shape) * DTYPE_BITS[dtype]
     if bits % 8 or end - begin != bits // 8:
+        size = f"{bits // 8}" + (f" and {bits % 8} bits" if bits % 8 else "")
         raise _broken(f"the header lies about tensor {_shown(name)}'s size: {dtype} {shape} takes "
-                      f"{bits / 8:g} bytes, its data_offsets span {end - begin}")
+                      f"{size} bytes, its data_offsets span {end - begin}")
     return begin, end
 
 
@@ -113,6 +123,8 @@ def check_header(text: bytes, length: int) -> Header:
     metadata = parsed.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
         raise _broken("its __metadata__ is not an object of strings")
+    if len(parsed) > MAX_TENSORS:
+        raise _broken(f"its header lists {len(parsed)} tensors, over the {MAX_TENSORS} a LoRA could need")
     spans = sorted((*_tensor_span(name, info), name) for name, info in parsed.items())
     if not spans:
         raise _broken("it holds no tensors")
