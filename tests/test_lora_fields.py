@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ from fastvideo_ui.spec.fields import ATTENTION_BACKENDS, BY_NAME, FIELDS
 
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 WAN22 = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+
+
+def arun(coroutine: Any) -> Any:
+    """The coroutine run on a thread of its own: a browser test earlier in the process leaves Playwright's event
+    loop running on this one, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def model(model_id: str = WAN) -> ModelSpec:
@@ -55,8 +63,15 @@ def invalid(**asked: Any) -> list[tuple[Any, ...]]:
 
 
 def test_loras_are_checked_item_by_item_and_counted() -> None:
+    # A library name is stored as the library writes it: one LoRA, one spelling.
     assert resolved(model(), loras=[{"lora": "style", "strength": 0.8}, {"lora": "org/repo"}])["loras"] == (
-        {"lora": "style", "strength": 0.8, "expert": None}, {"lora": "org/repo", "strength": 1.0, "expert": None})
+        {"lora": "style.safetensors", "strength": 0.8, "expert": None},
+        {"lora": "org/repo", "strength": 1.0, "expert": None})
+    assert "#2 repeats #1 (style.safetensors)" in refused(model(), loras=[{"lora": "style"},
+                                                                        {"lora": "style.safetensors"}])["loras"]
+    assert invalid(loras=[{"lora": "owner/repo\n"}]) == [("loras", 0, "lora")]  # "$" would let it pass
+    assert invalid(loras=[{"lora": "ownér/repo"}]) == [("loras", 0, "lora")]
+    assert invalid(loras=[{"lora": "owner/."}]) == [("loras", 0, "lora")]
     assert invalid(loras=[{"lora": "a", "strength": 4.5}]) == [("loras", 0, "strength")]
     assert invalid(loras=[{"lora": "a", "strength": "NaN"}]) == [("loras", 0, "strength")]
     assert invalid(loras=[{"lora": "a"}] * 5) == [("loras",)]
@@ -72,9 +87,11 @@ def test_loras_are_checked_item_by_item_and_counted() -> None:
 def test_a_lora_for_one_expert_is_refused_saying_what_fastvideo_lacks() -> None:
     problem = refused(model(WAN22), loras=[{"lora": "high", "expert": "high_noise"}, {"lora": "low",
                                                                                        "expert": "low_noise"}])
-    assert "both of Wan-AI/Wan2.2-T2V-A14B-Diffusers's experts alike" in problem["loras"]
-    assert "has one transformer" in refused(model(), loras=[{"lora": "a", "expert": "high_noise"}])["loras"]
-    assert resolved(model(WAN22), loras=[{"lora": "both"}])["loras"][0]["lora"] == "both"  # applied to both
+    assert problem["loras"].startswith("#1 and #2 name an expert: FastVideo 0.2.1 applies each LoRA to both of "
+                                       "Wan-AI/Wan2.2-T2V-A14B-Diffusers's experts alike")
+    assert refused(model(), loras=[{"lora": "a", "expert": "high_noise"}])["loras"].startswith(
+        "#1 names an expert, but Wan-AI/Wan2.1-T2V-1.3B-Diffusers has one transformer")
+    assert resolved(model(WAN22), loras=[{"lora": "both"}])["loras"][0]["lora"] == "both.safetensors"
 
 
 def test_fields_a_model_cannot_use_are_refused_by_name() -> None:
@@ -125,9 +142,12 @@ def test_submit_takes_lora_name_strength_again_and_again() -> None:
     parser = argparse.ArgumentParser()
     add_job_flags(parser, FIELDS)
     args = parser.parse_args(["a fox", "--lora", "style:0.8", "--lora", "org/repo", "--compile"])
-    assert args.loras == [{"lora": "style", "strength": 0.8}, {"lora": "org/repo", "strength": 1.0}]
+    assert args.loras == [{"lora": "style.safetensors", "strength": 0.8}, {"lora": "org/repo", "strength": 1.0}]
     assert args.enable_torch_compile is True
-    for bad in ("style:x", "style:nan", "style:9", "a/b/c.pt"):
+    with pytest.raises(SystemExit):
+        parser.parse_args(["a fox", "--attention", "FAST"])  # the choices are FastVideo's
+    assert "FLASH_ATTN" in parser.format_help() and "--teacache" not in parser.format_help()
+    for bad in ("style:x", "style:", "style:nan", "style:9", "a/b/c.pt", "model.ckpt"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_lora_flag(bad)
 
@@ -140,18 +160,18 @@ def test_the_library_names_a_job_gives_are_checked_and_resolved_to_files(tmp_pat
     assert resolver.problem(field, [{"lora": "style"}, {"lora": "style.safetensors"}, {"lora": "org/repo"}]) is None
     assert "no LoRA named gone in the library" in (resolver.problem(field, [{"lora": "gone"}]) or "")
 
-    async def fetch(repo: str) -> bool:
+    async def fetch(repo: str, args: tuple[str, ...] = ()) -> bool:
         raise AssertionError("a library LoRA is never fetched")
 
-    out = asyncio.run(resolver([{"lora": "style", "strength": 0.5}], fetch))
+    out = arun(resolver([{"lora": "style", "strength": 0.5}], fetch))
     assert out == [{"lora": "style", "path": str(tmp_path / "loras" / "style.safetensors"), "strength": 0.5}]
     library.remove("style")
     with pytest.raises(InputUnavailable, match="no longer in the library"):
-        asyncio.run(resolver([{"lora": "style", "strength": 0.5}], fetch))
+        arun(resolver([{"lora": "style", "strength": 0.5}], fetch))
     (tmp_path / "loras" / "dropped.safetensors").write_bytes(b"copied in by hand, and broken")
     assert resolver.problem(field, [{"lora": "dropped"}]) is None  # found at create, not read there
     with pytest.raises(InputUnavailable, match="not a safetensors file FastVideo can read"):
-        asyncio.run(resolver([{"lora": "dropped", "strength": 1.0}], fetch))
+        arun(resolver([{"lora": "dropped", "strength": 1.0}], fetch))
 
 
 def _cached_repo(hub: Path, repo: str, files: dict[str, bytes]) -> None:
@@ -170,31 +190,33 @@ def test_a_hub_lora_is_fetched_first_then_its_file_found_in_the_cache(tmp_path: 
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     hub = tmp_path / "hf" / "hub"
     resolver = LoraResolver(LoraLibrary(tmp_path / "loras", 1 << 20))
-    fetched: list[str] = []
+    fetched: list[tuple[str, tuple[str, ...]]] = []
 
-    async def fetch(repo: str) -> bool:
-        fetched.append(repo)
+    async def fetch(repo: str, args: tuple[str, ...] = ()) -> bool:
+        fetched.append((repo, args))
         _cached_repo(hub, repo, {"pytorch_lora_weights.safetensors": safetensors(), "other.safetensors": safetensors(),
                                  "broken.safetensors": b"not a safetensors file"})
         return True
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    out = asyncio.run(resolver([{"lora": "org/style", "strength": 1.0}], fetch))
-    assert fetched == ["org/style"] and out[0]["path"].endswith("/pytorch_lora_weights.safetensors")
-    out = asyncio.run(resolver([{"lora": "org/style/other.safetensors", "strength": 1.0}], fetch))
-    assert fetched == ["org/style"] and out[0]["path"].endswith("/other.safetensors")  # cached: no fetch
+    out = arun(resolver([{"lora": "org/style", "strength": 1.0}], fetch))
+    # One file of the repo, chosen by the fetch, no larger than the library takes.
+    assert fetched == [("org/style", ("--lora", "", "--max-bytes", str(1 << 20)))]
+    assert out[0]["path"].endswith("/pytorch_lora_weights.safetensors")
+    out = arun(resolver([{"lora": "org/style/other.safetensors", "strength": 1.0}], fetch))
+    assert len(fetched) == 1 and out[0]["path"].endswith("/other.safetensors")  # in the cache: no fetch
     with pytest.raises(InputUnavailable, match="is not a safetensors file FastVideo can read"):
-        asyncio.run(resolver([{"lora": "org/style/broken.safetensors", "strength": 1.0}], fetch))
+        arun(resolver([{"lora": "org/style/broken.safetensors", "strength": 1.0}], fetch))
     _cached_repo(hub, "org/two", {"a.safetensors": b"a", "b.safetensors": b"b"})
     with pytest.raises(InputUnavailable, match="several .safetensors files"):
-        asyncio.run(resolver([{"lora": "org/two", "strength": 1.0}], fetch))
+        arun(resolver([{"lora": "org/two", "strength": 1.0}], fetch))
 
-    async def stopped(repo: str) -> bool:
+    async def stopped(repo: str, args: tuple[str, ...] = ()) -> bool:
         return False
 
     with pytest.raises(Stopping):
-        asyncio.run(resolver([{"lora": "org/new", "strength": 1.0}], stopped))
+        arun(resolver([{"lora": "org/new", "strength": 1.0}], stopped))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(InputUnavailable, match="HF_HUB_OFFLINE forbids fetching it"):
-        asyncio.run(resolver([{"lora": "org/missing", "strength": 1.0}], fetch))
+        arun(resolver([{"lora": "org/missing", "strength": 1.0}], fetch))
     assert os.environ["HF_HUB_OFFLINE"] == "1"

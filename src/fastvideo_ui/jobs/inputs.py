@@ -12,8 +12,9 @@ from typing import Any, Final, Protocol
 
 from ..spec.fields import FIELDS, JobParams
 
-# A Hub repo into the cache, the job showing the download; False: the job was stopped meanwhile.
-Fetch = Callable[[str], Awaitable[bool]]
+# A Hub repo into the cache, the job showing the download (with the weights fetch's own arguments: a LoRA's
+# file, weights/fetch.py); False: the job was stopped meanwhile.
+Fetch = Callable[..., Awaitable[bool]]
 RESOLVED: Final = tuple(f for f in FIELDS if f.resolve)
 
 

@@ -17,7 +17,7 @@ from ..loras.library import LoraLibrary
 from ..loras.names import SUFFIX
 from ..loras.safetensors_header import NotSafetensors, read_header
 from ..spec.fields import FieldSpec
-from ..weights.cache import cached_weights, hub_cache_dir, repo_dir
+from ..weights.cache import hub_cache_dir, repo_dir
 from ..weights.downloads import OFFLINE_VALUES
 from .inputs import Fetch, InputUnavailable, Stopping
 
@@ -65,14 +65,22 @@ class LoraResolver:
             return path
         repo, file = parts
         cache = hub_cache_dir()
-        if not cached_weights(cache, repo).cached:
-            if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
-                raise InputUnavailable(f"LoRA {lora} is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE "
-                                       f"forbids fetching it: fetch {repo} where the Hub can be reached, or "
-                                       f"upload the file to the library")
-            if not await fetch(repo):
-                raise Stopping()
-        return _snapshot_file(cache, repo, file, lora)
+        cached = _cached_file(cache, repo, file, lora)
+        if cached is not None:
+            return cached
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
+            raise InputUnavailable(f"LoRA {lora} is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE "
+                                   f"forbids fetching it: fetch {repo} where the Hub can be reached, or "
+                                   f"upload the file to the library")
+        # Its one file, no larger than the library takes: not the whole repo (a LoRA repo may hold checkpoints,
+        # datasets, other models' LoRAs).
+        if not await fetch(repo, ("--lora", file or "", "--max-bytes", str(self.library.max_bytes))):
+            raise Stopping()
+        fetched = _cached_file(cache, repo, file, lora)
+        if fetched is None:
+            raise InputUnavailable(f"LoRA {lora}: its file is not in the Hugging Face cache ({cache}) after "
+                                   f"fetching {repo}")
+        return fetched
 
 
 def _header_problem(path: Path) -> str | None:
@@ -83,25 +91,27 @@ def _header_problem(path: Path) -> str | None:
         return str(exc)
     except OSError as exc:
         return exc.strerror or str(exc)
+    except (ArithmeticError, ValueError, RecursionError) as exc:  # what a crafted header may still raise
+        return f"its header cannot be read ({type(exc).__name__})"
     return None
 
 
-def _snapshot_file(cache: Path, repo: str, file: str | None, lora: str) -> Path:
+def _cached_file(cache: Path, repo: str, file: str | None, lora: str) -> Path | None:
+    """The LoRA's file in the cache, None where the cache lacks it; InputUnavailable where the cached repo
+    holds several and the job named none."""
     folder = repo_dir(cache, repo)
     try:
         snapshot = folder / "snapshots" / (folder / "refs" / "main").read_text().strip()
     except OSError:
-        raise InputUnavailable(f"LoRA {lora}: {repo} is not in the Hugging Face cache ({cache})") from None
+        return None
     if file is not None:
-        if not (snapshot / file).is_file():
-            raise InputUnavailable(f"LoRA {lora}: {repo} has no file {file}")
-        return snapshot / file
+        return snapshot / file if (snapshot / file).is_file() else None
     found = sorted(path.name for path in snapshot.glob(f"*{SUFFIX}")
                    if not any(word in path.name for word in _NOT_WEIGHTS))
     for name in (*PREFERRED_FILES, *(found if len(found) == 1 else ())):
         if (snapshot / name).is_file():
             return snapshot / name
-    if not found:
-        raise InputUnavailable(f"LoRA {lora}: {repo} holds no .safetensors file at its top")
-    raise InputUnavailable(f"LoRA {lora}: {repo} holds several .safetensors files ({', '.join(found)}): "
-                           f"name one, as {repo}/<file>")
+    if len(found) > 1:
+        raise InputUnavailable(f"LoRA {lora}: {repo} holds several .safetensors files ({', '.join(found)}): "
+                               f"name one, as {repo}/<file>")
+    return None

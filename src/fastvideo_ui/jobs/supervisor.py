@@ -47,7 +47,7 @@ def _pct(step: int, total: int) -> float:
     return round(100.0 * step / total, 1) if total else 0.0
 
 
-WeightsGate = Callable[[str, Callable[[Download], None], Callable[[], bool]], Awaitable[bool]]
+WeightsGate = Callable[[str, Callable[[Download], None], Callable[[], bool], tuple[str, ...]], Awaitable[bool]]
 
 
 class RunSupervisor:
@@ -140,7 +140,7 @@ class RunSupervisor:
                 await self._finish(run, Stopped())
                 return
             run.resolved = await resolve_inputs(params_of(self.store.require(run.job_id)), self.resolvers,
-                                                lambda repo: self._weights_ready(run, repo))
+                                                lambda repo, args=(): self._weights_ready(run, repo, args))
             if worker is None:
                 worker = self._new_worker(run)
                 self._workers.append(worker)
@@ -199,7 +199,7 @@ class RunSupervisor:
                 moved.devices = devices
             self.store.update_running(job_id, devices=",".join(devices))
 
-    async def _weights_ready(self, run: Run, repo: str) -> bool:
+    async def _weights_ready(self, run: Run, repo: str, args: tuple[str, ...] = ()) -> bool:
         """A Hub repo's weights (the model's, or a LoRA's) are in the cache,
         fetched now if they were not; the job shows "downloading 12.3 / 28.0 GB"
         meanwhile. False: stopped. Without a fetcher (on Ray), True: the
@@ -225,7 +225,7 @@ class RunSupervisor:
             if self.store.update_running(run.job_id, **fields):
                 self.publisher.progress(self.store.require(run.job_id))
 
-        return await self.fetch_weights(repo, report, lambda: run.stop_requested)
+        return await self.fetch_weights(repo, report, lambda: run.stop_requested, args)
 
     def _run_message(self, run: Run) -> dict[str, Any]:
         row = self.store.require(run.job_id)

@@ -34,8 +34,9 @@ class WeightsUnavailable(Exception):
 
 
 class Download:
-    def __init__(self, model_id: str) -> None:
+    def __init__(self, model_id: str, args: tuple[str, ...] = ()) -> None:
         self.model_id = model_id
+        self.args = args  # the fetch's own arguments beyond the id (a LoRA's: which file, how large at most)
         self.status = "starting"  # waiting (for a slot), starting, downloading, done, failed, cancelled
         self.bytes_done = 0
         self.bytes_total: int | None = None
@@ -106,12 +107,12 @@ class DownloadManager:
         """The models whose weights are being fetched, or wait for a slot to be."""
         return [model_id for model_id, download in self.downloads.items() if download.active]
 
-    def start(self, model_id: str) -> Download:
+    def start(self, model_id: str, args: tuple[str, ...] = ()) -> Download:
         """Start fetching (or queue the fetch for a free slot), or the download already under way."""
         current = self.downloads.get(model_id)
         if current is not None and current.active:
             return current
-        download = Download(model_id)
+        download = Download(model_id, args)
         self.downloads[model_id] = download
         if self._running < self.max_running and not self._waiting:
             self._launch(download)
@@ -151,7 +152,8 @@ class DownloadManager:
             await asyncio.wait({download.task}, timeout=10)
         return download
 
-    async def ensure(self, model_id: str, report: Callable[[Download], None], stopping: Callable[[], bool]) -> bool:
+    async def ensure(self, model_id: str, report: Callable[[Download], None], stopping: Callable[[], bool],
+                     args: tuple[str, ...] = ()) -> bool:
         """Before a FastVideo job loads its model: fetch the weights if the
         cache lacks them (FastVideo would download them inside its load, where
         nobody sees how far it is), reporting progress. False when the job was
@@ -159,9 +161,9 @@ class DownloadManager:
         (HF_HUB_OFFLINE), nothing is fetched: FastVideo says what is missing."""
         if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
             return True
-        if cached_weights(self.cache(), model_id).cached:
+        if not args and cached_weights(self.cache(), model_id).cached:  # with args, the caller looked
             return True
-        download = self.start(model_id)
+        download = self.start(model_id, args)
         while download.active:
             if stopping():
                 await self.cancel(model_id)
@@ -194,7 +196,8 @@ class DownloadManager:
     async def _run(self, download: Download) -> None:
         try:
             download.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "fastvideo_ui.weights.fetch", download.model_id, env=child_environment(),
+                sys.executable, "-m", "fastvideo_ui.weights.fetch", download.model_id, *download.args,
+                env=child_environment(),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             if download.status == "cancelled":  # while the process was being started: cancel found none to kill
                 download.process.kill()

@@ -81,8 +81,33 @@ def _download(url: str, blob: Path, size: int | None, headers: dict[str, str], h
     os.replace(partial, blob)
 
 
-def fetch(model_id: str) -> int:
-    """The files FastVideo would fetch for the model, and nothing else."""
+# A LoRA repo named without its file: diffusers' name first, then PEFT's, else its one top-level .safetensors
+# (names of training leftovers left out, as diffusers' _best_guess_weight_name does).
+LORA_PREFERRED = ("pytorch_lora_weights.safetensors", "adapter_model.safetensors")
+_NOT_LORA = ("scheduler", "optimizer", "checkpoint")
+
+
+def lora_file(names: list[str], asked: str | None) -> str:
+    """The one file of a LoRA repo to fetch (`asked`, else chosen from the repo's `names`), or ValueError."""
+    if asked:
+        if asked not in names:
+            raise ValueError(f"the repo has no file {asked}")
+        return asked
+    for name in LORA_PREFERRED:
+        if name in names:
+            return name
+    top = sorted(name for name in names if "/" not in name and name.endswith(".safetensors")
+                 and not any(word in name for word in _NOT_LORA))
+    if len(top) == 1:
+        return top[0]
+    if not top:
+        raise ValueError("the repo holds no .safetensors file at its top")
+    raise ValueError(f"the repo holds several .safetensors files ({', '.join(top)}): name one, as owner/name/<file>")
+
+
+def fetch(model_id: str, lora: str | None = None, max_bytes: int | None = None) -> int:
+    """The files FastVideo would fetch for the model, and nothing else; with `lora` (a file, or "" to choose
+    one), the one file of a LoRA repo, no larger than `max_bytes`."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
@@ -97,6 +122,18 @@ def fetch(model_id: str) -> int:
         emit({"type": "error", "message": f"cannot reach the hub: {exc}"})
         return 1
     files = [sibling for sibling in info.siblings or [] if wanted(sibling.rfilename, subfolder)]
+    if lora is not None:
+        try:
+            chosen = lora_file([sibling.rfilename for sibling in info.siblings or []], lora or None)
+        except ValueError as exc:
+            emit({"type": "error", "message": f"LoRA {repo_id}: {exc}"})
+            return 1
+        files = [sibling for sibling in info.siblings or [] if sibling.rfilename == chosen]
+        size = sum(sibling.size or 0 for sibling in files)
+        if max_bytes is not None and size > max_bytes:
+            emit({"type": "error", "message": f"LoRA {repo_id}/{chosen} is {size} bytes, over this server's "
+                                              f"--max-lora-bytes ({max_bytes})"})
+            return 1
     total = sum(sibling.size or 0 for sibling in files)
     have = cached_weights(cache, model_id).size_bytes
     emit({"type": "total", "bytes": total, "files": len(files), "commit": info.sha})
@@ -133,4 +170,7 @@ def fetch(model_id: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(fetch(sys.argv[1]))
+    # fetch MODEL_ID, or fetch REPO --lora FILE (or "") --max-bytes N
+    arguments = dict(zip(sys.argv[2::2], sys.argv[3::2], strict=False))
+    sys.exit(fetch(sys.argv[1], arguments.get("--lora"),
+                   int(arguments["--max-bytes"]) if "--max-bytes" in arguments else None))
