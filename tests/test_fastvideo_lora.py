@@ -81,3 +81,18 @@ def test_a_switch_by_nickname_is_not_a_warning() -> None:
     parser = OutputParser()
     assert parser.feed(head + "Rank 0: LoRA adapter None applied to 0 layers\n"
                        + head + "LoRA adapter None: 40 weights did not reach a layer\n") == []
+
+
+def test_after_so_many_adapters_the_model_is_loaded_afresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastVideo keeps every adapter it has read on the GPU: past MAX_HELD_ADAPTERS files, a load frees them."""
+    monkeypatch.setattr(fastvideo_lora, "_dense", lambda adapter: False)
+    generator, state = Recorder(), AdapterState()
+    for index in range(fastvideo_lora.MAX_HELD_ADAPTERS):
+        (tmp_path / f"{index}.safetensors").write_bytes(b"x")
+        wanted = adapters_of([{"lora": str(index), "path": str(tmp_path / f"{index}.safetensors"), "strength": 1}])
+        assert state.reload_reason(wanted) is None
+        state.switch(generator, wanted)
+    (tmp_path / "one-more.safetensors").write_bytes(b"x")
+    another = adapters_of([{"lora": "one-more", "path": str(tmp_path / "one-more.safetensors"), "strength": 1}])
+    assert "loading it afresh frees them" in (state.reload_reason(another) or "")
+    assert state.reload_reason(()) is None  # back to the base needs no new adapter

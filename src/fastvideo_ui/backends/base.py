@@ -111,7 +111,9 @@ class Reporter(Protocol):
 
 
 class Backend(Protocol):
-    def load(self, config: ModelConfig, reporter: Reporter) -> None: ...
+    def load(self, config: ModelConfig, reporter: Reporter, first: GenerationRequest | None = None) -> None:
+        """Load `config`'s model; `first`: the job the load is for, where the backend can load what that job
+        needs with the model (FastVideo: a LoRA applied only at load)."""
 
     def generate(self, request: GenerationRequest, reporter: Reporter) -> GenerationResult: ...
 

@@ -96,6 +96,7 @@ class FastVideoBackend:
         self.gpu_worker_signalled = False
         self.lora_names: dict[str, str] = {}  # a LoRA file FastVideo names in its output -> the job's name for it
         self.adapters = AdapterState()  # the LoRAs the loaded generator holds
+        self._reached_none: set[str] = set()  # this job's LoRA files that reached no layer
 
     # -- output ------------------------------------------------------------------
 
@@ -116,6 +117,10 @@ class FastVideoBackend:
             elif isinstance(event, Step) and reporter is not None and event.index > 0:
                 reporter.step(event.index, event.total)
             elif isinstance(event, Notice) and reporter is not None:
+                if event.layers == 0:
+                    self._reached_none.add(event.lora_path)
+                elif event.lora_path in self._reached_none:
+                    continue  # its weights all missed: said once already
                 reporter.warn(self._notice_text(event))
 
     def _notice_text(self, notice: Notice) -> str:
@@ -133,7 +138,14 @@ class FastVideoBackend:
         self.gpu_worker_signalled = True
         log.warning("a FastVideo GPU worker failed (it sent SIGQUIT); its error follows")
 
-    def load(self, config: ModelConfig, reporter: Reporter, **lora: Any) -> None:
+    def load(self, config: ModelConfig, reporter: Reporter, first: GenerationRequest | None = None) -> None:
+        """The model; with `first`, the LoRA it needs applied at load (a dense one), so its job loads once."""
+        wanted = adapters_of(first.resolved.get("loras", ())) if first is not None else ()
+        lora = AdapterState.load_kwargs(wanted)
+        self._load(config, reporter, lora)
+        self.adapters = AdapterState(wanted if lora else ())
+
+    def _load(self, config: ModelConfig, reporter: Reporter, lora: dict[str, Any]) -> None:
         # Stage lines are FastVideo's only phase signal; its workers read this
         # when they start, so it is set before the load spawns them.
         os.environ.setdefault("FASTVIDEO_STAGE_LOGGING", "1")
@@ -159,7 +171,6 @@ class FastVideoBackend:
         try:
             # An image-to-video pipeline is another load of the same id (t2v stays FastVideo's default).
             workload = {} if config.workload_type == "t2v" else {"workload_type": config.workload_type}
-            self.adapters = AdapterState()
             self.generator = VideoGenerator.from_pretrained(config.model_id, **load_kwargs(config), **workload, **lora)
         finally:
             _drain()
@@ -211,13 +222,14 @@ class FastVideoBackend:
         """The job's LoRAs merged: switched at run time, or (a dense adapter) by loading the model again."""
         wanted = adapters_of(request.resolved.get("loras", ()))
         self.lora_names = {adapter.path: adapter.name for adapter in wanted}
+        self._reached_none = set()
         reason = self.adapters.reload_reason(wanted)
         if reason is not None:
             assert self.config is not None
             log.info("loading %s again: %s", self.config.model_id, reason)
             config, lora = self.config, AdapterState.load_kwargs(wanted)
             self.unload()
-            self.load(config, reporter, **lora)
+            self._load(config, reporter, lora)
             self.adapters = AdapterState(wanted if lora else ())
         if self.adapters.applied != wanted:
             self.phase = "applying LoRAs"

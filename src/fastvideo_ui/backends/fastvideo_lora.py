@@ -13,8 +13,10 @@ with accumulate=True). Measured on the real library: every sequence of
 adapters, partial and stacked, gives bit-equal frames to the same LoRAs on a
 fresh load, and no LoRA gives the base model's frames.
 
-An adapter with a dense payload (.diff/.set_weight keys) is applied only
-when the model loads; FastVideo refuses any runtime change while one is
+FastVideo keeps every adapter it has read in GPU memory until the model is
+shut down, so after MAX_HELD_ADAPTERS distinct files the model is loaded
+afresh (the log says why). An adapter with a dense payload (.diff/.set_weight
+keys) is applied only when the model loads; FastVideo refuses any runtime change while one is
 active. Such a job reloads, and the log says why. A failed set_lora_adapter
 kills FastVideo's GPU worker, so what would fail is checked here first.
 """
@@ -34,6 +36,11 @@ class Adapter:
     path: str  # the .safetensors file the server resolved it to
     strength: float
     nickname: str  # FastVideo's key for it: its file's identity (FastVideo caches an adapter by nickname and path)
+
+
+# FastVideo 0.2.1 keeps each adapter it has read on the GPU (LoRAPipeline.lora_adapters) with no way to drop one:
+# a worker that has held this many distinct LoRA files loads its model afresh before taking another.
+MAX_HELD_ADAPTERS = 8
 
 
 class LoraRefused(Exception):
@@ -69,24 +76,28 @@ class AdapterState:
     def __init__(self, constructed: tuple[Adapter, ...] = ()) -> None:
         self.applied = constructed
         self.touched: list[str] = []  # nicknames to set to 0 to be back at the base
+        self.loaded = {adapter.nickname for adapter in constructed}  # every adapter FastVideo holds the weights of
         self.dense = constructed[0] if constructed else None  # applied at load: any change needs a new load
 
     def reload_reason(self, wanted: tuple[Adapter, ...]) -> str | None:
         """Why `wanted` needs the model loaded again, or None: a runtime switch will do."""
-        if self.dense is not None and wanted != self.applied:
-            return (f"LoRA {self.dense.name} was applied when the model loaded (it carries a dense payload) and "
-                    f"FastVideo cannot change it at run time")
         if wanted == self.applied:
             return None
         dense = [adapter for adapter in wanted if _dense(adapter)]
-        if not dense:
-            return None
-        if len(wanted) > 1:
+        if dense and len(wanted) > 1:
             raise LoraRefused(f"LoRA {dense[0].name} carries a dense payload (.diff/.set_weight keys): FastVideo "
                               f"0.2.1 applies such an adapter only alone, when the model loads; run it without "
                               f"the other LoRAs")
-        return f"LoRA {dense[0].name} carries a dense payload (.diff/.set_weight keys), which FastVideo applies " \
-               f"only when the model loads"
+        if self.dense is not None:
+            return (f"LoRA {self.dense.name} was applied when the model loaded (it carries a dense payload) and "
+                    f"FastVideo cannot change it at run time")
+        if dense:
+            return (f"LoRA {dense[0].name} carries a dense payload (.diff/.set_weight keys), which FastVideo "
+                    f"applies only when the model loads")
+        if len(self.loaded | {adapter.nickname for adapter in wanted}) > MAX_HELD_ADAPTERS:
+            return (f"the loaded model holds {len(self.loaded)} LoRAs' weights (FastVideo keeps every adapter "
+                    f"it has read, on the GPU, until the model is shut down): loading it afresh frees them")
+        return None
 
     @staticmethod
     def load_kwargs(wanted: tuple[Adapter, ...]) -> dict[str, Any]:
@@ -105,6 +116,7 @@ class AdapterState:
         self.touched = []
         for index, adapter in enumerate(wanted):
             self.touched.append(adapter.nickname)
+            self.loaded.add(adapter.nickname)
             generator.set_lora_adapter(adapter.nickname, adapter.path, strength=adapter.strength,
                                        accumulate=index > 0)
         self.applied = wanted

@@ -127,7 +127,7 @@ class PreviewBackend:
     def __init__(self) -> None:
         self.config: ModelConfig | None = None
 
-    def load(self, config: ModelConfig, reporter: Reporter) -> None:
+    def load(self, config: ModelConfig, reporter: Reporter, first: GenerationRequest | None = None) -> None:
         reporter.phase("loading model")
         self.config = config
 

@@ -179,12 +179,14 @@ class Worker:
 
     def _generate(self, run: protocol.RunJob, reporter: JobReporter):  # type: ignore[no-untyped-def]
         config = run.model
+        request = GenerationRequest(job_id=run.job_id, params=run.params, output_path=run.output_path,
+                                    poster_path=run.poster_path, uploads=run.uploads, resolved=run.resolved)
         if self.loaded != config or self.backend_name != run.backend:
             self._unload()
             self.backend = make_backend(run.backend)
             self.backend_name = run.backend
             started = time.monotonic()
-            self.backend.load(config, reporter)
+            self.backend.load(config, reporter, first=request)
             self.loaded = config
             self.channel.send({"type": "loaded", "model": config.as_json(),
                                "seconds": round(time.monotonic() - started, 3)})
@@ -192,8 +194,6 @@ class Worker:
             logging.getLogger("fastvideo_ui.worker").info(
                 "reusing the loaded model %s", config.model_id)
         reporter.check_stop()
-        request = GenerationRequest(job_id=run.job_id, params=run.params, output_path=run.output_path,
-                                    poster_path=run.poster_path, uploads=run.uploads, resolved=run.resolved)
         result = self.backend.generate(request, reporter)
         self._tag(request, result.video_path)
         return result
