@@ -24,7 +24,8 @@ from fastvideo_ui.spec.fields import BY_NAME, FIELDS
 # FastVideo's kwargs, `submit`'s flags), an upload field with its `<name>_url`.
 # Derived from the spec (storage="json"); the goldens' fields all have columns.
 NEW_JOB_FIELDS: frozenset[str] = frozenset(
-    name for f in FIELDS if f.storage == "json" for name in (f.name, *([f"{f.name}_url"] if f.upload else [])))
+    name for f in FIELDS if f.storage == "json"
+    for name in (f.name, *([f"{f.name}_url"] if f.upload else []), *([f.fastvideo_name] if f.fastvideo_name else [])))
 # A job's record keys added since (not per-job fields): anywhere a job's JSON or its schema is.
 NEW_RECORD_KEYS = frozenset({"warnings"})  # issue 26: what its latest run warned of
 # Other keys that may be new, each where it may be: (golden, path with [*] for
@@ -42,7 +43,7 @@ def allowed(golden: str, path: str, key: str) -> bool:
     if key in NEW_JOB_FIELDS:
         # An MP4's settings keep their nine keys as they were (the golden holds them); a new generation field
         # joins them, as "From a video…" restores it (a reader ignores a key it does not know).
-        return "mp4_settings" not in path or BY_NAME[key].restored
+        return "mp4_settings" not in path or key not in BY_NAME or BY_NAME[key].restored
     return (golden, re.sub(r"\[\d+\]", "[*]", path), key) in ALLOWED_NEW_KEYS
 
 

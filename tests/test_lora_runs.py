@@ -59,7 +59,7 @@ def test_loras_switch_on_a_warm_worker_and_no_lora_is_the_plain_video(
     assert plain["status"] == "completed" and plain["loras"] == []
     styled = run(fake, loras=[{"lora": "style", "strength": 1.0}])
     assert styled["status"] == "completed", styled["error"]
-    assert styled["loras"] == [{"lora": "style", "strength": 1.0, "expert": None}]
+    assert styled["loras"] == [{"lora": "style.safetensors", "strength": 1.0, "expert": None}]
     assert styled["load_seconds"] is None and len(fake.events("load")) == 1  # the warm worker switched
     half = run(fake, loras=[{"lora": "style", "strength": 0.5}])
     again = run(fake)
@@ -69,7 +69,7 @@ def test_loras_switch_on_a_warm_worker_and_no_lora_is_the_plain_video(
     calls = [(event["strength"], event["accumulate"]) for event in fake.events("lora")]
     assert calls == [(1.0, False), (0.0, False), (0.5, False), (0.0, False)]  # back to 0, then the job's
     log = server.client.get(f"/api/jobs/{half['id']}/logs").text
-    assert re.search(r"LoRAs now merged in [\d.]+ ms: style at 0.5", log) and "loading" not in half["phase"]
+    assert re.search(r"LoRAs now merged in [\d.]+ ms: style.safetensors at 0.5", log) and "loading" not in half["phase"]
 
 
 def test_a_stack_is_merged_in_order_and_a_lora_that_reaches_no_layer_is_a_warning(
@@ -85,10 +85,11 @@ def test_a_stack_is_merged_in_order_and_a_lora_that_reaches_no_layer_is_a_warnin
                                                                                            (-0.5, True)]
     nowhere = run(fake, loras=[{"lora": "elsewhere"}])
     assert nowhere["status"] == "completed"
-    assert nowhere["warnings"] == [
-        f"LoRA elsewhere matched no layer of {WAN}: FastVideo skipped all of its weights, so it changed nothing",
-        f"LoRA elsewhere: 8 of its weights matched no layer of {WAN} and were skipped"]
-    assert "warning: LoRA elsewhere matched no layer" in server.client.get(f"/api/jobs/{nowhere['id']}/logs").text
+    assert nowhere["warnings"] == [  # once: that its weights all missed says the rest
+        f"LoRA elsewhere.safetensors matched no layer of {WAN}: FastVideo skipped all of its weights, so it changed "
+        f"nothing"]
+    log = server.client.get(f"/api/jobs/{nowhere['id']}/logs").text
+    assert "warning: LoRA elsewhere.safetensors matched no layer" in log
     after = run(fake)
     assert after["warnings"] == []  # a run's warnings are its own
 
@@ -98,32 +99,38 @@ def test_a_dense_adapter_loads_with_the_model_and_the_log_says_why(fastvideo: Ca
     server = fake.server
     add(server, "dense", lora_file(extra={"diffusion_model.blocks.0.attn1.to_q.diff": ("F32", [2, 2])}))
     add(server, "light", lora_file())
+    first = run(fake, loras=[{"lora": "dense", "strength": 0.7}])  # a cold worker: one load, the LoRA in it
+    assert first["status"] == "completed" and len(fake.events("load")) == 1
+    assert fake.events("load")[0]["kwargs"]["lora_path"].endswith("/dense.safetensors")
     run(fake)
     dense = run(fake, loras=[{"lora": "dense", "strength": 0.7}])
     assert dense["status"] == "completed", dense["error"]
     loads = fake.events("load")
-    assert len(loads) == 2 and loads[1]["kwargs"]["lora_strength"] == 0.7
-    assert loads[1]["kwargs"]["lora_path"].endswith("/dense.safetensors")
+    assert len(loads) == 3 and loads[2]["kwargs"]["lora_strength"] == 0.7
+    assert loads[2]["kwargs"]["lora_path"].endswith("/dense.safetensors")
     log = server.client.get(f"/api/jobs/{dense['id']}/logs").text
     assert "carries a dense payload (.diff/.set_weight keys), which FastVideo applies only when the model loads" in log
     light = run(fake, loras=[{"lora": "light"}])  # FastVideo refuses any change now: a plain load, then a switch
-    assert light["status"] == "completed" and len(fake.events("load")) == 3
-    assert "lora_path" not in fake.events("load")[2]["kwargs"]
+    assert light["status"] == "completed" and len(fake.events("load")) == 4
+    assert "lora_path" not in fake.events("load")[3]["kwargs"]
     both = run(fake, loras=[{"lora": "dense"}, {"lora": "light"}])
     assert both["status"] == "failed" and "applies such an adapter only alone" in both["error"]
     assert run(fake)["status"] == "completed"  # the worker goes on
 
 
-def test_a_deleted_library_lora_fails_its_job_before_a_worker_runs_it(fastvideo: Callable[..., FakeFastVideo]) -> None:
+def test_a_lora_a_job_names_stays_until_it_ends_and_one_gone_by_hand_fails_it_before_it_runs(
+        fastvideo: Callable[..., FakeFastVideo]) -> None:
     fake = fastvideo("--gpus", "0")
     server = fake.server
     add(server, "brief", lora_file())
     job = fake.create(**(TINY | {"start": False, "loras": [{"lora": "brief"}]}))
-    assert server.client.delete("/api/loras/brief").status_code == 204  # a pending job does not hold it
+    held = server.client.delete("/api/loras/brief")  # a pending job holds it: no other file in its place
+    assert held.status_code == 409 and held.json()["jobs"] == [job["id"]]
+    (server.data_dir / "loras" / "brief.safetensors").unlink()  # gone by hand
     server.client.post(f"/api/jobs/{job['id']}/start")
     failed = server.wait_status(job["id"], "completed", "failed", timeout=60)
-    assert failed["status"] == "failed" and "LoRA brief is no longer in the library" in failed["error"]
-    assert fake.events("lora") == []
+    assert failed["status"] == "failed" and "LoRA brief.safetensors is no longer in the library" in failed["error"]
+    assert fake.events("lora") == [] and fake.events("load") == []
 
 
 def test_the_speed_options_reach_the_load_and_are_part_of_the_workers_key(
@@ -151,7 +158,7 @@ def test_v1_videos_takes_loras_in_extra_body_as_the_openai_sdk_sends_them(
     video = client.videos.create(prompt="a fox", model=WAN, size="64x64", extra_body={
         "num_inference_steps": 2, "loras": [{"lora": "style", "strength": 0.5}, {"lora": "org/repo", "strength": 1}]})
     job = fake.server.job(video.id)  # the SDK sent a form: each key's values together (loras[][lora] twice, ...)
-    assert job["loras"] == [{"lora": "style", "strength": 0.5, "expert": None},
+    assert job["loras"] == [{"lora": "style.safetensors", "strength": 0.5, "expert": None},
                             {"lora": "org/repo", "strength": 1.0, "expert": None}]
     with pytest.raises(openai.BadRequestError) as lossy:  # which LoRA would the one strength be?
         client.videos.create(prompt="a fox", model=WAN, size="64x64",
@@ -163,25 +170,27 @@ def test_v1_videos_takes_loras_in_extra_body_as_the_openai_sdk_sends_them(
     assert fake.server.job(as_json.json()["id"])["loras"][0]["strength"] == 0.25
     with pytest.raises(openai.BadRequestError) as refused:
         client.videos.create(prompt="a fox", model=WAN, size="64x64", extra_body={"loras": [{"lora": "nowhere"}]})
-    assert "no LoRA named nowhere in the library" in str(refused.value)
+    assert "no LoRA named nowhere.safetensors in the library" in str(refused.value)
 
 
-def test_a_hub_lora_is_fetched_before_its_job_with_the_jobs_progress(
+def test_a_hub_lora_is_fetched_before_its_job_with_the_jobs_progress_and_only_its_file(
         fastvideo: Callable[..., FakeFastVideo], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from fake_hub import FakeHub
     from test_weights import use_hub
 
-    big = safetensors({f"diffusion_model.blocks.0.{layer}.lora_{part}.weight": ("F32", [512, 256])
-                       for layer in LAYERS for part in "AB"})  # 4 MiB: long enough to watch at 2 MiB/s
-    hub = FakeHub({WAN: {"model_index.json": b"{}"}, "owner/ink": {"pytorch_lora_weights.safetensors": big,
-                                                                   "README.md": b"an ink LoRA"}}, rate=2 << 20)
+    ink = safetensors({f"diffusion_model.blocks.0.{layer}.lora_{part}.weight": ("F32", [256, 192])
+                       for layer in LAYERS for part in "AB"})  # 1.5 MiB: long enough to watch at 512 KiB/s
+    hub = FakeHub({WAN: {"model_index.json": b"{}"},
+                   "owner/ink": {"pytorch_lora_weights.safetensors": ink, "README.md": b"an ink LoRA",
+                                 "checkpoint-500/optimizer.pt": b"o" * (4 << 20)},
+                   "owner/huge": {"huge.safetensors": b"h" * (3 << 20)}}, rate=512 << 10)
     try:
         use_hub(monkeypatch, hub, tmp_path)
-        fake = fastvideo("--gpus", "0", online=True)
+        fake = fastvideo("--gpus", "0", "--max-lora-bytes", str(2 << 20), online=True)
         server = fake.server
         first = fake.create(**(TINY | {"loras": [{"lora": "owner/ink", "strength": 0.8}]}))
-        seen = wait_for(lambda: (job := server.job(first["id"]))["phase"] == "downloading"
-                        and "owner/ink" not in job["progress_msg"] and job, timeout=30, what="the LoRA's download")
+        seen = wait_for(lambda: (job := server.job(first["id"]))["phase"] == "downloading" and job,
+                        timeout=30, what="the LoRA's download")
         assert seen["progress_msg"].startswith("downloading ")
         done = server.wait_status(first["id"], "completed", "failed", timeout=60)
         assert done["status"] == "completed", done["error"]
@@ -189,7 +198,13 @@ def test_a_hub_lora_is_fetched_before_its_job_with_the_jobs_progress(
         applied = fake.events("lora")[0]
         assert applied["path"].endswith("/snapshots/" + "a" * 40 + "/pytorch_lora_weights.safetensors")
         assert applied["strength"] == 0.8
+        fetched = {path for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path}
+        assert not any(path.endswith(("README.md", "optimizer.pt")) for path in fetched), fetched  # its file only
         again = run(fake, loras=[{"lora": "owner/ink"}])
         assert again["status"] == "completed" and "fetching them first" not in server.log_text(again["id"])
+        huge = run(fake, loras=[{"lora": "owner/huge"}])
+        assert huge["status"] == "failed"
+        assert f"LoRA owner/huge/huge.safetensors is {3 << 20} bytes, over this server's --max-lora-bytes " \
+               f"({2 << 20})" in huge["error"]
     finally:
         hub.close()

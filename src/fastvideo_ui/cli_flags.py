@@ -48,6 +48,8 @@ def _options(f: FieldSpec) -> dict[str, Any]:
         options["type"] = kind
     if cli.metavar:
         options["metavar"] = cli.metavar
+    if f.choices is not None and cli.parse is None:
+        options["choices"] = f.choices
     if cli.repeat:  # once per item; unset (None): the server's default
         options["action"] = "append"
     return options

@@ -31,7 +31,7 @@ def add_lora_commands(command: Callable[..., argparse.ArgumentParser],
     add.add_argument("file", help="the .safetensors file")
     add.add_argument("--name", help="its name in the library (default: the file's name)")
     add.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the API's JSON")
-    rm = actions.add_parser("rm", help="delete LoRAs from the library (refused while a queued or running job "
+    rm = actions.add_parser("rm", help="delete LoRAs from the library (refused while a pending, queued or running job "
                                        "uses one)")
     rm.add_argument("names", nargs="+", metavar="name", help="a LoRA's name in the library")
     for parser in (add, rm):

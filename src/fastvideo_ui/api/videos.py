@@ -164,7 +164,7 @@ def _form_lists(items: list[tuple[str, Any]], fields: dict[str, Any]) -> dict[st
         elif isinstance(fields.get(f.name), str):
             try:
                 out[f.name] = json.loads(fields[f.name])
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested past Python's parser
                 pass  # left as sent: the request model names the field
     return out
 

@@ -1,5 +1,7 @@
-"""Which queued or running jobs name a LoRA: the library refuses to delete
-one a job still needs (loras/library.py takes this as its `in_use`).
+"""Which jobs that have not ended (pending, queued or running) name a LoRA:
+the library refuses to delete one a job still needs (loras/library.py takes
+this as its `in_use`), so a job never starts with another file put in its
+place under the same name.
 
 A job's LoRAs are in its `params` JSON as `"loras": [{"lora": NAME,
 "strength": S}, ...]`. SQLite's JSON functions read them in the query, so no
@@ -14,7 +16,7 @@ from sqlalchemy import Engine, bindparam, text
 from ..database.tables import JobRow
 from .states import JobStatus
 
-ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+ACTIVE = (JobStatus.PENDING.value, JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 _USING = text(f"""
     SELECT DISTINCT job.id FROM {JobRow.__tablename__} AS job,
@@ -29,6 +31,6 @@ _USING = text(f"""
 
 
 def jobs_using_lora(engine: Engine, name: str) -> list[str]:
-    """The ids of the queued or running jobs that name `name` (as written) among their `loras`."""
+    """The ids of the pending, queued or running jobs that name `name` (as written) among their `loras`."""
     with engine.connect() as connection:
         return list(connection.execute(_USING, {"active": list(ACTIVE), "name": name}).scalars())

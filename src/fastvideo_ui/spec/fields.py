@@ -20,7 +20,7 @@ from typing import Final
 from collections.abc import Mapping
 from typing import Any
 
-from ..loras.choice import MAX_LORAS, MAX_STRENGTH, expert_rule, lora_ref, parse_lora_flag
+from ..loras.choice import MAX_LORAS, MAX_STRENGTH, loras_rule, lora_ref, parse_lora_flag
 from .checks import one_line, one_line_only, parse_size, prompt_text
 from .field_spec import (DERIVED, EVERYWHERE, MODEL, REQUIRED, SPEC, Applies, Cli, FieldSpec, Group, Later,
                          ModelTraits, OpenAi, Ui, Widget, fields_of, later, param)
@@ -171,11 +171,13 @@ class JobParams:
     enable_torch_compile: bool = param(
         False, group=Group.LOAD, applies=_FASTVIDEO, fastvideo="load",
         help="compile the DiT with torch.compile: a slower first job on a worker, faster steps after",
-        cli=Cli("--compile"), ui=Ui("torch.compile the DiT", widget="check", section="advanced", detail=None))
+        cli=Cli("--compile"), ui=Ui("torch.compile the DiT", widget="check", section="advanced",
+                                    detail_label="torch.compile"))
     attention_backend: str | None = param(
         None, group=Group.LOAD, choices=ATTENTION_BACKENDS, applies=_FASTVIDEO, fastvideo="load",
         env="FASTVIDEO_ATTENTION_BACKEND", help="FastVideo's attention backend; null: FastVideo picks one",
-        cli=Cli("--attention", metavar="BACKEND"), ui=Ui("Attention backend", section="advanced"))
+        cli=Cli("--attention", metavar="BACKEND", help="FastVideo's attention backend (default: FastVideo picks "
+                "one): %(choices)s"), ui=Ui("Attention backend", section="advanced"))
     vsa_sparsity: float = param(
         0.0, group=Group.LOAD, minimum=0.0, maximum=0.95, applies=Applies(
             backends=frozenset({"fastvideo"}), feature="vsa",
@@ -187,18 +189,18 @@ class JobParams:
     sp_size: int | None = param(
         None, group=Group.LOAD, minimum=1, applies=_FASTVIDEO, fastvideo="load", rule=_splits_devices,
         help="sequence-parallel size, a divisor of num_gpus; null: FastVideo's (all the job's GPUs)",
-        ui=Ui("Sequence parallel size", section="advanced", hint="a divisor of GPUs, with 2 or more"))
+        ui=Ui("Sequence parallel size", section="advanced", hint="with 2 GPUs or more: a divisor of them"))
     tp_size: int | None = param(
         None, group=Group.LOAD, minimum=1, applies=_FASTVIDEO, fastvideo="load", rule=_splits_devices,
         help="tensor-parallel size, a divisor of num_gpus; null: FastVideo's (1)",
-        ui=Ui("Tensor parallel size", section="advanced", hint="a divisor of GPUs, with 2 or more"))
+        ui=Ui("Tensor parallel size", section="advanced", hint="with 2 GPUs or more: a divisor of them"))
     enable_teacache: bool = param(
         False, group=Group.GENERATION, fastvideo="sample", applies=Applies(
             backends=frozenset({"fastvideo"}), feature="teacache",
             refusal="FastVideo 0.2.1 has no TeaCache for {model}: SamplingParam takes enable_teacache, and no "
                     "model's DiT reads it"),
         help="reuse a step's result where the next would differ little (TeaCache), where the model has it",
-        cli=Cli("--teacache"), ui=Ui("TeaCache", widget="check", section="advanced"))
+        cli=None, ui=Ui("TeaCache", widget="check", section="advanced"))  # no flag: no 0.2.1 model has it
     priority: int = param(
         0, group=Group.OPTION, minimum=MIN_PRIORITY, maximum=MAX_PRIORITY, storage="column", server_default=0,
         help="higher runs first, -100 to 100",
@@ -226,7 +228,7 @@ class JobParams:
         ui=Ui("Input image", widget="upload", section="top", detail=None))  # the details show the image
     loras: tuple[dict[str, Any], ...] = param(
         (), group=Group.GENERATION, item=LoraChoice, max_length=MAX_LORAS, applies=_FASTVIDEO,
-        server_check="lora", resolve="lora", rule=expert_rule,
+        server_check="lora", resolve="lora", rule=loras_rule,
         help=f"LoRA adapters to apply, at most {MAX_LORAS}, in order; a worker that holds the model switches "
              f"them without a reload",
         cli=Cli("--lora", metavar="NAME[:STRENGTH]", parse=parse_lora_flag, repeat=True,

@@ -48,7 +48,10 @@ class LoraPicker extends HTMLElement {
     this.list = h("div", { class: "lora-rows" });
     this.fileInput = h("input", { type: "file", accept: ".safetensors", hidden: true,
       onchange: () => this.uploadAll([...this.fileInput.files]) });
-    this.addButton = h("button", { type: "button", class: "btn", onclick: () => this.addRow() }, "Add LoRA");
+    this.addButton = h("button", { type: "button", class: "btn", onclick: () => {
+      this.addRow();
+      this.refresh(); // one added to the library since the dialog opened
+    } }, "Add LoRA");
     this.uploadButton = h("button", { type: "button", class: "btn", onclick: () => this.fileInput.click() },
       "Upload…");
     this.note = h("span", { class: "hint lora-note" }, "or drop a .safetensors file here");
@@ -133,7 +136,8 @@ class LoraPicker extends HTMLElement {
   }
 
   // Its choices: the library, a name the library lacks (a job made before it was deleted), "Hub id…".
-  fillOptions(row, chosen) {
+  fillOptions(row, given) {
+    const chosen = given === null || given === undefined ? "" : String(given); // an MP4's settings are untrusted
     const hub = chosen === HUB || (chosen && chosen.includes("/"));
     const names = this.library.map((entry) => entry.name);
     const missing = chosen && !hub && !names.includes(chosen) && !names.includes(`${chosen}.safetensors`);
@@ -183,6 +187,7 @@ class LoraPicker extends HTMLElement {
 // Its own look, with it: the page's stylesheet knows nothing of it.
 const sheet = new CSSStyleSheet();
 sheet.replaceSync(`
+.field:has(> lora-picker) { grid-column: 1 / -1; }
 lora-picker { display: block; border-radius: 8px; }
 lora-picker.dropping { outline: 2px dashed var(--accent, #4c8bf5); outline-offset: 4px; }
 lora-picker .lora-row { display: flex; gap: 6px; align-items: center; margin-bottom: 6px; flex-wrap: wrap; }
