@@ -44,9 +44,10 @@ def test_progress_moves_step_by_step_to_a_video(fastvideo: Callable[..., FakeFas
     assert "12/12 [" in log and "Saved video to" in log and "[denoising_stage|DenoisingStage]" in log
     (load,) = fake.events("load")
     # FastVideo's defaults, as FastVideo resolves them: layerwise offload turns dit_cpu_offload off.
+    # Issue 26's load options at their defaults (a null one, such as sp_size, is FastVideo's own: not passed).
     assert load["model"] == WAN and load["kwargs"] == {
         "num_gpus": 1, "dit_layerwise_offload": True, "dit_cpu_offload": False, "text_encoder_cpu_offload": True,
-        "vae_cpu_offload": True, "use_fsdp_inference": False}
+        "vae_cpu_offload": True, "use_fsdp_inference": False, "enable_torch_compile": False, "VSA_sparsity": 0.0}
     (generate,) = fake.events("generate")
     assert generate["kwargs"]["output_path"].endswith(f"{job['id']}.mp4") and generate["kwargs"]["save_video"]
     # No copy of the frames in our worker: the file is all we keep.

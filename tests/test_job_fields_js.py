@@ -44,8 +44,8 @@ def test_a_fastvideo_jobs_detail_rows() -> None:
     assert rows(WAN, "GPU", num_gpus=2) == {
         "Prompt": "a fox", "Negative prompt": "—", "Steps": "600", "Frames": "33 at 16 fps", "Size": "512×512",
         "Guidance scale": "5", "Seed": "4242", "Devices": "2 GPUs", "Offload": "dit_layerwise, text_encoder, vae",
-        "FSDP inference": "no", "Attention backend": "—", "VSA sparsity": "0", "Sequence parallel size": "—",
-        "Tensor parallel size": "—", "LoRAs": "—"}
+        "FSDP inference": "no", "torch.compile": "no", "Attention backend": "—", "VSA sparsity": "0",
+        "Sequence parallel size": "—", "Tensor parallel size": "—", "LoRAs": "—"}
     shown = rows(WAN, "GPU", dit_layerwise_offload=False, dit_cpu_offload=True, text_encoder_cpu_offload=False,
                  vae_cpu_offload=False, use_fsdp_inference=True, negative_prompt="blur")
     assert (shown["Offload"], shown["FSDP inference"], shown["Negative prompt"]) == ("dit", "yes", "blur")

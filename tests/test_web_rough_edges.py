@@ -110,10 +110,11 @@ def test_the_new_job_dialog_offers_only_the_models_own_settings(server: Server,
     assert not set(body) & {*models[WAN]["options"], "retry_on_oom"}, body
     expect(page.locator("job-card")).to_have_count(1)
 
-    # A FastVideo model: its options, as /api/models lists them, and the out-of-memory retry.
+    # A FastVideo model: its options, as /api/models lists them, torch.compile and the out-of-memory retry.
     open_create(page)
     choose_model(page, WAN)
-    assert checks.evaluate_all("cs => cs.map(c => c.dataset.field)") == [*models[WAN]["options"], "retry_on_oom"]
+    assert checks.evaluate_all("cs => cs.map(c => c.dataset.field)") == [*models[WAN]["options"],
+                                                                          "enable_torch_compile", "retry_on_oom"]
     choose_model(page, "fastvideo-ui/preview")
     assert checks.evaluate_all("cs => cs.map(c => c.dataset.field)") == []
 
