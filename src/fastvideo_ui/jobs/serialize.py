@@ -40,14 +40,29 @@ class JobJson:
         self._params_at = len(self.columns)
         # SQLite hands a Boolean column back as 0 or 1; the JSON says true and false (a json field is JSON's).
         self.flags = tuple(c.name for c in table.columns if isinstance(c.type, Boolean))
-        # JSON text (a column of a JSON list), or a json field's list or tuple: a list.
-        self.lists = ("warnings", *(f.name for f in layout.in_json if f.is_list))
+        # A column holding a JSON list's text ("warnings"), and the json fields that are lists.
+        self.lists = ("warnings",)
+        self._json_lists = frozenset(f.name for f in layout.in_json if f.is_list)
         self.uploads = tuple((f.name, f"{f.name}_url") for f in layout.fields if f.upload)  # an upload's URL
         self.secrets = tuple(f.name for f in layout.fields if f.secret)  # shown redacted
         # Every key of a job's JSON, in its order: a copy of it is filled in place, where a dict built key by
         # key grew (and rehashed) several times on the way to its seventy keys.
         derived = ("queue_position", "devices", "actions", "video_url", "poster_url", "log_url")
         self._keys: dict[str, Any] = dict.fromkeys((*self.copied, *derived, *(url for _, url in self.uploads)))
+        self._templates: dict[str | None, dict[str, Any]] = {}  # by `params` text: the keys, its json values in
+
+    def _template(self, params: str | None) -> dict[str, Any]:
+        """Every key of a job's JSON with the json fields of a `params` text filled in (arrays as tuples),
+        made once per distinct text: most jobs hold the same few."""
+        found = self._templates.get(params)
+        if found is None:
+            found = self._keys.copy()
+            for name, value in self.layout.json_values(params).items():
+                found[name] = tuple(value or ()) if name in self._json_lists else value
+            if len(self._templates) >= 4096:  # bounded: distinct texts come and go
+                self._templates.clear()
+            self._templates[params] = found
+        return found
 
     def job_json(self, row: JobRow, queue_position: int | None = None) -> dict[str, Any]:
         # A loaded attribute straight from the instance's __dict__ (an ORM attribute read costs
@@ -58,19 +73,16 @@ class JobJson:
 
     def record_json(self, record: Sequence[Any], queue_position: int | None = None) -> dict[str, Any]:
         """A job's JSON from its record_columns values."""
-        job = self._keys.copy()
+        job = self._template(record[self._params_at]).copy()
         job.update(zip(self.columns, record, strict=False))  # the record goes on past the columns
-        job.update(self.layout.json_values(record[self._params_at]))
         for flag in self.flags:
             job[flag] = _TRUTH[job[flag]]
         # Arrays as tuples: an empty one is no object of its own, and a job dict that holds no list is one
         # the garbage collector need not track (a listing builds ten thousand).
         for name in self.lists:
             value = job[name]
-            if value.__class__ is str:
-                job[name] = () if value == "[]" else tuple(json.loads(value))
-            else:
-                job[name] = tuple(value) if value else ()
+            job[name] = () if value == "[]" or not value else tuple(json.loads(value) if value.__class__ is str
+                                                                     else value)
         devices, poster_path = record[-2], record[-1]
         job_id = job["id"]
         job["queue_position"] = queue_position
