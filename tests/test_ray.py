@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from playwright.sync_api import expect
 
@@ -154,9 +155,14 @@ def test_a_frozen_worker_is_killed_with_its_tree_after_the_grace_period(
     tree = worker_tree(server, cluster, job["id"])
     # Frozen, the worker cannot end its own process group: the actor must.
     os.kill(tree[0], signal.SIGSTOP)
+    # Stopped for certain before the stop is asked for (twice on CI the job ended unforced: the worker had
+    # ended its own tree, as an unfrozen one does).
+    wait_for(lambda: psutil.Process(tree[0]).status() == psutil.STATUS_STOPPED, timeout=10,
+             what="the worker to be frozen")
     assert server.client.post(f"/api/jobs/{job['id']}/stop").status_code == 200
     stopped = server.wait_status(job["id"], "stopped", timeout=60)
-    assert "forced" in server.log_text(stopped["id"])
+    log = server.log_text(stopped["id"])
+    assert "forced" in log, log
     wait_for(lambda: all(process_gone(pid) for pid in tree), timeout=30, what="the frozen worker's tree to end")
     wait_for(lambda: all(row["job_id"] is None for row in gpus(server)), what="its GPUs freed")
 
