@@ -55,7 +55,9 @@ def test_a_lora_picked_in_new_job_is_on_the_card(fastvideo: Callable[..., FakeFa
     expect(picker.get_by_label("LoRA 1", exact=True)).to_have_value("style.safetensors")
     expect(picker.get_by_label("LoRA 1 strength")).to_have_value("0.6")
     expect(picker.get_by_label("LoRA 2", exact=True)).to_have_value("ink.safetensors")
-    page.keyboard.press("Escape")
+    dialog = page.locator("dialog.create-job")
+    dialog.get_by_role("button", name="Cancel", exact=True).click()
+    expect(dialog).to_be_hidden()
     # "From a video…": the LoRAs inside the MP4's settings come back into the picker.
     video = tmp_path / "made.mp4"
     video.write_bytes(fake.server.client.get(f"/api/jobs/{job['id']}/video").content)
