@@ -356,17 +356,14 @@ def test_the_cli_lists_adds_and_removes(server: Server, tmp_path: Path, capsys: 
     assert lora_files(server) == []
 
 
-def test_a_header_of_giant_or_many_dimensions_is_refused_at_once() -> None:
-    import time
-
+def test_a_header_of_giant_or_many_dimensions_is_refused_before_its_size_is_worked_out() -> None:
     from fastvideo_ui.loras.safetensors_header import check_header
 
+    # Refused for its shape, not for a size: the product of these (quadratic to work out) is never taken.
     for shape in ([7] * 9, [10**200, 10**200], [1 << 49]):
         header = json.dumps({"t": {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]}}).encode()
-        started = time.perf_counter()
         with pytest.raises(NotSafetensors, match="shape has more than 8 dimensions or one over"):
             check_header(header, len(header))
-        assert time.perf_counter() - started < 1  # no product of giant numbers is worked out
     many = json.dumps({f"t{i}": {"dtype": "U8", "shape": [1], "data_offsets": [i, i + 1]}
                        for i in range(70_000)}).encode()
     with pytest.raises(NotSafetensors, match="70000 tensors, over the 65536"):

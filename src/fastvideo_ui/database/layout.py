@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func
 
 from ..spec.fields import FIELDS, FieldSpec
-from ..spec.rules import from_stored, stored_defaults
+from ..spec.rules import stored_defaults
 from .tables import JobRow
 
 
@@ -27,7 +27,6 @@ class JobLayout:
         # As JSON has a default: a list field's () is [].
         self._json_listed = tuple((name, f, list(default) if f.is_list else default)
                                   for name, f, default in self._json_defaults)
-        self._decoded: dict[str, dict[str, Any]] = {}
         self._columns = JobRow.__table__.c
         # Built once: a fresh json_extract per listing cost a tenth of a page of 50's time to build and key.
         self._expressions = {f.name: self._expression(f.name) for f in self.fields}
@@ -55,26 +54,11 @@ class JobLayout:
         return func.coalesce(value, default).label(name)
 
     def json_values(self, params: str | None) -> dict[str, Any]:
-        """The json fields of a `params` text by name, each key it lacks as the field's default, as
-        JSON has them (a listing's record carries the text, decoded here once per distinct text: most
-        jobs hold the same few, and one parse serves every json field of a row, where a json_extract
-        per field re-read the text in the query)."""
-        text = params or "{}"
-        found = self._decoded.get(text)
-        if found is None:
-            stored = json.loads(text)
-            found = {name: stored.get(name, default) for name, _, default in self._json_listed}
-            if len(self._decoded) >= 4096:  # bounded: distinct texts (a seed each, say) come and go
-                self._decoded.clear()
-            self._decoded[text] = found
-        return found
-
-    def stored_values(self, row: Any) -> dict[str, Any]:
-        """A row's json fields by name, each key it lacks as the field's default ({} with none)."""
-        if not self.in_json:
-            return {}
-        stored = json.loads(row.params or "{}")
-        return {name: from_stored(stored.get(name, default), f) for name, f, default in self._json_defaults}
+        """The json fields of a `params` text by name, each key it lacks as the field's default, as JSON
+        has them: a listing reads the text once per row, where a json_extract per field re-read it in the
+        query (jobs/serialize.py keeps what this gives per distinct text)."""
+        stored = json.loads(params or "{}")
+        return {name: stored.get(name, default) for name, _, default in self._json_listed}
 
     def insert_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A new row's values: the json fields gathered into `params`."""

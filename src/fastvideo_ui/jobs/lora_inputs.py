@@ -17,16 +17,9 @@ from ..loras.library import LoraLibrary
 from ..loras.names import SUFFIX
 from ..loras.safetensors_header import NotSafetensors, read_header
 from ..spec.fields import FieldSpec
-from ..weights.cache import hub_cache_dir, repo_dir
+from ..weights.cache import hub_cache_dir, lora_file, repo_dir
 from ..weights.downloads import OFFLINE_VALUES
 from .inputs import Fetch, InputUnavailable, Stopping
-
-# A repo named without a file: diffusers' name first (FastVideo 0.2.1's maybe_download_lora prefers it too), then
-# PEFT's, else the repo's one .safetensors file. Where FastVideo would take the first of several in directory
-# order, the job is refused instead, asking for the file by name.
-PREFERRED_FILES = ("pytorch_lora_weights.safetensors", "adapter_model.safetensors")
-_NOT_WEIGHTS = ("scheduler", "optimizer", "checkpoint")  # diffusers' _best_guess_weight_name skips these too
-
 
 class LoraResolver:
     def __init__(self, library: LoraLibrary) -> None:
@@ -98,20 +91,15 @@ def _header_problem(path: Path) -> str | None:
 
 def _cached_file(cache: Path, repo: str, file: str | None, lora: str) -> Path | None:
     """The LoRA's file in the cache, None where the cache lacks it; InputUnavailable where the cached repo
-    holds several and the job named none."""
+    holds several and the job named none (weights.cache.lora_file chooses, as the fetch does)."""
     folder = repo_dir(cache, repo)
     try:
         snapshot = folder / "snapshots" / (folder / "refs" / "main").read_text().strip()
     except OSError:
         return None
-    if file is not None:
-        return snapshot / file if (snapshot / file).is_file() else None
-    found = sorted(path.name for path in snapshot.glob(f"*{SUFFIX}")
-                   if not any(word in path.name for word in _NOT_WEIGHTS))
-    for name in (*PREFERRED_FILES, *(found if len(found) == 1 else ())):
-        if (snapshot / name).is_file():
-            return snapshot / name
-    if len(found) > 1:
-        raise InputUnavailable(f"LoRA {lora}: {repo} holds several .safetensors files ({', '.join(found)}): "
-                               f"name one, as {repo}/<file>")
-    return None
+    if file is None:
+        try:
+            file = lora_file(path.name for path in snapshot.glob(f"*{SUFFIX}"))
+        except ValueError as exc:
+            raise InputUnavailable(f"LoRA {lora}: {exc}") from None
+    return snapshot / file if file is not None and (snapshot / file).is_file() else None

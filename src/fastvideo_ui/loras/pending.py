@@ -7,9 +7,11 @@ ever kept, nor listed (the temporary name starts with a dot)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .names import LoraRefused
@@ -49,7 +51,7 @@ class PendingLora:
     def write(self, data: bytes) -> None:
         """The next bytes; LoraRefused (the file is thrown away) as soon as they
         cannot be a safetensors file, or pass the size limit."""
-        try:
+        with self._aborting():
             self.size += len(data)
             if self.size > self.max_bytes:
                 raise LoraRefused(413, f"the file is over this server's limit of {self.max_bytes} bytes "
@@ -57,27 +59,27 @@ class PendingLora:
             self._check.feed(data)
             self._hash.update(data)
             self._file.write(data)
-        except NotSafetensors as exc:
-            self.abort()
-            raise LoraRefused(exc.status, str(exc)) from None
-        except BaseException:
-            self.abort()
-            raise
 
     def complete(self) -> tuple[Header, str]:
         """The whole file is here: its header and SHA-256, once it is checked to
         end where its header says and is on disk (fsync) under its temporary name."""
-        try:
+        with self._aborting():
             header = self._check.finish()
             os.fsync(self._file.fileno())
             self._file.close()
+        return header, self._hash.hexdigest()
+
+    @contextlib.contextmanager
+    def _aborting(self) -> Iterator[None]:
+        """Anything raised inside throws the file away; a bad header is the upload's refusal."""
+        try:
+            yield
         except NotSafetensors as exc:
             self.abort()
             raise LoraRefused(exc.status, str(exc)) from None
         except BaseException:
             self.abort()
             raise
-        return header, self._hash.hexdigest()
 
     def abort(self) -> None:
         self.done = True

@@ -21,6 +21,29 @@ from pathlib import Path
 IGNORED = ("*.onnx", "*.msgpack")
 
 
+# A LoRA repo named without its file: diffusers' name first (FastVideo 0.2.1's maybe_download_lora prefers it
+# too), then PEFT's, else its one top-level .safetensors, training leftovers left out (as diffusers'
+# _best_guess_weight_name does). Where FastVideo would take the first of several in directory order, the
+# job is refused instead, asking for the file by name.
+LORA_PREFERRED = ("pytorch_lora_weights.safetensors", "adapter_model.safetensors")
+_NOT_LORA = ("scheduler", "optimizer", "checkpoint")
+
+
+def lora_file(names: Iterable[str]) -> str | None:
+    """Which of a LoRA repo's files (`names`, paths in the repo) is the LoRA: None where there is none;
+    ValueError naming them where there are several."""
+    names = list(names)
+    for name in LORA_PREFERRED:
+        if name in names:
+            return name
+    top = sorted(name for name in names if "/" not in name and name.endswith(".safetensors")
+                 and not any(word in name for word in _NOT_LORA))
+    if len(top) > 1:
+        raise ValueError(f"the repo holds several .safetensors files ({', '.join(top)}): name one, as "
+                         f"owner/name/<file>")
+    return top[0] if top else None
+
+
 def split_model_id(model_id: str) -> tuple[str, str | None]:
     """The hub repo and, for FastVideo's "org/repo/subfolder" ids, the subfolder."""
     parts = model_id.split("/")

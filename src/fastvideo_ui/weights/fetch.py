@@ -21,7 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .cache import cached_weights, hub_cache_dir, repo_dir, split_model_id, wanted
+from .cache import cached_weights, hub_cache_dir, lora_file, repo_dir, split_model_id, wanted
 
 PROGRESS_EVERY_S = 0.5
 CHUNK_BYTES = 1 << 20
@@ -81,30 +81,6 @@ def _download(url: str, blob: Path, size: int | None, headers: dict[str, str], h
     os.replace(partial, blob)
 
 
-# A LoRA repo named without its file: diffusers' name first, then PEFT's, else its one top-level .safetensors
-# (names of training leftovers left out, as diffusers' _best_guess_weight_name does).
-LORA_PREFERRED = ("pytorch_lora_weights.safetensors", "adapter_model.safetensors")
-_NOT_LORA = ("scheduler", "optimizer", "checkpoint")
-
-
-def lora_file(names: list[str], asked: str | None) -> str:
-    """The one file of a LoRA repo to fetch (`asked`, else chosen from the repo's `names`), or ValueError."""
-    if asked:
-        if asked not in names:
-            raise ValueError(f"the repo has no file {asked}")
-        return asked
-    for name in LORA_PREFERRED:
-        if name in names:
-            return name
-    top = sorted(name for name in names if "/" not in name and name.endswith(".safetensors")
-                 and not any(word in name for word in _NOT_LORA))
-    if len(top) == 1:
-        return top[0]
-    if not top:
-        raise ValueError("the repo holds no .safetensors file at its top")
-    raise ValueError(f"the repo holds several .safetensors files ({', '.join(top)}): name one, as owner/name/<file>")
-
-
 def fetch(model_id: str, lora: str | None = None, max_bytes: int | None = None) -> int:
     """The files FastVideo would fetch for the model, and nothing else; with `lora` (a file, or "" to choose
     one), the one file of a LoRA repo, no larger than `max_bytes`."""
@@ -123,10 +99,15 @@ def fetch(model_id: str, lora: str | None = None, max_bytes: int | None = None) 
         return 1
     files = [sibling for sibling in info.siblings or [] if wanted(sibling.rfilename, subfolder)]
     if lora is not None:
+        names = [sibling.rfilename for sibling in info.siblings or []]
         try:
-            chosen = lora_file([sibling.rfilename for sibling in info.siblings or []], lora or None)
+            chosen = lora or lora_file(names)
         except ValueError as exc:
             emit({"type": "error", "message": f"LoRA {repo_id}: {exc}"})
+            return 1
+        if chosen is None or chosen not in names:
+            emit({"type": "error", "message": f"LoRA {repo_id}: the repo has no "
+                                              f"{chosen or '.safetensors file at its top'}"})
             return 1
         files = [sibling for sibling in info.siblings or [] if sibling.rfilename == chosen]
         size = sum(sibling.size or 0 for sibling in files)
