@@ -125,6 +125,14 @@ class Job(BaseModel):
     # Issue 26: a record key (not a per-job field), what its latest run warned of.
     warnings: list[str] = Field(description="what its latest run warned about, one line each (a LoRA that "
                                 "matched no layer of the model, say); also in its log")
+    # Issue 27: record keys, what the scheduler expected of its latest run, and whence.
+    estimate_seconds: float | None = Field(description="the run time the scheduler expected of its latest run, "
+                                           "model load included, erring long (it plans backfilling with it); "
+                                           "null: no estimate, or it has not run")
+    estimate_source: Literal["same_shape", "scaled", "other_model", "prior"] | None = Field(
+        description="where that estimate came from: runs of its model at its very shape; its model's other "
+                    "runs, scaled by work (pixels x frames x steps) and GPU count; another model's runs, scaled "
+                    "too and by parameter count; or a prior from its model's parameter count")
     webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default. "
                                                 "Shown redacted: a password and query values read ***")
     image: str | None = Field(description="the input image's upload id (image-to-video)")

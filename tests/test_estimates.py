@@ -1,9 +1,13 @@
-"""Run-time estimates from history (jobs/estimates.py): the whole run erring
-long for backfilling, the run and load apart erring short for owed starts."""
+"""Run-time estimates from the nearest history (jobs/estimates.py): the whole
+run erring long for backfilling, the run and load apart erring short for owed
+starts, and where each came from."""
 
 from __future__ import annotations
 
-from fastvideo_ui.jobs.estimates import Shape, estimate_seconds, owed_estimate
+import pytest
+
+from fastvideo_ui.jobs.catalogue import BUILT_IN_MODELS
+from fastvideo_ui.jobs.estimates import PRIOR_SECONDS_PER_WORK_PER_B, Shape, estimate
 
 SMALL = Shape((64, 64, 5, 10), 1)
 # (seconds, load seconds or None, width, height, frames, steps, gpus), newest first
@@ -13,27 +17,73 @@ HISTORY = [
     (14.0, None, 64, 64, 5, 10, 1),
     (50.0, 25.0, 128, 128, 5, 10, 1),  # another shape, 4x the work
 ]
+SMALL_WORK = 64 * 64 * 5 * 10
 
 
-def test_the_whole_run_errs_long_and_the_owed_run_errs_short() -> None:
-    assert estimate_seconds(HISTORY, SMALL) == 30.0  # the slowest, load included
-    assert owed_estimate(HISTORY, SMALL) == (10.0, 20.0)  # the fastest with its load taken out; the fastest load
+def test_the_same_shape_errs_long_for_the_whole_run_and_short_for_the_owed_one() -> None:
+    found = estimate(HISTORY, SMALL)
+    assert found is not None
+    assert found.seconds == 30.0  # the slowest, load included
+    assert found.owed == (10.0, 20.0)  # the fastest with its load taken out; the fastest load
+    assert found.source == "same_shape"
 
 
-def test_an_unseen_shape_scales_from_the_model_s_runs_on_as_many_gpus() -> None:
+def test_an_unseen_shape_scales_by_work_from_the_model_s_runs_on_as_many_gpus() -> None:
     big = Shape((128, 128, 10, 10), 1)  # 8x the small shape's work
-    assert estimate_seconds(HISTORY, big) == 1.5 * (30.0 / (64 * 64 * 5 * 10)) * big.work  # padded by half
+    found = estimate(HISTORY, big)
+    assert found is not None and found.source == "scaled"
+    assert found.seconds == pytest.approx(1.5 * 30.0 / SMALL_WORK * big.work)  # padded by half
     # Warm seconds per unit of work: 10/w for the small runs, 25/(4w) for the big one.
-    assert owed_estimate(HISTORY, big) == (25.0 / (128 * 128 * 5 * 10) * big.work, 20.0)
+    assert found.owed == (pytest.approx(25.0 / (128 * 128 * 5 * 10) * big.work), 20.0)
 
 
-def test_no_runs_of_that_gpu_count_give_no_estimate() -> None:
-    two_gpus = Shape((64, 64, 5, 10), 2)
-    assert estimate_seconds(HISTORY, two_gpus) is None
-    assert owed_estimate(HISTORY, two_gpus) is None
-    assert owed_estimate([], SMALL) is None
+def test_another_gpu_count_scales_safely_for_each_side() -> None:
+    """More GPUs are never slower and at best linearly faster; fewer at worst linearly slower."""
+    one_gpu = [(12.0, None, 64, 64, 5, 10, 1)]
+    up = estimate(one_gpu, Shape((64, 64, 5, 10), 4))
+    assert up is not None and up.source == "scaled"
+    assert up.seconds == 1.5 * 12.0  # no speed-up assumed on the long side
+    assert up.owed == (3.0, 0.0)  # a linear one on the short side
+    four_gpus = [(12.0, None, 64, 64, 5, 10, 4)]
+    down = estimate(four_gpus, SMALL)
+    assert down is not None
+    assert down.seconds == 1.5 * 48.0 and down.owed == (12.0, 0.0)
+
+
+def test_runs_on_as_many_gpus_are_preferred_to_scaling_across_counts() -> None:
+    mixed = [(40.0, None, 64, 64, 5, 10, 4), (10.0, None, 64, 64, 5, 20, 1)]
+    found = estimate(mixed, Shape((64, 64, 5, 10), 1))
+    assert found is not None and found.seconds == 1.5 * 5.0  # from the 1-GPU run only
+
+
+def test_a_model_never_run_scales_from_another_model_by_parameter_count() -> None:
+    others = [(1.3, 12.0, None, 64, 64, 5, 10, 1)]  # a 1.3B model's run
+    found = estimate([], SMALL, parameters_b=14.0, others=others)
+    assert found is not None and found.source == "other_model"
+    assert found.seconds == pytest.approx(1.5 * 12.0 * 14.0 / 1.3)
+    assert found.owed == (pytest.approx(12.0 * 14.0 / 1.3), 0.0)  # its own load is not known: none owed
+
+
+def test_with_no_history_at_all_the_prior_comes_from_the_parameter_count() -> None:
+    found = estimate([], Shape((64, 64, 5, 10), 2), parameters_b=1.3)
+    assert found is not None and found.source == "prior"
+    assert found.seconds == pytest.approx(PRIOR_SECONDS_PER_WORK_PER_B * 1.3 * SMALL_WORK)
+    assert found.owed[0] == pytest.approx(found.seconds / 2)
+
+
+def test_no_history_and_no_size_give_no_estimate() -> None:
+    assert estimate([], SMALL) is None
+    assert estimate([], SMALL, others=[(1.3, 12.0, None, 64, 64, 5, 10, 1)]) is None
 
 
 def test_a_model_never_seen_loading_is_owed_no_load_time() -> None:
-    warm_only = [(12.0, None, 64, 64, 5, 10, 1)]
-    assert owed_estimate(warm_only, SMALL) == (12.0, 0.0)
+    found = estimate([(12.0, None, 64, 64, 5, 10, 1)], SMALL)
+    assert found is not None and found.owed == (12.0, 0.0)
+
+
+def test_the_built_in_models_know_their_size() -> None:
+    sizes = {spec.id: spec.parameters_b for spec in BUILT_IN_MODELS}
+    assert sizes["Wan-AI/Wan2.1-T2V-1.3B-Diffusers"] == 1.3
+    assert sizes["Wan-AI/Wan2.2-T2V-A14B-Diffusers"] == 14.0
+    assert sizes["Lightricks/LTX-2"] == 19.0
+    assert sizes["fastvideo-ui/preview"] is None  # not a model: no prior

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -16,7 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from fastvideo_ui.database.engine import make_engine
-from fastvideo_ui.database.migrate import HEAD_REVISION, MIGRATIONS_DIR, migrate, migrate_apart, stored_revision
+from fastvideo_ui.database.migrate import (HEAD_REVISION, MIGRATIONS_DIR, create_new, migrate, migrate_apart,
+                                          stored_revision)
 from fastvideo_ui.database.tables import Base
 
 
@@ -69,8 +71,33 @@ def test_a_current_database_never_loads_alembic(tmp_path: Path) -> None:
     assert done.stdout.strip() == "False"
 
 
+def _schema(engine: Any) -> dict[str, Any]:
+    """Every table's columns (name, type, not null, default, key) and indexes (name, columns, unique)."""
+    out: dict[str, Any] = {}
+    with engine.connect() as connection:
+        tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
+        for table in tables:
+            columns = sorted(tuple(c)[1:] for c in connection.execute(text(f"PRAGMA table_info('{table}')")))
+            indexes = sorted(
+                (index[1], tuple(c[2] for c in connection.execute(text(f"PRAGMA index_info('{index[1]}')"))),
+                 index[2])
+                for index in connection.execute(text(f"PRAGMA index_list('{table}')")))
+            out[table] = (columns, indexes)
+    return out
+
+
+def test_a_new_database_made_from_the_tables_is_the_migrated_one(tmp_path: Path) -> None:
+    migrated = make_engine(tmp_path / "migrated.sqlite3")
+    migrate(migrated)
+    created = make_engine(tmp_path / "created.sqlite3")
+    assert create_new(created)
+    assert stored_revision(created) == HEAD_REVISION
+    assert _schema(created) == _schema(migrated)
+    assert not create_new(created)  # not empty now: never created twice
+
+
 @pytest.mark.slow
-def test_a_new_database_is_migrated_in_a_child_and_the_server_never_loads_alembic(tmp_path: Path) -> None:
+def test_a_new_database_is_created_in_process_and_the_server_never_loads_alembic(tmp_path: Path) -> None:
     probe = ("import sys; from pathlib import Path; from fastvideo_ui.config import Settings; "
              "from fastvideo_ui.runtime import Runtime; from fastvideo_ui.database.migrate import stored_revision; "
              f"runtime = Runtime.build(Settings(data_dir=Path({str(tmp_path)!r}), gpus='none')); "

@@ -76,6 +76,9 @@ def test_worker_keeps_its_model_between_jobs(server: Server) -> None:
     run_s = first["finished_at"] - first["started_at"]
     assert first["load_seconds"] is not None and 0 <= first["load_seconds"] <= run_s
     assert second["load_seconds"] is None
+    # The preview renderer has no parameter count: no prior. The first run is the second's history.
+    assert (first["estimate_seconds"], first["estimate_source"]) == (None, None)
+    assert second["estimate_source"] == "same_shape" and second["estimate_seconds"] == round(run_s, 3)
 
 
 def test_too_many_devices_is_refused_at_create(start_server) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, create_model
 
+from ..jobs.estimates import SOURCES
 from ..spec.fields import MODEL, FieldSpec, Later
 from .strict import StrictBody
 
@@ -100,6 +101,13 @@ class JobRecord(BaseModel):
     attempts: int = Field(description="runs so far, an out-of-memory retry included")
     load_seconds: float | None = Field(description="how long its latest run spent loading the model; null: the "
                                        "worker already held it, or it has not run")
+    estimate_seconds: float | None = Field(description="the run time the scheduler expected of its latest run, "
+                                           "model load included, erring long (it plans backfilling with it); "
+                                           "null: no estimate, or it has not run")
+    estimate_source: Literal[SOURCES] | None = Field(  # type: ignore[valid-type]
+        description="where that estimate came from: runs of its model at its very shape; its model's other "
+                    "runs, scaled by work (pixels x frames x steps) and GPU count; another model's runs, scaled "
+                    "too and by parameter count; or a prior from its model's parameter count")
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
     warnings: list[str] = Field(description="what its latest run warned about, one line each (a LoRA that "

@@ -16,7 +16,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration's revision (a test checks it against Alembic's head).
 # A database already there is not handed to Alembic at all: importing it
 # costs the server 10 MiB of resident memory for the rest of its life.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 
 def stored_revision(engine: Engine) -> str | None:
@@ -41,10 +41,28 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def create_new(engine: Engine) -> bool:
+    """An empty database gets the newest schema straight from the tables, stamped
+    with the head revision, in one transaction and in this process: there is
+    nothing to upgrade (a test keeps this schema the migrations' own). False:
+    the database is not empty."""
+    from .tables import Base  # here: only a new database needs the DDL
+
+    with engine.begin() as connection:
+        if connection.execute(text("SELECT count(*) FROM sqlite_master")).scalar():
+            return False
+        Base.metadata.create_all(connection)
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": HEAD_REVISION})
+    return True
+
+
 def migrate_apart(engine: Engine, db_path: Path) -> None:
-    """As `migrate`, but an upgrade runs in a child process, so the server
-    never imports Alembic (10 MiB it would hold for the rest of its life)."""
-    if stored_revision(engine) == HEAD_REVISION:
+    """As `migrate`, without Alembic in this process (10 MiB the server would
+    hold for the rest of its life): an empty database is created here
+    (`create_new`), an upgrade runs in a child process."""
+    if stored_revision(engine) == HEAD_REVISION or create_new(engine):
         return
     done = subprocess.run([sys.executable, "-m", "fastvideo_ui.database.migrate", str(db_path)],
                           capture_output=True, text=True)

@@ -53,17 +53,20 @@ class JobRow(JobFields, Base):
     poster_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_file_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     devices: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The latest run's model load; None: its worker already held the model.
     load_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # What the scheduler expected of the latest run, and from what (jobs/estimates.py; migration 0010).
+    estimate_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    estimate_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Queue order: higher priority first, then lower rank (the time it was
     # queued, unless it was moved).
     queue_rank: Mapped[float | None] = mapped_column(Float, nullable=True)
     held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    progress_msg: Mapped[str] = mapped_column(Text, default="")
-    phase: Mapped[str] = mapped_column(String(32), default="")
+    progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    progress_msg: Mapped[str] = mapped_column(Text, default="", server_default="")
+    phase: Mapped[str] = mapped_column(String(32), default="", server_default="")
     step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     total_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -7,6 +7,7 @@ inventory and whether fastvideo is installed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from ..backends.registry import FASTVIDEO, backend_spec
 from ..words import plural
 
 PREVIEW_MODEL_ID = "fastvideo-ui/preview"
+_PARAMETERS = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)B(?![A-Za-z])")
 
 # FastVideo 0.2.1's own sampling defaults (see shared/spec/fastvideo-api-notes.md).
 WAN_NEGATIVE_PROMPT = (
@@ -57,6 +59,14 @@ class ModelSpec:
     image_input: str = "none"  # an input image: "none", "optional" or "required"
     image_workload: str = "t2v"  # FastVideo's workload_type for a job with an image: "i2v" or "ti2v"
     features: frozenset[str] = frozenset()  # what it can do that a field may need (spec Applies.feature)
+    parameters: float | None = None  # billions, where its id does not say
+
+    @property
+    def parameters_b(self) -> float | None:
+        """Its size in billions of parameters, as its id says ("Wan2.1-T2V-1.3B", "Wan2.2-T2V-A14B",
+        whose experts take turns), else `parameters`. Run-time estimates scale by it."""
+        found = _PARAMETERS.search(self.id)
+        return float(found.group(1)) if found else self.parameters
 
     @property
     def device_kind(self) -> str:
@@ -163,7 +173,7 @@ FASTVIDEO_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="Lightricks/LTX-2", label="LTX-2", backend="fastvideo", type="t2v",
         defaults=_defaults(40, 121, 512, 768, 3.0, 24),
-        limits=_fastvideo_limits(32, 8), features=_VSA,
+        limits=_fastvideo_limits(32, 8), features=_VSA, parameters=19.0,
     ),
 )
 

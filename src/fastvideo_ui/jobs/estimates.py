@@ -1,25 +1,40 @@
-"""How long a job is expected to run, from the runs of its model that completed.
+"""How long a job is expected to run, from the runs that completed before it.
 
 Two figures, erring opposite ways because they guard opposite promises:
 
-- `estimate_seconds`, the whole run, loads included. Backfilling trusts it to
-  keep the head job's start, so it errs long: the slowest of the latest runs
-  of the same shape, else the slowest seconds-per-unit-of-work of the model's
-  latest runs on as many GPUs, scaled to this job and padded by half.
-- `owed_estimate`, the run with its model loaded and the load apart. It feeds
-  the first-in-first-out start a job is owed (fairness.py), which must not come
+- `seconds`, the whole run, loads included. Backfilling trusts it to keep the
+  head job's start, so it errs long.
+- `owed`, the run with its model loaded and the load apart. It feeds the
+  first-in-first-out start a job is owed (fairness.py), which must not come
   later than the real one: a late one lets model affinity pass the job for
-  longer than the starvation bound allows. So it errs short: the fastest of the
-  same runs, less their loads, and the fastest recent load of the model.
+  longer than the starvation bound allows. So it errs short.
 
-With no history there is no estimate: placement then never backfills such a
-job into a reservation, and affinity passes it at most once.
+Each comes from the nearest history there is, and says which (`source`):
+
+1. `same_shape`: the model's latest runs of the job's very shape (the slowest
+   for `seconds`; the fastest, less its load, for `owed`).
+2. `scaled`: the model's latest runs of other shapes, as seconds per unit of
+   work (pixels x frames x steps), scaled to this job's work. Runs on as many
+   GPUs are used where there are any. Across GPU counts only what is safe for
+   each side is assumed: more GPUs are never slower and at best linearly
+   faster, fewer at worst linearly slower. `seconds` is padded by half.
+3. `other_model`: another model's runs, scaled the same way and by the ratio
+   of the two models' parameter counts.
+4. `prior`: a model never run on a server that has run nothing comparable:
+   a rate per billion parameters (PRIOR_SECONDS_PER_WORK_PER_B, Wan2.1 1.3B on
+   one H100, about 2.4 s a step at 832x480x81). Only an order of magnitude; it
+   lets a fresh server backfill from the first pass, and the first run to end
+   replaces it with history.
+
+A model with no parameter count (the preview renderer) and no history of its
+own has no estimate: placement then never backfills it into a reservation, and
+affinity passes it at most once.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..spec.fields import FIELDS
@@ -30,10 +45,15 @@ DEVICES_FIELD = next(f.name for f in FIELDS if f.cost == "devices")
 
 # (seconds, load seconds or None, *the WORK_FIELDS values, the DEVICES_FIELD value), newest first
 History = Sequence[tuple[Any, ...]]
+# (the model's parameters in billions, *a History entry): other models' runs, newest first
+OtherHistory = Sequence[tuple[Any, ...]]
 
 SAME_SHAPE_RUNS = 5
 SCALED_RUNS = 10
 SCALED_PADDING = 1.5
+PRIOR_SECONDS_PER_WORK_PER_B = 5.7e-8
+
+SOURCES = ("same_shape", "scaled", "other_model", "prior")
 
 
 class Shape(NamedTuple):
@@ -55,32 +75,51 @@ class Shape(NamedTuple):
         return (*self.sizes, self.devices)
 
 
-def estimate_seconds(history: History, shape: Shape) -> float | None:
-    """The whole run, model load included, erring long."""
-    key = shape.key
-    alike = [seconds for seconds, _load, *rest in history if tuple(rest) == key][:SAME_SHAPE_RUNS]
-    if alike:
-        return max(alike)
-    rates = _rates(history, shape, lambda seconds, _load: seconds)
-    return SCALED_PADDING * max(rates) * shape.work if rates else None
+class Estimate(NamedTuple):
+    seconds: float  # the whole run, load included, erring long
+    owed: tuple[float, float]  # (seconds with the model loaded, seconds to load it), erring short
+    source: str  # one of SOURCES
 
 
-def owed_estimate(history: History, shape: Shape) -> tuple[float, float] | None:
-    """(seconds with the model loaded, seconds to load it), erring short."""
-    def warm(seconds: float, load: float | None) -> float:
-        return max(0.0, seconds - (load or 0.0))
-
-    key = shape.key
+def estimate(history: History, shape: Shape, parameters_b: float | None = None,
+             others: OtherHistory = ()) -> Estimate | None:
+    """The job's estimate from the nearest history (see the module's docstring), or None."""
     loads = [load for _seconds, load, *_rest in history if load is not None][:SAME_SHAPE_RUNS]
     load_s = min(loads, default=0.0)
-    alike = [warm(seconds, load) for seconds, load, *rest in history if tuple(rest) == key][:SAME_SHAPE_RUNS]
+    key = shape.key
+    alike = [(seconds, load) for seconds, load, *rest in history if tuple(rest) == key][:SAME_SHAPE_RUNS]
     if alike:
-        return min(alike), load_s
-    rates = _rates(history, shape, warm)
-    return (min(rates) * shape.work, load_s) if rates else None
+        return Estimate(max(seconds for seconds, _ in alike), (min(_warm(*run) for run in alike), load_s),
+                        "same_shape")
+    scaled = _scaled([(1.0, run) for run in history], shape)
+    if scaled is not None:
+        return Estimate(scaled[0], (scaled[1], load_s), "scaled")
+    if parameters_b is None:
+        return None
+    scaled = _scaled([(parameters_b / run[0], tuple(run[1:])) for run in others if run[0]], shape)
+    if scaled is not None:
+        return Estimate(scaled[0], (scaled[1], 0.0), "other_model")
+    prior = PRIOR_SECONDS_PER_WORK_PER_B * parameters_b * shape.work
+    # One GPU's time: more GPUs are never slower (the long side), at best linearly faster (the short one).
+    return Estimate(prior, (prior / max(1, shape.devices), 0.0), "prior")
 
 
-def _rates(history: History, shape: Shape, seconds_of: Callable[[float, float | None], float]) -> list[float]:
-    """Seconds per unit of work of the latest runs on as many devices."""
-    return [seconds_of(seconds, load) / work for seconds, load, *sizes, devices in history
-            if devices == shape.devices and (work := math.prod(sizes)) > 0][:SCALED_RUNS]
+def _warm(seconds: float, load: float | None) -> float:
+    return max(0.0, seconds - (load or 0.0))
+
+
+def _scaled(runs: Sequence[tuple[float, tuple[Any, ...]]], shape: Shape) -> tuple[float, float] | None:
+    """(erring long, erring short) from the seconds per unit of work of the
+    latest runs, on as many devices where there are any; each run comes with
+    the factor its time is multiplied by (the ratio of parameter counts)."""
+    usable = [(factor, run) for factor, run in runs if run[-1] > 0 and math.prod(run[2:-1]) > 0]
+    same = [(factor, run) for factor, run in usable if run[-1] == shape.devices]
+    chosen = (same or usable)[:SCALED_RUNS]
+    if not chosen:
+        return None
+    longs, shorts = [], []
+    for factor, (seconds, load, *sizes, devices) in chosen:
+        ratio = factor * shape.work / math.prod(sizes)
+        longs.append(seconds * ratio * max(1.0, devices / shape.devices))
+        shorts.append(_warm(seconds, load) * ratio * min(1.0, devices / shape.devices))
+    return SCALED_PADDING * max(longs), min(shorts)

@@ -23,7 +23,7 @@ from ..words import plural
 from ..workers.devices import Inventory
 from . import events
 from .catalogue import Catalogue, ModelSpec
-from .estimates import Shape, estimate_seconds, owed_estimate
+from .estimates import Estimate, Shape, estimate
 from .fairness import OwedStarts
 from .logs import LogBook
 from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
@@ -81,8 +81,10 @@ class Scheduler:
         self._deleting: set[str] = set()
         self._closed = False
         self._loop_task: asyncio.Task[None] | None = None
-        # (whole run, erring long; (run, load), erring short) by model and shape; cleared whenever a run ends
-        self._estimates: dict[tuple[str, Shape], tuple[float | None, tuple[float, float] | None]] = {}
+        # By model and shape; cleared whenever a run ends (with the other models' runs they may scale from)
+        self._estimates: dict[tuple[str, Shape], Estimate | None] = {}
+        self._other_runs: list[tuple[Any, ...]] | None = None
+        self._expected: dict[str, Estimate | None] = {}  # each placeable queued job's, as the last pass saw it
         self.paused = store.get_state(PAUSED_KEY) == "1"
 
     # -- life cycle ---------------------------------------------------------
@@ -193,18 +195,35 @@ class Scheduler:
         while True:
             if await self.wake.wait():
                 self._estimates.clear()  # a run that ended is new history
+                self._other_runs = None
             try:
                 self._dispatch()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
                 log.exception("dispatch pass failed")
             self.publish_queue()
 
-    def _estimates_of(self, job: QueuedJob) -> tuple[float | None, tuple[float, float] | None]:
+    def _estimate_of(self, job: QueuedJob, spec: ModelSpec) -> Estimate | None:
         key = (job.params.model_id, Shape.of(job.params))
         if key not in self._estimates:
             history = self.store.durations(job.params.model_id)
-            self._estimates[key] = (estimate_seconds(history, key[1]), owed_estimate(history, key[1]))
+            others: list[tuple[Any, ...]] = []
+            if spec.parameters_b is not None and not history:
+                others = [run for run in self._runs_of_other_models() if run[0] != spec.id]
+            self._estimates[key] = estimate(history, key[1], spec.parameters_b,
+                                            [(parameters, *run) for _model, parameters, *run in others])
         return self._estimates[key]
+
+    def _runs_of_other_models(self) -> list[tuple[Any, ...]]:
+        """(model id, its parameters in billions, *a History entry) of the latest
+        runs of models whose size is known, newest first."""
+        if self._other_runs is None:
+            runs = []
+            for model_id, *run in self.store.recent_durations():
+                spec = self.catalogue.find(model_id)
+                if spec is not None and spec.parameters_b:
+                    runs.append((model_id, spec.parameters_b, *run))
+            self._other_runs = runs
+        return self._other_runs
 
     def _waiting(self, cluster: Cluster) -> tuple[list[Waiting], dict[str, str]]:
         """The queue as placement sees it, and each placeable job's backend;
@@ -215,6 +234,7 @@ class Scheduler:
         queue = self.store.queue_order()
         queued = {job.id for job in queue}
         self._told = {job_id: why for job_id, why in self._told.items() if job_id in queued}
+        self._expected = {}
         for job in queue:
             if job.held or job.id in self._deleting or self.supervisor.is_running(job.id):
                 continue
@@ -235,10 +255,12 @@ class Scheduler:
                 continue
             backends[job.id] = spec.backend
             passed_at = self._passed.get(job.id)
-            estimate, owed = self._estimates_of(job)
-            entry = Waiting(job.id, spec.device_kind, devices, (model_config(job.params, spec), spec.backend), estimate,
-                            None if passed_at is None else now - passed_at)
-            waiting.append(replace(entry, due_in_s=self._owed.due_in(entry, now, cluster, owed)))
+            expected = self._estimate_of(job, spec)
+            self._expected[job.id] = expected
+            entry = Waiting(job.id, spec.device_kind, devices, (model_config(job.params, spec), spec.backend),
+                            expected.seconds if expected else None, None if passed_at is None else now - passed_at)
+            waiting.append(replace(entry, due_in_s=self._owed.due_in(entry, now, cluster,
+                                                                      expected.owed if expected else None)))
         return waiting, backends
 
     def _say_waiting(self, job_id: str, why: str) -> None:
@@ -281,8 +303,11 @@ class Scheduler:
         if row is None:
             return
         try:
+            expected = self._expected.get(row.id)
             row = self.store.transition(
                 row.id, Action.DISPATCH, started_at=time.time(), finished_at=None,
+                estimate_seconds=round(expected.seconds, 3) if expected else None,
+                estimate_source=expected.source if expected else None,
                 devices=",".join(start.devices), attempts=row.attempts + 1, phase="starting", load_seconds=None,
                 warnings="[]", progress=0.0, progress_msg="", step=None, total_steps=None, eta_seconds=None, error=None,
             )

@@ -244,11 +244,18 @@ class JobStore:
     def durations(self, model_id: str, limit: int = 20) -> History:
         """(seconds, load seconds or None, *the cost="work" values, the cost="devices"
         one) of the model's latest completed runs, newest first (estimates.History)."""
+        return self._durations(limit, JobRow.model_id == model_id)
+
+    def recent_durations(self, limit: int = 50) -> list[tuple[Any, ...]]:
+        """(model id, *as `durations`) of the latest completed runs of any model, newest first."""
+        return self._durations(limit, None, JobRow.model_id)
+
+    def _durations(self, limit: int, where: Any, *first: Any) -> list[tuple[Any, ...]]:
         query = (
-            select(JobRow.finished_at - JobRow.started_at, JobRow.load_seconds,
+            select(*first, JobRow.finished_at - JobRow.started_at, JobRow.load_seconds,
                    *map(self.layout.expression, (*WORK_FIELDS, DEVICES_FIELD)))
-            .where(JobRow.status == JobStatus.COMPLETED.value, JobRow.model_id == model_id,
-                   JobRow.started_at.is_not(None), JobRow.finished_at.is_not(None))
+            .where(JobRow.status == JobStatus.COMPLETED.value, JobRow.started_at.is_not(None),
+                   JobRow.finished_at.is_not(None), *(() if where is None else (where,)))
             .order_by(JobRow.finished_at.desc()).limit(limit)
         )
         with self._session() as session:
