@@ -6,7 +6,7 @@ import pytest
 
 from schedule_sim import MODEL_LOAD_S, mix_12, poisson_trace, simulate, starved
 
-from fastvideo_ui.jobs.placement import Cluster, IdleWorker, Waiting, passed, place, take_given
+from fastvideo_ui.jobs.placement import Cluster, IdleWorker, Start, Waiting, passed, place, take_given
 
 FOUR = Cluster({"gpu": ("g0", "g1", "g2", "g3"), "cpu": ("c0",)})
 TWO_NODES = Cluster({"gpu": ("a0", "a1", "b0", "b1")}, {"a0": "a", "a1": "a", "b0": "b", "b1": "b"})
@@ -102,6 +102,16 @@ def test_an_idle_worker_on_exactly_the_devices_switches_models_in_place() -> Non
     idle = [IdleWorker(7, "gpu", ("g0",), "old")]
     plan = place([job("a", model="new")], Cluster({"gpu": ("g0",)}), {}, idle)
     assert plan.starts[0].worker_id == 7 and plan.starts[0].retire == ()
+
+
+def test_a_worker_started_before_any_job_is_taken_by_a_job_of_its_size() -> None:
+    idle = [IdleWorker(1, "gpu", ("g2",), None)]  # holds no model: started with the server
+    plan = place([job("a"), job("pair", 2)], FOUR, {}, idle)
+    assert plan.starts[0] == Start("a", ("g2",), 1)  # not g0, the pool's first: no process to start
+    assert plan.starts[1].devices == ("g0", "g1") and plan.starts[1].retire == ()
+    # A job of another size leaves it be while other devices are free.
+    pair = place([job("pair", 2)], FOUR, {}, idle)
+    assert pair.starts[0].devices == ("g0", "g1") and pair.starts[0].retire == ()
 
 
 def test_affinity_lets_a_job_with_no_owed_start_be_passed_once() -> None:

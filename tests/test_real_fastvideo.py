@@ -368,11 +368,30 @@ def test_size_rules_come_from_fastvideos_configs(real: Server) -> None:
     assert refused.status_code == 422 and "multiple of 16" in refused.json()["detail"][0]["msg"]
 
 
+def test_a_server_stopped_while_its_first_worker_imports_fastvideo_leaves_nothing_running(
+        tiny_wan_home: Path, tmp_path: Path) -> None:
+    """With a GPU, a worker starts with the server and imports FastVideo for
+    seconds (it reads the registry too: no probe process is started)."""
+    server = Server(tmp_path, ["--gpus", "0"], env=real_env(tiny_wan_home), python=real_python()).start()
+    try:
+        worker = wait_for(lambda: next(iter(server.health()["workers"]), None), timeout=30,
+                          what="the worker started with the server")
+        tree = [psutil.Process(worker["pid"]), *psutil.Process(worker["pid"]).children(recursive=True)]
+        assert server.proc is not None
+        assert not any("fastvideo_catalogue" in " ".join(child.cmdline())
+                       for child in psutil.Process(server.proc.pid).children())
+    finally:
+        server.terminate()
+    for process in tree:
+        assert process_gone(process.pid), f"pid {process.pid} outlived its server: {process.cmdline()}"
+
+
 def test_a_server_stopped_while_it_reads_fastvideos_registry_leaves_no_probe_running(
         tiny_wan_home: Path, tmp_path: Path) -> None:
-    """The registry probe imports torch and FastVideo for seconds: a server
-    stopped meanwhile must end it, not leave it running on its own."""
-    server = Server(tmp_path, ["--gpus", "0"], env=real_env(tiny_wan_home), python=real_python()).start()
+    """Without GPUs the registry probe, a child process, imports torch and
+    FastVideo for seconds: a server stopped meanwhile must end it, not leave it
+    running on its own."""
+    server = Server(tmp_path, ["--gpus", "none"], env=real_env(tiny_wan_home), python=real_python()).start()
     try:
         assert server.proc is not None
         parent = psutil.Process(server.proc.pid)

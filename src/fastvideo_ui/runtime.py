@@ -169,7 +169,7 @@ class Runtime:
             self.scheduler.supervisor.fleet.start()
         self.webhook_sender.start()
         if self.fastvideo_installed:
-            self.probe = asyncio.get_running_loop().create_task(self._probe_fastvideo())
+            self.probe = asyncio.get_running_loop().create_task(self._read_fastvideo_registry())
         log.info(
             "ready: %d GPU(s) [%s], %d CPU slot(s); data in %s",
             len(self.inventory.gpus), self.inventory.gpu_source, len(self.inventory.cpu_slots),
@@ -193,10 +193,22 @@ class Runtime:
     def model_availability(self, spec: ModelSpec) -> tuple[bool, str]:
         return model_availability(self.inventory, self.fastvideo_installed, spec)
 
+    async def _read_fastvideo_registry(self) -> None:
+        """Ask the installed FastVideo for its models. With local GPUs, a worker
+        is started on the first one now, importing FastVideo before the first
+        job comes (which takes it), and it reads the registry once no job waits;
+        else, or if it could not, a child process reads it (importing fastvideo
+        imports torch, which the server never does). Until one answers, or if
+        both fail, the built-in catalogue stands."""
+        models = await self.scheduler.supervisor.warm_start()
+        if models is not None:
+            added = self.catalogue.adopt(models)
+            log.info("fastvideo's registry read by the first worker: %d more text-to-video model(s)", added)
+            return
+        await self._probe_fastvideo()
+
     async def _probe_fastvideo(self) -> None:
-        """Ask the installed FastVideo for its models, in a child process
-        (importing fastvideo imports torch). Until it answers, or if it fails,
-        the built-in catalogue stands."""
+        """FastVideo's models, read in a child process."""
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "fastvideo_ui.backends.fastvideo_catalogue",

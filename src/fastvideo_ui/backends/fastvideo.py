@@ -138,6 +138,18 @@ class FastVideoBackend:
         self.gpu_worker_signalled = True
         log.warning("a FastVideo GPU worker failed (it sent SIGQUIT); its error follows")
 
+    def prepare(self) -> None:
+        """FastVideo imported (torch with it), before any job asks for a model."""
+        os.environ.setdefault("FASTVIDEO_STAGE_LOGGING", "1")  # as _load sets it: read once, at import
+        self._install_tap()
+        from fastvideo import VideoGenerator  # noqa: F401 - the import is the point
+
+    def registry(self) -> list[dict[str, Any]]:
+        """FastVideo's registered models, as the catalogue adopts them (fastvideo_catalogue)."""
+        from .fastvideo_catalogue import probe
+
+        return probe()
+
     def load(self, config: ModelConfig, reporter: Reporter, first: GenerationRequest | None = None) -> None:
         """The model; with `first`, the LoRA it needs applied at load (a dense one), so its job loads once."""
         wanted = adapters_of(first.resolved.get("loras", ())) if first is not None else ()

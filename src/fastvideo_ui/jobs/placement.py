@@ -21,9 +21,10 @@ its first-in-first-out wait plus one longest job (tests); a larger slack saves
 more loads and gives up that bound (bench/schedule.py shows both).
 
 A job's devices always lie on one node. Among the devices it may take, a job
-prefers an idle worker that already holds its model (no load), then devices
-no idle worker holds, then those whose model no waiting job wants, then the
-pool's order.
+prefers an idle worker that already holds its model (no load), then one of its
+size that holds no model yet (started before any job: no process to start),
+then devices no idle worker holds, then those whose model no waiting job
+wants, then the pool's order.
 """
 
 from __future__ import annotations
@@ -206,9 +207,12 @@ def _fit(job: Waiting, cluster: Cluster, allowed: list[str], idle: Sequence[Idle
         return None
     held = {device for worker in mine for device in worker.devices}
     held_wanted = {device for worker in mine if worker.model in wanted for device in worker.devices}
+    # A worker that holds no model yet (started before any job) of the job's size: taking it saves a start.
+    fresh = {device for worker in mine if worker.model is None and len(worker.devices) == job.count
+             for device in worker.devices}
     order = {device: index for index, device in enumerate(cluster.pools.get(job.kind, ()))}
-    ranked = sorted(allowed, key=lambda device: (device in avoid, device in held_wanted, device in held,
-                                                 order[device]))
+    ranked = sorted(allowed, key=lambda device: (device in avoid, device not in fresh, device in held_wanted,
+                                                 device in held, order[device]))
     rank = {device: index for index, device in enumerate(ranked)}
     best: list[str] | None = None
     for group in cluster.by_node(ranked).values():

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..backends.registry import backend_spec
+from ..backends.registry import FASTVIDEO, backend_spec
 from ..database.tables import JobRow
 from ..oserrors import describe_exit
 from ..spec.fields import JobParams
@@ -74,6 +74,8 @@ class RunSupervisor:
         # Run before a FastVideo job's worker loads its model: fetches missing
         # weights with progress (weights.downloads.DownloadManager.ensure).
         self.fetch_weights = fetch_weights
+        # A worker started before any job, by id: its answer when it has read its library's registry.
+        self._registry_wanted: dict[int, asyncio.Future[list[dict[str, Any]] | None]] = {}
         self.resolvers = dict(resolvers or {})  # by name: what a `resolve` field's value becomes for the worker
 
     # -- what the scheduler reads ----------------------------------------------
@@ -171,9 +173,66 @@ class RunSupervisor:
                 outcome = Failed(f"could not start a worker: {exc}")
         await self._finish(run, outcome)
 
-    def _new_worker(self, run: Run) -> WorkerHandle:
+    async def warm_start(self) -> list[dict[str, Any]] | None:
+        """With local GPUs, a FastVideo worker on the first, started now
+        (`prestart`); FastVideo's registry as it read it, or None."""
+        gpus = self.inventory.devices(FASTVIDEO.device_kind)
+        if not gpus or self.fleet is not None:
+            return None  # on Ray, the cluster's nodes start their own workers
+        return await self.prestart(FASTVIDEO.name, gpus[:1], registry=True)
+
+    async def prestart(self, backend: str, devices: tuple[str, ...], registry: bool = False
+                       ) -> list[dict[str, Any]] | None:
+        """An idle worker on `devices`, started before any job with its backend's
+        library imported, for the first job that fits to take (placement prefers
+        it). With `registry`, the models that library registers, read in that
+        worker once no job waits; None: not read (the worker failed, or a job
+        took its devices before it was up)."""
+        worker = WorkerProcess(self._take_worker_id(), backend_spec(backend).device_kind, devices,
+                               self.inventory.cuda_visible_devices(devices), self._on_message, self._on_log,
+                               self._on_exit)
+        answer: asyncio.Future[list[dict[str, Any]] | None] = asyncio.get_running_loop().create_future()
+        self._registry_wanted[worker.worker_id] = answer
+        try:
+            try:
+                await worker.start()
+            except asyncio.CancelledError:  # the server is closing: its workers are in no list yet
+                await asyncio.shield(worker.kill())
+                raise
+            if self.closing or any(device in self._allocated for device in devices):
+                await worker.shutdown()  # a job started there meanwhile, on a worker of its own
+                return None
+            self._workers.append(worker)
+            await worker.send({"type": "prepare", "backend": backend, "registry": registry})
+            log.info("worker %s (pid %s) started before any job on %s: it imports %s now",
+                     worker.worker_id, worker.pid, ",".join(devices), backend)
+            self.wake.kick()  # a queued job may take it
+            return await answer if registry else None
+        except (RuntimeError, OSError) as exc:
+            log.warning("could not start a worker before any job: %s", exc)
+            return None
+        finally:
+            self._registry_wanted.pop(worker.worker_id, None)
+
+    def _on_prepared(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
+        if message["type"] == "prepared":
+            how = "imported" if message.get("ok") else "could not import"
+            log.info("worker %s %s %s in %s s", worker.worker_id, how, message.get("backend"), message.get("seconds"))
+            return
+        answer = self._registry_wanted.get(worker.worker_id)
+        models = message.get("models")
+        if message.get("error"):
+            log.warning("worker %s could not read its library's registry: %s", worker.worker_id, message["error"])
+        if answer is not None and not answer.done():
+            answer.set_result(models if isinstance(models, list) else None)
+
+    def _take_worker_id(self) -> int:
         worker_id = self._next_worker_id
         self._next_worker_id += 1
+        return worker_id
+
+    def _new_worker(self, run: Run) -> WorkerHandle:
+        worker_id = self._take_worker_id()
         worker: WorkerHandle
         if self.fleet is not None and run.kind == "gpu":
             worker = self.fleet.worker(worker_id, run.devices, self._on_message, self._on_log, self._on_exit)
@@ -310,10 +369,13 @@ class RunSupervisor:
     # -- worker callbacks ----------------------------------------------------------
 
     async def _on_message(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind in ("prepared", "registry"):
+            self._on_prepared(worker, message)
+            return
         run = self._runs.get(worker.job_id or "")
         if run is None or run.worker is not worker:
             return
-        kind = message["type"]
         if kind in TERMINAL:
             if not run.outcome.done():
                 run.outcome.set_result(decode_outcome(message))
@@ -359,6 +421,9 @@ class RunSupervisor:
             if not run.stepped:
                 run.stepped = True
                 self.metrics.first_step_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
+                # Its end is now known from its steps, not guessed: a waiting job may fit before it (a prior
+                # estimate, or none, may have said otherwise).
+                self.wake.kick()
             elapsed = time.monotonic() - run.denoise_started
             eta = elapsed / step * (total - step) if step else None
             run.eta_s = eta
@@ -384,6 +449,9 @@ class RunSupervisor:
     async def _on_exit(self, worker: WorkerHandle, returncode: int) -> None:
         if worker in self._workers:
             self._workers.remove(worker)
+        answer = self._registry_wanted.get(worker.worker_id)
+        if answer is not None and not answer.done():
+            answer.set_result(None)
         run = self._runs.get(worker.job_id or "")
         if run is not None and not run.outcome.done():
             run.outcome.set_result(Crashed(returncode, worker.exit_reason))

@@ -138,6 +138,7 @@ class Worker:
         self.backend_name: str | None = None
         self.loaded: ModelConfig | None = None
         self.current_run: str | None = None
+        self.registry_owed = False  # the server asked for the library's registry, once no job waits
 
     def run_job(self, message: dict[str, Any]) -> None:
         try:
@@ -181,10 +182,11 @@ class Worker:
         config = run.model
         request = GenerationRequest(job_id=run.job_id, params=run.params, output_path=run.output_path,
                                     poster_path=run.poster_path, uploads=run.uploads, resolved=run.resolved)
-        if self.loaded != config or self.backend_name != run.backend:
+        if self.backend_name != run.backend or (self.loaded is not None and self.loaded != config):
             self._unload()
             self.backend = make_backend(run.backend)
             self.backend_name = run.backend
+        if self.loaded != config:  # a prepared worker has its backend, and nothing loaded yet
             started = time.monotonic()
             self.backend.load(config, reporter, first=request)
             self.loaded = config
@@ -197,6 +199,37 @@ class Worker:
         result = self.backend.generate(request, reporter)
         self._tag(request, result.video_path)
         return result
+
+    def prepare(self, message: dict[str, Any]) -> None:
+        """Before any job: the backend built and its library imported (FastVideo's
+        import takes seconds), so the first job only loads its model."""
+        name = str(message.get("backend"))
+        started = time.monotonic()
+        try:
+            self.backend = make_backend(name)
+            self.backend_name = name
+            prepare = getattr(self.backend, "prepare", None)
+            if prepare is not None:
+                prepare()
+        except Exception:  # noqa: BLE001 - the first job's own load will fail, and say why
+            traceback.print_exc()
+            self._unload()
+        self.channel.send({"type": "prepared", "backend": name, "ok": self.backend is not None,
+                           "seconds": round(time.monotonic() - started, 3)})
+        self.registry_owed = bool(message.get("registry"))
+
+    def send_registry(self) -> None:
+        """The models the backend's library registers, read while no job waits (the
+        server asked, instead of importing the library in a process of its own)."""
+        self.registry_owed = False
+        read = getattr(self.backend, "registry", None)
+        try:
+            models = read() if read is not None else None
+        except Exception as exc:  # noqa: BLE001 - the server keeps its built-in catalogue
+            traceback.print_exc()
+            self.channel.send({"type": "registry", "models": None, "error": describe_error(exc)})
+            return
+        self.channel.send({"type": "registry", "models": models})
 
     def _refuse(self, message: dict[str, Any], problem: protocol.BadMessage) -> None:
         """A run message that cannot be read fails its run, saying why (in the
@@ -268,9 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=listen, args=(channel, commands, worker), daemon=True).start()
     channel.send({"type": "ready", "pid": os.getpid()})
     while True:
+        if worker.registry_owed and commands.empty():
+            worker.send_registry()
+            continue
         message = commands.get()
         if message["type"] == "run":
             worker.run_job(message)
+        elif message["type"] == "prepare":
+            worker.prepare(message)
         elif message["type"] == "shutdown":
             worker._unload()
             return 0

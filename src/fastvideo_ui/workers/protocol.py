@@ -4,8 +4,12 @@ Server -> worker: a run (RunJob, encoded: {"type": "run", "run_id", "backend",
 "model", "job_id", "params", the output and poster paths, the path of each
 upload the job names, by field, and each `resolve` field's value as the server
 resolved it, by field}),
-{"type": "stop", "run_id"}, {"type": "shutdown"}.
-Worker -> server: {"type": "ready"}, {"type": "loaded", "model": {...}},
+{"type": "stop", "run_id"}, {"type": "shutdown"}, and, before any run,
+{"type": "prepare", "backend", "registry": bool}: build the backend and import
+its library now; with "registry", read the library's models once no run waits.
+Worker -> server: {"type": "ready"}, {"type": "prepared", "backend", "ok",
+"seconds"}, {"type": "registry", "models": [...] or null, "error"?},
+{"type": "loaded", "model": {...}},
 {"type": "phase", "phase": ...}, {"type": "progress", "step": i, "total": n},
 {"type": "warning", "text": ...},
 and one terminal message per run: "completed" (video_path, poster_path),
