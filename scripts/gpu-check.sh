@@ -4,7 +4,8 @@
 # fastvideo or diffusers. Those, and whatever else is missing there, travel as
 # wheels in .whl/ (made here by ./scripts/gpu-check.sh --fetch-wheels) and are
 # installed into /tmp/site first. Finishes in a few minutes.
-# Usage: ./scripts/gpu-check.sh [--fetch-wheels | --cpu-dry-run]
+# Usage: ./scripts/gpu-check.sh [--fetch-wheels | --cpu-dry-run | --overhead [bench/overhead.py's flags]]
+# --overhead runs bench/overhead.py --gpu (the runner against direct FastVideo calls) instead of the check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,11 @@ if [ "${1:-}" = "--cpu-dry-run" ]; then
     ./scripts/fastvideo-env.sh >/dev/null
     exec .venv-fastvideo/bin/python scripts/gpu_check.py --cpu-dry-run
 fi
+OVERHEAD=0
+if [ "${1:-}" = "--overhead" ]; then
+    OVERHEAD=1
+    shift
+fi
 if compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
@@ -40,4 +46,7 @@ fi
 PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} python3 -c \
     "import fastvideo_ui.app, fastvideo_ui.workers.main, fastvideo, diffusers, transformers, imageio_ffmpeg"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader || true
+if [ "$OVERHEAD" = 1 ]; then
+    exec python3 bench/overhead.py --gpu "$@"
+fi
 exec python3 scripts/gpu_check.py
