@@ -22,6 +22,7 @@ class JobLayout:
         self.fields = tuple(fields)
         self.in_json = tuple(f for f in self.fields if f.storage == "json")
         self._json = {f.name: f for f in self.in_json}
+        self.in_json_names = frozenset(self._json)  # the names of the fields kept in `params`
         self._defaults = stored_defaults(self.fields)
         self._json_defaults = tuple((f.name, f, self._defaults[f.name]) for f in self.in_json)
         # As JSON has a default: a list field's () is [].

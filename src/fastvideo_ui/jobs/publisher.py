@@ -5,14 +5,14 @@ scheduler and its supervisor, so both are given it at construction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..database.tables import JobRow
 from . import events
 from .catalogue import Catalogue
 from .events import EventBus
-from .serialize import job_json, progress_json
+from .serialize import job_json
 from .states import JobStatus
 from .store import JobStore
 
@@ -46,8 +46,9 @@ class JobPublisher:
         for listener in self.listeners:
             listener(row, job)
 
-    def progress(self, row: JobRow) -> None:
-        self.bus.publish(events.PROGRESS, progress_json(row))
+    def progress_of(self, job_id: str, shown: Mapping[str, Any]) -> None:
+        """A running job's progress event from its progress fields as they stand (serialize.PROGRESS_START's)."""
+        self.bus.publish(events.PROGRESS, {"id": job_id, "status": JobStatus.RUNNING.value, **shown})
 
     def queue(self, paused: bool, force: bool = False) -> None:
         """The queue's positions, when they moved since last said (`force`: say them anyway)."""

@@ -12,6 +12,7 @@ from typing import Any
 from ..backends.base import ModelConfig
 from ..workers.handle import WorkerHandle
 from ..workers.protocol import Outcome
+from .serialize import PROGRESS_START
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Run:
     abort_error: str | None = None  # the server ended it (e.g. its log cannot be written): it failed
     resolved: dict[str, Any] = field(default_factory=dict)  # its `resolve` fields, resolved (jobs/inputs.py)
     warnings: list[str] = field(default_factory=list)  # what its worker warned of, as the job's `warnings` holds
+    shown: dict[str, Any] = field(default_factory=lambda: dict(PROGRESS_START))  # its progress fields, as stored
 
     def ends_in_s(self) -> float | None:
         """Seconds until it is expected to end: its ETA once denoising reports

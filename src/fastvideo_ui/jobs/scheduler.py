@@ -32,6 +32,7 @@ from .run_end import shutdown_ending
 from .states import Action, IllegalTransition
 from .store import JobNotFound, JobStore, QueuedJob
 from .run import Run, Snapshot
+from .serialize import PROGRESS_START
 from .supervisor import RunSupervisor
 from .wakeup import Wakeup
 
@@ -308,8 +309,8 @@ class Scheduler:
                 row.id, Action.DISPATCH, started_at=time.time(), finished_at=None,
                 estimate_seconds=round(expected.seconds, 3) if expected else None,
                 estimate_source=expected.source if expected else None,
-                devices=",".join(start.devices), attempts=row.attempts + 1, phase="starting", load_seconds=None,
-                warnings="[]", progress=0.0, progress_msg="", step=None, total_steps=None, eta_seconds=None, error=None,
+                devices=",".join(start.devices), attempts=row.attempts + 1, load_seconds=None, warnings="[]",
+                error=None, **PROGRESS_START,
             )
         except (IllegalTransition, JobNotFound):
             return

@@ -106,14 +106,7 @@ job_json = _SPEC.job_json
 record_json = _SPEC.record_json
 
 
-def progress_json(row: JobRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "status": row.status,
-        "progress": row.progress,
-        "progress_msg": row.progress_msg,
-        "phase": row.phase,
-        "step": row.step,
-        "total_steps": row.total_steps,
-        "eta_seconds": row.eta_seconds,
-    }
+# A progress event's fields beside its id and status, as a run's dispatch sets them (each progress
+# report then changes some).
+PROGRESS_START: dict[str, Any] = {"progress": 0.0, "progress_msg": "", "phase": "starting", "step": None,
+                                  "total_steps": None, "eta_seconds": None}

@@ -74,7 +74,9 @@ class RunSupervisor:
         # Run before a FastVideo job's worker loads its model: fetches missing
         # weights with progress (weights.downloads.DownloadManager.ensure).
         self.fetch_weights = fetch_weights
-        # A worker started before any job, by id: its answer when it has read its library's registry.
+        # Workers started before any job, by id: set once one is up (or could not start), and its answer
+        # when it has read its library's registry.
+        self._starting: dict[int, asyncio.Future[None]] = {}
         self._registry_wanted: dict[int, asyncio.Future[list[dict[str, Any]] | None]] = {}
         self.resolvers = dict(resolvers or {})  # by name: what a `resolve` field's value becomes for the worker
 
@@ -95,7 +97,7 @@ class RunSupervisor:
                 for device, job_id in self._allocated.items()}
 
     def idle_workers(self) -> list[WorkerHandle]:
-        return [w for w in self._workers if w.job_id is None and w.alive]
+        return [w for w in self._workers if w.job_id is None and (w.alive or w.worker_id in self._starting)]
 
     # -- life cycle --------------------------------------------------------------
 
@@ -131,23 +133,29 @@ class RunSupervisor:
 
     async def _execute(self, run: Run, worker: WorkerHandle | None, evict: list[WorkerHandle]) -> None:
         outcome: Outcome
+        for idle in evict:
+            self.logs.server_line(run.job_id, f"retiring idle worker {idle.worker_id} "
+                                              f"(model {idle.loaded.model_id if idle.loaded else 'none'}) "
+                                              f"to free {','.join(idle.devices)}")
+        # All at once, and while the run's own worker starts: only its load needs their devices free.
+        retired = asyncio.gather(*(idle.shutdown() for idle in evict))
         try:
-            for idle in evict:
-                self.logs.server_line(run.job_id, f"retiring idle worker {idle.worker_id} "
-                                                  f"(model {idle.loaded.model_id if idle.loaded else 'none'}) "
-                                                  f"to free {','.join(idle.devices)}")
-                await idle.shutdown()
             if (self.fetch_weights is not None and backend_spec(run.backend).needs_weights and self.fleet is None
                     and not await self._weights_ready(run, run.config.model_id)):
                 await self._finish(run, Stopped())
                 return
             run.resolved = await resolve_inputs(params_of(self.store.require(run.job_id)), self.resolvers,
                                                 lambda repo, args=(): self._weights_ready(run, repo, args))
+            if worker is not None and worker.worker_id in self._starting:  # started with the server, not up yet
+                await asyncio.shield(self._starting[worker.worker_id])
+                if not worker.alive:
+                    worker = None  # it could not start: a worker of the run's own
             if worker is None:
                 worker = self._new_worker(run)
                 self._workers.append(worker)
                 await worker.start()
                 self._take_devices_given(run, worker.devices)
+            await retired
             run.worker = worker
             where = "CPU slot" if run.kind == "cpu" else "GPU"
             node = f" on Ray node {self.inventory.node_names.get(self.inventory.nodes.get(run.devices[0], ''), '?')}" \
@@ -171,6 +179,7 @@ class RunSupervisor:
             else:
                 log.exception("job %s: could not run", run.job_id)
                 outcome = Failed(f"could not start a worker: {exc}")
+        await asyncio.gather(retired, return_exceptions=True)  # never a run's devices while one still holds them
         await self._finish(run, outcome)
 
     async def warm_start(self) -> list[dict[str, Any]] | None:
@@ -185,32 +194,38 @@ class RunSupervisor:
                        ) -> list[dict[str, Any]] | None:
         """An idle worker on `devices`, started before any job with its backend's
         library imported, for the first job that fits to take (placement prefers
-        it). With `registry`, the models that library registers, read in that
-        worker once no job waits; None: not read (the worker failed, or a job
-        took its devices before it was up)."""
+        it, even while it starts). With `registry`, the models that library
+        registers, read in that worker once no job waits; None: not read."""
         worker = WorkerProcess(self._take_worker_id(), backend_spec(backend).device_kind, devices,
                                self.inventory.cuda_visible_devices(devices), self._on_message, self._on_log,
                                self._on_exit)
         answer: asyncio.Future[list[dict[str, Any]] | None] = asyncio.get_running_loop().create_future()
+        up: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._registry_wanted[worker.worker_id] = answer
+        self._starting[worker.worker_id] = up
+        self._workers.append(worker)
+        self.wake.kick()  # a job queued already may take it
         try:
-            try:
-                await worker.start()
-            except asyncio.CancelledError:  # the server is closing: its workers are in no list yet
-                await asyncio.shield(worker.kill())
-                raise
-            if self.closing or any(device in self._allocated for device in devices):
-                await worker.shutdown()  # a job started there meanwhile, on a worker of its own
-                return None
-            self._workers.append(worker)
+            await worker.start()
+            # Before any run a job that took it meanwhile sends: that run waits for `up`.
             await worker.send({"type": "prepare", "backend": backend, "registry": registry})
             log.info("worker %s (pid %s) started before any job on %s: it imports %s now",
                      worker.worker_id, worker.pid, ",".join(devices), backend)
-            self.wake.kick()  # a queued job may take it
-            return await answer if registry else None
         except (RuntimeError, OSError) as exc:
             log.warning("could not start a worker before any job: %s", exc)
+            if worker in self._workers:
+                self._workers.remove(worker)
             return None
+        except asyncio.CancelledError:  # the server is closing
+            await asyncio.shield(worker.kill())
+            raise
+        finally:
+            self._starting.pop(worker.worker_id, None)
+            up.set_result(None)
+            if not registry:
+                self._registry_wanted.pop(worker.worker_id, None)
+        try:
+            return await answer if registry else None
         finally:
             self._registry_wanted.pop(worker.worker_id, None)
 
@@ -281,8 +296,7 @@ class RunSupervisor:
                       "eta_seconds": download.as_json()["eta_seconds"]}
             if done:
                 self.logs.server_line(run.job_id, f"weights fetched: {download.amounts()}")
-            if self.store.update_running(run.job_id, **fields):
-                self.publisher.progress(self.store.require(run.job_id))
+            self._show(run, fields)
 
         return await self.fetch_weights(repo, report, lambda: run.stop_requested, args)
 
@@ -340,8 +354,7 @@ class RunSupervisor:
         if run.stop_requested:
             return
         run.stop_requested = True
-        if self.store.update_running(run.job_id, phase="stopping", eta_seconds=None):
-            self.publisher.progress(self.store.require(run.job_id))
+        self._show(run, {"phase": "stopping", "eta_seconds": None})
         self.logs.server_line(run.job_id, f"stop requested; waiting up to {self.stop_grace_s:g} s "
                                           f"for the job to stop at its next step")
         if run.worker is not None and run.worker.alive:
@@ -430,8 +443,15 @@ class RunSupervisor:
             fields.update(step=step, total_steps=total, progress=_pct(step, total),
                           progress_msg=f"{step}/{total} steps",
                           eta_seconds=round(eta, 1) if eta is not None else None)
-        if fields and self.store.update_running(run.job_id, **fields):
-            self.publisher.progress(self.store.require(run.job_id))
+        if fields:
+            self._show(run, fields)
+
+    def _show(self, run: Run, fields: dict[str, Any]) -> None:
+        """A running job's progress fields, stored and sent as a progress event from
+        what the run holds (no read of the row back: several of these a run)."""
+        if self.store.update_running(run.job_id, **fields):
+            run.shown.update(fields)
+            self.publisher.progress_of(run.job_id, run.shown)
 
     def _on_log(self, worker: WorkerHandle, job_id: str | None, lines: list[str]) -> None:
         run = self._runs.get(job_id or "")
