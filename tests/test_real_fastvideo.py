@@ -128,8 +128,11 @@ def test_a_job_runs_to_a_playable_video_with_steps_and_phases(real: Server) -> N
     assert {event["total_steps"] for event in progress if event["step"]} == {60}
     phases = [event["phase"] for event in progress]
     seen = [phase for i, phase in enumerate(phases) if i == 0 or phases[i - 1] != phase]
-    assert [p for p in seen if p in ("loading model", "encoding prompt", "denoising", "decoding", "saving")] == [
-        "loading model", "encoding prompt", "denoising", "decoding", "saving"], seen
+    # In FastVideo's order. A phase over within the worker's report interval (0.1 s) may be passed over:
+    # on this tiny model, encoding the prompt and decoding can be.
+    order = ("loading model", "encoding prompt", "denoising", "decoding", "saving")
+    shown = [p for p in seen if p in order]
+    assert shown == sorted(shown, key=order.index) and {"loading model", "denoising", "saving"} <= set(shown), seen
     log = real.log_text(done["id"])
     assert "60/60 [" in log and "Saved video to" in log
     # Our offload flags are the ones FastVideo keeps: it had nothing to switch off.

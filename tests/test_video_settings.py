@@ -297,7 +297,7 @@ def test_a_video_that_cannot_be_tagged_is_still_the_jobs_result(tmp_path: Path,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     from job_values import job_params
 
-    from fastvideo_ui.backends.base import GenerationRequest
+    from fastvideo_ui.backends.base import GenerationRequest, GenerationResult
     from fastvideo_ui.workers.main import Worker
 
     video = tmp_path / "not-really.mp4"
@@ -305,9 +305,33 @@ def test_a_video_that_cannot_be_tagged_is_still_the_jobs_result(tmp_path: Path,
     request = GenerationRequest(job_id="j", params=job_params(model_id=PREVIEW, prompt="p", num_inference_steps=1,
                                                               num_frames=1, seed=1, fps=8),
                                 output_path=video, poster_path=tmp_path / "p.jpg")
-    Worker._tag(request, video)
+    result = Worker._finish(request, GenerationResult(video, None))
+    assert result == GenerationResult(video, None)  # the job's result, with no poster
     assert video.read_bytes() == b"not an mp4 at all"  # untouched, and no exception
     assert "does not carry its settings" in caplog.text
+    assert not (tmp_path / "p.jpg").exists()
+
+
+def test_tagging_draws_the_poster_from_the_middle_frame_in_the_same_read(tmp_path: Path) -> None:
+    from fastvideo_ui.backends.media import tag_mp4
+
+    video = tmp_path / "v.mp4"
+    shades = [0, 60, 120, 180, 240]  # five frames, each one grey level: the middle is 120
+    write_mp4(video, (np.full((64, 64, 3), shade, np.uint8) for shade in shades), 64, 64, 8)
+    assert tag_mp4(video, {"comment": "hello"}, tmp_path / "p.jpg") is None
+    with av.open(str(video)) as tagged:
+        assert tagged.metadata["comment"] == "hello" and tagged.streams.video[0].frames == 5
+    with av.open(str(tmp_path / "p.jpg")) as poster:
+        middle = next(poster.decode(video=0)).to_ndarray(format="rgb24")
+    assert abs(int(middle.mean()) - 120) <= 3
+    empty = tmp_path / "audio-only.mp4"
+    with av.open(str(empty), mode="w", format="mp4") as out:  # no video stream: tagged, and says why no poster
+        stream = out.add_stream("aac", rate=8000)
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        silence.sample_rate = 8000
+        for packet in [*stream.encode(silence), *stream.encode(None)]:
+            out.mux(packet)
+    assert tag_mp4(empty, {"comment": "x"}, tmp_path / "q.jpg") == "the file has no video stream"
 
 
 def test_a_list_fields_records_are_settings_and_nothing_deeper_is() -> None:

@@ -218,17 +218,8 @@ class FastVideoBackend:
         if video.resolve() != request.output_path.resolve():
             shutil.move(str(video), request.output_path)
         reporter.phase("saving")
-        poster: Path | None = request.poster_path
-        try:
-            # Imported here: FastVideo writes the video itself, and PyAV, needed
-            # only for the poster, may be absent (the GPU check does without it).
-            from .media import poster_from_video
-
-            poster_from_video(request.output_path, request.poster_path)
-        except Exception as exc:  # noqa: BLE001 - a missing poster does not fail the job
-            log.warning("no poster: %s", exc)
-            poster = None
-        return GenerationResult(request.output_path, poster)
+        # No poster of its own: the worker draws one as it tags the file, in the same read of it.
+        return GenerationResult(request.output_path, None)
 
     def _adapt(self, request: GenerationRequest, reporter: Reporter) -> None:
         """The job's LoRAs merged: switched at run time, or (a dense adapter) by loading the model again."""

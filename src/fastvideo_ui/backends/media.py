@@ -66,11 +66,17 @@ def write_mp4(
     _close_into_place(container, partial, path)
 
 
-def tag_mp4(path: Path, tags: dict[str, str]) -> None:
+def tag_mp4(path: Path, tags: dict[str, str], poster: Path | None = None) -> str | None:
     """Set container tags on an MP4, copying its streams as they are (no
-    re-encode) into a file that replaces it."""
+    re-encode) into a file that replaces it. With `poster`, the JPEG of its
+    middle frame too, decoded from the packets on their way through: one read
+    of the file for both. Returns why there is no poster (None: written, or
+    not asked for); a tag that cannot be written raises."""
     partial = path.with_name(path.name + ".tagged.part")
+    middle: av.VideoFrame | None = None
+    no_poster: str | None = None
     with av.open(str(path)) as source:
+        picture = _PosterSource(source) if poster is not None else None
         target = av.open(str(partial), mode="w", format="mp4", options={"movflags": "+faststart"})
         try:
             target.metadata.update({key: value for key, value in source.metadata.items()
@@ -81,12 +87,62 @@ def tag_mp4(path: Path, tags: dict[str, str]) -> None:
             for packet in source.demux(*[source.streams[index] for index in streams]):
                 if packet.dts is None:  # the demuxer's flush packet
                     continue
+                if picture is not None:
+                    picture.take(packet)
                 packet.stream = streams[packet.stream.index]
                 target.mux(packet)
+            if picture is not None:
+                middle, no_poster = picture.finish()
         except BaseException:
             _discard(target, partial)
             raise
     _close_into_place(target, partial, path)
+    if poster is not None and middle is not None:
+        try:
+            write_jpeg(poster, middle.to_ndarray(format="rgb24"), middle.width, middle.height)
+        except Exception as exc:  # noqa: BLE001 - the video is whole and tagged without it
+            no_poster = str(exc)
+    return no_poster
+
+
+class _PosterSource:
+    """Decodes a video stream's packets as they pass, up to its middle frame.
+    Frame threads only pay off on frames of some size: on a thumbnail-sized
+    video, starting them cost more than the decode."""
+
+    def __init__(self, source: "av.container.InputContainer") -> None:
+        self.stream = source.streams.video[0] if source.streams.video else None
+        self.middle: av.VideoFrame | None = None
+        self.decoded = 0
+        self.error: str | None = None if self.stream is not None else "the file has no video stream"
+        if self.stream is not None:
+            self.wanted = (self.stream.frames or 1) // 2
+            large = (self.stream.width or 0) * (self.stream.height or 0) > 640 * 360
+            self.stream.thread_type = "AUTO" if large else "NONE"
+
+    def take(self, packet: "av.Packet") -> None:
+        if self.middle is not None or self.error is not None or packet.stream is not self.stream:
+            return
+        try:
+            self._keep(packet.decode())
+        except Exception as exc:  # noqa: BLE001 - a poster that cannot be made leaves the tag be
+            self.error = str(exc)
+
+    def _keep(self, frames: Iterable["av.VideoFrame"]) -> None:
+        for frame in frames:
+            if self.middle is None and self.decoded >= self.wanted:
+                self.middle = frame
+            self.decoded += 1
+
+    def finish(self) -> tuple["av.VideoFrame | None", str | None]:
+        if self.middle is None and self.error is None and self.stream is not None:
+            try:
+                self._keep(self.stream.codec_context.decode(None))  # what frame threads still hold
+            except Exception as exc:  # noqa: BLE001
+                self.error = str(exc)
+        if self.middle is None and self.error is None:
+            self.error = "the video has no frames"
+        return self.middle, self.error
 
 
 def _close_into_place(container: "av.container.OutputContainer", partial: Path, path: Path) -> None:

@@ -401,10 +401,11 @@ class RunSupervisor:
             self.logs.server_line(run.job_id, f"model {run.config.model_id} loaded in {seconds} s")
             if isinstance(seconds, (int, float)):
                 self.store.update_running(run.job_id, load_seconds=float(seconds))
-        elif kind == "phase":
-            self._progress(run, phase=message["phase"])
         elif kind == "progress":
-            self._progress(run, step=int(message["step"]), total=int(message["total"]))
+            step, total, elapsed = message.get("step"), message.get("total"), message.get("elapsed")
+            self._progress(run, phase=message.get("phase"), step=None if step is None else int(step),
+                           total=None if total is None else int(total),
+                           elapsed=float(elapsed) if isinstance(elapsed, (int, float)) else None)
 
     MAX_WARNINGS = 20  # a run that warns on every layer still has a readable job
 
@@ -419,7 +420,8 @@ class RunSupervisor:
             self.publisher.job(self.store.require(run.job_id))
 
     def _progress(self, run: Run, phase: str | None = None, step: int | None = None,
-                  total: int | None = None) -> None:
+                  total: int | None = None, elapsed: float | None = None) -> None:
+        """`elapsed`: the seconds the worker says its phase has run, else timed here from the phase's report."""
         if run.stop_requested:
             return  # keep showing "stopping"
         fields: dict[str, Any] = {}
@@ -437,7 +439,8 @@ class RunSupervisor:
                 # Its end is now known from its steps, not guessed: a waiting job may fit before it (a prior
                 # estimate, or none, may have said otherwise).
                 self.wake.kick()
-            elapsed = time.monotonic() - run.denoise_started
+            if elapsed is None:
+                elapsed = time.monotonic() - run.denoise_started
             eta = elapsed / step * (total - step) if step else None
             run.eta_s = eta
             fields.update(step=step, total_steps=total, progress=_pct(step, total),

@@ -17,10 +17,9 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
-from ..backends.base import GenerationRequest, ModelConfig, StopRequested
+from ..backends.base import GenerationRequest, GenerationResult, ModelConfig, StopRequested
 from ..backends.registry import backend_spec
 from ..oserrors import describe_error, describe_no_space
 from . import protocol
@@ -47,44 +46,70 @@ class Channel:
 
 
 class JobReporter:
-    """Hands a backend's progress to the server, and its stop requests back."""
+    """Hands a backend's progress to the server, and its stop requests back.
+
+    Each report costs the server a write and an event, and a short job moves
+    through half a dozen phases in a few milliseconds: so at most one progress
+    message goes per interval, carrying what changed since the last (the phase,
+    the step). The first step goes at once (it gives the job its ETA), so does
+    the last (the job keeps it), and what is held goes when the interval ends,
+    so a run that pauses still shows it.
+    """
 
     def __init__(self, channel: Channel, run_id: str, stop_requested: set[str]) -> None:
         self.channel = channel
         self.run_id = run_id
         self.stop_requested = stop_requested
-        self._last_sent = 0.0
-        self._held: tuple[int, int] | None = None  # the latest step not sent yet
-        self._lock = threading.Lock()
+        self._last_sent = float("-inf")
+        self._held: dict[str, Any] = {}  # what changed and is not sent yet
+        self._timer: threading.Timer | None = None
+        self._closed = False
+        self._phase_at = time.monotonic()
+        self._lock = threading.Lock()  # the backend reports from its own threads too
 
     def phase(self, name: str) -> None:
-        self.channel.send({"type": "phase", "phase": name})
+        self._phase_at = time.monotonic()
+        self._report({"phase": name})
 
     def step(self, index: int, total: int) -> None:
-        """At most one message per interval, and never hold back the latest
-        step for long: a run that pauses after a step still reports it."""
+        """With the seconds since its phase began, measured here: the phase may have been held, and the
+        server's ETA is that time per step."""
+        self._report({"step": index, "total": total, "elapsed": round(time.monotonic() - self._phase_at, 3)},
+                     at_once=index in (1, total))
+
+    def _report(self, change: dict[str, Any], at_once: bool = False) -> None:
         with self._lock:
-            now = time.monotonic()
-            if index in (1, total) or now - self._last_sent >= PROGRESS_INTERVAL_S:
-                self._held = None
-                self._last_sent = now
-                self.channel.send({"type": "progress", "step": index, "total": total})
+            if self._closed:
                 return
-            first_held = self._held is None
-            self._held = (index, total)
-        if first_held:
-            timer = threading.Timer(PROGRESS_INTERVAL_S, self._send_held)
-            timer.daemon = True
-            timer.start()
+            self._held.update(change)
+            wait = self._last_sent + PROGRESS_INTERVAL_S - time.monotonic()
+            if at_once or wait <= 0:
+                self._send_held()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if not self._closed:
+                self._send_held()
 
     def _send_held(self) -> None:
-        with self._lock:
-            if self._held is None:
-                return
-            index, total = self._held
-            self._held = None
+        """Under the lock: the messages leave in the order they were made."""
+        if self._held:
             self._last_sent = time.monotonic()
-            self.channel.send({"type": "progress", "step": index, "total": total})
+            message, self._held = {"type": "progress", **self._held}, {}
+            self.channel.send(message)
+
+    def close(self) -> None:
+        """The run ended: what is held is out of date (its end says it all), and
+        must not reach the server as the next run's progress."""
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
 
     def warn(self, text: str) -> None:
         self.channel.send({"type": "warning", "text": text})
@@ -168,6 +193,7 @@ class Worker:
             traceback.print_exc()
             outcome = {"type": "failed", "error": self._explain(exc)}
         finally:
+            reporter.close()
             self.current_run = None
             self.stop_requested.discard(run_id)
         sys.stdout.flush()
@@ -197,8 +223,7 @@ class Worker:
                 "reusing the loaded model %s", config.model_id)
         reporter.check_stop()
         result = self.backend.generate(request, reporter)
-        self._tag(request, result.video_path)
-        return result
+        return self._finish(request, result)
 
     def prepare(self, message: dict[str, Any]) -> None:
         """Before any job: the backend built and its library imported (FastVideo's
@@ -246,10 +271,14 @@ class Worker:
         self.channel.send({"type": "failed", "error": str(problem)})
 
     @staticmethod
-    def _tag(request: GenerationRequest, video: Path) -> None:
-        """Every backend's video carries its settings, whoever wrote the file.
-        A video that cannot be tagged is still the job's result: the GPU time
-        is spent, and the file is whole (tagging writes a copy, then swaps)."""
+    def _finish(request: GenerationRequest, result: GenerationResult) -> GenerationResult:
+        """Every backend's video carries its settings, whoever wrote the file,
+        and a poster: the backend's own, else its middle frame, decoded in the
+        same read of the file as the tagging. A video that cannot be tagged is
+        still the job's result: the GPU time is spent, and the file is whole
+        (tagging writes a copy, then swaps); nor does a missing poster fail it."""
+        worker_log = logging.getLogger("fastvideo_ui.worker")
+        poster = None if result.poster_path else request.poster_path
         try:
             # Imported here, as the FastVideo backend imports PyAV: it may be absent (the GPU check).
             from .. import __version__
@@ -257,9 +286,17 @@ class Worker:
             from ..backends.media import tag_mp4
 
             settings = settings_tag.settings_json(request.params, request.job_id, __version__)
-            tag_mp4(video, {"comment": settings_tag.encode(settings), "title": request.params.prompt[:200]})
+            no_poster = tag_mp4(result.video_path, {"comment": settings_tag.encode(settings),
+                                                    "title": request.params.prompt[:200]}, poster)
         except Exception as exc:  # noqa: BLE001 - see above
-            logging.getLogger("fastvideo_ui.worker").warning("the video does not carry its settings: %s", exc)
+            worker_log.warning("the video does not carry its settings, nor a poster: %s", exc)
+            return result
+        if poster is None:
+            return result
+        if no_poster is not None:
+            worker_log.warning("no poster: %s", no_poster)
+            return result
+        return GenerationResult(result.video_path, poster)
 
     def _explain(self, exc: BaseException) -> str:
         no_space = describe_no_space(exc)

@@ -10,7 +10,9 @@ its library now; with "registry", read the library's models once no run waits.
 Worker -> server: {"type": "ready"}, {"type": "prepared", "backend", "ok",
 "seconds"}, {"type": "registry", "models": [...] or null, "error"?},
 {"type": "loaded", "model": {...}},
-{"type": "phase", "phase": ...}, {"type": "progress", "step": i, "total": n},
+{"type": "progress"} with what changed since the last: "phase", and "step",
+"total" and "elapsed" (seconds since its phase began), at most one every
+0.1 s (workers/main.JobReporter),
 {"type": "warning", "text": ...},
 and one terminal message per run: "completed" (video_path, poster_path),
 "stopped", or "failed" (error).
