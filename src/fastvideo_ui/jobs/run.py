@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import ModelConfig
+from ..database.tables import JobRow
 from ..workers.handle import WorkerHandle
 from ..workers.protocol import Outcome
 from .serialize import PROGRESS_START
@@ -38,6 +39,7 @@ class Run:
     resolved: dict[str, Any] = field(default_factory=dict)  # its `resolve` fields, resolved (jobs/inputs.py)
     warnings: list[str] = field(default_factory=list)  # what its worker warned of, as the job's `warnings` holds
     shown: dict[str, Any] = field(default_factory=lambda: dict(PROGRESS_START))  # its progress fields, as stored
+    row: JobRow | None = None  # its job's row as dispatched (its fields stay so while it runs)
 
     def ends_in_s(self) -> float | None:
         """Seconds until it is expected to end: its ETA once denoising reports

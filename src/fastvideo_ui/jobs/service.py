@@ -157,10 +157,11 @@ class JobService(JobQueries):
         device = "CPU slot" if spec.device_kind == "cpu" else "GPU"
         self.logs.server_line(job_id, f"created: model {spec.id}, {summarize(params, device)}")
         self.scheduler.publish_job(row, events.CREATED)
-        return self.start(job_id) if start else row
+        return self.start(job_id, JobStatus.PENDING) if start else row
 
-    def start(self, job_id: str) -> JobRow:
-        status = JobStatus(self.store.require(job_id).status)
+    def start(self, job_id: str, status: JobStatus | None = None) -> JobRow:
+        """Queue it; `status`: its status, where the caller has just read or written it."""
+        status = status or JobStatus(self.store.require(job_id).status)
         if self.scheduler.is_deleting(job_id):
             raise IllegalTransition(job_id, Action.START, status)
         check_transition(job_id, Action.START, status)  # a refused start is a 409, not a 429

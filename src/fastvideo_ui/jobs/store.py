@@ -62,6 +62,8 @@ class JobStore:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._running_updates: dict[tuple[str, ...], Any] = {}  # update_running's statements, by field names
+        self._transition_statements: dict[tuple[Any, ...], Any] = {}  # by the move and its field names
+        self._status_query = select(JobRow.status).where(JobRow.id == bindparam("_job_id"))
         self.layout = layout  # where each per-job field is stored
         self._uploads = tuple(layout.expression(f.name) for f in layout.fields if f.upload)
         self._queue_fields = queue_fields(layout.fields)
@@ -268,25 +270,41 @@ class JobStore:
 
         The UPDATE is conditional on the status read, so a concurrent move
         makes this one fail with IllegalTransition rather than overwrite it.
+        The row comes back from the UPDATE itself (RETURNING), and a move
+        that sets columns only takes a statement built once per action and
+        set of names: each run makes two of these, and a create a third.
         """
         with self._session() as session, session.begin():
-            row = session.get(JobRow, job_id)
-            if row is None:
+            stored = session.execute(self._status_query, {"_job_id": job_id}).scalar()
+            if stored is None:
                 raise JobNotFound(job_id)
-            current = JobStatus(row.status)
+            current = JobStatus(stored)
             target = check_transition(job_id, action, current)
-            result = cast("CursorResult[Any]", session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == current.value)
-                .values(status=target.value, **self.layout.update_values(fields))
-            ))
-            if result.rowcount != 1:
+            row = session.scalars(*self._transition_statement(job_id, current, target, fields),
+                                  execution_options={"synchronize_session": False}).one_or_none()
+            if row is None:
                 session.rollback()
                 latest = self.require(job_id)
                 raise IllegalTransition(job_id, action, JobStatus(latest.status))
         if JobStatus.QUEUED in (current, target):
             self._queue_version += 1
-        return self.require(job_id)
+        return row
+
+    def _transition_statement(self, job_id: str, current: JobStatus, target: JobStatus,
+                              fields: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The UPDATE ... RETURNING of a move and its parameters."""
+        if any(name in self.layout.in_json_names for name in fields):
+            return (update(JobRow).where(JobRow.id == job_id, JobRow.status == current.value)
+                    .values(status=target.value, **self.layout.update_values(fields)).returning(JobRow)), {}
+        key = (current, target, *fields)
+        statement = self._transition_statements.get(key)
+        if statement is None:
+            statement = (update(JobRow).where(JobRow.id == bindparam("_job_id"),
+                                              JobRow.status == current.value)
+                         .values({"status": target.value, **{name: bindparam(name) for name in fields}})
+                         .returning(JobRow))
+            self._transition_statements[key] = statement
+        return statement, {"_job_id": job_id, **fields}
 
     def update_running(self, job_id: str, **fields: Any) -> bool:
         """Progress and other non-status fields, only while the job runs.

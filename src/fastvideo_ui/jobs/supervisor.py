@@ -127,6 +127,7 @@ class RunSupervisor:
         for idle in evict:
             self._workers.remove(idle)
         self.logs.reset_write_error(run.job_id)  # a new run gets a fresh chance at the disk
+        run.row = row
         self._runs[run.job_id] = run
         self.publisher.job(row)
         self._spawn(self._execute(run, worker, evict))
@@ -144,7 +145,7 @@ class RunSupervisor:
                     and not await self._weights_ready(run, run.config.model_id)):
                 await self._finish(run, Stopped())
                 return
-            run.resolved = await resolve_inputs(params_of(self.store.require(run.job_id)), self.resolvers,
+            run.resolved = await resolve_inputs(params_of(self._dispatched(run)), self.resolvers,
                                                 lambda repo, args=(): self._weights_ready(run, repo, args))
             if worker is not None and worker.worker_id in self._starting:  # started with the server, not up yet
                 await asyncio.shield(self._starting[worker.worker_id])
@@ -241,6 +242,11 @@ class RunSupervisor:
         if answer is not None and not answer.done():
             answer.set_result(models if isinstance(models, list) else None)
 
+    def _dispatched(self, run: Run) -> JobRow:
+        """The job's row as its dispatch left it: its fields do not change while it
+        runs, and reading it back cost more than the rest of a run's bookkeeping."""
+        return run.row if run.row is not None else self.store.require(run.job_id)
+
     def _take_worker_id(self) -> int:
         worker_id = self._next_worker_id
         self._next_worker_id += 1
@@ -301,7 +307,7 @@ class RunSupervisor:
         return await self.fetch_weights(repo, report, lambda: run.stop_requested, args)
 
     def _run_message(self, run: Run) -> dict[str, Any]:
-        row = self.store.require(run.job_id)
+        row = self._dispatched(run)
         params: JobParams = params_of(row)
         return RunJob(run_id=run.run_id, backend=run.backend, model=run.config, job_id=row.id,
                       params=params, output_path=self.output_dir / f"{row.id}.mp4",
@@ -331,7 +337,7 @@ class RunSupervisor:
         self.wake.run_ended()
 
     def _record_end(self, run: Run, outcome: Outcome) -> None:
-        action, fields, lines = ending(run, outcome, self.store.require(run.job_id), self.front_of_queue)
+        action, fields, lines = ending(run, outcome, self._dispatched(run), self.front_of_queue)
         self.metrics.runs_ended.labels(run.config.model_id, _OUTCOME_LABEL[action]).inc()
         if action is Action.COMPLETE:
             self.metrics.run_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)

@@ -62,7 +62,6 @@ class JobReporter:
         self.stop_requested = stop_requested
         self._last_sent = float("-inf")
         self._held: dict[str, Any] = {}  # what changed and is not sent yet
-        self._timer: threading.Timer | None = None
         self._closed = False
         self._phase_at = time.monotonic()
         self._lock = threading.Lock()  # the backend reports from its own threads too
@@ -85,14 +84,11 @@ class JobReporter:
             wait = self._last_sent + PROGRESS_INTERVAL_S - time.monotonic()
             if at_once or wait <= 0:
                 self._send_held()
-            elif self._timer is None:
-                self._timer = threading.Timer(wait, self._flush)
-                self._timer.daemon = True
-                self._timer.start()
+                return
+        _FLUSHER.due(self, time.monotonic() + wait)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         with self._lock:
-            self._timer = None
             if not self._closed:
                 self._send_held()
 
@@ -108,8 +104,6 @@ class JobReporter:
         must not reach the server as the next run's progress."""
         with self._lock:
             self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
 
     def warn(self, text: str) -> None:
         self.channel.send({"type": "warning", "text": text})
@@ -117,6 +111,40 @@ class JobReporter:
     def check_stop(self) -> None:
         if self.run_id in self.stop_requested:
             raise StopRequested()
+
+
+class _Flusher:
+    """One thread that sends what each reporter holds when its interval ends (a
+    timer thread per held report cost a thread's start every time)."""
+
+    def __init__(self) -> None:
+        self._due: dict[JobReporter, float] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def due(self, reporter: JobReporter, at: float) -> None:
+        with self._changed:
+            self._due[reporter] = min(at, self._due.get(reporter, at))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="progress-flusher", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._due:
+                    self._changed.wait()
+                reporter, at = min(self._due.items(), key=lambda item: item[1])
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                del self._due[reporter]
+            reporter.flush()
+
+
+_FLUSHER = _Flusher()
 
 
 def make_backend(name: str):  # type: ignore[no-untyped-def]
