@@ -4,6 +4,8 @@ starts, and where each came from."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fastvideo_ui.jobs.catalogue import BUILT_IN_MODELS
@@ -87,3 +89,32 @@ def test_the_built_in_models_know_their_size() -> None:
     assert sizes["Wan-AI/Wan2.2-T2V-A14B-Diffusers"] == 14.0
     assert sizes["Lightricks/LTX-2"] == 19.0
     assert sizes["fastvideo-ui/preview"] is None  # not a model: no prior
+
+
+def test_the_history_reads_a_model_s_runs_once_and_adds_each_completed_run(tmp_path: Path) -> None:
+    from job_values import job_params
+
+    from fastvideo_ui.database.engine import make_engine
+    from fastvideo_ui.database.migrate import migrate_apart
+    from fastvideo_ui.database.tables import JobRow
+    from fastvideo_ui.jobs.catalogue import Catalogue
+    from fastvideo_ui.jobs.history import RunHistory
+    from fastvideo_ui.jobs.store import JobStore
+
+    engine = make_engine(tmp_path / "jobs.sqlite3")
+    migrate_apart(engine, tmp_path / "jobs.sqlite3")
+    store, catalogue = JobStore(engine), Catalogue()
+    history = RunHistory(store, catalogue)
+    spec = catalogue.find("Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    assert spec is not None
+    params = job_params(model_id=spec.id, height=64, width=64, num_frames=5, num_inference_steps=10)
+    first = history.estimate_of(params, spec)
+    assert first is not None and first.source == "prior"
+    reads: list[str] = []
+    store.durations = lambda *args: reads.append("read") or []  # type: ignore[method-assign]
+    row = JobRow(id="j", model_id=spec.id, status="completed", started_at=100.0, finished_at=112.5,
+                 load_seconds=None, height=64, width=64, num_frames=5, num_inference_steps=10, num_gpus=1)
+    history.completed(row)
+    found = history.estimate_of(params, spec)
+    assert found is not None and (found.source, found.seconds) == ("same_shape", 12.5)
+    assert reads == []  # from memory: the model's runs were read once, before

@@ -23,14 +23,15 @@ from ..words import plural
 from ..workers.devices import Inventory
 from . import events
 from .catalogue import Catalogue, ModelSpec
-from .estimates import Estimate, Shape, estimate
+from .estimates import Estimate
+from .history import RunHistory
 from .fairness import OwedStarts
 from .logs import LogBook
 from .placement import Cluster, IdleWorker, Start, Waiting, passed, place
 from .publisher import JobPublisher
 from .run_end import shutdown_ending
 from .states import Action, IllegalTransition
-from .store import JobNotFound, JobStore, QueuedJob
+from .store import JobNotFound, JobStore
 from .run import Run, Snapshot
 from .serialize import PROGRESS_START
 from .supervisor import RunSupervisor
@@ -82,9 +83,8 @@ class Scheduler:
         self._deleting: set[str] = set()
         self._closed = False
         self._loop_task: asyncio.Task[None] | None = None
-        # By model and shape; cleared whenever a run ends (with the other models' runs they may scale from)
-        self._estimates: dict[tuple[str, Shape], Estimate | None] = {}
-        self._other_runs: list[tuple[Any, ...]] | None = None
+        self.history = RunHistory(store, catalogue)  # what run estimates are made from
+        supervisor.on_completed = self.history.completed
         self._expected: dict[str, Estimate | None] = {}  # each placeable queued job's, as the last pass saw it
         self.paused = store.get_state(PAUSED_KEY) == "1"
 
@@ -194,37 +194,12 @@ class Scheduler:
 
     async def _loop(self) -> None:
         while True:
-            if await self.wake.wait():
-                self._estimates.clear()  # a run that ended is new history
-                self._other_runs = None
+            await self.wake.wait()
             try:
                 self._dispatch()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
                 log.exception("dispatch pass failed")
             self.publish_queue()
-
-    def _estimate_of(self, job: QueuedJob, spec: ModelSpec) -> Estimate | None:
-        key = (job.params.model_id, Shape.of(job.params))
-        if key not in self._estimates:
-            history = self.store.durations(job.params.model_id)
-            others: list[tuple[Any, ...]] = []
-            if spec.parameters_b is not None and not history:
-                others = [run for run in self._runs_of_other_models() if run[0] != spec.id]
-            self._estimates[key] = estimate(history, key[1], spec.parameters_b,
-                                            [(parameters, *run) for _model, parameters, *run in others])
-        return self._estimates[key]
-
-    def _runs_of_other_models(self) -> list[tuple[Any, ...]]:
-        """(model id, its parameters in billions, *a History entry) of the latest
-        runs of models whose size is known, newest first."""
-        if self._other_runs is None:
-            runs = []
-            for model_id, *run in self.store.recent_durations():
-                spec = self.catalogue.find(model_id)
-                if spec is not None and spec.parameters_b:
-                    runs.append((model_id, spec.parameters_b, *run))
-            self._other_runs = runs
-        return self._other_runs
 
     def _waiting(self, cluster: Cluster) -> tuple[list[Waiting], dict[str, str]]:
         """The queue as placement sees it, and each placeable job's backend;
@@ -256,7 +231,7 @@ class Scheduler:
                 continue
             backends[job.id] = spec.backend
             passed_at = self._passed.get(job.id)
-            expected = self._estimate_of(job, spec)
+            expected = self.history.estimate_of(job.params, spec)
             self._expected[job.id] = expected
             entry = Waiting(job.id, spec.device_kind, devices, (model_config(job.params, spec), spec.backend),
                             expected.seconds if expected else None, None if passed_at is None else now - passed_at)

@@ -79,6 +79,7 @@ class RunSupervisor:
         self._starting: dict[int, asyncio.Future[None]] = {}
         self._registry_wanted: dict[int, asyncio.Future[list[dict[str, Any]] | None]] = {}
         self.resolvers = dict(resolvers or {})  # by name: what a `resolve` field's value becomes for the worker
+        self.on_completed: Callable[[JobRow], None] = lambda row: None  # a completed run (the scheduler's history)
 
     # -- what the scheduler reads ----------------------------------------------
 
@@ -343,6 +344,8 @@ class RunSupervisor:
             self.metrics.run_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
         try:
             row = self.store.transition(run.job_id, action, **fields)
+            if action is Action.COMPLETE:
+                self.on_completed(row)
             for line in lines:
                 self.logs.server_line(run.job_id, line)
             self.publisher.job(row)

@@ -10,20 +10,16 @@ import asyncio
 class Wakeup:
     def __init__(self) -> None:
         self._event = asyncio.Event()
-        self._run_ended = False
 
     def kick(self) -> None:
         """Something changed: the scheduler makes a pass."""
         self._event.set()
 
     def run_ended(self) -> None:
-        """A run ended: a pass, and the duration estimates are stale (the run is new history)."""
-        self._run_ended = True
+        """A run ended: its devices are free (a completed one is history already: jobs/history.py)."""
         self.kick()
 
-    async def wait(self) -> bool:
-        """Until kicked; whether a run ended since the last wait."""
+    async def wait(self) -> None:
+        """Until kicked."""
         await self._event.wait()
         self._event.clear()
-        ended, self._run_ended = self._run_ended, False
-        return ended
