@@ -59,6 +59,8 @@ class JobRow(JobFields, Base):
     # What the scheduler expected of the latest run, and from what (jobs/estimates.py; migration 0010).
     estimate_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     estimate_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Its latest completed run's seconds per denoising step, as its progress measured them (migration 0010).
+    step_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Queue order: higher priority first, then lower rank (the time it was
     # queued, unless it was moved).
     queue_rank: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -43,7 +43,7 @@ class RunHistory:
         """A run completed: the newest history of its model."""
         if row.started_at is None or row.finished_at is None:
             return
-        run = (row.finished_at - row.started_at, row.load_seconds, *Shape.of(params_of(row)).key)
+        run = (row.finished_at - row.started_at, row.load_seconds, row.step_seconds, *Shape.of(params_of(row)).key)
         if row.model_id in self._by_model:
             self._by_model[row.model_id] = [run, *self._by_model[row.model_id]][:KEPT]
         if self._any_model is not None:

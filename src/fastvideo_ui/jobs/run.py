@@ -40,6 +40,7 @@ class Run:
     warnings: list[str] = field(default_factory=list)  # what its worker warned of, as the job's `warnings` holds
     shown: dict[str, Any] = field(default_factory=lambda: dict(PROGRESS_START))  # its progress fields, as stored
     row: JobRow | None = None  # its job's row as dispatched (its fields stay so while it runs)
+    step_seconds: float | None = None  # its denoising's seconds per step, once its last step is reported
 
     def ends_in_s(self) -> float | None:
         """Seconds until it is expected to end: its ETA once denoising reports

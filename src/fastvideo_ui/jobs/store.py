@@ -8,7 +8,7 @@ from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Engine, Select, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Engine, Float, Select, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..database.layout import LAYOUT, JobLayout
@@ -64,6 +64,7 @@ class JobStore:
         self._running_updates: dict[tuple[str, ...], Any] = {}  # update_running's statements, by field names
         self._transition_statements: dict[tuple[Any, ...], Any] = {}  # by the move and its field names
         self._status_query = select(JobRow.status).where(JobRow.id == bindparam("_job_id"))
+        self._float_columns = tuple(c.name for c in JobRow.__table__.columns if isinstance(c.type, Float))
         self.layout = layout  # where each per-job field is stored
         self._uploads = tuple(layout.expression(f.name) for f in layout.fields if f.upload)
         self._queue_fields = queue_fields(layout.fields)
@@ -246,8 +247,8 @@ class JobStore:
             session.merge(ServerState(key=key, value=value))
 
     def durations(self, model_id: str, limit: int = 20) -> History:
-        """(seconds, load seconds or None, *the cost="work" values, the cost="devices"
-        one) of the model's latest completed runs, newest first (estimates.History)."""
+        """(seconds, load seconds or None, seconds per step or None, *estimates.WORK_FIELDS' values,
+        the cost="devices" one) of the model's latest completed runs, newest first (estimates.History)."""
         return self._durations(limit, JobRow.model_id == model_id)
 
     def recent_durations(self, limit: int = 50) -> list[tuple[Any, ...]]:
@@ -256,7 +257,7 @@ class JobStore:
 
     def _durations(self, limit: int, where: Any, *first: Any) -> list[tuple[Any, ...]]:
         query = (
-            select(*first, JobRow.finished_at - JobRow.started_at, JobRow.load_seconds,
+            select(*first, JobRow.finished_at - JobRow.started_at, JobRow.load_seconds, JobRow.step_seconds,
                    *map(self.layout.expression, (*WORK_FIELDS, DEVICES_FIELD)))
             .where(JobRow.status == JobStatus.COMPLETED.value, JobRow.started_at.is_not(None),
                    JobRow.finished_at.is_not(None), *(() if where is None else (where,)))
@@ -286,6 +287,11 @@ class JobStore:
                 session.rollback()
                 latest = self.require(job_id)
                 raise IllegalTransition(job_id, action, JobStatus(latest.status))
+        # SQLite's RETURNING hands back a REAL column's whole number as stored before the column's
+        # affinity made it a float (3, where SELECT says 3.0): set right in place (no change to flush).
+        for name in self._float_columns:
+            if type(row.__dict__.get(name)) is int:
+                row.__dict__[name] = float(row.__dict__[name])
         if JobStatus.QUEUED in (current, target):
             self._queue_version += 1
         return row

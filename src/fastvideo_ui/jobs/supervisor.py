@@ -339,6 +339,8 @@ class RunSupervisor:
 
     def _record_end(self, run: Run, outcome: Outcome) -> None:
         action, fields, lines = ending(run, outcome, self._dispatched(run), self.front_of_queue)
+        if action is Action.COMPLETE and run.step_seconds is not None:
+            fields["step_seconds"] = round(run.step_seconds, 4)
         self.metrics.runs_ended.labels(run.config.model_id, _OUTCOME_LABEL[action]).inc()
         if action is Action.COMPLETE:
             self.metrics.run_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
@@ -451,6 +453,8 @@ class RunSupervisor:
             if elapsed is None:
                 elapsed = time.monotonic() - run.denoise_started
             eta = elapsed / step * (total - step) if step else None
+            if step == total:
+                run.step_seconds = elapsed / total  # what estimates scale a run's steps by (jobs/estimates.py)
             run.eta_s = eta
             fields.update(step=step, total_steps=total, progress=_pct(step, total),
                           progress_msg=f"{step}/{total} steps",

@@ -194,7 +194,9 @@ class FieldSpec:
     # The server resolves the value for the worker before each run (a LoRA's name to its file, fetching a
     # Hub one first): the resolver's name (jobs/inputs.py). The worker gets it beside the job's values.
     resolve: str | None = None
-    cost: Literal["work", "devices"] | None = None  # what duration estimates scale with
+    # What duration estimates scale with: the work (the product of "work" and "steps" fields), the
+    # denoising steps among them (a run's seconds per step scale by it alone), the devices.
+    cost: Literal["work", "steps", "devices"] | None = None
     text: bool = False  # counted toward a listing chunk's characters
     in_settings: bool | None = None  # kept in the MP4 and restored (None: a GENERATION field is)
     secret: bool = False  # redacted in the job JSON; never sent to a worker, a file or a log

@@ -95,7 +95,7 @@ class JobParams:
         text=True, storage="column", server_default="", help="what the video should not show, one line" + _MODEL_SAYS,
         cli=Cli("--negative", parse=one_line), ui=Ui("Negative prompt", widget="textarea", section="advanced"))
     num_inference_steps: int = param(
-        MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", cost="work",
+        MODEL, group=Group.GENERATION, minimum=1, model_limits=True, fastvideo="sample", cost="steps",
         storage="column", help="denoising steps: more is slower, and finer up to a point" + _MODEL_SAYS,
         cli=Cli("--steps"), ui=Ui("Steps", summary="{num_inference_steps|step}", summary_at=3))
     num_frames: int = param(
