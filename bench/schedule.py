@@ -19,14 +19,17 @@ asserts nothing.
    placement test's 200 random traces break the starvation bound under each
    policy, and under the default when the run estimates err short or long.
 2. The 12-job mix on the real server with the fake FastVideo on 4 simulated
-   GPUs (0.2 s a step): on a fresh server (no history, so no estimates: jobs
-   only use devices off the head's reservation), then the same mix again,
-   now with estimates from the first round.
+   GPUs (0.2 s a step): on a fresh server (no history: its first estimates
+   are the prior from the model's parameter count, then scaled from each run
+   as it ends), then the same mix again, now with the first round's runs of
+   the same shapes. Each round prints how many of its runs were placed with
+   an estimate from each source (estimate_source).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import os
 import random
 import sys
@@ -95,7 +98,9 @@ def on_the_server() -> None:
                 if failed:
                     raise SystemExit(f"jobs failed: {failed}")
                 makespan = max(j["finished_at"] for j in jobs) - min(j["queued_at"] for j in jobs)
-                print(f"  {label}: makespan {makespan:.1f} s = {makespan / bound:.2f}x the bound ({bound:.1f} s)")
+                sources = Counter(str(job["estimate_source"]) for job in jobs)
+                print(f"  {label}: makespan {makespan:.1f} s = {makespan / bound:.2f}x the bound ({bound:.1f} s); "
+                      f"estimates: {', '.join(f'{n} {source}' for source, n in sources.most_common())}")
                 time.sleep(0.5)
         finally:
             server.terminate()
