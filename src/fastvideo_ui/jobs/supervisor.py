@@ -7,7 +7,6 @@ decides what starts where, and reads them only through `snapshot`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,16 +34,14 @@ from .run_end import ending
 from .states import Action, IllegalTransition
 from .store import JobNotFound, JobStore
 from .wakeup import Wakeup
+from .warm_start import WarmStarts
+from .run_progress import RunProgress
 
 log = logging.getLogger("fastvideo_ui.scheduler")
 
 
 _OUTCOME_LABEL = {Action.COMPLETE: "completed", Action.FAIL: "failed", Action.STOP: "stopped",
                   Action.RETRY: "retried"}
-
-
-def _pct(step: int, total: int) -> float:
-    return round(100.0 * step / total, 1) if total else 0.0
 
 
 WeightsGate = Callable[[str, Callable[[Download], None], Callable[[], bool], tuple[str, ...]], Awaitable[bool]]
@@ -74,10 +71,8 @@ class RunSupervisor:
         # Run before a FastVideo job's worker loads its model: fetches missing
         # weights with progress (weights.downloads.DownloadManager.ensure).
         self.fetch_weights = fetch_weights
-        # Workers started before any job, by id: set once one is up (or could not start), and its answer
-        # when it has read its library's registry.
-        self._starting: dict[int, asyncio.Future[None]] = {}
-        self._registry_wanted: dict[int, asyncio.Future[list[dict[str, Any]] | None]] = {}
+        self.warm = WarmStarts()  # workers started before any job
+        self.progress = RunProgress(store, logs, publisher, metrics, wake)  # what runs report, recorded
         self.resolvers = dict(resolvers or {})  # by name: what a `resolve` field's value becomes for the worker
         self.on_completed: Callable[[JobRow], None] = lambda row: None  # a completed run (the scheduler's history)
 
@@ -98,7 +93,7 @@ class RunSupervisor:
                 for device, job_id in self._allocated.items()}
 
     def idle_workers(self) -> list[WorkerHandle]:
-        return [w for w in self._workers if w.job_id is None and (w.alive or w.worker_id in self._starting)]
+        return [w for w in self._workers if w.job_id is None and (w.alive or self.warm.starting(w))]
 
     # -- life cycle --------------------------------------------------------------
 
@@ -148,8 +143,8 @@ class RunSupervisor:
                 return
             run.resolved = await resolve_inputs(params_of(self._dispatched(run)), self.resolvers,
                                                 lambda repo, args=(): self._weights_ready(run, repo, args))
-            if worker is not None and worker.worker_id in self._starting:  # started with the server, not up yet
-                await asyncio.shield(self._starting[worker.worker_id])
+            if worker is not None and self.warm.starting(worker):  # started with the server, not up yet
+                await self.warm.until_up(worker)
                 if not worker.alive:
                     worker = None  # it could not start: a worker of the run's own
             if worker is None:
@@ -201,47 +196,8 @@ class RunSupervisor:
         worker = WorkerProcess(self._take_worker_id(), backend_spec(backend).device_kind, devices,
                                self.inventory.cuda_visible_devices(devices), self._on_message, self._on_log,
                                self._on_exit)
-        answer: asyncio.Future[list[dict[str, Any]] | None] = asyncio.get_running_loop().create_future()
-        up: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._registry_wanted[worker.worker_id] = answer
-        self._starting[worker.worker_id] = up
-        self._workers.append(worker)
         self.wake.kick()  # a job queued already may take it
-        try:
-            await worker.start()
-            # Before any run a job that took it meanwhile sends: that run waits for `up`.
-            await worker.send({"type": "prepare", "backend": backend, "registry": registry})
-            log.info("worker %s (pid %s) started before any job on %s: it imports %s now",
-                     worker.worker_id, worker.pid, ",".join(devices), backend)
-        except (RuntimeError, OSError) as exc:
-            log.warning("could not start a worker before any job: %s", exc)
-            if worker in self._workers:
-                self._workers.remove(worker)
-            return None
-        except asyncio.CancelledError:  # the server is closing
-            await asyncio.shield(worker.kill())
-            raise
-        finally:
-            self._starting.pop(worker.worker_id, None)
-            up.set_result(None)
-            if not registry:
-                self._registry_wanted.pop(worker.worker_id, None)
-        try:
-            return await answer if registry else None
-        finally:
-            self._registry_wanted.pop(worker.worker_id, None)
-
-    def _on_prepared(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
-        if message["type"] == "prepared":
-            how = "imported" if message.get("ok") else "could not import"
-            log.info("worker %s %s %s in %s s", worker.worker_id, how, message.get("backend"), message.get("seconds"))
-            return
-        answer = self._registry_wanted.get(worker.worker_id)
-        models = message.get("models")
-        if message.get("error"):
-            log.warning("worker %s could not read its library's registry: %s", worker.worker_id, message["error"])
-        if answer is not None and not answer.done():
-            answer.set_result(models if isinstance(models, list) else None)
+        return await self.warm.start(worker, self._workers, backend, registry)
 
     def _dispatched(self, run: Run) -> JobRow:
         """The job's row as its dispatch left it: its fields do not change while it
@@ -303,7 +259,7 @@ class RunSupervisor:
                       "eta_seconds": download.as_json()["eta_seconds"]}
             if done:
                 self.logs.server_line(run.job_id, f"weights fetched: {download.amounts()}")
-            self._show(run, fields)
+            self.progress.show(run, fields)
 
         return await self.fetch_weights(repo, report, lambda: run.stop_requested, args)
 
@@ -365,7 +321,7 @@ class RunSupervisor:
         if run.stop_requested:
             return
         run.stop_requested = True
-        self._show(run, {"phase": "stopping", "eta_seconds": None})
+        self.progress.show(run, {"phase": "stopping", "eta_seconds": None})
         self.logs.server_line(run.job_id, f"stop requested; waiting up to {self.stop_grace_s:g} s "
                                           f"for the job to stop at its next step")
         if run.worker is not None and run.worker.alive:
@@ -393,10 +349,9 @@ class RunSupervisor:
     # -- worker callbacks ----------------------------------------------------------
 
     async def _on_message(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind in ("prepared", "registry"):
-            self._on_prepared(worker, message)
+        if self.warm.take(worker, message):
             return
+        kind = message["type"]
         run = self._runs.get(worker.job_id or "")
         if run is None or run.worker is not worker:
             return
@@ -404,7 +359,7 @@ class RunSupervisor:
             if not run.outcome.done():
                 run.outcome.set_result(decode_outcome(message))
         elif kind == "warning":
-            self._warned(run, str(message.get("text") or ""))
+            self.progress.warned(run, str(message.get("text") or ""))
         elif kind == "loaded":
             worker.backend = run.backend
             self.metrics.model_loads.labels(run.config.model_id).inc()
@@ -414,60 +369,9 @@ class RunSupervisor:
                 self.store.update_running(run.job_id, load_seconds=float(seconds))
         elif kind == "progress":
             step, total, elapsed = message.get("step"), message.get("total"), message.get("elapsed")
-            self._progress(run, phase=message.get("phase"), step=None if step is None else int(step),
-                           total=None if total is None else int(total),
-                           elapsed=float(elapsed) if isinstance(elapsed, (int, float)) else None)
-
-    MAX_WARNINGS = 20  # a run that warns on every layer still has a readable job
-
-    def _warned(self, run: Run, text: str) -> None:
-        """A worker's warning: in the job's log, and in its `warnings` (once each, a few at most)."""
-        text = " ".join(text.split())[:500]
-        if not text or text in run.warnings or len(run.warnings) >= self.MAX_WARNINGS:
-            return
-        run.warnings.append(text)
-        self.logs.server_line(run.job_id, f"warning: {text}")
-        if self.store.update_running(run.job_id, warnings=json.dumps(run.warnings)):
-            self.publisher.job(self.store.require(run.job_id))
-
-    def _progress(self, run: Run, phase: str | None = None, step: int | None = None,
-                  total: int | None = None, elapsed: float | None = None) -> None:
-        """`elapsed`: the seconds the worker says its phase has run, else timed here from the phase's report."""
-        if run.stop_requested:
-            return  # keep showing "stopping"
-        fields: dict[str, Any] = {}
-        if phase is not None:
-            run.phase = phase
-            fields["phase"] = phase
-            if phase == "denoising":
-                run.denoise_started = time.monotonic()
-        if step is not None and total:
-            if run.denoise_started is None:
-                run.denoise_started = time.monotonic()
-            if not run.stepped:
-                run.stepped = True
-                self.metrics.first_step_seconds.labels(run.config.model_id).observe(time.monotonic() - run.started)
-                # Its end is now known from its steps, not guessed: a waiting job may fit before it (a prior
-                # estimate, or none, may have said otherwise).
-                self.wake.kick()
-            if elapsed is None:
-                elapsed = time.monotonic() - run.denoise_started
-            eta = elapsed / step * (total - step) if step else None
-            if step == total:
-                run.step_seconds = elapsed / total  # what estimates scale a run's steps by (jobs/estimates.py)
-            run.eta_s = eta
-            fields.update(step=step, total_steps=total, progress=_pct(step, total),
-                          progress_msg=f"{step}/{total} steps",
-                          eta_seconds=round(eta, 1) if eta is not None else None)
-        if fields:
-            self._show(run, fields)
-
-    def _show(self, run: Run, fields: dict[str, Any]) -> None:
-        """A running job's progress fields, stored and sent as a progress event from
-        what the run holds (no read of the row back: several of these a run)."""
-        if self.store.update_running(run.job_id, **fields):
-            run.shown.update(fields)
-            self.publisher.progress_of(run.job_id, run.shown)
+            self.progress.reported(run, phase=message.get("phase"), step=None if step is None else int(step),
+                                   total=None if total is None else int(total),
+                                   elapsed=float(elapsed) if isinstance(elapsed, (int, float)) else None)
 
     def _on_log(self, worker: WorkerHandle, job_id: str | None, lines: list[str]) -> None:
         run = self._runs.get(job_id or "")
@@ -485,9 +389,7 @@ class RunSupervisor:
     async def _on_exit(self, worker: WorkerHandle, returncode: int) -> None:
         if worker in self._workers:
             self._workers.remove(worker)
-        answer = self._registry_wanted.get(worker.worker_id)
-        if answer is not None and not answer.done():
-            answer.set_result(None)
+        self.warm.ended(worker)
         run = self._runs.get(worker.job_id or "")
         if run is not None and not run.outcome.done():
             run.outcome.set_result(Crashed(returncode, worker.exit_reason))
