@@ -40,22 +40,39 @@ class LogBook:
         self._indexes: dict[str, _LineIndex] = {}
         self._indexes_lock = threading.Lock()
         self._write_errors: dict[str, str] = {}
+        self._held: dict[str, int] = {}  # a running job's log, open (hold_open)
 
     def path(self, job_id: str) -> Path:
         return self.log_dir / f"{job_id}.log"
+
+    def hold_open(self, job_id: str) -> None:
+        """Keep the job's log open while it runs: a worker's output comes a line
+        or two at a time, and opening the file for each cost more than writing."""
+        if job_id not in self._held:
+            try:
+                self._held[job_id] = os.open(self.path(job_id), _APPEND, 0o644)
+            except OSError:
+                pass  # each write opens it, and says why it cannot
+
+    def release(self, job_id: str) -> None:
+        fd = self._held.pop(job_id, None)
+        if fd is not None:
+            os.close(fd)
 
     def append_lines(self, job_id: str, lines: list[str]) -> None:
         if not lines:
             return
         data = "".join(line.replace("\n", " ") + "\n" for line in lines).encode("utf-8", errors="replace")
         try:
-            fd = os.open(self.path(job_id), _APPEND, 0o644)
+            held = self._held.get(job_id)
+            fd = held if held is not None else os.open(self.path(job_id), _APPEND, 0o644)
             try:
                 view = memoryview(data)
                 while view:  # a nearly full disk can take part of a write
                     view = view[os.write(fd, view):]
             finally:
-                os.close(fd)
+                if held is None:
+                    os.close(fd)
         except OSError as exc:
             # Callers are event handlers that must go on (a full disk must not
             # take the server down); the scheduler asks write_error() and fails
@@ -126,6 +143,7 @@ class LogBook:
         index.indexed_to = line_start
 
     def remove(self, job_id: str) -> None:
+        self.release(job_id)
         with self._indexes_lock:
             self._indexes.pop(job_id, None)
         self._write_errors.pop(job_id, None)

@@ -123,6 +123,7 @@ class RunSupervisor:
         for idle in evict:
             self._workers.remove(idle)
         self.logs.reset_write_error(run.job_id)  # a new run gets a fresh chance at the disk
+        self.logs.hold_open(run.job_id)
         run.row = row
         self._runs[run.job_id] = run
         self.publisher.job(row)
@@ -290,6 +291,7 @@ class RunSupervisor:
                 self._workers.remove(worker)  # a failed worker is not trusted with the next job
                 self._spawn(worker.shutdown())
         self._runs.pop(run.job_id, None)
+        self.logs.release(run.job_id)
         run.done.set()
         self.wake.run_ended()
 
