@@ -133,9 +133,6 @@ class Job(BaseModel):
         description="where that estimate came from: runs of its model at its very shape; its model's other "
                     "runs, scaled by work (pixels x frames x steps) and GPU count; another model's runs, scaled "
                     "too and by parameter count; or a prior from its model's parameter count")
-    step_seconds: float | None = Field(description="its latest completed run's seconds per denoising step, as "
-                                       "its progress measured them (later estimates scale by it); null: not "
-                                       "measured, or it has not completed a run")
     webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default. "
                                                 "Shown redacted: a password and query values read ***")
     image: str | None = Field(description="the input image's upload id (image-to-video)")

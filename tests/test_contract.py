@@ -27,9 +27,8 @@ NEW_JOB_FIELDS: frozenset[str] = frozenset(
     name for f in FIELDS if f.storage == "json"
     for name in (f.name, *([f"{f.name}_url"] if f.upload else []), *([f.fastvideo_name] if f.fastvideo_name else [])))
 # A job's record keys added since (not per-job fields): anywhere a job's JSON or its schema is.
-# issue 26: what its latest run warned of; issue 27: the run time its latest run was expected to take,
-# whence, and its seconds per step
-NEW_RECORD_KEYS = frozenset({"warnings", "estimate_seconds", "estimate_source", "step_seconds"})
+# issue 26: what its latest run warned of; issue 27: the run time its latest run was expected to take, and whence
+NEW_RECORD_KEYS = frozenset({"warnings", "estimate_seconds", "estimate_source"})
 # Other keys that may be new, each where it may be: (golden, path with [*] for
 # any list index, key).
 ALLOWED_NEW_KEYS = frozenset({

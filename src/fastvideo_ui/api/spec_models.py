@@ -108,9 +108,6 @@ class JobRecord(BaseModel):
         description="where that estimate came from: runs of its model at its very shape; its model's other "
                     "runs, scaled by work (pixels x frames x steps) and GPU count; another model's runs, scaled "
                     "too and by parameter count; or a prior from its model's parameter count")
-    step_seconds: float | None = Field(description="its latest completed run's seconds per denoising step, as "
-                                       "its progress measured them (later estimates scale by it); null: not "
-                                       "measured, or it has not completed a run")
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
     warnings: list[str] = Field(description="what its latest run warned about, one line each (a LoRA that "

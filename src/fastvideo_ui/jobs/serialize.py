@@ -19,8 +19,10 @@ from ..urls import redacted
 from .states import JobStatus, user_actions
 
 # Columns a job's JSON does not carry as they are: its queue place (queue_position
-# says it), the devices and poster (derived below) and the json fields' container.
-INTERNAL = ("queue_rank", "devices", "poster_path", "params")
+# says it), the devices and poster (derived below), the json fields' container, and
+# the seconds per step its estimates scale by (the scheduler's: a listing of ten
+# thousand jobs need not carry it).
+INTERNAL = ("queue_rank", "devices", "poster_path", "params", "step_seconds")
 _TRUTH = {0: False, 1: True, None: None}  # a Boolean column as SQLite hands it back (True and False hash as 1, 0)
 _ACTIONS = {status.value: tuple(user_actions(status)) for status in JobStatus}
 
