@@ -131,8 +131,9 @@ class Job(BaseModel):
                                            "null: no estimate, or it has not run")
     estimate_source: Literal["same_shape", "scaled", "other_model", "prior"] | None = Field(
         description="where that estimate came from: runs of its model at its very shape; its model's other "
-                    "runs, scaled by work (pixels x frames x steps) and GPU count; another model's runs, scaled "
-                    "too and by parameter count; or a prior from its model's parameter count")
+                    "runs, scaled (by their own seconds per step, else by pixels x frames x steps) and by GPU "
+                    "count; another model's runs, scaled too and by parameter count; or a prior from its "
+                    "model's parameter count")
     webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default. "
                                                 "Shown redacted: a password and query values read ***")
     image: str | None = Field(description="the input image's upload id (image-to-video)")

@@ -203,7 +203,7 @@ class Runtime:
         models = await self.scheduler.supervisor.warm_start()
         if models is not None:
             added = self.catalogue.adopt(models)
-            log.info("fastvideo's registry read by the first worker: %d more text-to-video model(s)", added)
+            log.info("fastvideo's registry read by the first worker: %d more model(s)", added)
             return
         await self._probe_fastvideo()
 
@@ -227,6 +227,6 @@ class Runtime:
                             err.decode(errors="replace").strip().splitlines()[-1:] or process.returncode)
                 return
             added = self.catalogue.adopt(json.loads(out))
-            log.info("fastvideo's registry read: %d more text-to-video model(s)", added)
+            log.info("fastvideo's registry read: %d more model(s)", added)
         except (OSError, ValueError) as exc:
             log.warning("could not read fastvideo's model registry: %s", exc)

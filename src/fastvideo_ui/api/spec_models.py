@@ -106,8 +106,9 @@ class JobRecord(BaseModel):
                                            "null: no estimate, or it has not run")
     estimate_source: Literal[SOURCES] | None = Field(  # type: ignore[valid-type]
         description="where that estimate came from: runs of its model at its very shape; its model's other "
-                    "runs, scaled by work (pixels x frames x steps) and GPU count; another model's runs, scaled "
-                    "too and by parameter count; or a prior from its model's parameter count")
+                    "runs, scaled (by their own seconds per step, else by pixels x frames x steps) and by GPU "
+                    "count; another model's runs, scaled too and by parameter count; or a prior from its "
+                    "model's parameter count")
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
     warnings: list[str] = Field(description="what its latest run warned about, one line each (a LoRA that "
