@@ -127,8 +127,9 @@ class Job(BaseModel):
                                 "matched no layer of the model, say); also in its log")
     # Issue 27: record keys, what the scheduler expected of its latest run, and whence.
     estimate_seconds: float | None = Field(description="the run time the scheduler expected of its latest run, "
-                                           "model load included, erring long (it plans backfilling with it); "
-                                           "null: no estimate, or it has not run")
+                                           "model load included, erring long (it plans backfilling with it; a "
+                                           "prior, from the model's size alone, may err either way); null: no "
+                                           "estimate, or it has not run")
     estimate_source: Literal["same_shape", "scaled", "other_model", "prior"] | None = Field(
         description="where that estimate came from: runs of its model at its very shape; its model's other "
                     "runs, scaled (by their own seconds per step, else by pixels x frames x steps) and by GPU "

@@ -85,7 +85,7 @@ def test_with_no_history_at_all_the_prior_comes_from_the_parameter_count() -> No
     found = estimate([], Shape((10, 5, 64, 64), 2), parameters_b=1.3)
     assert found is not None and found.source == "prior"
     assert found.seconds == pytest.approx(PRIOR_SECONDS_PER_WORK_PER_B * 1.3 * SMALL_WORK)
-    assert found.owed[0] == pytest.approx(found.seconds / 2)
+    assert found.owed is None  # too rough to owe a job its turn by: passed at most once, as with no estimate
 
 
 def test_no_history_and_no_size_give_no_estimate() -> None:

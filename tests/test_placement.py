@@ -114,6 +114,14 @@ def test_a_worker_started_before_any_job_is_taken_by_a_job_of_its_size() -> None
     assert pair.starts[0].devices == ("g0", "g1") and pair.starts[0].retire == ()
 
 
+def test_a_worker_switching_models_in_place_retires_any_other_idle_worker_there() -> None:
+    idle = [IdleWorker(5, "gpu", ("g0",), None), IdleWorker(3, "gpu", ("g0",), "old")]  # two on g0 (a restart)
+    plan = place([job("a", model="new")], Cluster({"gpu": ("g0",)}), {}, idle)
+    start = plan.starts[0]
+    assert start.devices == ("g0",) and start.worker_id in (3, 5)
+    assert set(start.retire) == {3, 5} - {start.worker_id}  # never two models on one GPU
+
+
 def test_affinity_lets_a_job_with_no_owed_start_be_passed_once() -> None:
     cluster = Cluster({"gpu": ("g0",)})
     idle = [IdleWorker(1, "gpu", ("g0",), "warm")]

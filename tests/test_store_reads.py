@@ -61,3 +61,29 @@ def test_a_runs_warnings_read_as_a_list_from_a_listing_and_from_its_row(store: J
     assert store.update_running("a", warnings='["LoRA x matched no layer"]')
     assert record_json(store.list_records(RECORD_COLUMNS, 10)[0])["warnings"] == ("LoRA x matched no layer",)
     assert job_json(store.require("a"))["warnings"] == ("LoRA x matched no layer",)
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["RETURNING", "SQLite before 3.35"])
+def test_a_transition_returns_the_row_as_a_read_gives_it(tmp_path: Path, returning: bool) -> None:
+    """The row a move hands back is the row as stored (a REAL column a float, as SELECT reads it), with
+    SQLite's RETURNING or, where SQLite has none, read back after the UPDATE."""
+    from fastvideo_ui.database.migrate import migrate_apart
+    from fastvideo_ui.jobs.states import Action, IllegalTransition
+    from fastvideo_ui.jobs.store import JobStore
+
+    engine = make_engine(tmp_path / "jobs.sqlite3")
+    migrate_apart(engine, tmp_path / "jobs.sqlite3")
+    store = JobStore(engine)
+    store._returning = returning
+    values = dataclasses.asdict(job_params(guidance_scale=3))  # a whole number in a REAL column
+    store.create(id="j", status="pending", created_at=1.0, log_file_path="j.log", phase="", progress=0.0,
+                 progress_msg="", attempts=0, **values)
+    moved = store.transition("j", Action.START, queued_at=2.0, queue_rank=2.0, held=False, phase="queued")
+    again = store.require("j")
+    assert (moved.status, moved.queued_at, moved.held) == ("queued", 2.0, False)
+    assert {c.name: getattr(moved, c.name) for c in again.__table__.columns} == {
+        c.name: getattr(again, c.name) for c in again.__table__.columns}
+    assert type(moved.guidance_scale) is float
+    with pytest.raises(IllegalTransition):
+        store.transition("j", Action.COMPLETE)  # a move the stored status does not allow changes nothing
+    assert store.require("j").status == "queued"

@@ -102,8 +102,9 @@ class JobRecord(BaseModel):
     load_seconds: float | None = Field(description="how long its latest run spent loading the model; null: the "
                                        "worker already held it, or it has not run")
     estimate_seconds: float | None = Field(description="the run time the scheduler expected of its latest run, "
-                                           "model load included, erring long (it plans backfilling with it); "
-                                           "null: no estimate, or it has not run")
+                                           "model load included, erring long (it plans backfilling with it; a "
+                                           "prior, from the model's size alone, may err either way); null: no "
+                                           "estimate, or it has not run")
     estimate_source: Literal[SOURCES] | None = Field(  # type: ignore[valid-type]
         description="where that estimate came from: runs of its model at its very shape; its model's other "
                     "runs, scaled (by their own seconds per step, else by pixels x frames x steps) and by GPU "

@@ -29,7 +29,8 @@ Each comes from the nearest history there is, and says which (`source`):
    a rate per billion parameters (PRIOR_SECONDS_PER_WORK_PER_B, Wan2.1 1.3B on
    one H100, about 2.4 s a step at 832x480x81). Only an order of magnitude; it
    lets a fresh server backfill from the first pass, and the first run to end
-   replaces it with history.
+   replaces it with history. It gives no owed start: a job with it is passed
+   by model affinity at most once, as one with no estimate.
 
 A model with no parameter count (the preview renderer) and no history of its
 own has no estimate: placement then never backfills it into a reservation, and
@@ -48,6 +49,7 @@ from ..spec.fields import BY_NAME, FIELDS
 # denoising steps, and the devices.
 WORK_FIELDS = tuple(f.name for f in FIELDS if f.cost in ("work", "steps"))
 STEPS_AT = next(index for index, name in enumerate(WORK_FIELDS) if BY_NAME[name].cost == "steps")
+STEPS_FIELD = WORK_FIELDS[STEPS_AT]
 DEVICES_FIELD = next(f.name for f in FIELDS if f.cost == "devices")
 
 # (seconds, load seconds or None, seconds per denoising step or None, *the WORK_FIELDS values,
@@ -85,7 +87,7 @@ class Shape(NamedTuple):
 
 class Estimate(NamedTuple):
     seconds: float  # the whole run, load included, erring long
-    owed: tuple[float, float]  # (seconds with the model loaded, seconds to load it), erring short
+    owed: tuple[float, float] | None  # (seconds with the model loaded, seconds to load it), erring short
     source: str  # one of SOURCES
 
 
@@ -110,9 +112,9 @@ def estimate(history: History, shape: Shape, parameters_b: float | None = None,
     scaled = _scaled([(parameters_b / run[0], tuple(run[1:])) for run in others if run[0]], shape)
     if scaled is not None:
         return Estimate(scaled[0], (scaled[1], 0.0), "other_model")
-    prior = PRIOR_SECONDS_PER_WORK_PER_B * parameters_b * shape.work
-    # One GPU's time: more GPUs are never slower (the long side), at best linearly faster (the short one).
-    return Estimate(prior, (prior / max(1, shape.devices), 0.0), "prior")
+    # One GPU's time (more GPUs are never slower). No owed start comes of it: a guess this rough, made
+    # short, owed every job its turn at once, and no warm worker could take a job ahead of another.
+    return Estimate(PRIOR_SECONDS_PER_WORK_PER_B * parameters_b * shape.work, None, "prior")
 
 
 def _warm(seconds: float, load: float | None) -> float:

@@ -223,10 +223,11 @@ def _fit(job: Waiting, cluster: Cluster, allowed: list[str], idle: Sequence[Idle
     if best is None:
         return None
     devices = tuple(sorted(best, key=order.__getitem__))
+    retire = tuple(w.worker_id for w in mine if set(w.devices) & set(devices))
     for worker in mine:  # an idle worker on exactly these devices switches models in its own process
         if set(worker.devices) == set(devices):
-            return Start(job.job_id, devices, worker.worker_id)
-    retire = tuple(w.worker_id for w in mine if set(w.devices) & set(devices))
+            # Any other idle worker there goes: two models on one GPU is the next job's out-of-memory.
+            return Start(job.job_id, devices, worker.worker_id, tuple(w for w in retire if w != worker.worker_id))
     return Start(job.job_id, devices, None, retire)
 
 

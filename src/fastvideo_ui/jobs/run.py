@@ -41,6 +41,7 @@ class Run:
     shown: dict[str, Any] = field(default_factory=lambda: dict(PROGRESS_START))  # its progress fields, as stored
     row: JobRow | None = None  # its job's row as dispatched (its fields stay so while it runs)
     step_seconds: float | None = None  # its denoising's seconds per step, once its last step is reported
+    first_step_elapsed: float | None = None  # its phase's seconds at its first step
 
     def ends_in_s(self) -> float | None:
         """Seconds until it is expected to end: its ETA once denoising reports

@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+from ..spec.rules import params_of
+from .estimates import STEPS_FIELD
 from .logs import LogBook
 from .metrics import Metrics
 from .publisher import JobPublisher
@@ -64,8 +66,12 @@ class RunProgress:
             if elapsed is None:
                 elapsed = time.monotonic() - run.denoise_started
             eta = elapsed / step * (total - step) if step else None
-            if step == total:
-                run.step_seconds = elapsed / total  # what estimates scale a run's steps by (jobs/estimates.py)
+            if step == 1:
+                run.first_step_elapsed = elapsed
+            elif step == total and run.first_step_elapsed is not None and self._the_jobs_steps(run, total):
+                # What estimates scale a run's steps by (jobs/estimates.py): from its first step to its last,
+                # so what came before the first (a warm-up, a compile) stays with the run's other time.
+                run.step_seconds = (elapsed - run.first_step_elapsed) / (total - 1)
             run.eta_s = eta
             fields.update(step=step, total_steps=total, progress=_pct(step, total),
                           progress_msg=f"{step}/{total} steps",
@@ -79,3 +85,8 @@ class RunProgress:
         if self.store.update_running(run.job_id, **fields):
             run.shown.update(fields)
             self.publisher.progress_of(run.job_id, run.shown)
+
+    @staticmethod
+    def _the_jobs_steps(run: Run, total: int) -> bool:
+        """A bar of the job's own step count: not a second stage's (LTX-2's refine draws its own bar)."""
+        return run.row is None or total == getattr(params_of(run.row), STEPS_FIELD)

@@ -65,6 +65,7 @@ class JobStore:
         self._transition_statements: dict[tuple[Any, ...], Any] = {}  # by the move and its field names
         self._status_query = select(JobRow.status).where(JobRow.id == bindparam("_job_id"))
         self._float_columns = tuple(c.name for c in JobRow.__table__.columns if isinstance(c.type, Float))
+        self._returning = bool(engine.dialect.update_returning)  # SQLite 3.35 and later
         self.layout = layout  # where each per-job field is stored
         self._uploads = tuple(layout.expression(f.name) for f in layout.fields if f.upload)
         self._queue_fields = queue_fields(layout.fields)
@@ -281,8 +282,14 @@ class JobStore:
                 raise JobNotFound(job_id)
             current = JobStatus(stored)
             target = check_transition(job_id, action, current)
-            row = session.scalars(*self._transition_statement(job_id, current, target, fields),
-                                  execution_options={"synchronize_session": False}).one_or_none()
+            statement, parameters = self._transition_statement(job_id, current, target, fields)
+            if self._returning:
+                row = session.scalars(statement, parameters,
+                                      execution_options={"synchronize_session": False}).one_or_none()
+            else:  # SQLite before 3.35 (Debian 11's, RHEL 8's): the UPDATE, then the row read back
+                changed = cast("CursorResult[Any]", session.execute(
+                    statement, parameters, execution_options={"synchronize_session": False})).rowcount
+                row = session.get(JobRow, job_id, populate_existing=True) if changed == 1 else None
             if row is None:
                 session.rollback()
                 latest = self.require(job_id)
@@ -298,17 +305,20 @@ class JobStore:
 
     def _transition_statement(self, job_id: str, current: JobStatus, target: JobStatus,
                               fields: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """The UPDATE ... RETURNING of a move and its parameters."""
+        """The UPDATE (... RETURNING where SQLite has it) of a move and its parameters."""
+        statement: Any
         if any(name in self.layout.in_json_names for name in fields):
-            return (update(JobRow).where(JobRow.id == job_id, JobRow.status == current.value)
-                    .values(status=target.value, **self.layout.update_values(fields)).returning(JobRow)), {}
+            statement = (update(JobRow).where(JobRow.id == job_id, JobRow.status == current.value)
+                         .values(status=target.value, **self.layout.update_values(fields)))
+            return (statement.returning(JobRow) if self._returning else statement), {}
         key = (current, target, *fields)
         statement = self._transition_statements.get(key)
         if statement is None:
             statement = (update(JobRow).where(JobRow.id == bindparam("_job_id"),
                                               JobRow.status == current.value)
-                         .values({"status": target.value, **{name: bindparam(name) for name in fields}})
-                         .returning(JobRow))
+                         .values({"status": target.value, **{name: bindparam(name) for name in fields}}))
+            if self._returning:
+                statement = statement.returning(JobRow)
             self._transition_statements[key] = statement
         return statement, {"_job_id": job_id, **fields}
 

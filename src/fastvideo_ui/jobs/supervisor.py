@@ -140,14 +140,15 @@ class RunSupervisor:
         try:
             if (self.fetch_weights is not None and backend_spec(run.backend).needs_weights and self.fleet is None
                     and not await self._weights_ready(run, run.config.model_id)):
+                await asyncio.gather(retired, return_exceptions=True)
                 await self._finish(run, Stopped())
                 return
             run.resolved = await resolve_inputs(params_of(self._dispatched(run)), self.resolvers,
                                                 lambda repo, args=(): self._weights_ready(run, repo, args))
-            if worker is not None and self.warm.starting(worker):  # started with the server, not up yet
-                await self.warm.until_up(worker)
+            if worker is not None:
+                await self.warm.until_up(worker)  # one started with the server may not be up yet
                 if not worker.alive:
-                    worker = None  # it could not start: a worker of the run's own
+                    worker = None  # it could not start, or ended since it was placed: a worker of the run's own
             if worker is None:
                 worker = self._new_worker(run)
                 self._workers.append(worker)
@@ -186,6 +187,9 @@ class RunSupervisor:
         gpus = self.inventory.devices(FASTVIDEO.device_kind)
         if not gpus or self.fleet is not None:
             return None  # on Ray, the cluster's nodes start their own workers
+        held = {*self._allocated, *(device for worker in self._workers for device in worker.devices)}
+        if gpus[0] in held:
+            return None  # a job queued before a restart took it first: that job's worker imports FastVideo now
         return await self.prestart(FASTVIDEO.name, gpus[:1], registry=True)
 
     async def prestart(self, backend: str, devices: tuple[str, ...], registry: bool = False
@@ -305,7 +309,10 @@ class RunSupervisor:
         try:
             row = self.store.transition(run.job_id, action, **fields)
             if action is Action.COMPLETE:
-                self.on_completed(row)
+                try:
+                    self.on_completed(row)
+                except Exception:  # noqa: BLE001 - estimates are the scheduler's; the run's end is recorded
+                    log.exception("job %s: its run could not be added to the run history", run.job_id)
             for line in lines:
                 self.logs.server_line(run.job_id, line)
             self.publisher.job(row)
@@ -369,6 +376,8 @@ class RunSupervisor:
             self.logs.server_line(run.job_id, f"model {run.config.model_id} loaded in {seconds} s")
             if isinstance(seconds, (int, float)):
                 self.store.update_running(run.job_id, load_seconds=float(seconds))
+        elif kind == "phase":  # a worker of an earlier version (a Ray node not yet upgraded)
+            self.progress.reported(run, phase=str(message.get("phase")))
         elif kind == "progress":
             step, total, elapsed = message.get("step"), message.get("total"), message.get("elapsed")
             self.progress.reported(run, phase=message.get("phase"), step=None if step is None else int(step),

@@ -15,6 +15,7 @@ from ..workers.handle import WorkerHandle
 log = logging.getLogger("fastvideo_ui.scheduler")
 
 Registry = list[dict[str, Any]]
+REGISTRY_TIMEOUT_S = 180  # then the server reads it in a process of its own, as without GPUs
 
 
 class WarmStarts:
@@ -53,7 +54,14 @@ class WarmStarts:
             finally:
                 del self._up[worker.worker_id]
                 up.set_result(None)
-            return await answer if registry else None
+            if not registry:
+                return None
+            try:
+                return await asyncio.wait_for(answer, REGISTRY_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.warning("worker %s did not read its library's registry in %d s", worker.worker_id,
+                            REGISTRY_TIMEOUT_S)
+                return None
         finally:
             self._registry.pop(worker.worker_id, None)
 

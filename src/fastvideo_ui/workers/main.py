@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from ..backends.base import GenerationRequest, GenerationResult, ModelConfig, StopRequested
@@ -317,14 +318,28 @@ class Worker:
             no_poster = tag_mp4(result.video_path, {"comment": settings_tag.encode(settings),
                                                     "title": request.params.prompt[:200]}, poster)
         except Exception as exc:  # noqa: BLE001 - see above
-            worker_log.warning("the video does not carry its settings, nor a poster: %s", exc)
-            return result
+            worker_log.warning("the video does not carry its settings: %s", exc)
+            no_poster = Worker._poster_alone(result.video_path, poster)
         if poster is None:
             return result
         if no_poster is not None:
             worker_log.warning("no poster: %s", no_poster)
             return result
         return GenerationResult(result.video_path, poster)
+
+    @staticmethod
+    def _poster_alone(video: Path, poster: Path | None) -> str | None:
+        """A poster where the tagging that draws one failed (a tag writes a copy of the whole video: a
+        nearly full disk may refuse it and still take a JPEG); why there is none, else None."""
+        if poster is None:
+            return None
+        try:
+            from ..backends.media import poster_from_video
+
+            poster_from_video(video, poster)
+        except Exception as exc:  # noqa: BLE001 - the video is the result; the poster is not
+            return str(exc)
+        return None
 
     def _explain(self, exc: BaseException) -> str:
         no_space = describe_no_space(exc)

@@ -120,6 +120,10 @@ class WorkerProcess:
             )
         finally:
             child_sock.close()
+        if self.ended_on_purpose:  # shut down while it was being spawned: it must not live on unlisted
+            parent_sock.close()
+            await self.kill()
+            raise RuntimeError("shut down as it started")
         reader, self._writer = await asyncio.open_connection(sock=parent_sock)
         self._tasks = [
             asyncio.create_task(self._read_messages(reader)),
