@@ -313,7 +313,7 @@ def test_a_video_that_cannot_be_tagged_is_still_the_jobs_result(tmp_path: Path,
 
 
 def test_tagging_draws_the_poster_from_the_middle_frame_in_the_same_read(tmp_path: Path) -> None:
-    from fastvideo_ui.backends.media import tag_mp4
+    from fastvideo_ui.backends.media import poster_from_video, tag_mp4
 
     video = tmp_path / "v.mp4"
     shades = [0, 60, 120, 180, 240]  # five frames, each one grey level: the middle is 120
@@ -324,6 +324,9 @@ def test_tagging_draws_the_poster_from_the_middle_frame_in_the_same_read(tmp_pat
     with av.open(str(tmp_path / "p.jpg")) as poster:
         middle = next(poster.decode(video=0)).to_ndarray(format="rgb24")
     assert abs(int(middle.mean()) - 120) <= 3
+    poster_from_video(video, tmp_path / "alone.jpg")  # the same frame where no tagging draws it
+    with av.open(str(tmp_path / "alone.jpg")) as alone:
+        assert abs(int(next(alone.decode(video=0)).to_ndarray(format="rgb24").mean()) - 120) <= 3
     empty = tmp_path / "audio-only.mp4"
     with av.open(str(empty), mode="w", format="mp4") as out:  # no video stream: tagged, and says why no poster
         stream = out.add_stream("aac", rate=8000)

@@ -99,10 +99,14 @@ def tag_mp4(path: Path, tags: dict[str, str], poster: Path | None = None) -> str
     _close_into_place(target, partial, path)
     if poster is not None and middle is not None:
         try:
-            write_jpeg(poster, middle.to_ndarray(format="rgb24"), middle.width, middle.height)
+            _write_poster(poster, middle)
         except Exception as exc:  # noqa: BLE001 - the video is whole and tagged without it
             no_poster = str(exc)
     return no_poster
+
+
+def _write_poster(poster: Path, frame: "av.VideoFrame") -> None:
+    write_jpeg(poster, frame.to_ndarray(format="rgb24"), frame.width, frame.height)
 
 
 class _PosterSource:
@@ -113,6 +117,7 @@ class _PosterSource:
     def __init__(self, source: "av.container.InputContainer") -> None:
         self.stream = source.streams.video[0] if source.streams.video else None
         self.middle: av.VideoFrame | None = None
+        self.last: av.VideoFrame | None = None  # the middle, where the stream has fewer frames than it says
         self.decoded = 0
         self.error: str | None = None if self.stream is not None else "the file has no video stream"
         if self.stream is not None:
@@ -132,6 +137,7 @@ class _PosterSource:
         for frame in frames:
             if self.middle is None and self.decoded >= self.wanted:
                 self.middle = frame
+            self.last = frame
             self.decoded += 1
 
     def finish(self) -> tuple["av.VideoFrame | None", str | None]:
@@ -141,7 +147,9 @@ class _PosterSource:
             except Exception as exc:  # noqa: BLE001
                 self.error = str(exc)
         if self.middle is None and self.error is None:
-            self.error = "the video has no frames"
+            self.middle = self.last
+            if self.last is None:
+                self.error = "the video has no frames"
         return self.middle, self.error
 
 
@@ -187,15 +195,16 @@ def write_jpeg(path: Path, rgb: np.ndarray, width: int, height: int) -> None:
 
 
 def poster_from_video(video: Path, poster: Path) -> None:
-    """A JPEG of the middle frame of `video`."""
+    """A JPEG of the middle frame of `video`, where no tagging pass draws it (tag_mp4)."""
     with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        frames = stream.frames or 1
-        middle = None
-        for index, frame in enumerate(container.decode(stream)):
-            middle = frame
-            if index >= frames // 2:
-                break
+        picture = _PosterSource(container)
+        if picture.stream is not None:
+            for packet in container.demux(picture.stream):
+                if packet.dts is not None:  # not the demuxer's flush packet
+                    picture.take(packet)
+                if picture.middle is not None or picture.error is not None:
+                    break
+        middle, why = picture.finish()
     if middle is None:
-        raise ValueError(f"{video} has no frames")
-    write_jpeg(poster, middle.to_ndarray(format="rgb24"), middle.width, middle.height)
+        raise ValueError(f"{video}: {why}")
+    _write_poster(poster, middle)

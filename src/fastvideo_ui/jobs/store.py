@@ -61,8 +61,7 @@ class JobStore:
     def __init__(self, engine: Engine, layout: JobLayout = LAYOUT) -> None:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._running_updates: dict[tuple[str, ...], Any] = {}  # update_running's statements, by field names
-        self._transition_statements: dict[tuple[Any, ...], Any] = {}  # by the move and its field names
+        self._prepared: dict[tuple[Any, ...], Any] = {}  # _prepared_update's statements, by their shape
         self._status_query = select(JobRow.status).where(JobRow.id == bindparam("_job_id"))
         self._float_columns = tuple(c.name for c in JobRow.__table__.columns if isinstance(c.type, Float))
         self._returning = bool(engine.dialect.update_returning)  # SQLite 3.35 and later
@@ -273,8 +272,8 @@ class JobStore:
         The UPDATE is conditional on the status read, so a concurrent move
         makes this one fail with IllegalTransition rather than overwrite it.
         The row comes back from the UPDATE itself (RETURNING), and a move
-        that sets columns only takes a statement built once per action and
-        set of names: each run makes two of these, and a create a third.
+        that sets columns only takes a prepared statement (_prepared_update):
+        each run makes two of these, and a create a third.
         """
         with self._session() as session, session.begin():
             stored = session.execute(self._status_query, {"_job_id": job_id}).scalar()
@@ -306,40 +305,41 @@ class JobStore:
     def _transition_statement(self, job_id: str, current: JobStatus, target: JobStatus,
                               fields: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """The UPDATE (... RETURNING where SQLite has it) of a move and its parameters."""
-        statement: Any
-        if any(name in self.layout.in_json_names for name in fields):
+        if not self._columns_only(fields):
             statement = (update(JobRow).where(JobRow.id == job_id, JobRow.status == current.value)
                          .values(status=target.value, **self.layout.update_values(fields)))
             return (statement.returning(JobRow) if self._returning else statement), {}
-        key = (current, target, *fields)
-        statement = self._transition_statements.get(key)
+        return self._prepared_update(current, tuple(fields), target), {"_job_id": job_id, **fields}
+
+    def _columns_only(self, fields: dict[str, Any]) -> bool:
+        return not any(name in self.layout.in_json_names for name in fields)
+
+    def _prepared_update(self, status: JobStatus, names: tuple[str, ...], target: JobStatus | None = None) -> Any:
+        """The UPDATE of a job in `status` setting the columns `names` from parameters of those names (its
+        id is `_job_id`), and its status to `target` (then RETURNING the row, where SQLite has it): built
+        once per shape, as SQLAlchemy worked out a fresh statement's cache key at a higher cost than the
+        write."""
+        key = (status, target, names)
+        statement = self._prepared.get(key)
         if statement is None:
-            statement = (update(JobRow).where(JobRow.id == bindparam("_job_id"),
-                                              JobRow.status == current.value)
-                         .values({"status": target.value, **{name: bindparam(name) for name in fields}}))
-            if self._returning:
+            values: dict[str, Any] = {name: bindparam(name) for name in names}
+            if target is not None:
+                values["status"] = target.value
+            statement = update(JobRow).where(JobRow.id == bindparam("_job_id"),
+                                             JobRow.status == status.value).values(values)
+            if target is not None and self._returning:
                 statement = statement.returning(JobRow)
-            self._transition_statements[key] = statement
-        return statement, {"_job_id": job_id, **fields}
+            self._prepared[key] = statement
+        return statement
 
     def update_running(self, job_id: str, **fields: Any) -> bool:
-        """Progress and other non-status fields, only while the job runs.
-
-        Columns only (progress, the common case: several per run) take a Core
-        UPDATE built once per set of names, on a plain connection: the ORM's
-        bulk path worked out SQLAlchemy's cache key for every call, which cost
-        more than the write."""
-        if not any(name in self.layout.in_json_names for name in fields):
-            names = tuple(fields)
-            statement = self._running_updates.get(names)
-            if statement is None:
-                table = JobRow.__table__
-                statement = (update(JobRow).where(table.c.id == bindparam("_job_id"),
-                                                  table.c.status == JobStatus.RUNNING.value)
-                             .values({name: bindparam(name) for name in names}))
-                self._running_updates[names] = statement
+        """Progress and other non-status fields, only while the job runs. Columns
+        only (progress, several per run) take a prepared UPDATE on a plain
+        connection, without the ORM's bulk path."""
+        if self._columns_only(fields):
             with self._engine.begin() as connection:
-                return cast("CursorResult[Any]", connection.execute(statement, {"_job_id": job_id, **fields})
+                return cast("CursorResult[Any]", connection.execute(
+                    self._prepared_update(JobStatus.RUNNING, tuple(fields)), {"_job_id": job_id, **fields})
                             ).rowcount == 1
         with self._session() as session, session.begin():
             result = cast("CursorResult[Any]", session.execute(
