@@ -23,6 +23,15 @@ from .log_router import LogRouter
 log = logging.getLogger("fastvideo_ui.workers")
 
 READY_TIMEOUT_S = 60.0
+# The longest message line a worker may send. asyncio's default, 64 KiB, is near FastVideo's registry
+# (47 KB for 0.2.1's 67 models, sent by the worker started with the server): past it readline raises,
+# and the worker's messages would no longer be read at all.
+MESSAGE_LIMIT = 16 * 1024 * 1024
+
+
+async def open_channel(sock: socket.socket) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """The server's end of a worker's socketpair, as streams."""
+    return await asyncio.open_connection(sock=sock, limit=MESSAGE_LIMIT)
 
 
 
@@ -124,7 +133,7 @@ class WorkerProcess:
             parent_sock.close()
             await self.kill()
             raise RuntimeError("shut down as it started")
-        reader, self._writer = await asyncio.open_connection(sock=parent_sock)
+        reader, self._writer = await open_channel(parent_sock)
         self._tasks = [
             asyncio.create_task(self._read_messages(reader)),
             asyncio.create_task(self._watch()),
