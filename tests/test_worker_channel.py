@@ -8,6 +8,8 @@ import asyncio
 import json
 import socket
 
+from conftest import run_in_own_loop
+
 from fastvideo_ui.workers import protocol
 from fastvideo_ui.workers.process import open_channel
 
@@ -28,4 +30,4 @@ def test_a_registry_past_64_kib_is_one_message() -> None:
             writer.close()
             theirs.close()
 
-    assert asyncio.run(read()) == json.loads(line)
+    assert run_in_own_loop(read()) == json.loads(line)
