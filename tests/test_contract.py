@@ -27,8 +27,9 @@ NEW_JOB_FIELDS: frozenset[str] = frozenset(
     name for f in FIELDS if f.storage == "json"
     for name in (f.name, *([f"{f.name}_url"] if f.upload else []), *([f.fastvideo_name] if f.fastvideo_name else [])))
 # A job's record keys added since (not per-job fields): anywhere a job's JSON or its schema is.
-# issue 26: what its latest run warned of; issue 27: the run time its latest run was expected to take, and whence
-NEW_RECORD_KEYS = frozenset({"warnings", "estimate_seconds", "estimate_source"})
+# issue 26: what its latest run warned of; issue 27: the run time its latest run was expected to take, and whence;
+# issue 28: the sweep that made it, and its star
+NEW_RECORD_KEYS = frozenset({"warnings", "estimate_seconds", "estimate_source", "sweep_id", "starred"})
 # Other keys that may be new, each where it may be: (golden, path with [*] for
 # any list index, key).
 ALLOWED_NEW_KEYS = frozenset({

@@ -24,7 +24,7 @@ from fastvideo_ui.database.layout import JobLayout
 from fastvideo_ui.database.migrate import migrate
 from fastvideo_ui.jobs.serialize import RECORD_COLUMNS, JobJson
 from fastvideo_ui.jobs.states import Action
-from fastvideo_ui.jobs.store import JobStore
+from fastvideo_ui.jobs.store import JobFilter, JobStore
 from fastvideo_ui.spec.fields import FIELDS, Group, JobParams, fields_of, param
 from fastvideo_ui.spec.rules import from_wire, params_of
 from fastvideo_ui.workers.protocol import RunJob
@@ -104,7 +104,7 @@ def test_a_job_round_trips_and_an_older_one_reads_the_defaults(engine: Engine, t
     assert {job_id: JSON.record_json(store.record(job_id, JSON.record_columns) or ())
             for job_id in ("new", "old")} == single
     assert store.record("missing", JSON.record_columns) is None
-    chunk, more = store.list_chunk(JSON.record_columns, 10, None, (), "heron", 10**6)
+    chunk, more = store.list_chunk(JSON.record_columns, 10, None, JobFilter(prompt_contains="heron"), 10**6)
     assert [JSON.record_json(values) for values in chunk] == [single["new"]] and not more
 
     # The worker's message carries them, and its receiver of the same version reads them back.

@@ -15,7 +15,7 @@ from fastvideo_ui.database.engine import make_engine
 from fastvideo_ui.database.migrate import migrate
 from fastvideo_ui.jobs.serialize import RECORD_COLUMNS, record_json
 from fastvideo_ui.jobs.states import JobStatus
-from fastvideo_ui.jobs.store import JobStore
+from fastvideo_ui.jobs.store import JobFilter, JobStore
 
 
 @pytest.fixture
@@ -38,9 +38,9 @@ def test_the_total_follows_every_create_and_delete(store: JobStore) -> None:
     assert store.count() == 2 and store.count() == 2  # the second from the cache
     add(store, "ccc")
     assert store.count() == 3
-    assert store.count([JobStatus.COMPLETED]) == 1 and store.count(prompt_contains="HERON") == 1
+    assert store.count(JobFilter((JobStatus.COMPLETED,))) == 1 and store.count(JobFilter(prompt_contains="HERON")) == 1
     assert store.delete("a")
-    assert store.count() == 2 and store.count(prompt_contains="heron") == 0
+    assert store.count() == 2 and store.count(JobFilter(prompt_contains="heron")) == 0
     assert not store.delete("a")
     assert store.count() == 2
 

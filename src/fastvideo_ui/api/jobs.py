@@ -14,6 +14,7 @@ from ..database.tables import JobRow
 from ..jobs.service import JobService
 from ..jobs.serialize import COPIED, RECORD_COLUMNS, record_json
 from ..jobs.states import JobStatus
+from ..jobs.store import JobFilter
 from .deps import Jobs, job_id as _job_id
 from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
@@ -41,6 +42,8 @@ def list_jobs(
     before: Annotated[str | None, Query(description="continue after this job id (the Link header gives it)")] = None,
     status: Annotated[list[str], Query(description="only these statuses (repeat or comma-separate)")] = [],  # noqa: B006
     q: Annotated[str | None, Query(max_length=500, description="only prompts containing this text (any case)")] = None,
+    sweep: Annotated[str | None, Query(max_length=36, description="only the jobs of this sweep")] = None,
+    starred: Annotated[bool | None, Query(description="only starred jobs (true) or unstarred ones (false)")] = None,
 ) -> Response:
     after = None
     if before:
@@ -48,12 +51,12 @@ def list_jobs(
         if cursor is None:
             raise field_errors([("before", "names no job")])
         after = (cursor.created_at, cursor.id)
-    statuses = _statuses(status)
-    headers = {"X-Total-Count": str(jobs.count(statuses, prompt_contains=q))}
+    where = JobFilter(tuple(_statuses(status)), q, sweep, starred)
+    headers = {"X-Total-Count": str(jobs.count(where))}
     if limit is None:  # everything, as the original API answers: a chunk at a time
-        pages = (page for page, _ in _chunks(jobs, statuses, q, after))
+        pages = (page for page, _ in _chunks(jobs, where, after))
         return StreamingResponse(json_array(pages), media_type="application/json", headers=headers)
-    first, whole = next(_chunks(jobs, statuses, q, after, limit))
+    first, whole = next(_chunks(jobs, where, after, limit))
     if whole:  # one chunk, as most pages are: nothing to stream
         if len(first) == limit:
             _link_next(request, headers, first[-1]["id"])
@@ -61,10 +64,10 @@ def list_jobs(
     # Past one chunk: the page's last key first, for the Link header that goes
     # before its jobs (and as the end of the chunks that follow the first).
     top = (first[-1]["created_at"], first[-1]["id"])
-    keys = jobs.list_records(("created_at", "id"), limit, after, statuses, q)
+    keys = jobs.list_records(("created_at", "id"), limit, after, where)
     if len(keys) == limit:
         _link_next(request, headers, keys[-1][1])
-    rest = (page for page, _ in _chunks(jobs, statuses, q, top, limit - len(first), oldest=keys[-1]))
+    rest = (page for page, _ in _chunks(jobs, where, top, limit - len(first), oldest=keys[-1]))
     return StreamingResponse(json_array(itertools.chain((first,), rest)), media_type="application/json",
                              headers=headers)
 
@@ -75,7 +78,7 @@ def _link_next(request: Request, headers: dict[str, str], last_id: str) -> None:
     headers["X-Next-Before"] = last_id
 
 
-def _chunks(jobs: JobService, statuses: list[JobStatus], q: str | None, after: tuple[float, str] | None,
+def _chunks(jobs: JobService, where: JobFilter, after: tuple[float, str] | None,
             limit: int | None = None, oldest: tuple[float, str] | None = None,
             ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
     """The listing's jobs as JSON, newest first, a chunk at a time: at most
@@ -87,7 +90,7 @@ def _chunks(jobs: JobService, statuses: list[JobStatus], q: str | None, after: t
     left = limit
     while True:
         size = JOB_CHUNK if left is None else min(JOB_CHUNK, left)
-        records, more = jobs.list_chunk(RECORD_COLUMNS, size, after, statuses, q, CHUNK_TEXT_CHARS, oldest=oldest)
+        records, more = jobs.list_chunk(RECORD_COLUMNS, size, after, where, CHUNK_TEXT_CHARS, oldest=oldest)
         if left is not None:
             left -= len(records)
         last = not more or not records or left == 0

@@ -112,6 +112,8 @@ class JobRecord(BaseModel):
                     "model's parameter count")
     held: bool = Field(description="queued but held: it keeps its place and does not start until released")
     remixed_from: str | None = Field(description="the job this one remixes (POST /v1/videos/{id}/remix)")
+    sweep_id: str | None = Field(description="the sweep that made it (GET /api/sweeps/{id} gives its coords)")
+    starred: bool = Field(description="a favourite: POST and DELETE /api/jobs/{id}/star set it")
     warnings: list[str] = Field(description="what its latest run warned about, one line each (a LoRA that "
                                 "matched no layer of the model, say); also in its log")
     actions: list[str] = Field(description="what the user may do now: start, stop, delete")

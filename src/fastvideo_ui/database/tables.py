@@ -79,14 +79,59 @@ class JobRow(JobFields, Base):
     # The per-job fields with storage="json", as one JSON object (migration 0008); a key it lacks
     # reads as the field's default (spec.rules.params_of, database/layout.py).
     params: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    # The sweep that made it, if one did (jobs/sweeps.py; migration 0011): its coords are the sweep's.
+    sweep_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # A user's favourite (POST /api/jobs/{id}/star; migration 0011).
+    starred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
         Index("ix_jobs_queue", "status", "priority", "queue_rank", "id"),
+        Index("ix_jobs_sweep", "sweep_id"),
+        Index("ix_jobs_starred_created", "starred", "created_at", "id"),
         # Jobs that name an upload, per upload field (an upload no job names is deleted: jobs/uploads.py).
         *(Index(f"ix_jobs_{f.name}", f.name) for f in FIELDS if f.upload and f.storage == "column"),
     )
+
+
+class SweepRow(Base):
+    """A parameter sweep: the cartesian product of its axes over a base create body, as jobs."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    base: Mapped[str] = mapped_column(Text)  # the create body the axes vary, as JSON
+    axes: Mapped[str] = mapped_column(Text)  # [[name, [value, ...]], ...] as JSON, in the order given
+
+    __table_args__ = (Index("ix_sweeps_created", "created_at", "id"),)
+
+
+class SweepCell(Base):
+    """One job of a sweep and its coords (a value per axis). It outlives the job: a deleted job's
+    cell says so, where the grid would otherwise close up around it."""
+
+    __tablename__ = "sweep_cells"
+
+    sweep_id: Mapped[str] = mapped_column(String(36), ForeignKey("sweeps.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)  # in the product's (axis) order
+    job_id: Mapped[str] = mapped_column(String(36))
+    coords: Mapped[str] = mapped_column(Text)  # {axis: value} as JSON
+
+
+class PresetRow(Base):
+    """Named saved settings (a partial create body), optionally for one model."""
+
+    __tablename__ = "presets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    model_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    values: Mapped[str] = mapped_column(Text)  # {field: value} as JSON
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class ServerState(Base):

@@ -4,7 +4,7 @@ so routes reach one object and never the store, scheduler or log book."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +13,7 @@ from .logs import LogBook
 from .scheduler import Scheduler
 from .serialize import RECORD_COLUMNS, job_json, record_json
 from .states import JobStatus
-from .store import JobNotFound, JobStore
+from .store import EVERY_JOB, JobFilter, JobNotFound, JobStore
 
 _STATUS = RECORD_COLUMNS.index("status")
 
@@ -55,20 +55,20 @@ class JobQueries:
         queued = record[_STATUS] == JobStatus.QUEUED.value
         return record_json(record, self.scheduler.queue_positions().get(job_id) if queued else None)
 
-    def count(self, statuses: Iterable[JobStatus] = (), prompt_contains: str | None = None) -> int:
-        return self.store.count(statuses, prompt_contains=prompt_contains)
+    def count(self, where: JobFilter = EVERY_JOB) -> int:
+        return self.store.count(where)
 
     def list_records(self, columns: Sequence[str], limit: int, after: tuple[float, str] | None = None,
-                     statuses: Iterable[JobStatus] = (), prompt_contains: str | None = None,
+                     where: JobFilter = EVERY_JOB,
                      ascending: bool = False) -> list[tuple[Any, ...]]:
         """The columns of a page of jobs, newest first unless `ascending` (store.list_records)."""
-        return self.store.list_records(columns, limit, after, statuses, prompt_contains, ascending=ascending)
+        return self.store.list_records(columns, limit, after, where, ascending=ascending)
 
     def list_chunk(self, columns: Sequence[str], limit: int, after: tuple[float, str] | None,
-                   statuses: Iterable[JobStatus], prompt_contains: str | None, text_chars: int,
+                   where: JobFilter, text_chars: int,
                    oldest: tuple[float, str] | None = None) -> tuple[list[tuple[Any, ...]], bool]:
         """A chunk of a listing, its prompts and errors within `text_chars` (store.list_chunk)."""
-        return self.store.list_chunk(columns, limit, after, statuses, prompt_contains, text_chars, oldest=oldest)
+        return self.store.list_chunk(columns, limit, after, where, text_chars, oldest=oldest)
 
     def queue_positions(self) -> dict[str, int]:
         return self.scheduler.queue_positions()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
@@ -46,14 +47,34 @@ class JobNotFound(Exception):
         self.job_id = job_id
 
 
-def _filtered(query: Select[Any], statuses: Iterable[JobStatus], prompt_contains: str | None) -> Select[Any]:
-    status_values = [s.value for s in statuses]
-    if status_values:
-        query = query.where(JobRow.status.in_(status_values))
-    if prompt_contains:
+@dataclasses.dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a listing or count reads: each given condition must hold."""
+
+    statuses: tuple[JobStatus, ...] = ()
+    prompt_contains: str | None = None  # a literal substring, any case
+    sweep_id: str | None = None  # only the jobs of this sweep
+    starred: bool | None = None  # only starred jobs (True) or unstarred (False)
+
+    @property
+    def unfiltered(self) -> bool:
+        return not self.statuses and not self.prompt_contains and self.sweep_id is None and self.starred is None
+
+
+EVERY_JOB = JobFilter()
+
+
+def _filtered(query: Select[Any], where: JobFilter) -> Select[Any]:
+    if where.statuses:
+        query = query.where(JobRow.status.in_([s.value for s in where.statuses]))
+    if where.prompt_contains:
         # A literal substring, case-insensitive: % and _ typed by a user are not wildcards.
-        escaped = prompt_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = where.prompt_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(JobRow.prompt.ilike(f"%{escaped}%", escape="\\"))
+    if where.sweep_id is not None:
+        query = query.where(JobRow.sweep_id == where.sweep_id)
+    if where.starred is not None:
+        query = query.where(JobRow.starred == where.starred)
     return query
 
 
@@ -116,15 +137,14 @@ class JobStore:
         columns: Sequence[str],
         limit: int,
         after: tuple[float, str] | None = None,
-        statuses: Iterable[JobStatus] = (),
-        prompt_contains: str | None = None,
+        where: JobFilter = EVERY_JOB,
         ascending: bool = False,
     ) -> builtins.list[tuple[Any, ...]]:
         """Newest first (oldest first when `ascending`), `columns` only, as plain tuples from the database
         cursor: a listing can read every stored job, and building ORM objects
         (or even SQLAlchemy rows) for each was most of its time. `after` is the
         (created_at, id) of the last job of the previous page."""
-        query = _filtered(select(*map(self.layout.expression, columns)), statuses, prompt_contains)
+        query = _filtered(select(*map(self.layout.expression, columns)), where)
         key = tuple_(JobRow.created_at, JobRow.id)
         if after is not None:  # a row value: SQLite seeks ix_jobs_created to it
             query = query.where(key > tuple_(*after) if ascending else key < tuple_(*after))
@@ -139,8 +159,7 @@ class JobStore:
         columns: Sequence[str],
         limit: int,
         after: tuple[float, str] | None,
-        statuses: Iterable[JobStatus],
-        prompt_contains: str | None,
+        where: JobFilter,
         max_text_chars: int,
         oldest: tuple[float, str] | None = None,
     ) -> tuple[builtins.list[tuple[Any, ...]], bool]:
@@ -151,7 +170,7 @@ class JobStore:
         rows are fetched, so the rest is never read. `oldest` (created_at, id)
         is the last row it may read. Also whether more may follow (the chunk
         stopped at `limit` or at the characters)."""
-        query = _filtered(select(*map(self.layout.expression, columns)), statuses, prompt_contains)
+        query = _filtered(select(*map(self.layout.expression, columns)), where)
         key = tuple_(JobRow.created_at, JobRow.id)
         if after is not None:
             query = query.where(key < tuple_(*after))
@@ -181,14 +200,13 @@ class JobStore:
                 cursor.close()
         return rows, len(rows) >= limit or chars >= max_text_chars
 
-    def count(self, statuses: Iterable[JobStatus] = (), prompt_contains: str | None = None) -> int:
-        statuses = tuple(statuses)
-        unfiltered = not statuses and not prompt_contains
+    def count(self, where: JobFilter = EVERY_JOB) -> int:
+        unfiltered = where.unfiltered
         version = self._rows_version  # read first: a create or delete during the query marks it stale
         cached = self._total_cache  # read once: another thread may replace it meanwhile
         if unfiltered and cached is not None and cached[0] == version:
             return cached[1]
-        query = _filtered(select(func.count()).select_from(JobRow), statuses, prompt_contains)
+        query = _filtered(select(func.count()).select_from(JobRow), where)
         with self._session() as session:
             counted = int(session.scalar(query) or 0)
         if unfiltered:  # every listing's X-Total-Count: only a create or a delete changes it
