@@ -36,6 +36,7 @@ ALLOWED_NEW_KEYS = frozenset({
     ("models", "[*]", "fields"),  # the spec served to the dialog and the CLI (issue 25, step 7)
     ("models", "[*]", "features"),  # what a field may need of a model (issue 26: vsa_sparsity needs "vsa")
     ("submit_flags", "", "image"),  # submit --image FILE: the input picture, uploaded first
+    ("submit_flags", "", "preset"),  # submit --preset NAME: a saved preset's values under the flags (issue 28)
 })
 
 

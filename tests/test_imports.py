@@ -52,7 +52,10 @@ ALLOWED: dict[str, set[str]] = {
     "app": {"__init__", "api", "config", "connections", "runtime", "workers"},
     "server": {"app", "config", "connections", "database.engine", "datadir", "workers"},
     "lora_commands": {"cli_output", "client"},
-    "commands": {"cli_flags", "cli_output", "client", "lora_commands", "prompts", "spec"},
+    "sweep_commands": {"cli_flags", "cli_output", "client", "spec"},
+    "preset_commands": {"cli_output", "client", "spec"},
+    "commands": {"cli_flags", "cli_output", "client", "lora_commands", "preset_commands", "prompts", "spec",
+                 "sweep_commands"},
     "cli": {"__init__", "commands", "config", "server"},
     "__main__": {"cli"},
 }

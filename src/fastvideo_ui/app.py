@@ -19,8 +19,8 @@ from starlette.types import Scope
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
-from .api import (docs, errors, events, jobs, loras, media, metrics, queue, session, system, uploads, videos,
-                  webhooks, weights)
+from .api import (docs, errors, events, jobs, loras, media, metrics, presets, queue, session, sweeps, system,
+                  uploads, videos, webhooks, weights)
 from .api.auth import PUBLIC_API_PATHS, Credentials, FailedAttempts, RequireToken, cookie_name
 from .api.limits import MAX_BODY_BYTES_FOR, BodySizeLimit
 from .api.origin import AllowedHosts, BrowserGuard
@@ -72,7 +72,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE", "HEAD", "OPTIONS"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"],
             allow_headers=["*"],
             expose_headers=["Link", "X-Next-Before", "X-Total-Count", "Content-Range", "Accept-Ranges"],
         )
@@ -82,12 +82,14 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> FastAP
     errors.install(app)
     app.include_router(system.router)
     app.include_router(jobs.router)
+    app.include_router(sweeps.router)
     app.include_router(queue.router)
     app.include_router(webhooks.router)
     app.include_router(media.router)
     app.include_router(weights.router)
     app.include_router(uploads.router)
     app.include_router(loras.router)
+    app.include_router(presets.router)
     app.include_router(videos.router)
     app.include_router(metrics.router)
     app.include_router(events.router)

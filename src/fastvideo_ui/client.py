@@ -198,6 +198,64 @@ class Client:
     def remove_lora(self, name: str) -> None:
         self._call("DELETE", f"/api/loras/{quote(name, safe='')}")
 
+    # -- presets (named saved settings) ------------------------------------------------
+
+    def presets(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/presets")
+
+    def preset_id(self, name: str) -> str:
+        """The id of the preset with this name."""
+        for preset in self.presets():
+            if preset["name"] == name:
+                return str(preset["id"])
+        raise ApiError(404, f"no preset is named {name!r}; `fastvideo-ui presets` lists them")
+
+    def apply_preset(self, name: str, model_id: str | None = None) -> dict[str, Any]:
+        """`{model_id, values}`: the named preset's values as the server checks them now, for `model_id`
+        (else the preset's own model; null: for none, against the job spec alone)."""
+        body = {"model_id": model_id} if model_id else {}
+        return self._call("POST", f"/api/presets/{self.preset_id(name)}/apply", json=body)
+
+    def delete_preset(self, name: str) -> None:
+        self._call("DELETE", f"/api/presets/{self.preset_id(name)}")
+
+    def export_presets(self) -> dict[str, Any]:
+        return self._call("GET", "/api/presets/export")
+
+    def import_presets(self, presets: Any, replace: bool = False) -> dict[str, Any]:
+        """`{created, replaced, skipped}` by name (and every preset now); all refused if one is."""
+        return self._call("POST", "/api/presets/import", json={"presets": presets, "replace": replace})
+
+    # -- sweeps ----------------------------------------------------------------------
+
+    def create_sweep(self, base: Mapping[str, Any], axes: Mapping[str, list[Any]],
+                     start: bool = True) -> dict[str, Any]:
+        """The jobs of every combination of the axes' values over the create body `base` (POST /api/sweeps)."""
+        return self._call("POST", "/api/sweeps", json={"base": dict(base), "axes": dict(axes), "start": start})
+
+    def sweep(self, sweep_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/sweeps/{quote(sweep_id, safe='')}")
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/sweeps")
+
+    def stop_sweep(self, sweep_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/sweeps/{quote(sweep_id, safe='')}/stop")
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        self._call("DELETE", f"/api/sweeps/{quote(sweep_id, safe='')}")
+
+    def wait_sweep(self, sweep_id: str, on_update: Callable[[dict[str, Any]], None] | None = None,
+                   poll_s: float = 0.5) -> dict[str, Any]:
+        """Poll until every job of the sweep has ended (or was deleted); `on_update` sees each state."""
+        while True:
+            sweep = self.sweep(sweep_id)
+            if on_update is not None:
+                on_update(sweep)
+            if all(cell["status"] in (*TERMINAL, "deleted") for cell in sweep["jobs"]):
+                return sweep
+            time.sleep(poll_s)
+
     # -- the server ---------------------------------------------------------------
 
     def models(self) -> list[dict[str, Any]]:

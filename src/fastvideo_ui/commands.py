@@ -1,5 +1,6 @@
 """The client commands of `fastvideo-ui`: submit, jobs, logs, stop, rm,
-download, models, gpus (and loras, in lora_commands.py). Each talks to a server over HTTP (--server, before or
+download, models, gpus (and loras, presets and sweep, in lora_commands.py,
+preset_commands.py and sweep_commands.py). Each talks to a server over HTTP (--server, before or
 after the command, or FASTVIDEO_UI_SERVER; the token from
 FASTVIDEO_UI_API_TOKEN), so they work against a remote server as well as a
 local one.
@@ -27,7 +28,9 @@ from .cli_flags import add_job_flags
 from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .lora_commands import add_lora_commands, run_loras
+from .preset_commands import add_preset_commands, applied_preset, run_presets
 from .spec.fields import FIELDS, UPLOADS
+from .sweep_commands import add_sweep_command, run_sweep
 from .spec.rules import summarize
 
 
@@ -66,6 +69,8 @@ def add_client_commands(commands: Any) -> None:
     add_job_flags(submit, FIELDS)
     submit.add_argument("--wait", action="store_true", help="show its progress and wait for it to end")
     submit.add_argument("-o", "--output", help="download the video here when it is done (implies --wait)")
+    submit.add_argument("--preset", metavar="NAME", help="start from this saved preset (`fastvideo-ui presets`), "
+                        "checked for --model if given: the flags given replace its values")
 
     jobs = command("jobs", "list jobs, newest first", json=True)
     jobs.add_argument("--status", help="e.g. running or queued,running")
@@ -89,6 +94,8 @@ def add_client_commands(commands: Any) -> None:
     command("models", "what this server can run", json=True)
     command("gpus", "each GPU, its memory and use, and the job on it")
     add_lora_commands(command, lambda parser: add_client_options(parser, default=argparse.SUPPRESS))
+    add_preset_commands(command, lambda parser: add_client_options(parser, default=argparse.SUPPRESS))
+    add_sweep_command(command)
 
 
 def run_client_command(args: argparse.Namespace, out: Console | None = None, err: Console | None = None) -> int:
@@ -118,17 +125,31 @@ def _uploaded(client: Client, field: str, path: str) -> str:
         raise ApiError(exc.status, [{"loc": ["body", field], "msg": f"{path}: {exc}"}]) from None
 
 
-def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+def job_body(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    """A create body from the job flags given (`submit`'s, and `sweep`'s base): the model the
+    first this server can run if none is named, a file named by a flag uploaded first."""
     body: dict[str, Any] = {}
     for flag in args.job_flags:
         value = getattr(args, flag.dest)
         if value is not None:
             body.update(value if isinstance(value, dict) else {flag.fields[0]: value})
-    body["model_id"] = args.model_id or _first_available(client)
+    model_id = args.model_id
+    if getattr(args, "preset", None):  # the preset's values fill in what no flag gave
+        model_id, values = applied_preset(client, args.preset, model_id)
+        body = values | body
+    body["model_id"] = model_id or _first_available(client)
     for f in UPLOADS:  # a file named on the command line goes up first: the job names its upload
         if body.get(f.name) is not None:
             body[f.name] = _uploaded(client, f.name, body[f.name])
-    job = client.create(**body)
+    return body
+
+
+def _sweep(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    return run_sweep(client, args, out, err, job_body(client, args), flag_names(args))
+
+
+def _submit(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    job = client.create(**job_body(client, args))
     if not (args.wait or args.output):
         if args.json:
             print_json(out, job)
@@ -331,4 +352,5 @@ def _gpus(client: Client, _args: argparse.Namespace, out: Console, err: Console)
 
 
 _COMMANDS = {"submit": _submit, "jobs": _jobs, "logs": _logs, "stop": _stop, "rm": _rm, "download": _download,
-             "models": _models, "gpus": _gpus, "loras": run_loras}
+             "models": _models, "gpus": _gpus, "loras": run_loras, "presets": run_presets,
+             "sweep": _sweep}

@@ -26,11 +26,14 @@ from .jobs.events import EventBus
 from .jobs.lora_inputs import LoraResolver
 from .jobs.lora_use import jobs_using_lora
 from .jobs.metrics import Metrics
+from .jobs.presets import PresetStore
 from .jobs.logs import LogBook
 from .jobs.publisher import JobPublisher
 from .jobs.scheduler import Scheduler
 from .jobs.service import JobService
 from .jobs.store import JobStore
+from .jobs.sweep_store import SweepStore
+from .jobs.sweeps import SweepService
 from .jobs.supervisor import RunSupervisor
 from .jobs.uploads import ImageLimits, UploadStore
 from .jobs.wakeup import Wakeup
@@ -100,6 +103,10 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     probe: asyncio.Task[None] | None = None  # the fastvideo registry read, while it runs
     sweeper: asyncio.Task[None] | None = None  # removes uploads no job used
+    presets: PresetStore = field(init=False)  # named saved settings, in the jobs database
+
+    def __post_init__(self) -> None:
+        self.presets = PresetStore(self.engine)
 
     @classmethod
     def build(cls, settings: Settings, inventory: Inventory | None = None) -> "Runtime":
@@ -140,6 +147,7 @@ class Runtime:
         jobs = JobService(store, logs, publisher, scheduler, catalogue, available, uploads, policy.url_problem,
                           settings.output_dir, settings.log_dir, settings.max_queued,
                           checks={"lora": lora_inputs.problem})
+        jobs.sweeps = SweepService(SweepStore(engine), jobs)
         sessions = None
         if settings.api_token:
             sessions = SessionBook(engine, settings.api_token, settings.max_sessions)

@@ -18,6 +18,7 @@ from ..config import Settings
 from ..jobs.catalogue import ModelSpec
 from ..jobs.events import EventBus
 from ..jobs.metrics import Metrics
+from ..jobs.presets import PresetStore
 from ..jobs.service import JobService
 from ..jobs.store import JobNotFound
 from ..jobs.uploads import UploadStore
@@ -65,6 +66,10 @@ async def _uploads(request: Request) -> UploadStore:
     return _runtime(request).jobs.uploads
 
 
+async def _presets(request: Request) -> PresetStore:
+    return _runtime(request).presets
+
+
 async def _loras(request: Request) -> LoraLibrary:
     return _runtime(request).loras
 
@@ -110,6 +115,7 @@ async def _facts(request: Request) -> ServerFacts:
 Jobs = Annotated[JobService, Depends(_jobs)]
 Uploads = Annotated[UploadStore, Depends(_uploads)]
 Loras = Annotated[LoraLibrary, Depends(_loras)]
+Presets = Annotated[PresetStore, Depends(_presets)]
 ServerSettings = Annotated[Settings, Depends(_settings)]
 SettingsReads = Annotated[asyncio.Semaphore, Depends(_settings_reads)]  # held around each MP4 settings read
 Downloads = Annotated[DownloadManager, Depends(_downloads)]

@@ -13,9 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from ..jobs.params import InvalidParams
+from ..jobs.presets import PresetNameTaken, PresetNotFound, TooManyPresets
 from ..jobs.service import NotInQueue, NotQueued, QueueFull
 from ..jobs.states import IllegalTransition
 from ..jobs.store import JobNotFound
+from ..jobs.sweep_plan import InvalidSweep
+from ..jobs.sweep_store import SweepNotFound
 from .asgi import openai_path
 from .schemas import StrictBody
 from .video_shape import OpenAIError
@@ -94,6 +97,27 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(JobNotFound)
     async def _not_found(_request: Request, _exc: JobNotFound) -> JSONResponse:
         return JSONResponse({"detail": "Job not found"}, status_code=404)
+
+    @app.exception_handler(PresetNotFound)
+    async def _no_preset(_request: Request, _exc: PresetNotFound) -> JSONResponse:
+        return JSONResponse({"detail": "Preset not found"}, status_code=404)
+
+    @app.exception_handler(PresetNameTaken)
+    async def _name_taken(_request: Request, exc: PresetNameTaken) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "name": exc.name}, status_code=409)
+
+    @app.exception_handler(TooManyPresets)
+    async def _too_many_presets(_request: Request, exc: TooManyPresets) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(SweepNotFound)
+    async def _no_sweep(_request: Request, _exc: SweepNotFound) -> JSONResponse:
+        return JSONResponse({"detail": "Sweep not found"}, status_code=404)
+
+    @app.exception_handler(InvalidSweep)
+    async def _invalid_sweep(_request: Request, exc: InvalidSweep) -> JSONResponse:
+        detail = [{"type": "value_error", "loc": ["body", *loc], "msg": message} for loc, message in exc.errors]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(QueueFull)
     async def _queue_full(_request: Request, exc: QueueFull) -> JSONResponse:

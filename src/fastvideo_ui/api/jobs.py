@@ -127,6 +127,17 @@ async def stop_job(jobs: Jobs, job_id: str) -> JSONResponse:
     return JSONResponse(jobs.to_json(await jobs.stop(_job_id(job_id))))
 
 
+@router.post("/{job_id}/star", response_model=None, responses=returns(Job, 404))
+async def star_job(jobs: Jobs, job_id: str) -> JSONResponse:
+    """Mark a job as a favourite (`starred`; GET /api/jobs?starred=true lists them)."""
+    return JSONResponse(jobs.to_json(jobs.set_starred(_job_id(job_id), True)))
+
+
+@router.delete("/{job_id}/star", response_model=None, responses=returns(Job, 404))
+async def unstar_job(jobs: Jobs, job_id: str) -> JSONResponse:
+    return JSONResponse(jobs.to_json(jobs.set_starred(_job_id(job_id), False)))
+
+
 @router.delete("/{job_id}", response_model=None, responses=returns(DeletedBody, 404))
 async def delete_job(jobs: Jobs, job_id: str) -> dict[str, str]:
     job_id = _job_id(job_id)

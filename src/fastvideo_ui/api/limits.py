@@ -16,7 +16,10 @@ MAX_BODY_BYTES = 256 * 1024
 # Routes that take a file: the MP4 whose settings are read back is spooled to
 # disk as it arrives, never held whole in memory.
 MAX_BODY_BYTES_FOR = {"/api/media/settings": 1024 * 1024 * 1024,
-                      "/api/uploads": MAX_UPLOAD_BYTES + 64 * 1024}  # an image, and a form around it
+                      "/api/uploads": MAX_UPLOAD_BYTES + 64 * 1024,  # an image, and a form around it
+                      # A file of presets (api/presets.py): up to its 1,000 at 16 KiB each, where a preset is
+                      # a few hundred bytes (one with two maximal prompts is 80 KB; no one saves 1,000 such).
+                      "/api/presets/import": 16 * 1024 * 1024}
 # Routes that take a file only in a multipart form: OpenAI's create sends its
 # input_reference image there, beside fields a JSON body would carry.
 MAX_FORM_BYTES_FOR = {"/v1/videos": MAX_UPLOAD_BYTES + MAX_BODY_BYTES}

@@ -23,6 +23,7 @@ from .queries import JobQueries
 from .scheduler import Scheduler
 from .states import Action, IllegalTransition, JobStatus, check_transition
 from .store import RESET_RUN_FIELDS, JobNotFound, JobStore, QueuedJob
+from .sweeps import SweepService
 from .uploads import UploadStore
 
 # (field, the name of the check only the runtime can make on its value)
@@ -58,6 +59,8 @@ class QueueFull(Exception):
 
 
 class JobService(JobQueries):
+    sweeps: SweepService  # the sweeps made of these jobs: set where the service is built (runtime.py)
+
     def __init__(self, store: JobStore, logs: LogBook, publisher: JobPublisher, scheduler: Scheduler,
                  catalogue: Catalogue, availability: Callable[[ModelSpec], tuple[bool, str]], uploads: UploadStore,
                  webhook_problem: Callable[[str], str | None], output_dir: Path, log_dir: Path,
@@ -81,9 +84,9 @@ class JobService(JobQueries):
         unknown = {check for _, check in SERVER_CHECKED} - self._server_checks.keys()
         assert not unknown, f"a spec field names a server check nobody makes: {unknown}"
 
-    def check_queue_room(self) -> None:
-        """Raise QueueFull when one more queued job would pass the cap."""
-        if len(self.store.queue_order()) >= self.max_queued:
+    def check_queue_room(self, count: int = 1) -> None:
+        """Raise QueueFull when `count` more queued jobs would pass the cap (a sweep's, all at once)."""
+        if len(self.store.queue_order()) + count > self.max_queued:
             raise QueueFull(self.max_queued)
 
     def create_job(self, asked: Mapping[str, Any], start: bool) -> JobRow:
@@ -214,6 +217,15 @@ class JobService(JobQueries):
             self.scheduler.publish_job(row)
             return row
         raise NotInQueue(job_id, row.status, "priority", "change the priority of")
+
+    def set_starred(self, job_id: str, starred: bool) -> JobRow:
+        """Star a job (a favourite) or take its star off, whatever its status; asking twice is no change."""
+        row = self.store.require(job_id)
+        if row.starred == starred:
+            return row
+        row = self.store.update_fields(job_id, starred=starred)
+        self.scheduler.publish_job(row)
+        return row
 
     def hold(self, job_id: str, held: bool) -> JobRow:
         self._queued(self.store.queue_order(), job_id, "hold" if held else "release")

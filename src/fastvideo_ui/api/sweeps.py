@@ -1,0 +1,110 @@
+"""Parameter sweeps: the cartesian product of some fields' values over one
+create body, made as jobs queued together (jobs/sweeps.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from ..jobs.sweep_plan import BodyErrors
+from ..jobs.sweep_store import SweepNotFound
+from ..spec.axes import ALIASES, MAX_SWEEP_JOBS
+from .deps import Jobs
+from .errors import validation_detail
+from .openapi import DeletedBody, Job, errors, returns
+from .schemas import CreateJobRequest
+from .strict import StrictBody
+
+router = APIRouter(prefix="/api/sweeps", tags=["sweeps"], responses=errors(401))
+
+_AXES_HELP = (f"each axis's values, in order: a job field (`guidance_scale`, `seed`, `prompt`, `model_id`, ...), "
+              f"`loras.N.strength` (the N-th LoRA of the base, from 0), or "
+              f"{', '.join(f'`{alias}` (`{meaning}`)' for alias, meaning in ALIASES.items())}. The first axis is "
+              f"outermost; at most {MAX_SWEEP_JOBS} jobs in all")
+
+
+class CreateSweepRequest(StrictBody):
+    base: dict[str, Any] = Field(description="a create body as POST /api/jobs takes, without `start`; a field an "
+                                             "axis varies may be left out")
+    axes: dict[str, list[Any]] = Field(description=_AXES_HELP, examples=[{"guidance_scale": [3, 5, 7],
+                                                                          "seed": [1, 2]}])
+    start: bool = Field(default=False, description="queue its jobs now (else they wait, pending)")
+
+
+class SweepJob(BaseModel):
+    id: str = Field(description="the job's id (kept once the job is deleted)")
+    coords: dict[str, Any] = Field(description="its value on each axis")
+    status: str = Field(description="the job's status, or `deleted` once it is")
+    job: Job | None = Field(description="the job as GET /api/jobs/{id} returns it; null once deleted")
+
+
+class SweepHead(BaseModel):
+    id: str
+    created_at: float = Field(description="Unix time")
+    base: dict[str, Any] = Field(description="the create body the axes vary, as given")
+    axes: dict[str, list[Any]] = Field(description="each axis's values in order, as its jobs store them")
+
+
+class Sweep(SweepHead):
+    jobs: list[SweepJob] = Field(description="in product order: the first axis outermost")
+
+
+class SweepSummary(SweepHead):
+    total: int = Field(description="its jobs, deleted ones included")
+    counts: dict[str, int] = Field(description="its jobs by status (`deleted` among them)")
+
+
+def _sweep_id(text: str) -> str:
+    """Ids are UUIDs; anything else names no sweep."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise SweepNotFound(text) from None
+
+
+def check_create_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A combination's create body checked by the request model POST /api/jobs uses (sweep_plan.BodyCheck)."""
+    try:
+        return CreateJobRequest.model_validate(body).model_dump(exclude={"start"})
+    except ValidationError as exc:
+        # Below "body", as a route's own 422 reads (validation_detail names a misspelt field's likely meaning).
+        found = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        detail = validation_detail(found, CreateJobRequest)
+        raise BodyErrors([(tuple(error["loc"][1:]), str(error["msg"])) for error in detail]) from None
+
+
+@router.post("", status_code=201, response_model=None, responses=returns(Sweep, 400, 413, 422, 429, status=201))
+async def create_sweep(jobs: Jobs, body: CreateSweepRequest) -> JSONResponse:
+    """Every combination is checked as a create body before any job is made; with `start`, the queue must
+    have room for all of them (else 429, and nothing is made)."""
+    sweep = await jobs.sweeps.create(body.base, body.axes, body.start, check_create_body)
+    return JSONResponse(sweep, status_code=201)
+
+
+@router.get("", response_model=None, responses=returns(list[SweepSummary]))
+def list_sweeps(jobs: Jobs) -> JSONResponse:
+    return JSONResponse(jobs.sweeps.summaries())
+
+
+@router.get("/{sweep_id}", response_model=None, responses=returns(Sweep, 404))
+def get_sweep(jobs: Jobs, sweep_id: str) -> JSONResponse:
+    return JSONResponse(jobs.sweeps.view(_sweep_id(sweep_id)))
+
+
+@router.post("/{sweep_id}/stop", response_model=None, responses=returns(Sweep, 404))
+async def stop_sweep(jobs: Jobs, sweep_id: str) -> JSONResponse:
+    """Its queued jobs are taken out of the queue, then its running ones stopped."""
+    return JSONResponse(await jobs.sweeps.stop(_sweep_id(sweep_id)))
+
+
+@router.delete("/{sweep_id}", response_model=None, responses=returns(DeletedBody, 404))
+async def delete_sweep(jobs: Jobs, sweep_id: str) -> dict[str, str]:
+    """Its jobs are stopped and deleted (videos, posters and logs with them), then the sweep."""
+    sweep_id = _sweep_id(sweep_id)
+    deleted = await jobs.sweeps.delete(sweep_id)
+    return {"detail": f"Sweep {sweep_id} deleted, with its {deleted} job{'s' if deleted != 1 else ''}"}
