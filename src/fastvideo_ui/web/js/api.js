@@ -70,8 +70,8 @@ async function request(method, path, { body, params, file } = {}) {
 }
 
 export const api = {
-  async listJobs({ limit, before, status, q } = {}) {
-    const { data, headers } = await request("GET", "/api/jobs", { params: { limit, before, status, q } });
+  async listJobs({ limit, before, status, q, starred } = {}) {
+    const { data, headers } = await request("GET", "/api/jobs", { params: { limit, before, status, q, starred } });
     return {
       jobs: data,
       total: Number(headers.get("X-Total-Count") ?? data.length),
@@ -100,6 +100,25 @@ export const api = {
   loras: async () => (await request("GET", "/api/loras")).data,
   addLora: async (file) => (await request("POST", "/api/loras", { params: { name: file.name },
     file: new Blob([file], { type: "application/octet-stream" }) })).data,
+  // A job's star (favourite): the answer is the job; a job event follows.
+  star: async (id) => (await request("POST", `/api/jobs/${id}/star`)).data,
+  unstar: async (id) => (await request("DELETE", `/api/jobs/${id}/star`)).data,
+  // Named saved settings; `apply` re-validates them now and answers {model_id, values}.
+  presets: async () => (await request("GET", "/api/presets")).data,
+  createPreset: async (body) => (await request("POST", "/api/presets", { body })).data,
+  updatePreset: async (id, body) => (await request("PATCH", `/api/presets/${id}`, { body })).data,
+  deletePreset: async (id) => (await request("DELETE", `/api/presets/${id}`)).data,
+  applyPreset: async (id, modelId) => (await request("POST", `/api/presets/${id}/apply`,
+    { body: modelId ? { model_id: modelId } : {} })).data,
+  exportPresets: async () => (await request("GET", "/api/presets/export")).data,
+  importPresets: async (presets, replace = false) => (await request("POST", "/api/presets/import",
+    { body: { presets, replace } })).data,
+  // Sweeps: a base job's settings times axes of values, one job per combination (coords).
+  sweeps: async () => (await request("GET", "/api/sweeps")).data,
+  sweep: async (id) => (await request("GET", `/api/sweeps/${id}`)).data,
+  createSweep: async (body) => (await request("POST", "/api/sweeps", { body })).data,
+  stopSweep: async (id) => (await request("POST", `/api/sweeps/${id}/stop`)).data,
+  deleteSweep: async (id) => (await request("DELETE", `/api/sweeps/${id}`)).data,
   lastFrame: async (id) => (await request("POST", `/api/uploads/from-job/${id}`)).data,
   download: async (modelId) => (await request("POST", `/api/models/${modelId}/download`)).data,
   cancelDownload: async (modelId) => (await request("DELETE", `/api/models/${modelId}/download`)).data,

@@ -9,6 +9,8 @@ import { announce, shortPrompt } from "./ui.js";
 import "./components/connection-banner.js";
 import "./components/queue-banner.js";
 import "./components/cluster-panel.js";
+import "./components/compare-bar.js";
+import "./components/compare-view.js";
 import "./components/confirm-dialog.js";
 import "./components/create-job-dialog.js";
 import "./components/gallery-view.js";
@@ -16,6 +18,8 @@ import "./components/job-detail-dialog.js";
 import "./components/job-list.js";
 import "./components/log-console.js";
 import "./components/login-dialog.js";
+import "./components/sweep-grid.js";
+import "./components/sweep-list.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -36,20 +40,60 @@ const DETAIL = /^\/jobs\/([^/]+)$/;
 let shownView = null;
 let viewHash = null; // the view's hash before details opened: closing them goes back to it
 
+// A sweep's grid (#/sweeps/<id>) is a view of its own, under the Sweeps link.
+const SWEEP = /^\/sweeps\/([^/]+)$/;
+
+// Compare (#/compare?ids=a,b[&mode=wipe]) shows over no other view; Close goes
+// back to the view it was opened from (the jobs view when the page opened on it).
+let compareBack = false;
+
+function showCompare(query) {
+  if (shownView !== "compare") compareBack = shownView !== null;
+  shownView = "compare";
+  for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== "view-compare";
+  for (const link of document.querySelectorAll("nav [data-view]")) link.removeAttribute("aria-current");
+  document.title = "Compare · fastvideo-ui";
+  const params = new URLSearchParams(query);
+  const ids = (params.get("ids") || "").split(",").filter(Boolean);
+  $("compare-view").show(ids, params.get("mode") || "side").catch((error) => toast(`compare: ${error.message}`));
+}
+
+function leaveCompare() {
+  if (compareBack) history.back();
+  else location.replace("#/jobs");
+}
+
 function showView(path, query) {
-  const view = path === "/gallery" ? "gallery" : "jobs";
+  if (path === "/compare") return showCompare(query);
+  $("#view-compare").hidden = true;
+  $("compare-view").leave(); // nothing keeps playing behind another view
+  const sweep = SWEEP.exec(path);
+  const view = sweep ? "sweep" : path === "/sweeps" ? "sweeps" : path === "/gallery" ? "gallery" : "jobs";
   shownView = view;
   $("#view-jobs").hidden = view !== "jobs";
   $("#view-gallery").hidden = view !== "gallery";
+  $("#view-sweeps").hidden = view !== "sweeps";
+  $("#view-sweep").hidden = view !== "sweep";
+  if (view !== "sweep") $("sweep-grid").leave(); // its clock stops with it
   for (const link of document.querySelectorAll("nav [data-view]")) {
-    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    if (link.dataset.view === view.replace(/^sweep$/, "sweeps")) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  document.title = view === "gallery" ? "Gallery · fastvideo-ui" : "Jobs · fastvideo-ui";
+  document.title = view === "gallery" ? "Gallery · fastvideo-ui" : view.startsWith("sweep") ? "Sweeps · fastvideo-ui"
+    : "Jobs · fastvideo-ui";
+  if (view === "sweeps") {
+    $("sweep-list").activate().catch((error) => toast(error.message));
+    return;
+  }
+  if (view === "sweep") {
+    $("sweep-grid").activate(decodeURIComponent(sweep[1])).catch(() => {}); // the grid says what went wrong
+    return;
+  }
   const params = new URLSearchParams(query);
   const q = params.get("q") || "";
-  if (view === "gallery") $("gallery-view").activate({ q }).catch((error) => toast(error.message));
-  else $("job-list").setQuery({ status: params.get("status") || "", q });
+  const starred = params.get("starred") === "1";
+  if (view === "gallery") $("gallery-view").activate({ q, starred }).catch((error) => toast(error.message));
+  else $("job-list").setQuery({ status: params.get("status") || "", q, starred });
 }
 
 function route() {
@@ -102,6 +146,7 @@ const ACTIONS = {
     await api.remove(job.id);
     announce("Job deleted");
   },
+  star: (job) => (job.starred ? api.unstar(job.id) : api.star(job.id)), // the card changes with the job's event
   "move-top": (job) => api.move(job.id, { to: "top" }),
   "move-bottom": (job) => api.move(job.id, { to: "bottom" }),
   "move-before": ({ id, before }) => api.move(id, { before }),
@@ -190,6 +235,7 @@ async function showServer() {
 
 window.addEventListener("hashchange", route);
 $("job-detail-dialog").addEventListener("details-closed", leaveDetails);
+document.addEventListener("compare-closed", leaveCompare);
 live.addEventListener("state", (event) => {
   if (event.detail === "live") showServer();
 });

@@ -1,5 +1,5 @@
-// A page-by-page window onto the job list for one query (status filter and
-// prompt search), kept current by live events. Views render what it emits:
+// A page-by-page window onto the job list for one query (status filter,
+// prompt search, starred only), kept current by live events. Views render what it emits:
 //   "insert" {job, index}, "update" {job, previous}, "progress" {progress},
 //   "remove" {id}, "reset" (render `items` from scratch), "total".
 
@@ -13,7 +13,7 @@ function newerFirst(a, b) {
 }
 
 export class JobFeed extends EventTarget {
-  constructor(live, { statuses = [], q = "" } = {}) {
+  constructor(live, { statuses = [], q = "", starred = false } = {}) {
     super();
     this.items = [];
     this.byId = new Map();
@@ -21,7 +21,7 @@ export class JobFeed extends EventTarget {
     this.nextBefore = null;
     this.loaded = false;
     this.loading = null;
-    this.setQuery({ statuses, q }, { load: false });
+    this.setQuery({ statuses, q, starred }, { load: false });
     live.addEventListener("job", (e) => this.applyJob(e.detail.job, e.detail.kind));
     live.addEventListener("progress", (e) => this.applyProgress(e.detail));
     live.addEventListener("queue", (e) => this.applyQueue(e.detail.positions || {}));
@@ -37,20 +37,22 @@ export class JobFeed extends EventTarget {
     return Boolean(this.nextBefore);
   }
 
-  setQuery({ statuses, q }, { load = true } = {}) {
+  setQuery({ statuses, q, starred = false }, { load = true } = {}) {
     this.statuses = statuses;
     this.q = (q || "").trim();
+    this.starred = Boolean(starred);
     if (load) return this.refresh({ keep: 0 });
     return Promise.resolve();
   }
 
   matches(job) {
     if (this.statuses.length && !this.statuses.includes(job.status)) return false;
+    if (this.starred && !job.starred) return false; // unstarred while shown: it leaves the view
     return !this.q || job.prompt.toLowerCase().includes(this.q.toLowerCase());
   }
 
   params(extra) {
-    return { status: this.statuses.join(","), q: this.q, ...extra };
+    return { status: this.statuses.join(","), q: this.q, starred: this.starred ? "true" : undefined, ...extra };
   }
 
   // Refetch from the top, as many jobs as are shown now (at least a page).

@@ -11,6 +11,7 @@ import { oneLine, plural, promptLines, randomSeed, weightsText } from "../format
 import { live } from "../live.js";
 import { announce, h } from "../ui.js";
 import "./lora-picker.js";
+import "./preset-menu.js";
 import {
   applyOffWhen, checkNode, defaultsOf, fieldNode, fillFields, limitFields, place, readFields, renderFields,
 } from "./job-fields.js";
@@ -57,8 +58,10 @@ export class CreateJobDialog extends HTMLElement {
       onchange: () => { if (this.videoInput.files[0]) this.fillFromVideo(this.videoInput.files[0]); } });
     const fromVideo = h("button", { type: "button", class: "btn", title: "Fill the form from an MP4 this tool made",
       onclick: () => this.videoInput.click() }, "From a video…");
+    this.presetMenu = h("preset-menu"); // reads the form through current(), fills it through applyPreset()
     this.form = h("form", { method: "dialog", novalidate: true },
       h("div", { class: "dialog-heading" }, this.heading, fromVideo, this.videoInput),
+      this.presetMenu,
       this.sections.top,
       this.sections.main,
       h("details", { class: "advanced" }, h("summary", {}, "Advanced"), this.sections.advanced),
@@ -71,7 +74,12 @@ export class CreateJobDialog extends HTMLElement {
     );
     this.dialog = h("dialog", { class: "create-job", "aria-labelledby": "cj-title" }, this.form);
     this.append(this.dialog);
-    this.modelSelect.addEventListener("change", () => this.applyModel(modelById(this.modelSelect.value), true));
+    this.presetMenu.configure({ current: () => ({ modelId: this.modelSelect.value, fields: this.fields,
+      values: this.body() }), apply: (preset) => this.applyPreset(preset) });
+    this.modelSelect.addEventListener("change", () => {
+      this.applyModel(modelById(this.modelSelect.value), true);
+      this.presetMenu.render(); // which presets are this model's
+    });
     live.addEventListener("download", (event) => this.downloadChanged(event.detail));
     this.form.addEventListener("change", () => applyOffWhen(this.form, this.fields));
     this.form.addEventListener("submit", (event) => {
@@ -234,12 +242,22 @@ export class CreateJobDialog extends HTMLElement {
     const uploaded = upload || (job && uploadField && job[uploadField.name]);
     if (uploaded && uploadField) this.showImage(uploaded, upload ? "its last frame" : "");
     this.heading.textContent = title || (job ? "Duplicate job" : "New job");
+    this.presetMenu.refresh("");
     this.dialog.showModal();
     this.control("prompt").focus();
   }
 
   close() {
     this.dialog.close();
+  }
+
+  // A preset's values as the server checked them: its model chosen, that model's defaults, then its values.
+  applyPreset({ model_id, values }) {
+    if (modelById(model_id)) this.modelSelect.value = model_id;
+    this.clearErrors();
+    this.applyModel(modelById(this.modelSelect.value), true);
+    fillFields(this.form, this.fields, values);
+    applyOffWhen(this.form, this.fields);
   }
 
   // The chosen model's input image field, if it takes one.

@@ -1,25 +1,31 @@
 // Completed videos as a grid of posters: hover or focus plays a muted loop in
 // place, a click opens the job's details. Paged like the jobs view; the search
-// lives in the URL (#/gallery?q=...), as the jobs view's does.
+// and the Starred filter live in the URL (#/gallery?q=...&starred=1), as the
+// jobs view's do. A tile's corner has its star and its pick for Compare.
 
 import { deviceNoun, fieldsFor, uploadFields } from "../catalogue.js";
 import { JobFeed } from "../feed.js";
 import { plural } from "../format.js";
 import { live } from "../live.js";
+import { selection } from "../selection.js";
 import { h, requestAction, setText } from "../ui.js";
 import { inputFiles, summary } from "./job-fields.js";
+import { pickBox, showPick, showStar, starButton } from "./job-marks.js";
 
 export class GalleryView extends HTMLElement {
   // Built on first show: the gallery costs nothing until someone opens it.
-  // `q`: the search from the URL; the same one again keeps what is shown.
-  activate({ q = "" } = {}) {
+  // `q`, `starred`: the search and filter from the URL; the same again keeps what is shown.
+  activate({ q = "", starred = false } = {}) {
     if (this.feed) {
-      if (q === this.search.value) return this.feed.loading || Promise.resolve();
+      if (q === this.search.value && starred === this.starred.checked) return this.feed.loading || Promise.resolve();
       this.search.value = q;
+      this.starred.checked = starred;
       return this.applyQuery();
     }
-    this.tiles = new Map();
-    this.feed = new JobFeed(live, { statuses: ["completed"], q });
+    this.tiles = new Map(); // id -> the tile's box (the tile's button and its corner's controls)
+    this.feed = new JobFeed(live, { statuses: ["completed"], q, starred });
+    this.starred = h("input", { type: "checkbox", id: "gallery-starred", checked: starred,
+      onchange: () => this.queryChanged() });
     this.count = h("span", { class: "count" });
     this.search = h("input", { id: "gallery-search", type: "search", placeholder: "Search prompts", autocomplete: "off",
       value: q });
@@ -34,7 +40,8 @@ export class GalleryView extends HTMLElement {
       "Load more");
     this.append(
       h("div", { class: "toolbar", role: "search" },
-        h("label", { for: "gallery-search", class: "visually-hidden" }, "Search prompts"), this.search, this.count),
+        h("label", { for: "gallery-search", class: "visually-hidden" }, "Search prompts"), this.search,
+        h("label", { class: "filter-check" }, this.starred, "★ Starred"), this.count),
       this.empty, this.grid, this.more);
     new IntersectionObserver((entries) => {
       if (entries.some((entry) => entry.isIntersecting)) this.feed.loadMore();
@@ -45,8 +52,16 @@ export class GalleryView extends HTMLElement {
       this.grid.insertBefore(this.tile(e.detail.job), next ? this.tiles.get(next.id) || null : null);
       this.chrome();
     });
+    selection.addEventListener("change", () => {
+      for (const box of this.tiles.values()) box.showMarks();
+    });
     this.feed.addEventListener("update", (e) => {
-      this.tiles.get(e.detail.job.id)?.remove();
+      const box = this.tiles.get(e.detail.job.id);
+      if (box && box.sameLook(e.detail.job)) {
+        box.showMarks(e.detail.job); // a star: the focused button stays
+        return;
+      }
+      box?.remove();
       this.tiles.delete(e.detail.job.id);
       const index = this.feed.items.indexOf(e.detail.job);
       const next = this.feed.items[index + 1];
@@ -62,13 +77,16 @@ export class GalleryView extends HTMLElement {
   }
 
   queryChanged() {
-    const q = this.search.value.trim();
-    history.replaceState(null, "", q ? `#/gallery?${new URLSearchParams({ q })}` : "#/gallery");
+    const params = new URLSearchParams();
+    if (this.search.value.trim()) params.set("q", this.search.value.trim());
+    if (this.starred.checked) params.set("starred", "1");
+    const query = params.toString();
+    history.replaceState(null, "", `#/gallery${query ? `?${query}` : ""}`);
     this.applyQuery();
   }
 
   applyQuery() {
-    return this.feed.setQuery({ statuses: ["completed"], q: this.search.value });
+    return this.feed.setQuery({ statuses: ["completed"], q: this.search.value, starred: this.starred.checked });
   }
 
   renderAll() {
@@ -84,10 +102,13 @@ export class GalleryView extends HTMLElement {
     this.more.hidden = !this.feed.hasMore;
     this.empty.hidden = shown > 0 || !this.feed.loaded;
     const q = this.feed.q;
-    setText(this.empty, q ? `No video matches “${q}”.` : "Completed videos appear here.");
+    const starred = this.feed.starred ? "starred " : "";
+    setText(this.empty, q ? `No ${starred}video matches “${q}”.`
+      : starred ? "No starred video: star one with ☆ on its tile or card." : "Completed videos appear here.");
   }
 
-  tile(job) {
+  tile(shown) {
+    let job = shown; // the latest JSON: a star changes it in place (showMarks)
     const poster = h("img", { src: job.poster_url || "", alt: "", loading: "lazy", width: job.width, height: job.height });
     const frame = h("div", { class: "tile-media" }, poster);
     for (const input of inputFiles(job, uploadFields()).slice(0, 1)) {
@@ -119,8 +140,19 @@ export class GalleryView extends HTMLElement {
     button.addEventListener("mouseleave", rest);
     button.addEventListener("blur", rest);
     button.addEventListener("click", () => requestAction(this, "open", job));
-    this.tiles.set(job.id, button);
-    return button;
+    const star = starButton(() => job);
+    const pick = pickBox(() => job, { label: false });
+    const box = h("div", { class: "tile-box" }, button, h("div", { class: "tile-marks" }, pick.node, star));
+    box.showMarks = (latest = job) => {
+      job = latest;
+      showStar(star, job);
+      showPick(pick.box, job.id);
+    };
+    // Only its star changed: the tile stays (a focused star stays focused, a playing loop plays on).
+    box.sameLook = (latest) => JSON.stringify({ ...latest, starred: null }) === JSON.stringify({ ...job, starred: null });
+    box.showMarks();
+    this.tiles.set(job.id, box);
+    return box;
   }
 }
 

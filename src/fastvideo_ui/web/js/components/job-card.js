@@ -9,6 +9,7 @@ import {
 import { live } from "../live.js";
 import { announce, copyText, h, requestAction, setText } from "../ui.js";
 import { inputFiles, summary } from "./job-fields.js";
+import { pickBox, showPick, showStar, starButton } from "./job-marks.js";
 
 // The buttons that work without the server: the rest are disabled while it cannot be reached.
 const LOCAL_ACTIONS = new Set(["duplicate"]);
@@ -53,7 +54,9 @@ export class JobCard extends HTMLElement {
       bottom: button("move-bottom", "Bottom", { attrs: { title: "Move to the bottom of the queue" } }),
       hold: button("hold", "Hold", { attrs: { title: "Keep its place in the queue without starting" } }),
       release: button("release", "Release"),
+      star: starButton(() => this.job),
     };
+    this.pick = pickBox(() => this.job);
     this.videoLink = h("a", { class: "btn", dataset: { action: "download-video" }, download: "" }, "Download video");
     this.logLink = h("a", { class: "btn", dataset: { action: "download-log" }, download: "" }, "Download log");
     this.detailsLink = h("a", { class: "btn", dataset: { action: "details" } }, "Details");
@@ -87,7 +90,7 @@ export class JobCard extends HTMLElement {
     });
     this.append(
       h("div", { class: "card-head" }, this.badge, this.reached, this.run, this.queuePosition, this.priority,
-        this.model, this.idButton, this.timing),
+        this.model, this.idButton, this.timing, h("span", { class: "marks" }, this.pick.node, b.star)),
       h("div", { class: "prompt-row" }, this.inputImage, this.prompt), this.params, this.progressRow, this.error,
       this.warnings, this.media, this.actions,
     );
@@ -145,6 +148,8 @@ export class JobCard extends HTMLElement {
     this.logLink.href = job.log_url;
     this.logLink.hidden = !hasLog(job);
     this.buttons.logs.hidden = !hasLog(job);
+    showStar(this.buttons.star, job);
+    this.showPick();
     this.setReachable(live.state !== "down");
     this.timing.title = [
       `created ${timestamp(job.created_at)}`,
@@ -165,6 +170,11 @@ export class JobCard extends HTMLElement {
     }
     const why = reachable ? "" : "The server cannot be reached: these wait until it is back";
     if (this.actions.title !== why) this.actions.title = why;
+  }
+
+  // Whether it is picked for Compare (the list calls it when the selection changes).
+  showPick() {
+    showPick(this.pick.box, this.job.id);
   }
 
   async copyId() {

@@ -57,6 +57,8 @@ export class JobDetailDialog extends HTMLElement {
         h("button", { type: "button", class: "btn primary", onclick: () => this.rerun() }, "Re-run with changes"),
         this.continueButton = h("button", { type: "button", class: "btn", onclick: () => this.continueFrom() },
           "Continue from last frame"),
+        this.sweepLink = h("a", { class: "btn", hidden: true, title: "The grid of the sweep this job is part of" },
+          "Sweep"),
         this.videoLink, this.logLink,
         h("button", { type: "button", class: "btn", onclick: () => this.dialog.close() }, "Close")));
     this.dialog.addEventListener("close", () => {
@@ -112,6 +114,8 @@ export class JobDetailDialog extends HTMLElement {
       h("dt", {}, label), h("dd", { class: mono ? "mono" : null }, String(value))]);
     this.statusCell = cells[0][1]; // the Status row, which progress events keep current
     this.table.replaceChildren(...cells.flat());
+    this.sweepLink.hidden = !job.sweep_id;
+    if (job.sweep_id) this.sweepLink.href = `#/sweeps/${encodeURIComponent(job.sweep_id)}`;
     this.videoLink.hidden = !job.video_url;
     if (job.video_url) this.videoLink.href = job.video_url;
     this.logLink.hidden = !hasLog(job);

@@ -2,6 +2,7 @@
 // time as the user scrolls. Cards are patched in place from feed events.
 
 import { JobFeed } from "../feed.js";
+import { selection } from "../selection.js";
 import { live } from "../live.js";
 import { plural } from "../format.js";
 import { announce, h, setText, shortPrompt } from "../ui.js";
@@ -35,6 +36,9 @@ export class JobList extends HTMLElement {
       if (entries.some((entry) => entry.isIntersecting)) this.loadMore();
     }, { rootMargin: "800px 0px" });
     this.observeEnd.observe(this.more);
+    selection.addEventListener("change", () => {
+      for (const card of this.cards.values()) card.showPick();
+    });
     live.addEventListener("state", (event) => {
       for (const card of this.cards.values()) card.setReachable(event.detail !== "down");
     });
@@ -52,7 +56,9 @@ export class JobList extends HTMLElement {
       id: "search", type: "search", name: "q", placeholder: "Search prompts", autocomplete: "off",
     });
     this.count = h("span", { class: "count", "aria-live": "off" });
+    this.starred = h("input", { type: "checkbox", id: "starred-filter", name: "starred" });
     this.statusSelect.addEventListener("change", () => this.queryChanged());
+    this.starred.addEventListener("change", () => this.queryChanged());
     let debounce;
     this.search.addEventListener("input", () => {
       clearTimeout(debounce);
@@ -66,18 +72,20 @@ export class JobList extends HTMLElement {
       h("div", { class: "toolbar", role: "search" },
         h("label", { for: "status-filter", class: "visually-hidden" }, "Filter by status"), this.statusSelect,
         h("label", { for: "search", class: "visually-hidden" }, "Search prompts"), this.search,
+        h("label", { class: "filter-check" }, this.starred, "★ Starred"),
         this.count),
       this.empty, this.list, this.more,
     );
   }
 
-  // The app sets the query from the URL (#/jobs?status=...&q=...); the same
+  // The app sets the query from the URL (#/jobs?status=...&q=...&starred=1); the same
   // query again (back from a job's details) keeps the list as it is.
-  setQuery({ status = "", q = "" }) {
+  setQuery({ status = "", q = "", starred = false }) {
     const wanted = FILTERS.some(([value]) => value === status) ? status : "";
-    const same = wanted === this.statusSelect.value && q === this.search.value;
+    const same = wanted === this.statusSelect.value && q === this.search.value && starred === this.starred.checked;
     this.statusSelect.value = wanted;
     this.search.value = q;
+    this.starred.checked = starred;
     if (same && this.feed.loaded) return Promise.resolve();
     return this.applyQuery();
   }
@@ -86,6 +94,7 @@ export class JobList extends HTMLElement {
     const params = new URLSearchParams();
     if (this.statusSelect.value) params.set("status", this.statusSelect.value);
     if (this.search.value.trim()) params.set("q", this.search.value.trim());
+    if (this.starred.checked) params.set("starred", "1");
     const query = params.toString();
     history.replaceState(null, "", `#/jobs${query ? `?${query}` : ""}`);
     this.applyQuery();
@@ -93,7 +102,7 @@ export class JobList extends HTMLElement {
 
   applyQuery() {
     const statuses = this.statusSelect.value ? this.statusSelect.value.split(",") : [];
-    return this.feed.setQuery({ statuses, q: this.search.value }).catch((error) => this.showError(error));
+    return this.feed.setQuery({ statuses, q: this.search.value, starred: this.starred.checked }).catch((error) => this.showError(error));
   }
 
   showError(error) {
@@ -173,7 +182,7 @@ export class JobList extends HTMLElement {
     const total = this.feed.total;
     setText(this.count, total === shown ? plural(total, "job") : `${shown} of ${plural(total, "job")}`);
     this.more.hidden = !this.feed.hasMore;
-    const filtered = this.statusSelect.value || this.search.value.trim();
+    const filtered = this.statusSelect.value || this.search.value.trim() || this.starred.checked;
     this.empty.hidden = shown > 0 || !this.feed.loaded;
     if (!this.empty.hidden) {
       this.empty.replaceChildren(...(filtered

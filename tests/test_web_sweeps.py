@@ -1,0 +1,252 @@
+"""The sweeps pages in a real browser against the real server: the list, the
+grid of a sweep's videos played from one clock (web/js/sync-playback.js),
+swapping its axes, opening a cell, New job from a cell, and a 64-cell grid
+that holds a <video> only near the viewport."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from playwright.sync_api import Page, expect
+
+from conftest import LONG, PREVIEW, Server, wait_for
+from test_web_screenshots import shots_dir
+
+SMALL = {"height": 240, "width": 416, "num_frames": 17, "num_inference_steps": 4}
+
+# Every synced video's currentTime, sampled `count` times `gap_ms` apart while playing:
+# [[times...], ...]. `selector` picks the videos.
+SAMPLE = """async ([selector, count, gap]) => {
+    const out = [];
+    for (let i = 0; i < count; i++) {
+        await new Promise((done) => setTimeout(done, gap));
+        out.push([...document.querySelectorAll(selector)].map((video) => video.currentTime));
+    }
+    return out;
+}"""
+
+
+def assert_in_sync(samples: list[list[float]], videos: int) -> None:
+    """Each sample: every video there and within 0.1 s of the others; and the
+    videos moved between samples (not a paused grid that is trivially in sync)."""
+    for times in samples:
+        assert len(times) == videos, samples
+        assert max(times) - min(times) <= 0.1, samples
+    assert len({round(min(times), 2) for times in samples}) > len(samples) // 2, samples
+
+
+def test_sync_playback_keeps_videos_of_different_lengths_together(server: Server,
+                                                                  open_page: Callable[..., Page]) -> None:
+    jobs = [server.create(start=True, seed=seed, **SMALL) for seed in (1, 2)]
+    longer = server.create(start=True, seed=3, **(SMALL | {"num_frames": 33}))
+    done = [server.wait_status(job["id"], "completed") for job in [*jobs, longer]]
+    page = open_page(server)
+    page.evaluate("""async (urls) => {
+        const { SyncPlayback } = await import('/js/sync-playback.js');
+        const sync = new SyncPlayback();
+        const box = document.createElement('div');
+        box.id = 'sync-test';
+        for (const url of urls) {
+            const video = document.createElement('video');
+            video.src = url;
+            video.preload = 'auto';
+            box.append(video);
+            sync.add(video);
+        }
+        const controls = document.createElement('sync-controls');
+        box.append(controls);
+        controls.playback = sync;
+        document.body.prepend(box);
+        window.__sync = sync;
+    }""", [job["video_url"] for job in done])
+    wait_for(lambda: page.evaluate("window.__sync.duration") > 2, what="the longest video's duration")
+    duration = page.evaluate("window.__sync.duration")
+    short = page.evaluate("document.querySelector('#sync-test video').duration")
+    assert short < duration
+    page.locator("#sync-test sync-controls button").click()
+    expect(page.locator("#sync-test sync-controls button")).to_have_attribute("aria-label", "Pause")
+    samples = page.evaluate(SAMPLE, ["#sync-test video", 6, 120])
+    # Before the shorter two end (about 1 s in): all three together.
+    early = [times for times in samples if max(times) < short - 0.1]
+    assert early, samples
+    assert_in_sync(early, 3)
+    # Past its end a shorter video holds its last frame until the longest loops back to 0.
+    wait_for(lambda: page.evaluate("window.__sync.currentTime") > short + 0.2, what="the clock past the short ones")
+    held = page.evaluate("[...document.querySelectorAll('#sync-test video')].map((v) => [v.currentTime, v.paused])")
+    assert held[0][1] and held[0][0] >= short - 0.01, held
+    wait_for(lambda: page.evaluate("window.__sync.currentTime") < 0.5, what="the loop back to 0")
+    assert_in_sync(page.evaluate(SAMPLE, ["#sync-test video", 4, 60]), 3)
+    # Pause stops every video at the clock's time; the scrub bar seeks them all.
+    page.locator("#sync-test sync-controls button").click()
+    page.evaluate("window.__sync.seek(0.5)")
+    positions = page.evaluate("[...document.querySelectorAll('#sync-test video')].map((v) => v.currentTime)")
+    assert all(abs(time - 0.5) < 0.01 for time in positions), positions
+    scrub = page.locator("#sync-test sync-controls input[type=range]")
+    scrub.focus()
+    page.keyboard.press("End")
+    assert abs(page.evaluate("window.__sync.currentTime") - duration) < 0.01
+
+
+def make_sweep(server: Server, axes: dict[str, list[Any]], **base: Any) -> dict[str, Any]:
+    body = {"model_id": PREVIEW, "prompt": "A red fox trotting through fresh snow at dawn"} | base
+    response = server.client.post("/api/sweeps", json={"base": body, "axes": axes, "start": True})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def wait_finished(server: Server, sweep: dict[str, Any], timeout: float = 120) -> None:
+    for entry in sweep["jobs"]:
+        server.wait_status(entry["id"], "completed", timeout=timeout)
+
+
+def headers(page: Page) -> tuple[list[str], list[str]]:
+    """The grid's column headers (after the corner) and row headers."""
+    cols = page.locator("sweep-grid thead th").all_inner_texts()[1:]
+    rows = page.locator("sweep-grid tbody th").all_inner_texts()
+    return cols, rows
+
+
+def cell_ids(page: Page) -> list[list[str | None]]:
+    """The job id of each cell, row by row."""
+    return page.evaluate("""() => [...document.querySelectorAll('sweep-grid tbody tr')].map((row) =>
+        [...row.querySelectorAll('td')].map((td) => td.querySelector('sweep-cell')?.dataset.id ?? null))""")
+
+
+def test_a_3x3_sweep_plays_in_sync_swaps_axes_and_opens_its_cells(server: Server, open_page: Callable[..., Page],
+                                                                  tmp_path: Path) -> None:
+    sweep = make_sweep(server, {"guidance_scale": [3, 5, 7], "seed": [1, 2, 3]}, **SMALL)
+    by_coords = {(e["coords"]["guidance_scale"], e["coords"]["seed"]): e["id"] for e in sweep["jobs"]}
+    page = open_page(server, "/#/sweeps")
+    row = page.locator(f".sweep-row[data-id='{sweep['id']}']")
+    expect(row).to_contain_text("Guidance scale 3, 5, 7 × Seed 1, 2, 3")
+    row.click()
+    expect(page.locator("sweep-cell")).to_have_count(9)
+    # Guidance scale down the rows, seeds across: each cell the job at those coordinates.
+    assert headers(page) == (["1", "2", "3"], ["3", "5", "7"])
+    assert cell_ids(page) == [[by_coords[(g, s)] for s in (1, 2, 3)] for g in (3, 5, 7)]
+    wait_finished(server, sweep)
+    # Live job events bring each cell to completed, with its video.
+    expect(page.locator("sweep-cell[data-status='completed']")).to_have_count(9)
+    expect(page.locator(".sweep-meta")).to_contain_text("9 jobs: 9 completed")
+    expect(page.locator("sweep-grid sync-controls button")).to_be_enabled()
+    page.screenshot(path=str(shots_dir(tmp_path) / "sweep-grid.png"), full_page=True)
+
+    page.locator("sweep-grid sync-controls button").click()
+    expect(page.locator("sweep-grid sync-controls button")).to_have_attribute("aria-label", "Pause")
+    assert_in_sync(page.evaluate(SAMPLE, ["sweep-cell video", 10, 200]), 9)
+    page.locator("sweep-grid sync-controls button").click()
+
+    # Swapped: seeds down the rows, guidance across.
+    page.get_by_role("button", name="Swap rows and columns").click()
+    assert headers(page) == (["3", "5", "7"], ["1", "2", "3"])
+    assert cell_ids(page) == [[by_coords[(g, s)] for g in (3, 5, 7)] for s in (1, 2, 3)]
+    # Choosing the axis the columns have for the rows swaps them back.
+    page.select_option("#sweep-rows", "guidance_scale")
+    assert headers(page) == (["1", "2", "3"], ["3", "5", "7"])
+    # No column axis: the seeds become tabs, one column of guidance scales each.
+    page.select_option("#sweep-cols", "")
+    expect(page.get_by_role("tab")).to_have_count(3)
+    page.get_by_role("tab", name="Seed 2").click()
+    assert cell_ids(page) == [[by_coords[(g, 2)]] for g in (3, 5, 7)]
+    page.select_option("#sweep-cols", "seed")
+    expect(page.get_by_role("tab")).to_have_count(0)
+
+    # Hover or focus shows a cell's parameters.
+    target = page.locator(f"sweep-cell[data-id='{by_coords[(5, 1)]}']")
+    target.hover()
+    expect(target.locator(".cell-params")).to_be_visible()
+    expect(target.locator(".cell-params")).to_contain_text("Guidance scale 5 · Seed 1")
+    expect(target.locator(".cell-params")).to_contain_text("416×240")
+    page.mouse.move(0, 0)
+    expect(target.locator(".cell-params")).to_be_hidden()
+    target.locator(".cell-open").focus()
+    expect(target.locator(".cell-params")).to_be_visible()
+
+    # A click opens the job; its details link back to the sweep.
+    target.locator(".cell-open").click()
+    expect(page).to_have_url(f"{server.url}/#/jobs/{by_coords[(5, 1)]}")
+    details = page.locator("dialog.detail")
+    expect(details).to_be_visible()
+    expect(details.get_by_role("link", name="Sweep")).to_have_attribute("href", f"#/sweeps/{sweep['id']}")
+    page.keyboard.press("Escape")
+    expect(page).to_have_url(f"{server.url}/#/sweeps/{sweep['id']}")
+    expect(page.locator("sweep-cell")).to_have_count(9)
+
+    # "Use these settings": New job with that cell's values.
+    page.locator(f"sweep-cell[data-id='{by_coords[(7, 2)]}'] .use-settings").click()
+    dialog = page.locator("dialog.create-job")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#cj-guidance_scale")).to_have_value("7")
+    expect(dialog.locator("#cj-seed")).to_have_value("2")
+    expect(dialog.locator("#cj-height")).to_have_value("240")
+
+
+def test_stop_and_delete_a_sweep_from_its_grid(server: Server, open_page: Callable[..., Page]) -> None:
+    sweep = make_sweep(server, {"seed": [1, 2, 3]}, **LONG)
+    first = sweep["jobs"][0]["id"]
+    server.wait_status(first, "running")
+    page = open_page(server, f"/#/sweeps/{sweep['id']}")
+    expect(page.locator("sweep-cell")).to_have_count(3)
+    expect(page.locator(f"sweep-cell[data-id='{first}']")).to_have_attribute("data-status", "running")
+    expect(page.locator(f"sweep-cell[data-id='{first}'] progress")).to_be_visible()
+    page.get_by_role("button", name="Stop sweep").click()
+    wait_for(lambda: all(server.job(e["id"])["status"] not in ("queued", "running") for e in sweep["jobs"]),
+             what="the sweep's jobs to stop")
+    for entry in sweep["jobs"]:
+        expect(page.locator(f"sweep-cell[data-id='{entry['id']}']")).to_have_attribute(
+            "data-status", server.job(entry["id"])["status"])
+    expect(page.get_by_role("button", name="Stop sweep")).to_be_hidden()
+
+    page.get_by_role("button", name="Delete sweep").click()
+    confirm = page.locator("dialog.confirm")
+    expect(confirm).to_contain_text("3 jobs")
+    confirm.get_by_role("button", name="Delete").click()
+    expect(page).to_have_url(f"{server.url}/#/sweeps")
+    expect(page.locator(f".sweep-row[data-id='{sweep['id']}']")).to_have_count(0)
+    assert server.client.get(f"/api/sweeps/{sweep['id']}").status_code == 404
+
+
+def test_a_64_cell_grid_holds_videos_only_near_the_viewport(server: Server, open_page: Callable[..., Page]) -> None:
+    # Tiny jobs (server.create's size): 64 of them finish in moments.
+    sweep = make_sweep(server, {"seed": list(range(1, 9)), "num_inference_steps": list(range(2, 10))},
+                       height=64, width=64, num_frames=4)
+    wait_finished(server, sweep, timeout=300)
+    page = open_page(server, f"/#/sweeps/{sweep['id']}", width=1280, height=700)
+    # Every cell is there at once (posters, statuses); only those near the viewport have a <video>.
+    expect(page.locator("sweep-cell")).to_have_count(64)
+    expect(page.locator("sweep-cell[data-status='completed']")).to_have_count(64)
+    first_row = page.locator("sweep-grid tbody tr").first.locator("sweep-cell video")
+    last_row = page.locator("sweep-grid tbody tr").last.locator("sweep-cell video")
+    expect(first_row).to_have_count(8)
+    expect(last_row).to_have_count(0)
+    assert 8 <= page.locator("sweep-cell video").count() < 64
+    page.locator("sweep-grid tbody tr").last.scroll_into_view_if_needed()
+    expect(last_row).to_have_count(8)
+    expect(first_row).to_have_count(0)
+    assert page.locator("sweep-cell video").count() < 64
+
+
+def test_new_sweep_from_the_sweeps_page(server: Server, open_page: Callable[..., Page]) -> None:
+    page = open_page(server, "/#/sweeps")
+    expect(page.locator("sweep-list .empty")).to_contain_text("No sweeps yet")
+    page.get_by_role("button", name="New sweep").click()
+    dialog = page.locator("dialog.sweep-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("#sw-prompt").fill("Paper lanterns drifting over a quiet river at night")
+    # Its axes are the model's fields; a value the spec refuses is named by the server's 422.
+    assert "guidance_scale" in dialog.locator("#sw-axis-0 option").evaluate_all("(os) => os.map((o) => o.value)")
+    dialog.locator("#sw-axis-0").select_option("num_inference_steps")
+    dialog.locator("#sw-values-0").fill("2, 0")
+    dialog.get_by_role("button", name="Create sweep").click()
+    expect(dialog.locator(".form-error")).to_contain_text("num_inference_steps")
+    assert server.client.get("/api/sweeps").json() == []
+    dialog.locator("#sw-values-0").fill("2, 3")
+    dialog.locator("#sw-values-1").fill("7")
+    dialog.get_by_role("button", name="Create sweep").click()
+    expect(dialog).to_be_hidden()
+    [sweep] = server.client.get("/api/sweeps").json()
+    assert sweep["axes"] == {"num_inference_steps": [2, 3], "seed": [7]} and sweep["total"] == 2
+    expect(page).to_have_url(f"{server.url}/#/sweeps/{sweep['id']}")
+    expect(page.locator("sweep-cell")).to_have_count(2)
+    server.client.post(f"/api/sweeps/{sweep['id']}/stop")
