@@ -49,7 +49,7 @@ export class PresetMenu extends HTMLElement {
     });
     const check = (id, label) => {
       const input = h("input", { type: "checkbox", id });
-      return [input, h("label", { class: "check" }, input, label)];
+      return [input, h("label", { class: "filter-check" }, input, label)];
     };
     [this.withPrompt, this.withPromptNode] = check("cj-preset-with-prompt", "Include the prompt");
     [this.withSeed, this.withSeedNode] = check("cj-preset-with-seed", "Include the seed");
