@@ -15,8 +15,8 @@ import pytest
 
 from conftest import PREVIEW, Server
 from fastvideo_ui.cli import main
-from fastvideo_ui.jobs.presets import MAX_PRESETS
-from fastvideo_ui.spec.fields import FIELDS
+from fastvideo_ui.jobs.presets import MAX_PRESETS, MAX_VALUES_BYTES
+from fastvideo_ui.spec.fields import FIELDS, MAX_PROMPT_CHARS
 
 TINY = {"num_inference_steps": 3, "width": 64, "height": 64, "num_frames": 4}
 
@@ -77,6 +77,91 @@ def test_a_name_is_one_line_of_1_to_100_characters_and_unique(server: Server) ->
                        ("x" * 101, "at most 100 characters")):
         assert rule in _refused(server.client.post("/api/presets", json={"name": name, "values": {}}))["name"]
     assert _save(server, "x" * 100, {})["name"] == "x" * 100
+
+
+def _raw(server: Server, method: str, path: str, body: bytes) -> Any:
+    """A request whose JSON says what httpx cannot encode (a lone surrogate, as the escape \\ud800)."""
+    return server.client.request(method, path, content=body, headers={"content-type": "application/json"})
+
+
+def test_a_name_that_is_not_valid_unicode_is_a_422_naming_it(server: Server) -> None:
+    # JSON can say "\ud800" (half of a UTF-16 pair); no text holds one, and UTF-8 cannot store it.
+    created = _raw(server, "POST", "/api/presets", b'{"name": "a\\ud800b", "values": {"seed": 1}}')
+    assert "lone surrogate" in _refused(created)["name"] and created.json()["detail"][0]["type"] == "string_unicode"
+    imported = _raw(server, "POST", "/api/presets/import", b'{"presets": [{"name": "\\udfff", "values": {}}]}')
+    assert "lone surrogate" in _refused(imported)["presets.0.name"]
+    preset = _save(server, "fine", {})
+    changed = _raw(server, "PATCH", f"/api/presets/{preset['id']}", b'{"name": "x\\ud83e"}')
+    assert "U+D83E at character 2" in _refused(changed)["name"]
+    # A field name a preset cannot hold is named back, escaped, not a 500.
+    key = _raw(server, "POST", "/api/presets", b'{"name": "k", "values": {"\\ud800": 1}}')
+    assert _refused(key).keys() == {"values.\\ud800"}
+    assert [p["name"] for p in server.client.get("/api/presets").json()] == ["fine"]
+
+
+def test_names_that_look_alike_are_one_name_or_refused(server: Server) -> None:
+    composed = _save(server, "caf\u00e9", {})  # é as one character
+    # é as e and a combining accent: the same name (NFC), so a 409, on create, rename and import alike.
+    taken = server.client.post("/api/presets", json={"name": "cafe\u0301", "values": {}})
+    assert taken.status_code == 409 and taken.json()["name"] == "caf\u00e9"
+    other = _save(server, "Cafe\u0301 noir", {})
+    assert other["name"] == "Caf\u00e9 noir"  # stored composed
+    assert server.client.patch(f"/api/presets/{other['id']}", json={"name": "cafe\u0301"}).status_code == 409
+    skipped = server.client.post("/api/presets/import", json={"presets": [{"name": "cafe\u0301", "values": {}}]})
+    assert skipped.json() == {"created": [], "replaced": [], "skipped": ["caf\u00e9"]}
+    twice = server.client.post("/api/presets/import", json={"presets": [{"name": "n\u00e9", "values": {}},
+                                                                         {"name": "ne\u0301", "values": {}}]})
+    assert "repeats the name of preset 0" in _refused(twice)["presets.1.name"]
+    # Characters that hide, or make one name show as another: format (bidi overrides, zero widths) and control.
+    for name, said in (("draft\u202eegap", "U+202E (a format character: RIGHT-TO-LEFT OVERRIDE) at character 6"),
+                       ("dra\u200bft", "U+200B (a format character: ZERO WIDTH SPACE)"),
+                       ("\u2066draft", "U+2066 (a format character"), ("a\u00adb", "U+00AD"),
+                       ("a\tb", "U+0009 (a control character: a tab)"), ("a\x85b", "U+0085 (a control character)"),
+                       ("a\u2028b", "U+2028 (a line separator")):
+        message = _refused(server.client.post("/api/presets", json={"name": name, "values": {}}))["name"]
+        assert said in message and "no control or format characters" in message, (name, message)
+    assert "U+202E" in _refused(server.client.patch(f"/api/presets/{composed['id']}",
+                                                    json={"name": "\u202edraft"}))["name"]
+    assert "U+200D" in _refused(server.client.post("/api/presets/import", json={"presets": [
+        {"name": "x\u200dy", "values": {}}]}))["presets.0.name"]
+    assert [p["name"] for p in server.client.get("/api/presets").json()] == ["Caf\u00e9 noir", "caf\u00e9"]
+
+
+def test_a_presets_values_are_stored_as_utf8_up_to_64_kib(server: Server) -> None:
+    fox, han = "\U0001f98a", "\u72d0"  # 4 and 3 bytes in UTF-8
+    # The longest prompt in the widest characters fits, and is stored as UTF-8, not as \\u escapes.
+    longest = _save(server, "emoji", {"prompt": fox * MAX_PROMPT_CHARS})
+    with sqlite3.connect(server.data_dir / "jobs.sqlite3") as db:
+        stored = db.execute('SELECT length(CAST("values" AS BLOB)) FROM presets WHERE id = ?',
+                            (longest["id"],)).fetchone()[0]
+    assert 4 * MAX_PROMPT_CHARS < stored < 4 * MAX_PROMPT_CHARS + 100
+    _save(server, "han", {"prompt": han * MAX_PROMPT_CHARS, "negative_prompt": han * MAX_PROMPT_CHARS})
+    # Past 64 KiB: a 422 naming `values`, with the size and the limit; on create, change and import alike.
+    two = {"prompt": fox * MAX_PROMPT_CHARS, "negative_prompt": fox * MAX_PROMPT_CHARS}
+    message = _refused(server.client.post("/api/presets", json={"name": "two", "values": two}))["values"]
+    assert f"take {len(json.dumps(two, ensure_ascii=False, separators=(',', ':')).encode()):,} bytes" in message
+    assert f"at most {MAX_VALUES_BYTES:,}" in message and MAX_VALUES_BYTES == 64 * 1024
+    assert "values" in _refused(server.client.patch(f"/api/presets/{longest['id']}", json={"values": two}))
+    imported = server.client.post("/api/presets/import", json={"presets": [{"name": "ok", "values": {}},
+                                                                            {"name": "two", "values": two}]})
+    assert _refused(imported).keys() == {"presets.1.values"}
+    assert [p["name"] for p in server.client.get("/api/presets").json()] == ["emoji", "han"]
+
+
+def test_an_import_is_capped_and_its_problems_too(server: Server) -> None:
+    from fastvideo_ui.api.limits import MAX_BODY_BYTES_FOR
+
+    assert MAX_BODY_BYTES_FOR["/api/presets/import"] == 8 * 1024 * 1024
+    big = {"presets": [{"name": f"p{index}", "values": {"prompt": "x" * MAX_PROMPT_CHARS}}
+                       for index in range(840)]}  # 8.4 MB
+    assert server.client.post("/api/presets/import", json=big).status_code == 413
+    # A thousand unknown fields, or a thousand bad presets: the first problems, and how many more.
+    many = _refused(server.client.post("/api/presets", json={"name": "u", "values": {f"k{n}": 1 for n in range(1000)}}))
+    assert len(many) == 21 and "980 more fields" in many["values"]
+    bad = {"presets": [{"name": f"b{index}", "values": {"seed": -1}} for index in range(MAX_PRESETS)]}
+    response = server.client.post("/api/presets/import", json=bad)
+    assert response.status_code == 422 and len(response.json()["detail"]) == 21
+    assert "checking stopped at preset 20 of 1000" in response.json()["detail"][-1]["msg"]
 
 
 def test_values_are_checked_by_each_fields_own_rules(server: Server) -> None:
@@ -170,8 +255,8 @@ def test_export_and_import_round_trip_and_a_bad_preset_imports_none(server: Serv
     assert server.client.post("/api/presets/import", json=exported).json()["skipped"] == ["a", "b"]
     changed = {"presets": [{"name": "a", "values": {"seed": 2}}], "replace": True}
     replaced = server.client.post("/api/presets/import", json=changed).json()
-    assert replaced["replaced"] == ["a"]
-    a = next(p for p in replaced["presets"] if p["name"] == "a")
+    assert replaced == {"created": [], "replaced": ["a"], "skipped": []}  # names only, not the presets
+    a = next(p for p in server.client.get("/api/presets").json() if p["name"] == "a")
     assert a["values"] == {"seed": 2} and a["model_id"] is None and a["id"] == again[0]["id"]
     # One bad preset: a 422 naming its index and field, and none of the others is added.
     bad = {"presets": [{"name": "c", "values": {"seed": 3}},
@@ -246,6 +331,18 @@ def test_the_presets_command_lists_exports_imports_and_removes(
     assert code == 0 and "skipped 1" in out and "draft" in out
     assert _cli(server, monkeypatch, capsys, "presets", "import", str(exported), "--replace")[1].startswith(
         "created 0, replaced 1")
+    too_big = {"presets": [{"name": f"p{index}", "values": {"prompt": "x" * 10_000}} for index in range(850)]}
+    exported.write_text(json.dumps(too_big))
+    code, _, err = _cli(server, monkeypatch, capsys, "presets", "import", str(exported))
+    assert code == 2 and "split the file's presets into several files" in err, err
     exported.write_text('{"presets": [{"name": "bad", "values": {"seed": -1}}]}')
     code, _, err = _cli(server, monkeypatch, capsys, "presets", "import", str(exported))
     assert code == 2 and "presets.0.values.seed" in err
+
+
+def test_the_cli_finds_a_name_typed_decomposed(
+        server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _save(server, "caf\u00e9", {"seed": 3})  # stored composed (NFC)
+    code, out, err = _cli(server, monkeypatch, capsys, "presets", "rm", "cafe\u0301")  # as a macOS file name is
+    assert code == 0 and "deleted" in out, err
+    assert server.client.get("/api/presets").json() == []

@@ -107,6 +107,12 @@ def test_save_a_preset_apply_it_export_and_import(server: Server, open_page: Cal
     page.locator("#cj-preset-file").set_input_files(files=upload)
     expect(status).to_have_text("presets.json: 1 preset added; 1 preset skipped (the name is taken: Crisp)")
     expect(page.locator("#cj-preset option", has_text="Lighthouse")).to_have_count(1)
+    # A file past what one import may be (8 MiB): the 413 says to split it.
+    big = [{"name": f"p{index}", "values": {"prompt": "x" * 10_000}} for index in range(850)]
+    page.locator("#cj-preset-file").set_input_files(files={
+        "name": "big.json", "mimeType": "application/json", "buffer": json.dumps({"presets": big}).encode()})
+    expect(status).to_contain_text("big.json was not imported: it is larger than one import may be")
+    expect(status).to_contain_text("split its presets into several files")
 
 
 def test_star_jobs_and_filter_by_starred(server: Server, open_page: Callable[..., Page]) -> None:

@@ -98,7 +98,12 @@ def _import(client: Client, args: argparse.Namespace, out: Console) -> int:
     except ValueError as exc:
         raise ApiError(422, f"{args.file} is not JSON: {exc}") from None
     presets = data.get("presets") if isinstance(data, dict) else data  # an export, or its list alone
-    done = client.import_presets(presets, args.replace)
+    try:
+        done = client.import_presets(presets, args.replace)
+    except ApiError as exc:
+        if exc.status != 413:
+            raise
+        raise ApiError(413, f"{exc}; split the file's presets into several files and import each") from None
     if getattr(args, "json", False):
         print_json(out, done)
         return 0

@@ -13,13 +13,18 @@ from .asgi import openai_path, send_json_error
 # A create body is a few hundred bytes; two 10,000-character prompts in 4-byte
 # UTF-8 are 80 KB. Nothing legitimate comes near this.
 MAX_BODY_BYTES = 256 * 1024
+MAX_IMPORT_BYTES = 8 * 1024 * 1024
 # Routes that take a file: the MP4 whose settings are read back is spooled to
 # disk as it arrives, never held whole in memory.
 MAX_BODY_BYTES_FOR = {"/api/media/settings": 1024 * 1024 * 1024,
                       "/api/uploads": MAX_UPLOAD_BYTES + 64 * 1024,  # an image, and a form around it
-                      # A file of presets (api/presets.py): up to its 1,000 at 16 KiB each, where a preset is
-                      # a few hundred bytes (one with two maximal prompts is 80 KB; no one saves 1,000 such).
-                      "/api/presets/import": 16 * 1024 * 1024}
+                      # A file of presets (api/presets.py): its 1,000 at 8 KiB each on average, where a preset
+                      # is a few hundred bytes (an export of 1,000 such is about 300 KB). A preset may store
+                      # up to 64 KiB of values (jobs/presets.py), so 1,000 at that could need 64 MiB; this is
+                      # what one request may make the server parse and check on its event loop: 8 MiB of them
+                      # is about a tenth of a second. An export past it (over 128 presets of the most) is
+                      # imported in parts (the UI and the CLI say so on the 413).
+                      "/api/presets/import": MAX_IMPORT_BYTES}
 # Routes that take a file only in a multipart form: OpenAI's create sends its
 # input_reference image there, beside fields a JSON body would carry.
 MAX_FORM_BYTES_FOR = {"/v1/videos": MAX_UPLOAD_BYTES + MAX_BODY_BYTES}

@@ -16,12 +16,18 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 
 from ..jobs.params import InvalidParams
+from ..jobs.presets import MAX_VALUES_BYTES, dumped
 from ..jobs.service import JobService
 from ..spec.fields import FIELDS, FieldSpec
 from .errors import validation_detail
 from .spec_models import request_model
+from .video_shape import printable
 
 Loc = Sequence[str | int]
+# Problems a 422 names, past which it says how many more: a body of a thousand
+# unknown fields (or an import of a thousand bad presets) is not answered one
+# by one, nor each name matched against the fields for a hint.
+MAX_PROBLEMS: Final = 20
 
 
 def _not_kept(f: FieldSpec) -> str | None:
@@ -82,7 +88,10 @@ def checked_values(jobs: JobService, values: Any, model_id: str | None, at: Loc,
     the model when `model_id` is None; where both are given they must agree."""
     if not isinstance(values, Mapping):
         raise PresetInvalid([_item(at, "must be an object of job fields and their values")])
-    problems = [_item([*at, str(name)], _unknown(str(name))) for name in values if name not in _KEPT_NAMES]
+    unknown = [str(name) for name in values if name not in _KEPT_NAMES]
+    problems = [_item([*at, printable(name)], _unknown(name)) for name in unknown[:MAX_PROBLEMS]]
+    if len(unknown) > MAX_PROBLEMS:
+        problems.append(_item(at, f"and {len(unknown) - MAX_PROBLEMS} more fields a preset cannot hold"))
     try:
         parsed = PresetValues.model_validate({name: value for name, value in values.items() if name in _KEPT_NAMES})
     except ValidationError as exc:
@@ -97,6 +106,19 @@ def checked_values(jobs: JobService, values: Any, model_id: str | None, at: Loc,
     if model is not None:
         _check_for_model(jobs, parsed.model_dump(include=given), model, at, model_at if model_id else [*at, "model_id"])
     return parsed.model_dump(mode="json", include=given)
+
+
+def stored_size(values: Mapping[str, Any], at: Loc) -> None:
+    """PresetInvalid naming `at` where the values, as stored, are past MAX_VALUES_BYTES (or are
+    not text UTF-8 can store: no value checked by the spec is, but the rule is the store's)."""
+    try:
+        size = len(dumped(values).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise PresetInvalid([_item(at, "holds text that is not valid Unicode (a lone surrogate)")]) from None
+    if size > MAX_VALUES_BYTES:
+        raise PresetInvalid([_item(at, f"take {size:,} bytes as stored (compact JSON, UTF-8): a preset's values "
+                                       f"take at most {MAX_VALUES_BYTES:,} (64 KiB); shorten the longest text, "
+                                       f"such as the prompt or the negative prompt")])
 
 
 def _check_for_model(jobs: JobService, values: Mapping[str, Any], model: str, at: Loc, model_at: Loc) -> None:

@@ -5,35 +5,58 @@ apply one through POST /api/presets/{id}/apply."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
 from ..jobs.presets import MAX_NAME_CHARS, MAX_PRESETS, NewPreset, Preset, PresetNotFound
-from ..prompts import prompt_problem
 from ..spec.fields import BY_NAME
 from .deps import Jobs, Presets
 from .openapi import DeletedBody, errors, returns
-from .preset_values import KEPT, PresetInvalid, checked_values
+from .preset_values import KEPT, MAX_PROBLEMS, PresetInvalid, checked_values, stored_size
 from .strict import StrictBody
 
 router = APIRouter(prefix="/api/presets", tags=["presets"], responses=errors(401, 429))
 _MODEL = BY_NAME["model_id"]
 
 
+# What a name may not hold: control characters (a line break, a tab), format characters (category Cf:
+# bidi overrides such as U+202E, zero widths such as U+200B), line and paragraph separators. Each hides
+# in a menu or makes one name look like another.
+_HIDDEN: Final = {"Cc": "a control character", "Cf": "a format character", "Zl": "a line separator",
+                  "Zp": "a paragraph separator"}
+_SAID: Final = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}
+
+
 def _name(value: str) -> str:
-    """A preset's name without the space around it: one line of text, as a menu shows it, that fits the column."""
-    value = value.strip()
+    """A preset's name without the space around it, in Unicode's NFC form (so that "é" as one character and
+    as e + U+0301 are one name): one line of visible text, as a menu shows it, that fits the column."""
+    surrogate = next((index for index, char in enumerate(value) if "\ud800" <= char <= "\udfff"), None)
+    if surrogate is not None:
+        # The prompt's 422 for the same (pydantic's string_unicode), saying where: JSON can write a
+        # lone half of a UTF-16 pair ("\ud800"), but no text holds one and UTF-8 cannot store it.
+        raise PydanticCustomError("string_unicode", "must be valid Unicode text: U+{code} at character {at} is a "
+                                  "lone surrogate (half of a UTF-16 pair)",
+                                  {"code": f"{ord(value[surrogate]):04X}", "at": surrogate + 1})
+    value = unicodedata.normalize("NFC", value.strip())
     if not value:
         raise ValueError("must not be empty")
+    for index, char in enumerate(value):
+        what = _HIDDEN.get(unicodedata.category(char))
+        if what is not None:
+            named = _SAID.get(char) or unicodedata.name(char, "")
+            raise ValueError(f"must be one line of visible text: U+{ord(char):04X} ({what}{': ' if named else ''}"
+                             f"{named}) at character {index + 1}; a name holds no control or format characters "
+                             f"(line breaks, tabs, bidi overrides, zero-width spaces), which hide in a menu or make "
+                             f"two names look alike")
     if len(value) > MAX_NAME_CHARS:
         raise ValueError(f"must be at most {MAX_NAME_CHARS} characters, not {len(value)}")
-    problem = prompt_problem(value)
-    if problem:
-        raise ValueError(problem)
     return value
 
 
@@ -94,10 +117,11 @@ class ExportOut(BaseModel):
 
 
 class ImportOut(BaseModel):
+    """What the import did, by name (GET /api/presets lists the presets)."""
+
     created: list[str]
     replaced: list[str]
     skipped: list[str] = Field(description="names that exist, left as they are (without `replace`)")
-    presets: list[PresetOut] = Field(description="every preset now, by name")
 
 
 class PresetConflict(BaseModel):
@@ -117,9 +141,13 @@ def _id(text: str) -> str:
         raise PresetNotFound(text) from None
 
 
-def _checked(jobs: Jobs, values: Any, model_id: str | None) -> dict[str, Any]:
+def _checked(jobs: Jobs, values: Any, model_id: str | None, storing: bool = True) -> dict[str, Any]:
+    """The values checked, and (`storing`) within what a preset may store."""
     try:
-        return checked_values(jobs, values, model_id, ["body", "values"], ["body", "model_id"])
+        checked = checked_values(jobs, values, model_id, ["body", "values"], ["body", "model_id"])
+        if storing:
+            stored_size(checked, ["body", "values"])
+        return checked
     except PresetInvalid as exc:
         raise exc.http() from None
 
@@ -145,11 +173,17 @@ def export_presets(presets: Presets) -> JSONResponse:
 
 @router.post("/import", response_model=None, responses={**returns(ImportOut, 400, 413, 422), **_CONFLICT})
 async def import_presets(jobs: Jobs, presets: Presets, body: ImportBody) -> JSONResponse:
-    """Each is checked as a new preset is; if any is refused, none is imported."""
+    """Each is checked as a new preset is; if any is refused, none is imported. The answer names what was
+    done (not the presets themselves: GET /api/presets lists them)."""
     problems: list[dict[str, Any]] = []
     checked: list[NewPreset] = []
     first: dict[str, int] = {}
     for index, item in enumerate(body.presets):
+        if len(problems) >= MAX_PROBLEMS:
+            problems.append({"type": "value_error", "loc": ["body", "presets"],
+                             "msg": f"and perhaps more: checking stopped at preset {index} of {len(body.presets)} "
+                                    f"after {len(problems)} problems"})
+            break
         at: list[str | int] = ["body", "presets", index]
         if item.name in first:
             problems.append({"type": "value_error", "loc": [*at, "name"],
@@ -157,15 +191,17 @@ async def import_presets(jobs: Jobs, presets: Presets, body: ImportBody) -> JSON
         first.setdefault(item.name, index)
         try:
             values = checked_values(jobs, item.values, item.model_id, [*at, "values"], [*at, "model_id"])
+            stored_size(values, [*at, "values"])
         except PresetInvalid as exc:
             problems += exc.detail
             continue
         checked.append(NewPreset(item.name, item.model_id, values))
     if problems:
         return JSONResponse({"detail": problems}, status_code=422)
-    done = presets.import_all(checked, body.replace)
-    return JSONResponse({"created": done.created, "replaced": done.replaced, "skipped": done.skipped,
-                         "presets": [preset.to_json() for preset in presets.all()]})
+    # The checks above stay on the event loop (a model's check reads the scheduler's inventory); storing
+    # touches only the presets table, and a thousand rows of up to 64 KiB need not hold the loop.
+    done = await run_in_threadpool(presets.import_all, checked, body.replace)
+    return JSONResponse({"created": done.created, "replaced": done.replaced, "skipped": done.skipped})
 
 
 @router.get("/{preset_id}", response_model=None, responses=returns(PresetOut, 404))
@@ -205,5 +241,5 @@ def _applied(jobs: Jobs, preset: Preset, asked: str | None) -> dict[str, Any]:
         # preset's own, which its values then need not repeat.
         values = {name: value for name, value in values.items() if name != "model_id"}
     model_id = asked or preset.model_id
-    values = _checked(jobs, values, model_id)
+    values = _checked(jobs, values, model_id, storing=False)
     return {"model_id": model_id or values.get("model_id"), "values": values}

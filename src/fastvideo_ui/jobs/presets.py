@@ -22,6 +22,13 @@ from ..database.tables import PresetRow
 # opens at once; an import past it is refused whole.
 MAX_PRESETS: Final = 1000
 MAX_NAME_CHARS: Final = 100  # the column's length (database/tables.py)
+# A preset's values as stored (compact JSON, UTF-8): a few hundred bytes as
+# people keep them. 64 KiB takes a maximal prompt (10,000 characters) in any
+# script, or a prompt and a negative prompt of 10,000 CJK characters each
+# (3 bytes each in UTF-8: 60 KB); two maximal prompts of emoji (4 bytes each:
+# 80 KB) do not fit. It bounds the presets table, GET /api/presets and an
+# export at MAX_PRESETS times it.
+MAX_VALUES_BYTES: Final = 64 * 1024
 
 
 class PresetNotFound(Exception):
@@ -134,7 +141,7 @@ class PresetStore:
             if model_id is not _UNSET:
                 row.model_id = model_id
             if values is not None:
-                row.values = _dumped(values)
+                row.values = dumped(values)
             row.updated_at = time.time()
             self._flush(session, row.name)
             return Preset.of(row)
@@ -161,7 +168,7 @@ class PresetStore:
                     session.add(_row(preset, now))
                     done.created.append(preset.name)
                 elif replace:
-                    row.model_id, row.values, row.updated_at = preset.model_id, _dumped(preset.values), now
+                    row.model_id, row.values, row.updated_at = preset.model_id, dumped(preset.values), now
                     done.replaced.append(preset.name)
                 else:
                     done.skipped.append(preset.name)
@@ -191,8 +198,10 @@ class PresetStore:
 
 def _row(preset: NewPreset, now: float) -> PresetRow:
     return PresetRow(id=str(uuid.uuid4()), name=preset.name, model_id=preset.model_id,
-                     values=_dumped(preset.values), created_at=now, updated_at=now)
+                     values=dumped(preset.values), created_at=now, updated_at=now)
 
 
-def _dumped(values: Mapping[str, Any]) -> str:
-    return json.dumps(dict(values), allow_nan=False, separators=(",", ":"))
+def dumped(values: Mapping[str, Any]) -> str:
+    """The values as stored: compact JSON, each character as itself (an escape
+    such as \\ud83e\\udd8a takes 12 bytes where UTF-8 takes 4)."""
+    return json.dumps(dict(values), allow_nan=False, ensure_ascii=False, separators=(",", ":"))

@@ -173,7 +173,9 @@ export class PresetMenu extends HTMLElement {
   }
 
   async save() {
-    const name = this.nameInput.value.trim();
+    // As the server keeps names (NFC: "é" typed as e and a combining accent is the same name), so a
+    // 409 finds the preset it names.
+    const name = this.nameInput.value.trim().normalize("NFC");
     if (!name) {
       this.say("A preset needs a name", true);
       this.nameInput.focus();
@@ -222,7 +224,10 @@ export class PresetMenu extends HTMLElement {
       this.say(`${file.name}: ${said.join("; ") || "nothing in it"}`);
       await this.refresh();
     } catch (error) {
-      this.say(`${file.name} was not imported: ${problems(error)}`, true);
+      const tooLarge = error instanceof ApiError && error.status === 413;
+      this.say(`${file.name} was not imported: ${tooLarge
+        ? `it is larger than one import may be (${error.message}); split its presets into several files`
+        : problems(error)}`, true);
     }
   }
 }
