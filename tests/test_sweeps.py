@@ -20,6 +20,7 @@ from fastvideo_ui.api.sweeps import check_create_body
 from fastvideo_ui.cli import main as cli_main
 from fastvideo_ui.jobs.catalogue import Catalogue, ModelSpec
 from fastvideo_ui.jobs.params import InvalidParams, resolve_params
+from fastvideo_ui.jobs.service import QueueFull
 from fastvideo_ui.jobs.sweep_plan import InvalidSweep, plan
 
 BASE = {"model_id": PREVIEW, "prompt": "a red fox in the snow", "height": 64, "width": 64, "num_frames": 4,
@@ -86,7 +87,9 @@ def test_a_sweep_is_the_product_in_axis_order_queued_together(server: Server) ->
     assert [entry["id"] for entry in listed_sweeps] == [other["id"], sweep["id"]]  # newest first
     assert (listed_sweeps[1]["total"], listed_sweeps[1]["counts"]) == (6, {"completed": 6})
     assert (listed_sweeps[0]["total"], listed_sweeps[0]["counts"]) == (4, {"pending": 4})
-    assert listed_sweeps[1]["axes"] == sweep["axes"] and listed_sweeps[1]["base"] == BASE
+    # Light: of the base only the model and the prompt (GET /api/sweeps/{id} has the rest).
+    assert listed_sweeps[1]["axes"] == sweep["axes"]
+    assert listed_sweeps[1]["base"] == {"model_id": PREVIEW, "prompt": BASE["prompt"]}
 
 
 def test_each_value_is_checked_as_a_create_body_and_a_bad_one_makes_nothing(server: Server) -> None:
@@ -153,7 +156,8 @@ def test_a_sweep_is_queued_whole_or_not_at_all(small_queue: Server) -> None:
     server.client.post("/api/queue/pause")
     server.create(start=True)
     full = post(server, {"seed": [1, 2, 3, 4, 5]})
-    assert full.status_code == 429 and "queue is full" in full.json()["detail"]
+    assert full.status_code == 429 and full.json()["detail"] == (
+        "The queue has room for 4 more jobs (1 waiting, the limit is 5); this sweep would add 5")
     assert len(server.client.get("/api/jobs").json()) == 1 and server.client.get("/api/sweeps").json() == []
     assert len(made(server, {"seed": [1, 2, 3, 4, 5]}, start=False)["jobs"]) == 5  # pending: no room needed
     assert len(made(server, {"seed": [1, 2, 3, 4]})["jobs"]) == 4  # exactly to the cap
@@ -170,6 +174,92 @@ def _checked(asked: Any) -> tuple[ModelSpec, dict[str, Any]]:
     """JobService.checked's model check and resolution, for a server that can run FastVideo's models."""
     spec = _model(asked["model_id"])
     return spec, resolve_params(spec, asked, device_count=4)
+
+
+def test_a_base_field_an_axis_sets_is_not_stored_unchecked(server: Server) -> None:
+    """The axis's values replace it in every job, so nothing checks it: it is left out of the stored
+    base, not kept as NaN (which JSON cannot store: a 500) or as 250 KB of junk."""
+    raw = server.client.post("/api/sweeps", headers={"content-type": "application/json"},
+                             content=f'{{"base": {{"model_id": "{PREVIEW}", "prompt": "a fox", "seed": NaN}}, '
+                                     f'"axes": {{"seed": [1, 2]}}, "start": false}}')
+    assert raw.status_code == 201, raw.text
+    assert raw.json()["base"] == {"model_id": PREVIEW, "prompt": "a fox"}
+    assert [cell["job"]["seed"] for cell in raw.json()["jobs"]] == [1, 2]
+    junk = made(server, {"seed": [1, 2]}, base={**BASE, "seed": ["x" * 1000] * 250}, start=False)
+    assert "seed" not in junk["base"] and junk["base"] == {k: v for k, v in BASE.items() if k != "seed"}
+    stored = server.client.get(f"/api/sweeps/{junk['id']}")
+    assert stored.status_code == 200 and len(stored.content) < 20_000 and "xxxx" not in stored.text
+    assert server.client.get("/api/sweeps").status_code == 200
+    # A LoRA's strength an axis sets: the item is kept, less that strength.
+    lora_base = {"model_id": WAN, "prompt": "a fox", "loras": [{"lora": "org/repo", "strength": float("nan")}]}
+    lora = plan(lora_base, {"lora_strength": [0.5, 1]}, check_create_body, _checked)
+    assert lora.base == {"model_id": WAN, "prompt": "a fox", "loras": [{"lora": "org/repo"}]}
+    assert lora_base["loras"][0]["strength"] != 0  # the given base is not changed (NaN is no number)
+
+
+def test_a_huge_axis_is_refused_before_any_value_is_looked_at(server: Server) -> None:
+    class Untouchable(list[Any]):
+        def __iter__(self) -> Any:
+            raise AssertionError("a value was looked at")
+
+    with pytest.raises(InvalidSweep) as caught:
+        plan(BASE, {"seed": Untouchable([1] * 86000)}, check_create_body, _checked)
+    assert caught.value.errors == [(("axes",), "this sweep makes 86000 jobs; at most 64")]
+    # Through the API: a short 422, not 9 MB of "given twice".
+    huge = post(server, {"seed": [[]] * 86000})
+    assert huge.status_code == 422 and len(huge.content) < 500
+    assert huge.json()["detail"] == [{"type": "value_error", "loc": ["body", "axes"],
+                                      "msg": "this sweep makes 86000 jobs; at most 64"}]
+    # Thousands of axes multiply to a number of thousands of digits: said as "more than".
+    many = post(server, {f"a{i}": [1, 2, 3] for i in range(9000)})
+    assert many.status_code == 422 and many.json()["detail"][0]["msg"] == (
+        "this sweep makes more than 1,000,000,000,000,000 jobs; at most 64")
+    # One duplicate per axis, however many there are.
+    assert refused(server, {"seed": [1] * 64}) == [
+        (["body", "axes", "seed"], "seed=1 is given twice: give each value once")]
+    # A long unknown name is cut in the loc; thousands of them give a short 422.
+    long_name = refused(server, {"x" * 100_000: [1]})
+    assert long_name[0][0] == ["body", "axes", "x" * 59 + "…"] and len(long_name[0][1]) < 2000
+    unknown = post(server, {f"colour{i}": [1] for i in range(5000)})
+    assert unknown.status_code == 422 and len(unknown.json()["detail"]) == 21
+    assert unknown.json()["detail"][-1] == {"type": "value_error", "loc": ["body"], "msg": "and 4980 more problems"}
+    assert nothing_made(server)
+
+
+def test_the_list_is_paged_and_light(server: Server) -> None:
+    long_prompt = "a fox " * 100  # 600 characters
+    ids = [made(server, {"seed": [1, 2]}, base={**BASE, "prompt": long_prompt}, start=False)["id"]]
+    ids += [made(server, {"prompt": [long_prompt, "a cat"], "guidance_scale": [3]}, start=False)["id"]]
+    ids += [made(server, {"seed": [3]}, start=False)["id"]]
+    first = server.client.get("/api/sweeps", params={"limit": 2})
+    assert first.status_code == 200 and first.headers["x-total-count"] == "3"
+    assert [sweep["id"] for sweep in first.json()] == ids[:0:-1]  # newest first
+    assert first.headers["x-next-before"] == ids[1]
+    assert first.headers["link"] == f'</api/sweeps?limit=2&before={ids[1]}>; rel="next"'
+    rest = server.client.get("/api/sweeps", params={"limit": 2, "before": ids[1]})
+    assert [sweep["id"] for sweep in rest.json()] == ids[:1] and "link" not in rest.headers
+    assert rest.headers["x-total-count"] == "3" and "x-next-before" not in rest.headers
+    # Each sweep light: the base's model and prompt only, a long text cut to 120 characters.
+    cut = long_prompt[:119] + "…"
+    assert rest.json()[0] == {"id": ids[0], "created_at": rest.json()[0]["created_at"],
+                              "base": {"model_id": PREVIEW, "prompt": cut}, "axes": {"seed": [1, 2]},
+                              "total": 2, "counts": {"pending": 2}}
+    assert first.json()[1]["axes"] == {"prompt": [cut, "a cat"], "guidance_scale": [3.0]}
+    assert first.json()[1]["base"] == {"model_id": PREVIEW}
+    assert len(server.client.get("/api/sweeps").json()) == 3  # 50 by default
+    for params, field in (({"limit": 201}, "limit"), ({"limit": 0}, "limit"), ({"before": str(uuid.uuid4())}, "before"),
+                          ({"before": "nonsense"}, "before")):
+        refused_page = server.client.get("/api/sweeps", params=params)
+        assert refused_page.status_code == 422 and refused_page.json()["detail"][0]["loc"][-1] == field
+
+
+def test_a_sweep_too_big_for_the_queue_says_how_much_room_there_is() -> None:
+    assert str(QueueFull(100, 64, 64)) == (
+        "The queue has room for 36 more jobs (64 waiting, the limit is 100); this sweep would add 64")
+    assert str(QueueFull(100, 99, 2)) == (
+        "The queue has room for 1 more job (99 waiting, the limit is 100); this sweep would add 2")
+    assert str(QueueFull(100, 100, 2)).startswith("The queue has room for 0 more jobs (100 waiting")
+    assert str(QueueFull(2)) == "The queue is full: 2 jobs are already waiting; start this one when some have run"
 
 
 def test_a_loras_strength_and_the_model_are_axes() -> None:
@@ -283,10 +373,11 @@ def test_a_webhook_url_is_shown_redacted_as_a_jobs_is(server: Server) -> None:
     sweep = made(server, {"seed": [1]}, base={**BASE, "webhook_url": hook}, start=False)
     shown = "https://user:***@hooks.example.com/v?token=***"
     assert sweep["base"]["webhook_url"] == sweep["jobs"][0]["job"]["webhook_url"] == shown
-    assert server.client.get("/api/sweeps").json()[0]["base"]["webhook_url"] == shown
+    assert "webhook_url" not in server.client.get("/api/sweeps").json()[0]["base"]  # a summary leaves it out
     other = made(server, {"webhook_url": [hook]}, start=False)
     assert other["axes"] == {"webhook_url": [shown]} and other["jobs"][0]["coords"] == {"webhook_url": shown}
     assert "pw" not in server.client.get(f"/api/sweeps/{other['id']}").text
+    assert server.client.get("/api/sweeps").json()[0]["axes"] == {"webhook_url": [shown]}
 
 
 def test_the_routes_are_documented(server: Server) -> None:

@@ -250,3 +250,36 @@ def test_new_sweep_from_the_sweeps_page(server: Server, open_page: Callable[...,
     expect(page).to_have_url(f"{server.url}/#/sweeps/{sweep['id']}")
     expect(page.locator("sweep-cell")).to_have_count(2)
     server.client.post(f"/api/sweeps/{sweep['id']}/stop")
+
+
+def test_the_sweeps_list_pages_and_refetches_only_when_a_status_changes(server: Server,
+                                                                        open_page: Callable[..., Page]) -> None:
+    server.client.post("/api/queue/pause")
+    long_prompt = "A paper lantern drifting over a quiet river " * 10
+    sweeps = [server.client.post("/api/sweeps", json={
+        "base": {"model_id": PREVIEW, "prompt": long_prompt if number == 0 else f"Sweep {number}"},
+        "axes": {"seed": [1, 2]}, "start": False}).json() for number in range(51)]
+    page = open_page(server, "/#/sweeps")
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url) if "/api/sweeps?" in request.url else None)
+    rows = page.locator(".sweep-row")
+    expect(rows).to_have_count(50)  # a page: the newest 50
+    expect(page.locator("sweep-list .count")).to_have_text("51 sweeps")
+    more = page.get_by_role("button", name="Load more")
+    more.click()
+    expect(rows).to_have_count(51)
+    expect(more).to_be_hidden()
+    oldest = page.locator(f".sweep-row[data-id='{sweeps[0]['id']}'] .sweep-prompt")
+    expect(oldest).to_have_text(long_prompt[:119] + "…")  # the light list's cut prompt
+    # A status change of a sweep job refetches the list (its counts) ...
+    job_id = sweeps[-1]["jobs"][0]["id"]
+    server.client.post(f"/api/jobs/{job_id}/start")
+    expect(page.locator(f".sweep-row[data-id='{sweeps[-1]['id']}'] .sweep-counts")).to_contain_text("queued")
+    wait_for(lambda: len(fetched) >= 1, what="the refetch")
+    count = len(fetched)
+    # ... an event that leaves its status as it was (a star) does not.
+    server.client.post(f"/api/jobs/{job_id}/star")
+    server.client.delete(f"/api/jobs/{job_id}/star")
+    page.wait_for_timeout(2500)
+    assert len(fetched) == count, fetched
+    expect(rows).to_have_count(51)  # what was loaded stays loaded

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -204,7 +205,9 @@ class Client:
         return self._call("GET", "/api/presets")
 
     def preset_id(self, name: str) -> str:
-        """The id of the preset with this name."""
+        """The id of the preset with this name (as the server keeps names: without the space around
+        them, in Unicode's NFC form, so a name typed decomposed finds it too)."""
+        name = unicodedata.normalize("NFC", name.strip())
         for preset in self.presets():
             if preset["name"] == name:
                 return str(preset["id"])
@@ -223,7 +226,7 @@ class Client:
         return self._call("GET", "/api/presets/export")
 
     def import_presets(self, presets: Any, replace: bool = False) -> dict[str, Any]:
-        """`{created, replaced, skipped}` by name (and every preset now); all refused if one is."""
+        """`{created, replaced, skipped}`, each a list of names; all refused if one is."""
         return self._call("POST", "/api/presets/import", json={"presets": presets, "replace": replace})
 
     # -- sweeps ----------------------------------------------------------------------
@@ -236,8 +239,10 @@ class Client:
     def sweep(self, sweep_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/sweeps/{quote(sweep_id, safe='')}")
 
-    def sweeps(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/api/sweeps")
+    def sweeps(self, limit: int | None = None, before: str | None = None) -> list[dict[str, Any]]:
+        """A page of sweeps, newest first, each light (GET /api/sweeps: 50 unless `limit`, at most 200)."""
+        params = {key: value for key, value in (("limit", limit), ("before", before)) if value is not None}
+        return self._call("GET", "/api/sweeps", params=params)
 
     def stop_sweep(self, sweep_id: str) -> dict[str, Any]:
         return self._call("POST", f"/api/sweeps/{quote(sweep_id, safe='')}/stop")

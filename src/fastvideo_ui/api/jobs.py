@@ -16,6 +16,7 @@ from ..jobs.serialize import COPIED, RECORD_COLUMNS, record_json
 from ..jobs.states import JobStatus
 from ..jobs.store import JobFilter
 from .deps import Jobs, job_id as _job_id
+from .paging import link_next
 from .openapi import PAGE_HEADERS, DeletedBody, Job, LogPage, errors, returns
 from .schemas import CreateJobRequest, field_errors
 from .streaming import CHUNK_TEXT_CHARS, JOB_CHUNK, LOG_CHUNK, encode, json_array, json_object_with_lines
@@ -59,23 +60,17 @@ def list_jobs(
     first, whole = next(_chunks(jobs, where, after, limit))
     if whole:  # one chunk, as most pages are: nothing to stream
         if len(first) == limit:
-            _link_next(request, headers, first[-1]["id"])
+            link_next(request, headers, first[-1]["id"])
         return Response(encode(first), media_type="application/json", headers=headers)
     # Past one chunk: the page's last key first, for the Link header that goes
     # before its jobs (and as the end of the chunks that follow the first).
     top = (first[-1]["created_at"], first[-1]["id"])
     keys = jobs.list_records(("created_at", "id"), limit, after, where)
     if len(keys) == limit:
-        _link_next(request, headers, keys[-1][1])
+        link_next(request, headers, keys[-1][1])
     rest = (page for page, _ in _chunks(jobs, where, top, limit - len(first), oldest=keys[-1]))
     return StreamingResponse(json_array(itertools.chain((first,), rest)), media_type="application/json",
                              headers=headers)
-
-
-def _link_next(request: Request, headers: dict[str, str], last_id: str) -> None:
-    next_url = request.url.include_query_params(before=last_id)
-    headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
-    headers["X-Next-Before"] = last_id
 
 
 def _chunks(jobs: JobService, where: JobFilter, after: tuple[float, str] | None,

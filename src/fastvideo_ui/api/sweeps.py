@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from ..jobs.sweep_plan import BodyErrors
 from ..jobs.sweep_store import SweepNotFound
+from ..jobs.sweeps import SUMMARY_CHARS
 from ..spec.axes import ALIASES, MAX_SWEEP_JOBS
 from .deps import Jobs
 from .errors import validation_detail
-from .openapi import DeletedBody, Job, errors, returns
-from .schemas import CreateJobRequest
+from .paging import link_next
+from .openapi import PAGE_HEADERS, DeletedBody, Job, errors, returns
+from .schemas import CreateJobRequest, field_errors
 from .strict import StrictBody
 
 router = APIRouter(prefix="/api/sweeps", tags=["sweeps"], responses=errors(401))
+PAGE, MAX_PAGE = 50, 200  # sweeps a page of GET /api/sweeps holds: by default, at most
+_PAGE_HEADERS = {**PAGE_HEADERS, "X-Total-Count": {"description": "every sweep, on every page", "required": True,
+                                                   "schema": {"type": "integer"}}}
 
 _AXES_HELP = (f"each axis's values, in order: a job field (`guidance_scale`, `seed`, `prompt`, `model_id`, ...), "
               f"`loras.N.strength` (the N-th LoRA of the base, from 0), or "
@@ -30,7 +35,8 @@ _AXES_HELP = (f"each axis's values, in order: a job field (`guidance_scale`, `se
 
 class CreateSweepRequest(StrictBody):
     base: dict[str, Any] = Field(description="a create body as POST /api/jobs takes, without `start`; a field an "
-                                             "axis varies may be left out")
+                                             "axis varies may be left out (given, the axis's values replace it, "
+                                             "and the sweep's base is kept without it)")
     axes: dict[str, list[Any]] = Field(description=_AXES_HELP, examples=[{"guidance_scale": [3, 5, 7],
                                                                           "seed": [1, 2]}])
     start: bool = Field(default=False, description="queue its jobs now (else they wait, pending)")
@@ -46,7 +52,7 @@ class SweepJob(BaseModel):
 class SweepHead(BaseModel):
     id: str
     created_at: float = Field(description="Unix time")
-    base: dict[str, Any] = Field(description="the create body the axes vary, as given")
+    base: dict[str, Any] = Field(description="the create body the axes vary, as given, less what an axis sets")
     axes: dict[str, list[Any]] = Field(description="each axis's values in order, as its jobs store them")
 
 
@@ -54,7 +60,15 @@ class Sweep(SweepHead):
     jobs: list[SweepJob] = Field(description="in product order: the first axis outermost")
 
 
-class SweepSummary(SweepHead):
+class SweepSummary(BaseModel):
+    """A sweep as the list shows it: GET /api/sweeps/{id} has the whole of it."""
+
+    id: str
+    created_at: float = Field(description="Unix time")
+    base: dict[str, Any] = Field(description=f"only the base's `model_id` and `prompt` (a text cut to "
+                                             f"{SUMMARY_CHARS} characters)")
+    axes: dict[str, list[Any]] = Field(description=f"each axis's values in order, a text cut to {SUMMARY_CHARS} "
+                                                   f"characters (any other value that long as its JSON, cut)")
     total: int = Field(description="its jobs, deleted ones included")
     counts: dict[str, int] = Field(description="its jobs by status (`deleted` among them)")
 
@@ -86,9 +100,22 @@ async def create_sweep(jobs: Jobs, body: CreateSweepRequest) -> JSONResponse:
     return JSONResponse(sweep, status_code=201)
 
 
-@router.get("", response_model=None, responses=returns(list[SweepSummary]))
-def list_sweeps(jobs: Jobs) -> JSONResponse:
-    return JSONResponse(jobs.sweeps.summaries())
+@router.get("", response_model=None, responses=returns(list[SweepSummary], 422, headers=_PAGE_HEADERS))
+def list_sweeps(
+    request: Request,
+    jobs: Jobs,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")] = PAGE,
+    before: Annotated[str | None, Query(description="continue after this sweep id (the Link header gives it)")] = None,
+) -> JSONResponse:
+    """Sweeps newest first, a page at a time, each light: GET /api/sweeps/{id} has the whole of one."""
+    try:
+        page, more = jobs.sweeps.summaries(limit, None if before is None else _sweep_id(before))
+    except SweepNotFound:
+        raise field_errors([("before", "names no sweep")]) from None
+    headers = {"X-Total-Count": str(jobs.sweeps.count())}
+    if more:
+        link_next(request, headers, page[-1]["id"])
+    return JSONResponse(page, headers=headers)
 
 
 @router.get("/{sweep_id}", response_model=None, responses=returns(Sweep, 404))

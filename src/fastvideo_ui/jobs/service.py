@@ -53,9 +53,20 @@ class NotQueued(Exception):
 
 
 class QueueFull(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"The queue is full: {limit} jobs are already waiting; start this one when some have run")
+    """More queued jobs than --max-queued allows: one job's (`adding` 1) or a sweep's, all at once."""
+
+    def __init__(self, limit: int, waiting: int | None = None, adding: int = 1) -> None:
+        if adding == 1:
+            message = f"The queue is full: {limit} jobs are already waiting; start this one when some have run"
+        else:
+            waiting = limit if waiting is None else waiting
+            room = max(limit - waiting, 0)
+            message = (f"The queue has room for {room} more job{'s' if room != 1 else ''} ({waiting} waiting, "
+                       f"the limit is {limit}); this sweep would add {adding}")
+        super().__init__(message)
         self.limit = limit
+        self.waiting = waiting
+        self.adding = adding
 
 
 class JobService(JobQueries):
@@ -86,8 +97,9 @@ class JobService(JobQueries):
 
     def check_queue_room(self, count: int = 1) -> None:
         """Raise QueueFull when `count` more queued jobs would pass the cap (a sweep's, all at once)."""
-        if len(self.store.queue_order()) + count > self.max_queued:
-            raise QueueFull(self.max_queued)
+        waiting = len(self.store.queue_order())
+        if waiting + count > self.max_queued:
+            raise QueueFull(self.max_queued, waiting, count)
 
     def create_job(self, asked: Mapping[str, Any], start: bool) -> JobRow:
         """A job from a create request's fields: checked (see checked), then stored."""

@@ -21,18 +21,28 @@ from ..spec.fields import BY_NAME
 from .catalogue import ModelSpec
 from .params import InvalidParams
 
-SHOWN_CHARS = 60  # of a value in a message: a prompt is cut to it
+SHOWN_CHARS = 60  # of a value or an axis name in a message or a loc: a prompt is cut to it
+MAX_ERRORS = 20  # problems a 422 names; past them it says how many more
 
 
 class InvalidSweep(Exception):
-    """Where (a loc below the body: ("axes", "seed")) and which rule, for each problem: a 422."""
+    """Where (a loc below the body: ("axes", "seed")) and which rule, for each problem: a 422. At most
+    MAX_ERRORS of them, then one saying how many more; each name in a loc cut to SHOWN_CHARS."""
 
     def __init__(self, errors: list[tuple[Path, str]]) -> None:
         # A name or value may hold a lone surrogate (JSON can say "\ud800"; UTF-8 cannot carry it back).
-        errors = [(tuple(_printable(part) if isinstance(part, str) else part for part in loc), _printable(message))
-                  for loc, message in errors]
-        super().__init__("; ".join(f"{'.'.join(map(str, loc))}: {message}" for loc, message in errors))
-        self.errors = errors
+        kept = [(tuple(_printable(cut(part)) if isinstance(part, str) else part for part in loc), _printable(message))
+                for loc, message in errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            more = len(errors) - MAX_ERRORS
+            kept.append(((), f"and {more} more problem{'s' if more != 1 else ''}"))
+        super().__init__("; ".join(f"{'.'.join(map(str, loc))}: {message}" for loc, message in kept))
+        self.errors = kept
+
+
+def cut(text: str, chars: int = SHOWN_CHARS) -> str:
+    """The text, or its start and an ellipsis where it is longer than `chars`."""
+    return text if len(text) <= chars else text[:chars - 1] + "…"
 
 
 def _printable(text: str) -> str:
@@ -64,23 +74,45 @@ class PlannedJob:
 
 @dataclass(frozen=True)
 class Plan:
+    base: dict[str, Any]  # the base as given, less what an axis sets (_stored_base)
     axes: list[tuple[str, list[Any]]]  # in the order given, each value as its jobs store it
     jobs: list[PlannedJob]  # in product order
 
 
 def shown(value: Any) -> str:
     """A value as a message names it: as JSON, cut to SHOWN_CHARS."""
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+    return cut(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _unknown(name: str) -> str:
-    close = difflib.get_close_matches(name, list(BY_NAME), n=1, cutoff=0.6)
+    # A name far longer than any field's is like none of them (and difflib's time grows with it).
+    close = difflib.get_close_matches(name, list(BY_NAME), n=1, cutoff=0.6) if len(name) <= SHOWN_CHARS else []
     return f"unknown axis; did you mean {close[0]}?" if close else f"unknown axis; an axis is {axis_names()}"
+
+
+_MANY = 10 ** 15  # past this a count is "more than" it (thousands of axes multiply to thousands of digits)
+
+
+def _job_count(given: Mapping[str, Any]) -> int:
+    """How many jobs the axes' values make (an axis that is no list of values counts as one), up to
+    just past _MANY."""
+    count = 1
+    for values in given.values():
+        if isinstance(values, list) and values:
+            count *= len(values)
+            if count > _MANY:
+                break
+    return count
 
 
 def _axes(base: Mapping[str, Any], given: Mapping[str, Any]) -> list[tuple[Axis, list[Any]]]:
     """The axes named and their values, or InvalidSweep for every one that cannot be one."""
+    # First, before any work for each value: too many jobs (one axis of 86,000 values is refused here,
+    # not checked value by value).
+    count = _job_count(given)
+    if count > MAX_SWEEP_JOBS:
+        said = f"more than {_MANY:,}" if count > _MANY else str(count)
+        raise InvalidSweep([(("axes",), f"this sweep makes {said} jobs; at most {MAX_SWEEP_JOBS}")])
     errors: list[tuple[Path, str]] = []
     if "start" in base:
         errors.append((("base", "start"), 'goes beside base, not in it: {"base": {...}, "axes": {...}, '
@@ -91,7 +123,9 @@ def _axes(base: Mapping[str, Any], given: Mapping[str, Any]) -> list[tuple[Axis,
     for name, values in given.items():
         at = axis(name)
         if at is None:
-            errors.append((("axes", name), _unknown(name)))
+            # Past the problems a 422 shows, only counted (InvalidSweep says how many more): no look for
+            # a close name for each of 10,000 unknown axes.
+            errors.append((("axes", name), _unknown(name) if len(errors) < MAX_ERRORS else "unknown axis"))
             continue
         if not isinstance(values, list) or not values:
             errors.append((("axes", name), "give a list of at least one value"))
@@ -99,8 +133,9 @@ def _axes(base: Mapping[str, Any], given: Mapping[str, Any]) -> list[tuple[Axis,
         seen: set[str] = set()
         for value in values:
             key = json.dumps(value, sort_keys=True, default=str)
-            if key in seen:
+            if key in seen:  # the first one given twice: the axis's only such problem
                 errors.append((("axes", name), f"{name}={shown(value)} is given twice: give each value once"))
+                break
             seen.add(key)
         clash = next((other.name for other, _ in found
                       if other.path[:len(at.path)] == at.path or at.path[:len(other.path)] == other.path), None)
@@ -118,10 +153,7 @@ def _axes(base: Mapping[str, Any], given: Mapping[str, Any]) -> list[tuple[Axis,
 
 def plan(base: Mapping[str, Any], given: Mapping[str, Any], body_check: BodyCheck, checked: Checked) -> Plan:
     """Every job of the sweep, checked (InvalidSweep names each problem); nothing is made here."""
-    axes = _axes(base, given)
-    count = math.prod(len(values) for _, values in axes)
-    if count > MAX_SWEEP_JOBS:
-        raise InvalidSweep([(("axes",), f"this sweep makes {count} jobs; at most {MAX_SWEEP_JOBS}")])
+    axes = _axes(base, given)  # at most MAX_SWEEP_JOBS combinations
     combos = list(itertools.product(*(values for _, values in axes)))
     failed: dict[tuple[Path, str], set[int]] = {}  # each problem, and the combinations that have it
     jobs: list[PlannedJob] = []
@@ -148,7 +180,27 @@ def plan(base: Mapping[str, Any], given: Mapping[str, Any], body_check: BodyChec
             failed.setdefault((tuple(problem[0]), problem[1]), set()).add(number)
     if failed:
         raise InvalidSweep(_attributed(failed, axes, combos))
-    return Plan(_stored_axes(axes, stored), jobs)
+    return Plan(_stored_base(base, axes), _stored_axes(axes, stored), jobs)
+
+
+def _stored_base(base: Mapping[str, Any], axes: Sequence[tuple[Axis, list[Any]]]) -> dict[str, Any]:
+    """The base to keep: as given, less each field an axis sets (`seed`, a LoRA's `strength`). No job
+    has that value, so nothing checked it: it could be anything JSON says (NaN, 250 KB of junk). The
+    rest every job was checked with; InvalidSweep all the same if JSON cannot store it."""
+    out = dict(base)
+    for at, _ in axes:
+        if not at.item:
+            out.pop(str(at.path[0]), None)
+            continue
+        name, index, inner = at.path
+        items = list(out[str(name)])  # _axes made sure the base has the item
+        items[int(index)] = {key: value for key, value in items[int(index)].items() if key != inner}
+        out[str(name)] = items
+    try:
+        json.dumps(out, allow_nan=False)
+    except (TypeError, ValueError):
+        raise InvalidSweep([(("base",), "holds a value JSON cannot store (NaN or infinity)")]) from None
+    return out
 
 
 def _at(body: Mapping[str, Any], path: Path) -> Any:
@@ -170,10 +222,11 @@ def _stored_axes(axes: Sequence[tuple[Axis, list[Any]]], stored: list[dict[str, 
         values = [stored[step * stride][at.name] for step in range(len(given))]
         keys = [json.dumps(value, sort_keys=True, default=str) for value in values]
         for step, key in enumerate(keys):
-            if key in keys[:step]:
+            if key in keys[:step]:  # the first such pair: the axis's only such problem
                 first = keys.index(key)
                 errors.append((("axes", at.name), f"{at.name}={shown(given[step])} is {at.name}="
                                                   f"{shown(given[first])} once stored: give each value once"))
+                break
         out.append((at.name, values))
     if errors:
         raise InvalidSweep(errors)

@@ -5,13 +5,17 @@ deleted: the grid shows a gap there rather than closing up around it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, and_, delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..database.tables import JobRow, SweepCell, SweepRow
+
+
+SUMMARY_TEXT = 1000  # of a base's prompt a page of sweeps reads: more than any summary shows
 
 
 class SweepNotFound(Exception):
@@ -71,20 +75,38 @@ class SweepStore:
         with self._session() as session:
             return [Cell(row.position, row.job_id, json.loads(row.coords)) for row in session.scalars(query)]
 
-    def newest_first(self) -> list[Sweep]:
-        query = select(SweepRow).order_by(SweepRow.created_at.desc(), SweepRow.id.desc())
+    def newest_first(self, limit: int, after: tuple[float, str] | None = None,
+                     base_fields: Sequence[str] = ()) -> list[Sweep]:
+        """At most `limit` sweeps, newest first; with `after` (created_at, id), those older than it. Of each
+        base only `base_fields` (read by SQLite: a page never parses whole bases), a text cut to SUMMARY_TEXT."""
+        picked = [func.substr(func.json_extract(SweepRow.base, f"$.{name}"), 1, SUMMARY_TEXT) if name == "prompt"
+                  else func.json_extract(SweepRow.base, f"$.{name}") for name in base_fields]
+        query = (select(SweepRow.id, SweepRow.created_at, SweepRow.axes, *picked)
+                 .order_by(SweepRow.created_at.desc(), SweepRow.id.desc()).limit(limit))
+        if after is not None:
+            created_at, sweep_id = after
+            query = query.where(or_(SweepRow.created_at < created_at,
+                                    and_(SweepRow.created_at == created_at, SweepRow.id < sweep_id)))
         with self._session() as session:
-            return [_sweep(row) for row in session.scalars(query)]
+            rows = session.execute(query).all()
+        return [Sweep(row[0], row[1], {name: value for name, value in zip(base_fields, row[3:], strict=True)
+                                       if value is not None},
+                      [(name, values) for name, values in json.loads(row[2])]) for row in rows]
 
-    def totals(self) -> dict[str, int]:
-        """Every sweep's cells, its deleted jobs' among them."""
-        query = select(SweepCell.sweep_id, func.count()).group_by(SweepCell.sweep_id)
+    def count(self) -> int:
+        with self._session() as session:
+            return int(session.scalar(select(func.count()).select_from(SweepRow)) or 0)
+
+    def totals(self, sweep_ids: Sequence[str]) -> dict[str, int]:
+        """These sweeps' cells, their deleted jobs' among them."""
+        query = (select(SweepCell.sweep_id, func.count()).where(SweepCell.sweep_id.in_(sweep_ids))
+                 .group_by(SweepCell.sweep_id))
         with self._session() as session:
             return {sweep_id: count for sweep_id, count in session.execute(query)}
 
-    def status_counts(self) -> dict[str, dict[str, int]]:
-        """Every sweep's jobs that still exist, counted by status (one grouped read, on ix_jobs_sweep)."""
-        query = (select(JobRow.sweep_id, JobRow.status, func.count()).where(JobRow.sweep_id.is_not(None))
+    def status_counts(self, sweep_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """These sweeps' jobs that still exist, counted by status (one grouped read, on ix_jobs_sweep)."""
+        query = (select(JobRow.sweep_id, JobRow.status, func.count()).where(JobRow.sweep_id.in_(sweep_ids))
                  .group_by(JobRow.sweep_id, JobRow.status))
         counts: dict[str, dict[str, int]] = {}
         with self._session() as session:

@@ -10,6 +10,7 @@ do not import each other."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -22,10 +23,12 @@ from .catalogue import ModelSpec
 from .serialize import RECORD_COLUMNS, record_json
 from .states import IllegalTransition, JobStatus
 from .store import JobFilter, JobNotFound
-from .sweep_plan import BodyCheck, plan
+from .sweep_plan import BodyCheck, cut, plan
 from .sweep_store import Cell, Sweep, SweepStore
 
 DELETED = "deleted"  # a cell's status once its job is deleted on its own
+SUMMARY_BASE = ("model_id", "prompt")  # what a sweep's summary keeps of its base
+SUMMARY_CHARS = 120  # of a text in a summary: a longer prompt is cut to it
 _SECRETS = frozenset(f.name for f in FIELDS if f.secret)  # shown redacted, as a job's JSON shows them
 _ID, _STATUS = RECORD_COLUMNS.index("id"), RECORD_COLUMNS.index("status")
 
@@ -64,7 +67,7 @@ class SweepService:
         made = plan(base, axes, body_check, self.jobs.checked)
         if start:
             self.jobs.check_queue_room(len(made.jobs))
-        sweep = Sweep(str(uuid.uuid4()), time.time(), dict(base), made.axes)
+        sweep = Sweep(str(uuid.uuid4()), time.time(), made.base, made.axes)
         self.store.create(sweep)
         created: list[str] = []
         try:
@@ -98,18 +101,29 @@ class SweepService:
              "status": jobs[cell.job_id]["status"] if cell.job_id in jobs else DELETED,
              "job": jobs.get(cell.job_id)} for cell in cells]}
 
-    def summaries(self) -> list[dict[str, Any]]:
-        """Every sweep, newest first, with its job count and how many are in each status."""
-        totals = self.store.totals()
-        counts = self.store.status_counts()
+    def summaries(self, limit: int, before: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """A page of sweeps, newest first (those after the sweep `before`: SweepNotFound if there is none),
+        each light (_summary) with its job count and how many are in each status; and whether more follow."""
+        after = None
+        if before is not None:
+            cursor = self.store.get(before)
+            after = (cursor.created_at, cursor.id)
+        sweeps = self.store.newest_first(limit + 1, after, SUMMARY_BASE)
+        page = sweeps[:limit]
+        ids = [sweep.id for sweep in page]
+        totals = self.store.totals(ids)
+        counts = self.store.status_counts(ids)
         out = []
-        for sweep in self.store.newest_first():
+        for sweep in page:
             total = totals.get(sweep.id, 0)
             by_status = dict(counts.get(sweep.id, {}))
             if (gone := total - sum(by_status.values())) > 0:
                 by_status[DELETED] = gone
-            out.append({**_head(sweep), "total": total, "counts": by_status})
-        return out
+            out.append({**_summary(sweep), "total": total, "counts": by_status})
+        return out, len(sweeps) > limit
+
+    def count(self) -> int:
+        return self.store.count()
 
     async def stop(self, sweep_id: str) -> dict[str, Any]:
         """Take its queued jobs out, then stop its running ones; ended and pending jobs stay as they are."""
@@ -150,6 +164,25 @@ class SweepService:
 
 def _shown(name: str, value: Any) -> Any:
     return redacted(value) if name in _SECRETS and isinstance(value, str) else value
+
+
+def _light(value: Any) -> Any:
+    """A value as a summary shows it: a text cut to SUMMARY_CHARS; any other value longer than that as JSON
+    (a list of LoRAs) as its JSON text, cut."""
+    if isinstance(value, str):
+        return cut(value, SUMMARY_CHARS)
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    text = json.dumps(value, ensure_ascii=False)
+    return value if len(text) <= SUMMARY_CHARS else cut(text, SUMMARY_CHARS)
+
+
+def _summary(sweep: Sweep) -> dict[str, Any]:
+    """What the list of sweeps shows of one: the model and prompt of its base, its axes' values (each
+    _light). GET /api/sweeps/{id} has the whole of it."""
+    base = {name: _light(_shown(name, sweep.base[name])) for name in SUMMARY_BASE if name in sweep.base}
+    return {"id": sweep.id, "created_at": sweep.created_at, "base": base,
+            "axes": {name: [_light(_shown(name, value)) for value in values] for name, values in sweep.axes}}
 
 
 def _head(sweep: Sweep) -> dict[str, Any]:

@@ -114,7 +114,15 @@ export const api = {
   importPresets: async (presets, replace = false) => (await request("POST", "/api/presets/import",
     { body: { presets, replace } })).data,
   // Sweeps: a base job's settings times axes of values, one job per combination (coords).
-  sweeps: async () => (await request("GET", "/api/sweeps")).data,
+  // A page of sweeps, newest first, each light (its base's model and prompt, its axes' values cut).
+  async sweeps({ limit, before } = {}) {
+    const { data, headers } = await request("GET", "/api/sweeps", { params: { limit, before } });
+    return {
+      sweeps: data,
+      total: Number(headers.get("X-Total-Count") ?? data.length),
+      nextBefore: headers.get("X-Next-Before"),
+    };
+  },
   sweep: async (id) => (await request("GET", `/api/sweeps/${id}`)).data,
   createSweep: async (body) => (await request("POST", "/api/sweeps", { body })).data,
   stopSweep: async (id) => (await request("POST", `/api/sweeps/${id}/stop`)).data,
