@@ -52,12 +52,13 @@ SPREAD = """async ([selector, count, every]) => {
 
 
 def make_sweep(server: Server, side: int) -> dict[str, Any]:
-    body = {"base": {"prompt": "a red fox in fresh snow", "height": 240, "width": 416, "num_frames": 17,
-                     "num_inference_steps": 4},
+    body = {"base": {"model_id": "fastvideo-ui/preview", "prompt": "a red fox in fresh snow", "height": 240,
+                     "width": 416, "num_frames": 17, "num_inference_steps": 4},
             "axes": {"guidance_scale": [1 + i for i in range(side)], "seed": list(range(1, side + 1))},
             "start": True}
     answer = server.client.post("/api/sweeps", json=body)
-    answer.raise_for_status()
+    if answer.status_code != 201:
+        raise SystemExit(f"POST /api/sweeps: {answer.status_code} {answer.text}")
     sweep = answer.json()
     for cell in sweep["jobs"]:
         server.wait_status(cell["id"], "completed", timeout=600)
