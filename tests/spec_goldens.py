@@ -135,6 +135,9 @@ class Job(BaseModel):
                     "runs, scaled (by their own seconds per step, else by pixels x frames x steps) and by GPU "
                     "count; another model's runs, scaled too and by parameter count; or a prior from its "
                     "model's parameter count")
+    # Issue 28: record keys, the sweep that made it and its star.
+    sweep_id: str | None = Field(description="the sweep that made it (GET /api/sweeps/{id} gives its coords)")
+    starred: bool = Field(description="a favourite: POST and DELETE /api/jobs/{id}/star set it")
     webhook_url: str | None = Field(description="where this job's events are posted; null: the server's default. "
                                                 "Shown redacted: a password and query values read ***")
     image: str | None = Field(description="the input image's upload id (image-to-video)")

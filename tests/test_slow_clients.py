@@ -245,7 +245,7 @@ def test_a_page_of_jobs_goes_out_in_bounded_chunks(start_in_process: Any) -> Non
 def test_a_chunk_stops_at_its_characters_and_the_next_goes_on_from_there(tmp_path: Path) -> None:
     from fastvideo_ui.database.engine import make_engine
     from fastvideo_ui.database.migrate import migrate
-    from fastvideo_ui.jobs.store import JobStore
+    from fastvideo_ui.jobs.store import EVERY_JOB, JobStore
 
     engine = make_engine(tmp_path / "jobs.sqlite3")
     migrate(engine)
@@ -257,14 +257,14 @@ def test_a_chunk_stops_at_its_characters_and_the_next_goes_on_from_there(tmp_pat
                      num_gpus=1)
     chunks, after = [], None
     while True:
-        rows, more = store.list_chunk(("id", "created_at", "prompt"), 1000, after, (), None, max_text_chars=100)
+        rows, more = store.list_chunk(("id", "created_at", "prompt"), 1000, after, EVERY_JOB, max_text_chars=100)
         chunks.append([row[0] for row in rows])
         if not more:
             break
         after = (rows[-1][1], rows[-1][0])
     # Each chunk ends at the job that reaches the characters; none is left out or repeated.
     assert chunks == [["job0", "job1", "job2", "job3"], ["job4", "job5", "job6"], ["job7"]]
-    rows, more = store.list_chunk(("id",), 2, None, (), None, max_text_chars=10**6)
+    rows, more = store.list_chunk(("id",), 2, None, EVERY_JOB, max_text_chars=10**6)
     assert [row[0] for row in rows] == ["job0", "job1"] and more
     engine.dispose()
 
