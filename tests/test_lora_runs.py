@@ -208,3 +208,22 @@ def test_a_hub_lora_is_fetched_before_its_job_with_the_jobs_progress_and_only_it
                f"({2 << 20})" in huge["error"]
     finally:
         hub.close()
+
+
+def test_a_sweep_over_a_loras_strength_runs_each_strength(fastvideo: Callable[..., FakeFastVideo]) -> None:
+    """`lora_strength` (the base's first LoRA) as an axis, through the real server and its worker."""
+    fake = fastvideo("--gpus", "0")
+    server = fake.server
+    add(server, "style", lora_file())
+    base = {"model_id": WAN, "prompt": "ink wash", "loras": [{"lora": "style"}]} | TINY
+    del base["start"]
+    answer = server.client.post("/api/sweeps", json={"base": base, "axes": {"lora_strength": [0.5, 1.0]},
+                                                     "start": True})
+    assert answer.status_code == 201, answer.text
+    cells = answer.json()["jobs"]
+    assert [cell["coords"] for cell in cells] == [{"lora_strength": 0.5}, {"lora_strength": 1.0}]
+    ran = [server.wait_status(cell["id"], "completed", "failed", timeout=120) for cell in cells]
+    assert [job["status"] for job in ran] == ["completed", "completed"]
+    assert [job["loras"] for job in ran] == [[{"lora": "style.safetensors", "strength": strength, "expert": None}]
+                                            for strength in (0.5, 1.0)]
+    assert pixel(server, ran[0]) != pixel(server, ran[1])  # each strength reached FastVideo's adapter
