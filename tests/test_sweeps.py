@@ -338,6 +338,22 @@ def test_a_sweep_stopped_halfway(server: Server) -> None:
     assert counts == {"stopped": 3}
 
 
+def test_starting_a_sweep_queues_its_pending_stopped_and_failed_jobs_in_order(server: Server) -> None:
+    sweep = made(server, {"seed": [1, 2, 3]}, start=False)
+    ids = [cell["id"] for cell in sweep["jobs"]]
+    server.client.post("/api/queue/pause")
+    started = server.client.post(f"/api/sweeps/{sweep['id']}/start")
+    assert started.status_code == 200 and [cell["status"] for cell in started.json()["jobs"]] == ["queued"] * 3
+    assert queue(server) == ids  # in product order
+    assert server.client.post(f"/api/sweeps/{sweep['id']}/stop").status_code == 200
+    assert [server.job(job_id)["status"] for job_id in ids] == ["stopped"] * 3
+    assert server.client.post(f"/api/sweeps/{sweep['id']}/start").status_code == 200  # again, after a stop
+    assert queue(server) == ids
+    assert server.client.post(f"/api/sweeps/{sweep['id']}/start").status_code == 200  # queued ones are left be
+    assert queue(server) == ids
+    assert server.client.post(f"/api/sweeps/{uuid.uuid4()}/start").status_code == 404
+
+
 def test_deleting_a_sweep_deletes_its_jobs_and_a_job_deleted_alone_leaves_its_cell(server: Server) -> None:
     pending = made(server, {"seed": [1, 2]}, start=False)
     gone, kept = (cell["id"] for cell in pending["jobs"])

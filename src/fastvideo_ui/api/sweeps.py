@@ -123,6 +123,13 @@ def get_sweep(jobs: Jobs, sweep_id: str) -> JSONResponse:
     return JSONResponse(jobs.sweeps.view(_sweep_id(sweep_id)))
 
 
+@router.post("/{sweep_id}/start", response_model=None, responses=returns(Sweep, 404, 429))
+async def start_sweep(jobs: Jobs, sweep_id: str) -> JSONResponse:
+    """Its pending, stopped and failed jobs are queued, in product order; all of them, or none when the
+    queue has no room for them all (429)."""
+    return JSONResponse(jobs.sweeps.start(_sweep_id(sweep_id)))
+
+
 @router.post("/{sweep_id}/stop", response_model=None, responses=returns(Sweep, 404))
 async def stop_sweep(jobs: Jobs, sweep_id: str) -> JSONResponse:
     """Its queued jobs are taken out of the queue, then its running ones stopped."""

@@ -21,7 +21,7 @@ from ..spec.fields import FIELDS
 from ..urls import redacted
 from .catalogue import ModelSpec
 from .serialize import RECORD_COLUMNS, record_json
-from .states import IllegalTransition, JobStatus
+from .states import Action, IllegalTransition, JobStatus, user_actions
 from .store import JobFilter, JobNotFound
 from .sweep_plan import BodyCheck, cut, plan
 from .sweep_store import Cell, Sweep, SweepStore
@@ -44,6 +44,8 @@ class SweepJobs(Protocol):
     def create(self, spec: ModelSpec, params: dict[str, Any], start: bool) -> JobRow: ...
 
     def get(self, job_id: str) -> JobRow | None: ...
+
+    def start(self, job_id: str, status: JobStatus | None = None) -> JobRow: ...
 
     async def stop(self, job_id: str) -> JobRow: ...
 
@@ -124,6 +126,22 @@ class SweepService:
 
     def count(self) -> int:
         return self.store.count()
+
+    def start(self, sweep_id: str) -> dict[str, Any]:
+        """Queue every job of it that can start (pending, stopped or failed: a sweep made with start false,
+        or stopped halfway), in product order; the queue must have room for all of them (QueueFull)."""
+        self.store.get(sweep_id)
+        startable = {status.value for status in JobStatus if Action.START.value in user_actions(status)}
+        waiting = [cell.job_id for cell in self.store.cells(sweep_id)
+                   if (row := self.jobs.get(cell.job_id)) is not None and row.status in startable]
+        if waiting:
+            self.jobs.check_queue_room(len(waiting))
+        for job_id in waiting:
+            try:
+                self.jobs.start(job_id)
+            except (IllegalTransition, JobNotFound):
+                pass  # it started, or was deleted, meanwhile
+        return self.view(sweep_id)
 
     async def stop(self, sweep_id: str) -> dict[str, Any]:
         """Take its queued jobs out, then stop its running ones; ended and pending jobs stay as they are."""
