@@ -9,7 +9,7 @@ import json
 import sqlite3
 from typing import Any, Callable
 
-from playwright.sync_api import FilePayload, Page, expect
+from playwright.sync_api import FilePayload, Page, Route, expect
 
 from conftest import Server, card, wait_for
 from test_web_jobs import open_create
@@ -113,6 +113,36 @@ def test_save_a_preset_apply_it_export_and_import(server: Server, open_page: Cal
         "name": "big.json", "mimeType": "application/json", "buffer": json.dumps({"presets": big}).encode()})
     expect(status).to_contain_text("big.json was not imported: it is larger than one import may be")
     expect(status).to_contain_text("split its presets into several files")
+
+
+def test_apply_and_delete_are_disabled_until_a_preset_is_chosen(server: Server,
+                                                                  open_page: Callable[..., Page]) -> None:
+    server.client.post("/api/presets", json={"name": "Crisp", "values": {"num_inference_steps": 7}})
+    page = open_page(server)
+    held: list[Route] = []
+    page.route("**/api/presets", lambda route: held.append(route))  # the list waits: the menu as it is built
+    open_create(page)
+    buttons = [page.locator("[data-action=apply-preset]"), page.locator("[data-action=delete-preset]")]
+    for button in buttons:
+        expect(button).to_be_disabled()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/presets")
+    expect(page.locator("#cj-preset option", has_text="Crisp")).to_have_count(1)
+    expect(page.locator("#cj-preset")).to_have_value("")
+    for button in buttons:
+        expect(button).to_be_disabled()
+    choose(page, "Crisp")
+    for button in buttons:
+        expect(button).to_be_enabled()
+    page.locator("#cj-preset").select_option("")
+    for button in buttons:
+        expect(button).to_be_disabled()
 
 
 def test_star_jobs_and_filter_by_starred(server: Server, open_page: Callable[..., Page]) -> None:

@@ -125,6 +125,7 @@ export const api = {
   },
   sweep: async (id) => (await request("GET", `/api/sweeps/${id}`)).data,
   createSweep: async (body) => (await request("POST", "/api/sweeps", { body })).data,
+  startSweep: async (id) => (await request("POST", `/api/sweeps/${id}/start`)).data,
   stopSweep: async (id) => (await request("POST", `/api/sweeps/${id}/stop`)).data,
   deleteSweep: async (id) => (await request("DELETE", `/api/sweeps/${id}`)).data,
   lastFrame: async (id) => (await request("POST", `/api/uploads/from-job/${id}`)).data,

@@ -40,7 +40,7 @@ const DETAIL = /^\/jobs\/([^/]+)$/;
 let shownView = null;
 let viewHash = null; // the view's hash before details opened: closing them goes back to it
 
-// A sweep's grid (#/sweeps/<id>) is a view of its own, under the Sweeps link.
+// A sweep's grid (#/sweeps/<id>?rows=&cols=&tab=, its layout) is a view of its own, under the Sweeps link.
 const SWEEP = /^\/sweeps\/([^/]+)$/;
 
 // Compare (#/compare?ids=a,b[&mode=wipe]) shows over no other view; Close goes
@@ -86,7 +86,7 @@ function showView(path, query) {
     return;
   }
   if (view === "sweep") {
-    $("sweep-grid").activate(decodeURIComponent(sweep[1])).catch(() => {}); // the grid says what went wrong
+    $("sweep-grid").activate(decodeURIComponent(sweep[1]), query).catch(() => {}); // the grid says what went wrong
     return;
   }
   const params = new URLSearchParams(query);
@@ -153,6 +153,7 @@ const ACTIONS = {
   hold: (job) => api.hold(job.id),
   release: (job) => api.release(job.id),
   duplicate: (job) => $("create-job-dialog").open(job),
+  "use-settings": (job) => $("create-job-dialog").open(job, { title: "New job from these settings" }), // a sweep's cell
   continue: async (job) => {
     const frame = await api.lastFrame(job.id);
     $("create-job-dialog").open(job, { title: "Continue from the last frame", upload: frame.id });

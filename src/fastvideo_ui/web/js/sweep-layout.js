@@ -53,6 +53,30 @@ export function withAxis(layout, which, name) {
   return next;
 }
 
+// The layout a URL's query asks for ("rows=seed&cols=guidance_scale&tab=1"): {layout, tab}. A query
+// that names no rows nor columns, or a name that is no axis of the sweep (or one axis both ways),
+// gives the default layout; a tab that is no whole number, the first.
+export function layoutQuery(sweep, query) {
+  const params = new URLSearchParams(query);
+  const names = axisNames(sweep);
+  const layout = { rows: params.get("rows") || null, cols: params.get("cols") || null };
+  const fits = (params.has("rows") || params.has("cols")) && (!layout.rows || layout.rows !== layout.cols)
+    && [layout.rows, layout.cols].every((name) => name === null || names.includes(name));
+  const tab = Number(params.get("tab") || 0);
+  return { layout: fits ? layout : defaultLayout(sweep), tab: fits && Number.isInteger(tab) && tab > 0 ? tab : 0 };
+}
+
+// What the jobs share: of `fields`, those whose summary names no axis (a LoRA strength axis varies
+// `loras`) and no value that differs between the `jobs` (a seed each job drew).
+export function sharedFields(sweep, jobs, fields) {
+  const axes = new Set(axisNames(sweep).map((name) => (name === "lora_strength" ? "loras" : name.split(".")[0])));
+  const alike = (name) => jobs.every((job) => JSON.stringify(job[name] ?? null) === JSON.stringify(jobs[0][name] ?? null));
+  return fields.filter((f) => {
+    const names = [...(f.ui?.summary || "").matchAll(/\{(\w+)/g)].map((match) => match[1]);
+    return names.every((name) => !axes.has(name) && alike(name));
+  });
+}
+
 export function swapped(layout) {
   return { rows: layout.cols, cols: layout.rows };
 }

@@ -4,6 +4,7 @@
 // builds them). The server validates; its 422 messages are shown next to the
 // field they name. An MP4 this tool made, dropped on the dialog (or picked
 // with "From a video…"), fills the form with the settings stored inside it.
+// "Sweep these settings…" opens New sweep (sweep-dialog.js) with them as its base.
 
 import { api, ApiError } from "../api.js";
 import { deviceNoun, loadModels, modelById } from "../catalogue.js";
@@ -69,6 +70,8 @@ export class CreateJobDialog extends HTMLElement {
       checkNode("start", "Start immediately", true),
       this.formError,
       h("div", { class: "dialog-actions" },
+        h("button", { type: "button", class: "btn sweep-these", onclick: () => this.sweepThese(),
+          title: "A sweep over some fields, every job with these settings otherwise" }, "Sweep these settings…"),
         h("button", { type: "button", class: "btn", onclick: () => this.close() }, "Cancel"),
         this.submitButton),
     );
@@ -249,6 +252,12 @@ export class CreateJobDialog extends HTMLElement {
 
   close() {
     this.dialog.close();
+  }
+
+  sweepThese() {
+    const base = this.body();
+    this.close();
+    document.querySelector("sweep-dialog").open({ base });
   }
 
   // A preset's values as the server checked them: its model chosen, that model's defaults, then its values.

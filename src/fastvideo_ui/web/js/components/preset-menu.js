@@ -5,7 +5,8 @@
 // named here. "Save as preset…" keeps the settings that differ from the
 // model's defaults (the prompt and the seed only when ticked), tied to the
 // dialog's model unless "Any model" is ticked. Export downloads them all as
-// JSON; Import adds a file's (names already taken are skipped).
+// JSON; Import adds a file's (names already taken are skipped). Apply and
+// Delete are disabled until a preset is chosen (from the start, before the list loads).
 //
 // The dialog owns the form: configure({ current, apply }) gives the menu
 //   current(): { modelId, fields, values }  the model, its fields, the form's values now
@@ -69,6 +70,7 @@ export class PresetMenu extends HTMLElement {
         button("Import…", () => this.fileInput.click(), { title: "Add the presets of an exported JSON file" }),
         this.fileInput),
       this.saveRow, this.status);
+    this.showChoice();
   }
 
   configure({ current, apply }) {

@@ -2,7 +2,9 @@
 // status and progress while it waits or runs. The grid calls update() with
 // the cell's entry ({id, coords, status, job}) and setNear() as the cell
 // comes near the viewport or leaves it: only a near cell holds a <video>, and
-// that video is played by the grid's one SyncPlayback, never by itself.
+// that video is played by the grid's one SyncPlayback, never by itself. The
+// words over the media say only what the badge under it does not: how far it
+// got, its place in the queue, why it failed.
 
 import { deviceNoun, fieldsFor } from "../catalogue.js";
 import { STATUS_LABEL, progressText } from "../format.js";
@@ -24,7 +26,8 @@ export class SweepCell extends HTMLElement {
     this.open = h("button", { type: "button", class: "cell-open", onclick: () => this.act("open") }, this.media);
     this.badge = h("span", { class: "badge" });
     this.bar = h("progress", { max: "100", "aria-label": "progress", hidden: true });
-    this.use = h("button", { type: "button", class: "btn quiet use-settings", onclick: () => this.act("duplicate") },
+    // Its text wraps in a narrow cell; aria-label and title say it whole, with the cell's coordinates.
+    this.use = h("button", { type: "button", class: "btn quiet use-settings", onclick: () => this.act("use-settings") },
       "Use these settings");
     this.params = h("div", { class: "cell-params", "aria-hidden": "true" });
     this.append(this.open, h("div", { class: "cell-foot" }, this.badge, this.bar, this.use), this.params);
@@ -51,6 +54,7 @@ export class SweepCell extends HTMLElement {
     this.open.disabled = !job;
     this.use.hidden = !job;
     this.use.setAttribute("aria-label", `Use these settings: ${where}`);
+    this.use.title = `New job with these settings: ${where}`;
     const held = job && job.status === "queued" && job.held;
     setText(this.badge, status === "deleted" ? "Deleted" : held ? "Queued · held" : STATUS_LABEL[status] || status);
     if (job) this.media.style.aspectRatio = `${job.width} / ${job.height}`;
@@ -61,7 +65,7 @@ export class SweepCell extends HTMLElement {
     this.renderVideo(); // a no-op while its video stays the same
   }
 
-  // Progress and the words over the media: what it waits for, how far it got.
+  // Progress and the words over the media: what it waits for, how far it got (not the bare status: the badge has it).
   updateProgress() {
     const job = this.entry.job;
     const running = job && job.status === "running";
@@ -74,9 +78,9 @@ export class SweepCell extends HTMLElement {
     let text = "";
     if (!job) text = "Its job was deleted";
     else if (running) text = `${Math.round(job.progress || 0)}% · ${progressText(job)}`;
-    else if (job.status === "queued") text = job.queue_position ? `#${job.queue_position} in queue` : "Queued";
-    else if (job.status === "failed") text = job.error || "Failed";
-    else if (!job.video_url) text = STATUS_LABEL[job.status] || job.status;
+    else if (job.status === "queued") text = job.queue_position ? `#${job.queue_position} in queue` : "";
+    else if (job.status === "failed") text = job.error || "";
+    else if (job.status === "completed" && !job.video_url) text = "No video"; // its badge is hidden
     this.state.hidden = !text;
     setText(this.state, text);
   }

@@ -1,17 +1,22 @@
-// A sweep's page (#/sweeps/<id>): its jobs as a grid, one axis down the rows
-// and one across (picked with two selects; the other axes become tabs), each
-// cell a <sweep-cell>. One <sync-controls> plays every cell's video from one
-// clock. Cells follow job events for this sweep; a reconnect refetches it.
+// A sweep's page (#/sweeps/<id>?rows=NAME&cols=NAME&tab=N): its jobs as a
+// grid, one axis down the rows and one across (picked with two selects; the
+// other axes become tabs), each cell a <sweep-cell>; the layout is kept in the
+// URL (history.replaceState), so a reload or a link shows the same. Under the
+// title, the settings every job shares (job-fields.js summary()). One
+// <sync-controls>, shown once a video has a duration, plays every cell's video
+// from one clock. Cells follow job events for this sweep; a reconnect refetches it.
 
 import { api } from "../api.js";
-import { modelLabel } from "../catalogue.js";
+import { deviceNoun, fieldsFor, modelLabel } from "../catalogue.js";
 import { ago, plural, timestamp } from "../format.js";
 import { live } from "../live.js";
 import { SyncPlayback } from "../sync-playback.js";
 import {
-  axisLabel, axisNames, countsText, defaultLayout, describe, gridOf, promptOf, swapped, tabs, valueText, withAxis,
+  axisLabel, axisNames, countsText, describe, gridOf, layoutQuery, promptOf, sharedFields, swapped, tabs, valueText,
+  withAxis,
 } from "../sweep-layout.js";
 import { announce, h, setText, shortPrompt } from "../ui.js";
+import { summary } from "./job-fields.js";
 import "./sweep-cell.js";
 
 const ACTIVE = new Set(["pending", "queued", "running"]);
@@ -25,10 +30,12 @@ export class SweepGrid extends HTMLElement {
     this.layout = { rows: null, cols: null };
     this.tab = 0;
     this.heading = h("h1", { class: "sweep-title", id: "sweep-title" });
+    this.shared = h("p", { class: "sweep-shared" });
     this.meta = h("p", { class: "sweep-meta" });
     this.rowSelect = h("select", { id: "sweep-rows", onchange: () => this.setAxis("rows", this.rowSelect.value) });
     this.colSelect = h("select", { id: "sweep-cols", onchange: () => this.setAxis("cols", this.colSelect.value) });
-    this.controls = h("sync-controls");
+    this.controls = h("sync-controls", { hidden: true }); // no "0.0 / 0.0 s" before there is a video
+    this.startButton = h("button", { type: "button", class: "btn", onclick: () => this.start() }, "Start sweep");
     this.stopButton = h("button", { type: "button", class: "btn danger", onclick: () => this.stop() }, "Stop sweep");
     this.deleteButton = h("button", { type: "button", class: "btn danger", onclick: () => this.deleteSweep() },
       "Delete sweep");
@@ -37,15 +44,19 @@ export class SweepGrid extends HTMLElement {
     this.message = h("p", { class: "empty", hidden: true });
     this.append(
       h("div", { class: "sweep-head" }, h("a", { href: "#/sweeps", class: "btn quiet" }, "← Sweeps"), this.heading),
-      this.meta,
+      this.shared, this.meta,
       h("div", { class: "toolbar sweep-toolbar" },
         h("label", { for: "sweep-rows" }, "Rows"), this.rowSelect,
         h("button", { type: "button", class: "btn", title: "Swap rows and columns",
           "aria-label": "Swap rows and columns", onclick: () => this.setLayout(swapped(this.layout)) }, "⇅"),
         h("label", { for: "sweep-cols" }, "Columns"), this.colSelect,
-        this.controls, h("span", { class: "spacer" }), this.stopButton, this.deleteButton),
+        this.controls, h("span", { class: "spacer" }), this.startButton, this.stopButton,
+        this.deleteButton),
       this.tablist, this.message, h("div", { class: "sweep-scroll" }, this.table));
     this.controls.playback = this.sync;
+    this.sync.addEventListener("durationchange", () => {
+      if (this.sync.duration) this.controls.hidden = false;
+    });
     this.observer = new IntersectionObserver(
       (entries) => entries.forEach((entry) => entry.target.setNear(entry.isIntersecting)),
       { rootMargin: "400px" },
@@ -103,13 +114,18 @@ export class SweepGrid extends HTMLElement {
     return this.sweep ? this.sweep.jobs.find((entry) => entry.id === jobId) : null;
   }
 
-  // Shows sweep `id`; the one shown already stays as it is (back from a job's details).
-  async activate(id) {
+  // Shows sweep `id` laid out as `query` asks; the one shown already stays as it is (back from a job's
+  // details), unless the query asks for another layout.
+  async activate(id, query = "") {
+    this.query = query;
     if (this.sweepId === id && this.sweep) {
       this.showTitle();
+      if (!new URLSearchParams(query).toString()) this.remember(); // a plain link to it: the URL says the layout
+      else this.useQuery();
       return;
     }
     this.sweepId = id;
+    this.controls.hidden = true;
     this.sweep = null;
     this.pending = null; // another sweep's
     this.sync.pause();
@@ -151,7 +167,7 @@ export class SweepGrid extends HTMLElement {
     this.pending = null;
     const first = !this.sweep;
     this.sweep = sweep;
-    if (first) this.layout = defaultLayout(sweep);
+    if (first) ({ layout: this.layout, tab: this.tab } = layoutQuery(sweep, this.query));
     const known = new Set(sweep.jobs.map((entry) => entry.id));
     for (const jobId of [...this.cells.keys()]) if (!known.has(jobId)) this.cells.delete(jobId);
     for (const entry of sweep.jobs) this.cells.get(entry.id)?.update(entry);
@@ -187,6 +203,24 @@ export class SweepGrid extends HTMLElement {
     this.layout = layout;
     this.tab = 0;
     this.render();
+    this.remember();
+  }
+
+  // The layout the URL asks for, where it differs from the one shown.
+  useQuery() {
+    const { layout, tab } = layoutQuery(this.sweep, this.query);
+    if (layout.rows === this.layout.rows && layout.cols === this.layout.cols && tab === this.tab) return;
+    this.layout = layout;
+    this.tab = tab;
+    this.render();
+  }
+
+  // The layout into the URL, in place (no new history entry), as the jobs view keeps its filter.
+  remember() {
+    const params = new URLSearchParams({ rows: this.layout.rows || "", cols: this.layout.cols || "",
+      tab: String(this.tab) });
+    history.replaceState(null, "", `#/sweeps/${encodeURIComponent(this.sweepId)}?${params}`);
+    this.query = params.toString();
   }
 
   render() {
@@ -204,7 +238,7 @@ export class SweepGrid extends HTMLElement {
 
   renderTabs() {
     const all = tabs(this.sweep, this.layout);
-    this.tab = Math.min(this.tab, all.length - 1);
+    this.tab = Math.max(0, Math.min(this.tab, all.length - 1));
     this.tablist.hidden = all.length < 2;
     this.tablist.replaceChildren(...(all.length < 2 ? [] : all.map((coords, index) => {
       const selected = index === this.tab;
@@ -221,6 +255,7 @@ export class SweepGrid extends HTMLElement {
     this.renderTabs();
     this.renderTable();
     this.tablist.children[index]?.focus();
+    this.remember();
   }
 
   // Arrow keys move between tabs, as a tablist's keyboard pattern has it.
@@ -271,6 +306,27 @@ export class SweepGrid extends HTMLElement {
       + ` · created ${ago(sweep.created_at)}`);
     this.meta.title = `created ${timestamp(sweep.created_at)}`;
     this.stopButton.hidden = !sweep.jobs.some((entry) => ACTIVE.has(entry.status));
+    // Pending (made without start), stopped or failed jobs: the server queues them all, or none.
+    this.startButton.hidden = !sweep.jobs.some((entry) => entry.job?.actions.includes("start"));
+    this.showShared();
+  }
+
+  // "416×240 · 17 frames @ 16 fps · 4 steps": the first job's summary, less what an axis varies or the jobs
+  // do not have alike.
+  showShared() {
+    const jobs = this.sweep.jobs.map((entry) => entry.job).filter(Boolean);
+    const modelId = jobs[0]?.model_id;
+    const text = jobs.length ? summary(jobs[0], sharedFields(this.sweep, jobs, fieldsFor(modelId)), deviceNoun(modelId)) : "";
+    setText(this.shared, text ? `Every job: ${text}` : "");
+  }
+
+  async start() {
+    try {
+      await api.startSweep(this.sweep.id);
+      announce("Sweep queued");
+    } catch (error) {
+      this.toast(`start failed: ${error.message}`);
+    }
   }
 
   async stop() {

@@ -25,12 +25,13 @@ export class SweepList extends HTMLElement {
     this.empty = h("div", { class: "empty", hidden: true });
     this.append(
       h("div", { class: "toolbar" }, h("h1", { class: "view-title" }, "Sweeps"),
-        h("button", { type: "button", class: "btn primary", onclick: () => this.dialog.open() }, "New sweep"),
+        // The page's one New sweep dialog (index.html), outside this view: New job opens it too.
+        h("button", { type: "button", class: "btn primary",
+          onclick: () => document.querySelector("sweep-dialog").open() }, "New sweep"),
         this.count),
       this.empty, this.list,
       this.more = h("button", { type: "button", class: "btn more", hidden: true, onclick: () => this.loadMore() },
-        "Load more"),
-      this.dialog = h("sweep-dialog"));
+        "Load more"));
     this.sweeps = [];
     this.nextBefore = null;
     this.total = 0;
