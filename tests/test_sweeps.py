@@ -8,11 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import asyncio
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from conftest import LONG, PREVIEW, InProcessServer, Server, wait_for
@@ -20,7 +23,7 @@ from fastvideo_ui.api.sweeps import check_create_body
 from fastvideo_ui.cli import main as cli_main
 from fastvideo_ui.jobs.catalogue import Catalogue, ModelSpec
 from fastvideo_ui.jobs.params import InvalidParams, resolve_params
-from fastvideo_ui.jobs.service import QueueFull
+from fastvideo_ui.jobs.service import JobService, QueueFull
 from fastvideo_ui.jobs.sweep_plan import InvalidSweep, plan
 
 BASE = {"model_id": PREVIEW, "prompt": "a red fox in the snow", "height": 64, "width": 64, "num_frames": 4,
@@ -486,3 +489,48 @@ def test_the_cli_exits_1_when_a_job_of_the_sweep_is_stopped(server: Server) -> N
         [cell["id"][:8], str(cell["coords"]["seed"]), "stopped"]
         for cell in server.client.get(f"/api/sweeps/{sweep['id']}").json()["jobs"]]
     assert "stopped" in err
+
+
+def test_a_start_during_a_sweeps_delete_queues_nothing(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start that lands while the delete is under way (it has stopped the jobs, and deletes them one
+    by one, each waiting on its run) would queue, and run, the jobs the delete has just stopped."""
+    server.client.post("/api/queue/pause")
+    sweep = made(server, {"seed": [1, 2, 3]})
+    ids = [cell["id"] for cell in sweep["jobs"]]
+    gate = threading.Event()
+    delete_one = JobService.delete
+
+    async def held_delete(self: JobService, job_id: str) -> None:
+        while not gate.is_set():  # the delete's wait on a run's end, held open
+            await asyncio.sleep(0.01)
+        await delete_one(self, job_id)
+
+    monkeypatch.setattr(JobService, "delete", held_delete)
+    answers: list[int] = []
+
+    def delete() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            answers.append(client.delete(f"/api/sweeps/{sweep['id']}").status_code)
+
+    deleting = threading.Thread(target=delete)
+    deleting.start()
+    wait_for(lambda: all(server.job(job_id)["status"] == "stopped" for job_id in ids),
+             what="the delete to stop the sweep's jobs")
+    started = server.client.post(f"/api/sweeps/{sweep['id']}/start")
+    gate.set()
+    deleting.join(60)
+    assert (answers, started.status_code) == ([200], 404), started.text
+    for job_id in ids:
+        assert server.client.get(f"/api/jobs/{job_id}").status_code == 404
+    assert queue(server) == []
+
+
+def test_a_started_sweep_keeps_its_order_in_a_long_queue(server: Server) -> None:
+    server.client.post("/api/queue/pause")
+    for _ in range(20):
+        assert server.client.post("/api/jobs", json={**BASE, "start": True}).status_code == 201
+    sweep = made(server, {"seed": list(range(1, 9))})
+    ids = [cell["id"] for cell in sweep["jobs"]]
+    assert queue(server)[-8:] == ids
+    assert [server.job(job_id)["queue_position"] for job_id in ids] == list(range(21, 29))
+    assert "queued, position 21" in server.log_text(ids[0])

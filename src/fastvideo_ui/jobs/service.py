@@ -8,7 +8,7 @@ import dataclasses
 import time
 import uuid
 from pathlib import Path
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..database.tables import JobRow
@@ -190,6 +190,31 @@ class JobService(JobQueries):
         self.scheduler.publish_job(row)
         self.scheduler.kick()
         return row
+
+    def start_many(self, job_ids: Sequence[str]) -> list[JobRow]:
+        """Queue several jobs as one (a sweep's), in the order given: the queue's room for all of them
+        checked once (QueueFull), and the queue read once after, for their log lines. One start at a
+        time read the whole queue twice per job: 64 jobs over a queue of 900 held the loop 0.8 s. A job
+        that cannot start now (it started, ended or is being deleted meanwhile) is passed over."""
+        self.check_queue_room(len(job_ids))
+        now = time.time()
+        rows: list[JobRow] = []
+        for offset, job_id in enumerate(job_ids):
+            if self.scheduler.is_deleting(job_id):
+                continue
+            try:  # a rank apart each, so the queue keeps their order (the same rank falls back to the ids')
+                rows.append(self.store.transition(job_id, Action.START, queued_at=now, queue_rank=now + offset * 1e-6,
+                                                  held=False, phase="queued", **RESET_RUN_FIELDS))
+            except (IllegalTransition, JobNotFound):
+                continue
+        positions = self.scheduler.queue_positions()
+        for row in rows:
+            again = f" (run {row.attempts + 1})" if row.attempts else ""
+            self.logs.server_line(row.id, f"queued{again}, position {positions.get(row.id)}")
+            self.scheduler.publish_job(row)
+        if rows:
+            self.scheduler.kick()
+        return rows
 
     # -- queue control ------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from .serialize import RECORD_COLUMNS, record_json
 from .states import Action, IllegalTransition, JobStatus, user_actions
 from .store import JobFilter, JobNotFound
 from .sweep_plan import BodyCheck, cut, plan
-from .sweep_store import Cell, Sweep, SweepStore
+from .sweep_store import Cell, Sweep, SweepNotFound, SweepStore
 
 DELETED = "deleted"  # a cell's status once its job is deleted on its own
 SUMMARY_BASE = ("model_id", "prompt")  # what a sweep's summary keeps of its base
@@ -45,7 +45,7 @@ class SweepJobs(Protocol):
 
     def get(self, job_id: str) -> JobRow | None: ...
 
-    def start(self, job_id: str, status: JobStatus | None = None) -> JobRow: ...
+    def start_many(self, job_ids: Sequence[str]) -> list[JobRow]: ...
 
     async def stop(self, job_id: str) -> JobRow: ...
 
@@ -61,6 +61,8 @@ class SweepService:
     def __init__(self, store: SweepStore, jobs: SweepJobs) -> None:
         self.store = store
         self.jobs = jobs
+        # Sweeps being deleted: a start meanwhile would queue (and run) the jobs the delete has stopped.
+        self._deleting: set[str] = set()
 
     async def create(self, base: Mapping[str, Any], axes: Mapping[str, Any], start: bool,
                      body_check: BodyCheck) -> dict[str, Any]:
@@ -74,9 +76,11 @@ class SweepService:
         created: list[str] = []
         try:
             for position, job in enumerate(made.jobs):
-                row = self.jobs.create(job.spec, job.params | {"sweep_id": sweep.id}, start)
+                row = self.jobs.create(job.spec, job.params | {"sweep_id": sweep.id}, False)
                 created.append(row.id)
                 self.store.add_cell(sweep.id, Cell(position, row.id, job.coords))
+            if start:
+                self.jobs.start_many(created)
         except Exception:
             # Refused after the checks (a create from another thread filled the queue meanwhile): a sweep is
             # made whole or not at all.
@@ -131,16 +135,13 @@ class SweepService:
         """Queue every job of it that can start (pending, stopped or failed: a sweep made with start false,
         or stopped halfway), in product order; the queue must have room for all of them (QueueFull)."""
         self.store.get(sweep_id)
+        if sweep_id in self._deleting:
+            raise SweepNotFound(sweep_id)  # it is on its way out
         startable = {status.value for status in JobStatus if Action.START.value in user_actions(status)}
         waiting = [cell.job_id for cell in self.store.cells(sweep_id)
                    if (row := self.jobs.get(cell.job_id)) is not None and row.status in startable]
         if waiting:
-            self.jobs.check_queue_room(len(waiting))
-        for job_id in waiting:
-            try:
-                self.jobs.start(job_id)
-            except (IllegalTransition, JobNotFound):
-                pass  # it started, or was deleted, meanwhile
+            self.jobs.start_many(waiting)
         return self.view(sweep_id)
 
     async def stop(self, sweep_id: str) -> dict[str, Any]:
@@ -153,16 +154,22 @@ class SweepService:
         """Stop its jobs, delete them (videos, posters and logs with them), then the sweep: how many
         jobs were deleted (one deleted on its own before is not counted)."""
         self.store.get(sweep_id)
-        job_ids = [cell.job_id for cell in self.store.cells(sweep_id)]
-        await self._stop_jobs(job_ids)
-        deleted = 0
-        for job_id in job_ids:
-            try:
-                await self.jobs.delete(job_id)
-                deleted += 1
-            except JobNotFound:
-                pass  # deleted on its own, before or meanwhile
-        self.store.delete(sweep_id)
+        if sweep_id in self._deleting:
+            raise SweepNotFound(sweep_id)
+        self._deleting.add(sweep_id)
+        try:
+            job_ids = [cell.job_id for cell in self.store.cells(sweep_id)]
+            await self._stop_jobs(job_ids)
+            deleted = 0
+            for job_id in job_ids:
+                try:
+                    await self.jobs.delete(job_id)
+                    deleted += 1
+                except JobNotFound:
+                    pass  # deleted on its own, before or meanwhile
+            self.store.delete(sweep_id)
+        finally:
+            self._deleting.discard(sweep_id)
         return deleted
 
     async def _stop_jobs(self, job_ids: Sequence[str]) -> None:

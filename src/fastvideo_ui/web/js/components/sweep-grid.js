@@ -126,6 +126,8 @@ export class SweepGrid extends HTMLElement {
     }
     this.sweepId = id;
     this.controls.hidden = true;
+    // Nothing to act on until it is read (another sweep's buttons, or none at all for a bad id).
+    for (const button of [this.startButton, this.stopButton, this.deleteButton]) button.hidden = true;
     this.sweep = null;
     this.pending = null; // another sweep's
     this.sync.pause();
@@ -306,6 +308,7 @@ export class SweepGrid extends HTMLElement {
       + ` · created ${ago(sweep.created_at)}`);
     this.meta.title = `created ${timestamp(sweep.created_at)}`;
     this.stopButton.hidden = !sweep.jobs.some((entry) => ACTIVE.has(entry.status));
+    this.deleteButton.hidden = false;
     // Pending (made without start), stopped or failed jobs: the server queues them all, or none.
     this.startButton.hidden = !sweep.jobs.some((entry) => entry.job?.actions.includes("start"));
     this.showShared();
@@ -321,6 +324,7 @@ export class SweepGrid extends HTMLElement {
   }
 
   async start() {
+    if (!this.sweep) return;
     try {
       await api.startSweep(this.sweep.id);
       announce("Sweep queued");
@@ -330,6 +334,7 @@ export class SweepGrid extends HTMLElement {
   }
 
   async stop() {
+    if (!this.sweep) return;
     try {
       await api.stopSweep(this.sweep.id);
       announce("Sweep stopped");
@@ -340,6 +345,7 @@ export class SweepGrid extends HTMLElement {
 
   async deleteSweep() {
     const sweep = this.sweep;
+    if (!sweep) return;
     const active = sweep.jobs.some((entry) => ACTIVE.has(entry.status));
     const stopped = active ? " Those still to run are stopped first." : "";
     const ok = await document.querySelector("confirm-dialog").ask(
