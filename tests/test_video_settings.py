@@ -13,6 +13,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,57 @@ def test_tagging_copies_the_streams_untouched(tmp_path: Path) -> None:
         assert after.metadata["comment"] == "hello" and after.streams.video[0].average_rate == 8
         assert [bytes(packet) for packet in after.demux(video=0) if packet.size] == packets
     assert not list(tmp_path.glob("*.part"))
+
+
+def _with_sound_and_subtitles(path: Path) -> None:
+    """An MP4 with an H.264 video, an AAC audio stream (LTX-2's videos carry sound) and a mov_text subtitle."""
+    with av.open(str(path), mode="w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=8)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        audio = out.add_stream("aac", rate=16000)
+        subtitle = out.add_stream("mov_text")
+        subtitle.codec_context.time_base = Fraction(1, 1000)
+        subtitle.codec_context.subtitle_header = b""  # mov_text's encoder will not open without one
+        for shade in range(0, 240, 30):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), shade, np.uint8), format="rgb24")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        for index in range(16):
+            tone = np.sin(np.arange(1024, dtype=np.float32) * (0.05 + index / 100))[None, :]
+            samples = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            samples.sample_rate, samples.pts = 16000, index * 1024
+            for packet in audio.encode(samples):
+                out.mux(packet)
+        for packet in audio.encode(None):
+            out.mux(packet)
+        line = b"a fox"  # a mov_text sample: its length, then its text
+        cue = av.Packet(struct.pack(">H", len(line)) + line)
+        cue.stream, cue.pts, cue.dts, cue.duration, cue.time_base = subtitle, 0, 0, 500, Fraction(1, 1000)
+        out.mux(cue)
+
+
+def test_tagging_keeps_every_stream_sound_and_subtitles_too(tmp_path: Path) -> None:
+    path = tmp_path / "loud.mp4"
+    _with_sound_and_subtitles(path)
+
+    def streams_and_packets() -> tuple[list[tuple[str, str]], dict[str, list[bytes]]]:
+        with av.open(str(path)) as container:
+            kinds = [(stream.type, stream.codec_context.name) for stream in container.streams]
+            packets: dict[str, list[bytes]] = {}
+            for packet in container.demux():
+                if packet.size:
+                    packets.setdefault(packet.stream.type, []).append(bytes(packet))
+            return kinds, packets
+
+    kinds, packets = streams_and_packets()
+    assert kinds == [("video", "h264"), ("audio", "aac"), ("subtitle", "mov_text")]
+    assert tag_mp4(path, {"comment": "hello"}, tmp_path / "poster.jpg") is None
+    assert streams_and_packets() == (kinds, packets)  # every stream, packet for packet
+    with av.open(str(path)) as tagged:
+        assert tagged.metadata["comment"] == "hello" and tagged.streams.audio[0].sample_rate == 16000
+    assert (tmp_path / "poster.jpg").stat().st_size > 0
 
 
 def test_dropping_an_mp4_on_the_new_job_dialog_fills_the_form(server: Server,

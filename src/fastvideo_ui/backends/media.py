@@ -82,8 +82,9 @@ def tag_mp4(path: Path, tags: dict[str, str], poster: Path | None = None) -> str
             target.metadata.update({key: value for key, value in source.metadata.items()
                                     if key not in ("major_brand", "minor_version", "compatible_brands")})
             target.metadata.update(tags)
-            streams = {stream.index: target.add_stream_from_template(stream) for stream in source.streams
-                       if stream.type in ("video", "audio")}
+            # Every stream, audio and subtitles too (LTX-2's videos carry sound): one the MP4 muxer
+            # cannot take raises, and the caller keeps the file as it was, untagged but whole.
+            streams = {stream.index: target.add_stream_from_template(stream) for stream in source.streams}
             for packet in source.demux(*[source.streams[index] for index in streams]):
                 if packet.dts is None:  # the demuxer's flush packet
                     continue
