@@ -418,3 +418,36 @@ def test_a_sweeps_settings_from_a_preset_or_from_new_job(server: Server, open_pa
     expect(page.locator(".sweep-shared")).not_to_contain_text("frames")  # an axis
     for each in (made, second):
         server.client.post(f"/api/sweeps/{each['id']}/stop")
+
+
+def test_new_jobs_batch_becomes_the_sweeps_axis_and_start_carries_over(server: Server,
+                                                                         open_page: Callable[..., Page]) -> None:
+    page = open_page(server, "/#/jobs")
+    page.locator("header [data-action=new-job]").click()
+    create = page.locator("dialog.create-job")
+    expect(create).to_be_visible()
+    page.select_option("#cj-batch_mode", "lines")
+    page.fill("#cj-prompt", "A fox in the snow\nA heron at dawn")
+    page.locator("#cj-start").uncheck()
+    create.get_by_role("button", name="Sweep these settings…").click()
+    dialog = page.locator("dialog.sweep-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#sw-axis-0")).to_have_value("prompt")
+    expect(dialog.locator("#sw-values-0")).to_have_value("A fox in the snow | A heron at dawn")
+    expect(dialog.locator(".sweep-axis-row")).to_have_count(1)
+    dialog.get_by_role("button", name="Create sweep").click()
+    expect(dialog).to_be_hidden()
+    [made] = server.client.get("/api/sweeps").json()
+    sweep = server.client.get(f"/api/sweeps/{made['id']}").json()
+    assert sweep["axes"] == {"prompt": ["A fox in the snow", "A heron at dawn"]}
+    assert [entry["status"] for entry in sweep["jobs"]] == ["pending", "pending"]  # "Start immediately" was off
+
+    page.locator("header [data-action=new-job]").click()
+    expect(create).to_be_visible()
+    page.select_option("#cj-batch_mode", "seeds")
+    page.fill("#cj-batch_count", "3")
+    page.fill("#cj-seed", "40")
+    page.fill("#cj-prompt", "A lighthouse")
+    create.get_by_role("button", name="Sweep these settings…").click()
+    expect(dialog.locator("#sw-axis-0")).to_have_value("seed")
+    expect(dialog.locator("#sw-values-0")).to_have_value("40, 41, 42")

@@ -254,10 +254,18 @@ export class CreateJobDialog extends HTMLElement {
     this.dialog.close();
   }
 
+  // A batch becomes the sweep's axis: its prompt lines, or its seeds. "Start immediately" carries over.
   sweepThese() {
     const base = this.body();
+    const mode = this.batchMode.value;
+    let axes = null;
+    if (mode === "lines" && promptLines(base.prompt).length > 1) {
+      axes = [["prompt", promptLines(base.prompt).join(" | ")]];
+    } else if (mode === "seeds") {
+      axes = [["seed", this.bodies().map((body) => body.seed).join(", ")]];
+    }
     this.close();
-    document.querySelector("sweep-dialog").open({ base });
+    document.querySelector("sweep-dialog").open({ base, axes, start: base.start });
   }
 
   // A preset's values as the server checked them: its model chosen, that model's defaults, then its values.

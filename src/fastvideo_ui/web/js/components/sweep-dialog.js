@@ -83,9 +83,11 @@ export class SweepDialog extends HTMLElement {
     this.append(this.dialog);
   }
 
-  // `base`: New job's values (its request body): its model, prompt and settings become this sweep's.
-  async open({ base = null } = {}) {
+  // `base`: New job's values (its request body): its model, prompt and settings become this sweep's;
+  // `axes`: [[field, values as typed], ...] to start from (New job's batch); `start`: queue it at once.
+  async open({ base = null, axes = null, start = true } = {}) {
     this.clearErrors();
+    this.start = start !== false;
     const [models, presets] = await Promise.all([loadModels(), api.presets().catch(() => [])]);
     this.presets = presets;
     const chosen = (base && base.model_id) || this.model.value;
@@ -101,6 +103,11 @@ export class SweepDialog extends HTMLElement {
       base && h("option", { value: FORM }, "New job's settings"),
       ...presets.map((preset) => h("option", { value: preset.id }, `Preset: ${preset.name}`)));
     this.from.value = [...this.from.options].some((option) => option.value === keep) ? keep : "";
+    if (axes) {
+      this.axes.replaceChildren();
+      for (const [name, values] of axes) this.addAxis(name, values);
+      if (axes[0]?.[0] === "prompt") this.prompt.value = oneLine(base.prompt.split("\n")[0] || "");
+    }
     if (!this.axes.children.length) {
       this.addAxis("guidance_scale", "3, 5, 7");
       this.addAxis("seed", "1, 2, 3");
@@ -276,7 +283,8 @@ export class SweepDialog extends HTMLElement {
     const known = new Set((modelById(this.model.value)?.fields || []).map((f) => f.name));
     const base = Object.fromEntries(Object.entries(this.baseValues)
       .filter(([name]) => known.has(name) && !(name in axes) && name !== "prompt" && name !== "model_id"));
-    return { base: { ...base, model_id: this.model.value, prompt: oneLine(this.prompt.value) }, axes, start: true };
+    return { base: { ...base, model_id: this.model.value, prompt: oneLine(this.prompt.value) }, axes,
+      start: this.start !== false };
   }
 
   // A field on two rows: refused under the later one (the server would keep only one row's values).
