@@ -451,3 +451,22 @@ def test_new_jobs_batch_becomes_the_sweeps_axis_and_start_carries_over(server: S
     create.get_by_role("button", name="Sweep these settings…").click()
     expect(dialog.locator("#sw-axis-0")).to_have_value("seed")
     expect(dialog.locator("#sw-values-0")).to_have_value("40, 41, 42")
+
+
+def test_a_pending_sweep_offers_start_not_stop_and_the_list_fits_a_phone(server: Server,
+                                                                        open_page: Callable[..., Page]) -> None:
+    answer = server.client.post("/api/sweeps", json={"base": {"model_id": PREVIEW}, "start": False,
+                                                      "axes": {"prompt": ["a red fox, running", "a blue whale"],
+                                                               "seed": [1, 2]}})
+    assert answer.status_code == 201, answer.text
+    sweep = answer.json()
+    page = open_page(server, f"/#/sweeps/{sweep['id']}")
+    expect(page.locator("sweep-cell")).to_have_count(4)
+    expect(page.get_by_role("button", name="Start sweep")).to_be_visible()
+    expect(page.get_by_role("button", name="Stop sweep")).to_be_hidden()  # nothing queued or running to stop
+
+    phone = open_page(server, "/#/sweeps", width=390, height=844)
+    row = phone.locator(f".sweep-row[data-id='{sweep['id']}']")
+    expect(row.locator(".sweep-axes")).to_contain_text("a red fox, running | a blue whale")  # prompts hold commas
+    prompt = row.locator(".sweep-prompt").bounding_box()
+    assert prompt and prompt["width"] > 250, prompt  # the row's full width, not squeezed to a word a line

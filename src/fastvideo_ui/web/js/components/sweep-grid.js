@@ -307,7 +307,8 @@ export class SweepGrid extends HTMLElement {
     setText(this.meta, `${model}${axes} · ${countsText(counts, sweep.jobs.length, plural)}`
       + ` · created ${ago(sweep.created_at)}`);
     this.meta.title = `created ${timestamp(sweep.created_at)}`;
-    this.stopButton.hidden = !sweep.jobs.some((entry) => ACTIVE.has(entry.status));
+    // Stop takes queued jobs out and stops running ones; a pending job it leaves as it is.
+    this.stopButton.hidden = !sweep.jobs.some((entry) => entry.status === "queued" || entry.status === "running");
     this.deleteButton.hidden = false;
     // Pending (made without start), stopped or failed jobs: the server queues them all, or none.
     this.startButton.hidden = !sweep.jobs.some((entry) => entry.job?.actions.includes("start"));

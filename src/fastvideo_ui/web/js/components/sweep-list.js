@@ -110,7 +110,8 @@ export class SweepList extends HTMLElement {
   row(sweep) {
     const model = sweep.base.model_id;
     const axes = Object.entries(sweep.axes)
-      .map(([name, values]) => `${axisLabel(name, model)} ${values.map((value) => valueText(name, value)).join(", ")}`);
+      .map(([name, values]) => `${axisLabel(name, model)} ${values.map((value) => valueText(name, value))
+        .join(values.some((value) => typeof value === "string") ? " | " : ", ")}`); // a prompt may hold commas
     return h("a", { class: "sweep-row", href: `#/sweeps/${encodeURIComponent(sweep.id)}`, dataset: { id: sweep.id } },
       h("span", { class: "sweep-prompt" }, promptOf(sweep) || "(no prompt)"),
       h("span", { class: "sweep-counts" }, countsText(sweep.counts, sweep.total, plural)),
