@@ -397,7 +397,12 @@ def test_a_sweeps_settings_from_a_preset_or_from_new_job(server: Server, open_pa
     for name, value in (tiny | {"guidance_scale": 2.5}).items():
         page.fill(f"#cj-{name}", str(value))
     create.get_by_role("button", name="Sweep these settings…").click()
-    expect(create).to_be_hidden()
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Cancel").click()  # back to New job, its form as it was
+    expect(dialog).to_be_hidden()
+    expect(create).to_be_visible()
+    expect(page.locator("#cj-prompt")).to_have_value("A lighthouse in a storm")
+    create.get_by_role("button", name="Sweep these settings…").click()
     expect(dialog).to_be_visible()
     expect(dialog.locator("#sw-prompt")).to_have_value("A lighthouse in a storm")
     expect(dialog.locator("#sw-from")).to_have_value("form")
@@ -408,6 +413,7 @@ def test_a_sweeps_settings_from_a_preset_or_from_new_job(server: Server, open_pa
     dialog.locator("#sw-values-1").fill("3")
     dialog.get_by_role("button", name="Create sweep").click()
     expect(dialog).to_be_hidden()
+    expect(create).to_be_hidden()  # made: New job, under it, closes too
     second = next(each for each in server.client.get("/api/sweeps").json() if each["id"] != made["id"])
     jobs = [server.job(entry["id"]) for entry in server.client.get(f"/api/sweeps/{second['id']}").json()["jobs"]]
     assert {(job["prompt"], job["guidance_scale"], job["num_inference_steps"], job["height"]) for job in jobs} == {

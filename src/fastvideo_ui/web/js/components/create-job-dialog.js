@@ -264,8 +264,8 @@ export class CreateJobDialog extends HTMLElement {
     } else if (mode === "seeds") {
       axes = [["seed", this.bodies().map((body) => body.seed).join(", ")]];
     }
-    this.close();
-    document.querySelector("sweep-dialog").open({ base, axes, start: base.start });
+    // New job stays open under it: cancelling the sweep comes back to the form as it was.
+    document.querySelector("sweep-dialog").open({ base, axes, start: base.start, onCreated: () => this.close() });
   }
 
   // A preset's values as the server checked them: its model chosen, that model's defaults, then its values.

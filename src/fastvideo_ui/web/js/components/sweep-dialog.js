@@ -84,10 +84,12 @@ export class SweepDialog extends HTMLElement {
   }
 
   // `base`: New job's values (its request body): its model, prompt and settings become this sweep's;
-  // `axes`: [[field, values as typed], ...] to start from (New job's batch); `start`: queue it at once.
-  async open({ base = null, axes = null, start = true } = {}) {
+  // `axes`: [[field, values as typed], ...] to start from (New job's batch); `start`: queue it at once;
+  // `onCreated`: called once the sweep is made (New job, open under this dialog, closes then).
+  async open({ base = null, axes = null, start = true, onCreated = null } = {}) {
     this.clearErrors();
     this.start = start !== false;
+    this.onCreated = onCreated;
     const [models, presets] = await Promise.all([loadModels(), api.presets().catch(() => [])]);
     this.presets = presets;
     const chosen = (base && base.model_id) || this.model.value;
@@ -315,6 +317,7 @@ export class SweepDialog extends HTMLElement {
     try {
       const sweep = await api.createSweep(this.body());
       this.dialog.close();
+      this.onCreated?.();
       announce(`Sweep of ${sweep.jobs.length} jobs created`);
       location.hash = `#/sweeps/${encodeURIComponent(sweep.id)}`;
     } catch (error) {
