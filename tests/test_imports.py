@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "prompts": set(),
     "admission": set(),
     "datadir": set(),
-    "cli_output": set(),
+    "cli_output": {"client"},
     "client": set(),
     "auth.strength": set(),
     "settings_table": set(),

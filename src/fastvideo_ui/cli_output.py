@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from .client import ApiError
 
 # A pipe's width. Rich takes a pipe to be 80 columns (or $COLUMNS) and wraps
 # to it: a prompt split over two rows of `jobs`, an error broken mid-sentence,
@@ -82,3 +86,18 @@ def video_file_name(job_id: str, prompt: str) -> str:
             break
         slug = f"{slug}-{word}" if slug else word
     return f"{job_id[:8]}-{slug}.mp4" if slug else f"{job_id[:8]}.mp4"
+
+
+def act_on_each(names: Iterable[str], act: Callable[[str], None], err: Console) -> int:
+    """`act` on each name in turn (a repeat once): one the server refuses is reported and the others
+    still acted on; exit code 2 if any was refused. A server that cannot be reached stops it all."""
+    refused = 0
+    for name in dict.fromkeys(names):
+        try:
+            act(name)
+        except ApiError as exc:
+            if exc.status == 0:
+                raise
+            err.print(Text.assemble(("error:", "red"), f" {name}: {exc}"))
+            refused += 1
+    return 2 if refused else 0

@@ -25,7 +25,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_flags import add_job_flags
-from .cli_output import compact_age, compact_run_time, plain_console, print_json, print_table, video_file_name
+from .cli_output import (act_on_each, compact_age, compact_run_time, plain_console, print_json, print_table,
+                         video_file_name)
 from .client import DEFAULT_SERVER, ApiError, Client, Job
 from .lora_commands import add_lora_commands, run_loras
 from .preset_commands import add_preset_commands, applied_preset, run_presets
@@ -276,16 +277,7 @@ def _each_job(client: Client, args: argparse.Namespace, err: Console, act: Calla
     """`act` on each job named. Every id is resolved first, so that a mistyped
     one acts on none; a job the server refuses to act on is reported, and the
     others still acted on."""
-    refused = 0
-    for job_id in dict.fromkeys(client.resolve(job) for job in args.jobs):
-        try:
-            act(job_id)
-        except ApiError as exc:
-            if exc.status == 0:
-                raise
-            err.print(Text.assemble(("error:", "red"), f" {job_id}: {exc}"))
-            refused += 1
-    return 2 if refused else 0
+    return act_on_each([client.resolve(job) for job in args.jobs], act, err)
 
 
 def _download(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -13,9 +13,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from .cli_output import compact_age, print_json, print_table
+from .cli_output import act_on_each, compact_age, print_json, print_table
 from .client import ApiError, Client
 
 SHA_SHOWN = 12  # the hash's first characters in the table: enough to tell files apart
@@ -96,15 +95,9 @@ def _add(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 def _rm(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     """Each name in turn: one refused (in use, unknown) is reported, and the others still go."""
-    refused = 0
-    for name in dict.fromkeys(args.names):
-        try:
-            client.remove_lora(name)
-        except ApiError as exc:
-            if exc.status == 0:
-                raise
-            err.print(Text.assemble(("error:", "red"), f" {name}: {exc}"))
-            refused += 1
-            continue
+
+    def remove(name: str) -> None:
+        client.remove_lora(name)
         out.print(f"{name} deleted", soft_wrap=True)
-    return 2 if refused else 0
+
+    return act_on_each(args.names, remove, err)
