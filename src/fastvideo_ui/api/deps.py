@@ -29,12 +29,18 @@ from ..weights.downloads import DownloadManager
 from ..workers.devices import Inventory
 
 
-def job_id(text: str) -> str:
-    """Ids are UUIDs; anything else cannot name a job (nor a file): JobNotFound."""
+def uuid_id(text: str, not_found: Callable[[str], Exception]) -> str:
+    """Ids are UUIDs (jobs', sweeps', presets'), in their canonical form; anything else names nothing
+    (nor a file): `not_found(text)` is raised."""
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        raise JobNotFound(text) from None
+        raise not_found(text) from None
+
+
+def job_id(text: str) -> str:
+    """A job's id from a path: JobNotFound for anything but a UUID."""
+    return uuid_id(text, JobNotFound)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ apply one through POST /api/presets/{id}/apply."""
 from __future__ import annotations
 
 import unicodedata
-import uuid
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter
@@ -17,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from ..jobs.presets import MAX_NAME_CHARS, MAX_PRESETS, NewPreset, Preset, PresetNotFound
 from ..spec.fields import BY_NAME
-from .deps import Jobs, Presets
+from .deps import Jobs, Presets, uuid_id
 from .openapi import DeletedBody, errors, returns
 from .preset_values import KEPT, MAX_PROBLEMS, PresetInvalid, checked_values, stored_size
 from .strict import StrictBody
@@ -135,10 +134,7 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 
 
 def _id(text: str) -> str:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise PresetNotFound(text) from None
+    return uuid_id(text, PresetNotFound)
 
 
 def _checked(jobs: Jobs, values: Any, model_id: str | None, storing: bool = True) -> dict[str, Any]:

@@ -3,7 +3,6 @@ create body, made as jobs queued together (jobs/sweeps.py)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from ..jobs.sweep_plan import BodyErrors
 from ..jobs.sweep_store import SweepNotFound
 from ..jobs.sweeps import SUMMARY_CHARS
 from ..spec.axes import ALIASES, MAX_SWEEP_JOBS
-from .deps import Jobs
+from .deps import Jobs, uuid_id
 from .errors import validation_detail
 from .paging import link_next
 from .openapi import PAGE_HEADERS, DeletedBody, Job, errors, returns
@@ -74,11 +73,7 @@ class SweepSummary(BaseModel):
 
 
 def _sweep_id(text: str) -> str:
-    """Ids are UUIDs; anything else names no sweep."""
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise SweepNotFound(text) from None
+    return uuid_id(text, SweepNotFound)
 
 
 def check_create_body(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -324,23 +324,22 @@ export class SweepGrid extends HTMLElement {
     setText(this.shared, text ? `Every job: ${text}` : "");
   }
 
-  async start() {
-    if (!this.sweep) return;
-    try {
-      await api.startSweep(this.sweep.id);
-      announce("Sweep queued");
-    } catch (error) {
-      this.toast(`start failed: ${error.message}`);
-    }
+  start() {
+    return this.act("start", api.startSweep, "Sweep queued");
   }
 
-  async stop() {
+  stop() {
+    return this.act("stop", api.stopSweep, "Sweep stopped");
+  }
+
+  // A call on the whole sweep; its jobs' events redraw the cells.
+  async act(name, call, said) {
     if (!this.sweep) return;
     try {
-      await api.stopSweep(this.sweep.id);
-      announce("Sweep stopped");
+      await call(this.sweep.id);
+      announce(said);
     } catch (error) {
-      this.toast(`stop failed: ${error.message}`);
+      this.toast(`${name} failed: ${error.message}`);
     }
   }
 
